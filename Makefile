@@ -1,0 +1,106 @@
+# lipgan build. `make` builds the library and CLI; `make test` runs the suite;
+# `make check` (what .ci/run calls) installs Debian packages, builds, runs the
+# suite plain and under ASan+UBSan. Build dirs are separate per flavour
+# (BUILD=...), so several builds can coexist.
+#
+#   make [BUILD=build] [SAN=1] [DEBUG=1] [CUDA=0|1]
+
+BUILD ?= build
+CC    ?= cc
+ARCH  := $(shell uname -m)-linux-gnu
+
+OBLAS_DIR := /usr/lib/$(ARCH)/openblas-openmp
+OBLAS_INC := /usr/include/$(ARCH)/openblas-openmp
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Iinclude -Isrc -I$(OBLAS_INC) -I/usr/include/cjson
+LDLIBS := -L$(OBLAS_DIR) -Wl,-rpath,$(OBLAS_DIR) -lopenblas -llapacke -lcjson -lyaml -lpng -lz -lm -fopenmp -lpthread
+
+ifeq ($(SAN),1)
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDSAN := -fsanitize=address,undefined
+else ifeq ($(DEBUG),1)
+  OPT := -O0 -g
+else
+  OPT := -O3 -march=x86-64-v2 -g
+endif
+
+# ---- optional features, reported once ----
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+ifeq ($(CUDA),0)
+  NVCC :=
+endif
+ifneq ($(SAN),1)
+ifneq ($(NVCC),)
+  HAVE_CUDA := 1
+  CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+endif
+endif
+MPICC := $(shell command -v mpicc 2>/dev/null)
+
+ifeq ($(HAVE_CUDA),1)
+  CFLAGS_BASE += -DLG_HAVE_CUDA=1 -I$(CUDA_HOME)/include
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lcusolver -lstdc++
+  NVFLAGS := -O3 -std=c++17 -Iinclude -Isrc --compiler-options -fPIC,-Wall -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+endif
+
+CFLAGS := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
+
+LIB_SRC := $(filter-out src/cli/%,$(shell find src -name '*.c' | sort))
+CU_SRC  := $(if $(HAVE_CUDA),$(shell find src -name '*.cu' | sort))
+CLI_SRC := $(shell find src/cli -name '*.c' | sort)
+TEST_SRC := $(shell find tests -name 'test_*.c' | sort)
+TEST_COMMON := $(filter-out $(TEST_SRC),$(shell find tests -name '*.c' | sort))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_COMMON_OBJ := $(TEST_COMMON:%.c=$(BUILD)/%.o)
+
+LIB := $(BUILD)/liblipgan.a
+CLI := $(BUILD)/lipgan
+
+.PHONY: all test check features clean bench setup
+all: features $(LIB) $(CLI)
+
+features:
+	@echo "lipgan build ($(BUILD)): OpenMP found; OpenBLAS (openmp) $(if $(wildcard $(OBLAS_DIR)/libopenblas.so),found,MISSING: run tools/setup.sh); CUDA $(if $(HAVE_CUDA),found ($(NVCC)),not built$(if $(filter 1,$(SAN)), (sanitizer build),)); MPI $(if $(MPICC),found,not found)"
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(CLI): $(CLI_OBJ) $(LIB)
+	$(CC) $(CFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) $(LDSAN) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(TEST_COMMON_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $< $(TEST_COMMON_OBJ) $(LIB) $(LDLIBS) $(LDSAN) -o $@
+
+# Runs every test binary (and the CLI tests) and prints "N passed, N failed".
+test: all $(TEST_BIN)
+	@BUILD=$(BUILD) tests/run_all.sh $(TEST_BIN)
+
+bench: all
+	$(MAKE) -C bench BUILD=../$(BUILD)
+
+# The one command of README's Quick start and .ci/run.
+check:
+	tools/setup.sh
+	$(MAKE) test BUILD=build
+	$(MAKE) test BUILD=build-san SAN=1
+
+setup:
+	tools/setup.sh
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

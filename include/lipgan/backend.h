@@ -1,0 +1,170 @@
+/* lipgan/backend.h - the kernel dispatch table.
+ *
+ * Every numerical kernel the graph layer (ops.h) needs is one function
+ * pointer here; the CPU backend (src/backend/cpu) is the reference and the
+ * CUDA backend (src/backend/cuda) fills the same table. Kernels take raw
+ * buffers living in the backend's memory, never allocate, and never fail on
+ * valid arguments (callers validate shapes). All buffers are float32,
+ * contiguous, row-major; NCHW for images.
+ *
+ * Broadcasting shapes are always passed as 4 dims, right-aligned and padded
+ * on the left with 1 (a (C) bias seen against (N,C,H,W) is passed as
+ * {1,1,1,C}; reshape it to (1,C,1,1) first to broadcast over channels). */
+#ifndef LIPGAN_BACKEND_H
+#define LIPGAN_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lipgan/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Geometry of a 2-D convolution y = conv(x, w):
+ * x (n, c, h, w), w (oc, c, kh, kw), y (n, oc, oh, ow),
+ * oh = (h + 2*pad - kh) / stride + 1 (floor), likewise ow.
+ * A transposed convolution is the backward-data pass of the conv whose
+ * input is the transposed conv's output. */
+typedef struct lg_conv_geom {
+    int n, c, h, w;      /* input */
+    int oc, kh, kw;      /* weight */
+    int stride, pad;
+    int oh, ow;          /* output */
+} lg_conv_geom;
+
+typedef enum lg_unary {
+    LG_U_RELU,        /* max(x, 0) */
+    LG_U_LRELU,       /* x > 0 ? x : alpha*x */
+    LG_U_TANH,
+    LG_U_SIGMOID,
+    LG_U_SOFTPLUS,    /* log(1 + e^x), stable for large |x| */
+    LG_U_SQUARE,
+    LG_U_SQRT,
+    LG_U_NEG,
+    LG_U_SCALE,       /* alpha * x */
+    LG_U_ADD_SCALAR,  /* x + alpha */
+    LG_U_STEP,        /* x > 0 ? 1 : alpha  (ReLU/LeakyReLU slope mask) */
+    LG_U_RECIP,       /* 1 / x */
+    LG_U_EXP,
+    LG_U_LOG,
+    LG_U_ABS,
+    LG_U_SIGN,        /* -1, 0, 1 */
+    LG_U_CLAMP,       /* clamp to [-alpha, alpha] (weight clipping) */
+    LG_U_COUNT
+} lg_unary;
+
+typedef enum lg_binary {
+    LG_B_ADD,
+    LG_B_SUB,
+    LG_B_MUL,
+    LG_B_DIV,
+    LG_B_MAX,
+    LG_B_COUNT
+} lg_binary;
+
+typedef struct lg_backend {
+    const char *name;  /* "cpu", "cuda" */
+    int is_device;     /* 1 if buffers are not host-addressable */
+
+    /* ---- memory (one pool per backend; alloc returns NULL on failure) ---- */
+    void *(*alloc)(size_t bytes);           /* 64-byte aligned */
+    void (*free)(void *p);
+    void (*upload)(float *dst, const float *host_src, size_t n);   /* host -> backend */
+    void (*download)(float *host_dst, const float *src, size_t n); /* backend -> host */
+    void (*copy)(float *dst, const float *src, size_t n);
+    void (*fill)(float *dst, float value, size_t n);
+    void (*sync)(void);                      /* wait for queued work */
+
+    /* ---- dense linear algebra ----
+     * C (m,n) = alpha * op(A) op(B) + beta * C, row-major;
+     * op(A) is (m,k): A is (m,k) with lda>=k, or (k,m) if ta, lda>=m. */
+    void (*gemm)(int ta, int tb, int m, int n, int k, float alpha,
+                 const float *a, int lda, const float *b, int ldb,
+                 float beta, float *c, int ldc);
+
+    /* ---- convolution (no bias; bias is a broadcast add) ----
+     * conv2d:            y (n,oc,oh,ow)  = x (n,c,h,w) * w (oc,c,kh,kw)
+     * conv2d_bwd_data:   dx (n,c,h,w)    = d/dx of sum(dy*y), overwritten
+     * conv2d_bwd_weight: dw (oc,c,kh,kw) = d/dw of sum(dy*y), overwritten
+     * ws is a scratch buffer of at least conv_workspace(g) floats. */
+    size_t (*conv_workspace)(const lg_conv_geom *g);
+    void (*conv2d)(float *y, const float *x, const float *w,
+                   const lg_conv_geom *g, float *ws);
+    void (*conv2d_bwd_data)(float *dx, const float *dy, const float *w,
+                            const lg_conv_geom *g, float *ws);
+    void (*conv2d_bwd_weight)(float *dw, const float *x, const float *dy,
+                              const lg_conv_geom *g, float *ws);
+
+    /* ---- elementwise ---- */
+    void (*unary)(lg_unary op, float *y, const float *x, size_t n, float alpha);
+    /* y (yshape) = a (ashape) op b (bshape); every dim of a and b is either
+     * equal to y's or 1 (broadcast). y may alias a or b when shapes equal. */
+    void (*binary)(lg_binary op, float *y, const int64_t yshape[4],
+                   const float *a, const int64_t ashape[4],
+                   const float *b, const int64_t bshape[4]);
+    /* y (yshape) = sum of x (xshape) over the dims where yshape is 1 and
+     * xshape is not (the adjoint of broadcasting). */
+    void (*sum_to)(float *y, const int64_t yshape[4],
+                   const float *x, const int64_t xshape[4]);
+    /* y[0] = sum(x[0..n)) (a device scalar) */
+    void (*sum_all)(float *y, const float *x, size_t n);
+
+    /* ---- resampling, x and y are (nc, h, w) planes ----
+     * upsample2x:  y (nc, 2h, 2w) nearest neighbour of x (nc, h, w)
+     * sumpool2x2:  y (nc, h/2, w/2) = sum of each 2x2 block of x (nc, h, w),
+     *              h and w even. */
+    void (*upsample2x)(float *y, const float *x, int64_t nc, int64_t h, int64_t w);
+    void (*sumpool2x2)(float *y, const float *x, int64_t nc, int64_t h, int64_t w);
+
+    /* ---- batch norm over x (n, c, hw), statistics per channel ----
+     * train: y = gamma*(x-mean)*rstd + beta with batch mean and biased
+     *   variance; writes mean (c), rstd (c) and updates running mean/var
+     *   (c) with momentum (PyTorch convention, unbiased running variance).
+     * eval: uses the running statistics.
+     * bwd: dx (n,c,hw), dgamma (c), dbeta (c) overwritten. */
+    void (*bn_train)(float *y, float *mean, float *rstd, const float *x,
+                     const float *gamma, const float *beta,
+                     float *run_mean, float *run_var,
+                     int64_t n, int64_t c, int64_t hw, float eps, float momentum);
+    void (*bn_eval)(float *y, const float *x, const float *gamma, const float *beta,
+                    const float *run_mean, const float *run_var,
+                    int64_t n, int64_t c, int64_t hw, float eps);
+    void (*bn_bwd)(float *dx, float *dgamma, float *dbeta, const float *dy,
+                   const float *x, const float *mean, const float *rstd,
+                   const float *gamma, int64_t n, int64_t c, int64_t hw);
+
+    /* ---- vector helpers for power iteration and optimizers ---- */
+    /* y[0] = dot(a, b) (device scalar) */
+    void (*dot)(float *y, const float *a, const float *b, size_t n);
+    /* x /= max(||x||_2, eps), in place */
+    void (*normalize)(float *x, size_t n, float eps);
+    /* Adam with bias correction, PyTorch semantics, over one contiguous
+     * buffer: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+     * p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps). */
+    void (*adam)(float *p, float *m, float *v, const float *g, size_t n,
+                 float lr, float b1, float b2, float eps, int64_t t);
+    /* y[0] = 1 if every x is finite else 0 (device scalar) */
+    void (*all_finite)(float *y, const float *x, size_t n);
+} lg_backend;
+
+/* The CPU backend (always available). */
+const lg_backend *lg_backend_cpu(void);
+
+/* The CUDA backend, or NULL with a message (lg_error_msg) when lipgan was
+ * built without CUDA or no device is usable. */
+const lg_backend *lg_backend_cuda(void);
+
+/* Looks a backend up by name ("cpu", "cuda"). */
+lg_status lg_backend_get(const char *name, const lg_backend **out);
+
+/* Output size of a convolution along one dim; <= 0 if the input is too small. */
+static inline int lg_conv_out_size(int in, int k, int stride, int pad) {
+    return (in + 2 * pad - k) / stride + 1;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,65 @@
+/* Internal: graph nodes, op definitions and helpers shared by the files in src/ops.
+ *
+ * An op implementation:
+ *   1. validates shapes (lg_ctx_fail on mismatch), allocates its output with
+ *      lg_new, runs the backend kernel;
+ *   2. calls lg_graph_record() which, when recording is on and an input
+ *      requires grad, appends a node holding the inputs and op parameters;
+ *   3. has a backward rule that computes input gradients *with ops*, so the
+ *      rule is itself recorded when lg_grad runs with create_graph. */
+#ifndef LIPGAN_SRC_CORE_GRAPH_H
+#define LIPGAN_SRC_CORE_GRAPH_H
+
+#include "lipgan/autograd.h"
+#include "lipgan/ops.h"
+
+#define LG_NODE_MAX_SRC 4
+
+/* Backward rule: given the node and the gradient of its output, set gin[i]
+ * for each input i with need[i] != 0 (leave NULL for "no contribution",
+ * which is only correct when the derivative is mathematically zero). */
+typedef lg_status (*lg_backward_fn)(lg_ctx *ctx, lg_node *node, lg_tensor *gout,
+                                    lg_tensor **gin, const int *need);
+
+typedef struct lg_op_def {
+    const char *name;
+    lg_backward_fn backward;  /* NULL: no backward rule (lg_grad fails) */
+} lg_op_def;
+
+struct lg_node {
+    const lg_op_def *op;
+    int n_src;
+    lg_tensor *src[LG_NODE_MAX_SRC];  /* inputs (may be NULL for unused slots) */
+    lg_tensor *out;
+    lg_tensor *aux[2];                /* extra tensors kept by the forward */
+    int64_t ip[8];                    /* integer parameters (stride, pad, ...) */
+    float fp[4];                      /* float parameters (alpha, scale, ...) */
+    void *ptr;                        /* op-specific pointer (e.g. bn state) */
+    lg_node *prev;                    /* tape order */
+    int64_t id;
+    int mark_;                        /* engine-private */
+};
+
+/* Appends a node for out = op(src...) if recording is on and any src
+ * requires grad (then out->requires_grad = 1, out->node = node). Returns
+ * the node or NULL when nothing was recorded (callers may still fill
+ * node fields only when non-NULL). */
+lg_node *lg_graph_record(lg_ctx *ctx, const lg_op_def *op, lg_tensor *out,
+                         int n_src, lg_tensor *const *src);
+
+/* Helpers for op implementations. */
+#define LG_CHECK_IN(ctx, t)                                                    \
+    do {                                                                       \
+        if (!(t)) return NULL;                                                 \
+    } while (0)
+
+/* Scratch floats on the backend, valid until the context is reset. */
+float *lg_ctx_scratch(lg_ctx *ctx, size_t n);
+
+/* Host memory valid until the context is reset. */
+void *lg_ctx_host_alloc(lg_ctx *ctx, size_t bytes);
+
+/* The tape tail (most recent node), for the autograd walk. */
+lg_node *lg_ctx_tape_tail(lg_ctx *ctx);
+
+#endif

@@ -1,0 +1,15 @@
+#!/bin/sh
+# Installs the Debian packages lipgan needs (as root; skipped when present).
+set -e
+PKGS="build-essential pkg-config libopenblas-openmp-dev liblapacke-dev libcjson-dev libyaml-dev libpng-dev zlib1g-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "tools/setup.sh: installing:$missing"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+echo "tools/setup.sh: Debian packages present"
