@@ -48,8 +48,8 @@ CFLAGS := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
 LIB_SRC := $(filter-out src/cli/%,$(shell find src -name '*.c' | sort))
 CU_SRC  := $(if $(HAVE_CUDA),$(shell find src -name '*.cu' | sort))
 CLI_SRC := $(shell find src/cli -name '*.c' | sort)
-TEST_SRC := $(shell find tests -name 'test_*.c' | sort)
-TEST_COMMON := $(filter-out $(TEST_SRC),$(shell find tests -name '*.c' | sort))
+TEST_SRC := $(shell find tests -maxdepth 1 -name 'test_*.c' | sort)
+TEST_COMMON := $(filter-out $(TEST_SRC),$(shell find tests -maxdepth 1 -name '*.c' | sort))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -88,8 +88,14 @@ $(BUILD)/tests/%: tests/%.c $(TEST_COMMON_OBJ) $(LIB)
 test: all $(TEST_BIN)
 	@BUILD=$(BUILD) tests/run_all.sh $(TEST_BIN)
 
-bench: all
-	$(MAKE) -C bench BUILD=../$(BUILD)
+BENCH_SRC := $(shell find bench -name '*.c' | sort)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) $(LDSAN) -o $@
+
+bench: all $(BENCH_BIN)
+	bench/run.sh
 
 # The one command of README's Quick start and .ci/run.
 check:

@@ -1,0 +1,30 @@
+/* lipgan/backend_cpu.h - extras of the CPU backend (src/backend/cpu).
+ *
+ * The table itself comes from lg_backend_cpu() (backend.h). The CPU backend
+ * uses one thread pool, OpenMP's, shared with OpenBLAS (its OpenMP build).
+ * By default it uses omp_get_max_threads() threads, i.e. OMP_NUM_THREADS
+ * when set, else every core.
+ *
+ * BLAS kernels: OpenBLAS 0.3.21 does not recognise AVX-512 on AMD Zen 4/5
+ * and falls back to its AVX2 (Haswell) kernels; on such a CPU the first
+ * lg_backend_cpu() call switches it to its SkylakeX (AVX-512) kernels,
+ * about 1.6x faster, unless OPENBLAS_CORETYPE is set in the environment. */
+#ifndef LIPGAN_BACKEND_CPU_H
+#define LIPGAN_BACKEND_CPU_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Sets the number of threads of the CPU kernels and of OpenBLAS; n <= 0
+ * restores the default. Call it before sizing convolution workspaces
+ * (conv_workspace depends on the thread count), i.e. at startup. Results
+ * are bitwise reproducible for a fixed thread count. */
+void lg_cpu_set_threads(int n);
+/* The current thread count (>= 1). */
+int lg_cpu_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,180 @@
+/* lipgan/config.h - training configuration: a typed struct, its key table,
+ * YAML parsing (libyaml), command-line overrides and printing.
+ *
+ * Every setting has a dotted key ("model.g.width", "optim.d.lr", "seed")
+ * described by one row of a table (name, type, range or choices, help); the
+ * parser, the --set overrides, the printer and `lipgan train --help-config`
+ * all walk that table, so they cannot disagree. A YAML file nests the
+ * dotted keys as mappings:
+ *
+ *   data:
+ *     format: fashion-mnist
+ *     path: /usr/share/dataset-fashion-mnist
+ *   model: {g: {arch: resnet, width: 64}, d: {arch: resnet, width: 64}}
+ *   loss: hinge
+ *   lipschitz: {d: {sn: true}}
+ *
+ * Keys absent from the file keep their defaults (lg_config_default). An
+ * unknown key, a value of the wrong type, a value out of range, a duplicate
+ * key or malformed YAML is an LG_ERR_INVALID_ARG error whose message names
+ * the file and line and the full key:
+ *   "cfg.yaml:7: model.g.widht: unknown key; keys of model.g: arch, width, ..."
+ *   "cfg.yaml:9: optim.d.beta2: 1.5 is out of range [0, 0.9999]"
+ *
+ * Usage:
+ *   lg_config c;
+ *   lg_config_default(&c);
+ *   LG_TRY(lg_config_load_file(&c, "configs/fmnist_sn_hinge.yaml"));
+ *   LG_TRY(lg_config_set(&c, "train.steps=100"));      // --set overrides
+ *   LG_TRY(lg_config_validate(&c));                      // cross-key checks
+ *   char *text = lg_config_to_yaml(&c);                   // effective config
+ */
+#ifndef LIPGAN_CONFIG_H
+#define LIPGAN_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lipgan/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LG_CFG_STR_MAX 24     /* enum-valued strings ("resnet", "hinge") */
+#define LG_CFG_PATH_MAX 1024  /* file system paths */
+
+/* model.g / model.d */
+typedef struct lg_cfg_net {
+    char arch[LG_CFG_STR_MAX];  /* resnet | cnn | mlp */
+    int width;                  /* channels / hidden units; 0 = the arch's default */
+    int depth;                  /* MLP hidden layers; 0 = default (4) */
+    int bn;                     /* batch norm layers (G: default on; D: off) */
+    float lrelu;                /* CNN D LeakyReLU slope */
+} lg_cfg_net;
+
+/* lipschitz.g / lipschitz.d: any combination of the toolkit's methods */
+typedef struct lg_cfg_lip {
+    int sn;                     /* spectral normalization of every weight layer */
+    int sn_iters;               /* power iterations per step */
+    float toeplitz_k;           /* > 0: Toeplitz (true conv operator) norm scaled to k, instead of SN */
+    float sr_gamma;             /* > 0: SR-GAN, compensating this fraction of the singular
+                                 * values (paper: 0.5; tiny = 1 value = exact SN) */
+    int sr_every;               /* ... applied every N updates of the network (paper: 5) */
+    int sr_dynamic;             /* SR's dynamic variant (running maximum of the spectrum) */
+    float clip;                 /* > 0: weight clipping to [-c, c] after each update (WGAN) */
+    float gp_lambda;            /* > 0: gradient penalty weight (D only) */
+    char gp_kind[LG_CFG_STR_MAX]; /* two-sided | one-sided | zero-centered */
+    float rw_lambda;            /* > 0: r(W) rank penalty weight (thesis 4.2.2) */
+    float clamp_ratio;          /* > 0: spectral gradient clamping ratio r (thesis 4.2.3) */
+} lg_cfg_lip;
+
+/* optim.g / optim.d */
+typedef struct lg_cfg_adam {
+    float lr, beta1, beta2, eps;
+} lg_cfg_adam;
+
+typedef struct lg_config {
+    struct {
+        char format[LG_CFG_STR_MAX];  /* fashion-mnist | mnist | idx | cifar10 | stl10 | png | ring8 | grid25 */
+        char path[LG_CFG_PATH_MAX];   /* file or directory (unused for toys) */
+        char split[LG_CFG_STR_MAX];   /* train | test | unlabeled */
+        int image_size;               /* mnist: pad to (0 = 28); stl10: 96/48/32 (0 = 96) */
+        int channels;                 /* png: 1 or 3 */
+        int64_t toy_n;                /* toys: number of points */
+        float instance_noise;         /* U[0, a] added to real images (thesis: 1/128) */
+    } data;
+    struct {
+        int z_dim;
+        lg_cfg_net g, d;
+    } model;
+    char loss[LG_CFG_STR_MAX];        /* minimax | nonsat | hinge | wasserstein */
+    struct {
+        lg_cfg_lip g, d;
+    } lipschitz;
+    struct {
+        lg_cfg_adam g, d;
+    } optim;
+    struct {
+        int64_t steps;                /* generator updates */
+        int n_dis;                    /* D updates per G update */
+        int batch_d, batch_g;
+        char lr_decay[LG_CFG_STR_MAX];  /* linear | none */
+        int max_nonfinite;            /* this many skipped updates in a row stop the run */
+    } train;
+    struct {
+        float decay;                  /* 0 = no EMA of G */
+        int64_t start;                /* G step from which the EMA averages (copies before) */
+    } ema;
+    int64_t seed;
+    int threads;                      /* CPU threads; 0 = default (OMP_NUM_THREADS or all cores) */
+    char device[LG_CFG_STR_MAX];      /* cpu | cuda */
+    struct {
+        int64_t every;                /* progress line + metrics.jsonl row every N G steps */
+        int64_t samples_every;        /* PNG grid every N G steps (0 = only at the end) */
+        int64_t checkpoint_every;     /* checkpoint every N G steps (0 = only at the end) */
+        int keep;                     /* checkpoints kept */
+        int sample_n;                 /* samples in a grid */
+    } log;
+} lg_config;
+
+typedef enum lg_cfg_type {
+    LG_CFG_INT = 0,   /* int */
+    LG_CFG_I64,       /* int64_t */
+    LG_CFG_FLOAT,     /* float */
+    LG_CFG_BOOL,      /* int 0/1; YAML true/false/yes/no/on/off */
+    LG_CFG_ENUM,      /* char[LG_CFG_STR_MAX], one of `choices` */
+    LG_CFG_PATH,      /* char[LG_CFG_PATH_MAX], any string */
+} lg_cfg_type;
+
+/* One row of the key table. */
+typedef struct lg_cfg_key {
+    const char *name;     /* dotted key */
+    lg_cfg_type type;
+    size_t offset;        /* of the field in lg_config */
+    double min, max;      /* numeric range (inclusive) */
+    const char *choices;  /* ENUM: "a|b|c" */
+    const char *help;     /* one line */
+} lg_cfg_key;
+
+/* The key table (in printing order) and its length. */
+const lg_cfg_key *lg_config_keys(int *n);
+/* The row of a key, NULL if unknown. */
+const lg_cfg_key *lg_config_find_key(const char *name);
+
+/* Fills c with the defaults (the thesis' SN-GAN baseline: ResNet, hinge,
+ * SN in D, Adam 2e-4 (0, 0.9), n_dis 5, batches 64/128, linear decay). */
+void lg_config_default(lg_config *c);
+
+/* Sets one key from its text value ("0.5", "true", "hinge"); `where` is
+ * used as the message prefix (e.g. "--set" or "cfg.yaml:12"). */
+lg_status lg_config_set_value(lg_config *c, const char *key, const char *value,
+                              const char *where);
+/* A "key=value" override (the argument of --set). */
+lg_status lg_config_set(lg_config *c, const char *assignment);
+
+/* Applies a YAML document (file or string) over c. label names it in errors. */
+lg_status lg_config_load_file(lg_config *c, const char *path);
+lg_status lg_config_load_string(lg_config *c, const char *yaml, size_t len,
+                                const char *label);
+
+/* Cross-key checks (e.g. gradient penalty on G, a convolutional model for
+ * 2-D toy data); the message names the offending key. */
+lg_status lg_config_validate(const lg_config *c);
+
+/* The effective config as YAML that lg_config_load_string reads back to an
+ * identical struct (floats printed in their shortest round-trip form).
+ * malloc'ed; NULL on allocation failure. */
+char *lg_config_to_yaml(const lg_config *c);
+/* Writes lg_config_to_yaml to f; with help = 1 adds each key's help and range
+ * as a comment. */
+lg_status lg_config_print(const lg_config *c, FILE *f, int help);
+
+/* Is the data format a 2-D toy ("ring8", "grid25")? */
+int lg_config_is_toy(const lg_config *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,55 @@
+/* lipgan/cuda.h - extras of the CUDA backend (src/backend/cuda).
+ *
+ * These functions exist only in builds with CUDA (the Makefile defines
+ * LG_HAVE_CUDA when it finds nvcc); guard calls with #ifdef LG_HAVE_CUDA.
+ * The backend table itself comes from lg_backend_cuda() (backend.h).
+ *
+ * Execution model: every kernel, copy and cuBLAS call of the backend is
+ * queued on one CUDA stream (lg_cuda_stream()), so they run in call order;
+ * only sync() and download() wait for the host. The table's functions
+ * return void, so a failing CUDA call is recorded in a sticky status: check
+ * lg_cuda_last_status() after sync() (e.g. once per training step).
+ *
+ * Usage:
+ *   const lg_backend *be = lg_backend_cuda();
+ *   if (!be) { fprintf(stderr, "%s\n", lg_error_msg()); ... }
+ *   ...kernels...; be->sync();
+ *   if (lg_cuda_last_status() != LG_OK) { fprintf(stderr, "%s\n", lg_error_msg()); ... }
+ */
+#ifndef LIPGAN_CUDA_H
+#define LIPGAN_CUDA_H
+
+#include <stddef.h>
+
+#include "lipgan/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The cudaStream_t (as void *) all backend work is queued on, for CUDA-Graph
+ * capture (cudaStreamBeginCapture on it). NULL until lg_backend_cuda()
+ * succeeded. The stream is non-blocking: it does not wait for the legacy
+ * default stream. */
+void *lg_cuda_stream(void);
+
+/* TF32 tensor-core math in cuBLAS gemm/convolutions: off (default, exact
+ * fp32) or on (faster, ~1e-3 relative error). May be called before init. */
+void lg_cuda_set_tf32(int on);
+int lg_cuda_tf32(void);
+
+/* First CUDA/cuBLAS failure since the last clear (LG_OK if none). When not
+ * LG_OK it also re-records the failure's message for lg_error_msg(). An
+ * asynchronous kernel fault is only seen after sync()/download(). */
+lg_status lg_cuda_last_status(void);
+void lg_cuda_clear_status(void);
+
+/* Device memory pool: bytes reserved from cudaMalloc and bytes handed out. */
+void lg_cuda_pool_stats(size_t *reserved, size_t *in_use);
+/* Returns the pool's cached (freed) blocks to the driver. */
+void lg_cuda_pool_trim(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

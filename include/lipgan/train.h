@@ -1,0 +1,153 @@
+/* lipgan/train.h - the GAN trainer, checkpoints and sampling.
+ *
+ * One "step" is one generator update preceded by train.n_dis discriminator
+ * updates (thesis 5.3: 5 D updates at batch 64, then one G update at batch
+ * 128; Adam per network; learning rate decayed linearly to 0 over
+ * train.steps). A D update:
+ *   real x (batch_d) from the shuffled data (+ optional instance noise),
+ *   z ~ N(0, I), fake = G(z) (no graph), loss = loss_d(D(x), D(fake))
+ *   [+ gradient penalty], grads, [spectral gradient clamping], Adam,
+ *   [weight clipping], [SR every sr_every updates].
+ * A G update: z (batch_g), loss = loss_g(D(G(z))) [- lambda sum r(W)],
+ *   grads w.r.t. G only, [clamping], Adam, [clipping], [SR], [EMA].
+ * SN/Toeplitz power iterations advance once per update of their network:
+ * in D's forward on real data; D's fake pass, the penalty pass and the G
+ * update's pass through D use the stored vectors.
+ * An update whose loss or gradient is not finite is skipped (parameters,
+ * moments and Adam's step count untouched) and counted; train.max_nonfinite
+ * skipped updates in a row stop the run (LG_ERR_NONFINITE).
+ *
+ * Determinism: every random draw comes from a seeded stream (rng.h: noise,
+ * gradient-penalty epsilon, instance noise; the data sampler's cursor), all
+ * saved in checkpoints, so for a fixed thread count and backend a run that
+ * is stopped and resumed gives bitwise the same losses and weights as one
+ * that is not.
+ *
+ * Checkpoint (safetensors, written atomically: temp file, fsync, rename,
+ * fsync of the directory; the older ones are deleted only after the new one
+ * is durable, keeping log.keep). Tensors:
+ *   G.<name>, D.<name>        parameters and state (BN statistics, SN u/v,
+ *                             Toeplitz u) by model.h's names
+ *   EMA.<name>                the EMA generator (if ema.decay > 0)
+ *   G.adam.m, G.adam.v (P)    Adam moments; G.adam.t (1) I64 step count;
+ *   D.adam.*                  the same for D
+ *   G.gclamp.<layer>.{u0,u1,v0,v1}, G.rw.<layer>.{u,v}, D.sr.<layer>.ref
+ *                             trainer-owned Lipschitz state, when used
+ *   train.state (I64)         {G steps done, D updates done, G updates done,
+ *                             skipped updates in a row}
+ *   data.shape (I64)          {C, H, W} of a sample ({2, 1, 1} for toys)
+ *   data.cursor (I64)         the sampler's cursor (data.h)
+ *   rng.noise, rng.gp, rng.data (I64)  rng.h states
+ * and metadata "format" = "lipgan-checkpoint-1", "config" (the effective
+ * config as YAML), "step", "lipgan_version". The learning-rate schedule is
+ * a pure function of the step and the config, both saved.
+ *
+ * Usage (what `lipgan train` does):
+ *   lg_trainer *t;
+ *   LG_TRY(lg_trainer_create(&t, &cfg));
+ *   lg_train_opts o = {.out_dir = "runs/x", .progress = stderr};
+ *   lg_status s = lg_trainer_run(t, &o);    // LG_OK, INTERRUPTED or NONFINITE
+ *   lg_trainer_free(t);
+ */
+#ifndef LIPGAN_TRAIN_H
+#define LIPGAN_TRAIN_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lipgan/config.h"
+#include "lipgan/model.h"
+#include "lipgan/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LG_CHECKPOINT_FORMAT "lipgan-checkpoint-1"
+
+/* What one step did (host values). */
+typedef struct lg_train_stats {
+    int64_t step;         /* G steps done after this one */
+    float loss_d;         /* D loss of the last D update (penalty included) */
+    float loss_g;         /* G loss (r(W) penalty included) */
+    float d_real, d_fake; /* mean D output on real / fake data, last D update */
+    float gp;             /* gradient penalty term of the last D update (0 if off) */
+    float lr_g, lr_d;     /* learning rates used */
+    float sigma_min, sigma_mean, sigma_max; /* D layers' SN/Toeplitz sigma (0 if none) */
+    int skipped;          /* updates skipped in this step (non-finite) */
+    int nonfinite_run;    /* skipped updates in a row so far */
+} lg_train_stats;
+
+typedef struct lg_trainer lg_trainer;
+
+/* Loads the data, builds G, D (and the EMA of G), optimizers and random
+ * streams from a validated config. Sets the CPU thread count (threads). */
+lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg);
+void lg_trainer_free(lg_trainer *t);
+
+/* One step (n_dis D updates + 1 G update). LG_ERR_NONFINITE when the
+ * skipped updates in a row reached train.max_nonfinite (stats still filled). */
+lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *stats);
+
+/* G steps done so far. */
+int64_t lg_trainer_steps_done(const lg_trainer *t);
+const lg_config *lg_trainer_config(const lg_trainer *t);
+/* The networks (the EMA generator is NULL when ema.decay is 0). */
+lg_model *lg_trainer_generator(lg_trainer *t);
+lg_model *lg_trainer_discriminator(lg_trainer *t);
+lg_model *lg_trainer_ema(lg_trainer *t);
+
+/* Writes a checkpoint of everything above to path (atomically). */
+lg_status lg_trainer_save(lg_trainer *t, const char *path);
+/* Restores a checkpoint written by lg_trainer_save for the same model
+ * config. Every tensor's presence and shape is checked first (errors name
+ * the file and tensor); on error t is unchanged. */
+lg_status lg_trainer_load(lg_trainer *t, const char *path);
+
+typedef struct lg_train_opts {
+    const char *out_dir;      /* run directory: checkpoints, metrics.jsonl, samples,
+                               * config.yaml; created if missing */
+    int resume;               /* continue from the newest checkpoint in out_dir */
+    FILE *progress;           /* progress lines (NULL: none) */
+    volatile sig_atomic_t *stop_flag;  /* polled between steps: nonzero ->
+                                        * checkpoint and return LG_ERR_INTERRUPTED */
+    int64_t stop_at;          /* > 0: stop (with a checkpoint) once this many steps are
+                               * done, as if interrupted, but returning LG_OK */
+} lg_train_opts;
+
+/* The training loop: resumes if asked (a run directory that already holds
+ * checkpoints without resume is an error), then steps until train.steps,
+ * every log.every steps printing a progress line and appending a row to
+ * out_dir/metrics.jsonl, writing sample grids from fixed noise and
+ * checkpoints as configured, and a final checkpoint and sample grid.
+ * Returns LG_OK, LG_ERR_INTERRUPTED (stop flag; a checkpoint was written)
+ * or LG_ERR_NONFINITE (diverged; no checkpoint of the diverged state is
+ * written, the previous ones stay). */
+lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *opts);
+
+/* ---- checkpoints ---- */
+
+/* "DIR/ckpt_<step, 9 digits>.safetensors" into buf. */
+void lg_checkpoint_path(char *buf, size_t cap, const char *dir, int64_t step);
+/* The newest checkpoint in dir (by step) into buf; LG_ERR_NOT_FOUND if none. */
+lg_status lg_checkpoint_latest(const char *dir, char *buf, size_t cap, int64_t *step);
+
+/* A generator restored from a checkpoint file (or the newest one of a run
+ * directory) for sampling: its config (optional out), the EMA weights when
+ * use_ema and present. Sample shape from data.shape. */
+lg_status lg_checkpoint_load_generator(const char *path, const lg_backend *be, int use_ema,
+                                       lg_model **g, lg_config *cfg_out);
+
+/* n samples from G (living on backend be) in evaluation mode (BN running
+ * statistics, stored SN vectors, nothing updated), z ~ N(0, I) from
+ * lg_rng(seed, LG_RNG_STREAM_EVAL), in batches of 64; out (n, sample size)
+ * host floats. */
+lg_status lg_generate(lg_model *g, const lg_backend *be, int64_t n, uint64_t seed, float *out);
+/* Floats per generated sample: data_dim, or img_c * img_size^2. */
+int64_t lg_generator_sample_size(const lg_model *g);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,294 @@
+/* GEMM and 2-D convolution of the CPU backend.
+ *
+ * Convolutions are im2col + SGEMM (OpenBLAS). The batch is cut into chunks
+ * of G samples whose column matrices sit side by side, (C*KH*KW, G*OH*OW),
+ * so that small images (4x4, 8x8) still give GEMMs at least COLS_MIN
+ * columns wide; for larger images G = 1 and the GEMM reads and writes the
+ * tensors in place. Chunks are spread over the threads of one OpenMP
+ * region, each thread running single-threaded SGEMMs on its own scratch
+ * (OpenBLAS's OpenMP build does not spawn threads inside a parallel
+ * region): on these shapes that beat one threaded GEMM per chunk, since
+ * im2col/col2im then run in parallel too. A 1x1, stride-1, unpadded conv
+ * is a plain GEMM on the input (no im2col) when G = 1.
+ *
+ * bwd_weight sums over samples: each thread accumulates the chunks it owns
+ * into its own partial dW (thread 0 directly into dw), then the partials
+ * are added in thread order, so the result is fixed for a thread count. */
+#include <cblas.h>
+#include <omp.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_internal.h"
+
+/* ---- GEMM ---- */
+
+void lg_cpu_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) { /* C = beta*C; beta == 0 overwrites (C may be garbage) */
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* ---- plan ---- */
+
+#define COLS_MIN 256 /* narrowest GEMM worth running (OpenBLAS is near peak above it) */
+#define ALIGN_F 16   /* scratch slices start on 64-byte boundaries */
+
+static size_t round_up(size_t v) { return (v + ALIGN_F - 1) / ALIGN_F * ALIGN_F; }
+
+typedef struct conv_plan {
+    int T;        /* work slots = threads used */
+    int G;        /* samples per chunk */
+    int nchunk;   /* ceil(n / G) */
+    int direct;   /* 1x1, stride 1, pad 0: x (C, H*W) is its own column matrix */
+    size_t ohw;   /* oh*ow */
+    size_t ckk;   /* c*kh*kw */
+    size_t col;   /* floats of a slot's column matrix (CKK, G*OHW), 0 if unused */
+    size_t tmp;   /* floats of a slot's (OC, G*OHW) staging buffer, 0 if G == 1 */
+    size_t slot;  /* floats per slot */
+    size_t part;  /* floats of one partial dW (OC, CKK) */
+} conv_plan;
+
+static void conv_plan_make(conv_plan *p, const lg_conv_geom *g) {
+    int nt = lg_cpu_nthreads();
+    p->ohw = (size_t)g->oh * g->ow;
+    p->ckk = (size_t)g->c * g->kh * g->kw;
+    p->direct = g->kh == 1 && g->kw == 1 && g->stride == 1 && g->pad == 0;
+    size_t G = p->ohw >= COLS_MIN ? 1 : (COLS_MIN + p->ohw - 1) / p->ohw;
+    size_t per_thread = ((size_t)g->n + nt - 1) / nt; /* keep every thread busy */
+    if (G > per_thread) G = per_thread;
+    if (G < 1) G = 1;
+    p->G = (int)G;
+    p->nchunk = (g->n + p->G - 1) / p->G;
+    p->T = nt < p->nchunk ? nt : p->nchunk;
+    if (p->T < 1) p->T = 1;
+    p->col = (p->direct && p->G == 1) ? 0 : round_up(p->ckk * G * p->ohw);
+    p->tmp = p->G == 1 ? 0 : round_up((size_t)g->oc * G * p->ohw);
+    p->slot = p->col + p->tmp;
+    p->part = round_up((size_t)g->oc * p->ckk);
+}
+
+size_t lg_cpu_conv_workspace(const lg_conv_geom *g) {
+    conv_plan p;
+    conv_plan_make(&p, g);
+    size_t ws = (size_t)p.T * p.slot + (size_t)(p.T - 1) * p.part;
+    return ws ? ws : 1;
+}
+
+/* ---- im2col / col2im ---- */
+
+/* Output columns [lo, hi) of a kernel column kj read inside the image:
+ * ix = ox*S - P + kj in [0, W). */
+static void valid_cols(const lg_conv_geom *g, int kj, int *lo, int *hi) {
+    int S = g->stride, P = g->pad, W = g->w;
+    int l = P - kj <= 0 ? 0 : (P - kj + S - 1) / S;
+    int num = W - 1 + P - kj;
+    int h = num < 0 ? 0 : num / S + 1;
+    if (h > g->ow) h = g->ow;
+    if (h < l) h = l;
+    *lo = l;
+    *hi = h;
+}
+
+/* col (C*KH*KW, ldc), first OH*OW columns = patches of one sample x (C, H, W). */
+static void im2col(float *col, size_t ldc, const float *x, const lg_conv_geom *g) {
+    const int C = g->c, H = g->h, W = g->w, KH = g->kh, KW = g->kw;
+    const int S = g->stride, P = g->pad, OH = g->oh, OW = g->ow;
+    for (int c = 0; c < C; c++) {
+        const float *xc = x + (size_t)c * H * W;
+        for (int ki = 0; ki < KH; ki++) {
+            for (int kj = 0; kj < KW; kj++) {
+                float *dst = col + ((size_t)(c * KH + ki) * KW + kj) * ldc;
+                int lo, hi, off = kj - P;
+                valid_cols(g, kj, &lo, &hi);
+                for (int oy = 0; oy < OH; oy++) {
+                    float *d = dst + (size_t)oy * OW;
+                    int iy = oy * S - P + ki;
+                    if (iy < 0 || iy >= H) {
+                        memset(d, 0, sizeof(float) * OW);
+                        continue;
+                    }
+                    const float *src = xc + (size_t)iy * W; /* ix = ox*S + off */
+                    for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
+                    if (S == 1) {
+                        if (hi > lo) memcpy(d + lo, src + lo + off, sizeof(float) * (hi - lo));
+                    } else {
+                        for (int ox = lo; ox < hi; ox++) d[ox] = src[ox * S + off];
+                    }
+                    for (int ox = hi; ox < OW; ox++) d[ox] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* dx (C, H, W) = adjoint of im2col applied to col (C*KH*KW, ldc). */
+static void col2im(float *dx, const float *col, size_t ldc, const lg_conv_geom *g) {
+    const int C = g->c, H = g->h, W = g->w, KH = g->kh, KW = g->kw;
+    const int S = g->stride, P = g->pad, OH = g->oh, OW = g->ow;
+    memset(dx, 0, sizeof(float) * (size_t)C * H * W);
+    for (int c = 0; c < C; c++) {
+        float *xc = dx + (size_t)c * H * W;
+        for (int ki = 0; ki < KH; ki++) {
+            for (int kj = 0; kj < KW; kj++) {
+                const float *src = col + ((size_t)(c * KH + ki) * KW + kj) * ldc;
+                int lo, hi, off = kj - P;
+                valid_cols(g, kj, &lo, &hi);
+                for (int oy = 0; oy < OH; oy++) {
+                    int iy = oy * S - P + ki;
+                    if (iy < 0 || iy >= H) continue;
+                    const float *s = src + (size_t)oy * OW;
+                    float *d = xc + (size_t)iy * W; /* ix = ox*S + off */
+                    if (S == 1) {
+                        for (int ox = lo; ox < hi; ox++) d[ox + off] += s[ox];
+                    } else {
+                        for (int ox = lo; ox < hi; ox++) d[ox * S + off] += s[ox];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Copies samples [g0, g0+gc) of t (n, rows, ohw) into m (rows, gc*ohw) or back. */
+static void gather(float *m, const float *t, int gc, size_t rows, size_t ohw) {
+    size_t ld = (size_t)gc * ohw;
+    for (int j = 0; j < gc; j++)
+        for (size_t r = 0; r < rows; r++)
+            memcpy(m + r * ld + j * ohw, t + ((size_t)j * rows + r) * ohw, sizeof(float) * ohw);
+}
+
+static void scatter(float *t, const float *m, int gc, size_t rows, size_t ohw) {
+    size_t ld = (size_t)gc * ohw;
+    for (int j = 0; j < gc; j++)
+        for (size_t r = 0; r < rows; r++)
+            memcpy(t + ((size_t)j * rows + r) * ohw, m + r * ld + j * ohw, sizeof(float) * ohw);
+}
+
+/* The column matrix of chunk samples [g0, g0+gc): a pointer into x when it
+ * already is one (direct, gc == 1), else built in col. *ld gets its row stride. */
+static const float *chunk_cols(const conv_plan *p, float *col, const float *x, int g0, int gc,
+                               const lg_conv_geom *g, size_t *ld) {
+    size_t chw = (size_t)g->c * g->h * g->w;
+    if (p->direct && gc == 1) {
+        *ld = p->ohw;
+        return x + (size_t)g0 * chw;
+    }
+    *ld = (size_t)gc * p->ohw;
+    for (int j = 0; j < gc; j++) im2col(col + (size_t)j * p->ohw, *ld, x + (size_t)(g0 + j) * chw, g);
+    return col;
+}
+
+/* Chunks [*c0, *c1) of thread t out of T (contiguous, fixed for T). */
+static void thread_chunks(const conv_plan *p, int t, int T, int *c0, int *c1) {
+    *c0 = (int)((int64_t)p->nchunk * t / T);
+    *c1 = (int)((int64_t)p->nchunk * (t + 1) / T);
+}
+
+/* ---- convolution ---- */
+
+void lg_cpu_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, float *ws) {
+    conv_plan p;
+    conv_plan_make(&p, g);
+    const size_t oc = (size_t)g->oc, yss = oc * p.ohw; /* y sample stride */
+#pragma omp parallel num_threads(p.T)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads(), c0, c1;
+        float *col = ws + (size_t)t * p.slot, *tmp = col + p.col;
+        thread_chunks(&p, t, T, &c0, &c1);
+        for (int ch = c0; ch < c1; ch++) {
+            int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
+            size_t ld;
+            const float *B = chunk_cols(&p, col, x, g0, gc, g, &ld);
+            /* Y (OC, gc*OHW) = W (OC, CKK) B (CKK, gc*OHW) */
+            float *dst = gc == 1 ? y + (size_t)g0 * yss : tmp;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)oc, (int)ld, (int)p.ckk,
+                        1.0f, w, (int)p.ckk, B, (int)ld, 0.0f, dst, (int)ld);
+            if (gc > 1) scatter(y + (size_t)g0 * yss, tmp, gc, oc, p.ohw);
+        }
+    }
+}
+
+void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
+                            float *ws) {
+    conv_plan p;
+    conv_plan_make(&p, g);
+    const size_t oc = (size_t)g->oc, yss = oc * p.ohw, chw = (size_t)g->c * g->h * g->w;
+#pragma omp parallel num_threads(p.T)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads(), c0, c1;
+        float *col = ws + (size_t)t * p.slot, *tmp = col + p.col;
+        thread_chunks(&p, t, T, &c0, &c1);
+        for (int ch = c0; ch < c1; ch++) {
+            int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
+            size_t ld = (size_t)gc * p.ohw;
+            const float *A = dy + (size_t)g0 * yss; /* dY (OC, gc*OHW) */
+            if (gc > 1) {
+                gather(tmp, A, gc, oc, p.ohw);
+                A = tmp;
+            }
+            /* dcol (CKK, gc*OHW) = W^T (CKK, OC) dY; a direct conv writes dx itself */
+            int in_place = p.direct && gc == 1;
+            float *dcol = in_place ? dx + (size_t)g0 * chw : col;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p.ckk, (int)ld, (int)oc,
+                        1.0f, w, (int)p.ckk, A, (int)ld, 0.0f, dcol, (int)ld);
+            if (in_place) continue;
+            for (int j = 0; j < gc; j++) {
+                float *dxj = dx + (size_t)(g0 + j) * chw;
+                if (p.direct) {
+                    for (int c = 0; c < g->c; c++)
+                        memcpy(dxj + (size_t)c * p.ohw, col + (size_t)c * ld + j * p.ohw,
+                               sizeof(float) * p.ohw);
+                } else {
+                    col2im(dxj, col + (size_t)j * p.ohw, ld, g);
+                }
+            }
+        }
+    }
+}
+
+void lg_cpu_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
+                              float *ws) {
+    conv_plan p;
+    conv_plan_make(&p, g);
+    const size_t oc = (size_t)g->oc, yss = oc * p.ohw, nw = oc * p.ckk;
+    float *parts = ws + (size_t)p.T * p.slot; /* (T-1, OC, CKK): threads 1.. */
+    int Tused = p.T;
+#pragma omp parallel num_threads(p.T)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads(), c0, c1;
+#pragma omp single
+        Tused = T;
+        float *col = ws + (size_t)t * p.slot, *tmp = col + p.col;
+        float *acc = t == 0 ? dw : parts + (size_t)(t - 1) * p.part;
+        thread_chunks(&p, t, T, &c0, &c1);
+        if (c0 == c1) memset(acc, 0, sizeof(float) * nw);
+        for (int ch = c0; ch < c1; ch++) {
+            int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
+            size_t ld;
+            const float *B = chunk_cols(&p, col, x, g0, gc, g, &ld);
+            const float *A = dy + (size_t)g0 * yss;
+            if (gc > 1) {
+                gather(tmp, A, gc, oc, p.ohw);
+                A = tmp;
+            }
+            /* dW (OC, CKK) += dY (OC, gc*OHW) B^T (gc*OHW, CKK) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)oc, (int)p.ckk, (int)ld,
+                        1.0f, A, (int)ld, B, (int)ld, ch == c0 ? 0.0f : 1.0f, acc, (int)p.ckk);
+        }
+    }
+    if (Tused > 1) {
+#pragma omp parallel for num_threads(Tused) if (nw >= 4096) schedule(static)
+        for (size_t i = 0; i < nw; i++) {
+            float s = dw[i];
+            for (int t = 1; t < Tused; t++) s += parts[(size_t)(t - 1) * p.part + i];
+            dw[i] = s;
+        }
+    }
+}

@@ -1,0 +1,79 @@
+/* Private declarations shared by the CPU backend's source files.
+ *
+ * Threading: the backend owns exactly one thread pool, OpenMP's (the
+ * OpenBLAS build is the OpenMP one, so BLAS threads are the same pool and
+ * BLAS runs single-threaded when called inside one of our parallel
+ * regions). Every parallel region names its thread count explicitly with
+ * lg_cpu_nthreads(), and every reduction is split in a way that does not
+ * depend on scheduling, so results are reproducible for a fixed count. */
+#ifndef LIPGAN_BACKEND_CPU_INTERNAL_H
+#define LIPGAN_BACKEND_CPU_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lipgan/backend.h"
+#include "lipgan/backend_cpu.h"
+
+/* Below this many elements an elementwise kernel runs on one thread: the
+ * cost of waking the pool (a few microseconds) exceeds the work. */
+#define LG_CPU_PAR_MIN ((size_t)32768)
+
+/* Threads the kernels use (>= 1); set by lg_cpu_set_threads(). */
+extern int lg_cpu_threads_;
+static inline int lg_cpu_nthreads(void) { return lg_cpu_threads_; }
+
+/* ---- kernels, one group per source file ---- */
+
+/* cpu_memory.c */
+void *lg_cpu_alloc(size_t bytes);
+void lg_cpu_free(void *p);
+void lg_cpu_upload(float *dst, const float *src, size_t n);
+void lg_cpu_download(float *dst, const float *src, size_t n);
+void lg_cpu_copy(float *dst, const float *src, size_t n);
+void lg_cpu_fill(float *dst, float value, size_t n);
+void lg_cpu_sync(void);
+
+/* cpu_elementwise.c */
+void lg_cpu_unary(lg_unary op, float *y, const float *x, size_t n, float alpha);
+void lg_cpu_binary(lg_binary op, float *y, const int64_t yshape[4],
+                   const float *a, const int64_t ashape[4],
+                   const float *b, const int64_t bshape[4]);
+void lg_cpu_sum_to(float *y, const int64_t yshape[4], const float *x, const int64_t xshape[4]);
+void lg_cpu_sum_all(float *y, const float *x, size_t n);
+/* Deterministic double-precision sum of a[i] (b == NULL) or a[i]*b[i]:
+ * fixed blocks summed in parallel, then added in block order, so the
+ * result does not depend on the thread count. */
+double lg_cpu_dsum(const float *a, const float *b, size_t n);
+
+/* cpu_conv.c */
+void lg_cpu_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc);
+size_t lg_cpu_conv_workspace(const lg_conv_geom *g);
+void lg_cpu_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, float *ws);
+void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
+                            float *ws);
+void lg_cpu_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
+                              float *ws);
+
+/* cpu_norm.c */
+void lg_cpu_upsample2x(float *y, const float *x, int64_t nc, int64_t h, int64_t w);
+void lg_cpu_sumpool2x2(float *y, const float *x, int64_t nc, int64_t h, int64_t w);
+void lg_cpu_bn_train(float *y, float *mean, float *rstd, const float *x, const float *gamma,
+                     const float *beta, float *run_mean, float *run_var, int64_t n, int64_t c,
+                     int64_t hw, float eps, float momentum);
+void lg_cpu_bn_eval(float *y, const float *x, const float *gamma, const float *beta,
+                    const float *run_mean, const float *run_var, int64_t n, int64_t c,
+                    int64_t hw, float eps);
+void lg_cpu_bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                   const float *mean, const float *rstd, const float *gamma, int64_t n,
+                   int64_t c, int64_t hw);
+
+/* cpu_vector.c */
+void lg_cpu_dot(float *y, const float *a, const float *b, size_t n);
+void lg_cpu_normalize(float *x, size_t n, float eps);
+void lg_cpu_adam(float *p, float *m, float *v, const float *g, size_t n, float lr, float b1,
+                 float b2, float eps, int64_t t);
+void lg_cpu_all_finite(float *y, const float *x, size_t n);
+
+#endif

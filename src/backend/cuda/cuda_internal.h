@@ -1,0 +1,87 @@
+/* Internal to the CUDA backend (C++/CUDA only): the shared stream and cuBLAS
+ * handle, error recording, launch helpers, and the kernel entry points each
+ * .cu file contributes to the table. */
+#ifndef LIPGAN_CUDA_INTERNAL_H
+#define LIPGAN_CUDA_INTERNAL_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include "lipgan/backend.h"
+#include "lipgan/cuda.h"
+
+/* The backend's single stream and cuBLAS handle (valid after init). */
+extern cudaStream_t lgc_stream;
+extern cublasHandle_t lgc_blas;
+
+/* Records the first failure (sticky) and the thread's message; returns
+ * true when the call succeeded. */
+bool lgc_cuda_ok(cudaError_t e, const char *expr, const char *file, int line);
+bool lgc_blas_ok(cublasStatus_t s, const char *expr, const char *file, int line);
+
+/* Return from a void wrapper when a call failed (already recorded). */
+#define LGC_CK(x)                                                              \
+    do {                                                                       \
+        if (!lgc_cuda_ok((x), #x, __FILE__, __LINE__)) return;                 \
+    } while (0)
+#define LGC_BLAS(x)                                                            \
+    do {                                                                       \
+        if (!lgc_blas_ok((x), #x, __FILE__, __LINE__)) return;                 \
+    } while (0)
+/* After every kernel launch: catches bad configurations without syncing. */
+#define LGC_LAUNCHED() LGC_CK(cudaGetLastError())
+
+/* Threads per block for 1-D elementwise kernels, and a grid that covers n
+ * elements with grid-stride loops (capped: enough blocks to fill an H100). */
+enum { LGC_THREADS = 256 };
+static inline unsigned lgc_grid(size_t n) {
+    size_t b = (n + LGC_THREADS - 1) / LGC_THREADS;
+    if (b < 1) b = 1;
+    if (b > 132 * 16) b = 132 * 16;
+    return (unsigned)b;
+}
+
+/* Persistent device scratch for two-pass reductions (allocated at init). */
+enum { LGC_RED_BLOCKS = 1024 };
+extern double *lgc_red_partial; /* (LGC_RED_BLOCKS) */
+extern float *lgc_red_scalar;   /* (1) */
+
+/* ---- kernels, grouped by file ---- */
+/* cuda_linalg.cu */
+void lgc_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a,
+              int lda, const float *b, int ldb, float beta, float *c, int ldc);
+size_t lgc_conv_workspace(const lg_conv_geom *g);
+void lgc_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g,
+                float *ws);
+void lgc_conv2d_bwd_data(float *dx, const float *dy, const float *w,
+                         const lg_conv_geom *g, float *ws);
+void lgc_conv2d_bwd_weight(float *dw, const float *x, const float *dy,
+                           const lg_conv_geom *g, float *ws);
+/* cuda_elementwise.cu */
+void lgc_fill(float *dst, float value, size_t n);
+void lgc_unary(lg_unary op, float *y, const float *x, size_t n, float alpha);
+void lgc_binary(lg_binary op, float *y, const int64_t yshape[4], const float *a,
+                const int64_t ashape[4], const float *b, const int64_t bshape[4]);
+void lgc_sum_to(float *y, const int64_t yshape[4], const float *x,
+                const int64_t xshape[4]);
+void lgc_upsample2x(float *y, const float *x, int64_t nc, int64_t h, int64_t w);
+void lgc_sumpool2x2(float *y, const float *x, int64_t nc, int64_t h, int64_t w);
+void lgc_adam(float *p, float *m, float *v, const float *g, size_t n, float lr,
+              float b1, float b2, float eps, int64_t t);
+/* cuda_reduce.cu */
+void lgc_sum_all(float *y, const float *x, size_t n);
+void lgc_dot(float *y, const float *a, const float *b, size_t n);
+void lgc_normalize(float *x, size_t n, float eps);
+void lgc_all_finite(float *y, const float *x, size_t n);
+void lgc_bn_train(float *y, float *mean, float *rstd, const float *x,
+                  const float *gamma, const float *beta, float *run_mean,
+                  float *run_var, int64_t n, int64_t c, int64_t hw, float eps,
+                  float momentum);
+void lgc_bn_eval(float *y, const float *x, const float *gamma, const float *beta,
+                 const float *run_mean, const float *run_var, int64_t n,
+                 int64_t c, int64_t hw, float eps);
+void lgc_bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy,
+                const float *x, const float *mean, const float *rstd,
+                const float *gamma, int64_t n, int64_t c, int64_t hw);
+
+#endif

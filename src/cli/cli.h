@@ -1,0 +1,45 @@
+/* src/cli/cli.h - shared pieces of the lipgan command-line tool.
+ *
+ * Adding a subcommand `foo`: write src/cli/cmd_foo.c defining
+ *   int lg_cmd_foo(int argc, char **argv);   // argv[0] == "foo"
+ * and add one line X(foo, "foo", "one-line help") to LG_CLI_COMMANDS in
+ * src/cli/main.c. The function returns one of the exit codes below; it
+ * handles its own --help (print to stdout, return LG_EXIT_OK). */
+#ifndef LIPGAN_CLI_H
+#define LIPGAN_CLI_H
+
+#include "lipgan/status.h"
+
+/* Process exit codes (also listed in `lipgan --help`). */
+enum {
+    LG_EXIT_OK = 0,
+    LG_EXIT_RUNTIME = 1,      /* I/O failure, out of memory, backend error, ... */
+    LG_EXIT_USAGE = 2,        /* bad command line */
+    LG_EXIT_DATA = 3,         /* bad or missing input file / data set / checkpoint */
+    LG_EXIT_CONFIG = 4,       /* bad config file or value */
+    LG_EXIT_DIVERGED = 5,     /* training diverged (non-finite losses K times) */
+    LG_EXIT_INTERRUPTED = 130 /* stopped by SIGINT/SIGTERM (128 + SIGINT) */
+};
+
+typedef int (*lg_cli_fn)(int argc, char **argv);
+
+typedef struct lg_cli_cmd {
+    const char *name; /* as typed: "fid-stats" */
+    lg_cli_fn fn;
+    const char *help; /* one line */
+} lg_cli_cmd;
+
+/* Exit code for a library status: OK 0; FORMAT, NOT_FOUND, SHAPE 3 (bad
+ * input); INVALID_ARG 4 (bad config value); NONFINITE 5; INTERRUPTED 130;
+ * everything else (IO, NOMEM, UNSUPPORTED, BACKEND) 1. */
+int lg_cli_exit_code(lg_status s);
+
+/* Prints "lipgan <cmd>: error: <lg_error_msg()>" to stderr and returns
+ * lg_cli_exit_code(s). cmd may be NULL. */
+int lg_cli_fail(const char *cmd, lg_status s);
+
+/* Prints "lipgan <cmd>: <message>; see 'lipgan <cmd> --help'" to stderr and
+ * returns LG_EXIT_USAGE. */
+int lg_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

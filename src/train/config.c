@@ -1,0 +1,673 @@
+/* Training configuration: key table, YAML parser, overrides, printer
+ * (see lipgan/config.h). */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "lipgan/config.h"
+
+#define OFF(field) offsetof(lg_config, field)
+
+/* The net / lipschitz / optimizer rows are the same for G and D. */
+#define NET_ROWS(N, n)                                                                      \
+    {"model." n ".arch", LG_CFG_ENUM, OFF(model.N.arch), 0, 0, "resnet|cnn|mlp",             \
+     "architecture: SN-GAN ResNet, standard CNN (DCGAN-style) or MLP"},                      \
+    {"model." n ".width", LG_CFG_INT, OFF(model.N.width), 0, 4096, NULL,                     \
+     "channels (resnet, cnn base) or hidden units (mlp); 0 = the architecture's default"},    \
+    {"model." n ".depth", LG_CFG_INT, OFF(model.N.depth), 0, 64, NULL,                       \
+     "MLP hidden layers; 0 = default (4)"},                                                  \
+    {"model." n ".bn", LG_CFG_BOOL, OFF(model.N.bn), 0, 1, NULL, "batch norm layers"},       \
+    {"model." n ".lrelu", LG_CFG_FLOAT, OFF(model.N.lrelu), 0, 1, NULL,                      \
+     "LeakyReLU slope of the CNN discriminator"}
+
+#define LIP_ROWS(N, n)                                                                      \
+    {"lipschitz." n ".sn", LG_CFG_BOOL, OFF(lipschitz.N.sn), 0, 1, NULL,                     \
+     "spectral normalization of every weight layer"},                                        \
+    {"lipschitz." n ".sn_iters", LG_CFG_INT, OFF(lipschitz.N.sn_iters), 1, 100, NULL,        \
+     "power iterations per step (SN and Toeplitz)"},                                         \
+    {"lipschitz." n ".toeplitz_k", LG_CFG_FLOAT, OFF(lipschitz.N.toeplitz_k), 0, 1000, NULL, \
+     "> 0: Toeplitz normalization (true conv operator norm) scaled to k, instead of SN"},    \
+    {"lipschitz." n ".sr_gamma", LG_CFG_FLOAT, OFF(lipschitz.N.sr_gamma), 0, 1, NULL,        \
+     "> 0: SR-GAN, compensate this fraction of the singular values (paper 0.5)"},            \
+    {"lipschitz." n ".sr_every", LG_CFG_INT, OFF(lipschitz.N.sr_every), 1, 1000000, NULL,    \
+     "apply SR every N updates of this network"},                                            \
+    {"lipschitz." n ".sr_dynamic", LG_CFG_BOOL, OFF(lipschitz.N.sr_dynamic), 0, 1, NULL,     \
+     "SR's dynamic variant: keep the running maximum of the normalized spectrum"},           \
+    {"lipschitz." n ".clip", LG_CFG_FLOAT, OFF(lipschitz.N.clip), 0, 1000, NULL,             \
+     "> 0: clip every weight to [-c, c] after each update (WGAN)"},                          \
+    {"lipschitz." n ".gp_lambda", LG_CFG_FLOAT, OFF(lipschitz.N.gp_lambda), 0, 1e6, NULL,    \
+     "> 0: gradient penalty weight (discriminator only)"},                                   \
+    {"lipschitz." n ".gp_kind", LG_CFG_ENUM, OFF(lipschitz.N.gp_kind), 0, 0,                 \
+     "two-sided|one-sided|zero-centered",                                                    \
+     "(|g|-1)^2 (WGAN-GP), max(0,|g|-1)^2, or |g|^2 at the interpolates"},                   \
+    {"lipschitz." n ".rw_lambda", LG_CFG_FLOAT, OFF(lipschitz.N.rw_lambda), 0, 1e6, NULL,    \
+     "> 0: r(W) = |W|_F / (m sigma(W)) penalty weight, added as -lambda sum r(W)"},          \
+    {"lipschitz." n ".clamp_ratio", LG_CFG_FLOAT, OFF(lipschitz.N.clamp_ratio), 0, 1e6,      \
+     NULL, "> 0: spectral gradient clamping, sigma0(grad) <= r sigma1(grad)"}
+
+#define ADAM_ROWS(N, n)                                                                     \
+    {"optim." n ".lr", LG_CFG_FLOAT, OFF(optim.N.lr), 0, 10, NULL, "Adam learning rate"},    \
+    {"optim." n ".beta1", LG_CFG_FLOAT, OFF(optim.N.beta1), 0, 0.999999, NULL, "Adam beta1"},\
+    {"optim." n ".beta2", LG_CFG_FLOAT, OFF(optim.N.beta2), 0, 0.999999, NULL, "Adam beta2"},\
+    {"optim." n ".eps", LG_CFG_FLOAT, OFF(optim.N.eps), 1e-30, 1, NULL, "Adam epsilon"}
+
+static const lg_cfg_key k_keys[] = {
+    {"data.format", LG_CFG_ENUM, OFF(data.format), 0, 0,
+     "fashion-mnist|mnist|idx|cifar10|stl10|png|ring8|grid25",
+     "dataset format (idx/mnist/fashion-mnist: a directory of IDX files)"},
+    {"data.path", LG_CFG_PATH, OFF(data.path), 0, 0, NULL, "dataset file or directory"},
+    {"data.split", LG_CFG_ENUM, OFF(data.split), 0, 0, "train|test|unlabeled",
+     "which part of a standard dataset to train on"},
+    {"data.image_size", LG_CFG_INT, OFF(data.image_size), 0, 4096, NULL,
+     "idx: pad images to this size (0 = native 28); stl10: 96, 48 or 32 (0 = 96)"},
+    {"data.channels", LG_CFG_INT, OFF(data.channels), 1, 3, NULL, "png: 1 (gray) or 3 (RGB)"},
+    {"data.toy_n", LG_CFG_I64, OFF(data.toy_n), 1, 100000000, NULL,
+     "2-D toys: number of points drawn"},
+    {"data.instance_noise", LG_CFG_FLOAT, OFF(data.instance_noise), 0, 1, NULL,
+     "add U[0, a] noise to real images (thesis 5.1: 1/128)"},
+    {"model.z_dim", LG_CFG_INT, OFF(model.z_dim), 1, 65536, NULL, "generator noise dimension"},
+    NET_ROWS(g, "g"),
+    NET_ROWS(d, "d"),
+    {"loss", LG_CFG_ENUM, OFF(loss), 0, 0, "minimax|nonsat|hinge|wasserstein", "GAN objective"},
+    LIP_ROWS(g, "g"),
+    LIP_ROWS(d, "d"),
+    ADAM_ROWS(g, "g"),
+    ADAM_ROWS(d, "d"),
+    {"train.steps", LG_CFG_I64, OFF(train.steps), 1, 1e12, NULL, "generator updates"},
+    {"train.n_dis", LG_CFG_INT, OFF(train.n_dis), 1, 1000, NULL,
+     "discriminator updates per generator update"},
+    {"train.batch_d", LG_CFG_INT, OFF(train.batch_d), 1, 65536, NULL,
+     "discriminator batch (real and fake each)"},
+    {"train.batch_g", LG_CFG_INT, OFF(train.batch_g), 1, 65536, NULL, "generator batch"},
+    {"train.lr_decay", LG_CFG_ENUM, OFF(train.lr_decay), 0, 0, "linear|none",
+     "learning-rate schedule over train.steps"},
+    {"train.max_nonfinite", LG_CFG_INT, OFF(train.max_nonfinite), 1, 1000000, NULL,
+     "stop (diverged) after this many non-finite updates in a row"},
+    {"ema.decay", LG_CFG_FLOAT, OFF(ema.decay), 0, 0.999999, NULL,
+     "EMA of the generator's weights (0 = off)"},
+    {"ema.start", LG_CFG_I64, OFF(ema.start), 0, 1e12, NULL,
+     "generator step from which the EMA averages (it copies before)"},
+    {"seed", LG_CFG_I64, OFF(seed), 0, 9.2e18, NULL, "seed of every random stream"},
+    {"threads", LG_CFG_INT, OFF(threads), 0, 1024, NULL,
+     "CPU threads (0 = OMP_NUM_THREADS or all cores); results are reproducible per count"},
+    {"device", LG_CFG_ENUM, OFF(device), 0, 0, "cpu|cuda", "compute backend"},
+    {"log.every", LG_CFG_I64, OFF(log.every), 1, 1e12, NULL,
+     "progress line and metrics.jsonl row every N generator steps"},
+    {"log.samples_every", LG_CFG_I64, OFF(log.samples_every), 0, 1e12, NULL,
+     "sample grid every N generator steps (0 = only at the end)"},
+    {"log.checkpoint_every", LG_CFG_I64, OFF(log.checkpoint_every), 0, 1e12, NULL,
+     "checkpoint every N generator steps (0 = only at the end)"},
+    {"log.keep", LG_CFG_INT, OFF(log.keep), 1, 1000000, NULL, "checkpoints kept"},
+    {"log.sample_n", LG_CFG_INT, OFF(log.sample_n), 1, 10000, NULL,
+     "samples per grid (fixed noise)"},
+};
+
+#define NKEYS ((int)(sizeof k_keys / sizeof k_keys[0]))
+
+const lg_cfg_key *lg_config_keys(int *n) {
+    if (n) *n = NKEYS;
+    return k_keys;
+}
+
+const lg_cfg_key *lg_config_find_key(const char *name) {
+    for (int i = 0; i < NKEYS; i++)
+        if (strcmp(k_keys[i].name, name) == 0) return &k_keys[i];
+    return NULL;
+}
+
+static void default_lip(lg_cfg_lip *l, int sn) {
+    memset(l, 0, sizeof *l);
+    l->sn = sn;
+    l->sn_iters = 1;
+    l->sr_every = 5;  /* the SR-GAN code's period */
+    strcpy(l->gp_kind, "two-sided");
+}
+
+static void default_net(lg_cfg_net *n, int bn) {
+    memset(n, 0, sizeof *n);
+    strcpy(n->arch, "resnet");
+    n->bn = bn;
+    n->lrelu = 0.1f;
+}
+
+void lg_config_default(lg_config *c) {
+    memset(c, 0, sizeof *c);
+    strcpy(c->data.format, "cifar10");
+    strcpy(c->data.path, "data/cifar-10-batches-bin");
+    strcpy(c->data.split, "train");
+    c->data.channels = 3;
+    c->data.toy_n = 100000;
+    c->model.z_dim = 128;
+    default_net(&c->model.g, 1);
+    default_net(&c->model.d, 0);
+    strcpy(c->loss, "hinge");
+    default_lip(&c->lipschitz.g, 0);
+    default_lip(&c->lipschitz.d, 1);
+    c->optim.g = (lg_cfg_adam){2e-4f, 0.0f, 0.9f, 1e-8f};
+    c->optim.d = c->optim.g;
+    c->train.steps = 50000;
+    c->train.n_dis = 5;
+    c->train.batch_d = 64;
+    c->train.batch_g = 128;
+    strcpy(c->train.lr_decay, "linear");
+    c->train.max_nonfinite = 20;
+    c->ema.decay = 0.0f;
+    c->seed = 0;
+    c->threads = 0;
+    strcpy(c->device, "cpu");
+    c->log.every = 100;
+    c->log.samples_every = 1000;
+    c->log.checkpoint_every = 1000;
+    c->log.keep = 3;
+    c->log.sample_n = 64;
+}
+
+/* ---- values ---- */
+
+static int parse_bool(const char *v, int *out) {
+    static const char *const t[] = {"true", "yes", "on", "1"};
+    static const char *const f[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(v, t[i]) == 0) return *out = 1, 1;
+        if (strcasecmp(v, f[i]) == 0) return *out = 0, 1;
+    }
+    return 0;
+}
+
+static int in_choices(const char *choices, const char *v) {
+    size_t n = strlen(v);
+    for (const char *p = choices; *p;) {
+        const char *e = strchr(p, '|');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncmp(p, v, n) == 0) return 1;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+/* A number: decimal, or a fraction a/b (e.g. 1/128). */
+static int parse_double(const char *v, double *out) {
+    char *end;
+    errno = 0;
+    double a = strtod(v, &end);
+    if (end == v || errno == ERANGE) return 0;
+    while (isspace((unsigned char)*end)) end++;
+    if (*end == '/') {
+        const char *q = end + 1;
+        double b = strtod(q, &end);
+        if (end == q || b == 0.0) return 0;
+        a /= b;
+    }
+    while (isspace((unsigned char)*end)) end++;
+    if (*end || !isfinite(a)) return 0;
+    *out = a;
+    return 1;
+}
+
+static const char *type_name(lg_cfg_type t) {
+    switch (t) {
+    case LG_CFG_INT: case LG_CFG_I64: return "an integer";
+    case LG_CFG_FLOAT: return "a number";
+    case LG_CFG_BOOL: return "true or false";
+    case LG_CFG_ENUM: return "one of its choices";
+    case LG_CFG_PATH: return "a path";
+    }
+    return "?";
+}
+
+static lg_status set_key(lg_config *c, const lg_cfg_key *k, const char *v, const char *where) {
+    char *field = (char *)c + k->offset;
+    while (isspace((unsigned char)*v)) v++;
+    if (k->type != LG_CFG_PATH && !*v)
+        return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: missing value; give %s",
+                            where, k->name, type_name(k->type));
+    switch (k->type) {
+    case LG_CFG_INT:
+    case LG_CFG_I64: {
+        char *end;
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        while (isspace((unsigned char)*end)) end++;
+        if (end == v || *end || errno == ERANGE)
+            return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: '%s' is not an integer",
+                                where, k->name, v);
+        if ((double)x < k->min || (double)x > k->max)
+            return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: %lld is out of range [%.15g, %.15g]",
+                                where, k->name, x, k->min, k->max);
+        if (k->type == LG_CFG_INT) *(int *)field = (int)x;
+        else *(int64_t *)field = (int64_t)x;
+        return LG_OK;
+    }
+    case LG_CFG_FLOAT: {
+        double x;
+        if (!parse_double(v, &x))
+            return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: '%s' is not a finite number",
+                                where, k->name, v);
+        if (x < k->min || x > k->max)
+            return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: %s is out of range [%.15g, %.15g]",
+                                where, k->name, v, k->min, k->max);
+        *(float *)field = (float)x;
+        return LG_OK;
+    }
+    case LG_CFG_BOOL: {
+        int b;
+        if (!parse_bool(v, &b))
+            return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: '%s' is not a boolean; use true or false",
+                                where, k->name, v);
+        *(int *)field = b;
+        return LG_OK;
+    }
+    case LG_CFG_ENUM:
+        if (!in_choices(k->choices, v) || strlen(v) >= LG_CFG_STR_MAX)
+            return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: '%s' is not one of %s",
+                                where, k->name, v, k->choices);
+        strcpy(field, v);
+        return LG_OK;
+    case LG_CFG_PATH:
+        if (strlen(v) >= LG_CFG_PATH_MAX)
+            return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: path longer than %d bytes",
+                                where, k->name, LG_CFG_PATH_MAX - 1);
+        strcpy(field, v);
+        return LG_OK;
+    }
+    return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: bad key type", where, k->name);
+}
+
+/* Is `prefix` a group of keys (some key starts with "prefix.")? */
+static int is_group(const char *prefix) {
+    size_t n = strlen(prefix);
+    if (n == 0) return 1;
+    for (int i = 0; i < NKEYS; i++)
+        if (strncmp(k_keys[i].name, prefix, n) == 0 && k_keys[i].name[n] == '.') return 1;
+    return 0;
+}
+
+/* "a, b, c": the names directly under group prefix ("" = top level). */
+static void list_children(const char *prefix, char *buf, size_t cap) {
+    size_t n = strlen(prefix), used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < NKEYS; i++) {
+        const char *name = k_keys[i].name;
+        if (n && (strncmp(name, prefix, n) != 0 || name[n] != '.')) continue;
+        const char *child = n ? name + n + 1 : name;
+        size_t len = strcspn(child, ".");
+        /* skip if already listed */
+        int dup = 0;
+        for (const char *p = buf; *p;) {
+            size_t l2 = strcspn(p, ",");
+            if (l2 == len && strncmp(p, child, len) == 0) { dup = 1; break; }
+            p += l2;
+            if (*p) p += 2;
+        }
+        if (dup || used + len + 3 >= cap) continue;
+        if (used) { memcpy(buf + used, ", ", 2); used += 2; }
+        memcpy(buf + used, child, len);
+        used += len;
+        buf[used] = '\0';
+    }
+}
+
+static lg_status unknown_key(const char *key, const char *where) {
+    /* name the keys of the deepest known group above key */
+    char parent[256];
+    snprintf(parent, sizeof parent, "%s", key);
+    for (;;) {
+        char *dot = strrchr(parent, '.');
+        if (!dot) { parent[0] = '\0'; break; }
+        *dot = '\0';
+        if (is_group(parent)) break;
+    }
+    char kids[1024];
+    list_children(parent, kids, sizeof kids);
+    return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: unknown key; keys of %s: %s", where, key,
+                        parent[0] ? parent : "the top level", kids);
+}
+
+lg_status lg_config_set_value(lg_config *c, const char *key, const char *value,
+                              const char *where) {
+    const lg_cfg_key *k = lg_config_find_key(key);
+    if (k) return set_key(c, k, value, where);
+    if (is_group(key)) {
+        char kids[1024];
+        list_children(key, kids, sizeof kids);
+        return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: is a group of keys (%s), not a value",
+                            where, key, kids);
+    }
+    return unknown_key(key, where);
+}
+
+lg_status lg_config_set(lg_config *c, const char *assignment) {
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment)
+        return lg_error_set(LG_ERR_INVALID_ARG, "--set %s: expected key=value (e.g. train.steps=100)",
+                            assignment);
+    char key[256];
+    size_t n = (size_t)(eq - assignment);
+    if (n >= sizeof key) return unknown_key(assignment, "--set");
+    memcpy(key, assignment, n);
+    key[n] = '\0';
+    while (n && isspace((unsigned char)key[n - 1])) key[--n] = '\0';
+    return lg_config_set_value(c, key, eq + 1, "--set");
+}
+
+/* ---- YAML ---- */
+
+typedef struct ystate {
+    yaml_parser_t p;
+    const char *label;
+    lg_config *c;
+    unsigned char seen[NKEYS];
+} ystate;
+
+static lg_status ynext(ystate *s, yaml_event_t *ev) {
+    if (yaml_parser_parse(&s->p, ev)) return LG_OK;
+    return lg_error_set(LG_ERR_INVALID_ARG, "%s:%zu:%zu: invalid YAML: %s%s%s", s->label,
+                        s->p.problem_mark.line + 1, s->p.problem_mark.column + 1,
+                        s->p.problem ? s->p.problem : "syntax error",
+                        s->p.context ? " " : "", s->p.context ? s->p.context : "");
+}
+
+static lg_status yparse_mapping(ystate *s, const char *prefix, int level) {
+    for (;;) {
+        yaml_event_t kev, vev;
+        LG_TRY(ynext(s, &kev));
+        if (kev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&kev);
+            return LG_OK;
+        }
+        size_t line = kev.start_mark.line + 1;
+        char where[LG_CFG_PATH_MAX + 32];
+        snprintf(where, sizeof where, "%s:%zu", s->label, line);
+        if (kev.type != YAML_SCALAR_EVENT) {
+            yaml_event_delete(&kev);
+            return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: keys must be plain names", where,
+                                prefix[0] ? prefix : "top level");
+        }
+        char key[256];
+        int kn = snprintf(key, sizeof key, "%s%s%s", prefix, prefix[0] ? "." : "",
+                          (const char *)kev.data.scalar.value);
+        yaml_event_delete(&kev);
+        if (kn >= (int)sizeof key) return unknown_key(key, where);
+
+        lg_status st = ynext(s, &vev);
+        if (st != LG_OK) return st;
+        const lg_cfg_key *k = lg_config_find_key(key);
+        if (vev.type == YAML_SCALAR_EVENT) {
+            if (k) {
+                int idx = (int)(k - k_keys);
+                if (s->seen[idx]) st = lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: duplicate key", where, key);
+                else st = set_key(s->c, k, (const char *)vev.data.scalar.value, where);
+                s->seen[idx] = 1;
+            } else {
+                st = lg_config_set_value(s->c, key, "", where);  /* group or unknown: error */
+            }
+        } else if (vev.type == YAML_MAPPING_START_EVENT) {
+            if (k)
+                st = lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: takes %s, not a mapping", where, key,
+                                  type_name(k->type));
+            else if (is_group(key) && level < 8)
+                st = yparse_mapping(s, key, level + 1);
+            else
+                st = unknown_key(key, where);
+        } else if (vev.type == YAML_SEQUENCE_START_EVENT) {
+            st = lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: lists are not supported here", where, key);
+        } else if (vev.type == YAML_ALIAS_EVENT) {
+            st = lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: YAML aliases are not supported", where, key);
+        } else {
+            st = lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: unexpected YAML value", where, key);
+        }
+        yaml_event_delete(&vev);
+        if (st != LG_OK) return st;
+    }
+}
+
+/* Parses the whole stream: at most one document, whose root is a mapping
+ * (or empty). */
+static lg_status yparse_stream(ystate *s) {
+    int docs = 0;
+    for (;;) {
+        yaml_event_t ev;
+        LG_TRY(ynext(s, &ev));
+        yaml_event_type_t t = ev.type;
+        size_t line = ev.start_mark.line + 1;
+        lg_status st = LG_OK;
+        if (t == YAML_STREAM_END_EVENT) {
+            yaml_event_delete(&ev);
+            return LG_OK;
+        } else if (t == YAML_DOCUMENT_START_EVENT) {
+            if (++docs > 1)
+                st = lg_error_set(LG_ERR_INVALID_ARG,
+                                  "%s:%zu: a second YAML document; a config is one document",
+                                  s->label, line);
+        } else if (t == YAML_MAPPING_START_EVENT) {
+            st = yparse_mapping(s, "", 0);
+        } else if (t == YAML_SCALAR_EVENT) {
+            if (ev.data.scalar.length != 0)  /* an empty document is fine */
+                st = lg_error_set(LG_ERR_INVALID_ARG,
+                                  "%s:%zu: the top level must be a mapping of keys (e.g. 'loss: hinge')",
+                                  s->label, line);
+        } else if (t == YAML_SEQUENCE_START_EVENT || t == YAML_ALIAS_EVENT) {
+            st = lg_error_set(LG_ERR_INVALID_ARG,
+                              "%s:%zu: the top level must be a mapping of keys, not a list",
+                              s->label, line);
+        }
+        yaml_event_delete(&ev);
+        if (st != LG_OK) return st;
+    }
+}
+
+lg_status lg_config_load_string(lg_config *c, const char *yaml, size_t len, const char *label) {
+    ystate *s = calloc(1, sizeof *s);
+    if (!s) return lg_error_set(LG_ERR_NOMEM, "config: out of memory");
+    if (!yaml_parser_initialize(&s->p)) {
+        free(s);
+        return lg_error_set(LG_ERR_NOMEM, "config: cannot initialize the YAML parser");
+    }
+    s->label = label ? label : "config";
+    s->c = c;
+    yaml_parser_set_input_string(&s->p, (const unsigned char *)yaml, len);
+    lg_config tmp = *c;  /* apply all or nothing */
+    s->c = &tmp;
+    lg_status st = yparse_stream(s);
+    if (st == LG_OK) *c = tmp;
+    yaml_parser_delete(&s->p);
+    free(s);
+    return st;
+}
+
+lg_status lg_config_load_file(lg_config *c, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return lg_error_set(errno == ENOENT ? LG_ERR_NOT_FOUND : LG_ERR_IO,
+                            "config %s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            if (cap > (64u << 20)) {
+                free(buf);
+                fclose(f);
+                return lg_error_set(LG_ERR_INVALID_ARG, "config %s: larger than 64 MiB", path);
+            }
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return lg_error_set(LG_ERR_NOMEM, "config %s: out of memory", path);
+            }
+            buf = nb;
+        }
+        size_t r = fread(buf + len, 1, cap - len, f);
+        len += r;
+        if (r == 0) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        return lg_error_set(LG_ERR_IO, "config %s: read error", path);
+    }
+    lg_status st = lg_config_load_string(c, buf ? buf : "", len, path);
+    free(buf);
+    return st;
+}
+
+/* ---- validation ---- */
+
+int lg_config_is_toy(const lg_config *c) {
+    return strcmp(c->data.format, "ring8") == 0 || strcmp(c->data.format, "grid25") == 0;
+}
+
+static int is_idx(const lg_config *c) {
+    return !strcmp(c->data.format, "idx") || !strcmp(c->data.format, "mnist") ||
+           !strcmp(c->data.format, "fashion-mnist");
+}
+
+lg_status lg_config_validate(const lg_config *c) {
+    const lg_cfg_net *nets[2] = {&c->model.g, &c->model.d};
+    const char *nn[2] = {"g", "d"};
+    if (lg_config_is_toy(c)) {
+        for (int i = 0; i < 2; i++)
+            if (strcmp(nets[i]->arch, "mlp") != 0)
+                return lg_error_set(LG_ERR_INVALID_ARG,
+                                    "model.%s.arch: %s cannot model 2-D points (data.format %s); use mlp",
+                                    nn[i], nets[i]->arch, c->data.format);
+    } else if (!c->data.path[0]) {
+        return lg_error_set(LG_ERR_INVALID_ARG, "data.path: required for data.format %s",
+                            c->data.format);
+    }
+    if (is_idx(c) && c->data.image_size != 0 && c->data.image_size < 28)
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "data.image_size: %d is smaller than the 28x28 IDX images; use 0 or >= 28",
+                            c->data.image_size);
+    if (!strcmp(c->data.format, "stl10") && c->data.image_size != 0 && c->data.image_size != 96 &&
+        c->data.image_size != 48 && c->data.image_size != 32)
+        return lg_error_set(LG_ERR_INVALID_ARG, "data.image_size: stl10 supports 96, 48 or 32, not %d",
+                            c->data.image_size);
+    if (!lg_config_is_toy(c)) {
+        int size = c->data.image_size;
+        if (is_idx(c) && size == 0) size = 28;
+        for (int i = 0; i < 2; i++)
+            if (strcmp(nets[i]->arch, "mlp") != 0 && size != 0 && size % 8 != 0)
+                return lg_error_set(LG_ERR_INVALID_ARG,
+                                    "data.image_size: model.%s.arch %s needs a multiple of 8, not %d; "
+                                    "for 28x28 IDX images set data.image_size: 32 to pad them",
+                                    nn[i], nets[i]->arch, size);
+    }
+    if (c->lipschitz.g.gp_lambda > 0)
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "lipschitz.g.gp_lambda: the gradient penalty applies to the "
+                            "discriminator only; set lipschitz.d.gp_lambda");
+    if (c->lipschitz.d.gp_lambda > 0 && c->model.d.bn)
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "model.d.bn: batch norm mixes the samples of a batch, so the gradient "
+                            "penalty's per-sample gradient is wrong; turn one of them off");
+    const lg_cfg_lip *lips[2] = {&c->lipschitz.g, &c->lipschitz.d};
+    for (int i = 0; i < 2; i++) {
+        if (lips[i]->clamp_ratio > 0 && lips[i]->clamp_ratio < 1)
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "lipschitz.%s.clamp_ratio: %g clamps sigma0 below sigma1; use 0 (off) or >= 1",
+                                nn[i], lips[i]->clamp_ratio);
+    }
+    if (c->ema.decay > 0 && c->ema.start >= c->train.steps)
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "ema.start: %lld is not before train.steps %lld, so the EMA would never average",
+                            (long long)c->ema.start, (long long)c->train.steps);
+    return LG_OK;
+}
+
+/* ---- printing ---- */
+
+/* Shortest %g form that reads back as the same float. */
+static void fmt_float(char *buf, size_t cap, float x) {
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, cap, "%.*g", p, (double)x);
+        if (strtof(buf, NULL) == x) return;
+    }
+}
+
+static void print_quoted(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch < 0x20) fprintf(f, "\\x%02x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void write_yaml(const lg_config *c, FILE *f, int help) {
+    const char *prev = "";  /* previous key */
+    for (int i = 0; i < NKEYS; i++) {
+        const lg_cfg_key *k = &k_keys[i];
+        /* number of leading group components shared with the previous key */
+        const char *a = prev, *b = k->name;
+        int shared = 0;
+        for (;;) {
+            size_t la = strcspn(a, "."), lb = strcspn(b, ".");
+            if (!a[la] || !b[lb] || la != lb || strncmp(a, b, la) != 0) break;
+            shared++;
+            a += la + 1;
+            b += lb + 1;
+        }
+        /* open the groups not shared */
+        int depth = shared;
+        const char *p = b;
+        for (;;) {
+            size_t l = strcspn(p, ".");
+            if (!p[l]) break;
+            fprintf(f, "%*s%.*s:\n", 2 * depth, "", (int)l, p);
+            depth++;
+            p += l + 1;
+        }
+        fprintf(f, "%*s%s: ", 2 * depth, "", p);
+        const char *field = (const char *)c + k->offset;
+        char num[64];
+        switch (k->type) {
+        case LG_CFG_INT: fprintf(f, "%d", *(const int *)field); break;
+        case LG_CFG_I64: fprintf(f, "%lld", (long long)*(const int64_t *)field); break;
+        case LG_CFG_FLOAT:
+            fmt_float(num, sizeof num, *(const float *)field);
+            fputs(num, f);
+            break;
+        case LG_CFG_BOOL: fputs(*(const int *)field ? "true" : "false", f); break;
+        case LG_CFG_ENUM: fputs(field, f); break;
+        case LG_CFG_PATH: print_quoted(f, field); break;
+        }
+        if (help) {
+            fprintf(f, "  # %s", k->help);
+            if (k->type == LG_CFG_ENUM) fprintf(f, " (%s)", k->choices);
+            else if (k->type != LG_CFG_BOOL && k->type != LG_CFG_PATH)
+                fprintf(f, " [%.15g, %.15g]", k->min, k->max);
+        }
+        fputc('\n', f);
+        prev = k->name;
+    }
+}
+
+char *lg_config_to_yaml(const lg_config *c) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    write_yaml(c, f, 0);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+lg_status lg_config_print(const lg_config *c, FILE *f, int help) {
+    write_yaml(c, f, help);
+    if (ferror(f)) return lg_error_set(LG_ERR_IO, "config: write error");
+    return LG_OK;
+}

@@ -1,0 +1,399 @@
+/* The trainer: construction and one training step (see lipgan/train.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lipgan/autograd.h"
+#include "lipgan/backend_cpu.h"
+#include "lipgan/ops.h"
+#include "train/train_internal.h"
+
+/* ---- construction ---- */
+
+static uint64_t mix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+lg_status lg__train_model_spec(const lg_config *c, lg_net_role role, int sc, int sh, int sw,
+                               int is_toy, lg_model_spec *out) {
+    const lg_cfg_net *n = role == LG_NET_G ? &c->model.g : &c->model.d;
+    const lg_cfg_lip *l = role == LG_NET_G ? &c->lipschitz.g : &c->lipschitz.d;
+    const char *rn = role == LG_NET_G ? "g" : "d";
+    lg_model_arch arch;
+    if (lg_model_arch_parse(n->arch, &arch) != LG_OK)
+        return lg_error_set(LG_ERR_INVALID_ARG, "model.%s.arch: unknown architecture '%s'", rn, n->arch);
+    lg_model_spec_default(out, arch, role);
+    if (!is_toy && sh != sw)
+        return lg_error_set(LG_ERR_INVALID_ARG, "data: images are %dx%d; the models need square images",
+                            sh, sw);
+    out->img_c = is_toy ? 1 : sc;
+    out->img_size = is_toy ? 8 : sh;
+    out->data_dim = is_toy ? sc * sh * sw : 0;
+    out->z_dim = c->model.z_dim;
+    if (n->width > 0) out->ch = n->width;
+    if (n->depth > 0) out->depth = n->depth;
+    out->batchnorm = n->bn;
+    out->lrelu = n->lrelu;
+    out->sn_iters = l->sn_iters;
+    if (l->toeplitz_k > 0) {
+        out->lip = LG_LIP_TOEPLITZ;
+        out->toep_k = l->toeplitz_k;
+    } else {
+        out->lip = l->sn ? LG_LIP_SN : LG_LIP_NONE;
+    }
+    return LG_OK;
+}
+
+static lg_status extra_init(lg_trainer *t, lg_net_extra *x, lg_model *m, const lg_cfg_lip *lip,
+                            uint64_t seed) {
+    memset(x, 0, sizeof *x);
+    x->lip = lip;
+    x->nl = lg_model_num_layers(m);
+    int nl = x->nl;
+    if (lip->clamp_ratio > 0) {
+        x->gc = calloc((size_t)nl, sizeof *x->gc);
+        if (!x->gc) return lg_error_set(LG_ERR_NOMEM, "trainer: out of memory");
+        for (int i = 0; i < nl; i++) {
+            const lg_layer_info *L = lg_model_layer(m, i);
+            LG_TRY(lg_gclamp_init(&x->gc[i], t->be, L->w->ndim, L->w->shape, L->out_dim,
+                                  lip->clamp_ratio, mix64(seed + 101 * (uint64_t)i)));
+        }
+    }
+    if (lip->rw_lambda > 0) {
+        x->rw_layer_sn = 1;
+        for (int i = 0; i < nl; i++)
+            if (lg_model_layer(m, i)->lip != LG_LIP_SN) x->rw_layer_sn = 0;
+        if (!x->rw_layer_sn) {
+            x->rw = calloc((size_t)nl, sizeof *x->rw);
+            if (!x->rw) return lg_error_set(LG_ERR_NOMEM, "trainer: out of memory");
+            for (int i = 0; i < nl; i++) {
+                const lg_layer_info *L = lg_model_layer(m, i);
+                int64_t rows, cols;
+                LG_TRY(lg_weight_mat_dims(L->w->ndim, L->w->shape, L->out_dim, &rows, &cols));
+                LG_TRY(lg_sn_init(&x->rw[i], t->be, rows, cols, mix64(seed + 211 * (uint64_t)i)));
+            }
+        }
+    }
+    if (lip->sr_gamma > 0) {
+        x->sr = calloc((size_t)nl, sizeof *x->sr);
+        x->sr_on = calloc((size_t)nl, 1);
+        if (!x->sr || !x->sr_on) return lg_error_set(LG_ERR_NOMEM, "trainer: out of memory");
+        /* the SR-GAN code regularizes the convolutions; an MLP has none, so
+         * then every layer */
+        int any_conv = 0;
+        for (int i = 0; i < nl; i++)
+            if (lg_model_layer(m, i)->kind != LG_LAYER_LINEAR) any_conv = 1;
+        for (int i = 0; i < nl; i++)
+            x->sr_on[i] = !any_conv || lg_model_layer(m, i)->kind != LG_LAYER_LINEAR;
+    }
+    return LG_OK;
+}
+
+static void extra_free(lg_net_extra *x) {
+    for (int i = 0; x->gc && i < x->nl; i++) lg_gclamp_free(&x->gc[i]);
+    for (int i = 0; x->rw && i < x->nl; i++) lg_sn_free(&x->rw[i]);
+    for (int i = 0; x->sr && i < x->nl; i++) lg_sr_free(&x->sr[i]);
+    free(x->gc);
+    free(x->rw);
+    free(x->sr);
+    free(x->sr_on);
+    memset(x, 0, sizeof *x);
+}
+
+static lg_status load_data(lg_trainer *t) {
+    const lg_config *c = &t->cfg;
+    lg_data_spec ds;
+    memset(&ds, 0, sizeof ds);
+    ds.format = c->data.format;
+    ds.path = c->data.path;
+    ds.split = !strcmp(c->data.split, "test") ? LG_SPLIT_TEST
+               : !strcmp(c->data.split, "unlabeled") ? LG_SPLIT_UNLABELED
+                                                      : LG_SPLIT_TRAIN;
+    ds.size = c->data.image_size;
+    ds.channels = c->data.channels;
+    ds.n = c->data.toy_n;
+    ds.seed = mix64((uint64_t)c->seed + 4);
+    LG_TRY(lg_data_load(&t->data, &ds));
+    if (t->data.n < 1) return lg_error_set(LG_ERR_FORMAT, "data %s: no samples", c->data.path);
+    t->c = t->data.c;
+    t->h = t->data.h;
+    t->w = t->data.w;
+    t->sample_size = lg_data_sample_size(&t->data);
+    return lg_data_sampler_init(&t->smp, &t->data, mix64((uint64_t)c->seed + 3));
+}
+
+lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
+    *out = NULL;
+    LG_TRY(lg_config_validate(cfg));
+    lg_trainer *t = calloc(1, sizeof *t);
+    if (!t) return lg_error_set(LG_ERR_NOMEM, "trainer: out of memory");
+    t->cfg = *cfg;
+    const lg_config *c = &t->cfg;
+    lg_status s = LG_OK;
+#define TRY(expr)                         \
+    do {                                  \
+        if ((s = (expr)) != LG_OK) goto fail; \
+    } while (0)
+    t->is_toy = lg_config_is_toy(c);
+    TRY(lg_loss_parse(c->loss, &t->loss));
+    TRY(lg_backend_get(c->device, &t->be));
+    if (!t->be->is_device) lg_cpu_set_threads(c->threads);
+    t->cfg_yaml = lg_config_to_yaml(c);
+    if (!t->cfg_yaml) TRY(lg_error_set(LG_ERR_NOMEM, "trainer: out of memory"));
+    TRY(lg_ctx_create(&t->ctx, t->be));
+    TRY(load_data(t));
+
+    lg_model_spec sg, sd;
+    TRY(lg__train_model_spec(c, LG_NET_G, t->c, t->h, t->w, t->is_toy, &sg));
+    TRY(lg__train_model_spec(c, LG_NET_D, t->c, t->h, t->w, t->is_toy, &sd));
+    /* G and D draw from separate streams of the one seed (model.h) */
+    TRY(lg_model_create(&t->g, &sg, t->be, (uint64_t)c->seed));
+    TRY(lg_model_create(&t->d, &sd, t->be, (uint64_t)c->seed));
+    if (c->ema.decay > 0) TRY(lg_model_clone(&t->ema, t->g));
+    t->npg = lg_model_param_tensors(t->g, t->pg);
+    t->npd = lg_model_param_tensors(t->d, t->pd);
+    TRY(lg_adam_init(&t->opt_g, t->be, lg_model_num_params(t->g), c->optim.g.beta1,
+                     c->optim.g.beta2, c->optim.g.eps));
+    TRY(lg_adam_init(&t->opt_d, t->be, lg_model_num_params(t->d), c->optim.d.beta1,
+                     c->optim.d.beta2, c->optim.d.eps));
+    TRY(extra_init(t, &t->xg, t->g, &c->lipschitz.g, mix64((uint64_t)c->seed + 11)));
+    TRY(extra_init(t, &t->xd, t->d, &c->lipschitz.d, mix64((uint64_t)c->seed + 12)));
+    lg_rng_init(&t->rng_noise, (uint64_t)c->seed, LG_RNG_STREAM_NOISE);
+    lg_rng_init(&t->rng_gp, (uint64_t)c->seed, LG_RNG_STREAM_GP);
+    lg_rng_init(&t->rng_data, (uint64_t)c->seed, LG_RNG_STREAM_DATA);
+
+    size_t bd = (size_t)c->train.batch_d, bmax = bd > (size_t)c->train.batch_g ? bd : (size_t)c->train.batch_g;
+    t->xb = malloc(bd * (size_t)t->sample_size * sizeof(float));
+    t->nb = malloc(bd * (size_t)t->sample_size * sizeof(float));
+    t->zb = malloc(bmax * (size_t)c->model.z_dim * sizeof(float));
+    t->eb = malloc(bd * sizeof(float));
+    t->flag = lg_buffer_alloc(t->be, 1);
+    if (!t->xb || !t->nb || !t->zb || !t->eb || !t->flag)
+        TRY(lg_error_set(LG_ERR_NOMEM, "trainer: out of memory for the batch buffers"));
+#undef TRY
+    *out = t;
+    return LG_OK;
+fail:
+    lg_trainer_free(t);
+    return s;
+}
+
+void lg_trainer_free(lg_trainer *t) {
+    if (!t) return;
+    extra_free(&t->xg);
+    extra_free(&t->xd);
+    lg_adam_free(&t->opt_g);
+    lg_adam_free(&t->opt_d);
+    lg_model_free(t->ema);
+    lg_model_free(t->g);
+    lg_model_free(t->d);
+    lg_data_sampler_free(&t->smp);
+    lg_data_free(&t->data);
+    if (t->flag) lg_buffer_free(t->be, t->flag);
+    if (t->ctx) lg_ctx_free(t->ctx);
+    free(t->xb);
+    free(t->nb);
+    free(t->zb);
+    free(t->eb);
+    free(t->cfg_yaml);
+    free(t);
+}
+
+int64_t lg_trainer_steps_done(const lg_trainer *t) { return t->step; }
+const lg_config *lg_trainer_config(const lg_trainer *t) { return &t->cfg; }
+lg_model *lg_trainer_generator(lg_trainer *t) { return t->g; }
+lg_model *lg_trainer_discriminator(lg_trainer *t) { return t->d; }
+lg_model *lg_trainer_ema(lg_trainer *t) { return t->ema; }
+
+/* ---- one step ---- */
+
+/* A batch as a step tensor: (B, C, H, W) images, (B, C*H*W) toy points. */
+static lg_tensor *batch_tensor(lg_trainer *t, const float *host, int b) {
+    if (t->is_toy) return lg_from_host(t->ctx, host, 2, (int64_t[]){b, t->sample_size});
+    return lg_from_host(t->ctx, host, 4, (int64_t[]){b, t->c, t->h, t->w});
+}
+
+static lg_tensor *critic_fn(lg_ctx *ctx, lg_tensor *x, void *user) {
+    return lg_model_forward(ctx, (lg_model *)user, x, 1);
+}
+
+static float host_mean(lg_ctx *ctx, lg_tensor *x) {
+    int old = lg_ctx_set_grad_enabled(ctx, 0);
+    float v = lg_item(ctx, lg_mean(ctx, x));
+    lg_ctx_set_grad_enabled(ctx, old);
+    return v;
+}
+
+/* Applies the update of one network from the gradients in its buffer, or
+ * skips it if loss or gradients are not finite. */
+static lg_status apply_update(lg_trainer *t, lg_model *m, lg_adam *opt, lg_net_extra *x,
+                              float loss, float lr, lg_train_stats *st) {
+    const lg_backend *be = t->be;
+    float *p = lg_model_params(m), *g = lg_model_grads(m);
+    size_t n = lg_model_num_params(m);
+    float ok = 0.0f;
+    if (isfinite(loss)) {
+        be->all_finite(t->flag, g, n);
+        be->download(&ok, t->flag, 1);
+    }
+    if (ok != 1.0f) {
+        t->nonfinite_run++;
+        st->skipped++;
+        return LG_OK;
+    }
+    t->nonfinite_run = 0;
+    for (int i = 0; x->gc && i < x->nl; i++)
+        LG_TRY(lg_gclamp_apply(&x->gc[i], g + lg_model_layer(m, i)->w_offset));
+    lg_adam_step(opt, p, g, lr);
+    if (x->lip->clip > 0) lg_clip_weights(be, p, n, x->lip->clip);
+    x->updates++;
+    if (x->sr && x->updates % x->lip->sr_every == 0) {
+        for (int i = 0; i < x->nl; i++) {
+            if (!x->sr_on[i]) continue;
+            const lg_layer_info *L = lg_model_layer(m, i);
+            LG_TRY(lg_sr_apply(be, p + L->w_offset, L->w->ndim, L->w->shape, L->out_dim,
+                               x->lip->sr_gamma, x->lip->sr_dynamic, &x->sr[i]));
+        }
+    }
+    return LG_OK;
+}
+
+static lg_status d_update(lg_trainer *t, float lr, lg_train_stats *st) {
+    const lg_config *c = &t->cfg;
+    lg_ctx *ctx = t->ctx;
+    int b = c->train.batch_d, zd = c->model.z_dim;
+    size_t nx = (size_t)b * (size_t)t->sample_size;
+    lg_ctx_reset(ctx);
+    LG_TRY(lg_data_next_batch(&t->smp, b, t->xb, NULL));
+    if (c->data.instance_noise > 0 && !t->is_toy) {
+        lg_rng_fill_uniform(&t->rng_data, t->nb, nx, 0.0f, c->data.instance_noise);
+        for (size_t i = 0; i < nx; i++) t->xb[i] += t->nb[i];
+    }
+    lg_rng_fill_normal(&t->rng_noise, t->zb, (size_t)b * (size_t)zd, 0.0f, 1.0f);
+    lg_tensor *x = batch_tensor(t, t->xb, b);
+    lg_tensor *z = lg_from_host(ctx, t->zb, 2, (int64_t[]){b, zd});
+
+    /* fake batch without a graph; G's power iterations advance only in its
+     * own update */
+    int old = lg_ctx_set_grad_enabled(ctx, 0);
+    int glu = lg_model_set_lip_update(t->g, 0);
+    lg_tensor *fake = lg_model_forward(ctx, t->g, z, 1);
+    lg_model_set_lip_update(t->g, glu);
+    lg_ctx_set_grad_enabled(ctx, old);
+
+    lg_tensor *dr = lg_model_forward(ctx, t->d, x, 1);    /* advances D's u/v once */
+    int dlu = lg_model_set_lip_update(t->d, 0);
+    lg_tensor *df = lg_model_forward(ctx, t->d, fake, 1);
+    lg_tensor *loss = lg_loss_d(ctx, t->loss, dr, df);
+    lg_tensor *gp = NULL;
+    const lg_cfg_lip *l = &c->lipschitz.d;
+    if (l->gp_lambda > 0) {
+        lg_rng_fill_uniform(&t->rng_gp, t->eb, (size_t)b, 0.0f, 1.0f);
+        lg_tensor *eps = t->is_toy ? lg_from_host(ctx, t->eb, 2, (int64_t[]){b, 1})
+                                   : lg_from_host(ctx, t->eb, 4, (int64_t[]){b, 1, 1, 1});
+        lg_gp_kind kind = !strcmp(l->gp_kind, "one-sided")       ? LG_GP_ONE_SIDED
+                          : !strcmp(l->gp_kind, "zero-centered") ? LG_GP_R1
+                                                                 : LG_GP_TWO_SIDED;
+        gp = lg_gradient_penalty(ctx, critic_fn, t->d, x, fake, eps, l->gp_lambda, kind);
+        loss = lg_add(ctx, loss, gp);
+    }
+    lg_model_set_lip_update(t->d, dlu);
+    LG_TRY(lg_ctx_status(ctx));
+
+    lg_tensor *grads[LG_MODEL_MAX_TENSORS];
+    LG_TRY(lg_grad(ctx, loss, NULL, t->npd, t->pd, grads, 0));
+    LG_TRY(lg_model_store_grads(ctx, t->d, grads, 0));
+    st->loss_d = lg_item(ctx, loss);
+    st->d_real = host_mean(ctx, dr);
+    st->d_fake = host_mean(ctx, df);
+    st->gp = gp ? lg_item(ctx, gp) : 0.0f;
+    LG_TRY(lg_ctx_status(ctx));
+    return apply_update(t, t->d, &t->opt_d, &t->xd, st->loss_d, lr, st);
+}
+
+static lg_status g_update(lg_trainer *t, float lr, lg_train_stats *st) {
+    const lg_config *c = &t->cfg;
+    lg_ctx *ctx = t->ctx;
+    int b = c->train.batch_g, zd = c->model.z_dim;
+    lg_ctx_reset(ctx);
+    lg_rng_fill_normal(&t->rng_noise, t->zb, (size_t)b * (size_t)zd, 0.0f, 1.0f);
+    lg_tensor *z = lg_from_host(ctx, t->zb, 2, (int64_t[]){b, zd});
+    lg_tensor *fake = lg_model_forward(ctx, t->g, z, 1);  /* advances G's u/v once */
+    int dlu = lg_model_set_lip_update(t->d, 0);
+    lg_tensor *df = lg_model_forward(ctx, t->d, fake, 1);
+    lg_model_set_lip_update(t->d, dlu);
+    lg_tensor *loss = lg_loss_g(ctx, t->loss, df);
+    lg_net_extra *x = &t->xg;
+    if (x->lip->rw_lambda > 0) {
+        lg_sn_state *sts[LG_MODEL_MAX_LAYERS];
+        lg_tensor *ws[LG_MODEL_MAX_LAYERS];
+        int od[LG_MODEL_MAX_LAYERS];
+        for (int i = 0; i < x->nl; i++) {
+            const lg_layer_info *L = lg_model_layer(t->g, i);
+            sts[i] = x->rw_layer_sn ? (lg_sn_state *)L->lip_state : &x->rw[i];
+            ws[i] = L->w;
+            od[i] = L->out_dim;
+        }
+        /* the layers' own SN vectors were advanced by the forward above */
+        loss = lg_add(ctx, loss, lg_rank_penalty(ctx, x->nl, sts, ws, od, x->lip->rw_lambda,
+                                                 !x->rw_layer_sn));
+    }
+    LG_TRY(lg_ctx_status(ctx));
+    lg_tensor *grads[LG_MODEL_MAX_TENSORS];
+    LG_TRY(lg_grad(ctx, loss, NULL, t->npg, t->pg, grads, 0));
+    LG_TRY(lg_model_store_grads(ctx, t->g, grads, 0));
+    st->loss_g = lg_item(ctx, loss);
+    LG_TRY(lg_ctx_status(ctx));
+    int before = st->skipped;
+    LG_TRY(apply_update(t, t->g, &t->opt_g, &t->xg, st->loss_g, lr, st));
+    if (t->ema && st->skipped == before) {
+        if (t->step < c->ema.start) LG_TRY(lg_model_copy(t->ema, t->g));
+        else LG_TRY(lg_model_ema_update(t->ema, t->g, c->ema.decay));
+    }
+    return LG_OK;
+}
+
+static lg_status diverged(lg_trainer *t) {
+    return lg_error_set(LG_ERR_NONFINITE,
+                        "training diverged at step %lld: %d updates in a row had a non-finite "
+                        "loss or gradient (train.max_nonfinite); lower the learning rate or "
+                        "add a Lipschitz constraint",
+                        (long long)t->step, t->nonfinite_run);
+}
+
+lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *st) {
+    const lg_config *c = &t->cfg;
+    memset(st, 0, sizeof *st);
+    int linear = strcmp(c->train.lr_decay, "linear") == 0;
+    st->lr_d = linear ? lg_lr_linear(c->optim.d.lr, t->step, c->train.steps) : c->optim.d.lr;
+    st->lr_g = linear ? lg_lr_linear(c->optim.g.lr, t->step, c->train.steps) : c->optim.g.lr;
+    for (int i = 0; i < c->train.n_dis; i++) {
+        LG_TRY(d_update(t, st->lr_d, st));
+        if (t->nonfinite_run >= c->train.max_nonfinite) {
+            st->nonfinite_run = t->nonfinite_run;
+            st->step = t->step;
+            return diverged(t);
+        }
+    }
+    LG_TRY(g_update(t, st->lr_g, st));
+    t->step++;
+    st->step = t->step;
+    st->nonfinite_run = t->nonfinite_run;
+
+    float sig[LG_MODEL_MAX_LAYERS];
+    int nl = lg_model_sigmas(t->d, sig, LG_MODEL_MAX_LAYERS), k = 0;
+    double sum = 0;
+    for (int i = 0; i < nl && i < LG_MODEL_MAX_LAYERS; i++) {
+        if (lg_model_layer(t->d, i)->lip == LG_LIP_NONE) continue;
+        if (k == 0 || sig[i] < st->sigma_min) st->sigma_min = sig[i];
+        if (k == 0 || sig[i] > st->sigma_max) st->sigma_max = sig[i];
+        sum += sig[i];
+        k++;
+    }
+    st->sigma_mean = k ? (float)(sum / k) : 0.0f;
+    if (t->nonfinite_run >= c->train.max_nonfinite) return diverged(t);
+    return LG_OK;
+}

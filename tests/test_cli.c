@@ -1,0 +1,109 @@
+/* Tests of the lipgan command-line tool, run as a separate process:
+ * $BUILD/lipgan (BUILD from the environment, default "build"; the Makefile's
+ * test target sets it). Checks --help, --version, exit codes of usage
+ * errors and that a failed write to stdout is reported. */
+#include "lg_test.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lipgan/version.h"
+
+static char g_bin[512];
+
+/* Runs `lipgan <args>` through the shell; captures stdout (merge 1: and
+ * stderr; merge 2: args does its own redirections), returns the exit code
+ * (-1 if it did not exit normally). */
+static int run_cli(const char *args, int merge, char *out, size_t cap) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' %s %s", g_bin, args, merge == 2 ? "" : merge ? "2>&1" : "2>/dev/null");
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    if (st == -1 || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
+}
+
+static void test_help(void) {
+    static char out[16384];
+    const char *names[] = {"train", "sample", "spectra", "eval", "fid-stats", "report", "help"};
+    const char *flags[] = {"--help", "-h", "help"};
+    for (int f = 0; f < 3; f++) {
+        int rc = run_cli(flags[f], 0, out, sizeof out);
+        CHECK(rc == 0, "lipgan %s exits %d", flags[f], rc);
+        CHECK(strstr(out, "usage: lipgan") != NULL, "lipgan %s prints usage: %s", flags[f], out);
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            char line[64];
+            snprintf(line, sizeof line, "\n  %s ", names[i]);
+            CHECK(strstr(out, line) != NULL, "lipgan %s lists '%s'", flags[f], names[i]);
+        }
+        CHECK(strstr(out, "--version") && strstr(out, "130 interrupted"), "help names --version and exit codes");
+    }
+    /* a planned command that is not built yet says so, and running it is a usage error */
+    run_cli("--help", 0, out, sizeof out);
+    for (size_t i = 0; i < 6; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "\n  %s ", names[i]);
+        const char *at = strstr(out, line);
+        const char *eol = at ? strchr(at + 1, '\n') : NULL;
+        if (!at || !eol) continue;
+        int unbuilt = 0;
+        for (const char *p = at; p + 16 <= eol; p++) unbuilt |= memcmp(p, "(not built yet)", 15) == 0;
+        if (!unbuilt) continue;
+        static char err[4096];
+        int rc = run_cli(names[i], 1, err, sizeof err);
+        CHECK(rc == 2, "unbuilt '%s' exits %d", names[i], rc);
+        CHECK(strstr(err, "not built yet") != NULL, "unbuilt '%s' message: %s", names[i], err);
+    }
+}
+
+static void test_version(void) {
+    char out[256];
+    char want[64];
+    snprintf(want, sizeof want, "lipgan %s\n", LG_VERSION);
+    CHECK(strcmp(LG_VERSION, "0.1.0") == 0 && strcmp(lg_version(), LG_VERSION) == 0, "version %s / %s", LG_VERSION,
+          lg_version());
+    int rc = run_cli("--version", 0, out, sizeof out);
+    CHECK(rc == 0, "--version exits %d", rc);
+    CHECK(strcmp(out, want) == 0, "--version prints '%s'", out);
+    rc = run_cli("-V", 0, out, sizeof out);
+    CHECK(rc == 0 && strcmp(out, want) == 0, "-V prints '%s' (exit %d)", out, rc);
+}
+
+static void test_usage_errors(void) {
+    static char out[16384];
+    int rc = run_cli("frobnicate", 0, out, sizeof out);
+    CHECK(rc == 2, "unknown command exits %d, want 2", rc);
+    CHECK(out[0] == '\0', "nothing on stdout for an unknown command: %s", out);
+    rc = run_cli("frobnicate --x", 1, out, sizeof out);
+    CHECK(rc == 2 && strstr(out, "unknown command 'frobnicate'") != NULL && strchr(out, '\n') == out + strlen(out) - 1,
+          "one error line naming the command: %s", out);
+    rc = run_cli("", 1, out, sizeof out);
+    CHECK(rc == 2 && strstr(out, "usage: lipgan") != NULL, "no arguments: exit %d, usage on stderr", rc);
+    rc = run_cli("--bogus", 1, out, sizeof out);
+    CHECK(rc == 2 && strstr(out, "unknown option '--bogus'") != NULL, "unknown option: exit %d: %s", rc, out);
+    rc = run_cli("help frobnicate", 1, out, sizeof out);
+    CHECK(rc == 2, "help for an unknown command exits %d", rc);
+    /* a write error on stdout is an error, not a silent success */
+    if (access("/dev/full", W_OK) == 0) {
+        rc = run_cli("--help 2>&1 >/dev/full", 2, out, sizeof out);
+        CHECK(rc == 1 && strstr(out, "cannot write") != NULL, "--help to /dev/full exits %d: %s", rc, out);
+    }
+}
+
+int main(void) {
+    const char *build = getenv("BUILD");
+    snprintf(g_bin, sizeof g_bin, "%s/lipgan", build && *build ? build : "build");
+    if (access(g_bin, X_OK) != 0) {
+        fprintf(stderr, "test_cli: %s not found; build it first (make BUILD=...) and run from the repo root\n", g_bin);
+        return 1;
+    }
+    LG_TEST_RUN(test_help);
+    LG_TEST_RUN(test_version);
+    LG_TEST_RUN(test_usage_errors);
+    return lg_test_summary("test_cli");
+}

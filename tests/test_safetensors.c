@@ -1,0 +1,582 @@
+/* Tests of the safetensors reader/writer and of atomic file writes:
+ * round trip, metadata, a file written by Python (tests/data), a file for
+ * tools/check_st_in_python.py, many malformed files (each must fail with
+ * LG_ERR_FORMAT and a message, without crashing), every truncation and
+ * random corruptions of a valid file, and crash safety of atomic writes
+ * (simulated full disk in-process; SIGKILL mid-write in a child). */
+#include "lg_test.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lipgan/fileio.h"
+#include "lipgan/safetensors.h"
+
+static char g_dir[64];        /* temp dir for this run */
+static char g_bindir[512];    /* directory of this binary ($BUILD/tests) */
+
+static const char *tmp_path(const char *name) {
+    static char buf[8][256];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
+    return buf[k];
+}
+
+static int file_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* ------------------------------------------------------------ round trip */
+
+static void test_roundtrip(void) {
+    float w[2 * 3];              /* (2, 3) */
+    float s = 7.25f;             /* () */
+    float big[2 * 1 * 2 * 1 * 1 * 1 * 1 * 3]; /* 8 dims */
+    int64_t iv[3] = {-5, 0, (int64_t)1 << 50};
+    for (int i = 0; i < 6; i++) w[i] = (float)i * 0.1f - 0.3f;
+    for (int i = 0; i < 12; i++) big[i] = -(float)i;
+    w[5] = 1e-40f;               /* subnormal survives */
+
+    lg_st_writer *wr;
+    CHECK_OK(lg_st_writer_create(&wr));
+    CHECK_OK(lg_st_writer_add_meta(wr, "step", "1000"));
+    CHECK_OK(lg_st_writer_add_meta(wr, "quote\"back\\slash", "line\nbreak \xc3\xa9"));
+    CHECK_OK(lg_st_writer_add_f32(wr, "layer.w", 2, (int64_t[]){2, 3}, w));
+    CHECK_OK(lg_st_writer_add_f32(wr, "scalar", 0, NULL, &s));
+    CHECK_OK(lg_st_writer_add_f32(wr, "empty", 2, (int64_t[]){0, 4}, NULL));
+    CHECK_OK(lg_st_writer_add_i64(wr, "ints", 1, (int64_t[]){3}, iv));
+    CHECK_OK(lg_st_writer_add_f32(wr, "eight", 8, (int64_t[]){2, 1, 2, 1, 1, 1, 1, 3}, big));
+    /* writer argument errors */
+    CHECK_STATUS(lg_st_writer_add_f32(wr, "layer.w", 1, (int64_t[]){1}, w), LG_ERR_INVALID_ARG);
+    CHECK_STATUS(lg_st_writer_add_f32(wr, "__metadata__", 1, (int64_t[]){1}, w), LG_ERR_INVALID_ARG);
+    CHECK_STATUS(lg_st_writer_add_f32(wr, "nine", 9, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}, w), LG_ERR_INVALID_ARG);
+    CHECK_STATUS(lg_st_writer_add_f32(wr, "neg", 1, (int64_t[]){-1}, w), LG_ERR_INVALID_ARG);
+    CHECK_STATUS(lg_st_writer_add_f32(wr, "bad\xff", 1, (int64_t[]){1}, w), LG_ERR_INVALID_ARG);
+    CHECK_STATUS(lg_st_writer_add_meta(wr, "step", "2"), LG_ERR_INVALID_ARG);
+    const char *path = tmp_path("rt.safetensors");
+    CHECK_OK(lg_st_writer_write(wr, path, 0));
+    lg_st_writer_free(wr);
+
+    /* layout: header length is a multiple of 8, so the data is aligned */
+    unsigned char *raw;
+    size_t len;
+    CHECK_OK(lg_file_read_all(path, &raw, &len));
+    if (raw) {
+        uint64_t n = 0;
+        for (int i = 7; i >= 0; i--) n = n << 8 | raw[i];
+        CHECK(n % 8 == 0, "header length %llu is not a multiple of 8", (unsigned long long)n);
+        CHECK(len == 8 + n + 24 + 4 + 0 + 24 + 48, "file is %zu bytes", len);
+        CHECK(raw[8] == '{' && raw[8 + n - 1] != '\0', "header starts with '{'");
+        free(raw);
+    }
+
+    lg_st_file *f = NULL;
+    CHECK_OK(lg_st_open(&f, path));
+    if (!f) return;
+    CHECK(lg_st_count(f) == 5, "count %zu", lg_st_count(f));
+    /* file order is the order added */
+    const char *order[5] = {"layer.w", "scalar", "empty", "ints", "eight"};
+    for (size_t i = 0; i < 5 && i < lg_st_count(f); i++)
+        CHECK(strcmp(lg_st_at(f, i)->name, order[i]) == 0, "tensor %zu is %s", i, lg_st_at(f, i)->name);
+    float got[12];
+    CHECK_OK(lg_st_get_f32(f, "layer.w", 2, (int64_t[]){2, 3}, got));
+    CHECK(memcmp(got, w, sizeof w) == 0, "layer.w differs bitwise");
+    CHECK_OK(lg_st_get_f32(f, "scalar", 0, NULL, got));
+    CHECK(got[0] == 7.25f, "scalar %g", got[0]);
+    CHECK_OK(lg_st_get_f32(f, "eight", 8, (int64_t[]){2, 1, 2, 1, 1, 1, 1, 3}, got));
+    CHECK(memcmp(got, big, sizeof big) == 0, "eight differs");
+    CHECK_OK(lg_st_get_f32(f, "empty", -1, NULL, got));
+    const lg_st_tensor *t = lg_st_find(f, "empty");
+    CHECK(t && t->ndim == 2 && t->shape[0] == 0 && t->shape[1] == 4 && t->numel == 0 && t->nbytes == 0, "empty");
+    t = lg_st_find(f, "ints");
+    CHECK(t && t->dtype == LG_ST_I64 && t->numel == 3, "ints entry");
+    int64_t gi[3] = {0};
+    CHECK_OK(lg_st_get_i64(f, "ints", 1, (int64_t[]){3}, gi));
+    CHECK(gi[0] == iv[0] && gi[1] == iv[1] && gi[2] == iv[2], "ints %lld %lld %lld", (long long)gi[0],
+          (long long)gi[1], (long long)gi[2]);
+    /* metadata */
+    CHECK(lg_st_meta_count(f) == 2, "meta count %zu", lg_st_meta_count(f));
+    const char *v = lg_st_meta(f, "step");
+    CHECK(v && strcmp(v, "1000") == 0, "meta step = %s", v ? v : "(null)");
+    v = lg_st_meta(f, "quote\"back\\slash");
+    CHECK(v && strcmp(v, "line\nbreak \xc3\xa9") == 0, "escaped meta = %s", v ? v : "(null)");
+    CHECK(lg_st_meta(f, "nope") == NULL, "absent meta key");
+    /* lookup errors */
+    CHECK(lg_st_find(f, "nope") == NULL, "absent tensor");
+    CHECK_STATUS(lg_st_get_f32(f, "nope", -1, NULL, got), LG_ERR_NOT_FOUND);
+    CHECK_STATUS(lg_st_get_f32(f, "layer.w", 2, (int64_t[]){3, 2}, got), LG_ERR_SHAPE);
+    CHECK(strstr(lg_error_msg(), "(2,3)") && strstr(lg_error_msg(), "(3,2)"), "shape message: %s", lg_error_msg());
+    CHECK_STATUS(lg_st_get_f32(f, "layer.w", 1, (int64_t[]){6}, got), LG_ERR_SHAPE);
+    CHECK_STATUS(lg_st_get_f32(f, "ints", -1, NULL, got), LG_ERR_UNSUPPORTED);
+    CHECK_STATUS(lg_st_get_i64(f, "layer.w", -1, NULL, gi), LG_ERR_UNSUPPORTED);
+    lg_st_close(f);
+
+    /* an empty writer gives "{}" padded, no tensors */
+    CHECK_OK(lg_st_writer_create(&wr));
+    CHECK_OK(lg_st_writer_write(wr, tmp_path("empty.safetensors"), 1));
+    lg_st_writer_free(wr);
+    f = NULL;
+    CHECK_OK(lg_st_open(&f, tmp_path("empty.safetensors")));
+    CHECK(f && lg_st_count(f) == 0 && lg_st_meta_count(f) == 0, "empty file");
+    lg_st_close(f);
+
+    CHECK_STATUS(lg_st_open(&f, tmp_path("does-not-exist.safetensors")), LG_ERR_NOT_FOUND);
+    CHECK(f == NULL, "no handle on failure");
+    CHECK_STATUS(lg_st_open(&f, g_dir), LG_ERR_IO); /* a directory */
+}
+
+/* ---------------------------------------------------------- from Python */
+
+static void test_python_fixture(void) {
+    const char *path = "tests/data/st_from_python.safetensors";
+    lg_st_file *f = NULL;
+    CHECK_OK(lg_st_open(&f, path));
+    if (!f) {
+        fprintf(stderr, "(run the tests from the repository root)\n");
+        return;
+    }
+    CHECK(lg_st_count(f) == 9, "count %zu", lg_st_count(f));
+    CHECK(strcmp(lg_st_at(f, 0)->name, "h.empty") == 0, "data order: first is %s", lg_st_at(f, 0)->name);
+    float g[6];
+    CHECK_OK(lg_st_get_f32(f, "a.weight", 2, (int64_t[]){2, 3}, g));
+    const float a_ref[6] = {-1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 1.5f};
+    CHECK(memcmp(g, a_ref, sizeof a_ref) == 0, "a.weight");
+    CHECK((uintptr_t)lg_st_find(f, "a.weight")->data % 4 != 0, "fixture data is meant to be unaligned");
+    CHECK_OK(lg_st_get_f32(f, "b.double", 1, (int64_t[]){3}, g));
+    CHECK(g[0] == (float)(1.0 / 3.0) && g[1] == -2.5f && g[2] == 1e30f, "b.double %g %g %g", g[0], g[1], g[2]);
+    CHECK_OK(lg_st_get_f32(f, "c.half", 2, (int64_t[]){2, 2}, g));
+    CHECK(g[0] == 1.0f && g[1] == -2.0f && g[2] == 6.103515625e-05f && g[3] == 5.960464477539063e-08f,
+          "c.half %g %g %g %g", g[0], g[1], g[2], g[3]);
+    CHECK_OK(lg_st_get_f32(f, "d.bf16", 1, (int64_t[]){2}, g));
+    CHECK(g[0] == 1.5f && g[1] == -3.0f, "d.bf16 %g %g", g[0], g[1]);
+    CHECK_OK(lg_st_get_f32(f, "g.scalar", 0, NULL, g));
+    CHECK(g[0] == 42.0f, "g.scalar %g", g[0]);
+    CHECK_OK(lg_st_get_f32(f, "h.empty", 2, (int64_t[]){0, 3}, g));
+    int64_t iv[4];
+    CHECK_OK(lg_st_get_i64(f, "e.int", 1, (int64_t[]){3}, iv));
+    CHECK(iv[0] == 1 && iv[1] == -2 && iv[2] == (int64_t)1 << 40, "e.int");
+    CHECK_OK(lg_st_get_i64(f, "f.mask", 1, (int64_t[]){4}, iv));
+    CHECK(iv[0] == 1 && iv[1] == 0 && iv[2] == 0 && iv[3] == 1, "f.mask");
+    CHECK_OK(lg_st_get_i64(f, "i.int32", 1, (int64_t[]){2}, iv));
+    CHECK(iv[0] == -7 && iv[1] == 2147483647, "i.int32");
+    const lg_st_tensor *t = lg_st_find(f, "f.mask");
+    CHECK(t && t->dtype == LG_ST_BOOL, "f.mask dtype");
+    const char *v = lg_st_meta(f, "unicode");
+    CHECK(v && strcmp(v, "h\xc3\xa9llo \xe2\x9c\x93") == 0, "unicode meta");
+    v = lg_st_meta(f, "format");
+    CHECK(v && strcmp(v, "pt") == 0, "format meta");
+    CHECK(lg_st_meta_count(f) == 3, "meta count");
+    lg_st_close(f);
+}
+
+/* A file with known contents for tools/check_st_in_python.py, left in the
+ * build directory. Keep the values in sync with that script. */
+static void test_write_for_python(void) {
+    float w[3 * 4], b[4], sc = 3.5f;  /* (3,4), (4), () */
+    for (int i = 0; i < 12; i++) w[i] = (float)i * 0.25f - 1.0f;
+    for (int i = 0; i < 4; i++) b[i] = -0.5f * (float)(i + 1);
+    int64_t step = 123456789012;
+    lg_st_writer *wr;
+    CHECK_OK(lg_st_writer_create(&wr));
+    CHECK_OK(lg_st_writer_add_meta(wr, "lipgan_version", "0.1.0"));
+    CHECK_OK(lg_st_writer_add_meta(wr, "note", "quote \" backslash \\ newline \n e-acute \xc3\xa9"));
+    CHECK_OK(lg_st_writer_add_f32(wr, "net.weight", 2, (int64_t[]){3, 4}, w));
+    CHECK_OK(lg_st_writer_add_f32(wr, "net.bias", 1, (int64_t[]){4}, b));
+    CHECK_OK(lg_st_writer_add_i64(wr, "step", 1, (int64_t[]){1}, &step));
+    CHECK_OK(lg_st_writer_add_f32(wr, "scalar", 0, NULL, &sc));
+    char path[600];
+    snprintf(path, sizeof path, "%s/st_written_by_lipgan.safetensors", g_bindir);
+    CHECK_OK(lg_st_writer_write(wr, path, 1));
+    lg_st_writer_free(wr);
+    lg_st_file *f = NULL;
+    CHECK_OK(lg_st_open(&f, path));
+    lg_st_close(f);
+}
+
+/* ------------------------------------------------------------ malformed */
+
+/* bytes = u64 hlen | header | ndata zero bytes; hlen_override >= 0 replaces
+ * the length field. */
+static unsigned char *make_file(const char *header, size_t hbytes, size_t ndata, long long hlen_override,
+                                size_t *len) {
+    *len = 8 + hbytes + ndata;
+    unsigned char *p = calloc(*len, 1);
+    uint64_t n = hlen_override >= 0 ? (uint64_t)hlen_override : hbytes;
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(n >> (8 * i));
+    memcpy(p + 8, header, hbytes);
+    return p;
+}
+
+typedef struct bad_case {
+    const char *what;
+    const char *header;       /* NULL: raw bytes given by `raw` */
+    size_t ndata;
+    long long hlen;           /* -1: actual length */
+    const unsigned char *raw; /* whole file, for the short cases */
+    size_t rawlen;
+    const char *want;         /* the message must contain this */
+} bad_case;
+
+#define F32A "{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":"
+
+static void test_malformed(void) {
+    static const unsigned char five[5] = {1, 0, 0, 0, 0};
+    static const unsigned char ones[10] = {255, 255, 255, 255, 255, 255, 255, 255, '{', '}'};
+    const bad_case cases[] = {
+        {"empty file", NULL, 0, -1, five, 0, "shorter than the 8-byte"},
+        {"truncated header length", NULL, 0, -1, five, 5, "shorter than the 8-byte"},
+        {"header length > file", "{}", 0, 1000, NULL, 0, "larger than the"},
+        {"header length > file by one", "{}      ", 0, 9, NULL, 0, "larger than the"},
+        {"header length above 100MB", "{}", 0, 200000000, NULL, 0, "above the limit"},
+        {"header length 2^63-1", "{}", 0, 0x7fffffffffffffffLL, NULL, 0, "above the limit"},
+        {"header length 2^64-1", NULL, 0, -1, ones, 10, "above the limit"},
+        {"not JSON", "hello world", 0, -1, NULL, 0, "start with '{'"},
+        {"broken JSON", "{not json}", 0, -1, NULL, 0, "not valid JSON"},
+        {"unterminated JSON", "{\"a\":{\"dtype\":\"F32\"", 0, -1, NULL, 0, "not valid JSON"},
+        {"JSON array", "[1,2]", 0, -1, NULL, 0, "start with '{'"},
+        {"leading whitespace", " {}", 0, -1, NULL, 0, "start with '{'"},
+        {"empty header", "", 0, -1, NULL, 0, "start with '{'"},
+        {"two objects", "{}{}", 0, -1, NULL, 0, "after the JSON object"},
+        {"garbage after object", "{} x", 0, -1, NULL, 0, "after the JSON object"},
+        {"NUL padding", "{}\0\0", 0, -1, NULL, 0, "control character outside"},
+        {"non-UTF-8 byte", "{\"a\xff\":" F32A "[0,8]}}", 8, -1, NULL, 0, "UTF-8"},
+        {"overlong UTF-8", "{\"a\xc0\xaf\":" F32A "[0,8]}}", 8, -1, NULL, 0, "UTF-8"},
+        {"UTF-8 surrogate", "{\"a\xed\xa0\x80\":" F32A "[0,8]}}", 8, -1, NULL, 0, "UTF-8"},
+        {"truncated UTF-8", "{\"a\":" F32A "[0,8]}}\xe2\x9c", 8, -1, NULL, 0, "UTF-8"},
+        {"raw newline in name", "{\"a\nb\":" F32A "[0,8]}}", 8, -1, NULL, 0, "raw control character"},
+        {"\\u0000 in name", "{\"a\\u0000b\":" F32A "[0,8]}}", 8, -1, NULL, 0, "u0000"},
+        {"control byte outside strings", "{\x01}", 0, -1, NULL, 0, "control character outside"},
+        {"entry not an object", "{\"a\":\"F32\"}", 0, -1, NULL, 0, "not an object"},
+        {"entry is a number", "{\"a\":1}", 0, -1, NULL, 0, "not an object"},
+        {"missing dtype", "{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, -1, NULL, 0, "missing \"dtype\""},
+        {"missing shape", "{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8, -1, NULL, 0, "missing \"shape\""},
+        {"missing data_offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, -1, NULL, 0, "missing \"data_offsets\""},
+        {"bad dtype", "{\"a\":{\"dtype\":\"F33\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, -1, NULL, 0, "unknown dtype"},
+        {"lower-case dtype", "{\"a\":{\"dtype\":\"f32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, -1, NULL, 0, "unknown dtype"},
+        {"dtype not a string", "{\"a\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", 8, -1, NULL, 0, "\"dtype\" is not a string"},
+        {"shape negative", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, -1, NULL, 0, "is negative"},
+        {"shape float", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}", 8, -1, NULL, 0, "not an integer"},
+        {"shape exponent", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2e0],\"data_offsets\":[0,8]}}", 8, -1, NULL, 0, "not an integer"},
+        {"shape string", "{\"a\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}", 8, -1, NULL, 0, "not an integer"},
+        {"shape not array", "{\"a\":{\"dtype\":\"F32\",\"shape\":2,\"data_offsets\":[0,8]}}", 8, -1, NULL, 0, "not an array"},
+        {"shape leading zero", "{\"a\":{\"dtype\":\"F32\",\"shape\":[02],\"data_offsets\":[0,8]}}", 8, -1, NULL, 0, "leading zero"},
+        {"shape above 2^53", "{\"a\":{\"dtype\":\"F32\",\"shape\":[18446744073709551617,0],\"data_offsets\":[0,0]}}", 0,
+         -1, NULL, 0, "above 2^53"},
+        {"offsets overlap", "{\"a\":" F32A "[0,8]},\"b\":" F32A "[4,12]}}", 12, -1, NULL, 0, "overlaps"},
+        {"same offsets twice", "{\"a\":" F32A "[0,8]},\"b\":" F32A "[0,8]}}", 8, -1, NULL, 0, "overlaps"},
+        {"gap between tensors", "{\"a\":" F32A "[0,8]},\"b\":" F32A "[12,20]}}", 20, -1, NULL, 0, "unused bytes"},
+        {"gap at start", "{\"a\":" F32A "[4,12]}}", 12, -1, NULL, 0, "unused bytes"},
+        {"offsets past end", "{\"a\":" F32A "[0,8]}}", 4, -1, NULL, 0, "past the end"},
+        {"trailing bytes", "{\"a\":" F32A "[0,8]}}", 12, -1, NULL, 0, "after the last tensor"},
+        {"data but no tensors", "{}", 8, -1, NULL, 0, "after the last tensor"},
+        {"size mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, -1, NULL, 0, "give 12 bytes but data_offsets span 8"},
+        {"size mismatch, too few bytes", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8, -1, NULL, 0,
+         "give 4 bytes but data_offsets span 8"},
+        {"size mismatch F64", "{\"a\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, -1, NULL, 0, "give 16 bytes"},
+        {"shape product overflows u64",
+         "{\"a\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296,2],\"data_offsets\":[0,0]}}", 0, -1, NULL, 0, "product of its shape overflows"},
+        {"byte size overflows u64",
+         "{\"a\":{\"dtype\":\"F64\",\"shape\":[4294967296,2147483648],\"data_offsets\":[0,0]}}", 0, -1, NULL, 0, "size in bytes overflows"},
+        {"sub-byte size", "{\"a\":{\"dtype\":\"F4\",\"shape\":[3],\"data_offsets\":[0,2]}}", 2, -1, NULL, 0, "whole bytes"},
+        {"begin > end", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", 8, -1, NULL, 0, "begin 8 > end 0"},
+        {"offsets one value", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8]}}", 8, -1, NULL, 0, "array of two integers"},
+        {"offsets three values", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8,8]}}", 8, -1, NULL, 0, "array of two integers"},
+        {"offsets strings", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[\"0\",\"8\"]}}", 8, -1, NULL, 0, "array of two integers"},
+        {"offset negative", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[-0,-1]}}", 0, -1, NULL, 0, "negative value"},
+        {"duplicate tensor", "{\"a\":" F32A "[0,8]},\"a\":" F32A "[8,16]}}", 16, -1, NULL, 0, "appears twice"},
+        {"duplicate field", "{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, -1,
+         NULL, 0, "field \"dtype\" appears twice"},
+        {"duplicate __metadata__", "{\"__metadata__\":{},\"__metadata__\":{}}", 0, -1, NULL, 0, "\"__metadata__\" appears twice"},
+        {"duplicate metadata key", "{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, -1, NULL, 0, "key \"k\" appears twice"},
+        {"metadata value not a string", "{\"__metadata__\":{\"k\":1}}", 0, -1, NULL, 0, "not a string"},
+        {"metadata value null", "{\"__metadata__\":{\"k\":null}}", 0, -1, NULL, 0, "not a string"},
+        {"metadata not an object", "{\"__metadata__\":[\"k\"]}", 0, -1, NULL, 0, "not an object of strings"},
+        {"metadata string", "{\"__metadata__\":\"k\"}", 0, -1, NULL, 0, "not an object of strings"},
+    };
+    const int ncases = (int)(sizeof cases / sizeof cases[0]);
+    int rejected = 0;
+    for (int i = 0; i < ncases; i++) {
+        const bad_case *c = &cases[i];
+        size_t len;
+        unsigned char *bytes;
+        if (c->header) {
+            /* the "NUL padding" case has embedded NULs: its length is fixed */
+            size_t hb = strcmp(c->what, "NUL padding") == 0 ? 4 : strlen(c->header);
+            bytes = make_file(c->header, hb, c->ndata, c->hlen, &len);
+        } else {
+            len = c->rawlen;
+            bytes = malloc(len ? len : 1);
+            memcpy(bytes, c->raw, len);
+        }
+        const char *path = tmp_path("bad.safetensors");
+        FILE *fp = fopen(path, "wb"); /* plain write: no fsync per case */
+        CHECK(fp && fwrite(bytes, 1, len, fp) == len && fclose(fp) == 0, "writing %s", path);
+        lg_st_file *f = (lg_st_file *)1;
+        lg_error_clear();
+        lg_status s = lg_st_open(&f, path);
+        CHECK(s == LG_ERR_FORMAT, "case \"%s\": got %s (%s), want format error", c->what, lg_status_str(s),
+              lg_error_msg());
+        CHECK(f == NULL, "case \"%s\": handle set on failure", c->what);
+        CHECK(strstr(lg_error_msg(), path) != NULL && strchr(lg_error_msg(), '\n') == NULL,
+              "case \"%s\": message must be one line naming the file: %s", c->what, lg_error_msg());
+        CHECK(strstr(lg_error_msg(), c->want) != NULL, "case \"%s\": rejected for another reason than \"%s\": %s",
+              c->what, c->want, lg_error_msg());
+        if (s == LG_ERR_FORMAT && strstr(lg_error_msg(), c->want)) rejected++;
+        if (getenv("LG_TEST_VERBOSE")) printf("  %-32s -> %s\n", c->what, lg_error_msg());
+        /* the same from memory */
+        s = lg_st_parse(&f, bytes, len, "mem");
+        CHECK(s == LG_ERR_FORMAT, "case \"%s\" (memory): got %s", c->what, lg_status_str(s));
+        free(bytes);
+    }
+    printf("  %d of %d malformed files rejected for the expected reason\n", rejected, ncases);
+
+    /* JSON nested far past cJSON's limit fails cleanly (no stack overflow) */
+    size_t depth = 100000, len;
+    char *deep = malloc(2 * depth + 16);
+    size_t k = 0;
+    k += (size_t)sprintf(deep, "{\"a\":");
+    for (size_t i = 0; i < depth; i++) deep[k++] = '[';
+    for (size_t i = 0; i < depth; i++) deep[k++] = ']';
+    deep[k++] = '}';
+    unsigned char *bytes = make_file(deep, k, 0, -1, &len);
+    lg_st_file *f;
+    CHECK_STATUS(lg_st_parse(&f, bytes, len, "deep"), LG_ERR_FORMAT);
+    free(bytes);
+    free(deep);
+}
+
+/* Files the reference accepts must be accepted too. */
+static void test_valid_edge_cases(void) {
+    const struct {
+        const char *what, *header;
+        size_t ndata;
+    } ok[] = {
+        {"empty object", "{}", 0},
+        {"padded with spaces", "{}      ", 0},
+        {"whitespace inside", "{ \"a\" :\t{\"dtype\" : \"F32\",\n\"shape\" : [ 2 ] , \"data_offsets\":[0, 8]}}\r\n", 8},
+        {"unknown extra field", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"extra\":[1,{}]}}", 8},
+        {"zero-size tensors anywhere",
+         "{\"z\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,8]},\"a\":" F32A "[0,8]},"
+         "\"y\":{\"dtype\":\"I8\",\"shape\":[3,0],\"data_offsets\":[0,0]}}",
+         8},
+        {"sub-byte F4", "{\"a\":{\"dtype\":\"F4\",\"shape\":[4],\"data_offsets\":[0,2]}}", 2},
+        {"all dtypes",
+         "{\"b\":{\"dtype\":\"BOOL\",\"shape\":[1],\"data_offsets\":[0,1]},"
+         "\"u8\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]},"
+         "\"i8\":{\"dtype\":\"I8\",\"shape\":[2],\"data_offsets\":[2,4]},"
+         "\"i16\":{\"dtype\":\"I16\",\"shape\":[2],\"data_offsets\":[4,8]},"
+         "\"f16\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[8,12]},"
+         "\"bf\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[12,16]},"
+         "\"i32\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[16,20]},"
+         "\"f32\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[20,24]},"
+         "\"f64\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[24,32]},"
+         "\"i64\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[32,40]},"
+         "\"u64\":{\"dtype\":\"U64\",\"shape\":[1],\"data_offsets\":[40,48]}}",
+         48},
+        {"escaped name", "{\"a\\\"\\u00e9\\n\":" F32A "[0,8]},\"__metadata__\":{}}", 8},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        size_t len;
+        unsigned char *bytes = make_file(ok[i].header, strlen(ok[i].header), ok[i].ndata, -1, &len);
+        lg_st_file *f = NULL;
+        lg_status s = lg_st_parse(&f, bytes, len, ok[i].what);
+        CHECK(s == LG_OK, "valid case \"%s\" rejected: %s", ok[i].what, lg_error_msg());
+        if (i == 7) CHECK(f && lg_st_find(f, "a\"\xc3\xa9\n") != NULL, "escaped name lookup");
+        if (i == 6 && f) {
+            float x[2];
+            CHECK_OK(lg_st_get_f32(f, "f64", 1, (int64_t[]){1}, x));
+            CHECK(x[0] == 0.0f, "zero f64");
+            CHECK_STATUS(lg_st_get_f32(f, "i16", -1, NULL, x), LG_ERR_UNSUPPORTED);
+            CHECK(strstr(lg_error_msg(), "I16") != NULL, "dtype named in message: %s", lg_error_msg());
+        }
+        lg_st_close(f);
+        free(bytes);
+    }
+}
+
+/* Every proper prefix of a valid file is rejected; random corruptions of
+ * the header never crash and either load or fail with a format error. */
+static void test_truncation_and_corruption(void) {
+    float w[5] = {1, 2, 3, 4, 5}; /* (5) */
+    lg_st_writer *wr;
+    CHECK_OK(lg_st_writer_create(&wr));
+    CHECK_OK(lg_st_writer_add_meta(wr, "k", "v"));
+    CHECK_OK(lg_st_writer_add_f32(wr, "w", 1, (int64_t[]){5}, w));
+    CHECK_OK(lg_st_writer_add_f32(wr, "v", 2, (int64_t[]){1, 2}, w));
+    const char *path = tmp_path("good.safetensors");
+    CHECK_OK(lg_st_writer_write(wr, path, 0));
+    lg_st_writer_free(wr);
+    unsigned char *good;
+    size_t len;
+    CHECK_OK(lg_file_read_all(path, &good, &len));
+    if (!good) return;
+    int bad_prefix = 0;
+    for (size_t n = 0; n < len; n++) {
+        lg_st_file *f;
+        if (lg_st_parse(&f, good, n, "prefix") != LG_ERR_FORMAT) bad_prefix++;
+    }
+    CHECK(bad_prefix == 0, "%d truncated files not rejected", bad_prefix);
+    lg_test_rng r = lg_test_rng_make(7);
+    unsigned char *buf = malloc(len);
+    int loaded = 0, failed = 0, other = 0;
+    for (int it = 0; it < 3000; it++) {
+        memcpy(buf, good, len);
+        int nflip = 1 + (int)(lg_test_rng_u64(&r) % 3);
+        for (int j = 0; j < nflip; j++) {
+            size_t pos = (size_t)(lg_test_rng_u64(&r) % (len - 20)); /* mostly header */
+            uint64_t x = lg_test_rng_u64(&r);
+            buf[pos] = (x & 256) ? (unsigned char)x : (unsigned char)"{}[]\",:0123456789-."[x % 20];
+        }
+        lg_st_file *f = NULL;
+        lg_status s = lg_st_parse(&f, buf, len, "fuzz");
+        if (s == LG_OK) {
+            loaded++;
+            /* whatever loaded must be self-consistent */
+            for (size_t i = 0; i < lg_st_count(f); i++) {
+                const lg_st_tensor *t = lg_st_at(f, i);
+                CHECK((const unsigned char *)t->data >= (const unsigned char *)lg_st_at(f, 0)->data - t->offset &&
+                          t->nbytes == (size_t)t->numel * (size_t)lg_st_dtype_bits(t->dtype) / 8,
+                      "fuzz: inconsistent tensor %s", t->name);
+            }
+            lg_st_close(f);
+        } else if (s == LG_ERR_FORMAT) {
+            failed++;
+        } else {
+            other++;
+        }
+    }
+    CHECK(other == 0, "fuzz: %d results other than ok/format error", other);
+    printf("  fuzz: %d loaded, %d rejected\n", loaded, failed);
+    free(buf);
+    free(good);
+}
+
+/* ---------------------------------------------------------- atomic write */
+
+static int file_is(const char *path, const char *content) {
+    unsigned char *b;
+    size_t n;
+    if (lg_file_read_all(path, &b, &n) != LG_OK) return 0;
+    int same = n == strlen(content) && memcmp(b, content, n) == 0;
+    free(b);
+    return same;
+}
+
+static void test_atomic(void) {
+    const char *path = tmp_path("ckpt.bin");
+    char big[4096];
+    memset(big, 'x', sizeof big);
+    big[sizeof big - 1] = '\0';
+    CHECK_OK(lg_file_write_atomic(path, "version one", 11));
+    CHECK(file_is(path, "version one"), "first write");
+
+    /* simulated full disk: error, old file intact, temp file removed */
+    lg_file_fault_fail_after(100);
+    CHECK_STATUS(lg_file_write_atomic(path, big, sizeof big - 1), LG_ERR_IO);
+    CHECK(strstr(lg_error_msg(), "no space") != NULL, "message: %s", lg_error_msg());
+    lg_file_fault_fail_after(-1);
+    CHECK(file_is(path, "version one"), "old file survives a failed write");
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    CHECK(!file_exists(tmp), "temp file removed after a failed write");
+
+    /* the safetensors writer goes through the same path */
+    float w[256] = {0}; /* (256) */
+    lg_st_writer *wr;
+    CHECK_OK(lg_st_writer_create(&wr));
+    CHECK_OK(lg_st_writer_add_f32(wr, "w", 1, (int64_t[]){256}, w));
+    const char *stp = tmp_path("model.safetensors");
+    CHECK_OK(lg_st_writer_write(wr, stp, 1));
+    lg_file_fault_fail_after(200);
+    CHECK_STATUS(lg_st_writer_write(wr, stp, 1), LG_ERR_IO);
+    lg_file_fault_fail_after(-1);
+    lg_st_file *f = NULL;
+    CHECK_OK(lg_st_open(&f, stp));
+    lg_st_close(f);
+
+    /* a crash mid-write (SIGKILL in a child): the old file is intact, only
+     * a partial temp file is left behind */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("LG_FAULT_CHECKPOINT_ABORT_AFTER_BYTES", "50", 1);
+        lg_status s = lg_st_writer_write(wr, stp, 1);
+        _exit(s == LG_OK ? 3 : 4); /* not reached if the hook works */
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "fork/wait");
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child was killed by SIGKILL (status %d)", status);
+    f = NULL;
+    CHECK_OK(lg_st_open(&f, stp));
+    CHECK(f && lg_st_count(f) == 1, "old file still valid after the crash");
+    lg_st_close(f);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", stp, (long)pid);
+    struct stat st;
+    CHECK(stat(tmp, &st) == 0 && st.st_size == 50, "partial temp file of 50 bytes left by the crash");
+    unlink(tmp);
+    lg_st_writer_free(wr);
+
+    /* a new write replaces the file */
+    CHECK_OK(lg_file_write_atomic(path, "version two", 11));
+    CHECK(file_is(path, "version two"), "second write");
+
+    /* non-atomic writes go straight to the path */
+    lg_wfile wf;
+    CHECK_OK(lg_wfile_open(&wf, path, 0));
+    CHECK_OK(lg_wfile_write(&wf, "abc", 3));
+    CHECK_OK(lg_wfile_commit(&wf));
+    CHECK(file_is(path, "abc"), "non-atomic write");
+
+    /* abort leaves the old file */
+    CHECK_OK(lg_wfile_open(&wf, path, 1));
+    CHECK_OK(lg_wfile_write(&wf, "zzzz", 4));
+    lg_wfile_abort(&wf);
+    CHECK(file_is(path, "abc"), "abort keeps the old file");
+
+    CHECK_STATUS(lg_file_write_atomic(tmp_path("no/such/dir/x"), "a", 1), LG_ERR_IO);
+    CHECK_STATUS(lg_file_write_atomic("", "a", 1), LG_ERR_INVALID_ARG);
+    /* a relative path in the current directory (dir fsync of ".") */
+    char rel[64];
+    snprintf(rel, sizeof rel, "lg_st_rel_%ld.tmpfile", (long)getpid());
+    CHECK_OK(lg_file_write_atomic(rel, "r", 1));
+    CHECK(file_is(rel, "r"), "relative path");
+    unlink(rel);
+}
+
+static void cleanup_dir(void) {
+    const char *names[] = {"rt.safetensors", "empty.safetensors", "bad.safetensors", "good.safetensors",
+                           "ckpt.bin", "model.safetensors"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(tmp_path(names[i]));
+    if (rmdir(g_dir) != 0) fprintf(stderr, "note: could not remove %s: %s\n", g_dir, strerror(errno));
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    snprintf(g_dir, sizeof g_dir, "/tmp/lg_st_XXXXXX");
+    if (!mkdtemp(g_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(g_bindir, sizeof g_bindir, "%s", argv[0]);
+    char *slash = strrchr(g_bindir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(g_bindir, sizeof g_bindir, ".");
+
+    LG_TEST_RUN(test_roundtrip);
+    LG_TEST_RUN(test_python_fixture);
+    LG_TEST_RUN(test_write_for_python);
+    LG_TEST_RUN(test_malformed);
+    LG_TEST_RUN(test_valid_edge_cases);
+    LG_TEST_RUN(test_truncation_and_corruption);
+    LG_TEST_RUN(test_atomic);
+    cleanup_dir();
+    return lg_test_summary("test_safetensors");
+}

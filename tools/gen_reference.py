@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Regenerates the PyTorch reference values in tests/data/ref/*.safetensors.
+
+    python3 tools/gen_reference.py        # CPU, float32, a few seconds
+
+tests/test_reference.c compares lipgan's forward values and gradients with
+these files. Every file is produced from fixed seeds, so rerunning the
+script rewrites identical values (up to PyTorch's CPU kernels). Only torch
+is needed: the safetensors writer below is ~20 lines of struct + json.
+
+Files (each tensor is float32; `dy` is a random upstream gradient and the
+d* tensors are gradients of sum(dy * y)):
+  conv2d_s2p1        x (2,3,7,6), w (4,3,3,3), b (4), stride 2, pad 1:
+                     y, dy, dx, dw, db
+  convt_k3s2p1op1    ConvTranspose2d, x (2,3,4,3), w (3,2,3,3) (in, out, kh, kw),
+                     b (2), stride 2, pad 1, output_padding 1: y, dy, dx, dw, db
+  convt_k4s2p1       the same with a 4x4 kernel, output_padding 0
+  batchnorm          BatchNorm2d(3) on x (4,3,3,3), momentum 0.1, eps 1e-5,
+                     running stats (rm0, rv0) before the step:
+                     train: y, dy, dx, dgamma, dbeta, rm1, rv1 (after the update;
+                     PyTorch updates the running variance with the unbiased
+                     batch variance); eval with running stats (erm, erv):
+                     ey, edx, edgamma, edbeta; and BatchNorm1d on x2 (6,3):
+                     y2, dy2, dx2, dgamma2, dbeta2, rm2, rv2
+  upsample           nearest x2 on x (2,3,3,4): y, dy, dx
+  avgpool            avg_pool2d(2) on x (2,3,4,6): y, dy, dx
+  global_sum_pool    x.sum((2,3)) on x (2,3,4,5): y (2,3), dy, dx
+  linear             x (5,7), w (3,7), b (3): y, dy, dx, dw, db
+  activations        x (64) spread over [-6, 6] plus +-20, +-30; for each of
+                     relu, leaky_relu (0.2), tanh, sigmoid, softplus: y_<act>,
+                     dx_<act> for the common dy
+  wgan_gp            the critic below; real, fake (2,3,8,8), alpha (2,1,1,1),
+                     xhat = alpha*real + (1-alpha)*fake, d_real, d_fake (2,1),
+                     gp (1) = 10 * mean_n (||grad_xhat sum(D(xhat))_n||_2 - 1)^2,
+                     gp_grad.<p> for every parameter, loss (1) = mean(d_fake) -
+                     mean(d_real) + gp and loss_grad.<p>
+
+The critic (mirrored in tests/test_reference.c and tests/test_ops_grad.c):
+    conv1  Conv2d(3, 4, 3, stride=2, padding=1)   (2,3,8,8) -> (2,4,4,4)
+    LeakyReLU(0.2)
+    conv2  Conv2d(4, 4, 3, stride=1, padding=1)   -> (2,4,4,4)
+    AvgPool2d(2)                                   -> (2,4,2,2)
+    flatten                                        -> (2,16)
+    fc     Linear(16, 1)                           -> (2,1)
+Parameter names: conv1.weight, conv1.bias, conv2.weight, conv2.bias,
+fc.weight, fc.bias (PyTorch's default initialization, seed 7).
+"""
+import json
+import os
+import struct
+import warnings
+
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")  # numpy is not needed
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "ref")
+
+
+def write_safetensors(path, tensors, meta=None):
+    """Writes {name: tensor} as F32 safetensors, header space-padded to 8."""
+    header, blobs, off = {}, [], 0
+    if meta:
+        header["__metadata__"] = {k: str(v) for k, v in meta.items()}
+    for name, t in tensors.items():
+        t = t.detach().to(torch.float32).contiguous().reshape(-1)
+        blob = struct.pack("<%df" % t.numel(), *t.tolist())
+        shape = list(tensors[name].shape)
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(blob)]}
+        blobs.append(blob)
+        off += len(blob)
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    h += b" " * (-len(h) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+
+
+def grads(y, inputs, dy):
+    return torch.autograd.grad(y, inputs, dy)
+
+
+def leaf(*shape, lo=-1.0, hi=1.0):
+    return (torch.rand(*shape) * (hi - lo) + lo).requires_grad_(True)
+
+
+def conv2d_case():
+    torch.manual_seed(1)
+    x, w, b = leaf(2, 3, 7, 6), leaf(4, 3, 3, 3), leaf(4)
+    y = F.conv2d(x, w, b, stride=2, padding=1)
+    dy = torch.rand_like(y) * 2 - 1
+    dx, dw, db = grads(y, (x, w, b), dy)
+    return dict(x=x, w=w, b=b, y=y, dy=dy, dx=dx, dw=dw, db=db)
+
+
+def convt_case(seed, k, out_pad):
+    torch.manual_seed(seed)
+    x, w, b = leaf(2, 3, 4, 3), leaf(3, 2, k, k), leaf(2)
+    y = F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=out_pad)
+    dy = torch.rand_like(y) * 2 - 1
+    dx, dw, db = grads(y, (x, w, b), dy)
+    return dict(x=x, w=w, b=b, y=y, dy=dy, dx=dx, dw=dw, db=db)
+
+
+def batchnorm_case():
+    torch.manual_seed(3)
+    out = {}
+    x = leaf(4, 3, 3, 3, lo=-1.0, hi=2.0)
+    gamma, beta = leaf(3, lo=0.5, hi=1.5), leaf(3, lo=-0.5, hi=0.5)
+    rm0, rv0 = torch.tensor([0.1, -0.2, 0.3]), torch.tensor([0.5, 1.0, 1.5])
+    rm, rv = rm0.clone(), rv0.clone()
+    y = F.batch_norm(x, rm, rv, gamma, beta, training=True, momentum=0.1, eps=1e-5)
+    dy = torch.rand_like(y) * 2 - 1
+    dx, dg, db = grads(y, (x, gamma, beta), dy)
+    out.update(x=x, gamma=gamma, beta=beta, rm0=rm0, rv0=rv0, y=y, dy=dy, dx=dx, dgamma=dg,
+               dbeta=db, rm1=rm, rv1=rv)
+    erm, erv = torch.tensor([0.2, 0.0, -0.1]), torch.tensor([0.8, 1.2, 0.4])
+    ey = F.batch_norm(x, erm.clone(), erv.clone(), gamma, beta, training=False, eps=1e-5)
+    edx, edg, edb = grads(ey, (x, gamma, beta), dy)
+    out.update(erm=erm, erv=erv, ey=ey, edx=edx, edgamma=edg, edbeta=edb)
+    x2 = leaf(6, 3)
+    rm, rv = rm0.clone(), rv0.clone()
+    y2 = F.batch_norm(x2, rm, rv, gamma, beta, training=True, momentum=0.1, eps=1e-5)
+    dy2 = torch.rand_like(y2) * 2 - 1
+    dx2, dg2, db2 = grads(y2, (x2, gamma, beta), dy2)
+    out.update(x2=x2, y2=y2, dy2=dy2, dx2=dx2, dgamma2=dg2, dbeta2=db2, rm2=rm, rv2=rv)
+    return out
+
+
+def unary_case(seed, shape, fn):
+    torch.manual_seed(seed)
+    x = leaf(*shape)
+    y = fn(x)
+    dy = torch.rand_like(y) * 2 - 1
+    (dx,) = grads(y, (x,), dy)
+    return dict(x=x, y=y, dy=dy, dx=dx)
+
+
+def linear_case():
+    torch.manual_seed(6)
+    x, w, b = leaf(5, 7), leaf(3, 7), leaf(3)
+    y = F.linear(x, w, b)
+    dy = torch.rand_like(y) * 2 - 1
+    dx, dw, db = grads(y, (x, w, b), dy)
+    return dict(x=x, w=w, b=b, y=y, dy=dy, dx=dx, dw=dw, db=db)
+
+
+def activations_case():
+    torch.manual_seed(5)
+    x = torch.cat([torch.linspace(-6, 6, 56) + 0.01, torch.tensor([-30., -20., -3e-3, 3e-3,
+                                                                   0.5, 20., 30., 1.0])])
+    x = x.requires_grad_(True)
+    dy = torch.rand(64) * 2 - 1
+    out = dict(x=x, dy=dy)
+    acts = dict(relu=F.relu, leaky_relu=lambda t: F.leaky_relu(t, 0.2), tanh=torch.tanh,
+                sigmoid=torch.sigmoid, softplus=F.softplus)
+    for name, fn in acts.items():
+        y = fn(x)
+        (dx,) = grads(y, (x,), dy)
+        out["y_" + name], out["dx_" + name] = y, dx
+    return out
+
+
+class Critic(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.conv2 = torch.nn.Conv2d(4, 4, 3, stride=1, padding=1)
+        self.fc = torch.nn.Linear(16, 1)
+
+    def forward(self, x):
+        h = F.leaky_relu(self.conv1(x), 0.2)
+        h = F.avg_pool2d(self.conv2(h), 2)
+        return self.fc(h.flatten(1))
+
+
+def wgan_gp_case():
+    torch.manual_seed(7)
+    D = Critic()
+    real, fake = torch.rand(2, 3, 8, 8) * 2 - 1, torch.rand(2, 3, 8, 8) * 2 - 1
+    alpha = torch.rand(2, 1, 1, 1)
+    xhat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    params = dict(D.named_parameters())
+    (g,) = torch.autograd.grad(D(xhat).sum(), xhat, create_graph=True)
+    gp = 10.0 * ((g.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+    # fc.bias does not reach the input gradient: its penalty gradient is 0
+    gp_grads = torch.autograd.grad(gp, list(params.values()), retain_graph=True,
+                                   allow_unused=True)
+    gp_grads = [torch.zeros_like(p) if gg is None else gg for p, gg in zip(params.values(), gp_grads)]
+    d_real, d_fake = D(real), D(fake)
+    loss = d_fake.mean() - d_real.mean() + gp
+    loss_grads = torch.autograd.grad(loss, list(params.values()))
+    out = dict(real=real, fake=fake, alpha=alpha, xhat=xhat, d_real=d_real, d_fake=d_fake,
+               gp=gp.reshape(1), loss=loss.reshape(1))
+    for (name, p), gg, lg in zip(params.items(), gp_grads, loss_grads):
+        out[name] = p
+        out["gp_grad." + name] = gg
+        out["loss_grad." + name] = lg
+    return out
+
+
+def main():
+    torch.set_num_threads(1)
+    os.makedirs(OUT, exist_ok=True)
+    meta = {"generator": "tools/gen_reference.py", "torch": torch.__version__}
+    cases = {
+        "conv2d_s2p1": conv2d_case(),
+        "convt_k3s2p1op1": convt_case(2, 3, 1),
+        "convt_k4s2p1": convt_case(12, 4, 0),
+        "batchnorm": batchnorm_case(),
+        "upsample": unary_case(4, (2, 3, 3, 4), lambda t: F.interpolate(t, scale_factor=2,
+                                                                         mode="nearest")),
+        "avgpool": unary_case(8, (2, 3, 4, 6), lambda t: F.avg_pool2d(t, 2)),
+        "global_sum_pool": unary_case(9, (2, 3, 4, 5), lambda t: t.sum((2, 3))),
+        "linear": linear_case(),
+        "activations": activations_case(),
+        "wgan_gp": wgan_gp_case(),
+    }
+    for name, tensors in cases.items():
+        path = os.path.join(OUT, name + ".safetensors")
+        write_safetensors(path, tensors, meta)
+        print("wrote", os.path.relpath(path), len(tensors), "tensors")
+
+
+if __name__ == "__main__":
+    main()
