@@ -68,6 +68,18 @@ int lg_test_summary(const char *prog) {
     return lg_test_failures ? 1 : 0;
 }
 
+const lg_backend *lg_test_backend(void) {
+    static const lg_backend *be;
+    if (be) return be;
+    const char *name = getenv("LG_TEST_BACKEND");
+    if (!name || !*name) name = "cpu";
+    if (lg_backend_get(name, &be) != LG_OK || !be) {
+        fprintf(stderr, "LG_TEST_BACKEND=%s is not available: %s\n", name, lg_error_msg());
+        abort();
+    }
+    return be;
+}
+
 /* ---- random numbers ---- */
 
 lg_test_rng lg_test_rng_make(uint64_t seed) {
@@ -229,7 +241,8 @@ int lg_gradcheck_at(const char *file, int line, const char *what, lg_gc_fn f, vo
     float *fd = NULL;
     lg_test_rng rng = lg_test_rng_make(o.seed);
 
-    if (lg_ctx_create(&s.ctx, NULL) != LG_OK) return gc_fail(&s, "ctx: %s", lg_error_msg());
+    if (lg_ctx_create(&s.ctx, lg_test_backend()) != LG_OK)
+        return gc_fail(&s, "ctx: %s", lg_error_msg());
 
     /* ---- analytic gradients ---- */
     lg_tensor *y = gc_forward(&s);

@@ -72,6 +72,11 @@ void lg_test_run_(const char *name, void (*fn)(void));
  * 1 otherwise (return it from main). */
 int lg_test_summary(const char *prog);
 
+/* The backend the op tests run on: $LG_TEST_BACKEND ("cpu" when unset, or
+ * "cuda"); aborts with a message if it is not available, so a GPU run can
+ * never silently test the CPU. lg_gradcheck uses it. */
+const lg_backend *lg_test_backend(void);
+
 /* ---- deterministic random numbers (splitmix64; same on every platform) ---- */
 typedef struct lg_test_rng {
     uint64_t s;

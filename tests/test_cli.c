@@ -45,6 +45,7 @@ static void test_help(void) {
     }
     /* a planned command that is not built yet says so, and running it is a usage error */
     run_cli("--help", 0, out, sizeof out);
+    int nunbuilt = 0;
     for (size_t i = 0; i < 6; i++) {
         char line[64];
         snprintf(line, sizeof line, "\n  %s ", names[i]);
@@ -52,13 +53,15 @@ static void test_help(void) {
         const char *eol = at ? strchr(at + 1, '\n') : NULL;
         if (!at || !eol) continue;
         int unbuilt = 0;
-        for (const char *p = at; p + 16 <= eol; p++) unbuilt |= memcmp(p, "(not built yet)", 15) == 0;
+        for (const char *p = at; p + 15 <= eol; p++) unbuilt |= memcmp(p, "(not built yet)", 15) == 0;
         if (!unbuilt) continue;
+        nunbuilt++;
         static char err[4096];
         int rc = run_cli(names[i], 1, err, sizeof err);
         CHECK(rc == 2, "unbuilt '%s' exits %d", names[i], rc);
         CHECK(strstr(err, "not built yet") != NULL, "unbuilt '%s' message: %s", names[i], err);
     }
+    printf("  %d planned commands not built yet\n", nunbuilt);
 }
 
 static void test_version(void) {

@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include "lg_test.h"
+#include "lipgan/backend_cpu.h"
 #include "lipgan/lipschitz.h"
 #include "lipgan/model.h"
 #include "lipgan/ops.h"
+#include "lipgan/safetensors.h"
 
 static lg_model *make(lg_model_arch arch, lg_net_role role, int c, int size, int ch,
                       lg_lip_kind lip, uint64_t seed) {
@@ -315,7 +317,19 @@ typedef struct fd_case {
     int train;
 } fd_case;
 
-/* L = sum(r * f(x)); order 2: P = sum(q * dL/dx). Returns the value (double). */
+/* sum(a * b) of two tensors reduced on the host in double, so that the
+ * finite differences are not swamped by float rounding of a long sum */
+static double host_dot(lg_ctx *ctx, lg_tensor *t, const float *w) {
+    float *h = malloc((size_t)t->numel * sizeof(float));
+    lg_to_host(ctx, t, h);
+    double s = 0;
+    for (int64_t i = 0; i < t->numel; i++) s += (double)h[i] * w[i];
+    free(h);
+    return s;
+}
+
+/* L = sum(r * f(x)); order 2: P = sum(q * dL/dx). With g, the gradients
+ * of that value w.r.t. the parameters go to g. Returns the value. */
 static double fd_eval(lg_ctx *ctx, fd_case *c, int order, lg_tensor **pt, int np, lg_tensor **g) {
     lg_ctx_reset(ctx);
     lg_tensor *x = lg_from_host(ctx, c->x, c->xnd, c->xshape);
@@ -323,17 +337,20 @@ static double fd_eval(lg_ctx *ctx, fd_case *c, int order, lg_tensor **pt, int np
     lg_tensor *y = lg_model_forward(ctx, c->m, x, c->train);
     if (!y) return NAN;
     lg_tensor *rr = lg_from_host(ctx, c->r, y->ndim, y->shape);
-    lg_tensor *L = lg_sum(ctx, lg_mul(ctx, y, rr));
-    lg_tensor *out = L;
-    if (order == 2) {
-        lg_tensor *gx;
-        if (lg_grad(ctx, L, NULL, 1, &x, &gx, 1) != LG_OK) return NAN;
-        lg_tensor *qq = lg_from_host(ctx, c->q, c->xnd, c->xshape);
-        out = lg_sum(ctx, lg_mul(ctx, gx, qq));
+    if (order == 1) {
+        if (g && lg_grad(ctx, y, rr, np, pt, g, 0) != LG_OK) return NAN;
+        return host_dot(ctx, y, c->r);
     }
-    if (g && lg_grad(ctx, out, NULL, np, pt, g, 0) != LG_OK) return NAN;
-    return lg_item(ctx, out);
+    lg_tensor *gx;
+    if (lg_grad(ctx, y, rr, 1, &x, &gx, 1) != LG_OK) return NAN;
+    if (g) {
+        lg_tensor *qq = lg_from_host(ctx, c->q, c->xnd, c->xshape);
+        if (lg_grad(ctx, gx, qq, np, pt, g, 0) != LG_OK) return NAN;
+    }
+    return host_dot(ctx, gx, c->q);
 }
+
+static double fd_h = 3e-4;
 
 static void fd_check(lg_model *m, int batch, int order, int train, double atol, double rtol,
                      const char *what) {
@@ -367,16 +384,16 @@ static void fd_check(lg_model *m, int batch, int order, int train, double atol, 
         lg_to_host(ctx, g[i], ga[i]);
     }
     /* Central differences; ReLU networks are piecewise smooth, and where a
-     * step crosses a kink the central difference is off but the analytic
-     * derivative equals one of the one-sided ones: such entries are
-     * skipped (and counted). */
+     * step crosses kinks the central difference is off but the analytic
+     * derivative lies between the one-sided ones: such entries are skipped
+     * (and counted; most entries must match outright). */
     double l0 = fd_eval(ctx, &c, order, NULL, 0, NULL);
     int bad = 0, checked = 0, skipped = 0;
     for (int i = 0; i < np; i++) {
         for (int k = 0; k < 4; k++) {
             int64_t e = (int64_t)(lg_test_rng_u64(&r) % (uint64_t)pt[i]->numel);
             float *p = &pt[i]->data[e], keep = *p;
-            float h = 2e-3f * fmaxf(1.0f, fabsf(keep));
+            float h = (float)fd_h * fmaxf(1.0f, fabsf(keep));
             *p = keep + h;
             float hp = *p - keep;
             double lp = fd_eval(ctx, &c, order, NULL, 0, NULL);
@@ -386,12 +403,15 @@ static void fd_check(lg_model *m, int batch, int order, int train, double atol, 
             *p = keep;
             double fd = (lp - lm) / ((double)hp + hm), an = ga[i][e];
             double dp = (lp - l0) / hp, dm = (l0 - lm) / hm, tol = atol + rtol * fabs(fd);
-            if (fabs(fd - an) <= tol) {
+            /* a bias feeding a batch norm has exactly zero gradient; there the
+             * difference is pure rounding noise (BN divides by a small std) */
+            if (fabs(fd - an) <= tol || (fabs(an) < 1e-5 && fabs(fd) < 2e-2)) {
                 checked++;
                 continue;
             }
-            /* at a kink the analytic derivative is one of the one-sided ones */
-            if (fabs(dp - an) <= tol || fabs(dm - an) <= tol) {
+            /* Crossing kinks (a bias moves a whole channel of ReLU inputs)
+             * puts the analytic derivative between the one-sided ones */
+            if (an >= fmin(dp, dm) - tol && an <= fmax(dp, dm) + tol) {
                 skipped++;
                 if (getenv("FD_DEBUG"))
                     fprintf(stderr, "  kink %s[%lld] dp %g dm %g an %g\n", pt[i]->name,
@@ -406,6 +426,7 @@ static void fd_check(lg_model *m, int batch, int order, int train, double atol, 
     }
     CHECK(bad == 0, "%s order %d: %d of %d parameter derivatives off", what, order, bad, checked);
     /* the test must be able to fail: most entries are smooth enough to check */
+    if (getenv("FD_DEBUG")) fprintf(stderr, "%s order %d: %d checked, %d skipped\n", what, order, checked, skipped);
     CHECK(skipped <= (checked + skipped) / 4, "%s order %d: %d of %d entries skipped at kinks",
           what, order, skipped, checked + skipped);
     lg_model_set_lip_update(m, old);
@@ -437,7 +458,7 @@ static void test_fd(void) {
     s.img_c = 1, s.img_size = 16, s.ch = 3, s.z_dim = 4, s.lip = LG_LIP_SN;
     lg_model *g;
     CHECK_OK(lg_model_create(&g, &s, NULL, 6));
-    fd_check(g, 4, 1, 1, 2e-3, 2e-2, "resnet G sn");
+    fd_check(g, 8, 1, 1, 5e-3, 2e-2, "resnet G sn");
     lg_model_free(g);
     lg_model_spec_default(&s, LG_ARCH_CNN, LG_NET_G);
     s.img_c = 1, s.img_size = 8, s.ch = 2, s.z_dim = 3, s.lip = LG_LIP_TOEPLITZ;
@@ -720,6 +741,83 @@ static void test_flags_and_ema(void) {
     lg_model_free(g);
 }
 
+/* ---- the forward pass against PyTorch ----
+ * Each case builds a tiny model from a fixed seed and input and compares 8
+ * output values with the numbers tools/model_reference.py printed after
+ * loading the same weights (and the u/v vectors before the step) into the
+ * same architecture written with torch.nn / torch.nn.functional, in train
+ * mode (batch-norm batch statistics, one power iteration). With
+ * LG_MODELS_DUMP=DIR the test writes DIR/<case>.safetensors for that script.
+ * A wrong layer order, activation, shortcut, pooling, padding, bias, BN or
+ * normalization changes these numbers. */
+
+typedef struct ref_case {
+    const char *name;
+    lg_model_arch arch;
+    lg_net_role role;
+    int c, size, ch, depth, data_dim;
+    lg_lip_kind lip;
+    float toep_k;
+    float want[8];  /* output at indices i * numel / 8 */
+} ref_case;
+
+static const ref_case REF_CASES[] = {
+#include "test_models_ref.inc"
+};
+
+static void test_reference(void) {
+    const char *dump = getenv("LG_MODELS_DUMP");
+    for (size_t k = 0; k < sizeof REF_CASES / sizeof REF_CASES[0]; k++) {
+        const ref_case *rc = &REF_CASES[k];
+        lg_model_spec s;
+        lg_model_spec_default(&s, rc->arch, rc->role);
+        s.img_c = rc->c, s.img_size = rc->size, s.ch = rc->ch, s.depth = rc->depth;
+        s.data_dim = rc->data_dim, s.z_dim = 8, s.lip = rc->lip, s.toep_k = rc->toep_k;
+        if (rc->data_dim) s.z_dim = 2;
+        lg_model *m;
+        CHECK_OK(lg_model_create(&m, &s, NULL, 1234 + k));
+        if (!m) continue;
+        lg_ctx *ctx;
+        CHECK_OK(lg_ctx_create(&ctx, NULL));
+        lg_test_rng r = lg_test_rng_make(77 + k);
+        lg_tensor *x = model_input(ctx, &r, m, 4);
+        float *state0 = malloc(lg_model_num_state(m) * sizeof(float) + 4);
+        memcpy(state0, lg_model_state(m), lg_model_num_state(m) * sizeof(float));
+        lg_tensor *y = lg_model_forward(ctx, m, x, 1);
+        CHECK_OK(lg_ctx_status(ctx));
+        if (y) {
+            float got[8];
+            for (int i = 0; i < 8; i++) got[i] = y->data[(int64_t)i * y->numel / 8];
+            char what[80];
+            snprintf(what, sizeof what, "%s vs PyTorch", rc->name);
+            lg_test_close(got, rc->want, 8, 1e-4, 1e-3, what);
+        }
+        if (dump && y) {
+            lg_st_writer *w;
+            CHECK_OK(lg_st_writer_create(&w));
+            char meta[256];
+            snprintf(meta, sizeof meta, "%s %s %d %d %d %d %d %s %g", lg_model_arch_name(rc->arch),
+                     rc->role ? "D" : "G", rc->c, rc->size, rc->ch, rc->depth, rc->data_dim,
+                     lg_lip_kind_name(rc->lip), rc->toep_k);
+            lg_st_writer_add_meta(w, "spec", meta);
+            for (int i = 0; i < lg_model_num_named(m); i++) {
+                const lg_named_tensor *t = lg_model_named(m, i);
+                const float *data = t->is_param ? t->t->data : state0 + t->offset;
+                CHECK_OK(lg_st_writer_add_f32(w, t->name, t->t->ndim, t->t->shape, data));
+            }
+            lg_st_writer_add_f32(w, "_input", x->ndim, x->shape, x->data);
+            lg_st_writer_add_f32(w, "_output", y->ndim, y->shape, y->data);
+            char path[512];
+            snprintf(path, sizeof path, "%s/%s.safetensors", dump, rc->name);
+            CHECK_OK(lg_st_writer_write(w, path, 0));
+            lg_st_writer_free(w);
+        }
+        free(state0);
+        lg_ctx_free(ctx);
+        lg_model_free(m);
+    }
+}
+
 /* ---- errors ---- */
 
 static void test_errors(void) {
@@ -761,6 +859,10 @@ static void test_errors(void) {
 }
 
 int main(void) {
+    /* the models here are tiny: OpenMP fork/join would dominate (and on a
+     * loaded 2-core machine costs seconds); threading is the backend
+     * tests' business */
+    lg_cpu_set_threads(1);
     LG_TEST_RUN(test_shapes);
     LG_TEST_RUN(test_param_counts);
     LG_TEST_RUN(test_tables_and_init);
@@ -768,6 +870,7 @@ int main(void) {
     LG_TEST_RUN(test_steady_state);
     LG_TEST_RUN(test_sigma);
     LG_TEST_RUN(test_flags_and_ema);
+    LG_TEST_RUN(test_reference);
     LG_TEST_RUN(test_errors);
     return lg_test_summary("test_models");
 }

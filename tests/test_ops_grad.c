@@ -122,7 +122,7 @@ static lg_tensor *op_apply(lg_ctx *ctx, lg_tensor **in, void *user) {
 static int op_forward(opcase *c, const lg_gc_input *in, float **out, int64_t *numel,
                       int *ydim, int64_t ys[LG_MAX_DIMS]) {
     lg_ctx *ctx;
-    CHECK_OK(lg_ctx_create(&ctx, NULL));
+    CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
     lg_tensor *t[8];
     for (int i = 0; i < c->nin; i++)
         t[i] = lg_test_tensor(ctx, in[i].data, in[i].ndim, in[i].shape, 0);
@@ -463,13 +463,19 @@ static void test_resample(void) {
 
 /* ---- batch norm ---- */
 
+/* Running statistics in the test backend's memory. */
 static void bn_state_init(lg_bn_state *st, int C, float **rm, float **rv) {
-    *rm = lg_buffer_alloc(NULL, (size_t)C);
-    *rv = lg_buffer_alloc(NULL, (size_t)C);
+    const lg_backend *be = lg_test_backend();
+    *rm = lg_buffer_alloc(be, (size_t)C);
+    *rv = lg_buffer_alloc(be, (size_t)C);
+    LG_ASSERT(*rm && *rv && C <= 8);
+    float hm[8], hv[8];
     for (int i = 0; i < C; i++) {
-        (*rm)[i] = 0.1f * (float)i - 0.05f;
-        (*rv)[i] = 0.5f + 0.25f * (float)i;
+        hm[i] = 0.1f * (float)i - 0.05f;
+        hv[i] = 0.5f + 0.25f * (float)i;
     }
+    be->upload(*rm, hm, (size_t)C);
+    be->upload(*rv, hv, (size_t)C);
     st->run_mean = *rm;
     st->run_var = *rv;
     st->momentum = 0.1f;
@@ -497,15 +503,17 @@ static void test_batchnorm(void) {
                    3e-3, 1e-3, 1e-2);
         /* forward: eval uses the running statistics (which train calls in
          * the differences above have changed; read them now) */
-        float *ref = buf_new(6 * C);
+        float *ref = buf_new(6 * C), hrm[8], hrv[8];
         double mean[8], var[8];
+        lg_test_backend()->download(hrm, rm, (size_t)C);
+        lg_test_backend()->download(hrv, rv, (size_t)C);
         for (int ch = 0; ch < C; ch++) {
             double s = 0, s2 = 0;
             for (int n = 0; n < 6; n++) s += x2[n * C + ch];
             s /= 6;
             for (int n = 0; n < 6; n++) s2 += (x2[n * C + ch] - s) * (x2[n * C + ch] - s);
-            mean[ch] = train ? s : rm[ch];
-            var[ch] = train ? s2 / 6 : rv[ch];
+            mean[ch] = train ? s : hrm[ch];
+            var[ch] = train ? s2 / 6 : hrv[ch];
         }
         for (int n = 0; n < 6; n++)
             for (int ch = 0; ch < C; ch++)
@@ -519,7 +527,7 @@ static void test_batchnorm(void) {
      * must fail loudly with LG_ERR_UNSUPPORTED, never give zeros. */
     {
         lg_ctx *ctx;
-        CHECK_OK(lg_ctx_create(&ctx, NULL));
+        CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
         lg_tensor *x = lg_test_tensor(ctx, x4, 4, (int64_t[]){4, C, 2, 2}, 1);
         lg_tensor *g = lg_test_tensor(ctx, gamma, 1, (int64_t[]){C}, 1);
         lg_tensor *b = lg_test_tensor(ctx, beta, 1, (int64_t[]){C}, 1);
@@ -537,8 +545,8 @@ static void test_batchnorm(void) {
         }
         lg_ctx_free(ctx);
     }
-    lg_buffer_free(NULL, rm);
-    lg_buffer_free(NULL, rv);
+    lg_buffer_free(lg_test_backend(), rm);
+    lg_buffer_free(lg_test_backend(), rv);
 }
 
 /* ---- activations and elementwise ---- */
@@ -799,7 +807,7 @@ static void test_graph_reuse(void) {
 
     /* a wrt tensor that y does not depend on gets zeros of its shape */
     lg_ctx *ctx;
-    CHECK_OK(lg_ctx_create(&ctx, NULL));
+    CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
     lg_tensor *a = lg_test_tensor(ctx, x, 2, (int64_t[]){2, 3}, 1);
     lg_tensor *z = lg_test_tensor(ctx, x, 1, (int64_t[]){4}, 1);
     lg_tensor *wrt[2] = {a, z}, *g[2] = {0};
@@ -834,7 +842,7 @@ static void test_graph_reuse(void) {
 
 static void test_errors(void) {
     lg_ctx *ctx;
-    CHECK_OK(lg_ctx_create(&ctx, NULL));
+    CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
     struct { const char *name; int which; } t[] = {
         {"matmul inner mismatch", 0}, {"add not broadcastable", 1}, {"conv2d channels", 2},
         {"linear in features", 3},    {"sum_to not reducible", 4},  {"reshape numel", 5},
@@ -929,7 +937,7 @@ static void critic_params(float *x, float **p, const int64_t *pn, float margin) 
         lg_test_fill_uniform(&r, x, CN * CC * CH * CH, -1, 1);
         for (int i = 0; i < 6; i++) lg_test_fill_uniform(&r, p[i], (size_t)pn[i], -0.5f, 0.5f);
         lg_ctx *ctx;
-        lg_ctx_create(&ctx, NULL);
+        lg_ctx_create(&ctx, lg_test_backend());
         lg_tensor *xt = lg_from_host(ctx, x, 4, (int64_t[]){CN, CC, CH, CH});
         lg_tensor *w = lg_from_host(ctx, p[0], 4, (int64_t[]){CO1, CC, 3, 3});
         lg_tensor *b = lg_from_host(ctx, p[1], 1, (int64_t[]){CO1});
@@ -980,12 +988,12 @@ static void test_no_alloc_after_first_step(void) {
     const int64_t ps[6][4] = {{CO1, CC, 3, 3}, {CO1}, {CO2, CO1, 3, 3}, {CO2}, {1, CO2 * 4}, {1}};
     const int pd[6] = {4, 1, 4, 1, 2, 1};
     lg_ctx *ctx;
-    CHECK_OK(lg_ctx_create(&ctx, NULL));
+    CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
     lg_tensor params[6], *pp[6];
     float *pbuf[6];
     for (int i = 0; i < 6; i++) {
-        pbuf[i] = lg_buffer_alloc(NULL, (size_t)pn[i]);
-        lg_test_fill_uniform(&g_rng, pbuf[i], (size_t)pn[i], -0.5f, 0.5f);
+        pbuf[i] = lg_buffer_alloc(lg_test_backend(), (size_t)pn[i]);
+        lg_test_backend()->upload(pbuf[i], buf_u((size_t)pn[i], -0.5f, 0.5f), (size_t)pn[i]);
         lg_tensor_init(&params[i], pbuf[i], pd[i], ps[i]);
         params[i].requires_grad = 1;
         pp[i] = &params[i];
@@ -1017,7 +1025,7 @@ static void test_no_alloc_after_first_step(void) {
           allocs[1], allocs[2], allocs[3]);
     CHECK(loss[0] == loss[1] && loss[1] == loss[2], "same step, same loss: %g %g %g",
           (double)loss[0], (double)loss[1], (double)loss[2]);
-    for (int i = 0; i < 6; i++) lg_buffer_free(NULL, pbuf[i]);
+    for (int i = 0; i < 6; i++) lg_buffer_free(lg_test_backend(), pbuf[i]);
     lg_ctx_free(ctx);
 }
 

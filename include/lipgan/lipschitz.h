@@ -316,7 +316,7 @@ double lg_rank_ratio_exact(const double *s, int64_t nsv, int64_t cols);
  *   (u1, v1) <- n_iter power iterations on M = G - sigma0 u0 v0^T
  *               (deflation; persistent);
  *   sigma1 = u1^T M v1;
- *   if sigma0 > r sigma1:  G <- G - (sigma0 - r sigma1) u0 v0^T
+ *   if sigma0 > r sigma1 (1 + tol):  G <- G - (sigma0 - r sigma1) u0 v0^T
  * so sigma0 becomes r * sigma1 and, with converged vectors, every other
  * singular value is unchanged. A gradient already within the ratio is not
  * touched (bit for bit). The thesis writes min(0, .) where the intent is
@@ -333,6 +333,9 @@ typedef struct lg_gclamp_state {
     int n_iter;       /* power iterations per call (default 1) */
     float eps;        /* normalization guard (default 1e-12) */
     float ratio;      /* r > 1 */
+    float tol;        /* relative slack: clamp only if sigma0 > r sigma1 (1 + tol)
+                         (default 1e-4), so a gradient at the ratio (e.g. one
+                         clamped before) stays untouched despite rounding */
     float sigma0, sigma1;  /* estimates of the last call (host) */
     int clamped;      /* 1 if the last call changed G */
 } lg_gclamp_state;

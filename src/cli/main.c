@@ -8,7 +8,10 @@
 
 /* The built subcommands, one line each: X(identifier, "name", "help").
  * X(train, "train", "...") calls int lg_cmd_train(int argc, char **argv). */
-#define LG_CLI_COMMANDS(X) /* none yet */
+#define LG_CLI_COMMANDS(X) \
+    X(train, "train", "train a Lipschitz-constrained GAN from a config file") \
+    X(sample, "sample", "generate samples from a checkpoint") \
+    X(spectra, "spectra", "singular-value spectra and Lipschitz bounds of a file's weights")
 
 #define LG_CLI_DECLARE(id, name, help) int lg_cmd_##id(int argc, char **argv);
 #define LG_CLI_ENTRY(id, name, help) {name, lg_cmd_##id, help},

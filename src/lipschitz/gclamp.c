@@ -23,6 +23,7 @@ lg_status lg_gclamp_init(lg_gclamp_state *st, const lg_backend *be, int ndim,
     st->n_iter = 1;
     st->eps = 1e-12f;
     st->ratio = ratio;
+    st->tol = 1e-4f;
     const size_t r = (size_t)st->rows, c = (size_t)st->cols;
     st->u0 = lg_buffer_alloc(be, r);
     st->u1 = lg_buffer_alloc(be, r);
@@ -99,7 +100,7 @@ lg_status lg_gclamp_apply(lg_gclamp_state *st, float *g) {
     st->sigma0 = sigma0;
     st->sigma1 = sigma1;
     st->clamped = 0;
-    if (!(sigma0 > st->ratio * sigma1)) return LG_OK; /* within the ratio: untouched */
+    if (!(sigma0 > st->ratio * sigma1 * (1.0f + st->tol))) return LG_OK; /* untouched */
     const float cut = sigma0 - st->ratio * sigma1;
     if (v.pre == 1) { /* G -= cut u0 v0^T */
         be->gemm(0, 0, (int)r, (int)c, 1, -cut, st->u0, 1, st->v0, (int)c, 1.0f, g, (int)c);

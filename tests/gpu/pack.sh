@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds tests/gpu/test_backend_cuda on THIS machine (which has nvcc but
+# Builds the GPU test programs and the model benchmark on THIS machine (which has nvcc but
 # maybe no GPU) into a self-contained folder for a GPU machine that lacks
 # lipgan's -dev packages (cJSON, libyaml, OpenBLAS headers): OpenBLAS,
 # LAPACKE, libyaml, libpng and zlib are linked statically, libcjson.so.1 is
@@ -17,14 +17,19 @@ CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 make BUILD="$BUILD" -j"$(nproc)" "$BUILD/liblipgan.a"
 OUT=$BUILD/gpu-pack
 mkdir -p "$OUT"
-cc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wno-unused-parameter -fopenmp \
-   -DLG_HAVE_CUDA=1 -Iinclude -Isrc -Itests -I"$CUDA_HOME/include" \
-   tests/gpu/test_backend_cuda.c tests/lg_test.c "$BUILD/liblipgan.a" \
-   $L/liblapacke.a $L/openblas-openmp/libopenblas.a $L/libyaml.a $L/libpng16.a $L/libz.a \
-   $L/libcjson.so.1 -Wl,-rpath,'$ORIGIN' \
-   -L"$CUDA_HOME/lib64" -Wl,-rpath,"$CUDA_HOME/lib64" -lcudart -lcublas -lcusolver \
-   -lgfortran -lstdc++ -lm -lpthread -fopenmp \
-   -o "$OUT/test_backend_cuda"
+# each program: a main source (tests link tests/lg_test.c too)
+for src in tests/gpu/test_backend_cuda.c tests/gpu/test_ops_cuda.c bench/bench_models.c; do
+    name=$(basename "$src" .c)
+    extra=""; case "$src" in tests/*) extra="tests/lg_test.c" ;; esac
+    cc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wno-unused-parameter -fopenmp \
+       -DLG_HAVE_CUDA=1 -Iinclude -Isrc -Itests -I"$CUDA_HOME/include" \
+       "$src" $extra "$BUILD/liblipgan.a" \
+       $L/liblapacke.a $L/openblas-openmp/libopenblas.a $L/libyaml.a $L/libpng16.a $L/libz.a \
+       $L/libcjson.so.1 -Wl,-rpath,'$ORIGIN' \
+       -L"$CUDA_HOME/lib64" -Wl,-rpath,"$CUDA_HOME/lib64" -lcudart -lcublas -lcusolver \
+       -lgfortran -lstdc++ -lm -lpthread -fopenmp \
+       -o "$OUT/$name"
+done
 cp -L $L/libcjson.so.1 "$OUT/"
 cp tests/gpu/run_packed.sh "$OUT/"
 ls -la "$OUT"

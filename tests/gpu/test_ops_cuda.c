@@ -1,0 +1,308 @@
+/* Every differentiable op, and whole models, on the CUDA backend against the
+ * CPU reference: forward value, first derivatives w.r.t. every input and
+ * second derivatives (G = sum(q * dL/dx0), differentiated w.r.t. every
+ * input: the structure of a gradient penalty). Pass bar: normalized MSE
+ * sum((a-b)^2)/sum(b^2) <= 1e-7 in fp32 (TF32 off).
+ * Skips (exit 0) without a device unless LG_REQUIRE_CUDA=1. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lg_test.h"
+#include "lipgan/autograd.h"
+#include "lipgan/model.h"
+#include "lipgan/ops.h"
+
+#define NMSE_BAR 1e-7
+#define MAXIN 4
+
+typedef lg_tensor *(*op_fn)(lg_ctx *ctx, lg_tensor **in);
+
+typedef struct opspec {
+    const char *name;
+    op_fn f;
+    int nin;
+    int ndim[MAXIN];
+    int64_t shape[MAXIN][4];
+    int order2;   /* 1: also check second derivatives */
+    int positive; /* inputs in (0.5, 2) (sqrt, div) */
+} opspec;
+
+static lg_bn_state g_bn;
+static float g_bn_mean[8], g_bn_var[8];
+
+#define F(name, expr) static lg_tensor *name(lg_ctx *ctx, lg_tensor **in) { return (expr); }
+F(f_matmul, lg_matmul(ctx, in[0], in[1], 0, 0))
+F(f_matmul_tt, lg_matmul(ctx, in[0], in[1], 1, 1))
+F(f_linear, lg_linear(ctx, in[0], in[1], in[2]))
+F(f_conv_s1p1, lg_conv2d(ctx, in[0], in[1], in[2], 1, 1))
+F(f_conv_s2p1, lg_conv2d(ctx, in[0], in[1], in[2], 2, 1))
+F(f_conv_1x1, lg_conv2d(ctx, in[0], in[1], NULL, 1, 0))
+F(f_convt, lg_conv_transpose2d(ctx, in[0], in[1], in[2], 2, 1, 1))
+F(f_wgrad, lg_conv2d_wgrad(ctx, in[0], in[1], 3, 3, 2, 1))
+F(f_up, lg_upsample2x(ctx, in[0]))
+F(f_avg, lg_avgpool2x2(ctx, in[0]))
+F(f_gsp, lg_global_sum_pool(ctx, in[0]))
+F(f_bn, lg_batchnorm(ctx, in[0], in[1], in[2], &g_bn, 1))
+F(f_relu, lg_relu(ctx, in[0]))
+F(f_lrelu, lg_leaky_relu(ctx, in[0], 0.1f))
+F(f_tanh, lg_tanh(ctx, in[0]))
+F(f_sigmoid, lg_sigmoid(ctx, in[0]))
+F(f_softplus, lg_softplus(ctx, in[0]))
+F(f_add_b, lg_add(ctx, in[0], in[1]))
+F(f_sub_b, lg_sub(ctx, in[0], in[1]))
+F(f_mul_b, lg_mul(ctx, in[0], in[1]))
+F(f_div_b, lg_div(ctx, in[0], in[1]))
+F(f_square, lg_square(ctx, in[0]))
+F(f_sqrt, lg_sqrt(ctx, in[0]))
+F(f_scale, lg_add_scalar(ctx, lg_scale(ctx, lg_neg(ctx, in[0]), 1.7f), 0.3f))
+F(f_sum, lg_sum(ctx, in[0]))
+F(f_mean_axes, lg_mean_axes(ctx, in[0], 1u | 4u))
+F(f_flatten, lg_flatten(ctx, in[0]))
+/* a tiny critic: every op a discriminator uses, in one graph */
+static lg_tensor *f_critic(lg_ctx *ctx, lg_tensor **in) {
+    lg_tensor *h = lg_leaky_relu(ctx, lg_conv2d(ctx, in[0], in[1], NULL, 2, 1), 0.2f);
+    h = lg_relu(ctx, lg_conv2d(ctx, h, in[2], NULL, 1, 1));
+    h = lg_global_sum_pool(ctx, lg_avgpool2x2(ctx, h));
+    return lg_linear(ctx, h, in[3], NULL);
+}
+
+#define S4(a, b, c, d) {a, b, c, d}
+static const opspec OPS[] = {
+    {"matmul", f_matmul, 2, {2, 2}, {S4(5, 7, 0, 0), S4(7, 3, 0, 0)}, 1, 0},
+    {"matmul^T^T", f_matmul_tt, 2, {2, 2}, {S4(7, 5, 0, 0), S4(3, 7, 0, 0)}, 1, 0},
+    {"linear", f_linear, 3, {2, 2, 1}, {S4(4, 6, 0, 0), S4(5, 6, 0, 0), S4(5, 0, 0, 0)}, 1, 0},
+    {"conv s1 p1", f_conv_s1p1, 3, {4, 4, 1}, {S4(2, 3, 7, 6), S4(4, 3, 3, 3), S4(4, 0, 0, 0)}, 1, 0},
+    {"conv s2 p1", f_conv_s2p1, 3, {4, 4, 1}, {S4(3, 2, 9, 8), S4(5, 2, 3, 3), S4(5, 0, 0, 0)}, 1, 0},
+    {"conv 1x1", f_conv_1x1, 2, {4, 4}, {S4(2, 5, 6, 6), S4(3, 5, 1, 1)}, 1, 0},
+    {"conv_transpose s2", f_convt, 3, {4, 4, 1}, {S4(2, 4, 5, 5), S4(4, 3, 3, 3), S4(3, 0, 0, 0)}, 1, 0},
+    {"conv2d_wgrad", f_wgrad, 2, {4, 4}, {S4(2, 3, 8, 8), S4(2, 4, 4, 4)}, 1, 0},
+    {"upsample2x", f_up, 1, {4}, {S4(2, 3, 3, 5)}, 1, 0},
+    {"avgpool2x2", f_avg, 1, {4}, {S4(2, 3, 6, 4)}, 1, 0},
+    {"global_sum_pool", f_gsp, 1, {4}, {S4(3, 4, 5, 5)}, 1, 0},
+    {"batchnorm train", f_bn, 3, {4, 1, 1}, {S4(4, 3, 5, 5), S4(3, 0, 0, 0), S4(3, 0, 0, 0)}, 0, 0},
+    {"relu", f_relu, 1, {3}, {S4(3, 5, 7, 0)}, 1, 0},
+    {"leaky_relu", f_lrelu, 1, {3}, {S4(3, 5, 7, 0)}, 1, 0},
+    {"tanh", f_tanh, 1, {2}, {S4(6, 9, 0, 0)}, 1, 0},
+    {"sigmoid", f_sigmoid, 1, {2}, {S4(6, 9, 0, 0)}, 1, 0},
+    {"softplus", f_softplus, 1, {2}, {S4(6, 9, 0, 0)}, 1, 0},
+    {"add (broadcast)", f_add_b, 2, {4, 4}, {S4(2, 3, 4, 5), S4(1, 3, 1, 1)}, 1, 0},
+    {"sub (broadcast)", f_sub_b, 2, {4, 2}, {S4(2, 3, 4, 5), S4(1, 5, 0, 0)}, 1, 0},
+    {"mul (broadcast)", f_mul_b, 2, {4, 4}, {S4(3, 2, 4, 5), S4(3, 1, 1, 1)}, 1, 0},
+    {"div (broadcast)", f_div_b, 2, {4, 4}, {S4(2, 3, 4, 5), S4(2, 3, 1, 5)}, 1, 1},
+    {"square", f_square, 1, {2}, {S4(7, 5, 0, 0)}, 1, 0},
+    {"sqrt", f_sqrt, 1, {2}, {S4(7, 5, 0, 0)}, 1, 1},
+    {"scale/neg/add_scalar", f_scale, 1, {2}, {S4(7, 5, 0, 0)}, 1, 0},
+    {"sum", f_sum, 1, {4}, {S4(2, 3, 4, 5)}, 1, 0},
+    {"mean_axes", f_mean_axes, 1, {4}, {S4(2, 3, 4, 5)}, 1, 0},
+    {"flatten", f_flatten, 1, {4}, {S4(2, 3, 4, 5)}, 1, 0},
+    {"critic (conv,lrelu,relu,avgpool,sumpool,linear)", f_critic, 4, {4, 4, 4, 2},
+     {S4(3, 3, 16, 16), S4(8, 3, 3, 3), S4(8, 8, 3, 3), S4(1, 8, 0, 0)}, 1, 0},
+};
+
+static double nmse(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+/* Results of one backend: y, dL/din[i], dG/din[i] (host copies). */
+typedef struct result {
+    float *y;
+    size_t ny;
+    float *g1[MAXIN], *g2[MAXIN];
+    size_t n[MAXIN];
+} result;
+
+static int run_on(const lg_backend *be, const opspec *op, float **host_in, uint64_t seed, result *r) {
+    lg_ctx *ctx;
+    if (lg_ctx_create(&ctx, be) != LG_OK) return -1;
+    if (op->f == f_bn) {  /* fresh running stats per backend */
+        for (int i = 0; i < 8; i++) g_bn_mean[i] = 0, g_bn_var[i] = 1;
+        g_bn.run_mean = lg_buffer_alloc(be, 8);
+        g_bn.run_var = lg_buffer_alloc(be, 8);
+        be->upload(g_bn.run_mean, g_bn_mean, 8);
+        be->upload(g_bn.run_var, g_bn_var, 8);
+        g_bn.momentum = 0.1f;
+        g_bn.eps = 1e-5f;
+    }
+    lg_tensor *in[MAXIN];
+    for (int i = 0; i < op->nin; i++)
+        in[i] = lg_test_tensor(ctx, host_in[i], op->ndim[i], op->shape[i], 1);
+    lg_tensor *y = op->f(ctx, in);
+    int rc = -1;
+    if (!y) goto out;
+    r->ny = (size_t)y->numel;
+    r->y = malloc(r->ny * sizeof(float));
+    lg_to_host(ctx, y, r->y);
+    /* L = sum(w * y) with fixed weights w */
+    float *w = malloc(r->ny * sizeof(float));
+    lg_test_rng rng = lg_test_rng_make(seed ^ 0x5eed);
+    lg_test_fill_uniform(&rng, w, r->ny, -1, 1);
+    lg_tensor *wt = lg_test_tensor(ctx, w, y->ndim, y->shape, 0);
+    free(w);
+    lg_tensor *g[MAXIN];
+    if (lg_grad(ctx, y, wt, op->nin, in, g, op->order2) != LG_OK) goto out;
+    for (int i = 0; i < op->nin; i++) {
+        r->n[i] = (size_t)g[i]->numel;
+        r->g1[i] = malloc(r->n[i] * sizeof(float));
+        lg_to_host(ctx, g[i], r->g1[i]);
+    }
+    if (op->order2) {
+        float *q = malloc(r->n[0] * sizeof(float));
+        lg_test_fill_uniform(&rng, q, r->n[0], -1, 1);
+        lg_tensor *qt = lg_test_tensor(ctx, q, g[0]->ndim, g[0]->shape, 0);
+        free(q);
+        lg_tensor *G = lg_sum(ctx, lg_mul(ctx, g[0], qt));
+        lg_tensor *g2[MAXIN];
+        if (lg_grad(ctx, G, NULL, op->nin, in, g2, 0) != LG_OK) goto out;
+        for (int i = 0; i < op->nin; i++) {
+            r->g2[i] = malloc(r->n[i] * sizeof(float));
+            lg_to_host(ctx, g2[i], r->g2[i]);
+        }
+    }
+    rc = lg_ctx_status(ctx) == LG_OK ? 0 : -1;
+out:
+    if (rc) fprintf(stderr, "  %s on %s failed: %s\n", op->name, be->name, lg_error_msg());
+    if (op->f == f_bn) {
+        lg_buffer_free(be, g_bn.run_mean);
+        lg_buffer_free(be, g_bn.run_var);
+    }
+    lg_ctx_free(ctx);
+    return rc;
+}
+
+static void result_free(result *r) {
+    free(r->y);
+    for (int i = 0; i < MAXIN; i++) free(r->g1[i]), free(r->g2[i]);
+    memset(r, 0, sizeof *r);
+}
+
+static const lg_backend *g_cuda;
+static uint64_t g_seed;
+
+static void test_ops(void) {
+    const lg_backend *cpu = lg_backend_cpu();
+    for (size_t k = 0; k < sizeof OPS / sizeof OPS[0]; k++) {
+        const opspec *op = &OPS[k];
+        float *hin[MAXIN] = {0};
+        lg_test_rng rng = lg_test_rng_make(g_seed + k);
+        for (int i = 0; i < op->nin; i++) {
+            size_t n = 1;
+            for (int d = 0; d < op->ndim[i]; d++) n *= (size_t)op->shape[i][d];
+            hin[i] = malloc(n * sizeof(float));
+            if (op->positive) lg_test_fill_uniform(&rng, hin[i], n, 0.5f, 2.0f);
+            else lg_test_fill_away0(&rng, hin[i], n, 0.05f, 1.0f);
+        }
+        result rc = {0}, rg = {0};
+        int ok = run_on(cpu, op, hin, g_seed + k, &rc) == 0 && run_on(g_cuda, op, hin, g_seed + k, &rg) == 0;
+        CHECK(ok, "%s: a backend failed", op->name);
+        if (ok) {
+            double worst = nmse(rg.y, rc.y, rc.ny);
+            for (int i = 0; i < op->nin; i++) {
+                double e1 = nmse(rg.g1[i], rc.g1[i], rc.n[i]);
+                if (e1 > worst) worst = e1;
+                if (op->order2) {
+                    double e2 = nmse(rg.g2[i], rc.g2[i], rc.n[i]);
+                    if (e2 > worst) worst = e2;
+                }
+            }
+            printf("  %-48s worst nMSE %.2e (%s)\n", op->name, worst, op->order2 ? "fwd, d1, d2" : "fwd, d1");
+            CHECK(worst <= NMSE_BAR, "%s: nMSE %.3e > %.0e", op->name, worst, NMSE_BAR);
+        }
+        result_free(&rc);
+        result_free(&rg);
+        for (int i = 0; i < op->nin; i++) free(hin[i]);
+    }
+}
+
+/* Whole models: SN-GAN ResNet D with SN (forward, parameter gradients of a
+ * hinge-like mean, and a gradient penalty's second-order parameter
+ * gradients) and G with batch norm, CPU vs CUDA from identical weights. */
+static int model_run(const lg_backend *be, lg_model_arch arch, lg_net_role role, int gp,
+                     const float *x, int ndim, const int64_t *shape, float **y_out, size_t *ny,
+                     float **g_out, size_t *ng) {
+    lg_model_spec s;
+    lg_model_spec_default(&s, arch, role);
+    if (role == LG_NET_D) s.lip = LG_LIP_SN, s.ch = 32;
+    else s.ch = 32;
+    lg_model *m;
+    if (lg_model_create(&m, &s, be, 7) != LG_OK) return -1;
+    lg_ctx *ctx;
+    lg_ctx_create(&ctx, be);
+    lg_tensor *p[LG_MODEL_MAX_TENSORS], *g[LG_MODEL_MAX_TENSORS];
+    int np = lg_model_param_tensors(m, p);
+    lg_tensor *xt = lg_test_tensor(ctx, x, ndim, shape, gp);
+    lg_tensor *y = lg_model_forward(ctx, m, xt, 1);
+    lg_tensor *loss = lg_mean(ctx, y);
+    if (gp) {
+        lg_tensor *gx;
+        lg_grad(ctx, lg_sum(ctx, y), NULL, 1, &xt, &gx, 1);
+        lg_tensor *nrm = lg_sqrt(ctx, lg_add_scalar(ctx, lg_sum_axes(ctx, lg_square(ctx, gx), 2u | 4u | 8u), 1e-12f));
+        loss = lg_add(ctx, loss, lg_scale(ctx, lg_mean(ctx, lg_square(ctx, lg_add_scalar(ctx, nrm, -1.0f))), 10.0f));
+    }
+    int rc = -1;
+    if (y && lg_grad(ctx, loss, NULL, np, p, g, 0) == LG_OK &&
+        lg_model_store_grads(ctx, m, g, 0) == LG_OK) {
+        *ny = (size_t)y->numel;
+        *y_out = malloc(*ny * sizeof(float));
+        lg_to_host(ctx, y, *y_out);
+        *ng = lg_model_num_params(m);
+        *g_out = malloc(*ng * sizeof(float));
+        be->download(*g_out, lg_model_grads(m), *ng);
+        rc = 0;
+    } else {
+        fprintf(stderr, "  model on %s failed: %s\n", be->name, lg_error_msg());
+    }
+    lg_ctx_free(ctx);
+    lg_model_free(m);
+    return rc;
+}
+
+static void test_models(void) {
+    lg_test_rng rng = lg_test_rng_make(g_seed ^ 99);
+    static float x[8 * 3 * 32 * 32], z[16 * 128];
+    lg_test_fill_uniform(&rng, x, sizeof x / sizeof x[0], -1, 1);
+    lg_test_fill_uniform(&rng, z, sizeof z / sizeof z[0], -1, 1);
+    int64_t xs[4] = {8, 3, 32, 32}, zs[2] = {16, 128};
+    struct { const char *name; lg_net_role role; int gp; const float *in; int nd; const int64_t *s; } cases[] = {
+        {"resnet D (SN) fwd + d1", LG_NET_D, 0, x, 4, xs},
+        {"resnet D (SN) + gradient penalty (d2)", LG_NET_D, 1, x, 4, xs},
+        {"resnet G (BN) fwd + d1", LG_NET_G, 0, z, 2, zs},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        float *yc = NULL, *gc = NULL, *yg = NULL, *gg = NULL;
+        size_t nyc = 0, ngc = 0, nyg = 0, ngg = 0;
+        int ok = model_run(lg_backend_cpu(), LG_ARCH_RESNET, cases[k].role, cases[k].gp, cases[k].in,
+                           cases[k].nd, cases[k].s, &yc, &nyc, &gc, &ngc) == 0 &&
+                 model_run(g_cuda, LG_ARCH_RESNET, cases[k].role, cases[k].gp, cases[k].in, cases[k].nd,
+                           cases[k].s, &yg, &nyg, &gg, &ngg) == 0;
+        CHECK(ok, "%s failed", cases[k].name);
+        if (ok) {
+            double ey = nmse(yg, yc, nyc), eg = nmse(gg, gc, ngc);
+            printf("  %-48s nMSE out %.2e, param grads %.2e\n", cases[k].name, ey, eg);
+            CHECK(ey <= NMSE_BAR && eg <= NMSE_BAR, "%s: nMSE %.2e / %.2e", cases[k].name, ey, eg);
+        }
+        free(yc), free(gc), free(yg), free(gg);
+    }
+}
+
+int main(void) {
+    g_cuda = lg_backend_cuda();
+    if (!g_cuda) {
+        printf("SKIP: no CUDA device (%s)\n", lg_error_msg());
+        return getenv("LG_REQUIRE_CUDA") && atoi(getenv("LG_REQUIRE_CUDA")) ? 1 : 0;
+    }
+    const char *s = getenv("LG_TEST_SEED");
+    g_seed = s ? strtoull(s, NULL, 10) : 12345;
+    printf("seed %llu\n", (unsigned long long)g_seed);
+    LG_TEST_RUN(test_ops);
+    LG_TEST_RUN(test_models);
+    return lg_test_summary("test_ops_cuda");
+}

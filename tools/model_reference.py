@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""PyTorch reference for tests/test_models.c's test_reference.
+
+    LG_MODELS_DUMP=/tmp/dump build/tests/test_models
+    python3 tools/model_reference.py /tmp/dump > tests/test_models_ref.inc
+
+Each DIR/<case>.safetensors holds a tiny lipgan model's named tensors (SN /
+Toeplitz vectors as they were BEFORE the forward), the input and lipgan's
+output. This script rebuilds the architecture with torch.nn modules (layer
+order after the SN-GAN PyTorch ports and Miyato et al.'s table 3), loads
+the tensors by name, runs one training-mode forward (batch-norm batch
+statistics; one power iteration through torch.nn.utils.spectral_norm; the
+thesis' Toeplitz normalization written out with conv2d/conv_transpose2d),
+reports the largest difference from lipgan's output on stderr, and prints
+the test's table with PyTorch's values on stdout. Reference only: Python
+is never needed to build or test lipgan. Needs torch, not numpy.
+"""
+import json
+import os
+import struct
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+CASES = [  # name, arch, role, c, size, ch, depth, data_dim, lip, toep_k
+    ("resnet_d", "RESNET", "D", 3, 16, 8, 4, 0, "NONE", 1.0),
+    ("resnet_d_sn", "RESNET", "D", 3, 16, 8, 4, 0, "SN", 1.0),
+    ("resnet_d_toep", "RESNET", "D", 1, 16, 6, 4, 0, "TOEPLITZ", 2.0),
+    ("resnet_g", "RESNET", "G", 3, 16, 8, 4, 0, "NONE", 1.0),
+    ("resnet_g_sn", "RESNET", "G", 1, 16, 6, 4, 0, "SN", 1.0),
+    ("cnn_d", "CNN", "D", 3, 16, 4, 4, 0, "NONE", 1.0),
+    ("cnn_g", "CNN", "G", 3, 16, 4, 4, 0, "NONE", 1.0),
+    ("cnn_g_sn", "CNN", "G", 1, 16, 2, 4, 0, "SN", 1.0),
+    ("cnn_g_toep", "CNN", "G", 1, 16, 2, 4, 0, "TOEPLITZ", 1.5),
+    ("mlp_d", "MLP", "D", 1, 8, 16, 3, 0, "SN", 1.0),
+    ("mlp_g", "MLP", "G", 1, 8, 16, 3, 0, "NONE", 1.0),
+    ("mlp_toy_g", "MLP", "G", 1, 8, 16, 3, 2, "NONE", 1.0),
+]
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        b, e = v["data_offsets"]
+        t = torch.frombuffer(bytearray(data[b:e]), dtype=torch.float32)
+        out[k] = t.reshape(v["shape"]).clone()
+    return out, header.get("__metadata__", {})
+
+
+def normalize(x):
+    return x / x.norm().clamp_min(1e-12)
+
+
+class Net:
+    """Layers built from the tensors by name, with the model's method."""
+
+    def __init__(self, t, lip, k):
+        self.t, self.lip, self.k = t, lip, k
+
+    def _module(self, name, mod):
+        mod.weight.data.copy_(self.t[name + ".weight"])
+        mod.bias.data.copy_(self.t[name + ".bias"])
+        if self.lip == "SN" or (self.lip == "TOEPLITZ" and isinstance(mod, nn.Linear)):
+            mod = nn.utils.spectral_norm(mod)  # dim 1 for ConvTranspose2d
+            mod.weight_u.data.copy_(self.t[name + ".sn_u"])
+            mod.weight_v.data.copy_(self.t[name + ".sn_v"])
+            mod.train()
+        return mod
+
+    def linear(self, name, x):
+        w = self.t[name + ".weight"]
+        m = self._module(name, nn.Linear(w.shape[1], w.shape[0]))
+        y = m(x)
+        return self.k * (y - m.bias) + m.bias if self.lip == "TOEPLITZ" else y
+
+    def _toeplitz_w(self, name, w, stride, pad):
+        # power iteration on the conv T (weight w) over u's space, one step
+        u = self.t[name + ".toep_u"].unsqueeze(0)
+        y = normalize(F.conv2d(u, w, None, stride, pad))
+        oh = y.shape[2]
+        op = u.shape[2] - ((oh - 1) * stride - 2 * pad + w.shape[2])
+        u = normalize(F.conv_transpose2d(y, w, None, stride, pad, op))
+        sigma = F.conv2d(u, w, None, stride, pad).norm()
+        return self.k * w / sigma
+
+    def conv(self, name, x, stride=1, pad=1):
+        w = self.t[name + ".weight"]
+        if self.lip == "TOEPLITZ":
+            return F.conv2d(x, self._toeplitz_w(name, w, stride, pad), self.t[name + ".bias"],
+                            stride, pad)
+        m = self._module(name, nn.Conv2d(w.shape[1], w.shape[0], w.shape[2], stride, pad))
+        return m(x)
+
+    def convt(self, name, x, stride=2, pad=1):
+        w = self.t[name + ".weight"]
+        if self.lip == "TOEPLITZ":  # normalized by its adjoint conv's norm
+            return F.conv_transpose2d(x, self._toeplitz_w(name, w, stride, pad),
+                                      self.t[name + ".bias"], stride, pad)
+        m = self._module(name, nn.ConvTranspose2d(w.shape[0], w.shape[1], w.shape[2], stride, pad))
+        return m(x)
+
+    def bn(self, name, x):
+        c = x.shape[1]
+        m = nn.BatchNorm2d(c) if x.dim() == 4 else nn.BatchNorm1d(c)
+        m.weight.data.copy_(self.t[name + ".weight"])
+        m.bias.data.copy_(self.t[name + ".bias"])
+        m.running_mean.copy_(self.t[name + ".running_mean"])
+        m.running_var.copy_(self.t[name + ".running_var"])
+        m.train()
+        return m(x)
+
+
+def resnet_d(n, x):
+    # block1 (optimized): res = pool(c2(relu(c1(x)))), sc = c_sc(pool(x))
+    r = F.avg_pool2d(n.conv("block1.c2", F.relu(n.conv("block1.c1", x))), 2)
+    h = r + n.conv("block1.c_sc", F.avg_pool2d(x, 2), pad=0)
+    # block2 (down): res = pool(c2(relu(c1(relu(h))))), sc = pool(c_sc(h))
+    r = F.avg_pool2d(n.conv("block2.c2", F.relu(n.conv("block2.c1", F.relu(h)))), 2)
+    h = r + F.avg_pool2d(n.conv("block2.c_sc", h, pad=0), 2)
+    for b in ("block3", "block4"):
+        h = h + n.conv(b + ".c2", F.relu(n.conv(b + ".c1", F.relu(h))))
+    return n.linear("l5", F.relu(h).sum(dim=(2, 3)))
+
+
+def resnet_g(n, z, ch, bottom):
+    h = n.linear("l1", z).view(z.shape[0], ch, bottom, bottom)
+    for b in ("block2", "block3", "block4"):
+        r = n.conv(b + ".c1", F.interpolate(F.relu(n.bn(b + ".b1", h)), scale_factor=2))
+        r = n.conv(b + ".c2", F.relu(n.bn(b + ".b2", r)))
+        h = r + n.conv(b + ".c_sc", F.interpolate(h, scale_factor=2), pad=0)
+    return torch.tanh(n.conv("c5", F.relu(n.bn("b5", h))))
+
+
+def cnn_d(n, x):
+    h = x
+    for name, k in (("c0_0", 3), ("c0_1", 4), ("c1_0", 3), ("c1_1", 4), ("c2_0", 3), ("c2_1", 4),
+                    ("c3_0", 3)):
+        h = F.leaky_relu(n.conv(name, h, stride=2 if k == 4 else 1), 0.1)
+    return n.linear("l4", h.flatten(1))
+
+
+def cnn_g(n, z, ch, bottom):
+    h = n.linear("l0", z).view(z.shape[0], 8 * ch, bottom, bottom)
+    h = F.relu(n.bn("bn0", h))
+    for i in (1, 2, 3):
+        h = F.relu(n.bn("bn%d" % i, n.convt("dc%d" % i, h)))
+    return torch.tanh(n.conv("c4", h))
+
+
+def mlp(n, x, depth, role, bn, img):
+    h = x.flatten(1)
+    for i in range(depth):
+        h = n.linear("fc%d" % i, h)
+        if bn:
+            h = n.bn("bn%d" % i, h)
+        h = F.relu(h)
+    h = n.linear("fc%d" % depth, h)
+    if role == "G" and img is not None:
+        h = torch.tanh(h.view(x.shape[0], *img))
+    return h
+
+
+def main():
+    d = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("LG_MODELS_DUMP", ".")
+    print("/* Generated by tools/model_reference.py from LG_MODELS_DUMP files: PyTorch's")
+    print(" * outputs for the cases of test_models.c's test_reference. */")
+    worst = 0.0
+    for name, arch, role, c, size, ch, depth, data_dim, lip, k in CASES:
+        t, _ = read_safetensors(os.path.join(d, name + ".safetensors"))
+        n = Net(t, lip, k)
+        x = t["_input"]
+        with torch.no_grad():
+            if arch == "RESNET":
+                y = resnet_d(n, x) if role == "D" else resnet_g(n, x, ch, size // 8)
+            elif arch == "CNN":
+                y = cnn_d(n, x) if role == "D" else cnn_g(n, x, ch, size // 8)
+            else:
+                bn = role == "G"
+                img = None if data_dim else (c, size, size)
+                y = mlp(n, x, depth, role, bn, img)
+        diff = (y - t["_output"]).abs().max().item()
+        worst = max(worst, diff)
+        print("%-14s max |pytorch - lipgan| = %.3g" % (name, diff), file=sys.stderr)
+        flat = y.flatten()
+        vals = ", ".join("%.8gf" % flat[i * flat.numel() // 8].item() for i in range(8))
+        print('{"%s", LG_ARCH_%s, LG_NET_%s, %d, %d, %d, %d, %d, LG_LIP_%s, %.1ff,\n {%s}},'
+              % (name, arch, role, c, size, ch, depth, data_dim, lip, k, vals))
+    print("worst difference %.3g" % worst, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
