@@ -103,7 +103,12 @@ def main():
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--sn", action="store_true")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--tf32", action="store_true", help="allow TF32 in matmul and cuDNN convs")
     a = ap.parse_args()
+    # fp32 means fp32: PyTorch lets cuDNN convs use TF32 by default, so
+    # switch it off unless --tf32 is given (then both matmul and conv use it)
+    torch.backends.cudnn.allow_tf32 = a.tf32
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dev = a.device

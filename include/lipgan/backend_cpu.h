@@ -5,10 +5,12 @@
  * By default it uses omp_get_max_threads() threads, i.e. OMP_NUM_THREADS
  * when set, else every core.
  *
- * BLAS kernels: OpenBLAS 0.3.21 does not recognise AVX-512 on AMD Zen 4/5
- * and falls back to its AVX2 (Haswell) kernels; on such a CPU the first
- * lg_backend_cpu() call switches it to its SkylakeX (AVX-512) kernels,
- * about 1.6x faster, unless OPENBLAS_CORETYPE is set in the environment. */
+ * BLAS kernels: OpenBLAS 0.3.21 picks its kernels by CPU model and misses
+ * AVX-512 on AMD Zen 4/5 (AVX2 kernels) and on CPUs it does not know, such
+ * as a virtual "Intel Xeon Processor" (SSE3 kernels). The first
+ * lg_backend_cpu() call re-selects them by CPU features (SkylakeX with
+ * AVX-512, Haswell with AVX2+FMA), 1.6-6x faster, unless OPENBLAS_CORETYPE
+ * is set in the environment (then OpenBLAS's choice stands). */
 #ifndef LIPGAN_BACKEND_CPU_H
 #define LIPGAN_BACKEND_CPU_H
 

@@ -236,6 +236,9 @@ lg_status lg_conv_norms_compute(const float *w_host, int oc, int c, int kh, int 
  * in the static variant.
  * ====================================================================== */
 
+#define LG_SR_GAMMA_FRAC_DEFAULT 0.5f  /* gamma = n/2, the paper's default */
+#define LG_SR_EVERY_DEFAULT 5          /* apply every 5th discriminator step */
+
 typedef struct lg_sr_state {
     int64_t n;       /* number of singular values (min(rows, cols)); 0 before first use */
     float *ref;      /* (n) host: elementwise max of s / s_1 (dynamic); save it in

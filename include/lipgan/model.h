@@ -11,20 +11,24 @@
  * Architectures (lg_model_arch), all with configurable widths, image
  * channels (1 or 3) and image size (32, or 48 for STL-10):
  *  - LG_ARCH_RESNET: the SN-GAN ResNet (Miyato et al. 2018; thesis figs.
- *    5.2-5.4). D: OptimizedBlock(c->ch, down), ResBlock(ch->ch, down),
- *    ResBlock(ch), ResBlock(ch), ReLU, global sum pool, linear(ch->1).
+ *    5.2-5.4; block structure of the authors' code, see model_resnet.c).
+ *    D: OptimizedBlock(c->ch, down), ResBlock(ch->ch, down), ResBlock(ch),
+ *    ResBlock(ch), ReLU, global sum pool, linear(ch->1).
  *    G: linear(z->bottom^2*ch), 3 up-ResBlocks(ch) (BN, ReLU, upsample,
  *    conv3x3, BN, ReLU, conv3x3; shortcut upsample + conv1x1), BN, ReLU,
- *    conv3x3(ch->c), tanh. bottom = size/8.
+ *    conv3x3(ch->c), tanh. bottom = size/8. At size 48 this is the 32x32
+ *    network with a 6x6 bottom, not SN-GAN's deeper STL-10 variant.
+ *  Every architecture's training-mode forward matches the same network in
+ *  PyTorch to ~1e-6 (tests/test_models.c, tools/model_reference.py).
  *  - LG_ARCH_CNN: the "standard CNN" of Miyato et al. (DCGAN-style).
  *    D: conv3x3 ch s1, conv4x4 ch s2, conv3x3 2ch, conv4x4 2ch s2, conv3x3
  *    4ch, conv4x4 4ch s2, conv3x3 8ch, linear(bottom^2*8ch -> 1), LeakyReLU
  *    0.1 after every conv. G: linear(z -> bottom^2*8ch), BN, ReLU, convT4x4
  *    s2 to 4ch, 2ch, ch (each BN, ReLU), conv3x3 to c, tanh.
- *  - LG_ARCH_MLP: depth hidden linear layers of width ch with ReLU (LeakyReLU
- *    0.2 in D is NOT used: the WGAN paper's MLP is plain ReLU), optional BN
- *    in G; G ends with tanh for images and no activation for 2-D data
- *    (data_dim > 0); D ends with linear(ch -> 1).
+ *  - LG_ARCH_MLP: depth hidden linear layers of width ch with ReLU (as the
+ *    WGAN paper's MLP: depth 4, width 512), optional BN after each hidden
+ *    linear; G ends with tanh for images and with no activation for flat
+ *    data (data_dim > 0, e.g. 2-D toys); D ends with linear(ch -> 1).
  *
  * Initialization (documented choice, seeded, identical on every backend):
  *  - RESNET: Xavier-uniform as the SN-GAN code (Chainer/PyTorch ports):
@@ -56,8 +60,11 @@
  *   lg_tensor *g[LG_MODEL_MAX_TENSORS];
  *   lg_grad(ctx, lg_mean(ctx, y), NULL, np, p, g, 0);
  *   lg_model_store_grads(ctx, d, g, 0);                   // into d's grads
+ *   lg_ctx_reset(ctx);
  *   be->adam(lg_model_params(d), m, v, lg_model_grads(d), lg_model_num_params(d), ...);
  *   lg_model_free(d);
+ * A steady-state step (same shapes) makes no system allocation: the model
+ * allocates only in lg_model_create, ops use the context's arena.
  */
 #ifndef LIPGAN_MODEL_H
 #define LIPGAN_MODEL_H

@@ -114,6 +114,9 @@ typedef struct lg_train_opts {
                                         * checkpoint and return LG_ERR_INTERRUPTED */
     int64_t stop_at;          /* > 0: stop (with a checkpoint) once this many steps are
                                * done, as if interrupted, but returning LG_OK */
+    /* Called after every step (monitoring, tests); may be NULL. */
+    void (*after_step)(lg_trainer *t, const lg_train_stats *s, void *user);
+    void *user;
 } lg_train_opts;
 
 /* The training loop: resumes if asked (a run directory that already holds

@@ -99,6 +99,7 @@ static lg_wlayer *new_layer(lg_model *m, const char *name, lg_layer_kind kind) {
     lg_wlayer *l = &m->layers[m->n_layers];
     memset(l, 0, sizeof *l);
     l->info.kind = kind;
+    snprintf(l->name, sizeof l->name, "%s", name);
     l->info.lip = m->spec.lip;
     l->bi = -1;
     for (int i = 0; i < 4; i++) l->lip_si[i] = -1;
@@ -369,8 +370,7 @@ static lg_status finalize(lg_model *m) {
     }
     for (int i = 0; i < m->n_layers; i++) {
         lg_wlayer *l = &m->layers[i];
-        l->info.name = m->pdesc[l->wi].name;
-        /* the layer's name is its weight's name without ".weight" */
+        l->info.name = l->name;
         l->info.w = &m->ptens[l->wi];
         l->info.b = l->bi >= 0 ? &m->ptens[l->bi] : NULL;
         l->info.w_offset = m->pdesc[l->wi].offset;

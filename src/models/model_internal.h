@@ -21,6 +21,7 @@ typedef enum lg_init_kind {
 /* A linear / conv / transposed-conv layer. */
 typedef struct lg_wlayer {
     lg_layer_info info;      /* public view (w, b, geometry, lip state) */
+    char name[LG_MODEL_NAME_MAX];
     int cin, cout, k;        /* in/out features or channels, kernel size (1 for linear) */
     int out_h, out_w;        /* output spatial size */
     lg_init_kind init;

@@ -214,6 +214,7 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
         if (o->stop_at > 0 && t->step >= o->stop_at) break;
         st = lg_trainer_step(t, &s);
         skipped += s.skipped;
+        if (o->after_step && (st == LG_OK || st == LG_ERR_NONFINITE)) o->after_step(t, &s, o->user);
         if (s.skipped && log)
             fprintf(log, "step %" PRId64 ": %d update(s) skipped: non-finite loss or gradient (%d in a row)\n",
                     s.step + (st == LG_OK ? 0 : 1), s.skipped, s.nonfinite_run);
@@ -236,12 +237,21 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
             last_samples = t->step;
         }
         if (dir && c->log.checkpoint_every > 0 && t->step % c->log.checkpoint_every == 0) {
-            if ((st = save_checkpoint(t, dir, log)) != LG_OK) break;
-            last_ckpt = t->step;
+            /* never checkpoint in the middle of a non-finite streak: the last
+             * good checkpoint must stay the newest if the run then diverges */
+            if (t->nonfinite_run > 0) {
+                if (log) fprintf(log, "step %" PRId64 ": checkpoint postponed (non-finite updates in a row)\n", t->step);
+            } else {
+                if ((st = save_checkpoint(t, dir, log)) != LG_OK) break;
+                last_ckpt = t->step;
+            }
         }
     }
     if (st == LG_OK && dir) {
-        if (last_ckpt != t->step) st = save_checkpoint(t, dir, log);
+        if (last_ckpt != t->step && t->nonfinite_run == 0) st = save_checkpoint(t, dir, log);
+        else if (last_ckpt != t->step && log)
+            fprintf(log, "no checkpoint at step %" PRId64 ": the last updates were non-finite; the "
+                         "newest checkpoint is the last good one\n", t->step);
         if (st == LG_OK && last_samples != t->step && t->step >= c->train.steps)
             st = write_samples(t, dir, t->step);
     }

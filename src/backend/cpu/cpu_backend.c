@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <omp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,25 +19,50 @@ static int g_threads_set = 0; /* lg_cpu_set_threads() was called */
  * that a build without it still links). */
 extern void gotoblas_dynamic_init(void) __attribute__((weak));
 extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+extern char gotoblas_SKYLAKEX[] __attribute__((weak));
+extern char gotoblas_HASWELL[] __attribute__((weak));
 
-/* OpenBLAS 0.3.21 maps AMD Zen 4/5 to its AVX2 kernels although the CPU has
- * AVX-512; newer OpenBLAS picks SkylakeX there. Re-run its selection with
- * OPENBLAS_CORETYPE=SkylakeX (what the user could set by hand), unless the
- * user chose a core type. Done once, before any of our BLAS calls. */
+/* 2: AVX-512 kernels, 1: AVX2, 0: older or unknown */
+static int core_rank(const char *name) {
+    static const char *avx512[] = {"skylakex", "cooperlake", "sapphirerapids"};
+    static const char *avx2[] = {"haswell", "zen"};
+    for (size_t i = 0; i < sizeof avx512 / sizeof *avx512; i++)
+        if (name && strcasecmp(name, avx512[i]) == 0) return 2;
+    for (size_t i = 0; i < sizeof avx2 / sizeof *avx2; i++)
+        if (name && strcasecmp(name, avx2[i]) == 0) return 1;
+    return 0;
+}
+
+static void blas_select(const char *core) {
+    setenv("OPENBLAS_CORETYPE", core, 1);
+    gotoblas_dynamic_quit();
+    gotoblas_dynamic_init();
+    unsetenv("OPENBLAS_CORETYPE"); /* not inherited by child processes */
+}
+
+/* OpenBLAS 0.3.21 picks its kernels by CPU model, not by features: it maps
+ * AMD Zen 4/5 to its AVX2 kernels and CPUs it does not know (e.g. a
+ * virtual "Intel Xeon Processor") to SSE3 ones, 2-6x slower. Re-run its
+ * selection with the core type the CPU's features allow (what the user
+ * could do with OPENBLAS_CORETYPE), unless the user set OPENBLAS_CORETYPE.
+ * Done once, before any of our BLAS calls. */
 static void blas_retune(void) {
 #if defined(__x86_64__)
     if (!gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
     if (getenv("OPENBLAS_CORETYPE")) return;
     __builtin_cpu_init();
-    if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")))
-        return;
-    const char *core = openblas_get_corename();
-    if (!core || (strcasecmp(core, "haswell") != 0 && strcasecmp(core, "zen") != 0)) return;
-    setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-    gotoblas_dynamic_quit();
-    gotoblas_dynamic_init();
-    unsetenv("OPENBLAS_CORETYPE"); /* not inherited by child processes */
+    int want = 0;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+        gotoblas_SKYLAKEX)
+        want = 2;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && gotoblas_HASWELL)
+        want = 1;
+    char cur[64];
+    snprintf(cur, sizeof cur, "%s", openblas_get_corename() ? openblas_get_corename() : "");
+    if (core_rank(cur) >= want) return;
+    blas_select(want == 2 ? "SkylakeX" : "Haswell");
+    if (core_rank(openblas_get_corename()) != want && cur[0]) blas_select(cur); /* undo */
 #endif
 }
 

@@ -1,0 +1,465 @@
+/* Tests of checkpoints: bitwise resume equivalence (N steps + resume N
+ * equals 2N uninterrupted: losses and every buffer), a process killed while
+ * writing a checkpoint (and a full disk) leaves the previous one loadable,
+ * load validation errors, pruning to log.keep, run-directory guards,
+ * sampling from a checkpoint, and the CLI (train, sample, SIGTERM). */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "lg_test.h"
+#include "lipgan/config.h"
+#include "lipgan/fileio.h"
+#include "lipgan/safetensors.h"
+#include "lipgan/train.h"
+#include "train_fixtures.h"
+
+static char g_tmp[64];
+
+static void set_all(lg_config *c, const char *const *sets) {
+    for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(c, sets[i]));
+}
+
+/* Toy MLP with every piece of resumable state: SN + GP in D, dynamic SR in
+ * D, gradient clamping and the r(W) penalty in G, an EMA of G. */
+static void toy_full(lg_config *c) {
+    lg_config_default(c);
+    static const char *const s[] = {
+        "data.format=ring8", "data.toy_n=500", "model.z_dim=4", "model.g.arch=mlp", "model.g.width=16",
+        "model.g.depth=2", "model.g.bn=true", "model.d.arch=mlp", "model.d.width=16", "model.d.depth=2",
+        "lipschitz.d.sn=true", "lipschitz.d.gp_lambda=1", "lipschitz.d.sr_gamma=0.5",
+        "lipschitz.d.sr_every=3", "lipschitz.d.sr_dynamic=true", "lipschitz.g.clamp_ratio=2",
+        "lipschitz.g.rw_lambda=0.1", "ema.decay=0.9", "ema.start=2", "train.steps=8", "train.n_dis=2",
+        "train.batch_d=16", "train.batch_g=8", "optim.d.lr=1e-3", "optim.g.lr=1e-3", "seed=11",
+        "log.every=1", "log.samples_every=2", "log.checkpoint_every=0", "log.keep=3", "log.sample_n=16",
+        NULL};
+    set_all(c, s);
+}
+
+/* Tiny CNN on generated CIFAR records: Toeplitz D, BN in G, instance noise,
+ * the data sampler crossing epochs. */
+static void cnn_small(lg_config *c, const char *cifar) {
+    lg_config_default(c);
+    char p[600];
+    snprintf(p, sizeof p, "data.path=%s", cifar);
+    CHECK_OK(lg_config_set(c, p));
+    static const char *const s[] = {
+        "data.format=cifar10", "data.instance_noise=1/128", "model.z_dim=8", "model.g.arch=cnn",
+        "model.g.width=4", "model.d.arch=cnn", "model.d.width=4", "lipschitz.d.toeplitz_k=2",
+        "train.steps=6", "train.n_dis=2", "train.batch_d=5", "train.batch_g=3", "seed=5",
+        "log.every=1", "log.samples_every=3", "log.checkpoint_every=0", "log.sample_n=4", NULL};
+    set_all(c, s);
+}
+
+typedef struct rec {
+    lg_train_stats s[64];
+    int n;
+} rec;
+
+static void rec_hook(lg_trainer *t, const lg_train_stats *s, void *user) {
+    (void)t;
+    rec *r = user;
+    if (r->n < 64) r->s[r->n++] = *s;
+}
+
+static int same_model(lg_model *a, lg_model *b) {
+    return lg_model_num_params(a) == lg_model_num_params(b) &&
+           memcmp(lg_model_params(a), lg_model_params(b), lg_model_num_params(a) * sizeof(float)) == 0 &&
+           memcmp(lg_model_state(a), lg_model_state(b), lg_model_num_state(a) * sizeof(float)) == 0;
+}
+
+/* 2N steps in one go vs N steps, a checkpoint, a new process state (a new
+ * trainer) and N more: every loss and every buffer bit for bit. */
+static void resume_case(const char *name, const lg_config *c, int64_t n) {
+    char d1[256], d2[256];
+    snprintf(d1, sizeof d1, "%s/%s_full", g_tmp, name);
+    snprintf(d2, sizeof d2, "%s/%s_split", g_tmp, name);
+    lg_trainer *a, *b, *b2;
+    rec ra = {.n = 0}, rb = {.n = 0};
+    CHECK_OK(lg_trainer_create(&a, c));
+    CHECK_OK(lg_trainer_create(&b, c));
+    if (!a || !b) return;
+    lg_train_opts o = {.out_dir = d1, .after_step = rec_hook, .user = &ra};
+    CHECK_OK(lg_trainer_run(a, &o));
+    o = (lg_train_opts){.out_dir = d2, .after_step = rec_hook, .user = &rb, .stop_at = n};
+    CHECK_OK(lg_trainer_run(b, &o));
+    CHECK(lg_trainer_steps_done(b) == n, "%s: stopped at %lld", name, (long long)lg_trainer_steps_done(b));
+    lg_trainer_free(b);
+    CHECK_OK(lg_trainer_create(&b2, c));
+    if (!b2) return;
+    o = (lg_train_opts){.out_dir = d2, .resume = 1, .after_step = rec_hook, .user = &rb};
+    CHECK_OK(lg_trainer_run(b2, &o));
+    CHECK(ra.n == 2 * n && rb.n == 2 * n, "%s: %d and %d steps recorded", name, ra.n, rb.n);
+    for (int i = 0; i < ra.n && i < rb.n; i++)
+        CHECK(memcmp(&ra.s[i], &rb.s[i], sizeof ra.s[i]) == 0,
+              "%s: step %d differs after resume: loss_d %.9g vs %.9g, loss_g %.9g vs %.9g", name, i + 1,
+              ra.s[i].loss_d, rb.s[i].loss_d, ra.s[i].loss_g, rb.s[i].loss_g);
+    CHECK(same_model(lg_trainer_generator(a), lg_trainer_generator(b2)), "%s: G differs", name);
+    CHECK(same_model(lg_trainer_discriminator(a), lg_trainer_discriminator(b2)), "%s: D differs", name);
+    if (lg_trainer_ema(a))
+        CHECK(same_model(lg_trainer_ema(a), lg_trainer_ema(b2)), "%s: EMA differs", name);
+    /* the final checkpoints are the same bytes except nothing: compare files */
+    char f1[300], f2[300];
+    lg_checkpoint_path(f1, sizeof f1, d1, 2 * n);
+    lg_checkpoint_path(f2, sizeof f2, d2, 2 * n);
+    unsigned char *x1 = NULL, *x2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    CHECK_OK(lg_file_read_all(f1, &x1, &l1));
+    CHECK_OK(lg_file_read_all(f2, &x2, &l2));
+    CHECK(x1 && x2 && l1 == l2 && memcmp(x1, x2, l1) == 0,
+          "%s: final checkpoints differ (Adam moments, RNG streams or cursor)", name);
+    free(x1);
+    free(x2);
+    /* metrics.jsonl of the split run has each step once */
+    snprintf(f2, sizeof f2, "%s/metrics.jsonl", d2);
+    FILE *f = fopen(f2, "r");
+    int rows = 0, ch;
+    while (f && (ch = fgetc(f)) != EOF) rows += ch == '\n';
+    if (f) fclose(f);
+    CHECK(rows == 2 * n, "%s: metrics.jsonl has %d rows, want %lld", name, rows, (long long)(2 * n));
+    lg_trainer_free(a);
+    lg_trainer_free(b2);
+}
+
+static void test_resume_bitwise(void) {
+    lg_config c;
+    toy_full(&c);
+    resume_case("toy", &c, 4);
+    char cifar[256];
+    CHECK(tf_write_cifar(g_tmp, 7, cifar, sizeof cifar) == 0, "tiny cifar");
+    cnn_small(&c, cifar);
+    resume_case("cnn", &c, 3);
+}
+
+static float *copy_params(lg_model *m) {
+    size_t n = lg_model_num_params(m);
+    float *p = malloc(n * sizeof(float));
+    memcpy(p, lg_model_params(m), n * sizeof(float));
+    return p;
+}
+
+static int count_tmp_files(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d))) n += strstr(e->d_name, ".tmp.") != NULL;
+    if (d) closedir(d);
+    return n;
+}
+
+/* A child killed (SIGKILL) in the middle of overwriting a checkpoint, and a
+ * write failing as on a full disk, both leave the previous checkpoint
+ * intact and loadable. */
+static void test_kill_during_checkpoint_write(void) {
+    lg_config c;
+    toy_full(&c);
+    char dir[256], path[300];
+    snprintf(dir, sizeof dir, "%s/kill", g_tmp);
+    mkdir(dir, 0777);
+    lg_checkpoint_path(path, sizeof path, dir, 2);
+    lg_trainer *t;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    lg_train_stats s;
+    for (int i = 0; i < 2; i++) CHECK_OK(lg_trainer_step(t, &s));
+    CHECK_OK(lg_trainer_save(t, path));
+    float *good = copy_params(lg_trainer_generator(t));
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0, "checkpoint written");
+    for (int i = 0; i < 2; i++) CHECK_OK(lg_trainer_step(t, &s));  /* newer state */
+
+    long long cuts[3] = {0, 200, (long long)sb.st_size / 2};
+    for (int k = 0; k < 3; k++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+            char v[32];
+            snprintf(v, sizeof v, "%lld", cuts[k]);
+            setenv("LG_FAULT_CHECKPOINT_ABORT_AFTER_BYTES", v, 1);
+            lg_trainer_save(t, path);
+            _exit(0);  /* not reached: the hook kills the process */
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child at cut %lld: status %d", cuts[k],
+              status);
+        lg_trainer *t2;
+        CHECK_OK(lg_trainer_create(&t2, &c));
+        if (!t2) continue;
+        CHECK_OK(lg_trainer_load(t2, path));
+        lg_model *g2 = lg_trainer_generator(t2);
+        CHECK(memcmp(good, lg_model_params(g2), lg_model_num_params(g2) * sizeof(float)) == 0,
+              "cut %lld: the old checkpoint no longer holds the old weights", cuts[k]);
+        CHECK(lg_trainer_steps_done(t2) == 2, "cut %lld: step %lld", cuts[k], (long long)lg_trainer_steps_done(t2));
+        lg_trainer_free(t2);
+    }
+    /* the killed children leave their temp files (a real crash would too);
+     * they are never mistaken for checkpoints */
+    char latest[300];
+    int64_t lstep = -1;
+    CHECK(count_tmp_files(dir) == 3, "%d temp files of killed writers", count_tmp_files(dir));
+    CHECK_OK(lg_checkpoint_latest(dir, latest, sizeof latest, &lstep));
+    CHECK(lstep == 2 && !strcmp(latest, path), "latest checkpoint %s (step %lld)", latest, (long long)lstep);
+
+    /* full disk: the save fails with an I/O error, no temp file stays */
+    int before = count_tmp_files(dir);
+    lg_file_fault_fail_after(300);
+    lg_status st = lg_trainer_save(t, path);
+    lg_file_fault_fail_after(-1);
+    CHECK(st == LG_ERR_IO, "full disk gave %s (%s)", lg_status_str(st), lg_error_msg());
+    CHECK(count_tmp_files(dir) == before, "a failed save left a temp file");
+    lg_trainer *t3;
+    CHECK_OK(lg_trainer_create(&t3, &c));
+    if (t3) {
+        CHECK_OK(lg_trainer_load(t3, path));
+        CHECK(memcmp(good, lg_model_params(lg_trainer_generator(t3)), lg_model_num_params(lg_trainer_generator(t3)) * sizeof(float)) == 0,
+              "full disk: old checkpoint changed");
+        lg_trainer_free(t3);
+    }
+    free(good);
+    lg_trainer_free(t);
+}
+
+static void expect_load_error(lg_trainer *t, const char *path, lg_status want, const char *w1, const char *w2) {
+    lg_model *g = lg_trainer_generator(t);
+    float *before = copy_params(g);
+    int64_t step = lg_trainer_steps_done(t);
+    lg_error_clear();
+    lg_status s = lg_trainer_load(t, path);
+    CHECK(s == want, "load %s: %s (%s), want %s", path, lg_status_str(s), lg_error_msg(), lg_status_str(want));
+    CHECK(strstr(lg_error_msg(), w1) && (!w2 || strstr(lg_error_msg(), w2)), "message '%s' lacks '%s' / '%s'",
+          lg_error_msg(), w1, w2 ? w2 : "");
+    CHECK(strstr(lg_error_msg(), path) != NULL, "message '%s' does not name the file", lg_error_msg());
+    CHECK(memcmp(before, lg_model_params(g), lg_model_num_params(g) * sizeof(float)) == 0 &&
+              lg_trainer_steps_done(t) == step, "a failed load changed the trainer");
+    free(before);
+}
+
+static void test_load_validation(void) {
+    lg_config c, c2;
+    toy_full(&c);
+    char path[300], other[300];
+    snprintf(path, sizeof path, "%s/valid.safetensors", g_tmp);
+    lg_trainer *t, *u;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    lg_train_stats s;
+    CHECK_OK(lg_trainer_step(t, &s));
+    CHECK_OK(lg_trainer_save(t, path));
+
+    c2 = c;
+    CHECK_OK(lg_config_set(&c2, "model.g.width=24"));
+    CHECK_OK(lg_trainer_create(&u, &c2));
+    if (u) {
+        expect_load_error(u, path, LG_ERR_SHAPE, "G.", "another model config");
+        lg_trainer_free(u);
+    }
+    c2 = c;
+    CHECK_OK(lg_config_set(&c2, "ema.decay=0"));
+    CHECK_OK(lg_trainer_create(&u, &c2));
+    if (u) {
+        expect_load_error(u, path, LG_ERR_FORMAT, "EMA.", "not part of this model");
+        lg_trainer_free(u);
+    }
+    c2 = c;
+    CHECK_OK(lg_config_set(&c2, "lipschitz.g.clamp_ratio=0"));
+    CHECK_OK(lg_config_set(&c2, "ema.decay=0"));
+    CHECK_OK(lg_trainer_create(&u, &c2));
+    if (u) {
+        lg_train_stats s2;
+        CHECK_OK(lg_trainer_step(u, &s2));
+        snprintf(other, sizeof other, "%s/noema.safetensors", g_tmp);
+        CHECK_OK(lg_trainer_save(u, other));
+        lg_trainer_free(u);
+        expect_load_error(t, other, LG_ERR_NOT_FOUND, "EMA.", "missing");
+    }
+    /* a safetensors file that is not a lipgan checkpoint, and garbage */
+    snprintf(other, sizeof other, "%s/plain.safetensors", g_tmp);
+    lg_st_writer *w;
+    CHECK_OK(lg_st_writer_create(&w));
+    float one = 1.0f;
+    CHECK_OK(lg_st_writer_add_f32(w, "x", 1, (int64_t[]){1}, &one));
+    CHECK_OK(lg_st_writer_write(w, other, 0));
+    lg_st_writer_free(w);
+    expect_load_error(t, other, LG_ERR_FORMAT, "not a lipgan checkpoint", NULL);
+    snprintf(other, sizeof other, "%s/garbage.safetensors", g_tmp);
+    CHECK_OK(lg_file_write_atomic(other, "\x10\0\0\0\0\0\0\0{not json", 18));
+    expect_load_error(t, other, LG_ERR_FORMAT, "", NULL);
+    /* truncated checkpoint */
+    unsigned char *buf;
+    size_t len;
+    CHECK_OK(lg_file_read_all(path, &buf, &len));
+    snprintf(other, sizeof other, "%s/trunc.safetensors", g_tmp);
+    CHECK_OK(lg_file_write_atomic(other, buf, len - 5));
+    free(buf);
+    expect_load_error(t, other, LG_ERR_FORMAT, "", NULL);
+    lg_trainer_free(t);
+}
+
+static void test_run_directory(void) {
+    lg_config c;
+    toy_full(&c);
+    CHECK_OK(lg_config_set(&c, "log.checkpoint_every=1"));
+    CHECK_OK(lg_config_set(&c, "log.keep=2"));
+    CHECK_OK(lg_config_set(&c, "train.steps=5"));
+    char dir[256], p[300];
+    snprintf(dir, sizeof dir, "%s/rundir", g_tmp);
+    lg_trainer *t;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    lg_train_opts o = {.out_dir = dir};
+    CHECK_OK(lg_trainer_run(t, &o));
+    for (int64_t s = 1; s <= 5; s++) {
+        lg_checkpoint_path(p, sizeof p, dir, s);
+        struct stat sb;
+        CHECK((stat(p, &sb) == 0) == (s >= 4), "keep 2: checkpoint of step %lld %s", (long long)s,
+              s >= 4 ? "missing" : "not pruned");
+    }
+    int64_t step;
+    CHECK_OK(lg_checkpoint_latest(dir, p, sizeof p, &step));
+    CHECK(step == 5, "latest %lld", (long long)step);
+    /* generating from the checkpoint equals generating from the live EMA G */
+    lg_model *g;
+    lg_config cc;
+    CHECK_OK(lg_checkpoint_load_generator(dir, lg_backend_cpu(), 1, &g, &cc));
+    if (g) {
+        float a[20 * 2], b[20 * 2];
+        CHECK_OK(lg_generate(g, lg_backend_cpu(), 20, 7, a));
+        CHECK_OK(lg_generate(lg_trainer_ema(t), lg_backend_cpu(), 20, 7, b));
+        CHECK(memcmp(a, b, sizeof a) == 0, "samples from the checkpoint differ from the live EMA G");
+        CHECK(cc.model.g.width == 16 && !strcmp(cc.data.format, "ring8"), "config from metadata");
+        lg_model_free(g);
+    }
+    lg_trainer_free(t);
+    /* a run directory with checkpoints is not silently reused */
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    lg_error_clear();
+    lg_status s = lg_trainer_run(t, &o);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(lg_error_msg(), "--resume"), "reuse: %s %s", lg_status_str(s),
+          lg_error_msg());
+    snprintf(p, sizeof p, "%s/empty", g_tmp);
+    o = (lg_train_opts){.out_dir = p, .resume = 1};
+    s = lg_trainer_run(t, &o);
+    CHECK(s == LG_ERR_NOT_FOUND && strstr(lg_error_msg(), "no checkpoint"), "resume of nothing: %s %s",
+          lg_status_str(s), lg_error_msg());
+    /* resuming a finished run does nothing and succeeds */
+    o = (lg_train_opts){.out_dir = dir, .resume = 1};
+    CHECK_OK(lg_trainer_run(t, &o));
+    CHECK(lg_trainer_steps_done(t) == 5, "finished run resumed at %lld", (long long)lg_trainer_steps_done(t));
+    lg_trainer_free(t);
+}
+
+/* ---- the CLI (needs $BUILD/lipgan, as `make test` provides) ---- */
+
+static int run_cmd(const char *cmd) {
+    int s = system(cmd);
+    return WIFEXITED(s) ? WEXITSTATUS(s) : -1;
+}
+
+static void test_cli(void) {
+    const char *build = getenv("BUILD");
+    const char *cdir = tf_configs_dir();
+    char exe[256];
+    snprintf(exe, sizeof exe, "%s/lipgan", build ? build : "build");
+    if (access(exe, X_OK) != 0 || !cdir) {
+        printf("  (skipped: %s not built or configs/ not found; run through `make test`)\n", exe);
+        return;
+    }
+    char cmd[2048], out[256], f[300];
+    snprintf(out, sizeof out, "%s/cli", g_tmp);
+    snprintf(cmd, sizeof cmd,
+             "%s train %s/toy_ring8.yaml --set train.steps=20 --set data.toy_n=500 --set model.g.width=16 "
+             "--set model.d.width=16 --set log.every=10 --set log.samples_every=0 --set log.checkpoint_every=10 "
+             "--set threads=0 --out %s --quiet 2>%s/cli_err.txt",
+             exe, cdir, out, g_tmp);
+    CHECK(run_cmd(cmd) == 0, "lipgan train failed: %s", cmd);
+    snprintf(cmd, sizeof cmd, "%s sample %s -n 50 --out %s/s.csv 2>/dev/null", exe, out, g_tmp);
+    CHECK(run_cmd(cmd) == 0, "lipgan sample csv");
+    snprintf(f, sizeof f, "%s/s.csv", g_tmp);
+    FILE *fp = fopen(f, "r");
+    int lines = 0, ch;
+    while (fp && (ch = fgetc(fp)) != EOF) lines += ch == '\n';
+    if (fp) fclose(fp);
+    CHECK(lines == 51, "csv has %d lines", lines);
+    snprintf(cmd, sizeof cmd, "%s sample %s/ckpt_000000020.safetensors -n 100 --out %s/s.png 2>/dev/null &&"
+             " %s sample %s -n 8 --out %s/s.safetensors --no-ema 2>/dev/null", exe, out, g_tmp, exe, out, g_tmp);
+    CHECK(run_cmd(cmd) == 0, "lipgan sample png/safetensors");
+    snprintf(f, sizeof f, "%s/s.safetensors", g_tmp);
+    lg_st_file *sf;
+    CHECK_OK(lg_st_open(&sf, f));
+    if (sf) {
+        const lg_st_tensor *x = lg_st_find(sf, "samples");
+        CHECK(x && x->ndim == 2 && x->shape[0] == 8 && x->shape[1] == 2, "samples tensor shape");
+        lg_st_close(sf);
+    }
+    snprintf(cmd, sizeof cmd, "%s sample %s -n 8 --out %s/s.txt 2>/dev/null", exe, out, g_tmp);
+    CHECK(run_cmd(cmd) == 2, "bad extension is a usage error");
+    /* config errors: exit 4 and a message naming the key */
+    snprintf(cmd, sizeof cmd, "%s train %s/toy_ring8.yaml --set model.g.widht=3 --out %s/x 2>%s/err.txt", exe,
+             cdir, g_tmp, g_tmp);
+    CHECK(run_cmd(cmd) == 4, "unknown --set key: exit code");
+    snprintf(f, sizeof f, "%s/err.txt", g_tmp);
+    unsigned char *msg = NULL;
+    size_t len = 0;
+    CHECK_OK(lg_file_read_all(f, &msg, &len));
+    CHECK(msg && strstr((char *)msg, "model.g.widht"), "stderr: %s", msg ? (char *)msg : "");
+    free(msg);
+
+    /* SIGTERM: a checkpoint is written and the exit code is 128 + 15 */
+    snprintf(out, sizeof out, "%s/cli_term", g_tmp);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char a[4][64];
+        snprintf(a[0], 64, "train.steps=1000000");
+        snprintf(a[1], 64, "log.every=5");
+        char cfg[300];
+        snprintf(cfg, sizeof cfg, "%s/toy_ring8.yaml", cdir);
+        freopen("/dev/null", "w", stderr);
+        execl(exe, exe, "train", cfg, "--set", a[0], "--set", a[1], "--set", "log.samples_every=0",
+              "--set", "log.checkpoint_every=0", "--set", "data.toy_n=500", "--out", out, (char *)NULL);
+        _exit(127);
+    }
+    char metrics[300];
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", out);
+    struct stat sb;
+    for (int i = 0; i < 600; i++) {  /* up to 60 s (sanitizer builds start slowly) */
+        if (stat(metrics, &sb) == 0 && sb.st_size > 0) break;
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK(sb.st_size > 0, "training never logged a step");
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM, "SIGTERM exit status %d (exited %d, code %d)",
+          status, WIFEXITED(status), WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    char ck[300];
+    int64_t step = 0;
+    CHECK_OK(lg_checkpoint_latest(out, ck, sizeof ck, &step));
+    CHECK(step >= 5 && step < 1000000, "checkpoint at step %lld", (long long)step);
+    snprintf(cmd, sizeof cmd, "%s train %s/toy_ring8.yaml --set train.steps=1000000 --set log.every=5 "
+             "--set log.samples_every=0 --set log.checkpoint_every=0 --set data.toy_n=500 --out %s "
+             "--resume --print-config >/dev/null 2>&1", exe, cdir, out);
+    CHECK(run_cmd(cmd) == 0, "--print-config");
+}
+
+int main(void) {
+    if (tf_mkdtemp(g_tmp, sizeof g_tmp) != 0) {
+        fprintf(stderr, "mkdtemp failed\n");
+        return 1;
+    }
+    LG_TEST_RUN(test_resume_bitwise);
+    LG_TEST_RUN(test_kill_during_checkpoint_write);
+    LG_TEST_RUN(test_load_validation);
+    LG_TEST_RUN(test_run_directory);
+    LG_TEST_RUN(test_cli);
+    tf_rm_rf(g_tmp);
+    return lg_test_summary("test_checkpoint");
+}

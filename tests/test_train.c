@@ -1,0 +1,447 @@
+/* Tests of the training pieces: losses against closed forms (values and
+ * gradients), Adam against a double-precision reference, the learning-rate
+ * schedule, a short deterministic toy run whose D loss moves as it should,
+ * non-finite updates being skipped and stopping a diverged run, and every
+ * example config running a few steps on tiny data. */
+#include <dirent.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lg_test.h"
+#include "lipgan/config.h"
+#include "lipgan/loss.h"
+#include "lipgan/ops.h"
+#include "lipgan/optim.h"
+#include "lipgan/train.h"
+#include "train_fixtures.h"
+
+/* ---- losses ---- */
+
+static double sp(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+static double relu(double x) { return x > 0 ? x : 0; }
+
+#define NR 5
+#define NF 6
+static const float k_real[NR] = {-3.0f, -0.5f, 0.2f, 2.5f, 40.0f};
+static const float k_fake[NF] = {-45.0f, -1.7f, 0.3f, 0.9f, 4.0f, -0.2f};
+
+static void closed_forms(lg_loss_kind k, double *ld, double *lg) {
+    double er = 0, ef = 0, a = 0, b = 0;
+    for (int i = 0; i < NR; i++) er += k_real[i] / (double)NR;
+    for (int i = 0; i < NF; i++) ef += k_fake[i] / (double)NF;
+    switch (k) {
+    case LG_LOSS_MINIMAX:
+    case LG_LOSS_NONSAT:
+        /* -E log sigmoid(r) - E log(1 - sigmoid(f)) */
+        for (int i = 0; i < NR; i++) a += -log(1.0 / (1.0 + exp(-(double)k_real[i]))) / NR;
+        for (int i = 0; i < NF; i++) b += sp(k_fake[i]) / NF;
+        *ld = a + b;
+        if (k == LG_LOSS_MINIMAX) {
+            *lg = 0;  /* E log(1 - sigmoid(f)) */
+            for (int i = 0; i < NF; i++) *lg += log1p(-1.0 / (1.0 + exp(-(double)k_fake[i]))) / NF;
+        } else {
+            *lg = 0;
+            for (int i = 0; i < NF; i++) *lg += sp(-(double)k_fake[i]) / NF;
+        }
+        break;
+    case LG_LOSS_HINGE:
+        for (int i = 0; i < NR; i++) a += relu(1.0 - k_real[i]) / NR;
+        for (int i = 0; i < NF; i++) b += relu(1.0 + k_fake[i]) / NF;
+        *ld = a + b;
+        *lg = -ef;
+        break;
+    default:
+        *ld = ef - er;
+        *lg = -ef;
+    }
+}
+
+static void test_loss_values(void) {
+    lg_ctx *ctx;
+    CHECK_OK(lg_ctx_create(&ctx, NULL));
+    for (int k = 0; k < LG_LOSS_COUNT; k++) {
+        lg_ctx_reset(ctx);
+        lg_tensor *r = lg_from_host(ctx, k_real, 2, (int64_t[]){NR, 1});
+        lg_tensor *f = lg_from_host(ctx, k_fake, 2, (int64_t[]){NF, 1});
+        double ld, lgv;
+        closed_forms((lg_loss_kind)k, &ld, &lgv);
+        float gd = lg_item(ctx, lg_loss_d(ctx, (lg_loss_kind)k, r, f));
+        float gg = lg_item(ctx, lg_loss_g(ctx, (lg_loss_kind)k, f));
+        CHECK_OK(lg_ctx_status(ctx));
+        CHECK(fabs(gd - ld) <= 1e-5 * (1 + fabs(ld)), "%s D loss %.8g vs closed form %.8g",
+              lg_loss_name((lg_loss_kind)k), gd, ld);
+        CHECK(fabs(gg - lgv) <= 1e-5 * (1 + fabs(lgv)), "%s G loss %.8g vs closed form %.8g",
+              lg_loss_name((lg_loss_kind)k), gg, lgv);
+    }
+    /* stability: huge logits give finite losses and gradients */
+    for (int k = 0; k < LG_LOSS_COUNT; k++) {
+        lg_ctx_reset(ctx);
+        const float big[4] = {-200.0f, 200.0f, -90.0f, 95.0f};
+        lg_tensor *r = lg_test_tensor(ctx, big, 1, (int64_t[]){4}, 1);
+        lg_tensor *f = lg_test_tensor(ctx, big, 1, (int64_t[]){4}, 1);
+        lg_tensor *l = lg_add(ctx, lg_loss_d(ctx, (lg_loss_kind)k, r, f), lg_loss_g(ctx, (lg_loss_kind)k, f));
+        lg_tensor *g[2];
+        CHECK_OK(lg_grad(ctx, l, NULL, 2, (lg_tensor *[]){r, f}, g, 0));
+        float v = lg_item(ctx, l), hg[8];
+        CHECK(isfinite(v), "%s loss at |x|=200 is %g", lg_loss_name((lg_loss_kind)k), v);
+        CHECK_OK(lg_to_host(ctx, g[0], hg));
+        CHECK_OK(lg_to_host(ctx, g[1], hg + 4));
+        for (int i = 0; i < 8; i++) CHECK(isfinite(hg[i]), "%s gradient %d not finite", lg_loss_name((lg_loss_kind)k), i);
+    }
+    lg_ctx_free(ctx);
+}
+
+typedef struct { lg_loss_kind k; int side; } loss_case;
+
+static lg_tensor *loss_fn(lg_ctx *ctx, lg_tensor **in, void *user) {
+    loss_case *c = user;
+    return c->side == 0 ? lg_loss_d(ctx, c->k, in[0], in[1]) : lg_loss_g(ctx, c->k, in[1]);
+}
+
+static void test_loss_gradients(void) {
+    for (int k = 0; k < LG_LOSS_COUNT; k++)
+        for (int side = 0; side < 2; side++) {
+            float r[NR], f[NF];
+            memcpy(r, k_real, sizeof r);
+            memcpy(f, k_fake, sizeof f);
+            lg_gc_input in[2] = {lg_gc_in("d_real", r, 2, NR, 1, 0, 0), lg_gc_in("d_fake", f, 2, NF, 1, 0, 0)};
+            if (side == 1) in[0].constant = 1;
+            loss_case c = {(lg_loss_kind)k, side};
+            lg_gc_opts o = {.order = 1, .eps = 1e-2, .atol = 1e-4, .rtol = 1e-3};
+            char what[64];
+            snprintf(what, sizeof what, "%s %s loss", lg_loss_name(c.k), side ? "G" : "D");
+            CHECK(lg_gradcheck(what, loss_fn, &c, 2, in, &o) == 0, "%s gradient", what);
+        }
+    /* one exact derivative: hinge D w.r.t. d_real_i is -1/N where r_i < 1 */
+    lg_ctx *ctx;
+    CHECK_OK(lg_ctx_create(&ctx, NULL));
+    lg_tensor *r = lg_test_tensor(ctx, k_real, 1, (int64_t[]){NR}, 1);
+    lg_tensor *f = lg_test_tensor(ctx, k_fake, 1, (int64_t[]){NF}, 1);
+    lg_tensor *g[2];
+    CHECK_OK(lg_grad(ctx, lg_loss_d(ctx, LG_LOSS_HINGE, r, f), NULL, 2, (lg_tensor *[]){r, f}, g, 0));
+    float gr[NR], gf[NF];
+    CHECK_OK(lg_to_host(ctx, g[0], gr));
+    CHECK_OK(lg_to_host(ctx, g[1], gf));
+    for (int i = 0; i < NR; i++) CHECK(gr[i] == (k_real[i] < 1 ? -1.0f / NR : 0.0f), "dL/dr[%d] = %g", i, gr[i]);
+    for (int i = 0; i < NF; i++) CHECK(gf[i] == (k_fake[i] > -1 ? 1.0f / NF : 0.0f), "dL/df[%d] = %g", i, gf[i]);
+    lg_ctx_free(ctx);
+
+    lg_loss_kind kk;
+    CHECK_OK(lg_loss_parse("standard", &kk));
+    CHECK(kk == LG_LOSS_MINIMAX, "alias standard");
+    CHECK_OK(lg_loss_parse("wgan", &kk));
+    CHECK(kk == LG_LOSS_WASSERSTEIN, "alias wgan");
+    CHECK(lg_loss_parse("hing", &kk) == LG_ERR_INVALID_ARG && strstr(lg_error_msg(), "hing"), "unknown");
+}
+
+/* ---- Adam and the schedule ---- */
+
+static void test_adam(void) {
+    const lg_backend *be = lg_backend_cpu();
+    enum { N = 37, STEPS = 6 };
+    float *p = lg_buffer_alloc(be, N), *g = lg_buffer_alloc(be, N);
+    double rp[N], rm[N] = {0}, rv[N] = {0};
+    lg_test_rng rng = lg_test_rng_make(5);
+    for (int i = 0; i < N; i++) rp[i] = p[i] = lg_test_uniform(&rng, -1, 1);
+    lg_adam a;
+    const double b1 = 0.5, b2 = 0.999, eps = 1e-8;
+    CHECK_OK(lg_adam_init(&a, be, N, (float)b1, (float)b2, (float)eps));
+    for (int t = 1; t <= STEPS; t++) {
+        float lr = lg_lr_linear(1e-2f, t - 1, STEPS);
+        for (int i = 0; i < N; i++) g[i] = lg_test_uniform(&rng, -2, 2) * (i % 3 ? 1.0f : 1e-3f);
+        lg_adam_step(&a, p, g, lr);
+        for (int i = 0; i < N; i++) {
+            rm[i] = b1 * rm[i] + (1 - b1) * g[i];
+            rv[i] = b2 * rv[i] + (1 - b2) * (double)g[i] * g[i];
+            double mh = rm[i] / (1 - pow(b1, t)), vh = rv[i] / (1 - pow(b2, t));
+            rp[i] -= lr * mh / (sqrt(vh) + eps);
+        }
+    }
+    CHECK(a.t == STEPS, "t = %lld", (long long)a.t);
+    float ref[N];
+    for (int i = 0; i < N; i++) ref[i] = (float)rp[i];
+    lg_test_close(p, ref, N, 1e-6, 1e-5, "adam params vs double reference");
+    lg_adam_free(&a);
+    CHECK(lg_adam_init(&a, be, N, 1.0f, 0.9f, 1e-8f) == LG_ERR_INVALID_ARG, "beta1 = 1 rejected");
+    CHECK(lg_adam_init(&a, be, N, 0.0f, 0.9f, 0.0f) == LG_ERR_INVALID_ARG, "eps = 0 rejected");
+    lg_buffer_free(be, p);
+    lg_buffer_free(be, g);
+
+    CHECK(lg_lr_linear(2e-4f, 0, 100) == 2e-4f, "lr at 0");
+    CHECK(fabsf(lg_lr_linear(2e-4f, 50, 100) - 1e-4f) < 1e-10f, "lr at half");
+    CHECK(fabsf(lg_lr_linear(2e-4f, 99, 100) - 2e-6f) < 1e-11f, "lr at the last step");
+    CHECK(lg_lr_linear(2e-4f, 100, 100) == 0.0f && lg_lr_linear(2e-4f, 500, 100) == 0.0f, "lr past the end");
+    CHECK(lg_lr_linear(2e-4f, 7, 0) == 2e-4f, "no total: constant");
+}
+
+/* ---- training runs ---- */
+
+static void toy_config(lg_config *c) {
+    lg_config_default(c);
+    const char *sets[] = {"data.format=ring8", "data.toy_n=2000", "model.z_dim=4",
+                          "model.g.arch=mlp", "model.g.width=32", "model.g.depth=2", "model.g.bn=false",
+                          "model.d.arch=mlp", "model.d.width=32", "model.d.depth=2",
+                          "train.steps=40", "train.n_dis=2", "train.batch_d=32", "train.batch_g=32",
+                          "optim.d.lr=1e-3", "optim.g.lr=1e-3", "optim.d.beta1=0.5", "optim.g.beta1=0.5",
+                          "seed=3", NULL};
+    for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(c, sets[i]));
+}
+
+static int same_buffer(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof(float)) == 0; }
+
+static void test_toy_run_deterministic(void) {
+    lg_config c;
+    toy_config(&c);
+    lg_trainer *t[3];
+    lg_train_stats s[3][12];
+    for (int k = 0; k < 3; k++) {
+        if (k == 2) c.seed = 4;
+        CHECK_OK(lg_trainer_create(&t[k], &c));
+        if (!t[k]) return;
+        for (int i = 0; i < 12; i++) CHECK_OK(lg_trainer_step(t[k], &s[k][i]));
+    }
+    CHECK(memcmp(s[0], s[1], sizeof s[0]) == 0, "two runs with one seed gave different stats");
+    CHECK(s[0][11].step == 12 && lg_trainer_steps_done(t[0]) == 12, "step count");
+    for (int k = 1; k < 3; k++) {
+        lg_model *g0 = lg_trainer_generator(t[0]), *gk = lg_trainer_generator(t[k]);
+        lg_model *d0 = lg_trainer_discriminator(t[0]), *dk = lg_trainer_discriminator(t[k]);
+        int same = same_buffer(lg_model_params(g0), lg_model_params(gk), lg_model_num_params(g0)) &&
+                   same_buffer(lg_model_params(d0), lg_model_params(dk), lg_model_num_params(d0)) &&
+                   same_buffer(lg_model_state(d0), lg_model_state(dk), lg_model_num_state(d0));
+        if (k == 1) CHECK(same, "same seed: weights differ");
+        else CHECK(!same && s[0][11].loss_d != s[2][11].loss_d, "another seed gave the same run");
+    }
+    for (int i = 0; i < 12; i++)
+        CHECK(isfinite(s[0][i].loss_d) && isfinite(s[0][i].loss_g) && s[0][i].skipped == 0,
+              "step %d: loss_d %g loss_g %g skipped %d", i, s[0][i].loss_d, s[0][i].loss_g, s[0][i].skipped);
+    CHECK(s[0][0].sigma_max > 0, "SN sigma summary of D is reported (%g)", s[0][0].sigma_max);
+    CHECK(s[0][0].lr_d == 1e-3f && s[0][11].lr_d < s[0][0].lr_d, "linear decay: %g -> %g", s[0][0].lr_d,
+          s[0][11].lr_d);
+    for (int k = 0; k < 3; k++) lg_trainer_free(t[k]);
+}
+
+/* With G frozen (lr 0) the critic separates the fixed fakes from the ring:
+ * the hinge D loss falls from ~2 (outputs near 0 at init) well below 1,
+ * and D(x) ends above D(G(z)). With Wasserstein + clipping the critic's
+ * loss E f - E r goes negative. */
+static void test_d_loss_moves(void) {
+    lg_config c;
+    toy_config(&c);
+    CHECK_OK(lg_config_set(&c, "optim.g.lr=0"));
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.sn=false"));  /* SN caps the margin on this toy */
+    CHECK_OK(lg_config_set(&c, "train.steps=60"));
+    lg_trainer *t;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    lg_train_stats s0, s;
+    CHECK_OK(lg_trainer_step(t, &s0));
+    for (int i = 1; i < 60; i++) CHECK_OK(lg_trainer_step(t, &s));
+    CHECK(s0.loss_d > 1.5f && s0.loss_d < 2.5f, "initial hinge D loss %g, expected ~2", s0.loss_d);
+    CHECK(s.loss_d < 0.5f * s0.loss_d, "D loss did not fall: %g -> %g", s0.loss_d, s.loss_d);
+    CHECK(s.d_real > s.d_fake + 0.5f, "D(x) %g vs D(G(z)) %g", s.d_real, s.d_fake);
+    lg_trainer_free(t);
+
+    toy_config(&c);
+    const char *w[] = {"loss=wasserstein", "lipschitz.d.sn=false", "lipschitz.d.clip=0.05",
+                       "optim.g.lr=0", "train.steps=40", NULL};
+    for (int i = 0; w[i]; i++) CHECK_OK(lg_config_set(&c, w[i]));
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    CHECK_OK(lg_trainer_step(t, &s0));
+    for (int i = 1; i < 40; i++) CHECK_OK(lg_trainer_step(t, &s));
+    CHECK(s.loss_d < s0.loss_d && s.loss_d < 0, "WGAN critic loss %g -> %g", s0.loss_d, s.loss_d);
+    /* clipping holds every weight in [-c, c] */
+    lg_model *d = lg_trainer_discriminator(t);
+    float mx = 0;
+    for (size_t i = 0; i < lg_model_num_params(d); i++) mx = fmaxf(mx, fabsf(lg_model_params(d)[i]));
+    CHECK(mx <= 0.05f, "max |w| of the clipped critic is %g", mx);
+    lg_trainer_free(t);
+}
+
+/* ---- non-finite updates ---- */
+
+typedef struct poison {
+    int64_t at, restore_at;   /* poison D after step `at`, restore after `restore_at` */
+    float saved;
+    lg_train_stats log[64];
+    int n;
+    float *gcopy;             /* G params when poisoned */
+    size_t ng;
+} poison;
+
+static void poison_hook(lg_trainer *t, const lg_train_stats *s, void *user) {
+    poison *p = user;
+    if (p->n < 64) p->log[p->n++] = *s;
+    /* the transient case poisons G (no SN: nothing but the weight is
+     * touched); the lasting one D */
+    float *w = lg_model_params(p->restore_at >= 0 ? lg_trainer_generator(t) : lg_trainer_discriminator(t));
+    if (s->step == p->at) {
+        p->saved = w[0];
+        w[0] = NAN;
+        lg_model *g = lg_trainer_generator(t);
+        p->ng = lg_model_num_params(g);
+        p->gcopy = malloc(p->ng * sizeof(float));
+        memcpy(p->gcopy, lg_model_params(g), p->ng * sizeof(float));
+    }
+    if (s->step == p->restore_at) w[0] = p->saved;
+}
+
+static int file_exists(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+static void test_nonfinite_skip_and_diverge(void) {
+    char dir[64], p[256];
+    CHECK(tf_mkdtemp(dir, sizeof dir) == 0, "mkdtemp");
+    lg_config c;
+    toy_config(&c);
+    CHECK_OK(lg_config_set(&c, "train.max_nonfinite=5"));
+    CHECK_OK(lg_config_set(&c, "train.steps=8"));
+    CHECK_OK(lg_config_set(&c, "log.checkpoint_every=2"));
+    CHECK_OK(lg_config_set(&c, "log.samples_every=0"));
+    CHECK_OK(lg_config_set(&c, "log.every=1"));
+
+    /* a transient NaN: the updates of step 4 are skipped, then training goes on */
+    lg_trainer *t;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    poison pz = {.at = 3, .restore_at = 4};
+    snprintf(p, sizeof p, "%s/transient", dir);
+    lg_train_opts o = {.out_dir = p, .after_step = poison_hook, .user = &pz};
+    CHECK_OK(lg_trainer_run(t, &o));
+    CHECK(pz.n == 8, "%d steps ran", pz.n);
+    CHECK(pz.log[3].skipped == 3 && pz.log[3].nonfinite_run == 3, "step 4 skipped %d (run %d), want 3",
+          pz.log[3].skipped, pz.log[3].nonfinite_run);
+    CHECK(pz.log[4].skipped == 0 && pz.log[4].nonfinite_run == 0, "step 5 recovered");
+    snprintf(p + strlen(p), sizeof p - strlen(p), "/ckpt_000000004.safetensors");
+    CHECK(!file_exists(p), "a checkpoint was written during the non-finite streak");
+    free(pz.gcopy);
+    lg_trainer_free(t);
+
+    /* a lasting NaN: 5 skipped updates in a row stop the run; the newest
+     * checkpoint is the last good one and loads */
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    poison pd = {.at = 3, .restore_at = -1};
+    snprintf(p, sizeof p, "%s/diverge", dir);
+    o = (lg_train_opts){.out_dir = p, .after_step = poison_hook, .user = &pd};
+    lg_status s = lg_trainer_run(t, &o);
+    CHECK(s == LG_ERR_NONFINITE && strstr(lg_error_msg(), "diverged"), "got %s: %s", lg_status_str(s),
+          lg_error_msg());
+    lg_model *g = lg_trainer_generator(t);
+    CHECK(pd.gcopy && same_buffer(pd.gcopy, lg_model_params(g), pd.ng), "skipped updates changed G");
+    char latest[512];
+    int64_t step = -1;
+    CHECK_OK(lg_checkpoint_latest(p, latest, sizeof latest, &step));
+    CHECK(step == 2, "newest checkpoint is step %lld, want the last good one (2)", (long long)step);
+    lg_trainer *t2;
+    CHECK_OK(lg_trainer_create(&t2, &c));
+    if (t2) {
+        CHECK_OK(lg_trainer_load(t2, latest));
+        lg_model *d2 = lg_trainer_discriminator(t2);
+        int finite = 1;
+        for (size_t i = 0; i < lg_model_num_params(d2); i++) finite &= isfinite(lg_model_params(d2)[i]);
+        CHECK(finite, "the last good checkpoint holds non-finite weights");
+        lg_trainer_free(t2);
+    }
+    free(pd.gcopy);
+    lg_trainer_free(t);
+    tf_rm_rf(dir);
+}
+
+/* ---- every example config runs a few steps ---- */
+
+static void set_width(lg_config *c, lg_cfg_net *n, const char *net) {
+    char a[64];
+    int w = !strcmp(n->arch, "resnet") ? 8 : !strcmp(n->arch, "cnn") ? 4 : 16;
+    snprintf(a, sizeof a, "model.%s.width=%d", net, w);
+    CHECK_OK(lg_config_set(c, a));
+}
+
+static int count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int n = 0, ch;
+    while ((ch = fgetc(f)) != EOF) n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+typedef struct { int n, finite; } runlog;
+static void log_hook(lg_trainer *t, const lg_train_stats *s, void *user) {
+    (void)t;
+    runlog *r = user;
+    r->n++;
+    r->finite &= isfinite(s->loss_d) && isfinite(s->loss_g) && s->skipped == 0;
+}
+
+static void test_example_configs_run(void) {
+    const char *cdir = tf_configs_dir();
+    CHECK(cdir != NULL, "configs/ not found");
+    if (!cdir) return;
+    char tmp[64], cifar[256], p[512];
+    CHECK(tf_mkdtemp(tmp, sizeof tmp) == 0, "mkdtemp");
+    CHECK(tf_write_cifar(tmp, 24, cifar, sizeof cifar) == 0, "tiny cifar");
+    CHECK(tf_write_idx_dir(tmp, 24) == 0, "tiny idx");
+    DIR *d = opendir(cdir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 6 || strcmp(e->d_name + l - 5, ".yaml")) continue;
+        snprintf(p, sizeof p, "%s/%s", cdir, e->d_name);
+        lg_config c;
+        lg_config_default(&c);
+        CHECK_OK(lg_config_load_file(&c, p));
+        char a[600];
+        if (!strcmp(c.data.format, "cifar10")) snprintf(a, sizeof a, "data.path=%s", cifar);
+        else if (lg_config_is_toy(&c)) snprintf(a, sizeof a, "data.toy_n=256");
+        else snprintf(a, sizeof a, "data.path=%s", tmp);
+        CHECK_OK(lg_config_set(&c, a));
+        set_width(&c, &c.model.g, "g");
+        set_width(&c, &c.model.d, "d");
+        const char *sets[] = {"train.steps=2", "train.batch_d=4", "train.batch_g=4", "threads=0",
+                              "log.every=1", "log.samples_every=1", "log.checkpoint_every=1",
+                              "log.keep=1", "log.sample_n=4", NULL};
+        for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
+        if (c.lipschitz.d.sr_gamma > 0) CHECK_OK(lg_config_set(&c, "lipschitz.d.sr_every=1"));
+        lg_trainer *t;
+        lg_status s = lg_trainer_create(&t, &c);
+        CHECK(s == LG_OK, "%s: %s", p, lg_error_msg());
+        if (s != LG_OK) continue;
+        char out[600];
+        snprintf(out, sizeof out, "%s/run_%.*s", tmp, (int)(l - 5), e->d_name);
+        runlog rl = {0, 1};
+        lg_train_opts o = {.out_dir = out, .after_step = log_hook, .user = &rl};
+        s = lg_trainer_run(t, &o);
+        CHECK(s == LG_OK, "%s: %s", p, lg_error_msg());
+        CHECK(rl.n == 2 && rl.finite, "%s: %d steps, finite %d", p, rl.n, rl.finite);
+        char f[700];
+        snprintf(f, sizeof f, "%s/ckpt_000000002.safetensors", out);
+        CHECK(file_exists(f), "%s: no final checkpoint", p);
+        snprintf(f, sizeof f, "%s/ckpt_000000001.safetensors", out);
+        CHECK(!file_exists(f), "%s: log.keep=1 kept an old checkpoint", p);
+        snprintf(f, sizeof f, "%s/samples.png", out);
+        CHECK(file_exists(f), "%s: no samples.png", p);
+        snprintf(f, sizeof f, "%s/metrics.jsonl", out);
+        CHECK(count_lines(f) == 2, "%s: metrics.jsonl has %d rows", p, count_lines(f));
+        lg_trainer_free(t);
+        n++;
+    }
+    if (d) closedir(d);
+    CHECK(n >= 7, "ran %d example configs", n);
+    tf_rm_rf(tmp);
+}
+
+int main(void) {
+    LG_TEST_RUN(test_loss_values);
+    LG_TEST_RUN(test_loss_gradients);
+    LG_TEST_RUN(test_adam);
+    LG_TEST_RUN(test_toy_run_deterministic);
+    LG_TEST_RUN(test_d_loss_moves);
+    LG_TEST_RUN(test_nonfinite_skip_and_diverge);
+    LG_TEST_RUN(test_example_configs_run);
+    return lg_test_summary("test_train");
+}
