@@ -59,8 +59,17 @@ TEST_COMMON_OBJ := $(TEST_COMMON:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/liblipgan.a
 CLI := $(BUILD)/lipgan
 
-.PHONY: all test check features clean bench setup
-all: features $(LIB) $(CLI)
+BENCH_SRC := $(shell find bench -name '*.c' | sort)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) $(LDSAN) -o $@
+
+EX_SRC := $(shell find examples -name '*.c' 2>/dev/null | sort)
+EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
+
+.PHONY: all test check features clean bench setup quickstart
+all: features $(LIB) $(CLI) $(EX_BIN)
 
 features:
 	@echo "lipgan build ($(BUILD)): OpenMP found; OpenBLAS (openmp) $(if $(wildcard $(OBLAS_DIR)/libopenblas.so),found,MISSING: run tools/setup.sh); CUDA $(if $(HAVE_CUDA),found ($(NVCC)),not built$(if $(filter 1,$(SAN)), (sanitizer build),)); MPI $(if $(MPICC),found,not found)"
@@ -84,15 +93,13 @@ $(BUILD)/tests/%: tests/%.c $(TEST_COMMON_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $< $(TEST_COMMON_OBJ) $(LIB) $(LDLIBS) $(LDSAN) -o $@
 
-# Runs every test binary (and the CLI tests) and prints "N passed, N failed".
-test: all $(TEST_BIN)
-	@BUILD=$(BUILD) tests/run_all.sh $(TEST_BIN)
-
-BENCH_SRC := $(shell find bench -name '*.c' | sort)
-BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-$(BUILD)/bench/%: bench/%.c $(LIB)
+$(BUILD)/examples/%: examples/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) $(LDSAN) -o $@
+
+# Runs every test binary (and the CLI tests) and prints "N passed, N failed".
+test: all $(TEST_BIN) $(BENCH_BIN)
+	@BUILD=$(BUILD) tests/run_all.sh $(TEST_BIN)
 
 bench: all $(BENCH_BIN)
 	bench/run.sh

@@ -332,7 +332,8 @@ lg_status lg_plot_lines(const char *path, const lg_plot_opts *opts_in, const lg_
                     double tx = tf(&f.ax, ser[i].x[j]), ty = tf(&f.ay, ser[i].y[j]);
                     if (!isfinite(tx) || !isfinite(ty)) continue;
                     double cx = fx(&f, tx), cy = fy(&f, ty);
-                    cnt += cx >= bx && cx < bx + bw && cy >= by && cy < by + bh;
+                    double mg = o.line_width + 4; /* markers and line width reach beyond the point */
+                    cnt += cx >= bx - mg && cx < bx + bw + mg && cy >= by - mg && cy < by + bh + mg;
                 }
             if (best_cnt < 0 || cnt < best_cnt) best_cnt = cnt, best = corner;
         }

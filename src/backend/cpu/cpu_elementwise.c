@@ -201,27 +201,21 @@ void lg_cpu_binary(lg_binary op, float *y, const int64_t yshape[4], const float 
  * parallel and then in block order: same bits for any thread count. */
 #define DSUM_BLOCKS 64
 
+/* Eight independent double accumulators: a fixed order, but no single
+ * long dependency chain (about 1.3x faster than four). */
 static double dsum_range(const float *a, const float *b, size_t lo, size_t hi) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t i = lo;
     if (b) {
-        for (; i + 4 <= hi; i += 4) {
-            s0 += (double)a[i] * b[i];
-            s1 += (double)a[i + 1] * b[i + 1];
-            s2 += (double)a[i + 2] * b[i + 2];
-            s3 += (double)a[i + 3] * b[i + 3];
-        }
-        for (; i < hi; i++) s0 += (double)a[i] * b[i];
+        for (; i + 8 <= hi; i += 8)
+            for (int l = 0; l < 8; l++) s[l] += (double)a[i + l] * b[i + l];
+        for (; i < hi; i++) s[0] += (double)a[i] * b[i];
     } else {
-        for (; i + 4 <= hi; i += 4) {
-            s0 += a[i];
-            s1 += a[i + 1];
-            s2 += a[i + 2];
-            s3 += a[i + 3];
-        }
-        for (; i < hi; i++) s0 += a[i];
+        for (; i + 8 <= hi; i += 8)
+            for (int l = 0; l < 8; l++) s[l] += a[i + l];
+        for (; i < hi; i++) s[0] += a[i];
     }
-    return (s0 + s1) + (s2 + s3);
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
 double lg_cpu_dsum(const float *a, const float *b, size_t n) {

@@ -1,0 +1,64 @@
+/* Internal pieces of the Inception-v3 network (src/metrics/inception*.c):
+ * the layer table shared by the loader and the synthetic-weight writer,
+ * and the inference kernels (conv via im2col + sgemm, pools, resize). */
+#ifndef LIPGAN_METRICS_INCEPTION_INTERNAL_H
+#define LIPGAN_METRICS_INCEPTION_INTERNAL_H
+
+#include <stddef.h>
+
+#include "lipgan/inception.h"
+
+/* One BasicConv2d (conv without bias + BN + ReLU), BN folded into w, b. */
+typedef struct lg_inc_conv {
+    char name[48]; /* state-dict prefix, e.g. "Mixed_6b.branch7x7_2" */
+    int ic, oc;    /* input / output channels */
+    int kh, kw;    /* kernel (asymmetric 1x7, 7x1, 1x3, 3x1 exist) */
+    int sh, sw;    /* stride */
+    int ph, pw;    /* zero padding, same on both sides of a dim */
+    float *w;      /* (OC, IC*KH*KW) conv weight * gamma / sqrt(var + eps) */
+    float *b;      /* (OC) beta - mean * gamma / sqrt(var + eps) */
+} lg_inc_conv;
+
+/* Block kinds, in torchvision's naming. */
+typedef enum { LG_INC_A, LG_INC_B, LG_INC_C, LG_INC_D, LG_INC_E1, LG_INC_E2 } lg_inc_kind;
+
+typedef struct lg_inc_block {
+    const char *name; /* "Mixed_5b" */
+    lg_inc_kind kind;
+    int in_ch, out_ch;
+    int first;        /* index of its first conv in the table */
+} lg_inc_block;
+
+#define LG_INC_NSTEM 5   /* Conv2d_1a_3x3 .. Conv2d_4a_3x3 */
+#define LG_INC_NBLOCK 11 /* Mixed_5b .. Mixed_7c */
+#define LG_INC_NCONV 94
+
+/* Fills conv[LG_INC_NCONV] (names and shapes; w, b left NULL) and
+ * blocks[LG_INC_NBLOCK] in forward order; the stem convs are 0..4. */
+void lg_inc_build_table(lg_inc_conv *conv, lg_inc_block *blocks);
+
+/* ---- kernels; x, y are one image (C, H, W) ---- */
+
+/* Output size of a conv or pool along one dim. */
+static inline int lg_inc_out_dim(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
+
+/* y (OC, OH, OW) = relu(conv(x (IC, H, W)) + b); col is scratch of at least
+ * col_cap floats (IC*KH*KW * OH*OW needed unless the conv is 1x1 s1 p0). */
+void lg_inc_conv_forward(const lg_inc_conv *cv, const float *x, int h, int w, float *y,
+                         float *col, size_t col_cap);
+/* 3x3 stride-2 max pool without padding: y (C, (H-3)/2+1, (W-3)/2+1). */
+void lg_inc_maxpool3s2(const float *x, int c, int h, int w, float *y);
+/* 3x3 stride-1 pad-1 pools, y (C, H, W): average over the window's
+ * in-image elements (count_include_pad=False), average over all 9
+ * (count_include_pad=True), or max over in-image elements. */
+typedef enum { LG_INC_AVG_EXCL_PAD, LG_INC_AVG_INCL_PAD, LG_INC_MAX } lg_inc_pool;
+void lg_inc_pool3s1(const float *x, int c, int h, int w, lg_inc_pool mode, float *y);
+/* y (C) = mean over H*W of x (C, H, W). */
+void lg_inc_global_avg(const float *x, int c, int hw, float *y);
+
+/* ---- synthetic weights (see inception.h) ---- */
+uint32_t lg_inc_fnv1a32(const char *s);
+/* Value i of the synthetic tensor with the given key, offset, scale. */
+float lg_inc_synth_value(uint32_t key, uint32_t i, double offset, double scale);
+
+#endif

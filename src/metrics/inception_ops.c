@@ -1,0 +1,162 @@
+/* Inference kernels of the Inception-v3 network: conv (im2col + sgemm) with
+ * folded BN and ReLU, the three pool kinds, bilinear resize. One image at
+ * a time; the caller parallelizes over the batch. */
+#include <cblas.h>
+#include <float.h>
+#include <string.h>
+
+#include "metrics/inception_internal.h"
+
+/* col (IC*KH*KW, OH*OW): row (c, ki, kj) holds x[c, oy*sh - ph + ki,
+ * ox*sw - pw + kj], zero outside the image. Handles asymmetric kernels and
+ * paddings (1x7 with pad (0, 3), ...) since each dim has its own k, s, p. */
+static void im2col(const float *x, int ic, int h, int w, int kh, int kw, int sh, int sw, int ph,
+                   int pw, int oh, int ow, float *col) {
+    for (int c = 0; c < ic; c++) {
+        const float *xc = x + (size_t)c * h * w;
+        for (int ki = 0; ki < kh; ki++) {
+            for (int kj = 0; kj < kw; kj++) {
+                float *row = col + ((size_t)(c * kh + ki) * kw + kj) * oh * ow;
+                /* ox range whose ix = ox*sw - pw + kj lies in [0, w) */
+                int ox0 = 0, ox1 = ow;
+                while (ox0 < ow && ox0 * sw - pw + kj < 0) ox0++;
+                while (ox1 > ox0 && (ox1 - 1) * sw - pw + kj >= w) ox1--;
+                for (int oy = 0; oy < oh; oy++) {
+                    float *r = row + (size_t)oy * ow;
+                    int iy = oy * sh - ph + ki;
+                    if (iy < 0 || iy >= h) {
+                        memset(r, 0, sizeof(float) * (size_t)ow);
+                        continue;
+                    }
+                    const float *xr = xc + (size_t)iy * w;
+                    for (int ox = 0; ox < ox0; ox++) r[ox] = 0.0f;
+                    if (sw == 1) {
+                        memcpy(r + ox0, xr + ox0 - pw + kj, sizeof(float) * (size_t)(ox1 - ox0));
+                    } else {
+                        for (int ox = ox0; ox < ox1; ox++) r[ox] = xr[ox * sw - pw + kj];
+                    }
+                    for (int ox = ox1; ox < ow; ox++) r[ox] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+void lg_inc_conv_forward(const lg_inc_conv *cv, const float *x, int h, int w, float *y,
+                         float *col, size_t col_cap) {
+    int oh = lg_inc_out_dim(h, cv->kh, cv->sh, cv->ph);
+    int ow = lg_inc_out_dim(w, cv->kw, cv->sw, cv->pw);
+    int ohw = oh * ow;
+    int k = cv->ic * cv->kh * cv->kw;
+    const float *b = x; /* (K, OH*OW) */
+    if (!(cv->kh == 1 && cv->kw == 1 && cv->sh == 1 && cv->sw == 1 && cv->ph == 0 && cv->pw == 0)) {
+        LG_ASSERT((size_t)k * (size_t)ohw <= col_cap);
+        im2col(x, cv->ic, h, w, cv->kh, cv->kw, cv->sh, cv->sw, cv->ph, cv->pw, oh, ow, col);
+        b = col;
+    }
+    /* y (OC, OH*OW) = W (OC, K) * B (K, OH*OW) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cv->oc, ohw, k, 1.0f, cv->w, k, b, ohw,
+                0.0f, y, ohw);
+    for (int o = 0; o < cv->oc; o++) {
+        float bias = cv->b[o];
+        float *yo = y + (size_t)o * ohw;
+        for (int i = 0; i < ohw; i++) {
+            float v = yo[i] + bias;
+            yo[i] = v > 0.0f ? v : 0.0f;
+        }
+    }
+}
+
+void lg_inc_maxpool3s2(const float *x, int c, int h, int w, float *y) {
+    int oh = lg_inc_out_dim(h, 3, 2, 0), ow = lg_inc_out_dim(w, 3, 2, 0);
+    for (int ch = 0; ch < c; ch++) {
+        const float *xc = x + (size_t)ch * h * w;
+        float *yc = y + (size_t)ch * oh * ow;
+        for (int oy = 0; oy < oh; oy++) {
+            for (int ox = 0; ox < ow; ox++) {
+                const float *p = xc + (size_t)(2 * oy) * w + 2 * ox;
+                float m = p[0];
+                for (int i = 0; i < 3; i++)
+                    for (int j = 0; j < 3; j++)
+                        if (p[i * w + j] > m) m = p[i * w + j];
+                yc[oy * ow + ox] = m;
+            }
+        }
+    }
+}
+
+void lg_inc_pool3s1(const float *x, int c, int h, int w, lg_inc_pool mode, float *y) {
+    for (int ch = 0; ch < c; ch++) {
+        const float *xc = x + (size_t)ch * h * w;
+        float *yc = y + (size_t)ch * h * w;
+        for (int oy = 0; oy < h; oy++) {
+            int y0 = oy > 0 ? oy - 1 : 0, y1 = oy + 1 < h ? oy + 1 : h - 1;
+            for (int ox = 0; ox < w; ox++) {
+                int x0 = ox > 0 ? ox - 1 : 0, x1 = ox + 1 < w ? ox + 1 : w - 1;
+                float acc = mode == LG_INC_MAX ? -FLT_MAX : 0.0f;
+                for (int iy = y0; iy <= y1; iy++) {
+                    const float *r = xc + (size_t)iy * w;
+                    for (int ix = x0; ix <= x1; ix++) {
+                        if (mode == LG_INC_MAX) {
+                            if (r[ix] > acc) acc = r[ix];
+                        } else {
+                            acc += r[ix];
+                        }
+                    }
+                }
+                if (mode == LG_INC_AVG_EXCL_PAD)
+                    acc /= (float)((y1 - y0 + 1) * (x1 - x0 + 1));
+                else if (mode == LG_INC_AVG_INCL_PAD)
+                    acc /= 9.0f;
+                yc[oy * w + ox] = acc;
+            }
+        }
+    }
+}
+
+void lg_inc_global_avg(const float *x, int c, int hw, float *y) {
+    for (int ch = 0; ch < c; ch++) {
+        const float *xc = x + (size_t)ch * hw;
+        float s = 0.0f;
+        for (int i = 0; i < hw; i++) s += xc[i];
+        y[ch] = s / (float)hw;
+    }
+}
+
+/* Source index and weights along one dim, in float as PyTorch's CPU kernel
+ * computes them (scale = in/out, src = scale*(dst+0.5) - 0.5 clamped at 0,
+ * i0 = floor, i1 = i0 + 1 unless at the border). */
+static void lin_coeffs(int in, int out, int d, int *i0, int *i1, float *l0, float *l1) {
+    float scale = (float)in / (float)out;
+    float src = scale * ((float)d + 0.5f) - 0.5f;
+    if (src < 0.0f) src = 0.0f;
+    int i = (int)src;
+    if (i > in - 1) i = in - 1;
+    float lam = src - (float)i;
+    if (lam > 1.0f) lam = 1.0f;
+    if (lam < 0.0f) lam = 0.0f;
+    *i0 = i;
+    *i1 = i + (i < in - 1 ? 1 : 0);
+    *l1 = lam;
+    *l0 = 1.0f - lam;
+}
+
+void lg_inception_resize(const float *x, int c, int h, int w, int oh, int ow, float *y) {
+    for (int ch = 0; ch < c; ch++) {
+        const float *xc = x + (size_t)ch * h * w;
+        float *yc = y + (size_t)ch * oh * ow;
+        for (int oy = 0; oy < oh; oy++) {
+            int y0, y1;
+            float ly0, ly1;
+            lin_coeffs(h, oh, oy, &y0, &y1, &ly0, &ly1);
+            const float *r0 = xc + (size_t)y0 * w, *r1 = xc + (size_t)y1 * w;
+            for (int ox = 0; ox < ow; ox++) {
+                int x0, x1;
+                float lx0, lx1;
+                lin_coeffs(w, ow, ox, &x0, &x1, &lx0, &lx1);
+                yc[(size_t)oy * ow + ox] =
+                    ly0 * (lx0 * r0[x0] + lx1 * r0[x1]) + ly1 * (lx0 * r1[x0] + lx1 * r1[x1]);
+            }
+        }
+    }
+}
