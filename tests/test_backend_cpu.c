@@ -264,6 +264,20 @@ static void test_conv(void) {
         free(dwref);
     }
     lg_cpu_set_threads(0);
+
+    /* an empty batch: dw is an empty sum (zeros), nothing else is touched */
+    lg_conv_geom e = {.n = 0, .c = 2, .h = 3, .w = 3, .oc = 2, .kh = 3, .kw = 3, .stride = 1,
+                      .pad = 1, .oh = 3, .ow = 3};
+    size_t nws = be->conv_workspace(&e);
+    float *ws = nans(nws), *dw = nans(36), dummy = 0;
+    be->conv2d(&dummy, &dummy, dw, &e, ws);
+    be->conv2d_bwd_data(&dummy, &dummy, dw, &e, ws);
+    be->conv2d_bwd_weight(dw, &dummy, &dummy, &e, ws);
+    size_t bad = 0;
+    for (int i = 0; i < 36; i++) bad += dw[i] != 0.0f;
+    CHECK(bad == 0 && dummy == 0, "empty batch: %zu dw entries not zero", bad);
+    free(ws);
+    free(dw);
 }
 
 /* ---- elementwise ---- */

@@ -10,7 +10,8 @@
  * as a virtual "Intel Xeon Processor" (SSE3 kernels). The first
  * lg_backend_cpu() call re-selects them by CPU features (SkylakeX with
  * AVX-512, Haswell with AVX2+FMA), 1.6-6x faster, unless OPENBLAS_CORETYPE
- * is set in the environment (then OpenBLAS's choice stands). */
+ * is set in the environment (then OpenBLAS's choice stands). That call
+ * briefly sets the variable (setenv), so make it before starting threads. */
 #ifndef LIPGAN_BACKEND_CPU_H
 #define LIPGAN_BACKEND_CPU_H
 

@@ -38,6 +38,26 @@ void *lg_cuda_stream(void);
 void lg_cuda_set_tf32(int on);
 int lg_cuda_tf32(void);
 
+/* Convolutions run through cuDNN 9 when it can be loaded at run time
+ * (dlopen of libcudnn.so.9 from $LG_CUDNN_PATH, a directory or the file,
+ * else the loader's search path; lipgan never links it), otherwise as
+ * im2col + cuBLAS. Only deterministic algorithms are used, benchmarked once
+ * per geometry on first use; FP32 math unless lg_cuda_set_tf32(1).
+ * lg_cuda_set_cudnn(0) (or LG_CUDNN=0 in the environment) forces im2col;
+ * switch between steps, not between conv_workspace() and the call (the
+ * workspace size does not depend on it, so either path fits it).
+ * lg_cuda_cudnn() says whether convolutions now use cuDNN (loading it if
+ * needed); lg_cuda_cudnn_info() describes the choice in one line, e.g.
+ * "cuDNN 9.1.0 (/path/libcudnn.so.9)" or why it fell back to im2col. */
+void lg_cuda_set_cudnn(int on);
+int lg_cuda_cudnn(void);
+const char *lg_cuda_cudnn_info(void);
+/* The cuDNN algorithm numbers chosen for a geometry (in the current math
+ * mode) for forward, backward data and backward filter: -1 means im2col,
+ * -2 not chosen yet. Returns 0 (all -2) when no cuDNN plan exists. */
+struct lg_conv_geom;
+int lg_cuda_conv_algos(const struct lg_conv_geom *g, int algos[3]);
+
 /* First CUDA/cuBLAS failure since the last clear (LG_OK if none). When not
  * LG_OK it also re-records the failure's message for lg_error_msg(). An
  * asynchronous kernel fault is only seen after sync()/download(). */

@@ -28,7 +28,8 @@ extern "C" {
 #define LG_IMAGE_GRID_BORDER_VALUE 255
 
 /* Writes n images x (N, C, H, W), values in [-1, 1], as one PNG grid of
- * ncols columns and ceil(n / ncols) rows (ncols <= 0: ceil(sqrt(n))).
+ * ncols columns and ceil(n / ncols) rows (ncols <= 0: ceil(sqrt(n));
+ * ncols > n: n).
  * C = 1 gives an 8-bit grayscale PNG, C = 3 an 8-bit RGB PNG. Each value
  * maps to round((v + 1) / 2 * 255) clamped to [0, 255]; NaN maps to 0.
  * Tiles are separated and surrounded by LG_IMAGE_GRID_BORDER pixels of
@@ -41,8 +42,9 @@ lg_status lg_image_write_grid(const char *path, const float *x /* (N,C,H,W) */, 
 
 /* Writes a square size_px x size_px RGB scatter plot of n 2-D points pts
  * (N, 2) over the m true modes modes (M, 2; may be NULL with m = 0): a white
- * background, a gray axes box and zero lines, the view [-range, range]^2
- * (x to the right, y up), points as small semi-transparent blue dots, modes
+ * background, the view [-range, range]^2 (x to the right, y up) in a dark
+ * axes box with light zero lines and tick labels at -range, 0 and range,
+ * points as small semi-transparent blue dots (dense regions saturate), modes
  * as red crosses drawn on top. Points outside the view are clipped; NaN
  * points are skipped. range <= 0 chooses one that fits all points and modes.
  * Errors: LG_ERR_INVALID_ARG (n < 0, size_px < 32 or > 8192), LG_ERR_IO. */

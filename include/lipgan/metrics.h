@@ -110,8 +110,10 @@ typedef struct lg_fid_result {
  * to the largest, an input is not a covariance: LG_ERR_INVALID_ARG.
  * Errors: LG_ERR_SHAPE (different D), LG_ERR_NONFINITE, LG_ERR_NOMEM,
  * LG_ERR_BACKEND (LAPACK failed twice). Costs O(D^3): two symmetric
- * eigendecompositions and three matrix products, a few seconds for
- * D = 2048 on two cores. */
+ * eigendecompositions and three D x D products; for D = 2048, statistics
+ * of 2 x 2100 samples plus the distance took 20 CPU-seconds on the 2-core
+ * build machine. Checked against torch.linalg.eigvals of S1 S2 (float64)
+ * to 10 significant digits (D = 64 and 256), 8 with singular covariances. */
 lg_status lg_fid_compute(const lg_fid_stats *a, const lg_fid_stats *b, lg_fid_result *out);
 
 /* Convenience: statistics of both feature sets, then lg_fid_compute. */
@@ -138,9 +140,11 @@ typedef struct lg_is_result {
  * n / splits; for each, IS = exp(mean_i KL(p_i || p_split)) with
  * p_split the part's mean row and 0 log 0 = 0. shuffle_seed != 0 first
  * permutes the rows (seeded), which avoids the bias of class-sorted input;
- * 0 keeps the given order (the original implementation). Uniform rows give
- * 1; confident one-hot rows spread evenly over K classes in every part
- * give K. Errors: LG_ERR_INVALID_ARG (n < splits, k < 1, rows that are not
+ * 0 keeps the given order (the original implementation). torch-fidelity
+ * shuffles by default with numpy's generator (seed 2020); ours is a
+ * different generator, so shuffled values match its only in distribution.
+ * Uniform rows give 1; confident one-hot rows spread evenly over K classes
+ * in every part give K. Errors: LG_ERR_INVALID_ARG (n < splits, k < 1, rows that are not
  * probabilities), LG_ERR_NONFINITE, LG_ERR_NOMEM. */
 lg_status lg_inception_score(const float *probs /* (N,K) */, int64_t n, int k, int splits,
                              uint64_t shuffle_seed, lg_is_result *out);

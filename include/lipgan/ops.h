@@ -97,6 +97,18 @@ lg_tensor *lg_sum_to(lg_ctx *ctx, lg_tensor *x, int ndim, const int64_t *shape);
 lg_tensor *lg_reshape(lg_ctx *ctx, lg_tensor *x, int ndim, const int64_t *shape);
 lg_tensor *lg_flatten(lg_ctx *ctx, lg_tensor *x);  /* (N, rest) */
 
+/* ---- classification (src/ops/softmax.c) ----
+ * Over the rows of x (N,K); the forward runs on the host in double with the
+ * row maximum subtracted (stable for any finite logits), so it costs a
+ * download/upload on a device backend. Derivatives of every order. */
+lg_tensor *lg_log_softmax(lg_ctx *ctx, lg_tensor *x);  /* (N,K) */
+lg_tensor *lg_softmax(lg_ctx *ctx, lg_tensor *x);      /* (N,K), exp(log_softmax) */
+/* Mean cross-entropy (1) = -(1/N) sum_i log_softmax(logits)[i, labels[i]]
+ * of logits (N,K) and host labels (N) in [0, K) (PyTorch's
+ * F.cross_entropy with reduction "mean"); a label out of range is a sticky
+ * LG_ERR_INVALID_ARG. */
+lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *logits, const int32_t *labels);
+
 #ifdef __cplusplus
 }
 #endif

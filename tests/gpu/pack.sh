@@ -5,7 +5,8 @@
 # LAPACKE, libyaml, libpng and zlib are linked statically, libcjson.so.1 is
 # copied beside the binary (rpath $ORIGIN); only the CUDA runtime/cuBLAS
 # (/usr/local/cuda/lib64), libgfortran, libgomp and libstdc++ are taken from
-# the target. Needs a target glibc >= this machine's.
+# the target. cuDNN is not linked: it is dlopen()ed at run time (point
+# LG_CUDNN_PATH at it). Needs a target glibc >= this machine's.
 #   tests/gpu/pack.sh            # -> build-cuda/gpu-pack/test_backend_cuda
 #   BUILD=build-x tests/gpu/pack.sh
 set -e
@@ -32,4 +33,6 @@ for src in tests/gpu/test_backend_cuda.c tests/gpu/test_ops_cuda.c bench/bench_m
 done
 cp -L $L/libcjson.so.1 "$OUT/"
 cp tests/gpu/run_packed.sh "$OUT/"
+# small enough to carry to the device machine (debug info is most of it)
+strip "$OUT/test_backend_cuda" "$OUT/test_ops_cuda" "$OUT/bench_models"
 ls -la "$OUT"

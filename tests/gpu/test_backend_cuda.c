@@ -1,7 +1,8 @@
 /* Compares every kernel of the CUDA backend table with the CPU backend (the
  * reference) on fresh random inputs, printing one normalized MSE per
  * kernel and case, nMSE = sum((gpu - cpu)^2) / sum(cpu^2); the bar is 1e-7
- * (fp32, TF32 off), and 1e-10 for gemm and convolutions (which proves TF32
+ * (fp32, TF32 off), and 1e-10 for gemm and im2col convolutions, 1e-9 for
+ * cuDNN convolutions (which proves TF32
  * is off). Every output is poisoned with NaN on both backends
  * before each call, so an unwritten element fails. Also checks run-to-run
  * determinism, the sticky error status, the memory pool and a CUDA-Graph
@@ -30,6 +31,9 @@
  * TF32 itself lands near 1e-7 (about 7e-8 at k = 512 on an H100), fp32
  * near 1e-13, so this catches TF32 being on by accident. */
 #define FP32_BAR 1e-10
+/* cuDNN's FFT and Winograd algorithms transform the data and round a little
+ * more than a direct fp32 sum; still two orders of magnitude below TF32. */
+#define CUDNN_BAR 1e-9
 
 static const lg_backend *B[2]; /* [0] cuda (under test), [1] cpu (reference) */
 static lg_test_rng rng;
@@ -116,6 +120,7 @@ static float *pb_get(const pbuf *p, int k) {
 }
 
 static double bar_of(const char *kernel) {
+    if (strncmp(kernel, "conv2d", 6) == 0 && !strstr(kernel, "/i2c")) return CUDNN_BAR;
     int fp32 = strncmp(kernel, "gemm", 4) == 0 || strncmp(kernel, "conv2d", 6) == 0;
     return fp32 ? FP32_BAR : NMSE_BAR;
 }
@@ -201,9 +206,19 @@ static void test_gemm(void) {
     case_gemm(0, 1, 64, 1, 1000, 1, 0.5f, 0.0f);
 }
 
-/* ---- convolutions ---- */
+/* ---- convolutions ----
+ * Run twice: through cuDNN (when it loads; LG_REQUIRE_CUDNN=1 makes its
+ * absence a failure) and through im2col + cuBLAS (lg_cuda_set_cudnn(0)).
+ * Kernel names carry the path ("/i2c" for im2col); both get the fp32 bar. */
+
+static int g_conv_mode; /* 0: cuDNN (if loaded), 1: im2col */
+static const char *const CONV_NAMES[2][3] = {
+    {"conv2d", "conv2d_bwd_data", "conv2d_bwd_weight"},
+    {"conv2d/i2c", "conv2d_bwd_data/i2c", "conv2d_bwd_weight/i2c"},
+};
 
 static void test_conv_case(int n, int c, int h, int w, int oc, int k, int stride, int pad) {
+    const char *const *kn = CONV_NAMES[g_conv_mode];
     lg_conv_geom g = {n, c, h, w, oc, k, k, stride, pad, lg_conv_out_size(h, k, stride, pad),
                       lg_conv_out_size(w, k, stride, pad)};
     LG_ASSERT(g.oh > 0 && g.ow > 0);
@@ -221,24 +236,35 @@ static void test_conv_case(int n, int c, int h, int w, int oc, int k, int stride
     }
     pbuf y = pb_nan(ny), dx = pb_nan(nx), dw = pb_nan(nw);
     for (int q = 0; q < 2; q++) B[q]->conv2d(y.d[q], x.d[q], wt.d[q], &g, ws[q]);
-    compare("conv2d", what, &y);
+    compare(kn[0], what, &y);
     for (int q = 0; q < 2; q++) B[q]->conv2d_bwd_data(dx.d[q], dy.d[q], wt.d[q], &g, ws[q]);
-    compare("conv2d_bwd_data", what, &dx);
+    compare(kn[1], what, &dx);
     for (int q = 0; q < 2; q++) B[q]->conv2d_bwd_weight(dw.d[q], x.d[q], dy.d[q], &g, ws[q]);
-    compare("conv2d_bwd_weight", what, &dw);
-    /* run-to-run determinism of the weight gradient (a reduction over the batch) */
-    float *first = pb_get(&dw, 0);
+    compare(kn[2], what, &dw);
+#ifdef LG_HAVE_CUDA
+    int algos[3];
+    if (lg_cuda_conv_algos(&g, algos))
+        printf("  %-18s %-40s cuDNN algorithms fwd %d, bwd data %d, bwd filter %d (-1: im2col)\n",
+               "", what, algos[0], algos[1], algos[2]);
+#endif
+    /* run-to-run determinism of both backward passes (reductions over the
+     * batch and over the output channels) */
+    float *first = pb_get(&dw, 0), *first_dx = pb_get(&dx, 0);
     B[0]->fill(dw.d[0], NAN, nw);
+    B[0]->fill(dx.d[0], NAN, nx);
     B[0]->conv2d_bwd_weight(dw.d[0], x.d[0], dy.d[0], &g, ws[0]);
-    float *second = pb_get(&dw, 0);
+    B[0]->conv2d_bwd_data(dx.d[0], dy.d[0], wt.d[0], &g, ws[0]);
+    float *second = pb_get(&dw, 0), *second_dx = pb_get(&dx, 0);
     CHECK(memcmp(first, second, nw * sizeof(float)) == 0,
-          "conv2d_bwd_weight %s: two runs differ bitwise", what);
-    free(first), free(second);
+          "%s %s: two runs differ bitwise", kn[2], what);
+    CHECK(memcmp(first_dx, second_dx, nx * sizeof(float)) == 0,
+          "%s %s: two runs differ bitwise", kn[1], what);
+    free(first), free(second), free(first_dx), free(second_dx);
     for (int q = 0; q < 2; q++) B[q]->free(ws[q]);
     pb_free(&x), pb_free(&wt), pb_free(&dy), pb_free(&y), pb_free(&dx), pb_free(&dw);
 }
 
-static void test_conv(void) {
+static void conv_cases(void) {
     test_conv_case(2, 3, 7, 9, 5, 3, 1, 1);
     test_conv_case(3, 4, 8, 8, 6, 3, 2, 1);
     test_conv_case(3, 6, 10, 11, 7, 3, 2, 0);
@@ -250,9 +276,34 @@ static void test_conv(void) {
     test_conv_case(4, 8, 16, 16, 16, 4, 2, 1); /* DCGAN-style 4x4 s2 p1 */
     test_conv_case(8, 16, 16, 16, 32, 3, 1, 1);
     test_conv_case(16, 3, 32, 32, 64, 3, 1, 1); /* CIFAR first layer */
+    test_conv_case(5, 7, 13, 11, 9, 5, 3, 2);  /* odd everything */
     /* big enough that the CUDA backend splits the batch into chunks
      * (12 images, then 1: also the single-image path) */
     test_conv_case(13, 64, 64, 64, 64, 3, 1, 1);
+    /* the ResNet models' geometries (where cuDNN picks its fast kernels) */
+    test_conv_case(16, 128, 16, 16, 128, 3, 1, 1);
+    test_conv_case(8, 256, 32, 32, 256, 3, 1, 1);
+    test_conv_case(16, 256, 8, 8, 256, 1, 1, 0);
+}
+
+static void test_conv(void) {
+#ifdef LG_HAVE_CUDA
+    const char *req = getenv("LG_REQUIRE_CUDNN");
+    int have = lg_cuda_cudnn();
+    printf("  convolutions: %s\n", lg_cuda_cudnn_info());
+    CHECK(have || !(req && !strcmp(req, "1")), "LG_REQUIRE_CUDNN=1 but cuDNN is not in use: %s",
+          lg_cuda_cudnn_info());
+    g_conv_mode = 0;
+    if (have) conv_cases();
+    lg_cuda_set_cudnn(0);
+    CHECK(!lg_cuda_cudnn(), "lg_cuda_set_cudnn(0) did not switch cuDNN off");
+    g_conv_mode = 1;
+    conv_cases();
+    lg_cuda_set_cudnn(1);
+    g_conv_mode = 0;
+#else
+    conv_cases();
+#endif
 }
 
 /* ---- elementwise ---- */
@@ -302,6 +353,9 @@ static void test_binary(void) {
         {{2, 3, 5, 7}, {2, 1, 5, 1}, {1, 3, 1, 7}},
         {{1, 1, 9, 13}, {1, 1, 1, 1}, {1, 1, 9, 13}},
         {{64, 32, 8, 8}, {64, 32, 8, 8}, {1, 32, 1, 1}},
+        {{2, 3, 5, 7}, {2, 3, 5, 7}, {1, 1, 1, 1}},  /* scalar operand */
+        {{2, 3, 5, 7}, {2, 1, 5, 7}, {2, 3, 5, 7}},  /* broadcast a, merged dims */
+        {{4, 6, 1, 9}, {1, 6, 1, 9}, {4, 1, 1, 1}},  /* y has a size-1 dim */
     };
     static const char *names[] = {"add", "sub", "mul", "div", "max"};
     for (int op = 0; op < LG_B_COUNT; op++)
@@ -337,6 +391,13 @@ static void test_sum_to(void) {
         {{4, 3, 5, 7}, {4, 3, 5, 7}},    {{64, 128, 8, 8}, {1, 128, 1, 1}},
         {{64, 256, 4, 4}, {1, 256, 4, 4}}, {{1, 1, 300, 70}, {1, 1, 1, 70}},
         {{1, 1, 1, 100000}, {1, 1, 1, 1}},
+        /* the fast paths: bias gradients (many and few channels, split
+         * reductions), [K,R,K] and [R,K] with few outputs, and a 4-segment
+         * pattern for the generic kernel */
+        {{128, 256, 16, 16}, {1, 256, 1, 1}}, {{128, 3, 32, 32}, {1, 3, 1, 1}},
+        {{1, 64, 100, 64}, {1, 64, 1, 64}},   {{1, 1, 5000, 3}, {1, 1, 1, 3}},
+        {{2, 3, 5, 7}, {2, 1, 5, 1}},         {{1, 3, 40000, 1}, {1, 3, 1, 1}},
+        {{3, 1, 1, 70000}, {3, 1, 1, 1}},
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         const int64_t *xs = cs[i][0], *ys = cs[i][1];

@@ -3,6 +3,8 @@
  * second derivatives (G = sum(q * dL/dx0), differentiated w.r.t. every
  * input: the structure of a gradient penalty). Pass bar: normalized MSE
  * sum((a-b)^2)/sum(b^2) <= 1e-7 in fp32 (TF32 off).
+ * Everything runs twice: convolutions through cuDNN (when it loads;
+ * LG_REQUIRE_CUDNN=1 makes its absence a failure) and through im2col.
  * Skips (exit 0) without a device unless LG_REQUIRE_CUDA=1. */
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +15,9 @@
 #include "lipgan/autograd.h"
 #include "lipgan/model.h"
 #include "lipgan/ops.h"
+#ifdef LG_HAVE_CUDA
+#include "lipgan/cuda.h"
+#endif
 
 #define NMSE_BAR 1e-7
 #define MAXIN 4
@@ -76,6 +81,7 @@ static const opspec OPS[] = {
     {"conv s1 p1", f_conv_s1p1, 3, {4, 4, 1}, {S4(2, 3, 7, 6), S4(4, 3, 3, 3), S4(4, 0, 0, 0)}, 1, 0},
     {"conv s2 p1", f_conv_s2p1, 3, {4, 4, 1}, {S4(3, 2, 9, 8), S4(5, 2, 3, 3), S4(5, 0, 0, 0)}, 1, 0},
     {"conv 1x1", f_conv_1x1, 2, {4, 4}, {S4(2, 5, 6, 6), S4(3, 5, 1, 1)}, 1, 0},
+    {"conv s1 p1 (16 ch)", f_conv_s1p1, 3, {4, 4, 1}, {S4(4, 16, 12, 12), S4(16, 16, 3, 3), S4(16, 0, 0, 0)}, 1, 0},
     {"conv_transpose s2", f_convt, 3, {4, 4, 1}, {S4(2, 4, 5, 5), S4(4, 3, 3, 3), S4(3, 0, 0, 0)}, 1, 0},
     {"conv2d_wgrad", f_wgrad, 2, {4, 4}, {S4(2, 3, 8, 8), S4(2, 4, 4, 4)}, 1, 0},
     {"upsample2x", f_up, 1, {4}, {S4(2, 3, 3, 5)}, 1, 0},
@@ -302,6 +308,20 @@ int main(void) {
     const char *s = getenv("LG_TEST_SEED");
     g_seed = s ? strtoull(s, NULL, 10) : 12345;
     printf("seed %llu\n", (unsigned long long)g_seed);
+#ifdef LG_HAVE_CUDA
+    const char *req = getenv("LG_REQUIRE_CUDNN");
+    int have = lg_cuda_cudnn();
+    printf("convolutions: %s\n", lg_cuda_cudnn_info());
+    CHECK(have || !(req && !strcmp(req, "1")), "LG_REQUIRE_CUDNN=1 but cuDNN is not in use: %s",
+          lg_cuda_cudnn_info());
+    if (have) {
+        printf("-- convolutions through cuDNN\n");
+        LG_TEST_RUN(test_ops);
+        LG_TEST_RUN(test_models);
+    }
+    lg_cuda_set_cudnn(0);
+    printf("-- convolutions through im2col + cuBLAS\n");
+#endif
     LG_TEST_RUN(test_ops);
     LG_TEST_RUN(test_models);
     return lg_test_summary("test_ops_cuda");

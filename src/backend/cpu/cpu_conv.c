@@ -65,7 +65,7 @@ static void conv_plan_make(conv_plan *p, const lg_conv_geom *g) {
     p->ohw = (size_t)g->oh * g->ow;
     p->ckk = (size_t)g->c * g->kh * g->kw;
     p->direct = g->kh == 1 && g->kw == 1 && g->stride == 1 && g->pad == 0;
-    size_t G = p->ohw >= COLS_MIN ? 1 : (COLS_MIN + p->ohw - 1) / p->ohw;
+    size_t G = (p->ohw == 0 || p->ohw >= COLS_MIN) ? 1 : (COLS_MIN + p->ohw - 1) / p->ohw;
     size_t per_thread = ((size_t)g->n + nt - 1) / nt; /* keep every thread busy */
     if (G > per_thread) G = per_thread;
     if (G < 1) G = 1;
@@ -203,6 +203,11 @@ void lg_cpu_conv2d(float *y, const float *x, const float *w, const lg_conv_geom 
     conv_plan p;
     conv_plan_make(&p, g);
     const size_t oc = (size_t)g->oc, yss = oc * p.ohw; /* y sample stride */
+    if (g->n == 0 || yss == 0) return;
+    if (p.ckk == 0) { /* no input channels: an empty sum */
+        memset(y, 0, sizeof(float) * g->n * yss);
+        return;
+    }
 #pragma omp parallel num_threads(p.T)
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads(), c0, c1;
@@ -226,6 +231,11 @@ void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg
     conv_plan p;
     conv_plan_make(&p, g);
     const size_t oc = (size_t)g->oc, yss = oc * p.ohw, chw = (size_t)g->c * g->h * g->w;
+    if (g->n == 0 || chw == 0) return;
+    if (yss == 0 || p.ckk == 0) { /* nothing flows back */
+        memset(dx, 0, sizeof(float) * g->n * chw);
+        return;
+    }
 #pragma omp parallel num_threads(p.T)
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads(), c0, c1;
@@ -264,6 +274,11 @@ void lg_cpu_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const 
     conv_plan p;
     conv_plan_make(&p, g);
     const size_t oc = (size_t)g->oc, yss = oc * p.ohw, nw = oc * p.ckk;
+    if (nw == 0) return;
+    if (g->n == 0 || p.ohw == 0) {
+        memset(dw, 0, sizeof(float) * nw);
+        return;
+    }
     float *parts = ws + (size_t)p.T * p.slot; /* (T-1, OC, CKK): threads 1.. */
     int Tused = p.T;
 #pragma omp parallel num_threads(p.T)

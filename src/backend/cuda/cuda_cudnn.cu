@@ -111,7 +111,6 @@ enum { DNN_UNTRIED, DNN_READY, DNN_FAILED };
 static std::mutex g_mu;           /* guards everything below */
 static int g_state = DNN_UNTRIED; /* library load + handle */
 static int g_enabled = -1;        /* -1: not decided yet (LG_CUDNN env) */
-static void *g_lib;
 static dnn_handle g_handle;
 static char g_info[600];     /* lg_cuda_cudnn_info() */
 static char g_load_msg[600]; /* why loading failed, or what was loaded */
@@ -142,7 +141,7 @@ static void *open_lib(const char *path, char *why, size_t nwhy) {
     return h;
 }
 
-/* Loads the library and creates the handle; on failure fills g_info. */
+/* Loads the library and creates the handle; g_load_msg says how it went. */
 static void load_locked(void) {
     char tried[512] = "", why[300] = "";
     const char *env = getenv("LG_CUDNN_PATH");
@@ -203,7 +202,6 @@ static void load_locked(void) {
                                                                              : "libcudnn.so.9";
     snprintf(g_load_msg, sizeof g_load_msg, "cuDNN %zu.%zu.%zu (%s)", ver / 10000,
              ver / 100 % 100, ver % 100, where);
-    g_lib = h;
     g_state = DNN_READY;
 }
 

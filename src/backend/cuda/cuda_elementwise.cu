@@ -91,11 +91,15 @@ __device__ __forceinline__ float binary_op(float a, float b) {
     }
 }
 
-/* Shapes of y and the element strides of a and b in y's index space (0
- * along broadcast dims). */
-struct bcast {
-    int64_t d1, d2, d3;          /* y dims 1..3 (dim 0 is implied by n) */
-    int64_t as[4], bs[4];
+/* Broadcasting is canonicalized on the host: size-1 dims of y are dropped
+ * and neighbouring dims merged wherever both a and b are laid out
+ * contiguously across them (a zero stride merges with a zero stride), so a
+ * bias add (N,C,H,W) + (1,C,1,1) becomes 3 dims (N, C, H*W) and a scalar
+ * operand 1 dim. Kernels are instantiated per number of dims (fewer
+ * divisions) and index type (32-bit when everything fits: 64-bit division
+ * costs several times more than 32-bit). */
+template <typename I> struct bshape {
+    I size[4], as[4], bs[4];
 };
 
 template <int OP>
@@ -105,17 +109,25 @@ __global__ void k_binary_same(float *y, const float *a, const float *b, size_t n
         y[i] = binary_op<OP>(a[i], b[i]);
 }
 
-template <int OP>
-__global__ void k_binary_bcast(float *y, const float *a, const float *b, size_t n, bcast s) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        int64_t t = (int64_t)i;
-        int64_t i3 = t % s.d3; t /= s.d3;
-        int64_t i2 = t % s.d2; t /= s.d2;
-        int64_t i1 = t % s.d1;
-        int64_t i0 = t / s.d1;
-        int64_t ia = i0 * s.as[0] + i1 * s.as[1] + i2 * s.as[2] + i3 * s.as[3];
-        int64_t ib = i0 * s.bs[0] + i1 * s.bs[1] + i2 * s.bs[2] + i3 * s.bs[3];
+/* Element offsets in a and b of y's element i. */
+template <int ND, typename I>
+__host__ __device__ __forceinline__ void bin_index(I i, const bshape<I> &s, I *ia, I *ib) {
+    I t = i, pa = 0, pb = 0;
+    for (int d = ND - 1; d > 0; d--) {
+        I q = t / s.size[d], c = t - q * s.size[d];
+        pa += c * s.as[d];
+        pb += c * s.bs[d];
+        t = q;
+    }
+    *ia = pa + t * s.as[0];
+    *ib = pb + t * s.bs[0];
+}
+
+template <int OP, int ND, typename I>
+__global__ void k_binary_nd(float *y, const float *a, const float *b, I n, bshape<I> s) {
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+        I ia, ib;
+        bin_index<ND, I>(i, s, &ia, &ib);
         y[i] = binary_op<OP>(a[ia], b[ib]);
     }
 }
@@ -134,6 +146,65 @@ static bool same_shape(const int64_t a[4], const int64_t b[4]) {
     return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3];
 }
 
+/* Merged dims, outermost first: nd in 1..4 entries of size and strides. */
+struct bmerged {
+    int nd;
+    int64_t size[4], as[4], bs[4];
+};
+
+static bmerged bmerge(const int64_t ysh[4], const int64_t ast[4], const int64_t bst[4]) {
+    bmerged m;
+    m.nd = 0;
+    for (int d = 0; d < 4; d++) {
+        if (ysh[d] == 1) continue;
+        if (m.nd > 0) {
+            int k = m.nd - 1; /* merge into the previous (outer) dim? */
+            if (m.as[k] == ast[d] * ysh[d] && m.bs[k] == bst[d] * ysh[d]) {
+                m.size[k] *= ysh[d];
+                m.as[k] = ast[d];
+                m.bs[k] = bst[d];
+                continue;
+            }
+        }
+        m.size[m.nd] = ysh[d];
+        m.as[m.nd] = ast[d];
+        m.bs[m.nd] = bst[d];
+        m.nd++;
+    }
+    if (m.nd == 0) { /* a single element */
+        m.nd = 1;
+        m.size[0] = 1;
+        m.as[0] = m.bs[0] = 1;
+    }
+    return m;
+}
+
+template <typename I> static bshape<I> bshape_of(const bmerged &m) {
+    bshape<I> s;
+    for (int d = 0; d < 4; d++) {
+        s.size[d] = d < m.nd ? (I)m.size[d] : 1;
+        s.as[d] = d < m.nd ? (I)m.as[d] : 0;
+        s.bs[d] = d < m.nd ? (I)m.bs[d] : 0;
+    }
+    return s;
+}
+
+template <int OP, int ND, typename I>
+static void launch_nd(float *y, const float *a, const float *b, size_t n, const bmerged &m) {
+    bshape<I> s = bshape_of<I>(m);
+    k_binary_nd<OP, ND, I><<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(y, a, b, (I)n, s);
+}
+
+template <int OP, typename I>
+static void launch_merged(float *y, const float *a, const float *b, size_t n, const bmerged &m) {
+    switch (m.nd) {
+    case 1: launch_nd<OP, 1, I>(y, a, b, n, m); break;
+    case 2: launch_nd<OP, 2, I>(y, a, b, n, m); break;
+    case 3: launch_nd<OP, 3, I>(y, a, b, n, m); break;
+    default: launch_nd<OP, 4, I>(y, a, b, n, m); break;
+    }
+}
+
 template <int OP>
 static void launch_binary(float *y, const int64_t ysh[4], const float *a,
                           const int64_t ash[4], const float *b, const int64_t bsh[4]) {
@@ -142,11 +213,15 @@ static void launch_binary(float *y, const int64_t ysh[4], const float *a,
     if (same_shape(ash, ysh) && same_shape(bsh, ysh)) {
         k_binary_same<OP><<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(y, a, b, n);
     } else {
-        bcast s;
-        s.d1 = ysh[1]; s.d2 = ysh[2]; s.d3 = ysh[3];
-        bcast_strides(s.as, ash, ysh);
-        bcast_strides(s.bs, bsh, ysh);
-        k_binary_bcast<OP><<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(y, a, b, n, s);
+        int64_t ast[4], bst[4];
+        bcast_strides(ast, ash, ysh);
+        bcast_strides(bst, bsh, ysh);
+        bmerged m = bmerge(ysh, ast, bst);
+        /* the largest index formed is below n or below a's / b's size */
+        if (n < (size_t)INT32_MAX / 2)
+            launch_merged<OP, unsigned>(y, a, b, n, m);
+        else
+            launch_merged<OP, int64_t>(y, a, b, n, m);
     }
     LGC_LAUNCHED();
 }
@@ -220,6 +295,168 @@ __global__ void k_sumto_block(float *y, const float *x, sumto s) {
     }
 }
 
+/* ---- sum_to fast paths ----
+ * After dropping size-1 dims and merging neighbours of the same kind (kept
+ * K / reduced R), the common cases are two-level: output o and reduction
+ * index j address x at base(o) + off(j) with
+ *   base(o) = (o / ob) * os1 + (o % ob) * os2,
+ *   off(j)  = (j / jb) * js1 + (j % jb) * js2.
+ * [R?,K,R] (a bias gradient (N,C,HW) -> C): ob = C, os2 = HW; jb = HW,
+ *   js1 = C*HW, js2 = 1: one block (or several, see below) per output,
+ *   coalesced over the inner reduced run.
+ * [K?,R,K] ((N,C,H,W) -> (1,C,H,W)): ob = K2, os1 = R*K2, os2 = 1; jb = R,
+ *   js2 = K2: one thread per output, coalesced over neighbouring outputs.
+ * A block-per-output reduction with few outputs is split into `splits`
+ * blocks per output whose partials a second kernel adds in a fixed order,
+ * so the result does not depend on timing. */
+template <typename I> struct red2 {
+    I m, len;           /* outputs, reduction length */
+    I ob, os1, os2;     /* base(o) */
+    I jb, js1, js2;     /* off(j) */
+    I splits, chunk;    /* block kernel: blocks per output, j per block */
+};
+
+template <typename I>
+__host__ __device__ __forceinline__ I red2_base(const red2<I> &s, I o) {
+    I q = o / s.ob;
+    return q * s.os1 + (o - q * s.ob) * s.os2;
+}
+template <typename I>
+__host__ __device__ __forceinline__ I red2_off(const red2<I> &s, I j) {
+    I q = j / s.jb;
+    return q * s.js1 + (j - q * s.jb) * s.js2;
+}
+
+template <typename I>
+__global__ void k_red2_thread(float *y, const float *x, red2<I> s) {
+    for (I o = blockIdx.x * (I)blockDim.x + threadIdx.x; o < s.m; o += (I)gridDim.x * blockDim.x) {
+        const float *xb = x + red2_base(s, o);
+        float acc = 0.0f;
+        for (I j = 0; j < s.len; j++) acc += xb[red2_off(s, j)];
+        y[o] = acc;
+    }
+}
+
+/* grid: m * splits blocks; block (o, k) sums j in [k*chunk, (k+1)*chunk) */
+template <typename I>
+__global__ void k_red2_block(float *y, double *partial, const float *x, red2<I> s) {
+    __shared__ float sh[LGC_THREADS];
+    I o = blockIdx.x / s.splits, k = blockIdx.x - o * s.splits;
+    const float *xb = x + red2_base(s, o);
+    I j0 = k * s.chunk, j1 = j0 + s.chunk < s.len ? j0 + s.chunk : s.len;
+    float acc = 0.0f;
+    for (I j = j0 + threadIdx.x; j < j1; j += blockDim.x) acc += xb[red2_off(s, j)];
+    sh[threadIdx.x] = acc;
+    __syncthreads();
+    for (int w = LGC_THREADS / 2; w > 0; w >>= 1) {
+        if ((int)threadIdx.x < w) sh[threadIdx.x] += sh[threadIdx.x + w];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        if (s.splits == 1) y[o] = sh[0];
+        else partial[blockIdx.x] = sh[0];
+    }
+}
+
+__global__ void k_red2_finish(float *y, const double *partial, int m, int splits) {
+    for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < m; o += gridDim.x * blockDim.x) {
+        double acc = 0.0;
+        for (int k = 0; k < splits; k++) acc += partial[o * splits + k];
+        y[o] = (float)acc;
+    }
+}
+
+template <typename I>
+static void launch_red2(float *y, const float *x, const red2<int64_t> &s64, bool block) {
+    red2<I> s;
+    s.m = (I)s64.m, s.len = (I)s64.len;
+    s.ob = (I)s64.ob, s.os1 = (I)s64.os1, s.os2 = (I)s64.os2;
+    s.jb = (I)s64.jb, s.js1 = (I)s64.js1, s.js2 = (I)s64.js2;
+    s.splits = 1, s.chunk = s.len;
+    if (!block) {
+        k_red2_thread<I><<<lgc_grid((size_t)s64.m), LGC_THREADS, 0, lgc_stream>>>(y, x, s);
+        return;
+    }
+    /* enough blocks for two waves of an H100 when outputs are few */
+    const int64_t target = 2 * 132;
+    int64_t splits = 1;
+    if (s64.m < target && s64.len >= 8192) {
+        splits = (target + s64.m - 1) / s64.m;
+        if (splits > s64.len / 4096) splits = s64.len / 4096;
+        if (splits > LGC_RED_BLOCKS / s64.m) splits = LGC_RED_BLOCKS / s64.m;
+        if (splits < 1) splits = 1;
+    }
+    s.splits = (I)splits;
+    s.chunk = (I)((s64.len + splits - 1) / splits);
+    k_red2_block<I><<<(unsigned)(s64.m * splits), LGC_THREADS, 0, lgc_stream>>>(
+        y, lgc_red_partial, x, s);
+    if (splits > 1) {
+        LGC_LAUNCHED();
+        k_red2_finish<<<lgc_grid((size_t)s64.m), LGC_THREADS, 0, lgc_stream>>>(
+            y, lgc_red_partial, (int)s64.m, (int)splits);
+    }
+}
+
+/* How sum_to_fast() reduces: */
+enum { RP_GENERIC, RP_ALL, RP_THREAD, RP_BLOCK };
+
+static int sum_to_plan(const int64_t ysh[4], const int64_t xsh[4], red2<int64_t> *out) {
+    int64_t size[4];
+    bool red[4];
+    int ns = 0;
+    for (int d = 0; d < 4; d++) {
+        if (xsh[d] == 1) continue;
+        bool r = ysh[d] != xsh[d];
+        if (ns > 0 && red[ns - 1] == r) {
+            size[ns - 1] *= xsh[d];
+            continue;
+        }
+        size[ns] = xsh[d];
+        red[ns] = r;
+        ns++;
+    }
+    if (ns < 2) return ns == 1 && red[0] ? RP_ALL : RP_GENERIC; /* ALL: a scalar */
+    red2<int64_t> s;
+    bool block;
+    if (red[ns - 1] && ns <= 3 && (ns == 2 || red[0])) {
+        /* [K,R] or [R,K,R]: A outer reduced, C kept, B inner reduced */
+        int64_t A = ns == 3 ? size[0] : 1, C = size[ns - 2], B = size[ns - 1];
+        s.m = C, s.len = A * B;
+        s.ob = C, s.os1 = 0, s.os2 = B;
+        s.jb = B, s.js1 = C * B, s.js2 = 1;
+        /* a block per output unless the sums are short and outputs many */
+        block = s.len >= 256 || s.m < 4096;
+    } else if (!red[ns - 1] && ns <= 3 && (ns == 2 || !red[0])) {
+        /* [R,K] or [K,R,K]: A outer kept, R reduced, B inner kept */
+        int64_t A = ns == 3 ? size[0] : 1, R = size[ns - 2], B = size[ns - 1];
+        s.m = A * B, s.len = R;
+        s.ob = B, s.os1 = R * B, s.os2 = 1;
+        s.jb = R, s.js1 = 0, s.js2 = B;
+        /* few outputs with long sums: a block each beats a thread each */
+        block = s.m < 2048 && R > 64;
+    } else {
+        return RP_GENERIC;
+    }
+    s.splits = 1, s.chunk = s.len;
+    *out = s;
+    return block ? RP_BLOCK : RP_THREAD;
+}
+
+/* Tries the fast paths; false: use the generic kernels. */
+static bool sum_to_fast(float *y, const int64_t ysh[4], const float *x, const int64_t xsh[4],
+                        int64_t xn) {
+    red2<int64_t> s;
+    int how = sum_to_plan(ysh, xsh, &s);
+    if (how == RP_GENERIC) return false;
+    if (how == RP_ALL)
+        lgc_sum_all(y, x, (size_t)xn);
+    else if (xn < (int64_t)INT32_MAX / 2)
+        launch_red2<unsigned>(y, x, s, how == RP_BLOCK);
+    else
+        launch_red2<int64_t>(y, x, s, how == RP_BLOCK);
+    return true;
+}
+
 void lgc_sum_to(float *y, const int64_t yshape[4], const float *x, const int64_t xshape[4]) {
     sumto s;
     s.m = 1;
@@ -235,9 +472,17 @@ void lgc_sum_to(float *y, const int64_t yshape[4], const float *x, const int64_t
     }
     if (s.m == 0) return;
     s.r = xn / s.m;
+    if (s.r == 0) { /* sum over an empty dim */
+        lgc_fill(y, 0.0f, (size_t)s.m);
+        return;
+    }
     if (s.r == 1) {
         LGC_CK(cudaMemcpyAsync(y, x, (size_t)s.m * sizeof(float), cudaMemcpyDeviceToDevice,
                                lgc_stream));
+        return;
+    }
+    if (sum_to_fast(y, yshape, x, xshape, xn)) {
+        LGC_LAUNCHED();
         return;
     }
     if (s.r <= 64 || s.m >= 4096) {
@@ -251,22 +496,23 @@ void lgc_sum_to(float *y, const int64_t yshape[4], const float *x, const int64_t
 
 /* ---- resampling over (nc, h, w) planes ---- */
 
-__global__ void k_upsample2x(float *y, const float *x, int64_t nc, int64_t h, int64_t w) {
-    int64_t ow = 2 * w, n = nc * 4 * h * w;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t ox = i % ow, t = i / ow;
-        int64_t oy = t % (2 * h), p = t / (2 * h);
+/* 32-bit indices when the tensors fit (cheaper division), else 64-bit */
+template <typename I>
+__global__ void k_upsample2x(float *y, const float *x, I nc, I h, I w) {
+    I ow = 2 * w, n = nc * 4 * h * w;
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+        I t = i / ow, ox = i - t * ow;
+        I p = t / (2 * h), oy = t - p * (2 * h);
         y[i] = x[(p * h + oy / 2) * w + ox / 2];
     }
 }
 
-__global__ void k_sumpool2x2(float *y, const float *x, int64_t nc, int64_t h, int64_t w) {
-    int64_t ow = w / 2, oh = h / 2, n = nc * oh * ow;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t ox = i % ow, t = i / ow;
-        int64_t oy = t % oh, p = t / oh;
+template <typename I>
+__global__ void k_sumpool2x2(float *y, const float *x, I nc, I h, I w) {
+    I ow = w / 2, oh = h / 2, n = nc * oh * ow;
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+        I t = i / ow, ox = i - t * ow;
+        I p = t / oh, oy = t - p * oh;
         const float *r0 = x + (p * h + 2 * oy) * w + 2 * ox;
         const float *r1 = r0 + w;
         y[i] = (r0[0] + r0[1]) + (r1[0] + r1[1]);
@@ -276,14 +522,22 @@ __global__ void k_sumpool2x2(float *y, const float *x, int64_t nc, int64_t h, in
 void lgc_upsample2x(float *y, const float *x, int64_t nc, int64_t h, int64_t w) {
     size_t n = (size_t)(nc * 4 * h * w);
     if (n == 0) return;
-    k_upsample2x<<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(y, x, nc, h, w);
+    if (n < (size_t)INT32_MAX / 2)
+        k_upsample2x<unsigned><<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(
+            y, x, (unsigned)nc, (unsigned)h, (unsigned)w);
+    else
+        k_upsample2x<int64_t><<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(y, x, nc, h, w);
     LGC_LAUNCHED();
 }
 
 void lgc_sumpool2x2(float *y, const float *x, int64_t nc, int64_t h, int64_t w) {
     size_t n = (size_t)(nc * (h / 2) * (w / 2));
     if (n == 0) return;
-    k_sumpool2x2<<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(y, x, nc, h, w);
+    if ((size_t)(nc * h * w) < (size_t)INT32_MAX / 2)
+        k_sumpool2x2<unsigned><<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(
+            y, x, (unsigned)nc, (unsigned)h, (unsigned)w);
+    else
+        k_sumpool2x2<int64_t><<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(y, x, nc, h, w);
     LGC_LAUNCHED();
 }
 

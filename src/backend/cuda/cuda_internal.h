@@ -57,6 +57,14 @@ void lgc_conv2d_bwd_data(float *dx, const float *dy, const float *w,
                          const lg_conv_geom *g, float *ws);
 void lgc_conv2d_bwd_weight(float *dw, const float *x, const float *dy,
                            const lg_conv_geom *g, float *ws);
+/* cuda_cudnn.cu: the same three passes through cuDNN when it is loaded and
+ * has a deterministic algorithm for the geometry within
+ * lgc_conv_workspace(g) floats of ws; false: nothing was queued, use im2col. */
+bool lgc_dnn_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, float *ws);
+bool lgc_dnn_conv2d_bwd_data(float *dx, const float *dy, const float *w,
+                             const lg_conv_geom *g, float *ws);
+bool lgc_dnn_conv2d_bwd_weight(float *dw, const float *x, const float *dy,
+                               const lg_conv_geom *g, float *ws);
 /* cuda_elementwise.cu */
 void lgc_fill(float *dst, float value, size_t n);
 void lgc_unary(lg_unary op, float *y, const float *x, size_t n, float alpha);

@@ -1,4 +1,6 @@
-/* CUDA backend: gemm (cuBLAS) and 2-D convolutions as im2col + cuBLAS.
+/* CUDA backend: gemm (cuBLAS) and 2-D convolutions: through cuDNN when it
+ * is loaded (cuda_cudnn.cu), else (and for any pass cuDNN cannot serve
+ * deterministically) as im2col + cuBLAS, below.
  *
  * cuBLAS is column-major; a row-major matrix M (r, c) with leading dim ld
  * is, to cuBLAS, the column-major matrix M^T (c x r) with the same ld. So
@@ -127,6 +129,7 @@ __global__ void k_bct_transpose(float *dyt, const float *dy, int64_t nb, int64_t
 static const float kOne = 1.0f, kZero = 0.0f;
 
 void lgc_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, float *ws) {
+    if (lgc_dnn_conv2d(y, x, w, g, ws)) return;
     cgeo q = geo_of(g);
     if (g->n <= 0 || q.ohw <= 0 || g->oc <= 0) return;
     int64_t xs = (int64_t)g->c * q.hw, ys = (int64_t)g->oc * q.ohw;
@@ -152,6 +155,7 @@ void lgc_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g,
 
 void lgc_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
                          float *ws) {
+    if (lgc_dnn_conv2d_bwd_data(dx, dy, w, g, ws)) return;
     cgeo q = geo_of(g);
     if (g->n <= 0 || q.hw <= 0 || g->c <= 0) return;
     int64_t xs = (int64_t)g->c * q.hw, ys = (int64_t)g->oc * q.ohw;
@@ -180,6 +184,7 @@ void lgc_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg_co
 
 void lgc_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
                            float *ws) {
+    if (lgc_dnn_conv2d_bwd_weight(dw, x, dy, g, ws)) return;
     cgeo q = geo_of(g);
     size_t nw = (size_t)((int64_t)g->oc * q.ckk);
     if (nw == 0) return;

@@ -110,22 +110,26 @@ void lgc_normalize(float *x, size_t n, float eps) {
 
 /* ---- batch norm over x (n, c, hw): one block per channel ---- */
 
-__device__ __forceinline__ int64_t bn_index(int64_t r, int64_t ch, int64_t c, int64_t hw) {
-    return (r / hw) * c * hw + ch * hw + r % hw;
+/* Element r of channel ch's n*hw values. I is 32-bit when the tensor fits
+ * (64-bit division is several times slower). */
+template <typename I>
+__device__ __forceinline__ I bn_index(I r, I ch, I c, I hw) {
+    I q = r / hw;
+    return q * c * hw + ch * hw + (r - q * hw);
 }
 
+template <typename I>
 __global__ void k_bn_train(float *y, float *mean_out, float *rstd_out, const float *x,
                            const float *gamma, const float *beta, float *run_mean,
-                           float *run_var, int64_t n, int64_t c, int64_t hw, float eps,
-                           float momentum) {
-    int64_t ch = blockIdx.x;
-    int64_t cnt = n * hw;
+                           float *run_var, I n, I c, I hw, float eps, float momentum) {
+    I ch = blockIdx.x;
+    I cnt = n * hw;
     double s = 0.0;
-    for (int64_t r = threadIdx.x; r < cnt; r += blockDim.x) s += x[bn_index(r, ch, c, hw)];
+    for (I r = threadIdx.x; r < cnt; r += blockDim.x) s += x[bn_index(r, ch, c, hw)];
     double mean = block_reduce<BN_THREADS>(s, add_op()) / (double)cnt;
     /* second pass for the variance: no cancellation from E[x^2] - mean^2 */
     double q = 0.0;
-    for (int64_t r = threadIdx.x; r < cnt; r += blockDim.x) {
+    for (I r = threadIdx.x; r < cnt; r += blockDim.x) {
         double d = x[bn_index(r, ch, c, hw)] - mean;
         q += d * d;
     }
@@ -143,8 +147,8 @@ __global__ void k_bn_train(float *y, float *mean_out, float *rstd_out, const flo
         }
     }
     float g = gamma ? gamma[ch] : 1.0f, bt = beta ? beta[ch] : 0.0f;
-    for (int64_t r = threadIdx.x; r < cnt; r += blockDim.x) {
-        int64_t i = bn_index(r, ch, c, hw);
+    for (I r = threadIdx.x; r < cnt; r += blockDim.x) {
+        I i = bn_index(r, ch, c, hw);
         y[i] = g * (x[i] - fm) * rstd + bt;
     }
 }
@@ -153,9 +157,13 @@ void lgc_bn_train(float *y, float *mean, float *rstd, const float *x, const floa
                   const float *beta, float *run_mean, float *run_var, int64_t n, int64_t c,
                   int64_t hw, float eps, float momentum) {
     if (c == 0) return;
-    k_bn_train<<<(unsigned)c, BN_THREADS, 0, lgc_stream>>>(y, mean, rstd, x, gamma, beta,
-                                                           run_mean, run_var, n, c, hw, eps,
-                                                           momentum);
+    if (n * c * hw < (int64_t)INT32_MAX / 2)
+        k_bn_train<unsigned><<<(unsigned)c, BN_THREADS, 0, lgc_stream>>>(
+            y, mean, rstd, x, gamma, beta, run_mean, run_var, (unsigned)n, (unsigned)c,
+            (unsigned)hw, eps, momentum);
+    else
+        k_bn_train<int64_t><<<(unsigned)c, BN_THREADS, 0, lgc_stream>>>(
+            y, mean, rstd, x, gamma, beta, run_mean, run_var, n, c, hw, eps, momentum);
     LGC_LAUNCHED();
 }
 
@@ -181,15 +189,16 @@ void lgc_bn_eval(float *y, const float *x, const float *gamma, const float *beta
 }
 
 /* dx = gamma*rstd/N * (N*dy - sum(dy) - xhat*sum(dy*xhat)), xhat = (x-mean)*rstd */
+template <typename I>
 __global__ void k_bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy,
                          const float *x, const float *mean, const float *rstd,
-                         const float *gamma, int64_t n, int64_t c, int64_t hw) {
-    int64_t ch = blockIdx.x;
-    int64_t cnt = n * hw;
+                         const float *gamma, I n, I c, I hw) {
+    I ch = blockIdx.x;
+    I cnt = n * hw;
     float mu = mean[ch], rs = rstd[ch];
     double sdy = 0.0, sdyx = 0.0;
-    for (int64_t r = threadIdx.x; r < cnt; r += blockDim.x) {
-        int64_t i = bn_index(r, ch, c, hw);
+    for (I r = threadIdx.x; r < cnt; r += blockDim.x) {
+        I i = bn_index(r, ch, c, hw);
         double g = dy[i];
         sdy += g;
         sdyx += g * (double)((x[i] - mu) * rs);
@@ -203,8 +212,8 @@ __global__ void k_bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy
     float g = gamma ? gamma[ch] : 1.0f;
     float k = g * rs / (float)cnt;
     float mdy = (float)sdy, mdyx = (float)sdyx;
-    for (int64_t r = threadIdx.x; r < cnt; r += blockDim.x) {
-        int64_t i = bn_index(r, ch, c, hw);
+    for (I r = threadIdx.x; r < cnt; r += blockDim.x) {
+        I i = bn_index(r, ch, c, hw);
         float xh = (x[i] - mu) * rs;
         dx[i] = k * ((float)cnt * dy[i] - mdy - xh * mdyx);
     }
@@ -214,7 +223,12 @@ void lgc_bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy, const f
                 const float *mean, const float *rstd, const float *gamma, int64_t n,
                 int64_t c, int64_t hw) {
     if (c == 0) return;
-    k_bn_bwd<<<(unsigned)c, BN_THREADS, 0, lgc_stream>>>(dx, dgamma, dbeta, dy, x, mean, rstd,
-                                                         gamma, n, c, hw);
+    if (n * c * hw < (int64_t)INT32_MAX / 2)
+        k_bn_bwd<unsigned><<<(unsigned)c, BN_THREADS, 0, lgc_stream>>>(
+            dx, dgamma, dbeta, dy, x, mean, rstd, gamma, (unsigned)n, (unsigned)c,
+            (unsigned)hw);
+    else
+        k_bn_bwd<int64_t><<<(unsigned)c, BN_THREADS, 0, lgc_stream>>>(
+            dx, dgamma, dbeta, dy, x, mean, rstd, gamma, n, c, hw);
     LGC_LAUNCHED();
 }

@@ -1,0 +1,72 @@
+#!/bin/sh
+# One batch on a GPU machine: the CUDA tests (cuDNN and im2col paths) and
+# the model benchmark, lipgan and PyTorch side by side, from a folder
+# packed by tests/gpu/pack.sh (or a tar.xz of it). Logs go to $OUT (or
+# ./device-out). Every step has a time limit; a failing step does not stop
+# the later ones; the exit status is nonzero if any step failed.
+#   tests/gpu/device_run.sh build-x/gpu-pack            # or: build-x/pack.tar.xz
+#   ITERS=20 TORCH=0 TF32=0 tests/gpu/device_run.sh DIR
+# cuDNN: $LG_CUDNN_PATH if set, else the copy inside PyTorch's wheel
+# (nvidia/cudnn/lib), else whatever the loader finds.
+set -u
+SRC=${1:?usage: device_run.sh PACKDIR|PACK.tar.xz}
+OUT=${OUT:-$PWD/device-out}
+ITERS=${ITERS:-20}
+mkdir -p "$OUT"
+if [ -f "$SRC" ]; then
+    D=$(mktemp -d)
+    tar xJf "$SRC" -C "$D" || exit 1
+else
+    D=$SRC
+fi
+fail=0
+step() { # step NAME SECONDS CMD...: runs CMD, log in $OUT/NAME.log
+    name=$1 secs=$2
+    shift 2
+    t0=$(date +%s)
+    timeout "$secs" "$@" >"$OUT/$name.log" 2>&1
+    rc=$?
+    echo "== $name: rc=$rc ($(( $(date +%s) - t0 )) s)"
+    [ "$rc" = 0 ] || fail=1
+    return $rc
+}
+
+echo "== $(date -u '+%Y-%m-%d %H:%M UTC'); $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null)"
+if [ -z "${LG_CUDNN_PATH:-}" ]; then
+    LG_CUDNN_PATH=$(python3 -c "import nvidia.cudnn as m, os; print(os.path.join(list(m.__path__)[0], 'lib'))" 2>/dev/null)
+    if [ ! -e "$LG_CUDNN_PATH/libcudnn.so.9" ]; then
+        sp=$(python3 -c "import site; print(' '.join(site.getsitepackages()))" 2>/dev/null)
+        f=$(timeout 20 find $sp /usr /opt -name libcudnn.so.9 2>/dev/null | head -1)
+        LG_CUDNN_PATH=${f:+$(dirname "$f")}
+    fi
+fi
+export LG_CUDNN_PATH
+echo "== LG_CUDNN_PATH=${LG_CUDNN_PATH:-<not found>}"
+python3 -c "import torch; print('== torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())" 2>/dev/null
+
+export LG_REQUIRE_CUDA=1 LG_REQUIRE_CUDNN=${LG_REQUIRE_CUDNN:-1}
+export LG_TEST_SEED=${SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+echo "== seed $LG_TEST_SEED"
+step test_backend_cuda 150 "$D/test_backend_cuda"
+tail -4 "$OUT/test_backend_cuda.log"
+grep -E "FAIL|failed" "$OUT/test_backend_cuda.log" | head -20
+step test_ops_cuda 150 "$D/test_ops_cuda"
+tail -3 "$OUT/test_ops_cuda.log"
+grep -E "FAIL|failed|nMSE [0-9.e+-]* >" "$OUT/test_ops_cuda.log" | head -20
+
+step bench_lipgan 120 "$D/bench_models" --device cuda --iters "$ITERS" --graph
+step bench_lipgan_sn 120 "$D/bench_models" --device cuda --iters "$ITERS" --graph --sn
+if [ "${TORCH:-1}" = 1 ]; then
+    step bench_torch 120 python3 bench/torch_models.py --device cuda --iters "$ITERS"
+    step bench_torch_sn 120 python3 bench/torch_models.py --device cuda --iters "$ITERS" --sn
+fi
+step bench_lipgan_im2col 120 "$D/bench_models" --device cuda --iters "$ITERS" --no-cudnn
+if [ "${TF32:-1}" = 1 ]; then
+    step bench_lipgan_tf32 120 "$D/bench_models" --device cuda --iters "$ITERS" --graph --tf32
+    [ "${TORCH:-1}" = 1 ] && step bench_torch_tf32 120 python3 bench/torch_models.py --device cuda --iters "$ITERS" --tf32
+fi
+for f in "$OUT"/bench_*.log; do
+    echo "-- $(basename "$f" .log)"
+    cat "$f"
+done
+exit $fail
