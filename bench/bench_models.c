@@ -212,6 +212,9 @@ int main(int argc, char **argv) {
     int64_t xs[4] = {64, 3, 32, 32}, zs[2] = {128, 128};
     bench(be, "D_fwd_bwd_b64", d, 4, xs, iters, graph);
     bench(be, "G_fwd_bwd_b128", g, 2, zs, iters, graph);
+#ifdef LG_HAVE_CUDA
+    if (be->is_device) printf("# cuda: convolutions %s\n", lg_cuda_cudnn_info());
+#endif
     lg_model_free(d);
     lg_model_free(g);
     return 0;

@@ -36,7 +36,7 @@ static void toy_full(lg_config *c) {
         "lipschitz.d.sr_every=3", "lipschitz.d.sr_dynamic=true", "lipschitz.g.clamp_ratio=2",
         "lipschitz.g.rw_lambda=0.1", "ema.decay=0.9", "ema.start=2", "train.steps=8", "train.n_dis=2",
         "train.batch_d=16", "train.batch_g=8", "optim.d.lr=1e-3", "optim.g.lr=1e-3", "seed=11",
-        "log.every=1", "log.samples_every=2", "log.checkpoint_every=0", "log.keep=3", "log.sample_n=16",
+        "log.every=1", "log.samples_every=2", "log.checkpoint_every=0", "log.keep=3", "log.sample_n=16", "threads=1",
         NULL};
     set_all(c, s);
 }
@@ -52,7 +52,7 @@ static void cnn_small(lg_config *c, const char *cifar) {
         "data.format=cifar10", "data.instance_noise=1/128", "model.z_dim=8", "model.g.arch=cnn",
         "model.g.width=4", "model.d.arch=cnn", "model.d.width=4", "lipschitz.d.toeplitz_k=2",
         "train.steps=6", "train.n_dis=2", "train.batch_d=5", "train.batch_g=3", "seed=5",
-        "log.every=1", "log.samples_every=3", "log.checkpoint_every=0", "log.sample_n=4", NULL};
+        "log.every=1", "log.samples_every=3", "log.checkpoint_every=0", "log.sample_n=4", "threads=1", NULL};
     set_all(c, s);
 }
 
@@ -376,7 +376,7 @@ static void test_cli(void) {
     snprintf(cmd, sizeof cmd,
              "%s train %s/toy_ring8.yaml --set train.steps=20 --set data.toy_n=500 --set model.g.width=16 "
              "--set model.d.width=16 --set log.every=10 --set log.samples_every=0 --set log.checkpoint_every=10 "
-             "--set threads=0 --out %s --quiet 2>%s/cli_err.txt",
+             "--set threads=1 --out %s --quiet 2>%s/cli_err.txt",
              exe, cdir, out, g_tmp);
     CHECK(run_cmd(cmd) == 0, "lipgan train failed: %s", cmd);
     snprintf(cmd, sizeof cmd, "%s sample %s -n 50 --out %s/s.csv 2>/dev/null", exe, out, g_tmp);
@@ -423,7 +423,7 @@ static void test_cli(void) {
         snprintf(cfg, sizeof cfg, "%s/toy_ring8.yaml", cdir);
         freopen("/dev/null", "w", stderr);
         execl(exe, exe, "train", cfg, "--set", a[0], "--set", a[1], "--set", "log.samples_every=0",
-              "--set", "log.checkpoint_every=0", "--set", "data.toy_n=500", "--out", out, (char *)NULL);
+              "--set", "log.checkpoint_every=0", "--set", "data.toy_n=500", "--set", "threads=1", "--out", out, (char *)NULL);
         _exit(127);
     }
     char metrics[300];

@@ -184,7 +184,7 @@ static void toy_config(lg_config *c) {
                           "model.d.arch=mlp", "model.d.width=32", "model.d.depth=2",
                           "train.steps=40", "train.n_dis=2", "train.batch_d=32", "train.batch_g=32",
                           "optim.d.lr=1e-3", "optim.g.lr=1e-3", "optim.d.beta1=0.5", "optim.g.beta1=0.5",
-                          "seed=3", NULL};
+                          "seed=3", "threads=1", NULL};
     for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(c, sets[i]));
 }
 
@@ -402,7 +402,7 @@ static void test_example_configs_run(void) {
         CHECK_OK(lg_config_set(&c, a));
         set_width(&c, &c.model.g, "g");
         set_width(&c, &c.model.d, "d");
-        const char *sets[] = {"train.steps=2", "train.batch_d=4", "train.batch_g=4", "threads=0",
+        const char *sets[] = {"train.steps=2", "train.n_dis=1", "train.batch_d=2", "train.batch_g=2", "threads=1",
                               "log.every=1", "log.samples_every=1", "log.checkpoint_every=1",
                               "log.keep=1", "log.sample_n=4", NULL};
         for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));

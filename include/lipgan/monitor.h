@@ -5,7 +5,9 @@
  * raw weight, before SN/Toeplitz) and records:
  *  - the full singular-value spectrum of W_mat (lipschitz.h's layout; a
  *    conv weight (oc, c, kh, kw) as oc x c*kh*kw, a transposed conv with its
- *    output dim 1), exact (LAPACK dgesdd in double);
+ *    output dim 1), in double: the square roots of the eigenvalues of the smaller
+ *    Gram matrix (dsyrk + LAPACK dsyevd; ~10x faster than dgesdd, absolute
+ *    error ~1e-8 sigma_0, far below what float weights carry);
  *  - sigma_0, sigma_1, sigma_0/sigma_1 and r(W) (thesis 4.1-4.2);
  *  - the layer's own normalization estimate for the current weight (SN:
  *    u^T W v, Toeplitz: ||T u||, from the layer's stored vectors, i.e.
@@ -114,7 +116,7 @@ typedef struct lg_monitor_opts {
                              the CPU */
     int toep_iters;       /* conv operator norm: power iterations per record,
                              warm-started (default 4) */
-    int toep_first_iters; /* ... at a layer's first record (default 50) */
+    int toep_first_iters; /* ... at a layer's first record (default 30) */
     int lower_n;          /* samples for the gradient-norm lower bound (default
                              16; 0 = never) */
     lg_monitor_stat stat; /* watched statistic (default AUC) */

@@ -11,7 +11,10 @@
 #define LG_CLI_COMMANDS(X) \
     X(train, "train", "train a Lipschitz-constrained GAN from a config file") \
     X(sample, "sample", "generate samples from a checkpoint") \
-    X(spectra, "spectra", "singular-value spectra and Lipschitz bounds of a file's weights")
+    X(spectra, "spectra", "singular-value spectra and Lipschitz bounds of a file's weights") \
+    X(eval, "eval", "IS, FID, KID, classifier metrics or toy-mode metrics of a checkpoint") \
+    X(fid_stats, "fid-stats", "precompute FID reference statistics of a data set") \
+    X(train_classifier, "train-classifier", "train the Fashion-MNIST classifier used by eval's cfid/classes")
 
 #define LG_CLI_DECLARE(id, name, help) int lg_cmd_##id(int argc, char **argv);
 #define LG_CLI_ENTRY(id, name, help) {name, lg_cmd_##id, help},

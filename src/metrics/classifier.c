@@ -320,7 +320,7 @@ lg_status lg_classifier_accuracy(lg_classifier *c, const lg_dataset *d, int64_t 
 
 void lg_classifier_train_opts_default(lg_classifier_train_opts *o) {
     memset(o, 0, sizeof *o);
-    o->epochs = 4;
+    o->epochs = 10;
     o->batch = 128;
     o->lr = 1e-3f;
     o->seed = 1;

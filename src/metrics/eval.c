@@ -55,7 +55,7 @@ static lg_status one_net(const lg_inception *inc, lg_classifier *cls, int *dim, 
 
 lg_status lg_eval_features(const lg_inception *inc, lg_classifier *cls, const float *x, int64_t n, int c, int h,
                            int w, float *feat, float *logits, FILE *progress) {
-    int dim, k;
+    int dim = 0, k = 0;
     LG_TRY(one_net(inc, cls, &dim, &k));
     const int64_t ss = (int64_t)c * h * w;
     for (int64_t i = 0; i < n; i += CHUNK) {
@@ -74,7 +74,7 @@ lg_status lg_eval_features(const lg_inception *inc, lg_classifier *cls, const fl
 lg_status lg_eval_stats(const lg_inception *inc, lg_classifier *cls, const float *x, int64_t n, int c, int h,
                         int w, FILE *progress, lg_fid_stats *out) {
     memset(out, 0, sizeof *out);
-    int dim, k;
+    int dim = 0, k = 0;
     LG_TRY(one_net(inc, cls, &dim, &k));
     if (n < 2) return lg_error_set(LG_ERR_INVALID_ARG, "FID statistics need at least 2 images, got %lld", (long long)n);
     float *f = malloc((size_t)CHUNK * (size_t)dim * sizeof(float)); /* (CHUNK, D) */

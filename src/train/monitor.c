@@ -10,6 +10,9 @@
 #include <time.h>
 #include <zlib.h>
 
+#include <cblas.h>
+#include <lapacke.h>
+
 #include "lipgan/fileio.h"
 #include "lipgan/lipschitz.h"
 #include "lipgan/monitor.h"
@@ -51,7 +54,7 @@ lg_monitor_opts lg_monitor_opts_default(void) {
     memset(&o, 0, sizeof o);
     o.be = NULL;
     o.toep_iters = 4;
-    o.toep_first_iters = 50;
+    o.toep_first_iters = 30;
     o.lower_n = 16;
     o.stat = LG_MONITOR_STAT_AUC;
     o.stat_thresh = LG_COLLAPSE_THRESHOLD;
@@ -544,6 +547,42 @@ const lg_monitor_layer *lg_monitor_last(const lg_monitor *mon, const char *net, 
 
 /* ---- the analysis of one layer ---- */
 
+/* Singular values of a (rows, cols) host matrix, descending: the square
+ * roots of the eigenvalues of the smaller Gram matrix (double; dsyrk +
+ * dsyevd), ~10x faster than dgesdd on 256 x 2304 and accurate to ~1e-8 s_1
+ * in absolute terms, which is far below what float weights carry. */
+static lg_status gram_svals(const float *a, int64_t rows, int64_t cols, double *s) {
+    const int64_t k = rows < cols ? rows : cols, l = rows < cols ? cols : rows;
+    double *d = malloc((size_t)(rows * cols) * sizeof(double)); /* (rows, cols) */
+    double *g = malloc((size_t)(k * k) * sizeof(double));       /* (k, k) */
+    lg_status st = LG_OK;
+    if (!d || !g) {
+        st = lg_error_set(LG_ERR_NOMEM, "monitor: out of memory");
+        goto out;
+    }
+    for (int64_t i = 0; i < rows * cols; i++) {
+        d[i] = a[i];
+        if (!isfinite(d[i])) {
+            st = lg_error_set(LG_ERR_NONFINITE, "weight element %lld is %g", (long long)i, d[i]);
+            goto out;
+        }
+    }
+    /* rows <= cols: G = A A^T; else G = A^T A (row-major A) */
+    cblas_dsyrk(CblasRowMajor, CblasUpper, rows <= cols ? CblasNoTrans : CblasTrans, (int)k, (int)l, 1.0, d,
+                (int)cols, 0.0, g, (int)k);
+    double *ev = d; /* (k) reuse */
+    if (LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', (lapack_int)k, g, (lapack_int)k, ev) != 0) {
+        st = lg_error_set(LG_ERR_NONFINITE, "eigenvalues of a %lld x %lld Gram matrix failed", (long long)k,
+                          (long long)k);
+        goto out;
+    }
+    for (int64_t i = 0; i < k; i++) s[i] = sqrt(ev[k - 1 - i] > 0 ? ev[k - 1 - i] : 0.0);
+out:
+    free(d);
+    free(g);
+    return st;
+}
+
 static double dnorm(const float *x, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
@@ -653,7 +692,7 @@ static lg_status analyze_layer(lg_monitor *mon, mon_layer_state *ls, const lg_la
     }
     be->download(w, wt->data, (size_t)wt->numel);
     lg_weight_to_mat(w, wt->ndim, wt->shape, L->out_dim, mat);
-    if ((st = lg_svd_values(mat, rows, cols, s)) != LG_OK) {
+    if ((st = gram_svals(mat, rows, cols, s)) != LG_OK) {
         lg_error_set(st, "monitor: layer %s: %s", L->name, lg_error_msg());
         goto out;
     }

@@ -1,21 +1,21 @@
 #!/bin/sh
 # One batch on a GPU machine: the CUDA tests (cuDNN and im2col paths) and
 # the model benchmark, lipgan and PyTorch side by side, from a folder
-# packed by tests/gpu/pack.sh (or a tar.xz of it). Logs go to $OUT (or
+# packed by tests/gpu/pack.sh (or its tarball). Logs go to $OUT (or
 # ./device-out). Every step has a time limit; a failing step does not stop
 # the later ones; the exit status is nonzero if any step failed.
-#   tests/gpu/device_run.sh build-x/gpu-pack            # or: build-x/pack.tar.xz
+#   tests/gpu/device_run.sh build-x/gpu-pack            # or: build-x/gpu-pack.tar.gz
 #   ITERS=20 TORCH=0 TF32=0 tests/gpu/device_run.sh DIR
 # cuDNN: $LG_CUDNN_PATH if set, else the copy inside PyTorch's wheel
 # (nvidia/cudnn/lib), else whatever the loader finds.
 set -u
-SRC=${1:?usage: device_run.sh PACKDIR|PACK.tar.xz}
+SRC=${1:?usage: device_run.sh PACKDIR|PACK.tar.gz}
 OUT=${OUT:-$PWD/device-out}
 ITERS=${ITERS:-20}
 mkdir -p "$OUT"
 if [ -f "$SRC" ]; then
     D=$(mktemp -d)
-    tar xJf "$SRC" -C "$D" || exit 1
+    tar xf "$SRC" -C "$D" || exit 1
 else
     D=$SRC
 fi

@@ -7,7 +7,8 @@
 # (/usr/local/cuda/lib64), libgfortran, libgomp and libstdc++ are taken from
 # the target. cuDNN is not linked: it is dlopen()ed at run time (point
 # LG_CUDNN_PATH at it). Needs a target glibc >= this machine's.
-#   tests/gpu/pack.sh            # -> build-cuda/gpu-pack/test_backend_cuda
+#   tests/gpu/pack.sh            # -> build-cuda/gpu-pack/{test_backend_cuda,test_ops_cuda,bench_models}
+#                                #    and build-cuda/gpu-pack.tar.gz (all of it)
 #   BUILD=build-x tests/gpu/pack.sh
 set -e
 cd "$(dirname "$0")/../.."
@@ -35,4 +36,6 @@ cp -L $L/libcjson.so.1 "$OUT/"
 cp tests/gpu/run_packed.sh "$OUT/"
 # small enough to carry to the device machine (debug info is most of it)
 strip "$OUT/test_backend_cuda" "$OUT/test_ops_cuda" "$OUT/bench_models"
+# one file to carry (about 20 MB): tests/gpu/device_run.sh takes it as is
+tar czf "$BUILD/gpu-pack.tar.gz" -C "$OUT" .
 ls -la "$OUT"

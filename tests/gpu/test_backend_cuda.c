@@ -294,7 +294,10 @@ static void test_conv(void) {
     CHECK(have || !(req && !strcmp(req, "1")), "LG_REQUIRE_CUDNN=1 but cuDNN is not in use: %s",
           lg_cuda_cudnn_info());
     g_conv_mode = 0;
-    if (have) conv_cases();
+    if (have) {
+        conv_cases();
+        printf("  after the cuDNN cases: %s\n", lg_cuda_cudnn_info());
+    }
     lg_cuda_set_cudnn(0);
     CHECK(!lg_cuda_cudnn(), "lg_cuda_set_cudnn(0) did not switch cuDNN off");
     g_conv_mode = 1;

@@ -112,8 +112,10 @@ static std::mutex g_mu;           /* guards everything below */
 static int g_state = DNN_UNTRIED; /* library load + handle */
 static int g_enabled = -1;        /* -1: not decided yet (LG_CUDNN env) */
 static dnn_handle g_handle;
-static char g_info[600];     /* lg_cuda_cudnn_info() */
+static char g_info[1024];    /* lg_cuda_cudnn_info() */
 static char g_load_msg[600]; /* why loading failed, or what was loaded */
+static int g_fallbacks;          /* cuDNN calls that failed (then im2col) */
+static char g_fallback_msg[300]; /* the last of them */
 
 static bool enabled_locked(void) {
     if (g_enabled < 0) {
@@ -386,12 +388,12 @@ static bool run_pass(int pass, const lg_conv_geom *g, float *out, const float *a
         s = dnn.cudnnConvolutionBackwardFilter(g_handle, &one, p->x, a, p->y, b, p->conv,
                                                p->algo[pass], ws, p->ws[pass], &zero, p->w, out);
     if (s != DNN_SUCCESS) {
-        /* say so once per plan and pass, then stay on im2col for it */
-        fprintf(stderr,
-                "lipgan: cuDNN %s (algorithm %d) failed for n%d c%d %dx%d oc%d k%d s%d p%d: %s; "
-                "using im2col for it\n",
-                pass_name(pass), p->algo[pass], g->n, g->c, g->h, g->w, g->oc, g->kh,
-                g->stride, g->pad, dnn.cudnnGetErrorString(s));
+        /* remember it for lg_cuda_cudnn_info(), then stay on im2col for it */
+        g_fallbacks++;
+        snprintf(g_fallback_msg, sizeof g_fallback_msg,
+                 "%s algorithm %d for n%d c%d %dx%d oc%d k%d s%d p%d: %s", pass_name(pass),
+                 p->algo[pass], g->n, g->c, g->h, g->w, g->oc, g->kh, g->stride, g->pad,
+                 dnn.cudnnGetErrorString(s));
         p->algo[pass] = ALGO_IM2COL;
         (void)cudaGetLastError();
         return false;
@@ -431,6 +433,9 @@ extern "C" const char *lg_cuda_cudnn_info(void) {
     if (!enabled_locked())
         snprintf(g_info, sizeof g_info, "im2col + cuBLAS (cuDNN switched off: LG_CUDNN=0 or "
                                         "lg_cuda_set_cudnn(0))");
+    else if (lgc_stream && ready_locked() && g_fallbacks)
+        snprintf(g_info, sizeof g_info, "%s; %d call(s) failed and fell back to im2col, last: %s",
+                 g_load_msg, g_fallbacks, g_fallback_msg);
     else if (lgc_stream && ready_locked())
         snprintf(g_info, sizeof g_info, "%s", g_load_msg);
     else if (g_state == DNN_FAILED)

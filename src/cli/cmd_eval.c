@@ -1,0 +1,403 @@
+/* lipgan eval: metrics of a checkpoint's generator (lipgan/eval.h), and the
+ * helpers it shares with `lipgan fid-stats` (cli/eval_common.h). */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/eval_common.h"
+#include "lipgan/backend_cpu.h"
+#include "lipgan/data.h"
+#include "lipgan/eval.h"
+#include "lipgan/safetensors.h"
+#include "lipgan/train.h"
+
+/* ---- shared with fid-stats ---- */
+
+int lg_cli_find_default(const char *rel, char *buf, size_t cap) {
+    if (access(rel, R_OK) == 0) {
+        snprintf(buf, cap, "%s", rel);
+        return 1;
+    }
+    /* next to the binary: <repo>/<build>/lipgan -> <repo>/<rel> */
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(buf, cap, "%s/../%s", exe, rel);
+            if (access(buf, R_OK) == 0) return 1;
+        }
+    }
+    snprintf(buf, cap, "%s", rel);
+    return 0;
+}
+
+lg_status lg_cli_load_inception(const char *path, lg_inception **out) {
+    char def[PATH_MAX + 16];
+    *out = NULL;
+    if (!path) {
+        const char *env = getenv("LG_INCEPTION_WEIGHTS");
+        if (env && *env) path = env;
+        else {
+            lg_cli_find_default(LG_CLI_INCEPTION_DEFAULT, def, sizeof def);
+            path = def;
+        }
+    }
+    if (access(path, F_OK) != 0)
+        return lg_error_set(LG_ERR_NOT_FOUND,
+                            "Inception weights %s: no such file; lipgan downloads nothing: on a machine that has "
+                            "pytorch-fid's pt_inception-2015-12-05-6726825d.pth run python3 "
+                            "tools/convert_inception_weights.py pt_inception-2015-12-05-6726825d.pth %s, copy it here "
+                            "and pass --inception FILE (or set LG_INCEPTION_WEIGHTS); --metrics cfid,classes need no "
+                            "download",
+                            path, LG_CLI_INCEPTION_DEFAULT);
+    return lg_inception_load(out, path);
+}
+
+lg_status lg_cli_load_classifier(const char *path, lg_classifier **out) {
+    char def[PATH_MAX + 16];
+    if (!path) {
+        lg_cli_find_default(LG_CLS_DEFAULT_PATH, def, sizeof def);
+        path = def;
+    }
+    return lg_classifier_load(out, path, NULL);
+}
+
+lg_status lg_cli_load_images(lg_dataset *d, const char *format, const char *path, const char *split, int size,
+                             int channels) {
+    lg_data_spec ds;
+    memset(&ds, 0, sizeof ds);
+    ds.format = format;
+    ds.path = path;
+    ds.split = !strcmp(split, "test") ? LG_SPLIT_TEST : !strcmp(split, "unlabeled") ? LG_SPLIT_UNLABELED : LG_SPLIT_TRAIN;
+    ds.size = size;
+    ds.channels = channels;
+    return lg_data_load(d, &ds);
+}
+
+/* ---- eval ---- */
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: lipgan eval CKPT [--metrics LIST] [--n N] [--ref STATS]... [--ref-n N] [--data PATH]\n"
+            "                  [--inception FILE] [--classifier FILE] [--json] [--log] [--seed S]\n"
+            "                  [--no-ema] [--device cpu|cuda] [--threads T] [--quiet]\n"
+            "\n"
+            "Samples N images (or points) from the generator of CKPT (a checkpoint file, or a run\n"
+            "directory: its newest checkpoint; the EMA generator unless --no-ema) and prints the\n"
+            "metrics in LIST (comma-separated), each with the number of samples it used:\n"
+            "  is       Inception Score, 10 splits            (needs Inception weights)\n"
+            "  fid      FID on Inception pool3 features      (needs Inception weights)\n"
+            "  kid      KID on Inception pool3 features      (needs Inception weights)\n"
+            "  cfid     FID on the features of lipgan's own Fashion-MNIST classifier\n"
+            "  classes  classes covered by the classifier's predictions, KL(histogram || uniform)\n"
+            "  toy      2-D ring/grid: modes covered, %% high-quality samples, reverse KL\n"
+            "Default LIST: toy for 2-D toys, cfid,classes for 1x32x32 images, else is,fid.\n"
+            "Default N: 2500 for toys, 10000 for images.\n"
+            "\n"
+            "  --ref STATS       reference statistics from `lipgan fid-stats` (repeatable): used for\n"
+            "                    fid if their dimension is 2048, for cfid if it is 128. Without one,\n"
+            "                    the reference is computed from the checkpoint's training data\n"
+            "                    (--data PATH overrides its path), first --ref-n images (default\n"
+            "                    10000); kid always uses --ref-n real images' features.\n"
+            "  --inception FILE  Inception-v3 weights (default $LG_INCEPTION_WEIGHTS or\n"
+            "                    " LG_CLI_INCEPTION_DEFAULT "; make it with\n"
+            "                    tools/convert_inception_weights.py from pytorch-fid's weights)\n"
+            "  --classifier FILE classifier weights (default " LG_CLS_DEFAULT_PATH ",\n"
+            "                    from `lipgan train-classifier`)\n"
+            "  --json            print one JSON object instead of text\n"
+            "  --log             append that JSON row to the run's metrics.jsonl\n"
+            "  --seed S          latent noise seed (default 0); also the KID subsets\n");
+}
+
+typedef struct eval_args {
+    const char *ckpt, *metrics, *inception, *classifier, *data, *device;
+    const char *refs[4];
+    int nrefs;
+    long long n, ref_n, seed;
+    int json, log, use_ema, threads, quiet;
+} eval_args;
+
+static int parse(int argc, char **argv, eval_args *a, int *code) {
+    memset(a, 0, sizeof *a);
+    a->n = -1;
+    a->ref_n = 10000;
+    a->use_ema = 1;
+    a->device = "cpu";
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            usage(stdout);
+            *code = LG_EXIT_OK;
+            return 0;
+        }
+        int takes = !strcmp(s, "--metrics") || !strcmp(s, "--n") || !strcmp(s, "-n") || !strcmp(s, "--ref") ||
+                    !strcmp(s, "--ref-n") || !strcmp(s, "--inception") || !strcmp(s, "--classifier") ||
+                    !strcmp(s, "--data") || !strcmp(s, "--seed") || !strcmp(s, "--device") || !strcmp(s, "--threads");
+        if (takes && i + 1 >= argc) {
+            *code = lg_cli_usage_error("eval", "%s needs a value", s);
+            return 0;
+        }
+        char *end = NULL;
+        if (!strcmp(s, "--metrics")) a->metrics = argv[++i];
+        else if (!strcmp(s, "--n") || !strcmp(s, "-n")) {
+            a->n = strtoll(argv[++i], &end, 10);
+            if (*end || a->n < 2 || a->n > 10000000) {
+                *code = lg_cli_usage_error("eval", "--n must be 2..10000000");
+                return 0;
+            }
+        } else if (!strcmp(s, "--ref")) {
+            if (a->nrefs == 4) {
+                *code = lg_cli_usage_error("eval", "at most 4 --ref files");
+                return 0;
+            }
+            a->refs[a->nrefs++] = argv[++i];
+        } else if (!strcmp(s, "--ref-n")) {
+            a->ref_n = strtoll(argv[++i], &end, 10);
+            if (*end || a->ref_n < 2) {
+                *code = lg_cli_usage_error("eval", "--ref-n must be >= 2");
+                return 0;
+            }
+        } else if (!strcmp(s, "--inception")) a->inception = argv[++i];
+        else if (!strcmp(s, "--classifier")) a->classifier = argv[++i];
+        else if (!strcmp(s, "--data")) a->data = argv[++i];
+        else if (!strcmp(s, "--device")) a->device = argv[++i];
+        else if (!strcmp(s, "--seed")) {
+            a->seed = strtoll(argv[++i], &end, 10);
+            if (*end || a->seed < 0) {
+                *code = lg_cli_usage_error("eval", "--seed must be a non-negative integer");
+                return 0;
+            }
+        } else if (!strcmp(s, "--threads")) {
+            a->threads = (int)strtol(argv[++i], &end, 10);
+            if (*end || a->threads < 0) {
+                *code = lg_cli_usage_error("eval", "--threads must be >= 0");
+                return 0;
+            }
+        } else if (!strcmp(s, "--json")) a->json = 1;
+        else if (!strcmp(s, "--log")) a->log = 1;
+        else if (!strcmp(s, "--no-ema")) a->use_ema = 0;
+        else if (!strcmp(s, "--quiet") || !strcmp(s, "-q")) a->quiet = 1;
+        else if (s[0] == '-' && s[1]) {
+            *code = lg_cli_usage_error("eval", "unknown option '%s'", s);
+            return 0;
+        } else if (!a->ckpt) a->ckpt = s;
+        else {
+            *code = lg_cli_usage_error("eval", "one checkpoint expected, got '%s' and '%s'", a->ckpt, s);
+            return 0;
+        }
+    }
+    if (!a->ckpt) {
+        *code = lg_cli_usage_error("eval", "missing CKPT");
+        return 0;
+    }
+    return 1;
+}
+
+/* Everything eval holds, freed in one place. */
+typedef struct eval_state {
+    lg_model *g;
+    lg_inception *inc;
+    lg_classifier *cls;
+    lg_fid_stats fid_ref, cfid_ref;
+    int have_fid_ref, have_cfid_ref;
+    lg_dataset real;
+    int have_real;
+    float *kid_ref;   /* (kid_n, 2048) */
+    float *x;         /* (n, sample size) */
+} eval_state;
+
+static void state_free(eval_state *st) {
+    lg_model_free(st->g);
+    lg_inception_free(st->inc);
+    lg_classifier_free(st->cls);
+    if (st->have_fid_ref) lg_fid_stats_free(&st->fid_ref);
+    if (st->have_cfid_ref) lg_fid_stats_free(&st->cfid_ref);
+    if (st->have_real) lg_data_free(&st->real);
+    free(st->kid_ref);
+    free(st->x);
+}
+
+/* The real data of the checkpoint's config (or --data), loaded once. */
+static lg_status real_data(eval_state *st, const lg_config *cfg, const eval_args *a) {
+    if (st->have_real) return LG_OK;
+    const char *path = a->data ? a->data : cfg->data.path;
+    lg_status s = lg_cli_load_images(&st->real, cfg->data.format, path, cfg->data.split, cfg->data.image_size,
+                                     cfg->data.channels);
+    if (s != LG_OK) {
+        char msg[768];
+        snprintf(msg, sizeof msg, "%s", lg_error_msg());
+        return lg_error_set(s, "reference data of the checkpoint: %s; pass --ref STATS (lipgan fid-stats) or "
+                               "--data PATH", msg);
+    }
+    st->have_real = 1;
+    return LG_OK;
+}
+
+static lg_status resolve_ckpt(const char *path, char *file, size_t cap, int64_t *step) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) LG_TRY(lg_checkpoint_latest(path, file, cap, NULL));
+    else snprintf(file, cap, "%s", path);
+    lg_st_file *f;
+    lg_status s = lg_st_open(&f, file);
+    if (s == LG_ERR_NOT_FOUND)
+        return lg_error_set(s, "checkpoint %s: no such file; give a ckpt_*.safetensors written by lipgan train or "
+                               "its run directory", file);
+    LG_TRY(s);
+    const char *v = lg_st_meta(f, "step");
+    *step = v ? strtoll(v, NULL, 10) : 0;
+    lg_st_close(f);
+    return LG_OK;
+}
+
+static lg_status run_eval(const eval_args *a, eval_state *st, int *usage_code) {
+    char file[PATH_MAX];
+    int64_t step = 0;
+    LG_TRY(resolve_ckpt(a->ckpt, file, sizeof file, &step));
+    const lg_backend *be;
+    LG_TRY(lg_backend_get(a->device, &be));
+    if (!be->is_device) lg_cpu_set_threads(a->threads);
+    lg_config cfg;
+    LG_TRY(lg_checkpoint_load_generator(file, be, a->use_ema, &st->g, &cfg));
+    const lg_model_spec *spec = lg_model_get_spec(st->g);
+    int toy = spec->data_dim == 2;
+    int c = toy ? 2 : spec->img_c, h = toy ? 1 : spec->img_size, w = h;
+    if (spec->data_dim > 0 && !toy)
+        return lg_error_set(LG_ERR_UNSUPPORTED, "checkpoint %s: a %d-D generator has no metrics", file,
+                            spec->data_dim);
+
+    unsigned m;
+    if (a->metrics) LG_TRY(lg_eval_parse_metrics(a->metrics, &m));
+    else m = toy ? LG_EVAL_TOY : (c == 1 && h == LG_CLS_SIZE) ? (LG_EVAL_CFID | LG_EVAL_CLASSES) : (LG_EVAL_IS | LG_EVAL_FID);
+    if (toy && (m & ~(unsigned)LG_EVAL_TOY)) {
+        *usage_code = lg_cli_usage_error("eval", "%s is a 2-D toy generator: only --metrics toy applies", file);
+        return LG_OK;
+    }
+    if (!toy && (m & LG_EVAL_TOY)) {
+        *usage_code = lg_cli_usage_error("eval", "--metrics toy is for 2-D toy generators; %s makes %dx%dx%d images",
+                                         file, c, h, w);
+        return LG_OK;
+    }
+    int64_t n = a->n > 0 ? a->n : toy ? 2500 : 10000;
+    FILE *prog = a->quiet ? NULL : stderr;
+
+    lg_eval_inputs in;
+    lg_eval_inputs_default(&in);
+    in.metrics = m;
+    in.seed = (uint64_t)a->seed;
+    in.progress = prog;
+    /* networks first: a missing weights file should fail before any long work */
+    if (m & LG_EVAL_NEEDS_INCEPTION) {
+        LG_TRY(lg_cli_load_inception(a->inception, &st->inc));
+        in.inception = st->inc;
+    }
+    if (m & LG_EVAL_NEEDS_CLASSIFIER) {
+        LG_TRY(lg_cli_load_classifier(a->classifier, &st->cls));
+        in.classifier = st->cls;
+        if (c != 1 || (h != 28 && h != 32))
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "metrics cfid/classes use the Fashion-MNIST classifier (1x32x32 images); %s makes "
+                                "%dx%dx%d images: use is,fid,kid",
+                                file, c, h, w);
+    }
+    for (int i = 0; i < a->nrefs; i++) {
+        lg_fid_stats s;
+        LG_TRY(lg_fid_stats_load(&s, a->refs[i]));
+        if (s.dim == LG_INCEPTION_POOL3_DIM && !st->have_fid_ref) st->fid_ref = s, st->have_fid_ref = 1;
+        else if (s.dim == LG_CLS_FEAT_DIM && !st->have_cfid_ref) st->cfid_ref = s, st->have_cfid_ref = 1;
+        else {
+            int d = s.dim;
+            lg_fid_stats_free(&s);
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "--ref %s: dimension %d is neither Inception's (2048, fid) nor the classifier's (128, "
+                                "cfid), or a second file of that kind",
+                                a->refs[i], d);
+        }
+    }
+    if ((m & LG_EVAL_FID) && !st->have_fid_ref) {
+        LG_TRY(real_data(st, &cfg, a));
+        int64_t rn = a->ref_n < st->real.n ? a->ref_n : st->real.n;
+        if (prog) fprintf(prog, "lipgan eval: fid reference from %lld real images (no --ref given)\n", (long long)rn);
+        LG_TRY(lg_eval_stats(st->inc, NULL, st->real.x, rn, st->real.c, st->real.h, st->real.w, prog, &st->fid_ref));
+        st->have_fid_ref = 1;
+    }
+    if ((m & LG_EVAL_CFID) && !st->have_cfid_ref) {
+        LG_TRY(real_data(st, &cfg, a));
+        int64_t rn = a->ref_n < st->real.n ? a->ref_n : st->real.n;
+        if (prog) fprintf(prog, "lipgan eval: cfid reference from %lld real images (no --ref given)\n", (long long)rn);
+        LG_TRY(lg_eval_stats(NULL, st->cls, st->real.x, rn, st->real.c, st->real.h, st->real.w, prog, &st->cfid_ref));
+        st->have_cfid_ref = 1;
+    }
+    if (st->have_fid_ref) in.fid_ref = &st->fid_ref;
+    if (st->have_cfid_ref) in.cfid_ref = &st->cfid_ref;
+    if (m & LG_EVAL_KID) {
+        LG_TRY(real_data(st, &cfg, a));
+        int64_t rn = a->ref_n < st->real.n ? a->ref_n : st->real.n;
+        st->kid_ref = malloc((size_t)rn * LG_INCEPTION_POOL3_DIM * sizeof(float));
+        if (!st->kid_ref) return lg_error_set(LG_ERR_NOMEM, "eval: out of memory for KID features");
+        if (prog) fprintf(prog, "lipgan eval: kid reference features of %lld real images\n", (long long)rn);
+        LG_TRY(lg_eval_features(st->inc, NULL, st->real.x, rn, st->real.c, st->real.h, st->real.w, st->kid_ref, NULL,
+                                prog));
+        in.kid_ref = st->kid_ref;
+        in.kid_ref_n = rn;
+    }
+    if (m & LG_EVAL_TOY) {
+        lg_toy_kind kind;
+        if (!strcmp(cfg.data.format, "ring8")) kind = LG_TOY_RING8;
+        else if (!strcmp(cfg.data.format, "grid25")) kind = LG_TOY_GRID25;
+        else return lg_error_set(LG_ERR_FORMAT, "checkpoint %s: data format %s is not a known toy", file, cfg.data.format);
+        in.n_modes = lg_data_toy_modes(kind, &in.modes, &in.mode_std);
+    }
+
+    int64_t ss = lg_generator_sample_size(st->g);
+    st->x = malloc((size_t)n * (size_t)ss * sizeof(float)); /* (n, C, H, W) or (n, 2) */
+    if (!st->x) return lg_error_set(LG_ERR_NOMEM, "eval: out of memory for %lld samples", (long long)n);
+    if (prog) fprintf(prog, "lipgan eval: %s (step %lld): %lld samples, seed %lld\n", file, (long long)step,
+                      (long long)n, a->seed);
+    LG_TRY(lg_generate(st->g, be, n, (uint64_t)a->seed, st->x));
+    lg_eval_result r;
+    LG_TRY(lg_eval_samples(&in, st->x, n, c, h, w, &r));
+
+    char *row = (a->json || a->log) ? lg_eval_result_json(&r, step, file) : NULL;
+    if ((a->json || a->log) && !row) return lg_error_set(LG_ERR_NOMEM, "eval: out of memory");
+    if (a->json) printf("%s\n", row);
+    else lg_eval_result_print(&r, stdout);
+    lg_status s = LG_OK;
+    if (a->log) {
+        char dir[PATH_MAX], path[PATH_MAX + 16];
+        snprintf(dir, sizeof dir, "%s", file);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = '\0';
+        else snprintf(dir, sizeof dir, ".");
+        snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+        FILE *f = fopen(path, "a");
+        int bad = !f;
+        if (f) {
+            bad |= fprintf(f, "%s\n", row) < 0;
+            bad |= fclose(f) != 0;
+        }
+        if (bad) s = lg_error_set(LG_ERR_IO, "cannot append to %s", path);
+        if (s == LG_OK && prog) fprintf(prog, "lipgan eval: appended to %s\n", path);
+    }
+    free(row);
+    return s;
+}
+
+int lg_cmd_eval(int argc, char **argv) {
+    eval_args a;
+    int code = LG_EXIT_OK;
+    if (!parse(argc, argv, &a, &code)) return code;
+    eval_state st;
+    memset(&st, 0, sizeof st);
+    int usage_code = -1;
+    lg_status s = run_eval(&a, &st, &usage_code);
+    state_free(&st);
+    if (usage_code >= 0) return usage_code;
+    return s == LG_OK ? LG_EXIT_OK : lg_cli_fail("eval", s);
+}

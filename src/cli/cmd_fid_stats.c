@@ -1,0 +1,161 @@
+/* lipgan fid-stats: reference statistics (mean and covariance of a data
+ * set's features, float64) for FID, written by lg_fid_stats_save. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/eval_common.h"
+#include "lipgan/backend_cpu.h"
+#include "lipgan/eval.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: lipgan fid-stats DATA --out STATS.safetensors [--features inception|classifier] [--n N]\n"
+            "                       [--format F] [--split train|test|unlabeled] [--image-size S]\n"
+            "                       [--inception FILE] [--classifier FILE] [--threads T] [--quiet]\n"
+            "\n"
+            "Computes the mean (D) and covariance (D, D) in float64 of the features of the first N\n"
+            "images of DATA (default: all) and writes them with N, D and a description of the\n"
+            "features and data in the metadata; `lipgan eval --ref STATS` reads them.\n"
+            "  --features inception   Inception-v3 pool3, D = 2048 (default; needs --inception FILE\n"
+            "                         or $LG_INCEPTION_WEIGHTS, see tools/convert_inception_weights.py)\n"
+            "  --features classifier  lipgan's Fashion-MNIST classifier, D = 128 (1-channel data;\n"
+            "                         default weights " LG_CLS_DEFAULT_PATH ")\n"
+            "DATA is a directory (or a file, for cifar10/stl10); --format is detected from its\n"
+            "files (train-images-idx3-ubyte* -> mnist, data_batch_1.bin / test_batch.bin ->\n"
+            "cifar10, *_X.bin -> stl10, *.png -> png) unless given. --split: default train.\n"
+            "--image-size: mnist is padded to 32 by default (what `lipgan train` generates);\n"
+            "use the size the GAN was trained at (stl10: 48 or 32).\n");
+}
+
+static int has(const char *dir, const char *name) {
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, R_OK) == 0;
+}
+
+static const char *detect_format(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) return NULL;
+    if (!S_ISDIR(sb.st_mode)) {
+        size_t n = strlen(path);
+        if (n >= 6 && !strcmp(path + n - 6, "_X.bin")) return "stl10";
+        if (n >= 4 && !strcasecmp(path + n - 4, ".bin")) return "cifar10";
+        return NULL;
+    }
+    if (has(path, "train-images-idx3-ubyte") || has(path, "train-images-idx3-ubyte.gz") ||
+        has(path, "t10k-images-idx3-ubyte") || has(path, "t10k-images-idx3-ubyte.gz"))
+        return "mnist";
+    if (has(path, "data_batch_1.bin") || has(path, "test_batch.bin")) return "cifar10";
+    if (has(path, "train_X.bin") || has(path, "test_X.bin") || has(path, "unlabeled_X.bin")) return "stl10";
+    return "png";
+}
+
+int lg_cmd_fid_stats(int argc, char **argv) {
+    const char *data = NULL, *out = NULL, *features = "inception", *format = NULL, *split = "train";
+    const char *inc_path = NULL, *cls_path = NULL;
+    long long n = 0;
+    int size = -1, threads = 0, quiet = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return LG_EXIT_OK;
+        }
+        int takes = !strcmp(a, "--out") || !strcmp(a, "--features") || !strcmp(a, "--n") || !strcmp(a, "-n") ||
+                    !strcmp(a, "--format") || !strcmp(a, "--split") || !strcmp(a, "--image-size") ||
+                    !strcmp(a, "--inception") || !strcmp(a, "--classifier") || !strcmp(a, "--threads");
+        if (takes && i + 1 >= argc) return lg_cli_usage_error("fid-stats", "%s needs a value", a);
+        char *end = NULL;
+        if (!strcmp(a, "--out")) out = argv[++i];
+        else if (!strcmp(a, "--features")) {
+            features = argv[++i];
+            if (strcmp(features, "inception") && strcmp(features, "classifier"))
+                return lg_cli_usage_error("fid-stats", "--features must be inception or classifier, not '%s'", features);
+        } else if (!strcmp(a, "--n") || !strcmp(a, "-n")) {
+            n = strtoll(argv[++i], &end, 10);
+            if (*end || n < 2) return lg_cli_usage_error("fid-stats", "--n must be an integer >= 2");
+        } else if (!strcmp(a, "--format")) format = argv[++i];
+        else if (!strcmp(a, "--split")) {
+            split = argv[++i];
+            if (strcmp(split, "train") && strcmp(split, "test") && strcmp(split, "unlabeled"))
+                return lg_cli_usage_error("fid-stats", "--split must be train, test or unlabeled");
+        } else if (!strcmp(a, "--image-size")) {
+            size = (int)strtol(argv[++i], &end, 10);
+            if (*end || size < 0 || size > 4096) return lg_cli_usage_error("fid-stats", "--image-size must be 0..4096");
+        } else if (!strcmp(a, "--inception")) inc_path = argv[++i];
+        else if (!strcmp(a, "--classifier")) cls_path = argv[++i];
+        else if (!strcmp(a, "--threads")) {
+            threads = (int)strtol(argv[++i], &end, 10);
+            if (*end || threads < 0) return lg_cli_usage_error("fid-stats", "--threads must be >= 0");
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = 1;
+        else if (a[0] == '-' && a[1]) return lg_cli_usage_error("fid-stats", "unknown option '%s'", a);
+        else if (!data) data = a;
+        else return lg_cli_usage_error("fid-stats", "one DATA path expected, got '%s' and '%s'", data, a);
+    }
+    if (!data) return lg_cli_usage_error("fid-stats", "missing DATA");
+    if (!out) return lg_cli_usage_error("fid-stats", "missing --out STATS.safetensors");
+    if (!format) {
+        format = detect_format(data);
+        if (!format)
+            return lg_cli_fail("fid-stats", lg_error_set(LG_ERR_NOT_FOUND,
+                                                         "data %s: no such directory, or a file of unknown kind; "
+                                                         "give a data set directory (or --format)",
+                                                         data));
+    }
+    int mnist = !strcmp(format, "mnist") || !strcmp(format, "fashion-mnist") || !strcmp(format, "idx");
+    if (size < 0) size = mnist ? LG_CLS_SIZE : 0;
+    lg_cpu_set_threads(threads);
+    int use_cls = !strcmp(features, "classifier");
+
+    /* the network first, so a missing weights file fails before loading data */
+    lg_inception *inc = NULL;
+    lg_classifier *cls = NULL;
+    lg_status s = use_cls ? lg_cli_load_classifier(cls_path, &cls) : lg_cli_load_inception(inc_path, &inc);
+    if (s != LG_OK) return lg_cli_fail("fid-stats", s);
+    lg_dataset d;
+    memset(&d, 0, sizeof d);
+    s = lg_cli_load_images(&d, format, data, split, size, use_cls ? 1 : 3); /* png: gray for the classifier */
+    if (s == LG_OK && use_cls && (d.c != 1 || d.h != d.w || (d.h != 28 && d.h != 32)))
+        s = lg_error_set(LG_ERR_INVALID_ARG,
+                         "data %s: the classifier takes 1x28x28 or 1x32x32 images, these are %dx%dx%d; use "
+                         "--features inception",
+                         data, d.c, d.h, d.w);
+    int64_t use = (n > 0 && n < d.n) ? n : d.n;
+    if (s == LG_OK && n > d.n && !quiet)
+        fprintf(stderr, "lipgan fid-stats: --n %lld but %s has %lld images; using all\n", n, data, (long long)d.n);
+    lg_fid_stats st;
+    memset(&st, 0, sizeof st);
+    if (s == LG_OK) {
+        if (!quiet)
+            fprintf(stderr, "lipgan fid-stats: %lld images of %s (%s, %s, %dx%dx%d), %s features\n", (long long)use,
+                    data, format, split, d.c, d.h, d.w, features);
+        s = lg_eval_stats(inc, cls, d.x, use, d.c, d.h, d.w, quiet ? NULL : stderr, &st);
+    }
+    if (s == LG_OK) {
+        char source[1024];
+        if (use_cls) {
+            const lg_classifier_info *ci = lg_classifier_get_info(cls);
+            snprintf(source, sizeof source,
+                     "lipgan Fashion-MNIST classifier fc1 features (128; test accuracy %.4f); data %s (%s, %s, "
+                     "%dx%dx%d), first %lld of %lld images",
+                     ci->test_accuracy, data, format, split, d.c, d.h, d.w, (long long)use, (long long)d.n);
+        } else {
+            snprintf(source, sizeof source, "%s; data %s (%s, %s, %dx%dx%d), first %lld of %lld images",
+                     lg_inception_describe(inc), data, format, split, d.c, d.h, d.w, (long long)use, (long long)d.n);
+        }
+        s = lg_fid_stats_save(&st, out, source);
+    }
+    if (s == LG_OK)
+        printf("FID statistics of %lld images (dimension %d) -> %s\n", (long long)use, st.dim, out);
+    lg_fid_stats_free(&st);
+    lg_data_free(&d);
+    lg_inception_free(inc);
+    lg_classifier_free(cls);
+    return s == LG_OK ? LG_EXIT_OK : lg_cli_fail("fid-stats", s);
+}

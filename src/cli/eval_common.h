@@ -1,0 +1,32 @@
+/* src/cli/eval_common.h - pieces shared by `lipgan eval` and `lipgan
+ * fid-stats` (defined in cmd_eval.c). */
+#ifndef LIPGAN_CLI_EVAL_COMMON_H
+#define LIPGAN_CLI_EVAL_COMMON_H
+
+#include <stddef.h>
+
+#include "lipgan/classifier.h"
+#include "lipgan/data.h"
+#include "lipgan/inception.h"
+
+/* Default Inception weights, relative to the repository root (not shipped:
+ * ~95 MB; made by tools/convert_inception_weights.py). */
+#define LG_CLI_INCEPTION_DEFAULT "models/inception-fid.safetensors"
+
+/* rel if readable from the working directory, else <dir of the lipgan
+ * binary>/../rel if readable (a build dir inside the repository); 1 if
+ * found. buf gets the path tried last. */
+int lg_cli_find_default(const char *rel, char *buf, size_t cap);
+
+/* Loads Inception weights from path, or (NULL) $LG_INCEPTION_WEIGHTS or the
+ * default; a missing file is LG_ERR_NOT_FOUND saying how to make one. */
+lg_status lg_cli_load_inception(const char *path, lg_inception **out);
+/* Loads the classifier from path, or (NULL) the shipped weights. */
+lg_status lg_cli_load_classifier(const char *path, lg_classifier **out);
+
+/* Loads a data set by config-style fields (format as lg_data_spec; split
+ * "train" | "test" | "unlabeled"; size: mnist pad-to / stl10 size). */
+lg_status lg_cli_load_images(lg_dataset *d, const char *format, const char *path, const char *split, int size,
+                             int channels);
+
+#endif
