@@ -64,6 +64,28 @@ int lg_cuda_conv_algos(const struct lg_conv_geom *g, int algos[3]);
 lg_status lg_cuda_last_status(void);
 void lg_cuda_clear_status(void);
 
+/* Per-call GPU timing, opt-in: with LG_CUDA_PROFILE=1 in the environment
+ * when the backend initializes, every table entry that queues GPU work is
+ * timed with a pair of CUDA events and accumulated per entry ("bn_train")
+ * and per geometry class (its shapes, op, convolution algorithm), with the
+ * call's byte floor at 3.0 TB/s (or TFLOP/s for gemm and convolutions).
+ * Without the variable the plain table is used: no cost. Calls queued while
+ * lg_cuda_stream() is being captured into a CUDA graph are not timed
+ * (reading events would break the capture), only counted; graph replays
+ * are not timed. Event times include gaps where the GPU waits for the host,
+ * so profile steps that are GPU-bound (or read them as upper bounds).
+ * A report is printed to stderr at exit when rows were added since the
+ * last report.
+ *   lg_cuda_profile_enabled(): 1 when profiling is on.
+ *   lg_cuda_profile_reset():   waits for the stream, zeroes all rows.
+ *   lg_cuda_profile_report(steps): waits for the stream and returns the
+ *     report (a table by entry, then by entry and geometry, slowest first);
+ *     steps >= 1 divides calls and times by it (per training step). The
+ *     string is owned by the library, valid until the next call. */
+int lg_cuda_profile_enabled(void);
+void lg_cuda_profile_reset(void);
+const char *lg_cuda_profile_report(int steps);
+
 /* Device memory pool: bytes reserved from cudaMalloc and bytes handed out. */
 void lg_cuda_pool_stats(size_t *reserved, size_t *in_use);
 /* Returns the pool's cached (freed) blocks to the driver. */

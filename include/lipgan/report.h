@@ -13,8 +13,8 @@
  *                      layer the normalized spectrum s_i/s_1 vs index at up
  *                      to max_spectra_steps steps (thesis appendix B, SR-GAN
  *                      Figure 4); a table of the last record; collapse onsets
- *   samples/*.png      sample grids over time (the step is the last number in
- *                      the file name), else DIR/*.png; up to max_samples,
+ *   samples/STEP.png   sample grids over time (the step is the last number in
+ *                      the file name), else DIR/NAME.png; up to max_samples,
  *                      evenly spaced, always the first and the last
  *   config.yaml        shown verbatim; else the "config" metadata of the
  *                      newest checkpoint
@@ -68,8 +68,9 @@ typedef struct lg_report_info {
 } lg_report_info;
 
 /* Writes the report of run directory dir to out_html (atomically). opts and
- * info may be NULL. Errors: LG_ERR_NOT_FOUND (dir is not a directory),
- * LG_ERR_FORMAT (a corrupt spectra.bin), LG_ERR_IO, LG_ERR_NOMEM. */
+ * info may be NULL. Unreadable inputs (a corrupt spectra.bin, lines of
+ * metrics.jsonl that are not JSON) are reported in the page, not as errors.
+ * Errors: LG_ERR_NOT_FOUND (dir is not a directory), LG_ERR_IO, LG_ERR_NOMEM. */
 lg_status lg_report_write(const char *dir, const char *out_html, const lg_report_opts *opts,
                           lg_report_info *info);
 

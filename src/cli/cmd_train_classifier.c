@@ -95,6 +95,7 @@ int lg_cmd_train_classifier(int argc, char **argv) {
             fprintf(stderr, "lipgan train-classifier: %lld training images, %lld parameters, %d epochs, %d threads\n",
                     (long long)train.n, (long long)lg_classifier_num_params(c), o.epochs, lg_cpu_threads());
         o.progress = quiet ? NULL : stderr;
+        if (!quiet) o.test = &test; /* accuracy after each epoch, for the progress lines */
         s = lg_classifier_train(c, &train, &o);
     }
     double acc = 0.0;

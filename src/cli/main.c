@@ -14,7 +14,8 @@
     X(spectra, "spectra", "singular-value spectra and Lipschitz bounds of a file's weights") \
     X(eval, "eval", "IS, FID, KID, classifier metrics or toy-mode metrics of a checkpoint") \
     X(fid_stats, "fid-stats", "precompute FID reference statistics of a data set") \
-    X(train_classifier, "train-classifier", "train the Fashion-MNIST classifier used by eval's cfid/classes")
+    X(train_classifier, "train-classifier", "train the Fashion-MNIST classifier used by eval's cfid/classes") \
+    X(report, "report", "one self-contained HTML report of a run directory: curves, spectra, samples")
 
 #define LG_CLI_DECLARE(id, name, help) int lg_cmd_##id(int argc, char **argv);
 #define LG_CLI_ENTRY(id, name, help) {name, lg_cmd_##id, help},
@@ -31,7 +32,7 @@ static const struct {
     {"spectra", "singular-value spectra of a checkpoint's layers"},
     {"eval", "Inception Score, FID or toy-mode metrics of a checkpoint"},
     {"fid-stats", "precompute FID reference statistics of a data set"},
-    {"report", "collect runs into result tables"},
+    {"report", "one self-contained HTML report of a run directory"},
 };
 
 static const lg_cli_cmd *find_cmd(const char *name) {

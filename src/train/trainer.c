@@ -116,7 +116,20 @@ static lg_status load_data(lg_trainer *t) {
     ds.channels = c->data.channels;
     ds.n = c->data.toy_n;
     ds.seed = mix64((uint64_t)c->seed + 4);
-    LG_TRY(lg_data_load(&t->data, &ds));
+    lg_status s = lg_data_load(&t->data, &ds);
+    if (s != LG_OK) {
+        /* name the config keys and how to get the data */
+        char msg[768];
+        snprintf(msg, sizeof msg, "%s", lg_error_msg());
+        const char *hint = "";
+        if (!strcmp(ds.format, "fashion-mnist"))
+            hint = "; Debian's dataset-fashion-mnist (tools/setup.sh) puts it in "
+                   "/usr/share/datasets/fashion-mnist";
+        else if (!strcmp(ds.format, "cifar10"))
+            hint = "; extract the CIFAR-10 binary version (cifar-10-binary.tar.gz) and point "
+                   "data.path at cifar-10-batches-bin";
+        return lg_error_set(s, "data.format %s, data.path %s: %s%s", ds.format, ds.path, msg, hint);
+    }
     if (t->data.n < 1) return lg_error_set(LG_ERR_FORMAT, "data %s: no samples", c->data.path);
     t->c = t->data.c;
     t->h = t->data.h;

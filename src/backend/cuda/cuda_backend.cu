@@ -1,6 +1,7 @@
 /* CUDA backend: initialization, the sticky error status, the device memory
  * pool, host<->device transfers, and the lg_backend table. Kernels live in
- * cuda_elementwise.cu, cuda_reduce.cu and cuda_linalg.cu. */
+ * cuda_elementwise.cu, cuda_reduce.cu, cuda_bn.cu, cuda_linalg.cu and
+ * cuda_cudnn.cu; the opt-in profiling wrappers in cuda_profile.cu. */
 #include "cuda_internal.h"
 
 #include <map>
@@ -13,6 +14,8 @@ cudaStream_t lgc_stream = nullptr;
 cublasHandle_t lgc_blas = nullptr;
 double *lgc_red_partial = nullptr;
 float *lgc_red_scalar = nullptr;
+double *lgc_chan_partial = nullptr;
+float4 *lgc_chan_coef = nullptr;
 
 /* ---- sticky error status ---- */
 
@@ -264,7 +267,11 @@ static bool init_cuda(void) {
     if ((e = cudaMalloc(&blas_ws, LGC_BLAS_WS)) != cudaSuccess ||
         (e = cudaMalloc((void **)&lgc_red_partial, LGC_RED_BLOCKS * sizeof(double))) !=
             cudaSuccess ||
-        (e = cudaMalloc((void **)&lgc_red_scalar, sizeof(float))) != cudaSuccess)
+        (e = cudaMalloc((void **)&lgc_red_scalar, sizeof(float))) != cudaSuccess ||
+        (e = cudaMalloc((void **)&lgc_chan_partial, LGC_CHAN_PARTIALS * sizeof(double))) !=
+            cudaSuccess ||
+        (e = cudaMalloc((void **)&lgc_chan_coef, LGC_CHAN_MAXC * sizeof(float4))) !=
+            cudaSuccess)
         return init_fail(LG_ERR_NOMEM, "cuda: cannot allocate backend scratch: %s",
                          cudaGetErrorString(e));
     if ((bs = cublasSetStream(lgc_blas, lgc_stream)) != CUBLAS_STATUS_SUCCESS ||
@@ -290,11 +297,17 @@ static bool init_cuda(void) {
     return true;
 }
 
+/* The table handed out: the plain one, or (LG_CUDA_PROFILE=1 at init) the
+ * profiling wrappers around it, chosen once. */
+static const lg_backend *g_table = &g_cuda_backend;
+
 extern "C" const lg_backend *lg_backend_cuda(void) {
-    std::call_once(g_init_once, [] { init_cuda(); });
+    std::call_once(g_init_once, [] {
+        if (init_cuda() && lgc_profile_env()) g_table = lgc_profiled_table(&g_cuda_backend);
+    });
     if (g_init_status != LG_OK) {
         lg_error_set(g_init_status, "%s", g_init_msg);
         return nullptr;
     }
-    return &g_cuda_backend;
+    return g_table;
 }

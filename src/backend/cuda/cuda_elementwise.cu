@@ -1,10 +1,22 @@
 /* CUDA backend: elementwise kernels (fill, unary, broadcasting binary, the
- * broadcast adjoint sum_to, 2x resampling, Adam). Every loop is grid-stride
- * with 64-bit indices; every reduction has a fixed order (no atomics), so
- * results are bitwise reproducible run to run. */
+ * broadcast adjoint sum_to, 2x resampling, Adam). Every loop is grid-stride;
+ * every reduction has a fixed order (no atomics), so results are bitwise
+ * reproducible run to run.
+ *
+ * These kernels are bound by memory bandwidth, so the common cases move
+ * float4 (16 bytes) per thread and step when the buffers are 16-byte
+ * aligned (arena tensors are 64-byte aligned; a parameter slice may not
+ * be): fill, unary, same-shape binary, a full tensor op a per-channel or
+ * per-row operand (bias adds: channel found by lgc_fastdiv, not by
+ * division), and the 2x resampling pair. Misaligned or odd shapes take the
+ * scalar kernels. */
 #include "cuda_internal.h"
 
 #include <math.h>
+
+/* Vector part of a float buffer of n elements: n/4 float4, then n%4 floats
+ * that block 0 handles. */
+static inline size_t n4_of(size_t n) { return n / 4; }
 
 /* ---- fill ---- */
 
@@ -14,9 +26,21 @@ __global__ void k_fill(float *dst, float v, size_t n) {
         dst[i] = v;
 }
 
+__global__ void k_fill4(float *dst, float v, size_t n) {
+    size_t n4 = n / 4;
+    float4 *d4 = (float4 *)dst, q = make_float4(v, v, v, v);
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n4;
+         i += (size_t)gridDim.x * blockDim.x)
+        d4[i] = q;
+    if (blockIdx.x == 0 && threadIdx.x < n - 4 * n4) dst[4 * n4 + threadIdx.x] = v;
+}
+
 void lgc_fill(float *dst, float value, size_t n) {
     if (n == 0) return;
-    k_fill<<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(dst, value, n);
+    if (n >= 4 && lgc_aligned(dst, 16))
+        k_fill4<<<lgc_grid(n4_of(n)), LGC_THREADS, 0, lgc_stream>>>(dst, value, n);
+    else
+        k_fill<<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(dst, value, n);
     LGC_LAUNCHED();
 }
 
@@ -58,9 +82,28 @@ __global__ void k_unary(float *y, const float *x, size_t n, float a) {
         y[i] = unary_op<OP>(x[i], a);
 }
 
+/* y may alias x: each element is read, then written, by one thread */
+template <int OP>
+__global__ void k_unary4(float *y, const float *x, size_t n, float a) {
+    size_t n4 = n / 4;
+    float4 *y4 = (float4 *)y;
+    const float4 *x4 = (const float4 *)x;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n4;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float4 v = x4[i];
+        y4[i] = make_float4(unary_op<OP>(v.x, a), unary_op<OP>(v.y, a), unary_op<OP>(v.z, a),
+                            unary_op<OP>(v.w, a));
+    }
+    if (blockIdx.x == 0 && threadIdx.x < n - 4 * n4)
+        y[4 * n4 + threadIdx.x] = unary_op<OP>(x[4 * n4 + threadIdx.x], a);
+}
+
 template <int OP>
 static void launch_unary(float *y, const float *x, size_t n, float a) {
-    k_unary<OP><<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(y, x, n, a);
+    if (n >= 4 && lgc_aligned(y, 16) && lgc_aligned(x, 16))
+        k_unary4<OP><<<lgc_grid(n4_of(n)), LGC_THREADS, 0, lgc_stream>>>(y, x, n, a);
+    else
+        k_unary<OP><<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(y, x, n, a);
     LGC_LAUNCHED();
 }
 
@@ -107,6 +150,46 @@ __global__ void k_binary_same(float *y, const float *a, const float *b, size_t n
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)
         y[i] = binary_op<OP>(a[i], b[i]);
+}
+
+template <int OP>
+__global__ void k_binary_same4(float *y, const float *a, const float *b, size_t n) {
+    size_t n4 = n / 4;
+    float4 *y4 = (float4 *)y;
+    const float4 *a4 = (const float4 *)a, *b4 = (const float4 *)b;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n4;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float4 u = a4[i], v = b4[i];
+        y4[i] = make_float4(binary_op<OP>(u.x, v.x), binary_op<OP>(u.y, v.y),
+                            binary_op<OP>(u.z, v.z), binary_op<OP>(u.w, v.w));
+    }
+    size_t t = 4 * n4 + threadIdx.x;
+    if (blockIdx.x == 0 && threadIdx.x < n - 4 * n4) y[t] = binary_op<OP>(a[t], b[t]);
+}
+
+/* y (O, C, I) = full (O, C, I) op bias (C), or bias op full when SWAP: a
+ * bias add (N,C,H,W) + (1,C,1,1) is (N, C, H*W); a row broadcast
+ * (N, F) + (F) is I = 1; a scalar operand C = I = 1. V = 4: I % 4 == 0 and
+ * 16-byte aligned buffers, one float4 (one channel) per thread and step;
+ * idiv divides the vector index by I/V, cdiv by C. n < 2^31. */
+template <int OP, bool SWAP, int V>
+__global__ void k_binary_bias(float *y, const float *full, const float *bias, unsigned nv,
+                              lgc_fastdiv idiv, lgc_fastdiv cdiv) {
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < nv; i += gridDim.x * blockDim.x) {
+        unsigned p = lgc_div(i, idiv);
+        float bv = bias[p - lgc_div(p, cdiv) * cdiv.d];
+        if (V == 4) {
+            float4 u = ((const float4 *)full)[i];
+            ((float4 *)y)[i] =
+                SWAP ? make_float4(binary_op<OP>(bv, u.x), binary_op<OP>(bv, u.y),
+                                   binary_op<OP>(bv, u.z), binary_op<OP>(bv, u.w))
+                     : make_float4(binary_op<OP>(u.x, bv), binary_op<OP>(u.y, bv),
+                                   binary_op<OP>(u.z, bv), binary_op<OP>(u.w, bv));
+        } else {
+            float u = full[i];
+            y[i] = SWAP ? binary_op<OP>(bv, u) : binary_op<OP>(u, bv);
+        }
+    }
 }
 
 /* Element offsets in a and b of y's element i. */
@@ -205,13 +288,70 @@ static void launch_merged(float *y, const float *a, const float *b, size_t n, co
     }
 }
 
+/* The bias pattern of bias_shape against y: its non-1 dims are one run
+ * [d0, d1] equal to y's there. C = the run's size, I = y's size after it
+ * (a scalar: C = 1, I = all of y, so that its index is always 0 and float4
+ * works whenever y's size is a multiple of 4). False for anything else. */
+static bool bias_pattern(const int64_t bsh[4], const int64_t ysh[4], int64_t *C, int64_t *I) {
+    int d0 = -1, d1 = -1;
+    for (int d = 0; d < 4; d++) {
+        if (bsh[d] == 1) continue;
+        if (bsh[d] != ysh[d]) return false;
+        if (d0 < 0) d0 = d;
+        else if (d != d1 + 1) return false; /* a gap: not one run */
+        d1 = d;
+    }
+    int64_t c = 1, in = 1;
+    for (int d = 0; d < 4; d++) {
+        if (d0 >= 0 && d >= d0 && d <= d1) c *= ysh[d];
+        if (d > d1) in *= ysh[d];
+    }
+    *C = c;
+    *I = in;
+    return true;
+}
+
+/* Tries the bias fast path (one operand y-shaped, the other a bias);
+ * false: nothing queued. */
+template <int OP>
+static bool launch_bias(float *y, const int64_t ysh[4], const float *a, const int64_t ash[4],
+                        const float *b, const int64_t bsh[4], size_t n) {
+    if (n >= (size_t)INT32_MAX) return false;
+    bool swap = !same_shape(ash, ysh); /* a is the bias */
+    const float *full = swap ? b : a, *bias = swap ? a : b;
+    if (!same_shape(swap ? bsh : ash, ysh)) return false;
+    int64_t C, I;
+    if (!bias_pattern(swap ? ash : bsh, ysh, &C, &I)) return false;
+    bool v4 = I % 4 == 0 && lgc_aligned(y, 16) && lgc_aligned(full, 16);
+    unsigned nv = (unsigned)(v4 ? n / 4 : n);
+    lgc_fastdiv idiv = lgc_fastdiv_make((unsigned)(v4 ? I / 4 : I)),
+                cdiv = lgc_fastdiv_make((unsigned)C);
+    unsigned g = lgc_grid(nv);
+    if (v4) {
+        if (swap)
+            k_binary_bias<OP, true, 4><<<g, LGC_THREADS, 0, lgc_stream>>>(y, full, bias, nv, idiv, cdiv);
+        else
+            k_binary_bias<OP, false, 4><<<g, LGC_THREADS, 0, lgc_stream>>>(y, full, bias, nv, idiv, cdiv);
+    } else {
+        if (swap)
+            k_binary_bias<OP, true, 1><<<g, LGC_THREADS, 0, lgc_stream>>>(y, full, bias, nv, idiv, cdiv);
+        else
+            k_binary_bias<OP, false, 1><<<g, LGC_THREADS, 0, lgc_stream>>>(y, full, bias, nv, idiv, cdiv);
+    }
+    return true;
+}
+
 template <int OP>
 static void launch_binary(float *y, const int64_t ysh[4], const float *a,
                           const int64_t ash[4], const float *b, const int64_t bsh[4]) {
     size_t n = (size_t)(ysh[0] * ysh[1] * ysh[2] * ysh[3]);
     if (n == 0) return;
     if (same_shape(ash, ysh) && same_shape(bsh, ysh)) {
-        k_binary_same<OP><<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(y, a, b, n);
+        if (n >= 4 && lgc_aligned(y, 16) && lgc_aligned(a, 16) && lgc_aligned(b, 16))
+            k_binary_same4<OP><<<lgc_grid(n4_of(n)), LGC_THREADS, 0, lgc_stream>>>(y, a, b, n);
+        else
+            k_binary_same<OP><<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(y, a, b, n);
+    } else if (launch_bias<OP>(y, ysh, a, ash, b, bsh, n)) {
     } else {
         int64_t ast[4], bst[4];
         bcast_strides(ast, ash, ysh);
@@ -400,7 +540,11 @@ static void launch_red2(float *y, const float *x, const red2<int64_t> &s64, bool
 /* How sum_to_fast() reduces: */
 enum { RP_GENERIC, RP_ALL, RP_THREAD, RP_BLOCK };
 
-static int sum_to_plan(const int64_t ysh[4], const int64_t xsh[4], red2<int64_t> *out) {
+/* abc: for the [R,K,R] / [K,R] pattern, x seen as (A, C, B) summed to (C);
+ * abc[0] = 0 otherwise. */
+static int sum_to_plan(const int64_t ysh[4], const int64_t xsh[4], red2<int64_t> *out,
+                       int64_t abc[3]) {
+    abc[0] = 0;
     int64_t size[4];
     bool red[4];
     int ns = 0;
@@ -426,6 +570,7 @@ static int sum_to_plan(const int64_t ysh[4], const int64_t xsh[4], red2<int64_t>
         s.jb = B, s.js1 = C * B, s.js2 = 1;
         /* a block per output unless the sums are short and outputs many */
         block = s.len >= 256 || s.m < 4096;
+        abc[0] = A, abc[1] = C, abc[2] = B;
     } else if (!red[ns - 1] && ns <= 3 && (ns == 2 || !red[0])) {
         /* [R,K] or [K,R,K]: A outer kept, R reduced, B inner kept */
         int64_t A = ns == 3 ? size[0] : 1, R = size[ns - 2], B = size[ns - 1];
@@ -446,8 +591,12 @@ static int sum_to_plan(const int64_t ysh[4], const int64_t xsh[4], red2<int64_t>
 static bool sum_to_fast(float *y, const int64_t ysh[4], const float *x, const int64_t xsh[4],
                         int64_t xn) {
     red2<int64_t> s;
-    int how = sum_to_plan(ysh, xsh, &s);
+    int64_t abc[3];
+    int how = sum_to_plan(ysh, xsh, &s, abc);
     if (how == RP_GENERIC) return false;
+    /* per-channel sums (bias gradients): the (chunk, channel) grid with
+     * float4 loads of cuda_bn.cu */
+    if (how == RP_BLOCK && abc[0] > 0 && lgc_chan_sum(y, x, abc[0], abc[1], abc[2])) return true;
     if (how == RP_ALL)
         lgc_sum_all(y, x, (size_t)xn);
     else if (xn < (int64_t)INT32_MAX / 2)
@@ -519,10 +668,47 @@ __global__ void k_sumpool2x2(float *y, const float *x, I nc, I h, I w) {
     }
 }
 
+/* Vector forms, one thread per pair of neighbouring elements of the coarse
+ * grid. Input row r = p*h + iy of x is output rows 2r and 2r+1 of y (its
+ * plane p starts at output row 2*p*h), so pair q of x (row q / (w/2)) maps
+ * to two float4 of y without further index math.
+ * upsample: w even, x 8-byte and y 16-byte aligned; a float2 read, a
+ *   float4 written to each of the two output rows. */
+__global__ void k_upsample2x_v(float *y, const float *x, unsigned npairs, lgc_fastdiv wp) {
+    const unsigned w = 2 * wp.d;
+    for (unsigned q = blockIdx.x * blockDim.x + threadIdx.x; q < npairs;
+         q += gridDim.x * blockDim.x) {
+        unsigned row = lgc_div(q, wp), j = q - row * wp.d;
+        float2 v = ((const float2 *)x)[q];
+        float4 o = make_float4(v.x, v.x, v.y, v.y);
+        float *y0 = y + (size_t)(2 * row) * (2 * w);
+        ((float4 *)y0)[j] = o;
+        ((float4 *)(y0 + 2 * w))[j] = o;
+    }
+}
+
+/* sumpool: w % 4 == 0, x 16-byte and y 8-byte aligned; output pair q (row
+ * q / (w/4)) reads a float4 from each of input rows 2*row and 2*row + 1
+ * and writes a float2; the same sums in the same order as the CPU. */
+__global__ void k_sumpool2x2_v(float *y, const float *x, unsigned npairs, lgc_fastdiv owp) {
+    const unsigned w = 4 * owp.d;
+    for (unsigned q = blockIdx.x * blockDim.x + threadIdx.x; q < npairs;
+         q += gridDim.x * blockDim.x) {
+        unsigned row = lgc_div(q, owp), j = q - row * owp.d;
+        const float *x0 = x + (size_t)(2 * row) * w;
+        float4 a = ((const float4 *)x0)[j], b = ((const float4 *)(x0 + w))[j];
+        ((float2 *)y)[q] = make_float2((a.x + a.y) + (b.x + b.y), (a.z + a.w) + (b.z + b.w));
+    }
+}
+
 void lgc_upsample2x(float *y, const float *x, int64_t nc, int64_t h, int64_t w) {
     size_t n = (size_t)(nc * 4 * h * w);
     if (n == 0) return;
-    if (n < (size_t)INT32_MAX / 2)
+    if (w % 2 == 0 && n < (size_t)INT32_MAX && lgc_aligned(x, 8) && lgc_aligned(y, 16)) {
+        unsigned npairs = (unsigned)(nc * h * w / 2);
+        k_upsample2x_v<<<lgc_grid(npairs), LGC_THREADS, 0, lgc_stream>>>(
+            y, x, npairs, lgc_fastdiv_make((unsigned)(w / 2)));
+    } else if (n < (size_t)INT32_MAX / 2)
         k_upsample2x<unsigned><<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(
             y, x, (unsigned)nc, (unsigned)h, (unsigned)w);
     else
@@ -533,7 +719,12 @@ void lgc_upsample2x(float *y, const float *x, int64_t nc, int64_t h, int64_t w) 
 void lgc_sumpool2x2(float *y, const float *x, int64_t nc, int64_t h, int64_t w) {
     size_t n = (size_t)(nc * (h / 2) * (w / 2));
     if (n == 0) return;
-    if ((size_t)(nc * h * w) < (size_t)INT32_MAX / 2)
+    if (w % 4 == 0 && h % 2 == 0 && (size_t)(nc * h * w) < (size_t)INT32_MAX &&
+        lgc_aligned(x, 16) && lgc_aligned(y, 8)) {
+        unsigned npairs = (unsigned)(n / 2);
+        k_sumpool2x2_v<<<lgc_grid(npairs), LGC_THREADS, 0, lgc_stream>>>(
+            y, x, npairs, lgc_fastdiv_make((unsigned)(w / 4)));
+    } else if ((size_t)(nc * h * w) < (size_t)INT32_MAX / 2)
         k_sumpool2x2<unsigned><<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(
             y, x, (unsigned)nc, (unsigned)h, (unsigned)w);
     else

@@ -46,6 +46,54 @@ enum { LGC_RED_BLOCKS = 1024 };
 extern double *lgc_red_partial; /* (LGC_RED_BLOCKS) */
 extern float *lgc_red_scalar;   /* (1) */
 
+/* Scratch of the per-channel reductions (batch norm, bias gradients;
+ * cuda_bn.cu): partial sums of (channel, chunk) blocks, and per-channel
+ * coefficients of the elementwise pass that follows. Fixed sizes so that
+ * nothing is allocated while a CUDA graph is captured; shapes beyond them
+ * fall back to the one-block-per-channel kernels. */
+enum { LGC_CHAN_PARTIALS = 1 << 18, LGC_CHAN_MAXC = 1 << 16 };
+extern double *lgc_chan_partial; /* (LGC_CHAN_PARTIALS) */
+extern float4 *lgc_chan_coef;    /* (LGC_CHAN_MAXC) */
+
+/* Division by a run-time constant d (1 <= d <= INT32_MAX) for dividends up
+ * to INT32_MAX, as a multiply-high, an add and a shift (Granlund and
+ * Montgomery, as PyTorch's IntDivider): 32-bit division is a ~20-instruction
+ * sequence on the GPU, and elementwise kernels that find the channel of an
+ * element would spend more time on it than on their memory traffic. */
+struct lgc_fastdiv {
+    unsigned d, m, s;
+};
+static inline lgc_fastdiv lgc_fastdiv_make(unsigned d) {
+    lgc_fastdiv f;
+    f.d = d;
+    for (f.s = 0; f.s < 31 && (1u << f.s) < d; f.s++) {
+    }
+    unsigned long long one = 1;
+    f.m = (unsigned)(((one << 32) * ((one << f.s) - d)) / d + 1);
+    return f;
+}
+__host__ __device__ __forceinline__ unsigned lgc_div(unsigned n, const lgc_fastdiv &f) {
+#ifdef __CUDA_ARCH__
+    unsigned t = __umulhi(n, f.m);
+#else
+    unsigned t = (unsigned)(((unsigned long long)n * f.m) >> 32);
+#endif
+    return (t + n) >> f.s;
+}
+
+/* True when p is aligned for vector loads of `bytes` (8 or 16). */
+static inline bool lgc_aligned(const void *p, size_t bytes) {
+    return ((size_t)p & (bytes - 1)) == 0;
+}
+
+/* ---- opt-in per-call profiling (cuda_profile.cu) ----
+ * With LG_CUDA_PROFILE=1 at init, lg_backend_cuda() hands out a copy of the
+ * table whose entries time each call with a pair of CUDA events (not while
+ * the stream is being captured) and add the time to per-entry and
+ * per-geometry totals; otherwise the table is the plain one (no cost). */
+bool lgc_profile_env(void);
+const lg_backend *lgc_profiled_table(const lg_backend *raw);
+
 /* ---- kernels, grouped by file ---- */
 /* cuda_linalg.cu */
 void lgc_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a,
@@ -81,6 +129,7 @@ void lgc_sum_all(float *y, const float *x, size_t n);
 void lgc_dot(float *y, const float *a, const float *b, size_t n);
 void lgc_normalize(float *x, size_t n, float eps);
 void lgc_all_finite(float *y, const float *x, size_t n);
+/* cuda_bn.cu: batch norm, and per-channel sums for sum_to */
 void lgc_bn_train(float *y, float *mean, float *rstd, const float *x,
                   const float *gamma, const float *beta, float *run_mean,
                   float *run_var, int64_t n, int64_t c, int64_t hw, float eps,
@@ -91,5 +140,8 @@ void lgc_bn_eval(float *y, const float *x, const float *gamma, const float *beta
 void lgc_bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy,
                 const float *x, const float *mean, const float *rstd,
                 const float *gamma, int64_t n, int64_t c, int64_t hw);
+/* y (c) = sums of x (a, c, b) over a and b; false: shape not served
+ * (nothing queued), use another kernel. */
+bool lgc_chan_sum(float *y, const float *x, int64_t a, int64_t c, int64_t b);
 
 #endif

@@ -1,0 +1,74 @@
+/* lipgan report: one self-contained HTML page of a run directory
+ * (lipgan/report.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "lipgan/report.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: lipgan report DIR [--out FILE.html] [--title TEXT] [--samples N] [--spectra-steps N]\n"
+            "\n"
+            "Writes one self-contained HTML file (figures embedded, no external resources) from the\n"
+            "run directory DIR of `lipgan train`: curves from metrics.jsonl, spectra and Lipschitz\n"
+            "bounds from spectra.bin (the spectral monitor), sample grids over time (samples/*.png),\n"
+            "collapse warnings, and the config. Missing parts are noted in the page.\n"
+            "  --out FILE        output file (default DIR/report.html)\n"
+            "  --title TEXT      page title (default \"lipgan report: DIR\")\n"
+            "  --samples N       sample grids shown, evenly spaced over training (default 12)\n"
+            "  --spectra-steps N curves per spectrum plot (default 8)\n");
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out) {
+    char *e;
+    long v = strtol(s, &e, 10);
+    if (!*s || *e || v < lo || v > hi) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+int lg_cmd_report(int argc, char **argv) {
+    const char *dir = NULL, *out = NULL;
+    lg_report_opts o = lg_report_opts_default();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return LG_EXIT_OK;
+        }
+        int has = i + 1 < argc;
+        if (!strcmp(a, "--out") || !strcmp(a, "-o")) {
+            if (!has) return lg_cli_usage_error("report", "%s needs a file name", a);
+            out = argv[++i];
+        } else if (!strcmp(a, "--title")) {
+            if (!has) return lg_cli_usage_error("report", "--title needs a text");
+            o.title = argv[++i];
+        } else if (!strcmp(a, "--samples")) {
+            if (!has || !parse_int(argv[++i], 1, 1000, &o.max_samples))
+                return lg_cli_usage_error("report", "--samples needs a number in 1..1000");
+        } else if (!strcmp(a, "--spectra-steps")) {
+            if (!has || !parse_int(argv[++i], 1, 64, &o.max_spectra_steps))
+                return lg_cli_usage_error("report", "--spectra-steps needs a number in 1..64");
+        } else if (a[0] == '-' && a[1]) {
+            return lg_cli_usage_error("report", "unknown option '%s'", a);
+        } else if (!dir) {
+            dir = a;
+        } else {
+            return lg_cli_usage_error("report", "one run directory expected, got '%s' and '%s'", dir, a);
+        }
+    }
+    if (!dir) return lg_cli_usage_error("report", "no run directory given");
+    char def[4096];
+    if (!out) {
+        snprintf(def, sizeof def, "%s/report.html", dir);
+        out = def;
+    }
+    lg_report_info info;
+    lg_status s = lg_report_write(dir, out, &o, &info);
+    if (s != LG_OK) return lg_cli_fail("report", s);
+    printf("wrote %s: %d figures (%d curves, %d spectra, %d sample grids), %d warnings, %ld KB\n", out, info.images,
+           info.curve_plots, info.spectra_plots, info.sample_grids, info.warnings, (info.bytes + 1023) / 1024);
+    return LG_EXIT_OK;
+}
