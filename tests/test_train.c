@@ -287,6 +287,55 @@ static void poison_hook(lg_trainer *t, const lg_train_stats *s, void *user) {
     if (s->step == p->restore_at) w[0] = p->saved;
 }
 
+/* A transient NaN in D's weights with SN on D: the skipped update must not
+ * leave NaN in D's persistent state (SN u/v/sigma are written by the
+ * forward), so training recovers once the weight is restored. */
+typedef struct dpoison {
+    int64_t at;
+    float saved;
+    int state_finite_after;  /* 1 if D's state was finite right after the skip */
+    int n_skipped;
+} dpoison;
+
+static void dpoison_hook(lg_trainer *t, const lg_train_stats *s, void *user) {
+    dpoison *p = user;
+    lg_model *d = lg_trainer_discriminator(t);
+    float *w = lg_model_params(d);
+    p->n_skipped += s->skipped;
+    if (s->step == p->at) {
+        p->saved = w[0];
+        w[0] = NAN;
+    } else if (s->step == p->at + 1) {
+        const float *st = lg_model_state(d);
+        size_t ns = lg_model_num_state(d);
+        p->state_finite_after = 1;
+        for (size_t i = 0; i < ns; i++)
+            if (!isfinite(st[i])) p->state_finite_after = 0;
+        w[0] = p->saved;
+    }
+}
+
+static void test_skip_restores_sn_state(void) {
+    char dir[64], p[256];
+    CHECK(tf_mkdtemp(dir, sizeof dir) == 0, "mkdtemp");
+    lg_config c;
+    toy_config(&c);
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.sn=true"));
+    CHECK_OK(lg_config_set(&c, "train.steps=6"));
+    CHECK_OK(lg_config_set(&c, "log.samples_every=0"));
+    CHECK_OK(lg_config_set(&c, "log.checkpoint_every=0"));
+    lg_trainer *t;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    dpoison dp = {.at = 2};
+    snprintf(p, sizeof p, "%s/run", dir);
+    lg_train_opts o = {.out_dir = p, .after_step = dpoison_hook, .user = &dp};
+    CHECK_OK(lg_trainer_run(t, &o));
+    CHECK(dp.n_skipped > 0, "the poisoned step was not skipped");
+    CHECK(dp.state_finite_after == 1, "a skipped update left non-finite SN/BN state in D");
+    lg_trainer_free(t);
+}
+
 static int file_exists(const char *p) {
     struct stat sb;
     return stat(p, &sb) == 0;
@@ -442,6 +491,7 @@ int main(void) {
     LG_TEST_RUN(test_toy_run_deterministic);
     LG_TEST_RUN(test_d_loss_moves);
     LG_TEST_RUN(test_nonfinite_skip_and_diverge);
+    LG_TEST_RUN(test_skip_restores_sn_state);
     LG_TEST_RUN(test_example_configs_run);
     return lg_test_summary("test_train");
 }

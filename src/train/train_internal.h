@@ -49,6 +49,9 @@ struct lg_trainer {
     float *zb;                 /* (max(batch_d, batch_g), z_dim) host: latent noise */
     float *eb;                 /* (batch_d) host: GP interpolation weights */
     float *flag;               /* (1) backend scalar for all_finite */
+    float *state_bak;          /* (S_g + S_d) both networks' state before a step's
+                                * forwards, restored when its update is skipped: a
+                                * non-finite step must not leave NaN in SN u/v or BN stats */
 };
 
 /* Builds a model spec for role from the config and the sample shape. */

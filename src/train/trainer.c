@@ -184,7 +184,8 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
     t->zb = malloc(bmax * (size_t)c->model.z_dim * sizeof(float));
     t->eb = malloc(bd * sizeof(float));
     t->flag = lg_buffer_alloc(t->be, 1);
-    if (!t->xb || !t->nb || !t->zb || !t->eb || !t->flag)
+    t->state_bak = lg_buffer_alloc(t->be, lg_model_num_state(t->g) + lg_model_num_state(t->d));
+    if (!t->xb || !t->nb || !t->zb || !t->eb || !t->flag || !t->state_bak)
         TRY(lg_error_set(LG_ERR_NOMEM, "trainer: out of memory for the batch buffers"));
 #undef TRY
     *out = t;
@@ -206,6 +207,7 @@ void lg_trainer_free(lg_trainer *t) {
     lg_data_sampler_free(&t->smp);
     lg_data_free(&t->data);
     if (t->flag) lg_buffer_free(t->be, t->flag);
+    if (t->state_bak) lg_buffer_free(t->be, t->state_bak);
     if (t->ctx) lg_ctx_free(t->ctx);
     free(t->xb);
     free(t->nb);
@@ -240,6 +242,22 @@ static float host_mean(lg_ctx *ctx, lg_tensor *x) {
     return v;
 }
 
+/* Both networks' persistent state (SN u/v/sigma, BN running stats) is
+ * written by forwards, including the other network's forward inside a
+ * step; a skipped update restores it so a non-finite step leaves no NaN
+ * behind. */
+static void states_backup(lg_trainer *t) {
+    size_t ng = lg_model_num_state(t->g);
+    t->be->copy(t->state_bak, lg_model_state(t->g), ng);
+    t->be->copy(t->state_bak + ng, lg_model_state(t->d), lg_model_num_state(t->d));
+}
+
+static void states_restore(lg_trainer *t) {
+    size_t ng = lg_model_num_state(t->g);
+    t->be->copy(lg_model_state(t->g), t->state_bak, ng);
+    t->be->copy(lg_model_state(t->d), t->state_bak + ng, lg_model_num_state(t->d));
+}
+
 /* Applies the update of one network from the gradients in its buffer, or
  * skips it if loss or gradients are not finite. */
 static lg_status apply_update(lg_trainer *t, lg_model *m, lg_adam *opt, lg_net_extra *x,
@@ -253,6 +271,7 @@ static lg_status apply_update(lg_trainer *t, lg_model *m, lg_adam *opt, lg_net_e
         be->download(&ok, t->flag, 1);
     }
     if (ok != 1.0f) {
+        states_restore(t);
         t->nonfinite_run++;
         st->skipped++;
         return LG_OK;
@@ -280,6 +299,7 @@ static lg_status d_update(lg_trainer *t, float lr, lg_train_stats *st) {
     int b = c->train.batch_d, zd = c->model.z_dim;
     size_t nx = (size_t)b * (size_t)t->sample_size;
     lg_ctx_reset(ctx);
+    states_backup(t);
     LG_TRY(lg_data_next_batch(&t->smp, b, t->xb, NULL));
     if (c->data.instance_noise > 0 && !t->is_toy) {
         lg_rng_fill_uniform(&t->rng_data, t->nb, nx, 0.0f, c->data.instance_noise);
@@ -332,6 +352,7 @@ static lg_status g_update(lg_trainer *t, float lr, lg_train_stats *st) {
     lg_ctx *ctx = t->ctx;
     int b = c->train.batch_g, zd = c->model.z_dim;
     lg_ctx_reset(ctx);
+    states_backup(t);
     lg_rng_fill_normal(&t->rng_noise, t->zb, (size_t)b * (size_t)zd, 0.0f, 1.0f);
     lg_tensor *z = lg_from_host(ctx, t->zb, 2, (int64_t[]){b, zd});
     lg_tensor *fake = lg_model_forward(ctx, t->g, z, 1);  /* advances G's u/v once */
