@@ -4,7 +4,7 @@
  * `lipgan <case> <median ms>`; lines starting with '#' are details.
  *
  *   build/bench/bench_models [--iters N] [--sn] [--device cpu|cuda]
- *                            [--graph] [--tf32] [--no-cudnn]
+ *                            [--graph] [--tf32] [--no-cudnn] [--only D|G]
  *
  * The input lives on the device (as in torch_models.py) and is copied into
  * the step's arena each step. On cuda, each case also prints the host time
@@ -14,7 +14,13 @@
  * addresses every step after the first, so the captured step is valid for
  * every later one) and times its replays as case `<case>_graph`, after
  * checking that a replay gives the eager step's gradients. --tf32 allows
- * TF32 in cuBLAS/cuDNN; --no-cudnn forces the im2col convolutions. */
+ * TF32 in cuBLAS/cuDNN; --no-cudnn forces the im2col convolutions; --only
+ * runs one of the two cases.
+ *
+ * With LG_CUDA_PROFILE=1 in the environment (cuda only), each case also
+ * prints the backend's per-kernel profile of its timed eager steps (per
+ * step; lines start with '#'); the eager times then include the profiling
+ * overhead, graph replays do not. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +85,25 @@ static double nmse(const float *a, const float *b, size_t n) {
     return den > 0 ? num / den : num;
 }
 
+/* Prints the CUDA profile of the last `steps` steps, each line as "# ...". */
+static void print_profile(const char *name, int steps) {
+#ifdef LG_HAVE_CUDA
+    if (!lg_cuda_profile_enabled()) return;
+    const char *r = lg_cuda_profile_report(steps);
+    printf("# %s: profile of %d eager steps (LG_CUDA_PROFILE=1)\n", name, steps);
+    while (*r) {
+        const char *e = strchr(r, '\n');
+        int len = e ? (int)(e - r) : (int)strlen(r);
+        printf("# %.*s\n", len, r);
+        r += len + (e ? 1 : 0);
+    }
+    fflush(stdout);
+    lg_cuda_profile_reset();
+#else
+    (void)name, (void)steps;
+#endif
+}
+
 static void bench(const lg_backend *be, const char *name, lg_model *m, int ndim,
                   const int64_t *shape, int iters, int graph) {
     size_t n = 1;
@@ -97,6 +122,9 @@ static void bench(const lg_backend *be, const char *name, lg_model *m, int ndim,
         lg_ctx_reset(ctx);
     }
     size_t allocs0 = lg_ctx_sys_allocs(ctx);
+#ifdef LG_HAVE_CUDA
+    if (be->is_device) lg_cuda_profile_reset(); /* profile the timed steps only */
+#endif
     for (int i = 0; i < iters; i++) {
         double t0 = now_ms();
         if (enqueue_step(ctx, m, xd, ndim, shape)) die(name);
@@ -112,6 +140,7 @@ static void bench(const lg_backend *be, const char *name, lg_model *m, int ndim,
                "allocations during the timed steps: %zu\n",
                name, medh, med, lg_ctx_sys_allocs(ctx) - allocs0);
     fflush(stdout);
+    if (be->is_device) print_profile(name, iters);
 #ifdef LG_HAVE_CUDA
     if (graph && be->is_device) {
         size_t ng = lg_model_num_params(m);
@@ -162,6 +191,7 @@ static void bench(const lg_backend *be, const char *name, lg_model *m, int ndim,
         }
         if (gr) cudaGraphDestroy(gr);
         free(ge), free(gg);
+        lg_cuda_profile_reset(); /* the reference eager step: not reported */
     }
 #else
     (void)graph;
@@ -174,7 +204,7 @@ static void bench(const lg_backend *be, const char *name, lg_model *m, int ndim,
 
 int main(int argc, char **argv) {
     int iters = 10, sn = 0, graph = 0, tf32 = 0, cudnn = 1;
-    const char *device = "cpu";
+    const char *device = "cpu", *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--sn")) sn = 1;
@@ -182,9 +212,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--tf32")) tf32 = 1;
         else if (!strcmp(argv[i], "--no-cudnn")) cudnn = 0;
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc &&
+                 (!strcmp(argv[i + 1], "D") || !strcmp(argv[i + 1], "G")))
+            only = argv[++i];
         else {
             fprintf(stderr, "usage: bench_models [--iters N] [--sn] [--device cpu|cuda] "
-                            "[--graph] [--tf32] [--no-cudnn]\n");
+                            "[--graph] [--tf32] [--no-cudnn] [--only D|G]\n");
             return 2;
         }
     }
@@ -210,8 +243,8 @@ int main(int argc, char **argv) {
     if (lg_model_create(&d, &ds, be, 1) != LG_OK || lg_model_create(&g, &gs, be, 2) != LG_OK)
         die("model");
     int64_t xs[4] = {64, 3, 32, 32}, zs[2] = {128, 128};
-    bench(be, "D_fwd_bwd_b64", d, 4, xs, iters, graph);
-    bench(be, "G_fwd_bwd_b128", g, 2, zs, iters, graph);
+    if (!only || !strcmp(only, "D")) bench(be, "D_fwd_bwd_b64", d, 4, xs, iters, graph);
+    if (!only || !strcmp(only, "G")) bench(be, "G_fwd_bwd_b128", g, 2, zs, iters, graph);
 #ifdef LG_HAVE_CUDA
     if (be->is_device) printf("# cuda: convolutions %s\n", lg_cuda_cudnn_info());
 #endif
