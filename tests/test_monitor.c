@@ -277,6 +277,28 @@ static void test_collapse_and_file(void) {
               "auc and event stored");
         CHECK(log.rec[0].wall_time > 1.6e9 && isnan(log.rec[0].lip_lower), "wall time, lower bound NaN");
     }
+    /* the independent Python reader agrees (when python3 exists) */
+    if (log.n == 6 && system("command -v python3 >/dev/null 2>&1") == 0) {
+        char cmd[700];
+        static char out[1 << 17];
+        snprintf(cmd, sizeof cmd, "python3 tools/read_spectra.py '%s' --json --sv", path);
+        FILE *pp = popen(cmd, "r");
+        size_t got = pp ? fread(out, 1, sizeof out - 1, pp) : 0;
+        out[got] = '\0';
+        CHECK(pp && pclose(pp) == 0, "tools/read_spectra.py failed");
+        cJSON *j = cJSON_Parse(out);
+        const cJSON *recs = cJSON_GetObjectItemCaseSensitive(j, "records");
+        CHECK(cJSON_GetArraySize(recs) == 6, "python: %d records", cJSON_GetArraySize(recs));
+        const cJSON *r5 = cJSON_GetArrayItem(recs, 5);
+        const cJSON *l = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r5, "layers"), li);
+        const cJSON *sv = cJSON_GetObjectItemCaseSensitive(l, "sv");
+        CHECK(l && cJSON_GetObjectItemCaseSensitive(l, "auc")->valuedouble == last_auc &&
+                  cJSON_GetArraySize(sv) == log.rec[5].layers[li].nsv &&
+                  (float)cJSON_GetArrayItem(sv, 0)->valuedouble == log.rec[5].layers[li].sv[0] &&
+                  !strcmp(cJSON_GetObjectItemCaseSensitive(l, "name")->valuestring, "block2.c1"),
+              "python reader disagrees");
+        cJSON_Delete(j);
+    }
     lg_spectra_log_free(&log);
 
     /* a partial last record (crash mid-append) is dropped and reported */
@@ -329,6 +351,32 @@ static void test_collapse_and_file(void) {
     lg_model_free(d);
 }
 
+/* A model that never ran a forward: the estimate must be what its first
+ * evaluation forward will divide by (that forward primes the vectors). */
+static void test_unprimed(void) {
+    for (int k = 0; k < 2; k++) {
+        lg_model *d = make(LG_ARCH_CNN, LG_NET_D, k ? LG_LIP_TOEPLITZ : LG_LIP_SN, 20 + k);
+        lg_monitor *mon;
+        CHECK_OK(lg_monitor_create(&mon, NULL, 1, NULL));
+        CHECK_OK(lg_monitor_record(mon, 0, "D", d, NULL, 0, NULL));
+        int n;
+        const lg_monitor_layer *ls = lg_monitor_last(mon, "D", &n);
+        lg_ctx *ctx;
+        CHECK_OK(lg_ctx_create(&ctx, NULL));
+        float x[2 * 3 * 8 * 8] = {0}; /* (2, 3, 8, 8) */
+        lg_tensor *xt = lg_from_host(ctx, x, 4, (int64_t[]){2, 3, 8, 8});
+        CHECK(lg_model_forward(ctx, d, xt, 0) != NULL, "eval forward");
+        float sig[LG_MODEL_MAX_LAYERS];
+        lg_model_sigmas(d, sig, LG_MODEL_MAX_LAYERS);
+        for (int i = 0; i < n; i++)
+            CHECK(fabs(ls[i].sigma_est - sig[i]) <= 1e-4 * sig[i], "%s %s: estimate %g vs first eval forward %g",
+                  k ? "toeplitz" : "sn", ls[i].name, ls[i].sigma_est, sig[i]);
+        lg_ctx_free(ctx);
+        lg_monitor_free(mon);
+        lg_model_free(d);
+    }
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/lg_test_monitor.%d", (int)getpid());
     char cmd[300];
@@ -336,6 +384,7 @@ int main(void) {
     if (system(cmd) != 0) return 1;
     LG_TEST_RUN(test_resnet_d);
     LG_TEST_RUN(test_toeplitz_and_convt);
+    LG_TEST_RUN(test_unprimed);
     LG_TEST_RUN(test_collapse_and_file);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) return 1;

@@ -425,8 +425,10 @@ static void spectra_net(page *p, const lg_spectra_log *log, const char *net) {
     int k = p->o->max_spectra_steps > 1 ? p->o->max_spectra_steps : 2;
     if (k > nr) k = nr;
     int *pick = malloc((size_t)k * sizeof *pick);
-    for (int l = 0; pick && l < last->n_layers && l < p->o->max_layer_plots; l++) {
+    for (int l = 0, shown = 0; pick && l < last->n_layers && shown < p->o->max_layer_plots; l++) {
         const lg_monitor_layer *L = &last->layers[l];
+        if (L->nsv < 2) continue; /* one singular value: no shape to show */
+        shown++;
         for (int i = 0; i < k; i++) pick[i] = k == 1 ? nr - 1 : (int)((double)i * (nr - 1) / (k - 1) + 0.5);
         double *sv = calloc((size_t)k * (size_t)L->nsv, sizeof *sv); /* (k, nsv) */
         int64_t *steps = malloc((size_t)k * sizeof *steps);

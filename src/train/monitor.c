@@ -611,9 +611,11 @@ static void layer_geom(const lg_layer_info *L, lg_conv_geom *g) {
 }
 
 /* Warm-started power iteration on the conv operator; also ||T u_est|| for a
- * Toeplitz layer's stored vector (u_est, may be NULL). */
+ * Toeplitz layer's stored vector (u_est, a host copy, may be NULL; prime:
+ * first run the iterations an evaluation forward of an unprimed state
+ * would). */
 static lg_status conv_norm(const lg_monitor *mon, mon_layer_state *ls, const lg_layer_info *L,
-                           const float *w, const float *u_est, lg_monitor_layer *out, uint64_t seed) {
+                           const float *w, float *u_est, int prime, lg_monitor_layer *out, uint64_t seed) {
     const lg_backend *cpu = lg_backend_cpu();
     lg_conv_geom g;
     layer_geom(L, &g);
@@ -660,6 +662,13 @@ static lg_status conv_norm(const lg_monitor *mon, mon_layer_state *ls, const lg_
     out->op_norm = est;
     out->op_norm_delta = iters > 1 && est > 0 ? fabs(est - prev) / est : NAN;
     if (u_est) {
+        /* an unprimed Toeplitz state is primed by an evaluation forward */
+        for (int it = 0; prime && it < LG_SN_PRIME_ITERS; it++) {
+            cpu->conv2d(y, u_est, w, &g, ws);
+            dscale(y, nout, dnorm(y, nout));
+            cpu->conv2d_bwd_data(u_est, y, w, &g, ws);
+            dscale(u_est, nin, dnorm(u_est, nin));
+        }
         cpu->conv2d(y, u_est, w, &g, ws);
         out->sigma_est = dnorm(y, nout);
     }
@@ -720,6 +729,22 @@ static lg_status analyze_layer(lg_monitor *mon, mon_layer_state *ls, const lg_la
         }
         sn->be->download(u, sn->u, (size_t)rows);
         sn->be->download(v, sn->v, (size_t)cols);
+        /* a never-updated state is primed by an evaluation forward
+         * (lipschitz.h); do the same on the copies */
+        for (int it = 0; !sn->primed && it < LG_SN_PRIME_ITERS; it++) {
+            for (int64_t j = 0; j < cols; j++) {
+                double acc = 0;
+                for (int64_t i = 0; i < rows; i++) acc += (double)mat[i * cols + j] * u[i];
+                v[j] = (float)acc;
+            }
+            dscale(v, (size_t)cols, dnorm(v, (size_t)cols));
+            for (int64_t i = 0; i < rows; i++) {
+                double acc = 0;
+                for (int64_t j = 0; j < cols; j++) acc += (double)mat[i * cols + j] * v[j];
+                u[i] = (float)acc;
+            }
+            dscale(u, (size_t)rows, dnorm(u, (size_t)rows));
+        }
         double sg = 0;
         for (int64_t i = 0; i < rows; i++) {
             double acc = 0;
@@ -732,7 +757,7 @@ static lg_status analyze_layer(lg_monitor *mon, mon_layer_state *ls, const lg_la
         out->op_norm = out->sigma_exact;
         out->op_norm_delta = 0.0;
     } else {
-        const float *ue = NULL;
+        float *ue = NULL;
         if (L->lip == LG_LIP_TOEPLITZ && L->lip_state) {
             const lg_toep_state *ts = L->lip_state;
             size_t n = (size_t)ts->c * ts->h * ts->w;
@@ -744,7 +769,8 @@ static lg_status analyze_layer(lg_monitor *mon, mon_layer_state *ls, const lg_la
             ts->be->download(u, ts->u, n);
             ue = u;
         }
-        if ((st = conv_norm(mon, ls, L, w, ue, out, seed)) != LG_OK) goto out;
+        int prime = L->lip == LG_LIP_TOEPLITZ && L->lip_state && !((const lg_toep_state *)L->lip_state)->primed;
+        if ((st = conv_norm(mon, ls, L, w, ue, prime, out, seed)) != LG_OK) goto out;
     }
     double scale = L->lip_scale > 0 ? L->lip_scale : 1.0;
     out->eff_norm = L->lip == LG_LIP_NONE || !L->lip_state ? out->op_norm

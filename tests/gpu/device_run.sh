@@ -2,16 +2,24 @@
 # One batch on a GPU machine: the CUDA tests (cuDNN and im2col paths) and
 # the model benchmark, lipgan and PyTorch side by side, from a folder
 # packed by tests/gpu/pack.sh (or its tarball). Logs go to $OUT (or
-# ./device-out). Every step has a time limit; a failing step does not stop
-# the later ones; the exit status is nonzero if any step failed.
+# ./device-out). Every step has a time limit, and all of them together stay
+# within DEADLINE seconds (default 540: a step that would run past it gets
+# the time left, or is skipped); a failing step does not stop the later
+# ones; the exit status is nonzero if any step failed. Last it prints the
+# generator's per-kernel profile (bench_models --only G with
+# LG_CUDA_PROFILE=1; the full table is in $OUT/bench_profile_G.log).
 #   tests/gpu/device_run.sh build-x/gpu-pack            # or: build-x/gpu-pack.tar.gz
-#   ITERS=20 TORCH=0 TF32=0 tests/gpu/device_run.sh DIR
+#   ITERS=20 TORCH=0 TF32=0 PROFILE_TEST=0 tests/gpu/device_run.sh DIR
+# PROFILE_TEST=1 (default) also runs test_backend_cuda through the
+# profiling table (LG_CUDA_PROFILE=1), after the benchmarks.
 # cuDNN: $LG_CUDNN_PATH if set, else the copy inside PyTorch's wheel
 # (nvidia/cudnn/lib), else whatever the loader finds.
 set -u
 SRC=${1:?usage: device_run.sh PACKDIR|PACK.tar.gz}
 OUT=${OUT:-$PWD/device-out}
 ITERS=${ITERS:-20}
+DEADLINE=${DEADLINE:-540}
+T0=$(date +%s)
 mkdir -p "$OUT"
 if [ -f "$SRC" ]; then
     D=$(mktemp -d)
@@ -23,6 +31,13 @@ fail=0
 step() { # step NAME SECONDS CMD...: runs CMD, log in $OUT/NAME.log
     name=$1 secs=$2
     shift 2
+    left=$(( DEADLINE - ($(date +%s) - T0) ))
+    if [ "$left" -lt 15 ]; then
+        echo "== $name: skipped (DEADLINE ${DEADLINE}s reached)"
+        fail=1
+        return 1
+    fi
+    [ "$secs" -gt "$left" ] && secs=$left
     t0=$(date +%s)
     timeout "$secs" "$@" >"$OUT/$name.log" 2>&1
     rc=$?
@@ -55,18 +70,37 @@ tail -3 "$OUT/test_ops_cuda.log"
 grep -E "FAIL|failed|nMSE [0-9.e+-]* >" "$OUT/test_ops_cuda.log" | head -20
 
 step bench_lipgan 120 "$D/bench_models" --device cuda --iters "$ITERS" --graph
+# the generator's per-kernel profile (eager steps; the graph replay is
+# timed as usual and must still match the eager gradients)
+step bench_profile_G 120 env LG_CUDA_PROFILE=1 "$D/bench_models" --device cuda --iters "$ITERS" --graph --only G
 step bench_lipgan_sn 120 "$D/bench_models" --device cuda --iters "$ITERS" --graph --sn
 if [ "${TORCH:-1}" = 1 ]; then
     step bench_torch 120 python3 bench/torch_models.py --device cuda --iters "$ITERS"
     step bench_torch_sn 120 python3 bench/torch_models.py --device cuda --iters "$ITERS" --sn
 fi
-step bench_lipgan_im2col 120 "$D/bench_models" --device cuda --iters "$ITERS" --no-cudnn
 if [ "${TF32:-1}" = 1 ]; then
     step bench_lipgan_tf32 120 "$D/bench_models" --device cuda --iters "$ITERS" --graph --tf32
     [ "${TORCH:-1}" = 1 ] && step bench_torch_tf32 120 python3 bench/torch_models.py --device cuda --iters "$ITERS" --tf32
 fi
+step bench_lipgan_im2col 120 "$D/bench_models" --device cuda --iters "$ITERS" --no-cudnn
+if [ "${PROFILE_TEST:-1}" = 1 ]; then
+    # every comparison again through the profiling table (and its report check)
+    step test_backend_cuda_profiled 150 env LG_CUDA_PROFILE=1 "$D/test_backend_cuda"
+    tail -3 "$OUT/test_backend_cuda_profiled.log"
+    grep -E "FAIL|failed" "$OUT/test_backend_cuda_profiled.log" | head -10
+fi
 for f in "$OUT"/bench_*.log; do
+    [ "$f" = "$OUT/bench_profile_G.log" ] && continue
     echo "-- $(basename "$f" .log)"
     cat "$f"
 done
+# last: the profile (timings and checks, the table by entry, the 30
+# slowest geometries)
+if [ -f "$OUT/bench_profile_G.log" ]; then
+    echo "-- bench_profile_G (full table: bench_profile_G.log)"
+    awk '/^# / && /by entry and geometry/ { geo = 1; n = 0; print; next }
+         geo && /^#   / { if (n++ < 31) print; next }
+         { geo = 0; print }' "$OUT/bench_profile_G.log"
+fi
+echo "== done in $(( $(date +%s) - T0 )) s; exit status $fail"
 exit $fail

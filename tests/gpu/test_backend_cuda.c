@@ -8,6 +8,14 @@
  * determinism, the sticky error status, the memory pool and a CUDA-Graph
  * capture of kernels on lg_cuda_stream().
  *
+ * The CUDA kernels have float4 fast paths for 16-byte-aligned buffers and
+ * scalar paths otherwise: cases marked "+1" run on views one float into
+ * their buffers, so both are compared. The generator's real sizes
+ * ((128, 256, 32, 32) batch norm, bias add and its gradient, 16 -> 32
+ * upsampling) are included. With LG_CUDA_PROFILE=1 in the environment the
+ * whole run goes through the profiling table, and test_profile checks its
+ * report.
+ *
  * Without a usable device it prints SKIP and exits 0, unless
  * LG_REQUIRE_CUDA=1 (tests/gpu/run.sh sets it), where that is a failure.
  * Run: tests/gpu/run.sh  (or `make test` in a CUDA build on a GPU machine). */
@@ -113,10 +121,37 @@ static void pb_free(pbuf *p) {
     for (int k = 0; k < 2; k++) B[k]->free(p->d[k]);
 }
 
+/* n elements of p starting at element off (not to be freed: free p). */
+static pbuf pb_view(const pbuf *p, size_t off, size_t n) {
+    LG_ASSERT(off + n <= p->n);
+    pbuf v = {{p->d[0] + off, p->d[1] + off}, n};
+    return v;
+}
+
+/* A random buffer of n elements, seen at offset off (0 or 1) of a larger
+ * one: off = 1 makes the CUDA kernels take their unaligned paths. */
+static pbuf pb_rand_at(pbuf *base, size_t off, size_t n, float lo, float hi) {
+    *base = pb_rand(n + off, lo, hi);
+    return pb_view(base, off, n);
+}
+static pbuf pb_nan_at(pbuf *base, size_t off, size_t n) {
+    *base = pb_nan(n + off);
+    return pb_view(base, off, n);
+}
+
 static float *pb_get(const pbuf *p, int k) {
     float *h = malloc((p->n ? p->n : 1) * sizeof(float));
     B[k]->download(h, p->d[k], p->n);
     return h;
+}
+
+/* Runs of the CUDA side must repeat bit for bit: fails otherwise. */
+static void check_same_bits(const char *kernel, const char *what, const float *first,
+                            const pbuf *p) {
+    float *again = pb_get(p, 0);
+    CHECK(memcmp(first, again, p->n * sizeof(float)) == 0, "%s %s: two runs differ bitwise",
+          kernel, what);
+    free(again);
 }
 
 static double bar_of(const char *kernel) {
@@ -343,6 +378,14 @@ static void test_unary(void) {
         compare("unary", what, &x);
         pb_free(&x), pb_free(&y);
     }
+    /* unaligned views (scalar kernel), and the vector kernel's tail */
+    for (size_t off = 0; off < 2; off++) {
+        pbuf xb, yb;
+        pbuf x = pb_rand_at(&xb, off, 4099, -3, 3), y = pb_nan_at(&yb, off, 4099);
+        for (int q = 0; q < 2; q++) B[q]->unary(LG_U_TANH, y.d[q], x.d[q], 4099, 0);
+        compare("unary", off ? "tanh n 4099 +1" : "tanh n 4099", &y);
+        pb_free(&xb), pb_free(&yb);
+    }
 }
 
 static int64_t numel4(const int64_t s[4]) { return s[0] * s[1] * s[2] * s[3]; }
@@ -359,6 +402,15 @@ static void test_binary(void) {
         {{2, 3, 5, 7}, {2, 3, 5, 7}, {1, 1, 1, 1}},  /* scalar operand */
         {{2, 3, 5, 7}, {2, 1, 5, 7}, {2, 3, 5, 7}},  /* broadcast a, merged dims */
         {{4, 6, 1, 9}, {1, 6, 1, 9}, {4, 1, 1, 1}},  /* y has a size-1 dim */
+        /* the bias fast path: channel (float4 when H*W % 4 == 0), a bias on
+         * the left, a row broadcast, a scalar, a channel-and-row run */
+        {{4, 6, 5, 8}, {4, 6, 5, 8}, {1, 6, 1, 1}},
+        {{2, 3, 4, 8}, {1, 3, 1, 1}, {2, 3, 4, 8}},
+        {{1, 1, 128, 64}, {1, 1, 128, 64}, {1, 1, 1, 64}},
+        {{1, 1, 7, 10}, {1, 1, 1, 10}, {1, 1, 7, 10}},
+        {{2, 3, 4, 8}, {2, 3, 4, 8}, {1, 1, 1, 1}},
+        {{4, 6, 5, 9}, {4, 6, 5, 9}, {1, 6, 5, 1}},
+        {{4, 6, 5, 9}, {4, 6, 5, 9}, {4, 6, 1, 1}},
     };
     static const char *names[] = {"add", "sub", "mul", "div", "max"};
     for (int op = 0; op < LG_B_COUNT; op++)
@@ -383,6 +435,36 @@ static void test_binary(void) {
     for (int q = 0; q < 2; q++) B[q]->binary(LG_B_MUL, a.d[q], sh, a.d[q], sh, b.d[q], sh);
     compare("binary", "mul in place (y == a)", &a);
     pb_free(&a), pb_free(&b);
+    /* unaligned views: scalar kernels of the same-shape and bias paths;
+     * in place on the bias path (y == the full operand) */
+    {
+        int64_t ys[4] = {4, 6, 5, 8}, bs[4] = {1, 6, 1, 1};
+        size_t n = 960;
+        pbuf ab, bb, cb, yb;
+        pbuf x = pb_rand_at(&ab, 1, n, -2, 2), z = pb_rand_at(&bb, 1, n, -2, 2);
+        pbuf bias = pb_rand_at(&cb, 1, 6, -2, 2), y = pb_nan_at(&yb, 1, n);
+        for (int q = 0; q < 2; q++) B[q]->binary(LG_B_SUB, y.d[q], ys, x.d[q], ys, z.d[q], ys);
+        compare("binary", "sub (4,6,5,8) same shape +1", &y);
+        pb_poison(&y);
+        for (int q = 0; q < 2; q++) B[q]->binary(LG_B_ADD, y.d[q], ys, x.d[q], ys, bias.d[q], bs);
+        compare("binary", "add (4,6,5,8)<-(1,6,1,1) +1", &y);
+        for (int q = 0; q < 2; q++) B[q]->binary(LG_B_MUL, x.d[q], ys, x.d[q], ys, bias.d[q], bs);
+        compare("binary", "mul (4,6,5,8)<-(1,6,1,1) +1 in place", &x);
+        pb_free(&ab), pb_free(&bb), pb_free(&cb), pb_free(&yb);
+    }
+    /* the generator's bias add at 32x32, and the relu-backward product */
+    {
+        int64_t ys[4] = {128, 256, 32, 32}, bs[4] = {1, 256, 1, 1};
+        size_t n = (size_t)numel4(ys);
+        pbuf x = pb_rand(n, -2, 2), z = pb_rand(n, -2, 2), bias = pb_rand(256, -1, 1);
+        pbuf y = pb_nan(n);
+        for (int q = 0; q < 2; q++) B[q]->binary(LG_B_ADD, y.d[q], ys, x.d[q], ys, bias.d[q], bs);
+        compare("binary", "add (128,256,32,32)<-(1,256,1,1)", &y);
+        pb_poison(&y);
+        for (int q = 0; q < 2; q++) B[q]->binary(LG_B_MUL, y.d[q], ys, x.d[q], ys, z.d[q], ys);
+        compare("binary", "mul (128,256,32,32) same shape", &y);
+        pb_free(&x), pb_free(&z), pb_free(&bias), pb_free(&y);
+    }
 }
 
 static void test_sum_to(void) {
@@ -401,6 +483,10 @@ static void test_sum_to(void) {
         {{1, 64, 100, 64}, {1, 64, 1, 64}},   {{1, 1, 5000, 3}, {1, 1, 1, 3}},
         {{2, 3, 5, 7}, {2, 1, 5, 1}},         {{1, 3, 40000, 1}, {1, 3, 1, 1}},
         {{3, 1, 1, 70000}, {3, 1, 1, 1}},
+        /* the generator's bias gradient at 32x32 (channel sums, float4, 8
+         * chunks per channel), global sum pooling, odd inner sizes */
+        {{128, 256, 32, 32}, {1, 256, 1, 1}}, {{64, 128, 4, 4}, {64, 128, 1, 1}},
+        {{7, 33, 5, 5}, {1, 33, 1, 1}},
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         const int64_t *xs = cs[i][0], *ys = cs[i][1];
@@ -411,8 +497,19 @@ static void test_sum_to(void) {
                  (long long)xs[0], (long long)xs[1], (long long)xs[2], (long long)xs[3],
                  (long long)ys[0], (long long)ys[1], (long long)ys[2], (long long)ys[3]);
         compare("sum_to", what, &y);
+        float *first = pb_get(&y, 0);
+        B[0]->fill(y.d[0], NAN, y.n);
+        B[0]->sum_to(y.d[0], ys, x.d[0], xs);
+        check_same_bits("sum_to", what, first, &y);
+        free(first);
         pb_free(&x), pb_free(&y);
     }
+    /* an unaligned bias gradient (channel sums, scalar loads) */
+    int64_t xs[4] = {16, 64, 8, 8}, ys[4] = {1, 64, 1, 1};
+    pbuf xb, x = pb_rand_at(&xb, 1, 65536, -1, 1), y = pb_nan(64);
+    for (int q = 0; q < 2; q++) B[q]->sum_to(y.d[q], ys, x.d[q], xs);
+    compare("sum_to", "(16,64,8,8)->(1,64,1,1) +1", &y);
+    pb_free(&xb), pb_free(&y);
 }
 
 /* ---- scalar reductions and vector helpers ---- */
@@ -465,42 +562,64 @@ static void test_reductions(void) {
 /* ---- resampling ---- */
 
 static void test_resample(void) {
-    static const int64_t cs[][3] = {{6, 5, 7}, {1, 1, 1}, {128, 16, 16}};
+    /* {nc, h, w, offset}: odd widths and offset 1 take the scalar kernels;
+     * 32768 x 16x16 is the generator's last upsampling (128 x 256 planes) */
+    static const int64_t cs[][4] = {{6, 5, 7, 0}, {1, 1, 1, 0},  {128, 16, 16, 0},
+                                    {5, 3, 2, 0}, {7, 2, 6, 0},  {128, 16, 16, 1},
+                                    {9, 4, 4, 1}, {32768, 16, 16, 0}};
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         int64_t nc = cs[i][0], h = cs[i][1], w = cs[i][2];
+        size_t off = (size_t)cs[i][3];
         char what[64];
-        snprintf(what, sizeof what, "nc %lld, %lldx%lld", (long long)nc, (long long)h,
-                 (long long)w);
-        pbuf x = pb_rand((size_t)(nc * h * w), -1, 1), y = pb_nan((size_t)(nc * 4 * h * w));
+        snprintf(what, sizeof what, "nc %lld, %lldx%lld%s", (long long)nc, (long long)h,
+                 (long long)w, off ? " +1" : "");
+        pbuf xb, yb, pb, ub;
+        pbuf x = pb_rand_at(&xb, off, (size_t)(nc * h * w), -1, 1);
+        pbuf y = pb_nan_at(&yb, off, (size_t)(nc * 4 * h * w));
         for (int q = 0; q < 2; q++) B[q]->upsample2x(y.d[q], x.d[q], nc, h, w);
         compare("upsample2x", what, &y);
         /* pool the upsampled planes back: (nc, 2h, 2w) -> (nc, h, w) */
-        pbuf p = pb_nan((size_t)(nc * h * w));
-        pbuf u = pb_rand((size_t)(nc * 4 * h * w), -1, 1);
+        pbuf p = pb_nan_at(&pb, off, (size_t)(nc * h * w));
+        pbuf u = pb_rand_at(&ub, off, (size_t)(nc * 4 * h * w), -1, 1);
         for (int q = 0; q < 2; q++) B[q]->sumpool2x2(p.d[q], u.d[q], nc, 2 * h, 2 * w);
-        snprintf(what, sizeof what, "nc %lld, %lldx%lld", (long long)nc, (long long)(2 * h),
-                 (long long)(2 * w));
+        snprintf(what, sizeof what, "nc %lld, %lldx%lld%s", (long long)nc, (long long)(2 * h),
+                 (long long)(2 * w), off ? " +1" : "");
         compare("sumpool2x2", what, &p);
-        pb_free(&x), pb_free(&y), pb_free(&p), pb_free(&u);
+        pb_free(&xb), pb_free(&yb), pb_free(&pb), pb_free(&ub);
     }
 }
 
 /* ---- batch norm ---- */
 
-static void test_bn_case(int64_t n, int64_t c, int64_t hw) {
+/* off = 1: x, y, dy, dx are unaligned views (scalar loads). */
+static void test_bn_case(int64_t n, int64_t c, int64_t hw, size_t off) {
     size_t nx = (size_t)(n * c * hw);
     char what[64];
-    snprintf(what, sizeof what, "n %lld c %lld hw %lld", (long long)n, (long long)c,
-             (long long)hw);
+    snprintf(what, sizeof what, "n %lld c %lld hw %lld%s", (long long)n, (long long)c,
+             (long long)hw, off ? " +1" : "");
     const float eps = 1e-5f, mom = 0.1f;
-    pbuf x = pb_rand(nx, -1.5f, 2.5f), gamma = pb_rand((size_t)c, 0.5f, 1.5f);
+    pbuf xb, yb, dyb, dxb;
+    pbuf x = pb_rand_at(&xb, off, nx, -1.5f, 2.5f), gamma = pb_rand((size_t)c, 0.5f, 1.5f);
     pbuf beta = pb_rand((size_t)c, -0.5f, 0.5f);
     pbuf rm = pb_rand((size_t)c, -0.2f, 0.2f), rv = pb_rand((size_t)c, 0.5f, 2.0f);
-    pbuf y = pb_nan(nx), mean = pb_nan((size_t)c), rstd = pb_nan((size_t)c);
+    pbuf y = pb_nan_at(&yb, off, nx), mean = pb_nan((size_t)c), rstd = pb_nan((size_t)c);
     for (int q = 0; q < 2; q++)
         B[q]->bn_train(y.d[q], mean.d[q], rstd.d[q], x.d[q], gamma.d[q], beta.d[q], rm.d[q],
                        rv.d[q], n, c, hw, eps, mom);
     compare("bn_train y", what, &y);
+    {
+        /* run to run: same bits (fixed-order partial sums) */
+        float *first = pb_get(&y, 0), *first_m = pb_get(&rstd, 0);
+        pbuf rm2 = pb_rand((size_t)c, -0.2f, 0.2f), rv2 = pb_rand((size_t)c, 0.5f, 2.0f);
+        B[0]->fill(y.d[0], NAN, nx);
+        B[0]->fill(rstd.d[0], NAN, (size_t)c);
+        B[0]->bn_train(y.d[0], mean.d[0], rstd.d[0], x.d[0], gamma.d[0], beta.d[0], rm2.d[0],
+                       rv2.d[0], n, c, hw, eps, mom);
+        check_same_bits("bn_train y", what, first, &y);
+        check_same_bits("bn_train rstd", what, first_m, &rstd);
+        free(first), free(first_m);
+        pb_free(&rm2), pb_free(&rv2);
+    }
     compare("bn_train mean", what, &mean);
     compare("bn_train rstd", what, &rstd);
     compare("bn_train run_mean", what, &rm);
@@ -514,22 +633,38 @@ static void test_bn_case(int64_t n, int64_t c, int64_t hw) {
     B[0]->upload(mean.d[0], hm, (size_t)c);
     B[0]->upload(rstd.d[0], hr, (size_t)c);
     free(hm), free(hr);
-    pbuf dy = pb_rand(nx, -1, 1), dx = pb_nan(nx), dg = pb_nan((size_t)c), db = pb_nan((size_t)c);
+    pbuf dy = pb_rand_at(&dyb, off, nx, -1, 1), dx = pb_nan_at(&dxb, off, nx);
+    pbuf dg = pb_nan((size_t)c), db = pb_nan((size_t)c);
     for (int q = 0; q < 2; q++)
         B[q]->bn_bwd(dx.d[q], dg.d[q], db.d[q], dy.d[q], x.d[q], mean.d[q], rstd.d[q],
                      gamma.d[q], n, c, hw);
     compare("bn_bwd dx", what, &dx);
     compare("bn_bwd dgamma", what, &dg);
     compare("bn_bwd dbeta", what, &db);
-    pb_free(&x), pb_free(&gamma), pb_free(&beta), pb_free(&rm), pb_free(&rv), pb_free(&y);
-    pb_free(&mean), pb_free(&rstd), pb_free(&dy), pb_free(&dx), pb_free(&dg), pb_free(&db);
+    {
+        float *first = pb_get(&dx, 0), *first_g = pb_get(&dg, 0);
+        B[0]->fill(dx.d[0], NAN, nx);
+        B[0]->fill(dg.d[0], NAN, (size_t)c);
+        B[0]->bn_bwd(dx.d[0], dg.d[0], db.d[0], dy.d[0], x.d[0], mean.d[0], rstd.d[0],
+                     gamma.d[0], n, c, hw);
+        check_same_bits("bn_bwd dx", what, first, &dx);
+        check_same_bits("bn_bwd dgamma", what, first_g, &dg);
+        free(first), free(first_g);
+    }
+    pb_free(&xb), pb_free(&gamma), pb_free(&beta), pb_free(&rm), pb_free(&rv), pb_free(&yb);
+    pb_free(&mean), pb_free(&rstd), pb_free(&dyb), pb_free(&dxb), pb_free(&dg), pb_free(&db);
 }
 
 static void test_bn(void) {
-    test_bn_case(4, 3, 25);
-    test_bn_case(3, 5, 1);
-    test_bn_case(16, 64, 64);
-    test_bn_case(64, 128, 256);
+    test_bn_case(4, 3, 25, 0);
+    test_bn_case(3, 5, 1, 0);
+    test_bn_case(16, 64, 64, 0);
+    test_bn_case(64, 128, 256, 0);
+    test_bn_case(16, 64, 64, 1);     /* unaligned: scalar loads */
+    test_bn_case(2, 3, 100003, 0);   /* many chunks per channel, across images */
+    test_bn_case(7, 300, 36, 0);     /* more channels than threads per block */
+    test_bn_case(128, 256, 16, 0);   /* the generator's 4x4 ... */
+    test_bn_case(128, 256, 1024, 0); /* ... and 32x32 batch norms */
 }
 
 /* ---- Adam ---- */
@@ -674,6 +809,118 @@ static void test_cuda_extras(void) {
     B[0]->sync();
     CHECK(lg_cuda_last_status() == LG_OK, "CUDA status at the end: %s", lg_error_msg());
 }
+
+/* The generator's non-convolution kernels (batch norm with its fixed
+ * scratch, channel sums, bias add, resampling) captured in a graph: the
+ * capture succeeds and a replay gives the bits of direct calls. */
+enum { CAP_OUTS = 8 };
+static void cap_sequence(float *const o[CAP_OUTS], const float *x, const float *dy,
+                         const float *gamma, const float *beta, float *rm, float *rv) {
+    const int64_t n = 16, c = 64, hw = 64;
+    const int64_t xs[4] = {16, 64, 8, 8}, bs[4] = {1, 64, 1, 1};
+    /* o: y, mean, rstd, dx, dgamma, dbeta, y + dbeta, upsample(dx) */
+    B[0]->bn_train(o[0], o[1], o[2], x, gamma, beta, rm, rv, n, c, hw, 1e-5f, 0.1f);
+    B[0]->bn_bwd(o[3], o[4], o[5], dy, x, o[1], o[2], gamma, n, c, hw);
+    B[0]->sum_to(o[5], bs, dy, xs);
+    B[0]->binary(LG_B_ADD, o[6], xs, o[0], xs, o[5], bs);
+    B[0]->upsample2x(o[7], o[3], n * c, 8, 8);
+    B[0]->sumpool2x2(o[3], o[7], n * c, 16, 16);
+}
+
+static void test_capture_kernels(void) {
+    const size_t nx = 16 * 64 * 64, sizes[CAP_OUTS] = {nx, 64, 64, nx, 64, 64, nx, 4 * nx};
+    float *hx = malloc(nx * sizeof(float)), *hdy = malloc(nx * sizeof(float));
+    float hg[64], hb[64], hrm[64], hrv[64];
+    lg_test_fill_uniform(&rng, hx, nx, -1.5f, 2.5f);
+    lg_test_fill_uniform(&rng, hdy, nx, -1, 1);
+    lg_test_fill_uniform(&rng, hg, 64, 0.5f, 1.5f);
+    lg_test_fill_uniform(&rng, hb, 64, -0.5f, 0.5f);
+    lg_test_fill_uniform(&rng, hrm, 64, -0.2f, 0.2f);
+    lg_test_fill_uniform(&rng, hrv, 64, 0.5f, 2.0f);
+    float *x = B[0]->alloc(nx * 4), *dy = B[0]->alloc(nx * 4), *g = B[0]->alloc(256);
+    float *bt = B[0]->alloc(256), *rm[2], *rv[2], *o[2][CAP_OUTS];
+    B[0]->upload(x, hx, nx), B[0]->upload(dy, hdy, nx), B[0]->upload(g, hg, 64);
+    B[0]->upload(bt, hb, 64);
+    for (int k = 0; k < 2; k++) {
+        rm[k] = B[0]->alloc(256), rv[k] = B[0]->alloc(256);
+        B[0]->upload(rm[k], hrm, 64), B[0]->upload(rv[k], hrv, 64);
+        for (int i = 0; i < CAP_OUTS; i++) {
+            o[k][i] = B[0]->alloc(sizes[i] * 4);
+            B[0]->fill(o[k][i], NAN, sizes[i]);
+        }
+    }
+    cap_sequence(o[0], x, dy, g, bt, rm[0], rv[0]); /* direct */
+    cudaStream_t st = (cudaStream_t)lg_cuda_stream();
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    cudaError_t e = cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal);
+    CHECK(e == cudaSuccess, "begin capture: %s", cudaGetErrorString(e));
+    cap_sequence(o[1], x, dy, g, bt, rm[1], rv[1]);
+    e = cudaStreamEndCapture(st, &graph);
+    CHECK(e == cudaSuccess, "end capture of the generator's kernels: %s", cudaGetErrorString(e));
+    CHECK(lg_cuda_last_status() == LG_OK, "a call failed during capture: %s", lg_error_msg());
+    if (e == cudaSuccess) {
+        e = cudaGraphInstantiate(&exec, graph, 0);
+        CHECK(e == cudaSuccess, "instantiate: %s", cudaGetErrorString(e));
+        if (e == cudaSuccess) {
+            e = cudaGraphLaunch(exec, st);
+            CHECK(e == cudaSuccess, "graph launch: %s", cudaGetErrorString(e));
+            B[0]->sync();
+            static const char *const names[CAP_OUTS] = {"bn y", "mean", "rstd", "sumpool",
+                                                        "dgamma", "sum_to", "bias add",
+                                                        "upsample"};
+            int same = 1;
+            for (int i = 0; i < CAP_OUTS; i++) {
+                float *a = malloc(sizes[i] * 4), *b = malloc(sizes[i] * 4);
+                B[0]->download(a, o[0][i], sizes[i]);
+                B[0]->download(b, o[1][i], sizes[i]);
+                int eq = memcmp(a, b, sizes[i] * 4) == 0;
+                CHECK(eq, "graph replay of %s differs from the direct call", names[i]);
+                same &= eq;
+                free(a), free(b);
+            }
+            float a[64], b[64];
+            B[0]->download(a, rv[0], 64);
+            B[0]->download(b, rv[1], 64);
+            CHECK(memcmp(a, b, sizeof a) == 0, "graph replay: running variance differs");
+            printf("  %-18s %-40s %s\n", "graph replay", "bn, sum_to, bias add, resampling",
+                   same ? "bitwise equal to direct calls" : "FAIL");
+            cudaGraphExecDestroy(exec);
+        }
+        cudaGraphDestroy(graph);
+    }
+    for (int k = 0; k < 2; k++) {
+        B[0]->free(rm[k]), B[0]->free(rv[k]);
+        for (int i = 0; i < CAP_OUTS; i++) B[0]->free(o[k][i]);
+    }
+    B[0]->free(x), B[0]->free(dy), B[0]->free(g), B[0]->free(bt);
+    free(hx), free(hdy);
+    B[0]->sync();
+    CHECK(lg_cuda_last_status() == LG_OK, "CUDA status: %s", lg_error_msg());
+}
+
+/* With LG_CUDA_PROFILE=1: the report has the kernels this test ran, and the
+ * calls queued during the graph captures were counted, not timed. */
+static void test_profile(void) {
+    if (!lg_cuda_profile_enabled()) {
+        printf("  profiling off (LG_CUDA_PROFILE unset): report not checked\n");
+        return;
+    }
+    const char *r = lg_cuda_profile_report(0);
+    static const char *const need[] = {"bn_train", "bn_bwd", "conv2d_bwd_weight", "sum_to",
+                                       "upsample2x", "binary", "not timed", "by entry and geometry"};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        CHECK(strstr(r, need[i]) != NULL, "profile report lacks '%s'", need[i]);
+    /* the first rows: header and the slowest entries */
+    int lines = 0;
+    for (const char *p = r; *p && lines < 14; p++) {
+        putchar(*p);
+        if (*p == '\n') lines++;
+    }
+    lg_cuda_profile_reset();
+    const char *r2 = lg_cuda_profile_report(0);
+    CHECK(strstr(r2, " 0 timed calls") != NULL, "after reset: %.80s", r2);
+}
 #endif
 
 int main(void) {
@@ -705,6 +952,8 @@ int main(void) {
     LG_TEST_RUN(test_adam);
 #ifdef LG_HAVE_CUDA
     LG_TEST_RUN(test_cuda_extras);
+    LG_TEST_RUN(test_capture_kernels);
+    LG_TEST_RUN(test_profile);
     B[0]->sync();
     CHECK(lg_cuda_last_status() == LG_OK, "CUDA status: %s", lg_error_msg());
 #endif

@@ -498,8 +498,9 @@ static void append_row(std::string &s, const char *entry, long long calls, doubl
     else if (bytes > 0.0 && mean_us > 0.0)
         snprintf(bound_s, sizeof bound_s, "%.0f%%", 100.0 * (bytes / FLOOR_BW * 1e6) / mean_us);
     if (bytes > 0.0 && flops == 0.0) snprintf(floor_s, sizeof floor_s, "%.1f", bytes / FLOOR_BW * 1e6);
-    append(s, "  %-18s %8.1f %9.3f %9.1f %6.1f%% %9s %9s  %s\n", entry, (double)calls / per,
-           ms / per, mean_us, total > 0.0 ? 100.0 * ms / total : 0.0, floor_s, bound_s, geom);
+    append(s, "  %-18s %8.1f %9.3f %9.1f %6.1f%% %9s %11s%s%s\n", entry, (double)calls / per,
+           ms / per, mean_us, total > 0.0 ? 100.0 * ms / total : 0.0, floor_s, bound_s,
+           *geom ? "  " : "", geom);
 }
 
 extern "C" const char *lg_cuda_profile_report(int steps) {
@@ -553,7 +554,7 @@ extern "C" const char *lg_cuda_profile_report(int steps) {
     std::sort(by.begin(), by.end(), [](const agg &a, const agg &b) { return a.ms > b.ms; });
     append(s, "by entry (floor: us per call at %.1f TB/s; bound: floor/mean, or TFLOP/s):\n",
            FLOOR_BW / 1e12);
-    append(s, "  %-18s %8s %9s %9s %7s %9s %9s\n", "entry", "calls", "ms", "mean us", "share",
+    append(s, "  %-18s %8s %9s %9s %7s %9s %11s\n", "entry", "calls", "ms", "mean us", "share",
            "floor us", "bound");
     for (const agg &a : by)
         append_row(s, a.entry.c_str(), a.calls, a.ms, total, a.calls ? a.bytes / a.calls : 0.0,
@@ -566,7 +567,7 @@ extern "C" const char *lg_cuda_profile_report(int steps) {
     std::sort(rows.begin(), rows.end(),
               [](const prof_row *a, const prof_row *b) { return a->ms > b->ms; });
     append(s, "by entry and geometry (slowest first):\n");
-    append(s, "  %-18s %8s %9s %9s %7s %9s %9s  %s\n", "entry", "calls", "ms", "mean us", "share",
+    append(s, "  %-18s %8s %9s %9s %7s %9s %11s  %s\n", "entry", "calls", "ms", "mean us", "share",
            "floor us", "bound", "geometry");
     const size_t max_rows = 80;
     double rest = 0.0;
