@@ -185,7 +185,8 @@ static void bench(const lg_backend *be, const char *name, lg_model *m, int ndim,
             printf("# %s_graph: %zu nodes, captured+instantiated in %.1f ms; replay vs eager "
                    "gradients nMSE %.2e (%s)%s\n",
                    name, nodes, tc, err,
-                   err == 0.0 ? "bitwise equal" : "SN's u, v move between steps",
+                   err == 0.0 ? "bitwise equal"
+                              : "not bitwise: SN's u, v move between steps, or LG_CUDNN_NONDET=1",
                    lg_cuda_last_status() == LG_OK ? "" : "; CUDA error after replay");
             cudaGraphExecDestroy(ex);
         }

@@ -341,6 +341,17 @@ static void test_collapse_and_file(void) {
     CHECK(log.n == 5 && log.rec[4].step == 400, "appended after resume: %d", log.n);
     lg_spectra_log_free(&log);
 
+    /* resuming over a corrupt log moves it aside and starts a new one */
+    CHECK_OK(lg_file_write_atomic(path, "LGSPECTR\1\0\0\0\x10\0\0\0XXXXXXXXXXXXXXXX", 32));
+    CHECK_OK(lg_monitor_create(&mon, g_dir, 100, &o));
+    lg_monitor_free(mon);
+    char aside[600];
+    snprintf(aside, sizeof aside, "%s.corrupt", path);
+    CHECK(access(aside, F_OK) == 0, "corrupt log kept as %s", aside);
+    CHECK_OK(reread(path, &log));
+    CHECK(log.n == 0, "new log after a corrupt one: %d", log.n);
+    lg_spectra_log_free(&log);
+
     /* a new run replaces the file */
     CHECK_OK(lg_monitor_create(&mon, g_dir, 100, NULL));
     lg_monitor_free(mon);

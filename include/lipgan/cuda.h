@@ -43,6 +43,8 @@ int lg_cuda_tf32(void);
  * else the loader's search path; lipgan never links it), otherwise as
  * im2col + cuBLAS. Only deterministic algorithms are used, benchmarked once
  * per geometry on first use; FP32 math unless lg_cuda_set_tf32(1).
+ * (LG_CUDNN_NONDET=1 in the environment admits nondeterministic ones too:
+ * a measurement aid, never the default.)
  * lg_cuda_set_cudnn(0) (or LG_CUDNN=0 in the environment) forces im2col;
  * switch between steps, not between conv_workspace() and the call (the
  * workspace size does not depend on it, so either path fits it).

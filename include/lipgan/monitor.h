@@ -42,9 +42,12 @@
  *    forward, so nothing in the model changes), for a critic only.
  *
  * The records are appended to RUN_DIR/spectra.bin (format below, read back
- * with lg_spectra_read). Costs measured on the 2-core development machine
- * are in the report of issue 6 (a few hundred ms per record for the 32x32
- * ResNet D ch=128; G ch=256 is dominated by its 32x32 convs).
+ * with lg_spectra_read). Cost per record (bench/bench_monitor.c, CPU, one
+ * thread, on the shared 2-core development machine under load, so upper
+ * values): 32x32 ResNet D ch=128 0.10-0.15 s (+0.4-0.55 s for the lower
+ * bound on 16 samples), G ch=256 0.6-0.8 s (its 32x32 convs dominate);
+ * the first record of a network (toep_first_iters) 0.5-0.8 s / 3-4 s.
+ * Every 1000 steps that is far below 0.1% of a CPU training run.
  *
  * Usage (what the trainer does):
  *   lg_monitor_opts mo = lg_monitor_opts_default();
@@ -129,7 +132,9 @@ typedef struct lg_monitor_opts {
                              is replaced; >= 0: a resumed run, the existing
                              file keeps its records with step <= resume_step
                              (later ones, written after that checkpoint, are
-                             dropped) and they re-arm the detectors */
+                             dropped) and they re-arm the detectors; a
+                             corrupt file is renamed spectra.bin.corrupt and
+                             a new one started */
 } lg_monitor_opts;
 
 lg_monitor_opts lg_monitor_opts_default(void);

@@ -477,6 +477,19 @@ lg_status lg_monitor_create(lg_monitor **out, const char *run_dir, int64_t every
             if (st == LG_ERR_NOT_FOUND) {
                 lg_error_clear();
                 st = LG_OK;
+            } else if (st == LG_ERR_FORMAT) {
+                /* a damaged log must not block resuming the training: keep
+                 * it aside for inspection and start a new one */
+                char *aside = malloc(pl + 8);
+                if (aside) snprintf(aside, pl + 8, "%s.corrupt", mon->path);
+                if (!aside || rename(mon->path, aside) != 0) {
+                    st = lg_error_set(LG_ERR_IO, "monitor: %s is corrupt and cannot be moved aside", mon->path);
+                    free(aside);
+                    goto fail;
+                }
+                free(aside);
+                lg_error_clear();
+                st = LG_OK;
             } else if (st != LG_OK) {
                 goto fail;
             } else {

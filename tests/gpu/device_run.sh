@@ -28,12 +28,14 @@ else
     D=$SRC
 fi
 fail=0
+summary=""
 step() { # step NAME SECONDS CMD...: runs CMD, log in $OUT/NAME.log
     name=$1 secs=$2
     shift 2
     left=$(( DEADLINE - ($(date +%s) - T0) ))
     if [ "$left" -lt 15 ]; then
         echo "== $name: skipped (DEADLINE ${DEADLINE}s reached)"
+        summary="$summary $name=skipped"
         fail=1
         return 1
     fi
@@ -42,6 +44,7 @@ step() { # step NAME SECONDS CMD...: runs CMD, log in $OUT/NAME.log
     timeout "$secs" "$@" >"$OUT/$name.log" 2>&1
     rc=$?
     echo "== $name: rc=$rc ($(( $(date +%s) - t0 )) s)"
+    summary="$summary $name=$rc"
     [ "$rc" = 0 ] || fail=1
     return $rc
 }
@@ -73,7 +76,14 @@ step bench_lipgan 120 "$D/bench_models" --device cuda --iters "$ITERS" --graph
 # the generator's per-kernel profile (eager steps; the graph replay is
 # timed as usual and must still match the eager gradients)
 step bench_profile_G 120 env LG_CUDA_PROFILE=1 "$D/bench_models" --device cuda --iters "$ITERS" --graph --only G
+# the same with cuDNN's nondeterministic (atomics) algorithms admitted: what
+# determinism costs the convolutions
+[ "${NONDET:-1}" = 1 ] && step bench_profile_G_nondet 120 env LG_CUDA_PROFILE=1 LG_CUDNN_NONDET=1 "$D/bench_models" --device cuda --iters "$ITERS" --graph --only G
 step bench_lipgan_sn 120 "$D/bench_models" --device cuda --iters "$ITERS" --graph --sn
+# one full SN-GAN iteration (5 D steps b64 + 1 G step b128) through the
+# trainer, eager, both sides
+step bench_train_iter 120 "$D/bench_train_iter" --device cuda --iters "$ITERS"
+[ "${TORCH:-1}" = 1 ] && step bench_torch_train_iter 120 sh -c "cd bench && python3 torch_train_iter.py --device cuda --iters $ITERS"
 if [ "${TORCH:-1}" = 1 ]; then
     step bench_torch 120 python3 bench/torch_models.py --device cuda --iters "$ITERS"
     step bench_torch_sn 120 python3 bench/torch_models.py --device cuda --iters "$ITERS" --sn
@@ -82,7 +92,7 @@ if [ "${TF32:-1}" = 1 ]; then
     step bench_lipgan_tf32 120 "$D/bench_models" --device cuda --iters "$ITERS" --graph --tf32
     [ "${TORCH:-1}" = 1 ] && step bench_torch_tf32 120 python3 bench/torch_models.py --device cuda --iters "$ITERS" --tf32
 fi
-step bench_lipgan_im2col 120 "$D/bench_models" --device cuda --iters "$ITERS" --no-cudnn
+[ "${IM2COL:-1}" = 1 ] && step bench_lipgan_im2col 120 "$D/bench_models" --device cuda --iters "$ITERS" --no-cudnn
 if [ "${PROFILE_TEST:-1}" = 1 ]; then
     # every comparison again through the profiling table (and its report check)
     step test_backend_cuda_profiled 150 env LG_CUDA_PROFILE=1 "$D/test_backend_cuda"
@@ -90,17 +100,25 @@ if [ "${PROFILE_TEST:-1}" = 1 ]; then
     grep -E "FAIL|failed" "$OUT/test_backend_cuda_profiled.log" | head -10
 fi
 for f in "$OUT"/bench_*.log; do
-    [ "$f" = "$OUT/bench_profile_G.log" ] && continue
+    case "$f" in *bench_profile_*) continue ;; esac
     echo "-- $(basename "$f" .log)"
     cat "$f"
 done
-# last: the profile (timings and checks, the table by entry, the 30
-# slowest geometries)
+# last: the profiles (timings and checks, the table by entry, and for the
+# deterministic run the 30 slowest geometries; full tables in the logs)
+profile_summary() { # LOG ROWS
+    awk -v rows="$2" '/^# / && /by entry and geometry/ { geo = 1; n = 0; if (rows > 0) print; next }
+         geo && /^#   / { if (n++ < rows) print; next }
+         { geo = 0; print }' "$1"
+}
+if [ -f "$OUT/bench_profile_G_nondet.log" ]; then
+    echo "-- bench_profile_G_nondet (LG_CUDNN_NONDET=1; full table: bench_profile_G_nondet.log)"
+    profile_summary "$OUT/bench_profile_G_nondet.log" 0
+fi
 if [ -f "$OUT/bench_profile_G.log" ]; then
     echo "-- bench_profile_G (full table: bench_profile_G.log)"
-    awk '/^# / && /by entry and geometry/ { geo = 1; n = 0; print; next }
-         geo && /^#   / { if (n++ < 31) print; next }
-         { geo = 0; print }' "$OUT/bench_profile_G.log"
+    profile_summary "$OUT/bench_profile_G.log" 25
 fi
+echo "== steps (rc):$summary"
 echo "== done in $(( $(date +%s) - T0 )) s; exit status $fail"
 exit $fail

@@ -732,15 +732,17 @@ static void test_cuda_extras(void) {
     CHECK(lg_cuda_last_status() == LG_OK, "clear did not clear");
     B[0]->free(a);
 
-    /* pool: freeing and re-allocating the same size reuses the block */
+    /* pool: freeing and re-allocating the same size reuses the block just
+     * freed (LIFO), with no new cudaMalloc */
     size_t r0, u0, r1, u1;
     float *p = B[0]->alloc(1 << 20);
     lg_cuda_pool_stats(&r0, &u0);
     B[0]->free(p);
     float *p2 = B[0]->alloc(1 << 20);
     lg_cuda_pool_stats(&r1, &u1);
-    CHECK(p2 == p && r1 == r0 && u1 == u0, "pool did not reuse the block (%zu -> %zu reserved)",
-          r0, r1);
+    CHECK(p2 == p && r1 == r0 && u1 == u0,
+          "pool did not reuse the block (%p -> %p; %zu -> %zu reserved, %zu -> %zu in use)", (void *)p,
+          (void *)p2, r0, r1, u0, u1);
     B[0]->free(p2);
 
     /* TF32: larger error than fp32 but still close; reported, not barred */
@@ -907,8 +909,9 @@ static void test_profile(void) {
         return;
     }
     const char *r = lg_cuda_profile_report(0);
-    static const char *const need[] = {"bn_train", "bn_bwd", "conv2d_bwd_weight", "sum_to",
-                                       "upsample2x", "binary", "not timed", "by entry and geometry"};
+    static const char *const need[] = {"bn_train",   "bn_bwd", "conv2d_bwd_weight",
+                                       "sum_to",     "upsample2x", "binary",
+                                       "not timed", "by entry and geometry"};
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
         CHECK(strstr(r, need[i]) != NULL, "profile report lacks '%s'", need[i]);
     /* the first rows: header and the slowest entries */

@@ -129,7 +129,9 @@ static void pool_free(void *p) {
     std::lock_guard<std::mutex> lk(g_pool_mu);
     auto it = g_used.find(p);
     LG_ASSERT(it != g_used.end()); /* not from this pool, or freed twice */
-    g_cached.emplace(it->second, p);
+    /* insert at the front of its size's range: the block freed last is the
+     * one reused first (LIFO), which keeps a step's addresses stable */
+    g_cached.emplace_hint(g_cached.lower_bound(it->second), it->second, p);
     g_in_use -= it->second;
     g_used.erase(it);
 }

@@ -17,7 +17,9 @@
  * geometry alone, so switching modes never overruns it). fp32 runs with
  * CUDNN_FMA_MATH, which excludes TF32; lg_cuda_set_tf32(1) allows it. A pass
  * with no qualifying algorithm, or whose call fails, uses im2col from then
- * on. */
+ * on. LG_CUDNN_NONDET=1 in the environment (read once; for measuring what
+ * determinism costs, never the default) also admits the algorithms that
+ * add with atomics. */
 #include "cuda_internal.h"
 
 #include <dlfcn.h>
@@ -116,6 +118,16 @@ static char g_info[1024];    /* lg_cuda_cudnn_info() */
 static char g_load_msg[600]; /* why loading failed, or what was loaded */
 static int g_fallbacks;          /* cuDNN calls that failed (then im2col) */
 static char g_fallback_msg[300]; /* the last of them */
+
+static int g_nondet = -1; /* LG_CUDNN_NONDET=1: atomics-based algorithms allowed */
+
+static bool nondet_locked(void) {
+    if (g_nondet < 0) {
+        const char *e = getenv("LG_CUDNN_NONDET");
+        g_nondet = e && !strcmp(e, "1");
+    }
+    return g_nondet == 1;
+}
 
 static bool enabled_locked(void) {
     if (g_enabled < 0) {
@@ -340,8 +352,9 @@ static void choose_locked(plan *p, int pass, size_t limit) {
     p->algo[pass] = ALGO_IM2COL;
     if (s != DNN_SUCCESS) return;
     for (int i = 0; i < got && i < 16; i++) { /* sorted fastest first */
-        if (r[i].status != DNN_SUCCESS || r[i].determinism != DNN_DETERMINISTIC ||
-            nondeterministic(pass, r[i].algo))
+        if (r[i].status != DNN_SUCCESS ||
+            (!nondet_locked() &&
+             (r[i].determinism != DNN_DETERMINISTIC || nondeterministic(pass, r[i].algo))))
             continue;
         int mt = r[i].math_type;
         if (!p->tf32) { /* never TF32 in fp32 mode: run FMA-only (as PyTorch does) */
@@ -437,7 +450,9 @@ extern "C" const char *lg_cuda_cudnn_info(void) {
         snprintf(g_info, sizeof g_info, "%s; %d call(s) failed and fell back to im2col, last: %s",
                  g_load_msg, g_fallbacks, g_fallback_msg);
     else if (lgc_stream && ready_locked())
-        snprintf(g_info, sizeof g_info, "%s", g_load_msg);
+        snprintf(g_info, sizeof g_info, "%s%s", g_load_msg,
+                 nondet_locked() ? "; nondeterministic algorithms allowed (LG_CUDNN_NONDET=1)"
+                                 : "");
     else if (g_state == DNN_FAILED)
         snprintf(g_info, sizeof g_info, "%s", g_load_msg);
     else

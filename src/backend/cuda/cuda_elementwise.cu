@@ -169,7 +169,7 @@ __global__ void k_binary_same4(float *y, const float *a, const float *b, size_t 
 
 /* y (O, C, I) = full (O, C, I) op bias (C), or bias op full when SWAP: a
  * bias add (N,C,H,W) + (1,C,1,1) is (N, C, H*W); a row broadcast
- * (N, F) + (F) is I = 1; a scalar operand C = I = 1. V = 4: I % 4 == 0 and
+ * (N, F) + (F) is I = 1; a scalar operand C = 1. V = 4: I % 4 == 0 and
  * 16-byte aligned buffers, one float4 (one channel) per thread and step;
  * idiv divides the vector index by I/V, cdiv by C. n < 2^31. */
 template <int OP, bool SWAP, int V>
@@ -311,6 +311,13 @@ static bool bias_pattern(const int64_t bsh[4], const int64_t ysh[4], int64_t *C,
     return true;
 }
 
+template <int OP, bool SWAP, int V>
+static void launch_bias_v(float *y, const float *full, const float *bias, unsigned nv,
+                          lgc_fastdiv idiv, lgc_fastdiv cdiv) {
+    k_binary_bias<OP, SWAP, V><<<lgc_grid(nv), LGC_THREADS, 0, lgc_stream>>>(y, full, bias, nv,
+                                                                           idiv, cdiv);
+}
+
 /* Tries the bias fast path (one operand y-shaped, the other a bias);
  * false: nothing queued. */
 template <int OP>
@@ -326,18 +333,10 @@ static bool launch_bias(float *y, const int64_t ysh[4], const float *a, const in
     unsigned nv = (unsigned)(v4 ? n / 4 : n);
     lgc_fastdiv idiv = lgc_fastdiv_make((unsigned)(v4 ? I / 4 : I)),
                 cdiv = lgc_fastdiv_make((unsigned)C);
-    unsigned g = lgc_grid(nv);
-    if (v4) {
-        if (swap)
-            k_binary_bias<OP, true, 4><<<g, LGC_THREADS, 0, lgc_stream>>>(y, full, bias, nv, idiv, cdiv);
-        else
-            k_binary_bias<OP, false, 4><<<g, LGC_THREADS, 0, lgc_stream>>>(y, full, bias, nv, idiv, cdiv);
-    } else {
-        if (swap)
-            k_binary_bias<OP, true, 1><<<g, LGC_THREADS, 0, lgc_stream>>>(y, full, bias, nv, idiv, cdiv);
-        else
-            k_binary_bias<OP, false, 1><<<g, LGC_THREADS, 0, lgc_stream>>>(y, full, bias, nv, idiv, cdiv);
-    }
+    if (v4 && swap) launch_bias_v<OP, true, 4>(y, full, bias, nv, idiv, cdiv);
+    else if (v4) launch_bias_v<OP, false, 4>(y, full, bias, nv, idiv, cdiv);
+    else if (swap) launch_bias_v<OP, true, 1>(y, full, bias, nv, idiv, cdiv);
+    else launch_bias_v<OP, false, 1>(y, full, bias, nv, idiv, cdiv);
     return true;
 }
 

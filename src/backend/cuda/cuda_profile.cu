@@ -281,8 +281,8 @@ static void p_gemm(int ta, int tb, int m, int n, int k, float alpha, const float
                    const float *b, int ldb, float beta, float *c, int ldc) {
     prof_tok t = prof_begin();
     g_raw->gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    prof_end(t, "gemm", 4.0 * ((double)m * k + (double)k * n + (double)m * n * (beta != 0.0f ? 2 : 1)),
-             2.0 * m * n * (double)k, "ta%d tb%d m%d n%d k%d%s", ta, tb, m, n, k,
+    double bytes = 4.0 * ((double)m * k + (double)k * n + (double)m * n * (beta != 0.0f ? 2 : 1));
+    prof_end(t, "gemm", bytes, 2.0 * m * n * (double)k, "ta%d tb%d m%d n%d k%d%s", ta, tb, m, n, k,
              beta != 0.0f ? " beta" : "");
 }
 
@@ -497,7 +497,8 @@ static void append_row(std::string &s, const char *entry, long long calls, doubl
         snprintf(bound_s, sizeof bound_s, "%.1f TF/s", flops / (mean_us * 1e-6) / 1e12);
     else if (bytes > 0.0 && mean_us > 0.0)
         snprintf(bound_s, sizeof bound_s, "%.0f%%", 100.0 * (bytes / FLOOR_BW * 1e6) / mean_us);
-    if (bytes > 0.0 && flops == 0.0) snprintf(floor_s, sizeof floor_s, "%.1f", bytes / FLOOR_BW * 1e6);
+    if (bytes > 0.0 && flops == 0.0)
+        snprintf(floor_s, sizeof floor_s, "%.1f", bytes / FLOOR_BW * 1e6);
     append(s, "  %-18s %8.1f %9.3f %9.1f %6.1f%% %9s %11s%s%s\n", entry, (double)calls / per,
            ms / per, mean_us, total > 0.0 ? 100.0 * ms / total : 0.0, floor_s, bound_s,
            *geom ? "  " : "", geom);
@@ -528,9 +529,11 @@ extern "C" const char *lg_cuda_profile_report(int steps) {
     if (steps > 0) append(s, " over %d steps (%.3f ms per step; calls and ms below are per step)",
                           steps, total / steps);
     append(s, "\n");
-    if (g_untimed) append(s, "  %lld calls queued during graph capture were not timed\n", g_untimed);
+    if (g_untimed)
+        append(s, "  %lld calls queued during graph capture were not timed\n", g_untimed);
     if (g_failed) append(s, "  %lld calls not counted (event errors)\n", g_failed);
-    if (cap) append(s, "  (the stream is being captured: %zu calls not read yet)\n", g_pending.size());
+    if (cap)
+        append(s, "  (the stream is being captured: %zu calls not read yet)\n", g_pending.size());
 
     /* by entry */
     struct agg {
@@ -541,7 +544,8 @@ extern "C" const char *lg_cuda_profile_report(int steps) {
     std::vector<agg> by;
     for (const prof_row &r : g_rows) {
         if (r.calls == 0) continue;
-        auto it = std::find_if(by.begin(), by.end(), [&](const agg &a) { return a.entry == r.entry; });
+        auto it = std::find_if(by.begin(), by.end(),
+                               [&](const agg &a) { return a.entry == r.entry; });
         if (it == by.end()) {
             by.push_back({r.entry, 0, 0.0, 0.0, 0.0});
             it = by.end() - 1;
