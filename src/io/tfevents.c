@@ -11,6 +11,8 @@
 #include "lipgan/fileio.h"
 #include "lipgan/tfevents.h"
 
+#include "io/bytebuf.h"
+
 struct lg_tfevents {
     FILE *f;
     char *path;
@@ -42,28 +44,8 @@ uint32_t lg_crc32c_mask(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + 0xa
 
 /* ---- protobuf encoding into a growable buffer ---- */
 
-typedef struct pb {
-    unsigned char *p;
-    size_t n, cap;
-    int oom;
-} pb;
-
-static void pb_put(pb *b, const void *src, size_t n) {
-    if (b->oom) return;
-    if (b->n + n > b->cap) {
-        size_t nc = b->cap ? 2 * b->cap : 256;
-        while (nc < b->n + n) nc *= 2;
-        unsigned char *q = realloc(b->p, nc);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, src, n);
-    b->n += n;
-}
+typedef lg_bytebuf pb;
+#define pb_put lg_bytebuf_put
 
 static void pb_varint(pb *b, uint64_t v) {
     unsigned char s[10];

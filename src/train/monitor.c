@@ -16,6 +16,8 @@
 #include "lipgan/fileio.h"
 #include "lipgan/lipschitz.h"
 #include "lipgan/monitor.h"
+
+#include "io/bytebuf.h"
 #include "lipgan/rng.h"
 #include "lipgan/tensor.h"
 
@@ -78,28 +80,8 @@ static double now_wall(void) {
 
 /* ---- little-endian encoding ---- */
 
-typedef struct bbuf {
-    unsigned char *p;
-    size_t n, cap;
-    int oom;
-} bbuf;
-
-static void bb_put(bbuf *b, const void *src, size_t n) {
-    if (b->oom) return;
-    if (b->n + n > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 4096;
-        while (nc < b->n + n) nc *= 2;
-        unsigned char *q = realloc(b->p, nc);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, src, n);
-    b->n += n;
-}
+typedef lg_bytebuf bbuf;
+#define bb_put lg_bytebuf_put
 
 static void bb_u64(bbuf *b, uint64_t v) {
     unsigned char s[8];
