@@ -116,7 +116,20 @@ typedef struct lg_config {
         int64_t checkpoint_every;     /* checkpoint every N G steps (0 = only at the end) */
         int keep;                     /* checkpoints kept */
         int sample_n;                 /* samples in a grid */
+        int64_t spectra_every;        /* spectral monitor record every N G steps (0 = off;
+                                       * a multiple of every): DIR/spectra.bin */
+        int tensorboard;              /* TensorBoard event file in the run directory */
     } log;
+    struct {                          /* periodic evaluation (eval.h) */
+        int64_t every;                /* every N G steps (0 = off; a multiple of log.every) */
+        char metrics[LG_CFG_PATH_MAX]; /* "auto" | "none" | a list such as "cfid,classes" */
+        int64_t n;                    /* samples (0 = 2500 for toys, 10000 for images) */
+        int64_t ref_n;                /* real images for computed reference statistics */
+        char ref[LG_CFG_PATH_MAX];    /* `lipgan fid-stats` file (2048-D: fid, 128-D: cfid);
+                                       * "" = computed from the training data */
+        char classifier[LG_CFG_PATH_MAX]; /* "" = models/fmnist_classifier.safetensors */
+        char inception[LG_CFG_PATH_MAX];  /* Inception-v3 weights ("" = none) */
+    } eval;
 } lg_config;
 
 typedef enum lg_cfg_type {
@@ -173,6 +186,14 @@ lg_status lg_config_print(const lg_config *c, FILE *f, int help);
 
 /* Is the data format a 2-D toy ("ring8", "grid25")? */
 int lg_config_is_toy(const lg_config *c);
+
+/* The periodic-evaluation metrics (eval.h's LG_EVAL_* flags) for training
+ * samples of shape (ch, h, w) (toys: (2, 1, 1); h = 0: size not known
+ * yet): eval.metrics, where "auto" means toy for 2-D toys, cfid,classes
+ * for 1x28x28 / 1x32x32 images, is,fid when eval.inception is set, and
+ * nothing otherwise; "none" is 0. A metric that cannot apply to the data
+ * (or lacks its network) is an LG_ERR_INVALID_ARG naming the key. */
+lg_status lg_config_eval_metrics(const lg_config *c, int ch, int h, int w, unsigned *out);
 
 #ifdef __cplusplus
 }

@@ -56,12 +56,12 @@ static void print_help(FILE *out) {
             "\n"
             "commands:\n",
             lg_version());
-    for (const lg_cli_cmd *c = g_cmds; c->name; c++) fprintf(out, "  %-10s  %s\n", c->name, c->help);
+    for (const lg_cli_cmd *c = g_cmds; c->name; c++) fprintf(out, "  %-16s  %s\n", c->name, c->help);
     for (size_t i = 0; i < sizeof g_planned / sizeof g_planned[0]; i++)
         if (!find_cmd(g_planned[i].name))
-            fprintf(out, "  %-10s  %s (not built yet)\n", g_planned[i].name, g_planned[i].help);
+            fprintf(out, "  %-16s  %s (not built yet)\n", g_planned[i].name, g_planned[i].help);
     fprintf(out,
-            "  %-10s  show this help, or a command's help\n"
+            "  %-16s  show this help, or a command's help\n"
             "\n"
             "exit codes: 0 ok, 1 runtime error, 2 usage error, 3 bad input file or data,\n"
             "            4 bad config, 5 training diverged, 130 interrupted\n",

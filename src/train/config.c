@@ -10,6 +10,7 @@
 #include <yaml.h>
 
 #include "lipgan/config.h"
+#include "lipgan/eval.h"
 
 #define OFF(field) offsetof(lg_config, field)
 
@@ -105,6 +106,27 @@ static const lg_cfg_key k_keys[] = {
     {"log.keep", LG_CFG_INT, OFF(log.keep), 1, 1000000, NULL, "checkpoints kept"},
     {"log.sample_n", LG_CFG_INT, OFF(log.sample_n), 1, 10000, NULL,
      "samples per grid (fixed noise)"},
+    {"log.spectra_every", LG_CFG_I64, OFF(log.spectra_every), 0, 1e12, NULL,
+     "spectral monitor (DIR/spectra.bin, collapse warning) every N generator steps; a multiple "
+     "of log.every (0 = off)"},
+    {"log.tensorboard", LG_CFG_BOOL, OFF(log.tensorboard), 0, 1, NULL,
+     "write a TensorBoard event file (scalars, sample grids) into the run directory"},
+    {"eval.every", LG_CFG_I64, OFF(eval.every), 0, 1e12, NULL,
+     "evaluate generated samples every N generator steps; a multiple of log.every (0 = off)"},
+    {"eval.metrics", LG_CFG_PATH, OFF(eval.metrics), 0, 0, NULL,
+     "auto, none, or a list of is,fid,kid,cfid,classes,toy (auto: toy for 2-D toys, "
+     "cfid,classes for 1x32x32 images, is,fid with eval.inception)"},
+    {"eval.n", LG_CFG_I64, OFF(eval.n), 0, 10000000, NULL,
+     "samples per evaluation, from the EMA generator if any (0 = 2500 for toys, 10000 for images)"},
+    {"eval.ref_n", LG_CFG_I64, OFF(eval.ref_n), 2, 100000000, NULL,
+     "training images for the reference statistics computed at the start of a run"},
+    {"eval.ref", LG_CFG_PATH, OFF(eval.ref), 0, 0, NULL,
+     "reference statistics from `lipgan fid-stats` (2048-D: fid, 128-D: cfid); empty = computed "
+     "from the training data"},
+    {"eval.classifier", LG_CFG_PATH, OFF(eval.classifier), 0, 0, NULL,
+     "Fashion-MNIST classifier weights for cfid/classes (empty = models/fmnist_classifier.safetensors)"},
+    {"eval.inception", LG_CFG_PATH, OFF(eval.inception), 0, 0, NULL,
+     "Inception-v3 weights for is/fid/kid (tools/convert_inception_weights.py); empty = none"},
 };
 
 #define NKEYS ((int)(sizeof k_keys / sizeof k_keys[0]))
@@ -165,6 +187,12 @@ void lg_config_default(lg_config *c) {
     c->log.checkpoint_every = 1000;
     c->log.keep = 3;
     c->log.sample_n = 64;
+    c->log.spectra_every = 500;
+    c->log.tensorboard = 1;
+    c->eval.every = 0;
+    strcpy(c->eval.metrics, "auto");
+    c->eval.n = 0;
+    c->eval.ref_n = 10000;
 }
 
 /* ---- values ---- */
@@ -530,6 +558,12 @@ static int is_idx(const lg_config *c) {
            !strcmp(c->data.format, "fashion-mnist");
 }
 
+/* "3x32x32", or "3-channel" when the size is not known yet */
+static void shape_str(char *buf, size_t cap, int ch, int h, int w) {
+    if (h > 0) snprintf(buf, cap, "%dx%dx%d", ch, h, w);
+    else snprintf(buf, cap, "%d-channel", ch);
+}
+
 lg_status lg_config_validate(const lg_config *c) {
     const lg_cfg_net *nets[2] = {&c->model.g, &c->model.d};
     const char *nn[2] = {"g", "d"};
@@ -580,6 +614,79 @@ lg_status lg_config_validate(const lg_config *c) {
         return lg_error_set(LG_ERR_INVALID_ARG,
                             "ema.start: %lld is not before train.steps %lld, so the EMA would never average",
                             (long long)c->ema.start, (long long)c->train.steps);
+    /* the monitor's and the evaluation's numbers go into the metrics.jsonl
+     * row of their step, so they must fall on rows */
+    const struct { const char *key; int64_t v; } per[2] = {{"log.spectra_every", c->log.spectra_every},
+                                                            {"eval.every", c->eval.every}};
+    for (int i = 0; i < 2; i++)
+        if (per[i].v > 0 && per[i].v % c->log.every != 0) {
+            int64_t up = (per[i].v / c->log.every + 1) * c->log.every;
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "%s: %lld is not a multiple of log.every (%lld); its numbers go into the "
+                                "metrics.jsonl rows, so use a multiple (e.g. %lld) or 0 (off)",
+                                per[i].key, (long long)per[i].v, (long long)c->log.every, (long long)up);
+        }
+    if (c->eval.n == 1)
+        return lg_error_set(LG_ERR_INVALID_ARG, "eval.n: 1 sample is too few; use 0 (default) or >= 2");
+    /* the sample shape where the config alone tells it (h = 0: not known) */
+    int ch = 1, h = 0;
+    if (lg_config_is_toy(c)) ch = 2, h = 1;
+    else if (is_idx(c)) h = c->data.image_size ? c->data.image_size : 28;
+    else if (!strcmp(c->data.format, "cifar10")) ch = 3, h = 32;
+    else if (!strcmp(c->data.format, "stl10")) ch = 3, h = c->data.image_size ? c->data.image_size : 96;
+    else ch = c->data.channels;
+    unsigned m;
+    LG_TRY(lg_config_eval_metrics(c, ch, h, lg_config_is_toy(c) ? 1 : h, &m));
+    if (c->eval.every > 0 && m == 0 && strcmp(c->eval.metrics, "none") != 0) {
+        char shp[64];
+        shape_str(shp, sizeof shp, ch, h, h);
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "eval.every: no metric applies to %s images (data.format %s) without "
+                            "Inception weights; set eval.inception (tools/convert_inception_weights.py), "
+                            "eval.metrics, or eval.every: 0",
+                            shp, c->data.format);
+    }
+    return LG_OK;
+}
+
+lg_status lg_config_eval_metrics(const lg_config *c, int ch, int h, int w, unsigned *out) {
+    *out = 0;
+    const char *txt = c->eval.metrics;
+    int toy = lg_config_is_toy(c);
+    int cls_ok = ch == 1 && (h <= 0 || ((h == 28 || h == 32) && w == h));
+    unsigned m;
+    if (!strcmp(txt, "none")) return LG_OK;
+    if (!strcmp(txt, "auto") || !txt[0]) {
+        if (toy) *out = LG_EVAL_TOY;
+        else if (cls_ok) *out = LG_EVAL_CFID | LG_EVAL_CLASSES;
+        else if (c->eval.inception[0]) *out = LG_EVAL_IS | LG_EVAL_FID;
+        return LG_OK;
+    }
+    if (lg_eval_parse_metrics(txt, &m) != LG_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", lg_error_msg());
+        return lg_error_set(LG_ERR_INVALID_ARG, "eval.metrics: %s (or auto, none)", msg);
+    }
+    if (toy && (m & ~(unsigned)LG_EVAL_TOY))
+        return lg_error_set(LG_ERR_INVALID_ARG, "eval.metrics: %s: 2-D toy data (data.format %s) takes only toy",
+                            txt, c->data.format);
+    if (!toy && (m & LG_EVAL_TOY))
+        return lg_error_set(LG_ERR_INVALID_ARG, "eval.metrics: toy is for the 2-D toys (ring8, grid25), not "
+                            "data.format %s", c->data.format);
+    if ((m & LG_EVAL_NEEDS_CLASSIFIER) && !cls_ok) {
+        char shp[64];
+        shape_str(shp, sizeof shp, ch, h, w);
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "eval.metrics: cfid and classes use the Fashion-MNIST classifier (1x32x32 or 1x28x28 "
+                            "images), not %s images; use is,fid,kid with eval.inception",
+                            shp);
+    }
+    if ((m & LG_EVAL_NEEDS_INCEPTION) && !c->eval.inception[0])
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "eval.inception: metrics is, fid and kid need Inception-v3 weights; lipgan downloads "
+                            "nothing: make them with tools/convert_inception_weights.py and set eval.inception, "
+                            "or use eval.metrics cfid,classes (Fashion-MNIST)");
+    *out = m;
     return LG_OK;
 }
 

@@ -1,16 +1,28 @@
 /* The training loop: resume, progress lines, metrics.jsonl, sample grids,
- * periodic checkpoints, signals (lipgan/train.h). */
+ * periodic checkpoints, signals (lipgan/train.h); and what watches it: the
+ * spectral monitor (monitor.h), periodic evaluation (eval.h) and the
+ * TensorBoard event file (tfevents.h). None of them draws from the
+ * training's random streams or touches the training context, so a resumed
+ * run stays bitwise the same as an uninterrupted one. */
+#include <cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "lipgan/eval.h"
 #include "lipgan/fileio.h"
 #include "lipgan/image.h"
+#include "lipgan/monitor.h"
 #include "lipgan/safetensors.h"
+#include "lipgan/tfevents.h"
 #include "train/train_internal.h"
 
 lg_status lg__checkpoint_prune(const char *dir, int keep, int64_t newest);
@@ -48,7 +60,9 @@ static void jnum(FILE *f, const char *key, double v) {
     else fprintf(f, ",\"%s\":null", key);
 }
 
-static void metrics_row(FILE *f, const lg_train_stats *s, int skipped, double it_s, double elapsed) {
+/* extra: JSON fields each starting with a comma (monitor, eval), or NULL */
+static void metrics_row(FILE *f, const lg_train_stats *s, int skipped, double it_s, double elapsed,
+                        const char *extra) {
     if (!f) return;
     fprintf(f, "{\"step\":%" PRId64, s->step);
     jnum(f, "loss_d", s->loss_d);
@@ -64,6 +78,7 @@ static void metrics_row(FILE *f, const lg_train_stats *s, int skipped, double it
     fprintf(f, ",\"skipped\":%d", skipped);
     jnum(f, "it_per_s", it_s);
     jnum(f, "elapsed_s", elapsed);
+    if (extra) fputs(extra, f);
     fputs("}\n", f);
     fflush(f);
 }
@@ -151,6 +166,314 @@ static lg_status trim_metrics(const char *path, int64_t step) {
     return st;
 }
 
+/* ---- a growing string (the extra fields of a metrics.jsonl row) ---- */
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int w = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (w < 0) return;
+        if (b->p && b->n + (size_t)w < b->cap) {
+            b->n += (size_t)w;
+            return;
+        }
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->n + (size_t)w + 1) cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+}
+
+static void sb_num(sbuf *b, const char *key, double v) {
+    if (isfinite(v)) sb_printf(b, ",\"%s\":%.9g", key, v);
+    else sb_printf(b, ",\"%s\":null", key);
+}
+
+/* ---- TensorBoard ---- */
+
+/* The writer names its file by the second, host and pid, so a second file
+ * opened by this process within the same second (a run resumed in the same
+ * process, as the tests do) would replace the first: wait for the next
+ * second then. */
+static void tb_wait_unique_name(const char *dir) {
+    time_t now = time(NULL);
+    char pre[64], suf[32];
+    snprintf(pre, sizeof pre, "events.out.tfevents.%010lld.", (long long)now);
+    snprintf(suf, sizeof suf, ".%d.lipgan", (int)getpid());
+    DIR *d = opendir(dir);
+    if (!d) return;
+    int clash = 0;
+    struct dirent *e;
+    while (!clash && (e = readdir(d))) {
+        size_t l = strlen(e->d_name), ls = strlen(suf);
+        clash = strncmp(e->d_name, pre, strlen(pre)) == 0 && l > ls && strcmp(e->d_name + l - ls, suf) == 0;
+    }
+    closedir(d);
+    for (int i = 0; clash && i < 30 && time(NULL) == now; i++) nanosleep(&(struct timespec){0, 50000000}, NULL);
+}
+
+typedef struct run_tb {
+    lg_tfevents *w;       /* NULL: off (or stopped after a write error) */
+    FILE *log;
+} run_tb;
+
+/* A write error stops the TensorBoard log, not the training. */
+static void tb_check(run_tb *tb, lg_status st) {
+    if (st == LG_OK || !tb->w) return;
+    if (tb->log) fprintf(tb->log, "warning: TensorBoard log stopped: %s\n", lg_error_msg());
+    lg_error_clear();
+    lg_tfevents_close(tb->w);
+    lg_error_clear();
+    tb->w = NULL;
+}
+
+static void tb_scalar(run_tb *tb, int64_t step, const char *tag, double v) {
+    if (tb->w && isfinite(v)) tb_check(tb, lg_tfevents_scalar(tb->w, step, tag, v));
+}
+
+static void tb_monitor(run_tb *tb, const lg_monitor_summary *m) {
+    if (!tb->w || !m->recorded) return;
+    char tag[96];
+    snprintf(tag, sizeof tag, "spectra/%s_%s_min", m->net, m->stat_name);
+    tb_scalar(tb, m->step, tag, m->stat_min);
+    snprintf(tag, sizeof tag, "spectra/%s_%s_mean", m->net, m->stat_name);
+    tb_scalar(tb, m->step, tag, m->stat_mean);
+    snprintf(tag, sizeof tag, "spectra/%s_collapsed", m->net);
+    tb_scalar(tb, m->step, tag, m->collapsed);
+    snprintf(tag, sizeof tag, "lipschitz/%s_upper", m->net);
+    tb_scalar(tb, m->step, tag, m->lip_upper);
+    snprintf(tag, sizeof tag, "lipschitz/%s_upper_product", m->net);
+    tb_scalar(tb, m->step, tag, m->lip_upper_product);
+    snprintf(tag, sizeof tag, "lipschitz/%s_lower", m->net);
+    tb_scalar(tb, m->step, tag, m->lip_lower);
+    snprintf(tag, sizeof tag, "lipschitz/%s_sn_err_max", m->net);
+    tb_scalar(tb, m->step, tag, m->sn_err_max);
+    snprintf(tag, sizeof tag, "perf/spectra_%s_ms", m->net);
+    tb_scalar(tb, m->step, tag, m->ms);
+}
+
+/* ---- periodic evaluation ---- */
+
+typedef struct run_eval {
+    unsigned metrics;        /* LG_EVAL_* (0: off) */
+    int64_t n;               /* samples per evaluation */
+    uint64_t seed;           /* latent noise: the same samples' noise every time */
+    lg_eval_inputs in;
+    lg_classifier *cls;
+    lg_inception *inc;
+    lg_fid_stats fid_ref, cfid_ref;
+    int have_fid_ref, have_cfid_ref;
+    float *kid_ref;          /* (kid_ref_n, 2048) */
+    float *x;                /* (n, sample size) generated */
+} run_eval;
+
+static void eval_free(run_eval *ev) {
+    lg_classifier_free(ev->cls);
+    lg_inception_free(ev->inc);
+    if (ev->have_fid_ref) lg_fid_stats_free(&ev->fid_ref);
+    if (ev->have_cfid_ref) lg_fid_stats_free(&ev->cfid_ref);
+    free(ev->kid_ref);
+    free(ev->x);
+    memset(ev, 0, sizeof *ev);
+}
+
+/* rel as given if readable, else <dir of this executable>/../rel (a build
+ * directory inside the repository, as the tests and `lipgan` run). */
+static void find_default(const char *rel, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s", rel);
+    if (access(rel, R_OK) == 0 || rel[0] == '/') return;
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) return;
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return;
+    *slash = '\0';
+    char alt[PATH_MAX + 64];
+    snprintf(alt, sizeof alt, "%s/../%s", exe, rel);
+    if (access(alt, R_OK) == 0) snprintf(buf, cap, "%s", alt);
+}
+
+/* Loads the networks and reference statistics the configured metrics need
+ * (once per run, before the first step: a missing file fails early). */
+static lg_status eval_setup(lg_trainer *t, run_eval *ev, FILE *log) {
+    const lg_config *c = &t->cfg;
+    memset(ev, 0, sizeof *ev);
+    if (c->eval.every <= 0) return LG_OK;
+    unsigned m;
+    LG_TRY(lg_config_eval_metrics(c, t->c, t->h, t->w, &m));
+    if (!m) {
+        if (log && strcmp(c->eval.metrics, "none") != 0)
+            fprintf(log, "eval: no metric applies to %dx%dx%d samples; periodic evaluation off\n", t->c, t->h, t->w);
+        return LG_OK;
+    }
+    ev->n = c->eval.n > 0 ? c->eval.n : t->is_toy ? 2500 : 10000;
+    ev->seed = (uint64_t)c->seed ^ 0x6576616c5eedull;  /* not the sample grids' noise */
+    lg_eval_inputs *in = &ev->in;
+    lg_eval_inputs_default(in);
+    in->metrics = m;
+    in->seed = ev->seed;
+    char path[PATH_MAX + 64];
+    if (m & LG_EVAL_NEEDS_CLASSIFIER) {
+        find_default(c->eval.classifier[0] ? c->eval.classifier : LG_CLS_DEFAULT_PATH, path, sizeof path);
+        lg_status s = lg_classifier_load(&ev->cls, path, NULL);
+        if (s != LG_OK) {
+            char msg[768];
+            snprintf(msg, sizeof msg, "%s", lg_error_msg());
+            return lg_error_set(s, "eval.classifier: %s", msg);
+        }
+        in->classifier = ev->cls;
+    }
+    if (m & LG_EVAL_NEEDS_INCEPTION) {
+        lg_status s = lg_inception_load(&ev->inc, c->eval.inception);
+        if (s != LG_OK) {
+            char msg[768];
+            snprintf(msg, sizeof msg, "%s", lg_error_msg());
+            return lg_error_set(s, "eval.inception: %s", msg);
+        }
+        in->inception = ev->inc;
+    }
+    if (c->eval.ref[0]) {
+        lg_fid_stats st;
+        LG_TRY(lg_fid_stats_load(&st, c->eval.ref));
+        if (st.dim == LG_INCEPTION_POOL3_DIM) ev->fid_ref = st, ev->have_fid_ref = 1;
+        else if (st.dim == LG_CLS_FEAT_DIM) ev->cfid_ref = st, ev->have_cfid_ref = 1;
+        else {
+            int d = st.dim;
+            lg_fid_stats_free(&st);
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "eval.ref %s: dimension %d is neither Inception's (2048, fid) nor the "
+                                "classifier's (128, cfid)",
+                                c->eval.ref, d);
+        }
+    }
+    const lg_dataset *d = &t->data;
+    int64_t rn = c->eval.ref_n < d->n ? c->eval.ref_n : d->n;
+    if ((m & LG_EVAL_CFID) && !ev->have_cfid_ref) {
+        if (log) fprintf(log, "eval: cfid reference statistics of %lld training images\n", (long long)rn);
+        LG_TRY(lg_eval_stats(NULL, ev->cls, d->x, rn, d->c, d->h, d->w, NULL, &ev->cfid_ref));
+        ev->have_cfid_ref = 1;
+    }
+    if ((m & LG_EVAL_FID) && !ev->have_fid_ref) {
+        if (log) fprintf(log, "eval: fid reference statistics of %lld training images\n", (long long)rn);
+        LG_TRY(lg_eval_stats(ev->inc, NULL, d->x, rn, d->c, d->h, d->w, NULL, &ev->fid_ref));
+        ev->have_fid_ref = 1;
+    }
+    if (ev->have_fid_ref) in->fid_ref = &ev->fid_ref;
+    if (ev->have_cfid_ref) in->cfid_ref = &ev->cfid_ref;
+    if (m & LG_EVAL_KID) {
+        ev->kid_ref = malloc((size_t)rn * LG_INCEPTION_POOL3_DIM * sizeof(float));
+        if (!ev->kid_ref) return lg_error_set(LG_ERR_NOMEM, "eval: out of memory for the KID reference features");
+        if (log) fprintf(log, "eval: kid reference features of %lld training images\n", (long long)rn);
+        LG_TRY(lg_eval_features(ev->inc, NULL, d->x, rn, d->c, d->h, d->w, ev->kid_ref, NULL, NULL));
+        in->kid_ref = ev->kid_ref;
+        in->kid_ref_n = rn;
+    }
+    if (m & LG_EVAL_TOY) {
+        lg_toy_kind kind = !strcmp(c->data.format, "grid25") ? LG_TOY_GRID25 : LG_TOY_RING8;
+        in->n_modes = lg_data_toy_modes(kind, &in->modes, &in->mode_std);
+    }
+    ev->x = malloc((size_t)ev->n * (size_t)t->sample_size * sizeof(float));
+    if (!ev->x) return lg_error_set(LG_ERR_NOMEM, "eval: out of memory for %lld samples", (long long)ev->n);
+    ev->metrics = m;
+    return LG_OK;
+}
+
+/* eval.n samples from the EMA generator (else G), evaluated. */
+static lg_status eval_run(lg_trainer *t, run_eval *ev, lg_eval_result *r) {
+    LG_TRY(lg_generate(t->ema ? t->ema : t->g, t->be, ev->n, ev->seed, ev->x));
+    return lg_eval_samples(&ev->in, ev->x, ev->n, t->c, t->h, t->w, r);
+}
+
+/* The result's fields for the metrics.jsonl row: flat numbers (curves in
+ * `lipgan report`, TensorBoard) and, under "eval", eval.h's full record
+ * with every metric's sample counts. */
+static void eval_fields(sbuf *b, const lg_eval_result *r, run_tb *tb, int64_t step) {
+    struct { unsigned flag; const char *key; double v; } f[] = {
+        {LG_EVAL_IS, "eval_is", r->is.mean},
+        {LG_EVAL_FID, "eval_fid", r->fid.fid},
+        {LG_EVAL_KID, "eval_kid", r->kid.mean},
+        {LG_EVAL_CFID, "eval_cfid", r->cfid.fid},
+        {LG_EVAL_CLASSES, "eval_classes_covered", r->classes.classes_covered},
+        {LG_EVAL_CLASSES, "eval_classes_kl", r->classes.kl_uniform},
+        {LG_EVAL_TOY, "eval_toy_modes_covered", r->toy.modes_covered},
+        {LG_EVAL_TOY, "eval_toy_high_quality_pct", 100.0 * r->toy.frac_high_quality},
+        {LG_EVAL_TOY, "eval_toy_reverse_kl", r->toy.reverse_kl},
+    };
+    sb_num(b, "eval_n", (double)r->n);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if (!(r->done & f[i].flag)) continue;
+        sb_num(b, f[i].key, f[i].v);
+        char tag[64];
+        snprintf(tag, sizeof tag, "eval/%s", f[i].key + 5);
+        tb_scalar(tb, step, tag, f[i].v);
+    }
+    char *row = lg_eval_result_json(r, step, NULL);
+    cJSON *o = row ? cJSON_Parse(row) : NULL;
+    free(row);
+    if (o) {
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "step");
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "kind");
+        char *txt = cJSON_PrintUnformatted(o);
+        if (txt) sb_printf(b, ",\"eval\":%s", txt);
+        cJSON_free(txt);
+        cJSON_Delete(o);
+    }
+}
+
+/* Records D (with the step's last real batch for the gradient-norm lower
+ * bound) and G; a failure (e.g. NaN weights: no SVD) is a warning, the
+ * training goes on. */
+static void monitor_step(lg_monitor *mon, lg_trainer *t, lg_monitor_summary ms[2], FILE *log) {
+    lg_status s = lg_monitor_record(mon, t->step, "D", t->d, t->xb, t->cfg.train.batch_d, &ms[0]);
+    if (s == LG_OK) s = lg_monitor_record(mon, t->step, "G", t->g, NULL, 0, &ms[1]);
+    if (s != LG_OK) {
+        if (log) fprintf(log, "warning: step %" PRId64 ": spectral monitor: %s\n", t->step, lg_error_msg());
+        lg_error_clear();
+    }
+}
+
+static void tb_step(run_tb *tb, const lg_trainer *t, const lg_train_stats *s, double it_s) {
+    if (!tb->w) return;
+    int64_t k = s->step;
+    tb_scalar(tb, k, "loss/D", s->loss_d);
+    tb_scalar(tb, k, "loss/G", s->loss_g);
+    tb_scalar(tb, k, "D_output/real", s->d_real);
+    tb_scalar(tb, k, "D_output/fake", s->d_fake);
+    if (t->cfg.lipschitz.d.gp_lambda > 0) tb_scalar(tb, k, "loss/gradient_penalty", s->gp);
+    tb_scalar(tb, k, "lr/G", s->lr_g);
+    tb_scalar(tb, k, "lr/D", s->lr_d);
+    if (s->sigma_max > 0) {
+        tb_scalar(tb, k, "sigma_D/min", s->sigma_min);
+        tb_scalar(tb, k, "sigma_D/mean", s->sigma_mean);
+        tb_scalar(tb, k, "sigma_D/max", s->sigma_max);
+    }
+    tb_scalar(tb, k, "perf/it_per_s", it_s);
+}
+
+static void tb_samples(run_tb *tb, const char *dir, int64_t step) {
+    if (!tb->w) return;
+    char p[PATH_CAP];
+    snprintf(p, sizeof p, "%s/samples/step_%09" PRId64 ".png", dir, step);
+    tb_check(tb, lg_tfevents_image_file(tb->w, step, "samples", p));
+    if (tb->w) tb_check(tb, lg_tfevents_flush(tb->w));
+}
+
 lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
     const lg_config *c = &t->cfg;
     const char *dir = o->out_dir;
@@ -200,8 +523,26 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
         if (!mf) return lg_error_set(LG_ERR_IO, "cannot open %s: %s", p, strerror(errno));
     }
 
-    int64_t last_ckpt = o->resume ? t->step : -1, last_samples = -1;
     int interrupted = 0, skipped = 0;
+    /* the watchers: their own memory, contexts and seeds */
+    lg_monitor *mon = NULL;
+    run_tb tb = {NULL, log};
+    run_eval ev;
+    memset(&ev, 0, sizeof ev);
+    sbuf extra = {0};
+    if (c->log.spectra_every > 0) {
+        lg_monitor_opts mo = lg_monitor_opts_default();
+        mo.be = t->be;
+        mo.resume_step = o->resume ? t->step : -1;  /* drops records past the checkpoint */
+        if ((st = lg_monitor_create(&mon, dir, c->log.spectra_every, &mo)) != LG_OK) goto out;
+    }
+    if (dir && c->log.tensorboard) {
+        tb_wait_unique_name(dir);
+        if ((st = lg_tfevents_open(&tb.w, dir)) != LG_OK) goto out;
+    }
+    if ((st = eval_setup(t, &ev, log)) != LG_OK) goto out;
+
+    int64_t last_ckpt = o->resume ? t->step : -1, last_samples = -1;
     double t0 = now_s(), ti = t0;
     int64_t si = t->step;
     lg_train_stats s;
@@ -219,21 +560,77 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
             fprintf(log, "step %" PRId64 ": %d update(s) skipped: non-finite loss or gradient (%d in a row)\n",
                     s.step + (st == LG_OK ? 0 : 1), s.skipped, s.nonfinite_run);
         if (st == LG_ERR_NONFINITE) {
-            metrics_row(mf, &s, skipped, 0.0, now_s() - t0);
+            metrics_row(mf, &s, skipped, 0.0, now_s() - t0, NULL);
             break;
         }
         if (st != LG_OK) break;
+        /* spectra and evaluation fall on log rows (lg_config_validate) */
+        lg_monitor_summary ms[2];
+        memset(ms, 0, sizeof ms);
+        if (mon && lg_monitor_due(mon, t->step)) monitor_step(mon, t, ms, log);
+        int evaluated = 0;
+        lg_eval_result er;
+        char eval_err[512] = "";
+        double eval_s = 0;
+        if (ev.metrics && t->step % c->eval.every == 0) {
+            double te = now_s();
+            lg_status es = eval_run(t, &ev, &er);
+            eval_s = now_s() - te;
+            if (es == LG_OK) evaluated = 1;
+            else {
+                snprintf(eval_err, sizeof eval_err, "evaluation failed: %s", lg_error_msg());
+                lg_error_clear();
+            }
+        }
         if (t->step % c->log.every == 0 || t->step == c->train.steps) {
             double tn = now_s();
             double it_s = tn > ti ? (double)(t->step - si) / (tn - ti) : 0.0;
             progress_line(log, t, &s, it_s);
-            metrics_row(mf, &s, skipped, it_s, tn - t0);
-            ti = tn;
+            extra.n = 0;
+            if (extra.p) extra.p[0] = '\0';
+            for (int k = 0; k < 2; k++) {
+                if (!ms[k].recorded) continue;
+                char frag[2048];
+                if (log) {
+                    lg_monitor_summary_line(&ms[k], frag, sizeof frag);
+                    fprintf(log, "%s\n", frag);
+                }
+                lg_monitor_summary_json(&ms[k], frag, sizeof frag);
+                sb_printf(&extra, "%s", frag);
+                tb_monitor(&tb, &ms[k]);
+            }
+            if (evaluated) {
+                if (log) {
+                    fprintf(log, "  eval at step %" PRId64 " (%.1f s):\n", t->step, eval_s);
+                    lg_eval_result_print(&er, log);
+                }
+                eval_fields(&extra, &er, &tb, t->step);
+                sb_num(&extra, "eval_s", eval_s);
+            } else if (eval_err[0]) {
+                if (log) fprintf(log, "warning: step %" PRId64 ": %s\n", t->step, eval_err);
+                /* a *_warning string: `lipgan report` lists it */
+                char esc[1100];
+                size_t e = 0;
+                for (const char *q = eval_err; *q && e + 8 < sizeof esc; q++) {
+                    unsigned char ch = (unsigned char)*q;
+                    if (ch == '"' || ch == '\\') esc[e++] = '\\', esc[e++] = (char)ch;
+                    else if (ch < 0x20) e += (size_t)snprintf(esc + e, sizeof esc - e, "\\u%04x", ch);
+                    else esc[e++] = (char)ch;
+                }
+                esc[e] = '\0';
+                sb_printf(&extra, ",\"eval_warning\":\"%s\"", esc);
+            }
+            if (log) fflush(log);
+            metrics_row(mf, &s, skipped, it_s, tn - t0, extra.n && !extra.oom ? extra.p : NULL);
+            tb_step(&tb, t, &s, it_s);
+            if (tb.w) tb_check(&tb, lg_tfevents_flush(tb.w));
+            ti = now_s();  /* this interval's it/s includes the monitor and evaluation */
             si = t->step;
             skipped = 0;
         }
         if (dir && c->log.samples_every > 0 && t->step % c->log.samples_every == 0) {
             if ((st = write_samples(t, dir, t->step)) != LG_OK) break;
+            tb_samples(&tb, dir, t->step);
             last_samples = t->step;
         }
         if (dir && c->log.checkpoint_every > 0 && t->step % c->log.checkpoint_every == 0) {
@@ -252,8 +649,23 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
         else if (last_ckpt != t->step && log)
             fprintf(log, "no checkpoint at step %" PRId64 ": the last updates were non-finite; the "
                          "newest checkpoint is the last good one\n", t->step);
-        if (st == LG_OK && last_samples != t->step && t->step >= c->train.steps)
+        if (st == LG_OK && last_samples != t->step && t->step >= c->train.steps) {
             st = write_samples(t, dir, t->step);
+            if (st == LG_OK) tb_samples(&tb, dir, t->step);
+        }
+    }
+out:
+    lg_monitor_free(mon);
+    eval_free(&ev);
+    free(extra.p);
+    if (tb.w) {
+        /* a failing close must not replace the training's own error */
+        char saved[1024];
+        snprintf(saved, sizeof saved, "%s", st != LG_OK ? lg_error_msg() : "");
+        lg_status ts = lg_tfevents_close(tb.w);
+        if (ts != LG_OK && log) fprintf(log, "warning: TensorBoard log: %s\n", lg_error_msg());
+        if (st != LG_OK) lg_error_set(st, "%s", saved);
+        else lg_error_clear();
     }
     if (mf && fclose(mf) != 0 && st == LG_OK)
         st = lg_error_set(LG_ERR_IO, "cannot write %s/metrics.jsonl", dir);
