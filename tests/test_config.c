@@ -194,7 +194,9 @@ static void test_key_table(void) {
                           "lipschitz.g.clamp_ratio", "optim.g.lr", "optim.d.beta2", "optim.d.eps",
                           "train.n_dis", "train.batch_d", "train.batch_g", "train.steps",
                           "train.lr_decay", "ema.decay", "seed", "threads", "device", "log.every",
-                          "log.samples_every", "log.checkpoint_every", "log.keep"};
+                          "log.samples_every", "log.checkpoint_every", "log.keep", "log.spectra_every",
+                          "log.tensorboard", "eval.every", "eval.metrics", "eval.n", "eval.classifier",
+                          "eval.inception"};
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
         CHECK(lg_config_find_key(need[i]) != NULL, "missing key %s", need[i]);
 }

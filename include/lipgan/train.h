@@ -124,6 +124,23 @@ typedef struct lg_train_opts {
  * every log.every steps printing a progress line and appending a row to
  * out_dir/metrics.jsonl, writing sample grids from fixed noise and
  * checkpoints as configured, and a final checkpoint and sample grid.
+ * Watching the run (none of it draws from the training's random streams or
+ * uses its context, so resuming stays bitwise exact):
+ *  - every log.spectra_every steps the spectral monitor (monitor.h) records
+ *    D (with the step's real batch for the gradient-norm lower bound) and G
+ *    into out_dir/spectra.bin, and its summary goes into that step's
+ *    metrics.jsonl row (spec_D_auc_min, lip_D_upper, ...) and, as a line
+ *    under the progress line, with a WARNING on spectral collapse; on
+ *    resume the records past the checkpoint are dropped;
+ *  - every eval.every steps eval.n samples of the EMA generator (else G),
+ *    from fixed noise of their own seed, are evaluated (eval.h; networks and
+ *    reference statistics are loaded once, before the first step, so a
+ *    missing file fails early) and the row gets flat fields (eval_cfid,
+ *    eval_toy_modes_covered, ...) and "eval": lg_eval_result_json's record
+ *    with every sample count; a failed evaluation is an "eval_warning";
+ *  - with log.tensorboard an event file (tfevents.h) gets the row's scalars
+ *    and the sample grids; a resumed run opens a new file.
+ * A monitor or TensorBoard write failure is a warning, not an error.
  * Returns LG_OK, LG_ERR_INTERRUPTED (stop flag; a checkpoint was written)
  * or LG_ERR_NONFINITE (diverged; no checkpoint of the diverged state is
  * written, the previous ones stay). */

@@ -151,9 +151,12 @@ lg_status lg_tfevents_open(lg_tfevents **out, const char *dir) {
         free(w);
         return lg_error_set(LG_ERR_NOMEM, "tfevents: out of memory");
     }
-    snprintf(w->path, pl, "%s/events.out.tfevents.%010lld.%s.%d.lipgan", dir, (long long)time(NULL), host,
-             (int)getpid());
-    if (!(w->f = fopen(w->path, "wb"))) {
+    /* a per-process sequence number keeps two writers opened within the
+     * same second from sharing a name; "wx" never truncates an existing file */
+    static _Atomic int seq;
+    snprintf(w->path, pl, "%s/events.out.tfevents.%010lld.%s.%d.%d.lipgan", dir, (long long)time(NULL), host,
+             (int)getpid(), seq++);
+    if (!(w->f = fopen(w->path, "wx"))) {
         lg_status st = lg_error_set(LG_ERR_IO, "tfevents: cannot create %s: %s", w->path, strerror(errno));
         free(w->path);
         free(w);

@@ -636,8 +636,18 @@ lg_status lg_config_validate(const lg_config *c) {
     else if (!strcmp(c->data.format, "stl10")) ch = 3, h = c->data.image_size ? c->data.image_size : 96;
     else ch = c->data.channels;
     unsigned m;
+    if (c->eval.every <= 0) {
+        /* off: only the spelling is checked */
+        if (strcmp(c->eval.metrics, "auto") != 0 && strcmp(c->eval.metrics, "none") != 0 &&
+            c->eval.metrics[0] && lg_eval_parse_metrics(c->eval.metrics, &m) != LG_OK) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", lg_error_msg());
+            return lg_error_set(LG_ERR_INVALID_ARG, "eval.metrics: %s (or auto, none)", msg);
+        }
+        return LG_OK;
+    }
     LG_TRY(lg_config_eval_metrics(c, ch, h, lg_config_is_toy(c) ? 1 : h, &m));
-    if (c->eval.every > 0 && m == 0 && strcmp(c->eval.metrics, "none") != 0) {
+    if (m == 0 && strcmp(c->eval.metrics, "none") != 0) {
         char shp[64];
         shape_str(shp, sizeof shp, ch, h, h);
         return lg_error_set(LG_ERR_INVALID_ARG,

@@ -5,7 +5,6 @@
  * training's random streams or touches the training context, so a resumed
  * run stays bitwise the same as an uninterrupted one. */
 #include <cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -206,27 +205,6 @@ static void sb_num(sbuf *b, const char *key, double v) {
 
 /* ---- TensorBoard ---- */
 
-/* The writer names its file by the second, host and pid, so a second file
- * opened by this process within the same second (a run resumed in the same
- * process, as the tests do) would replace the first: wait for the next
- * second then. */
-static void tb_wait_unique_name(const char *dir) {
-    time_t now = time(NULL);
-    char pre[64], suf[32];
-    snprintf(pre, sizeof pre, "events.out.tfevents.%010lld.", (long long)now);
-    snprintf(suf, sizeof suf, ".%d.lipgan", (int)getpid());
-    DIR *d = opendir(dir);
-    if (!d) return;
-    int clash = 0;
-    struct dirent *e;
-    while (!clash && (e = readdir(d))) {
-        size_t l = strlen(e->d_name), ls = strlen(suf);
-        clash = strncmp(e->d_name, pre, strlen(pre)) == 0 && l > ls && strcmp(e->d_name + l - ls, suf) == 0;
-    }
-    closedir(d);
-    for (int i = 0; clash && i < 30 && time(NULL) == now; i++) nanosleep(&(struct timespec){0, 50000000}, NULL);
-}
-
 typedef struct run_tb {
     lg_tfevents *w;       /* NULL: off (or stopped after a write error) */
     FILE *log;
@@ -304,7 +282,7 @@ static void find_default(const char *rel, char *buf, size_t cap) {
     char *slash = strrchr(exe, '/');
     if (!slash) return;
     *slash = '\0';
-    char alt[PATH_MAX + 64];
+    char alt[PATH_MAX + LG_CFG_PATH_MAX + 8];
     snprintf(alt, sizeof alt, "%s/../%s", exe, rel);
     if (access(alt, R_OK) == 0) snprintf(buf, cap, "%s", alt);
 }
@@ -328,7 +306,7 @@ static lg_status eval_setup(lg_trainer *t, run_eval *ev, FILE *log) {
     lg_eval_inputs_default(in);
     in->metrics = m;
     in->seed = ev->seed;
-    char path[PATH_MAX + 64];
+    char path[PATH_MAX + LG_CFG_PATH_MAX + 16];
     if (m & LG_EVAL_NEEDS_CLASSIFIER) {
         find_default(c->eval.classifier[0] ? c->eval.classifier : LG_CLS_DEFAULT_PATH, path, sizeof path);
         lg_status s = lg_classifier_load(&ev->cls, path, NULL);
@@ -436,6 +414,27 @@ static void eval_fields(sbuf *b, const lg_eval_result *r, run_tb *tb, int64_t st
     }
 }
 
+/* eval.h's lines, indented under the progress line */
+static void eval_print(FILE *log, const lg_eval_result *r, int64_t step, double secs) {
+    fprintf(log, "  eval at step %" PRId64 " (%.1f s):\n", step, secs);
+    char *txt = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&txt, &len);
+    if (!m) {
+        lg_eval_result_print(r, log);
+        return;
+    }
+    lg_eval_result_print(r, m);
+    if (fclose(m) == 0 && txt) {
+        for (char *line = txt; *line;) {
+            size_t n = strcspn(line, "\n");
+            fprintf(log, "    %.*s\n", (int)n, line);
+            line += n + (line[n] != '\0');
+        }
+    }
+    free(txt);
+}
+
 /* Records D (with the step's last real batch for the gradient-norm lower
  * bound) and G; a failure (e.g. NaN weights: no SVD) is a warning, the
  * training goes on. */
@@ -537,7 +536,6 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
         if ((st = lg_monitor_create(&mon, dir, c->log.spectra_every, &mo)) != LG_OK) goto out;
     }
     if (dir && c->log.tensorboard) {
-        tb_wait_unique_name(dir);
         if ((st = lg_tfevents_open(&tb.w, dir)) != LG_OK) goto out;
     }
     if ((st = eval_setup(t, &ev, log)) != LG_OK) goto out;
@@ -600,10 +598,7 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
                 tb_monitor(&tb, &ms[k]);
             }
             if (evaluated) {
-                if (log) {
-                    fprintf(log, "  eval at step %" PRId64 " (%.1f s):\n", t->step, eval_s);
-                    lg_eval_result_print(&er, log);
-                }
+                if (log) eval_print(log, &er, t->step, eval_s);
                 eval_fields(&extra, &er, &tb, t->step);
                 sb_num(&extra, "eval_s", eval_s);
             } else if (eval_err[0]) {
