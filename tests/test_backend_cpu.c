@@ -10,6 +10,7 @@
 #include "lg_test.h"
 #include "lipgan/backend.h"
 #include "lipgan/backend_cpu.h"
+#include "backend/cpu/cpu_internal.h" /* lg_cpu_wino_*: tested directly */
 
 static const lg_backend *be;
 
@@ -203,6 +204,8 @@ static void test_conv(void) {
         {2, 3, 3, 3, 4, 4, 4, 1, 2},    /* kernel larger than the image */
         {5, 16, 8, 8, 16, 3, 3, 1, 1},  /* 8x8 generator-like, gathered chunks */
         {3, 8, 16, 16, 8, 3, 3, 1, 1},  /* 16x16 discriminator-like */
+        {1, 64, 5, 3, 65, 3, 3, 1, 1},  /* Winograd dispatch: odd sizes, batch 1 */
+        {3, 130, 3, 4, 7, 3, 3, 1, 1},  /* Winograd dispatch: many inputs, few outputs */
     };
     const int ng = (int)(sizeof geoms / sizeof geoms[0]);
     lg_test_rng r = lg_test_rng_make(3);
@@ -278,6 +281,86 @@ static void test_conv(void) {
     CHECK(bad == 0 && dummy == 0, "empty batch: %zu dw entries not zero", bad);
     free(ws);
     free(dw);
+}
+
+/* ---- Winograd F(2x2,3x3), called directly (conv2d's dispatch only
+ * takes it for wide convs) ---- */
+
+static void test_conv_winograd(void) {
+    /* n, c, h, w, oc: 3x3, stride 1, pad 1; odd sizes, tiles cut by the edge */
+    const int geoms[][5] = {
+        {1, 1, 1, 1, 1},  {3, 3, 2, 2, 5},   {1, 5, 7, 5, 3},    {3, 7, 5, 9, 9},
+        {3, 9, 4, 4, 13}, {1, 13, 11, 1, 6}, {3, 6, 17, 15, 11}, {5, 10, 8, 8, 10},
+    };
+    const int ng = (int)(sizeof geoms / sizeof geoms[0]);
+    lg_test_rng r = lg_test_rng_make(11);
+    for (int gi = 0; gi < ng; gi++) {
+        const int *q = geoms[gi];
+        lg_conv_geom g = {.n = q[0], .c = q[1], .h = q[2], .w = q[3], .oc = q[4], .kh = 3,
+                          .kw = 3, .stride = 1, .pad = 1, .oh = q[2], .ow = q[3]};
+        CHECK(lg_cpu_wino_ok(&g), "winograd geom %d not accepted", gi);
+        size_t nx = (size_t)g.n * g.c * g.h * g.w, nw = (size_t)g.oc * g.c * 9;
+        size_t ny = (size_t)g.n * g.oc * g.oh * g.ow;
+        float *x = rnd(&r, nx, -1, 1), *w = rnd(&r, nw, -1, 1), *dy = rnd(&r, ny, -1, 1);
+        double *yr = conv_ref(x, w, &g);
+        double *dxr = malloc(sizeof(double) * nx), *dwr = malloc(sizeof(double) * nw);
+        conv_bwd_ref(dxr, dwr, x, w, dy, &g);
+        float *yref = malloc(sizeof(float) * ny), *dxref = malloc(sizeof(float) * nx);
+        float *dwref = malloc(sizeof(float) * nw);
+        to_float(yref, yr, ny);
+        to_float(dxref, dxr, nx);
+        to_float(dwref, dwr, nw);
+        double tol = 2e-6 * (g.c * g.kh * g.kw + g.n * g.oh * g.ow + g.oc);
+        for (int T = 1; T <= 3; T++) {
+            lg_cpu_set_threads(T);
+            size_t nws = lg_cpu_wino_workspace(&g);
+            float *ws = nans(nws); /* exactly the size asked for: ASan catches overruns */
+            float *y = nans(ny), *y2 = nans(ny), *dx = nans(nx), *dx2 = nans(nx);
+            float *dw = nans(nw), *dw2 = nans(nw);
+            char what[128];
+            lg_cpu_wino_conv2d(y, x, w, &g, ws);
+            snprintf(what, sizeof what, "wino conv2d geom %d (%dx%dx%dx%d -> %d) T=%d", gi, g.n,
+                     g.c, g.h, g.w, g.oc, T);
+            lg_test_close(y, yref, ny, tol, 1e-5, what);
+            for (size_t i = 0; i < nws; i++) ws[i] = NAN;
+            lg_cpu_wino_bwd_data(dx, dy, w, &g, ws);
+            snprintf(what, sizeof what, "wino bwd_data geom %d T=%d", gi, T);
+            lg_test_close(dx, dxref, nx, tol, 1e-5, what);
+            for (size_t i = 0; i < nws; i++) ws[i] = NAN;
+            lg_cpu_wino_bwd_weight(dw, x, dy, &g, ws);
+            snprintf(what, sizeof what, "wino bwd_weight geom %d T=%d", gi, T);
+            lg_test_close(dw, dwref, nw, tol, 1e-5, what);
+            /* same thread count, same bits */
+            lg_cpu_wino_conv2d(y2, x, w, &g, ws);
+            lg_cpu_wino_bwd_data(dx2, dy, w, &g, ws);
+            lg_cpu_wino_bwd_weight(dw2, x, dy, &g, ws);
+            CHECK(memcmp(y, y2, ny * sizeof(float)) == 0 &&
+                      memcmp(dx, dx2, nx * sizeof(float)) == 0 &&
+                      memcmp(dw, dw2, nw * sizeof(float)) == 0,
+                  "winograd not reproducible (geom %d, T=%d)", gi, T);
+            free(dw);
+            free(dw2);
+            free(ws);
+            free(y);
+            free(y2);
+            free(dx);
+            free(dx2);
+        }
+        free(x);
+        free(w);
+        free(dy);
+        free(yr);
+        free(dxr);
+        free(dwr);
+        free(yref);
+        free(dxref);
+        free(dwref);
+    }
+    lg_cpu_set_threads(0);
+    /* only 3x3, stride 1, pad 1 */
+    lg_conv_geom s2 = {.n = 1, .c = 1, .h = 5, .w = 5, .oc = 1, .kh = 3, .kw = 3, .stride = 2,
+                       .pad = 1, .oh = 3, .ow = 3};
+    CHECK(!lg_cpu_wino_ok(&s2) && lg_cpu_wino_workspace(&s2) == 0, "stride 2 taken by winograd");
 }
 
 /* ---- elementwise ---- */
@@ -747,6 +830,7 @@ int main(void) {
     LG_TEST_RUN(test_memory);
     LG_TEST_RUN(test_gemm);
     LG_TEST_RUN(test_conv);
+    LG_TEST_RUN(test_conv_winograd);
     LG_TEST_RUN(test_unary);
     LG_TEST_RUN(test_binary);
     LG_TEST_RUN(test_sum_to);

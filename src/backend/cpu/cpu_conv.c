@@ -18,7 +18,10 @@
  * bwd_weight sums over samples: each thread accumulates the chunks it owns
  * into its own partial dW with beta = 1 (one long GEMM, K = its samples'
  * columns; thread 0 directly into dw), then the partials are added in
- * thread order, so the result is fixed for a thread count. */
+ * thread order, so the result is fixed for a thread count.
+ *
+ * 3x3 stride-1 pad-1 convs with enough channels go to Winograd F(2x2,3x3)
+ * (cpu_winograd.c) for all three kernels; see use_wino(). */
 #include <cblas.h>
 #include <omp.h>
 #include <string.h>
@@ -79,10 +82,24 @@ static void conv_plan_make(conv_plan *p, const lg_conv_geom *g) {
     p->part = round_up((size_t)g->oc * p->ckk);
 }
 
+/* Winograd where it measured faster than im2col (single conv kernels,
+ * OPENBLAS_CORETYPE=Haswell, 1 and 2 threads): conv2d and bwd_data 1.3-1.9x
+ * on 128->128 (32x32, 16x16) and 256->256 (4x4 .. 32x32), 1.4-1.8x on
+ * 256->3 at 32x32; bwd_weight 1.0-1.2x at 4x4 and 8x8, 1.5-1.9x above; but
+ * all 2-3x slower on 3->128 (GEMMs with K or M = 3) and no better on 16-
+ * and 32-channel convs. */
+static int use_wino(const lg_conv_geom *g) {
+    return lg_cpu_wino_ok(g) && ((g->c >= 64 && g->oc >= 64) || g->c >= 128);
+}
+
 size_t lg_cpu_conv_workspace(const lg_conv_geom *g) {
     conv_plan p;
     conv_plan_make(&p, g);
     size_t ws = (size_t)p.T * p.slot + (size_t)(p.T - 1) * p.part;
+    if (use_wino(g)) {
+        size_t wn = lg_cpu_wino_workspace(g);
+        if (wn > ws) ws = wn;
+    }
     return ws ? ws : 1;
 }
 
@@ -200,6 +217,10 @@ static void thread_chunks(const conv_plan *p, int t, int T, int *c0, int *c1) {
 /* ---- convolution ---- */
 
 void lg_cpu_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, float *ws) {
+    if (use_wino(g)) {
+        lg_cpu_wino_conv2d(y, x, w, g, ws);
+        return;
+    }
     conv_plan p;
     conv_plan_make(&p, g);
     const size_t oc = (size_t)g->oc, yss = oc * p.ohw; /* y sample stride */
@@ -228,6 +249,10 @@ void lg_cpu_conv2d(float *y, const float *x, const float *w, const lg_conv_geom 
 
 void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
                             float *ws) {
+    if (use_wino(g)) {
+        lg_cpu_wino_bwd_data(dx, dy, w, g, ws);
+        return;
+    }
     conv_plan p;
     conv_plan_make(&p, g);
     const size_t oc = (size_t)g->oc, yss = oc * p.ohw, chw = (size_t)g->c * g->h * g->w;
@@ -271,6 +296,10 @@ void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg
 
 void lg_cpu_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
                               float *ws) {
+    if (use_wino(g)) {
+        lg_cpu_wino_bwd_weight(dw, x, dy, g, ws);
+        return;
+    }
     conv_plan p;
     conv_plan_make(&p, g);
     const size_t oc = (size_t)g->oc, yss = oc * p.ohw, nw = oc * p.ckk;
