@@ -47,37 +47,14 @@ fc.weight, fc.bias (PyTorch's default initialization, seed 7).
 """
 import json
 import os
-import struct
 import warnings
 
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")  # numpy is not needed
 import torch  # noqa: E402
+from st_write import write_safetensors  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "ref")
-
-
-def write_safetensors(path, tensors, meta=None):
-    """Writes {name: tensor} as F32 safetensors, header space-padded to 8."""
-    header, blobs, off = {}, [], 0
-    if meta:
-        header["__metadata__"] = {k: str(v) for k, v in meta.items()}
-    for name, t in tensors.items():
-        t = t.detach().to(torch.float32).contiguous().reshape(-1)
-        blob = struct.pack("<%df" % t.numel(), *t.tolist())
-        shape = list(tensors[name].shape)
-        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(blob)]}
-        blobs.append(blob)
-        off += len(blob)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * (-len(h) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
 
 
 def grads(y, inputs, dy):

@@ -18,41 +18,15 @@ values up to PyTorch's CPU kernels):
   d2ce     d/dx of sum(q * dce)  (a second derivative, create_graph=True)
   d2ls     d/dx of sum(q * dls)
 """
-import json
 import os
-import struct
 import warnings
 
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 import torch  # noqa: E402
+from st_write import write_safetensors  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "ref")
-
-
-def write_safetensors(path, tensors):
-    """{name: tensor} as F32 (or I64 for integer tensors), header padded to 8."""
-    header, blobs, off = {}, [], 0
-    for name, t in tensors.items():
-        t = t.detach().contiguous()
-        if t.dtype in (torch.int64, torch.int32):
-            blob = struct.pack("<%dq" % t.numel(), *t.reshape(-1).tolist())
-            dtype = "I64"
-        else:
-            blob = struct.pack("<%df" % t.numel(), *t.to(torch.float32).reshape(-1).tolist())
-            dtype = "F32"
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [off, off + len(blob)]}
-        blobs.append(blob)
-        off += len(blob)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * (-len(h) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
 
 
 def main():
