@@ -131,9 +131,11 @@ int lg__add_linear(lg_model *m, const char *name, int in, int out, lg_init_kind 
     return finish_layer(m, l, name, 2, s, out);
 }
 
-int lg__add_conv(lg_model *m, const char *name, int cin, int cout, int k, int stride, int pad,
-                 int in_h, int in_w, lg_init_kind init, float gain) {
-    lg_wlayer *l = new_layer(m, name, LG_LAYER_CONV);
+/* A conv (transposed = 0, weight (cout, cin, k, k)) or transposed conv
+ * (transposed = 1, weight (cin, cout, k, k): output channels are dim 1). */
+static int add_conv_layer(lg_model *m, const char *name, int transposed, int cin, int cout, int k,
+                          int stride, int pad, int in_h, int in_w, lg_init_kind init, float gain) {
+    lg_wlayer *l = new_layer(m, name, transposed ? LG_LAYER_CONVT : LG_LAYER_CONV);
     if (!l) return -1;
     l->cin = cin;
     l->cout = cout;
@@ -142,33 +144,28 @@ int lg__add_conv(lg_model *m, const char *name, int cin, int cout, int k, int st
     l->info.pad = pad;
     l->info.in_h = in_h;
     l->info.in_w = in_w;
-    l->out_h = lg_conv_out_size(in_h, k, stride, pad);
-    l->out_w = lg_conv_out_size(in_w, k, stride, pad);
-    l->info.out_dim = 0;
+    if (transposed) {
+        l->out_h = (in_h - 1) * stride - 2 * pad + k;
+        l->out_w = (in_w - 1) * stride - 2 * pad + k;
+    } else {
+        l->out_h = lg_conv_out_size(in_h, k, stride, pad);
+        l->out_w = lg_conv_out_size(in_w, k, stride, pad);
+    }
+    l->info.out_dim = transposed;
     l->init = init;
     l->gain = gain;
-    int64_t s[4] = {cout, cin, k, k};
+    int64_t s[4] = {transposed ? cin : cout, transposed ? cout : cin, k, k};
     return finish_layer(m, l, name, 4, s, cout);
+}
+
+int lg__add_conv(lg_model *m, const char *name, int cin, int cout, int k, int stride, int pad,
+                 int in_h, int in_w, lg_init_kind init, float gain) {
+    return add_conv_layer(m, name, 0, cin, cout, k, stride, pad, in_h, in_w, init, gain);
 }
 
 int lg__add_convt(lg_model *m, const char *name, int cin, int cout, int k, int stride, int pad,
                   int in_h, int in_w, lg_init_kind init, float gain) {
-    lg_wlayer *l = new_layer(m, name, LG_LAYER_CONVT);
-    if (!l) return -1;
-    l->cin = cin;
-    l->cout = cout;
-    l->k = k;
-    l->info.stride = stride;
-    l->info.pad = pad;
-    l->info.in_h = in_h;
-    l->info.in_w = in_w;
-    l->out_h = (in_h - 1) * stride - 2 * pad + k;
-    l->out_w = (in_w - 1) * stride - 2 * pad + k;
-    l->info.out_dim = 1; /* weight (cin, cout, k, k): output channels are dim 1 */
-    l->init = init;
-    l->gain = gain;
-    int64_t s[4] = {cin, cout, k, k};
-    return finish_layer(m, l, name, 4, s, cout);
+    return add_conv_layer(m, name, 1, cin, cout, k, stride, pad, in_h, in_w, init, gain);
 }
 
 int lg__add_bn(lg_model *m, const char *name, int c) {
