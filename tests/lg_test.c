@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 long lg_test_checks = 0;
 long lg_test_failures = 0;
@@ -339,4 +341,26 @@ out:
     free(s.tmp);
     lg_ctx_free(s.ctx);
     return nfail < 0 ? 1 : nfail;
+}
+
+int lg_test_cli_path(char *buf, size_t cap) {
+    const char *build = getenv("BUILD");
+    snprintf(buf, cap, "%s/lipgan", build && *build ? build : "build");
+    if (access(buf, X_OK) != 0) {
+        fprintf(stderr, "%s not found: build the CLI first (make BUILD=...) and run from the repo root\n", buf);
+        return -1;
+    }
+    return 0;
+}
+
+int lg_test_run_cli(const char *bin, const char *args, int merge, char *out, size_t cap) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' %s %s", bin, args, merge == 2 ? "" : merge ? "2>&1" : "2>/dev/null");
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    if (st == -1 || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
 }

@@ -144,4 +144,16 @@ lg_gc_input lg_gc_in(const char *name, float *data, int ndim, int64_t d0, int64_
 lg_tensor *lg_test_tensor(lg_ctx *ctx, const float *host, int ndim, const int64_t *shape,
                           int requires_grad);
 
+/* ---- running the lipgan CLI from a test ---- */
+
+/* "$BUILD/lipgan" (BUILD from the environment, default "build") into buf;
+ * returns 0 if it is executable, else prints how to build it and returns -1. */
+int lg_test_cli_path(char *buf, size_t cap);
+
+/* Runs `bin args` through the shell and captures its stdout into out
+ * (cap bytes, NUL-terminated). merge 0: stderr discarded; 1: stderr merged
+ * into out; 2: args does its own redirections. Returns the exit code, or -1
+ * if it did not exit normally. */
+int lg_test_run_cli(const char *bin, const char *args, int merge, char *out, size_t cap);
+
 #endif

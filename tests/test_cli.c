@@ -13,19 +13,8 @@
 
 static char g_bin[512];
 
-/* Runs `lipgan <args>` through the shell; captures stdout (merge 1: and
- * stderr; merge 2: args does its own redirections), returns the exit code
- * (-1 if it did not exit normally). */
 static int run_cli(const char *args, int merge, char *out, size_t cap) {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' %s %s", g_bin, args, merge == 2 ? "" : merge ? "2>&1" : "2>/dev/null");
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
+    return lg_test_run_cli(g_bin, args, merge, out, cap);
 }
 
 static void test_help(void) {
@@ -99,12 +88,7 @@ static void test_usage_errors(void) {
 }
 
 int main(void) {
-    const char *build = getenv("BUILD");
-    snprintf(g_bin, sizeof g_bin, "%s/lipgan", build && *build ? build : "build");
-    if (access(g_bin, X_OK) != 0) {
-        fprintf(stderr, "test_cli: %s not found; build it first (make BUILD=...) and run from the repo root\n", g_bin);
-        return 1;
-    }
+    if (lg_test_cli_path(g_bin, sizeof g_bin) != 0) return 1;
     LG_TEST_RUN(test_help);
     LG_TEST_RUN(test_version);
     LG_TEST_RUN(test_usage_errors);

@@ -16,18 +16,8 @@
 static char g_bin[512];
 static char g_data[512];
 
-/* Runs `lipgan <args>`; captures stdout (and stderr if merge); returns the
- * exit code (-1 if it did not exit normally). */
 static int run_cli(const char *args, int merge, char *out, size_t cap) {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' %s %s", g_bin, args, merge ? "2>&1" : "2>/dev/null");
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
+    return lg_test_run_cli(g_bin, args, merge, out, cap);
 }
 
 static char g_out[1 << 18];
@@ -142,13 +132,9 @@ static void test_errors(void) {
 }
 
 int main(void) {
-    const char *b = getenv("BUILD"), *d = getenv("LG_TEST_DATA");
-    snprintf(g_bin, sizeof g_bin, "%s/lipgan", b ? b : "build");
+    const char *d = getenv("LG_TEST_DATA");
     snprintf(g_data, sizeof g_data, "%s", d ? d : "tests/data");
-    if (access(g_bin, X_OK) != 0) {
-        fprintf(stderr, "%s not found: build the CLI first (make BUILD=...)\n", g_bin);
-        return 1;
-    }
+    if (lg_test_cli_path(g_bin, sizeof g_bin) != 0) return 1;
     LG_TEST_RUN(test_table);
     LG_TEST_RUN(test_json);
     LG_TEST_RUN(test_errors);

@@ -265,12 +265,7 @@ static void test_empty_dir(void) {
 }
 
 int main(void) {
-    const char *b = getenv("BUILD");
-    snprintf(g_bin, sizeof g_bin, "%s/lipgan", b && *b ? b : "build");
-    if (access(g_bin, X_OK) != 0) {
-        fprintf(stderr, "test_report: %s not found; build it first (make BUILD=...) and run from the repo root\n", g_bin);
-        return 1;
-    }
+    if (lg_test_cli_path(g_bin, sizeof g_bin) != 0) return 1;
     snprintf(g_dir, sizeof g_dir, "/tmp/lg_test_report.%d", (int)getpid());
     sh("mkdir -p '%s'", g_dir);
     LG_TEST_RUN(test_report);
