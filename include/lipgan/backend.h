@@ -147,6 +147,27 @@ typedef struct lg_backend {
                  float lr, float b1, float b2, float eps, int64_t t);
     /* y[0] = 1 if every x is finite else 0 (device scalar) */
     void (*all_finite)(float *y, const float *x, size_t n);
+
+    /* ---- a training step without host round trips (src/train/step_dev.c):
+     * whether an update is applied is decided from a flag in backend
+     * memory (1 = gradients and loss finite), so a whole update can be
+     * queued, or captured as a CUDA graph, without reading anything back.
+     * adam_prep: if flag[0] == 1: t = tc[0] + 1, tc[0] = t and
+     *   hp (3) = {lr[0] / (1 - b1^t), sqrt(1 - b2^t), 1}, both in double as
+     *   `adam` computes them (t counts in a float: exact to 2^24 updates);
+     *   else hp[2] = 0.
+     * adam_flagged: `adam` with the step size and bias correction of hp;
+     *   nothing when hp[2] != 1 (bitwise equal to `adam` otherwise).
+     * cond_copy: dst (n) = src (n) when flag[0] != 1 (restores state saved
+     *   before a skipped update).
+     * flag_track: c (3) = {run, max_run, skipped}: flag 1 sets run = 0;
+     *   otherwise run, skipped += 1 and max_run = max(max_run, run). */
+    void (*adam_prep)(float *hp, float *tc, const float *flag, const float *lr, float b1,
+                      float b2);
+    void (*adam_flagged)(float *p, float *m, float *v, const float *g, size_t n,
+                         const float *hp, float b1, float b2, float eps);
+    void (*cond_copy)(float *dst, const float *src, size_t n, const float *flag);
+    void (*flag_track)(float *c, const float *flag);
 } lg_backend;
 
 /* The CPU backend (always available). */

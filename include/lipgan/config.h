@@ -110,6 +110,11 @@ typedef struct lg_config {
     int64_t seed;
     int threads;                      /* CPU threads; 0 = default (OMP_NUM_THREADS or all cores) */
     char device[LG_CFG_STR_MAX];      /* cpu | cuda */
+    struct {                          /* only with device: cuda */
+        char precision[LG_CFG_STR_MAX]; /* fp32 | tf32 | bf16 matrix math (lipgan/cuda.h) */
+        int deterministic;            /* deterministic convolution algorithms only */
+        int graph;                    /* replay each update as a captured CUDA graph */
+    } cuda;
     struct {
         int64_t every;                /* progress line + metrics.jsonl row every N G steps */
         int64_t samples_every;        /* PNG grid every N G steps (0 = only at the end) */

@@ -33,18 +33,44 @@ extern "C" {
  * default stream. */
 void *lg_cuda_stream(void);
 
-/* TF32 tensor-core math in cuBLAS gemm/convolutions: off (default, exact
- * fp32) or on (faster, ~1e-3 relative error). May be called before init. */
+/* Matrix-math precision of gemm and convolutions; storage, master weights,
+ * reductions and everything else stay fp32:
+ *   LG_CUDA_FP32 (default, the reference): exact fp32 FMA math, no tensor
+ *     cores (cuDNN runs with CUDNN_FMA_MATH, cuBLAS with its default math).
+ *   LG_CUDA_TF32: tensor cores on fp32 data (~1e-3 relative error).
+ *   LG_CUDA_BF16: operands rounded to bf16, products summed in fp32
+ *     (cuBLAS CUBLAS_COMPUTE_32F_FAST_16BF; cuDNN on bf16 copies of the
+ *     operands, cast back to fp32), ~1e-2 relative error.
+ * May be called before init; switch between steps. LG_ERR_INVALID_ARG for
+ * any other value. lg_cuda_set_tf32(on) is set_precision(on ? TF32 : FP32). */
+enum { LG_CUDA_FP32 = 0, LG_CUDA_TF32 = 1, LG_CUDA_BF16 = 2 };
+lg_status lg_cuda_set_precision(int precision);
+int lg_cuda_precision(void);
 void lg_cuda_set_tf32(int on);
 int lg_cuda_tf32(void);
+
+/* Deterministic convolutions (default 1): only cuDNN algorithms whose
+ * result does not depend on the order of atomic adds, so two runs give
+ * bitwise-equal results. 0 also admits the others (what PyTorch allows by
+ * default with torch.backends.cudnn.deterministic = False); the initial
+ * value is 0 when LG_CUDNN_NONDET=1 is in the environment. Switch between
+ * steps; plans are kept per setting. */
+void lg_cuda_set_deterministic(int on);
+int lg_cuda_deterministic(void);
+
+/* Largest workspace a convolution algorithm may use (default 1 GiB, or
+ * LG_CUDNN_WS_MB megabytes from the environment). An algorithm needing
+ * more than the caller's workspace (conv_workspace()) runs in one
+ * backend-owned buffer grown to the largest need; it never shrinks while
+ * the backend lives, so captured CUDA graphs stay valid. */
+void lg_cuda_set_conv_workspace_limit(size_t bytes);
 
 /* Convolutions run through cuDNN 9 when it can be loaded at run time
  * (dlopen of libcudnn.so.9 from $LG_CUDNN_PATH, a directory or the file,
  * else the loader's search path; lipgan never links it), otherwise as
- * im2col + cuBLAS. Only deterministic algorithms are used, benchmarked once
- * per geometry on first use; FP32 math unless lg_cuda_set_tf32(1).
- * (LG_CUDNN_NONDET=1 in the environment admits nondeterministic ones too:
- * a measurement aid, never the default.)
+ * im2col + cuBLAS. Algorithms are benchmarked once per geometry, precision
+ * and determinism setting on first use (LG_CUDNN_VERBOSE=1 prints each
+ * benchmark table to stderr).
  * lg_cuda_set_cudnn(0) (or LG_CUDNN=0 in the environment) forces im2col;
  * switch between steps, not between conv_workspace() and the call (the
  * workspace size does not depend on it, so either path fits it).
@@ -87,6 +113,21 @@ void lg_cuda_clear_status(void);
 int lg_cuda_profile_enabled(void);
 void lg_cuda_profile_reset(void);
 const char *lg_cuda_profile_report(int steps);
+
+/* CUDA graphs of backend work: everything queued between capture_begin and
+ * capture_end is recorded (not run) and replayed by graph_launch with the
+ * same buffers and kernel arguments. The caller keeps every buffer the
+ * recorded work touches alive and in place, and queues nothing that
+ * synchronizes or allocates while capturing. capture_end returns
+ * LG_ERR_BACKEND (graph NULL, the capture's failure cleared from the
+ * sticky status, message set) when the capture broke. */
+typedef struct lg_cuda_graph lg_cuda_graph;
+lg_status lg_cuda_capture_begin(void);
+lg_status lg_cuda_capture_end(lg_cuda_graph **out);
+lg_status lg_cuda_graph_launch(lg_cuda_graph *g);
+void lg_cuda_graph_free(lg_cuda_graph *g);
+/* Nodes in the graph (kernels, copies, ...). */
+size_t lg_cuda_graph_nodes(const lg_cuda_graph *g);
 
 /* Device memory pool: bytes reserved from cudaMalloc and bytes handed out. */
 void lg_cuda_pool_stats(size_t *reserved, size_t *in_use);

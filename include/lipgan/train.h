@@ -90,6 +90,10 @@ void lg_trainer_free(lg_trainer *t);
  * skipped updates in a row reached train.max_nonfinite (stats still filled). */
 lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *stats);
 
+/* How steps run, in one line: "cpu: classic step", "cuda: sync-free step,
+ * CUDA graphs (D update N nodes, G update M nodes)", or why graphs are off. */
+const char *lg_trainer_device_info(const lg_trainer *t);
+
 /* G steps done so far. */
 int64_t lg_trainer_steps_done(const lg_trainer *t);
 const lg_config *lg_trainer_config(const lg_trainer *t);

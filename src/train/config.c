@@ -97,6 +97,13 @@ static const lg_cfg_key k_keys[] = {
     {"threads", LG_CFG_INT, OFF(threads), 0, 1024, NULL,
      "CPU threads (0 = OMP_NUM_THREADS or all cores); results are reproducible per count"},
     {"device", LG_CFG_ENUM, OFF(device), 0, 0, "cpu|cuda", "compute backend"},
+    {"cuda.precision", LG_CFG_ENUM, OFF(cuda.precision), 0, 0, "fp32|tf32|bf16",
+     "matrix math of gemm and convolutions on cuda (tf32/bf16: tensor cores, fp32 weights)"},
+    {"cuda.deterministic", LG_CFG_BOOL, OFF(cuda.deterministic), 0, 1, NULL,
+     "cuda: only convolution algorithms with run-to-run identical results"},
+    {"cuda.graph", LG_CFG_BOOL, OFF(cuda.graph), 0, 1, NULL,
+     "cuda: capture each D and G update once as a CUDA graph and replay it (no launch "
+     "overhead, one host sync per step)"},
     {"log.every", LG_CFG_I64, OFF(log.every), 1, 1e12, NULL,
      "progress line and metrics.jsonl row every N generator steps"},
     {"log.samples_every", LG_CFG_I64, OFF(log.samples_every), 0, 1e12, NULL,
@@ -182,6 +189,9 @@ void lg_config_default(lg_config *c) {
     c->seed = 0;
     c->threads = 0;
     strcpy(c->device, "cpu");
+    strcpy(c->cuda.precision, "fp32");
+    c->cuda.deterministic = 1;
+    c->cuda.graph = 1;
     c->log.every = 100;
     c->log.samples_every = 1000;
     c->log.checkpoint_every = 1000;
@@ -577,6 +587,11 @@ lg_status lg_config_validate(const lg_config *c) {
         return lg_error_set(LG_ERR_INVALID_ARG, "data.path: required for data.format %s",
                             c->data.format);
     }
+    if (strcmp(c->device, "cuda") != 0 && strcmp(c->cuda.precision, "fp32") != 0)
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "cuda.precision: %s needs device: cuda (the cpu backend computes in "
+                            "fp32); set cuda.precision: fp32 or device: cuda",
+                            c->cuda.precision);
     if (is_idx(c) && c->data.image_size != 0 && c->data.image_size < 28)
         return lg_error_set(LG_ERR_INVALID_ARG,
                             "data.image_size: %d is smaller than the 28x28 IDX images; use 0 or >= 28",

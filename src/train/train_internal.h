@@ -25,6 +25,33 @@ typedef struct lg_net_extra {
     int64_t updates;           /* updates applied to this network */
 } lg_net_extra;
 
+/* The sync-free step (step_dev.c): control and statistics slots in
+ * lg_train_dev.s, in backend memory. The host uploads LR_D..SKIPPED at the
+ * start of a step and reads all of them back once at its end. */
+enum {
+    LG_TS_LR_D, LG_TS_LR_G,         /* learning rates of this step */
+    LG_TS_T_D, LG_TS_T_G,           /* Adam steps (lg_adam.t) of D and G */
+    LG_TS_RUN, LG_TS_MAXRUN, LG_TS_SKIPPED, /* flag_track counters */
+    LG_TS_LOSS_D, LG_TS_DREAL, LG_TS_DFAKE, LG_TS_GP, LG_TS_LOSS_G,
+    LG_TS_FLAG, LG_TS_FLAG2,        /* the update's finiteness flag, and scratch */
+    LG_TS_HP, LG_TS_HP1, LG_TS_HP2, /* adam_prep's output */
+    LG_TS_COUNT
+};
+
+typedef struct lg_train_dev {
+    int mode;              /* 0: classic step (host reads after every update);
+                            * 1: sync-free; 2: sync-free, updates replayed as CUDA graphs */
+    float *s;              /* (LG_TS_COUNT) backend memory */
+    float *in_x;           /* (batch_d, C, H, W) real batch, backend memory */
+    float *in_z;           /* (max(batch_d, batch_g), z_dim) latent noise */
+    float *in_e;           /* (batch_d) GP interpolation weights */
+    void *graph[2];        /* lg_cuda_graph of the D and the G update, or NULL */
+    size_t graph_allocs;   /* lg_ctx_sys_allocs when they were captured */
+    int calm;              /* steps in a row in which the step arena did not grow */
+    int capture_failures;
+    char info[300];        /* lg_trainer_device_info() */
+} lg_train_dev;
+
 struct lg_trainer {
     lg_config cfg;
     char *cfg_yaml;            /* effective config (checkpoint metadata) */
@@ -49,6 +76,7 @@ struct lg_trainer {
     float *zb;                 /* (max(batch_d, batch_g), z_dim) host: latent noise */
     float *eb;                 /* (batch_d) host: GP interpolation weights */
     float *flag;               /* (1) backend scalar for all_finite */
+    lg_train_dev dev;          /* sync-free step and CUDA graphs (device backends) */
     float *state_bak;          /* (S_g + S_d) both networks' state before a step's
                                 * forwards, restored when its update is skipped: a
                                 * non-finite step must not leave NaN in SN u/v or BN stats */
@@ -57,5 +85,26 @@ struct lg_trainer {
 /* Builds a model spec for role from the config and the sample shape. */
 lg_status lg__train_model_spec(const lg_config *c, lg_net_role role, int sc, int sh, int sw,
                                int is_toy, lg_model_spec *out);
+
+/* Shared by the two step paths (trainer.c). */
+lg_status lg__train_d_prepare(lg_trainer *t);
+void lg__train_g_prepare(lg_trainer *t);
+lg_tensor *lg__train_d_loss(lg_trainer *t, lg_tensor *x, lg_tensor *z, lg_tensor *eps,
+                            lg_tensor **dr, lg_tensor **df, lg_tensor **gp);
+lg_tensor *lg__train_g_loss(lg_trainer *t, lg_tensor *z);
+void lg__train_states_backup(lg_trainer *t);
+
+/* step_dev.c: the sync-free step. init chooses the mode (see lg_train_dev)
+ * from the backend and config; free releases buffers and graphs. */
+lg_status lg__train_dev_init(lg_trainer *t);
+void lg__train_dev_free(lg_trainer *t);
+/* n_dis D updates and one G update; fills the losses, skipped and
+ * nonfinite_run of st; *diverged when the run of skipped updates reached
+ * train.max_nonfinite during the step. */
+lg_status lg__train_step_dev(lg_trainer *t, lg_train_stats *st, int *diverged);
+/* Test hook: switch a trainer between the classic (0) and the sync-free
+ * (1) step on any backend; LG_ERR_UNSUPPORTED if its config needs the
+ * classic one (gradient clamping, SR-GAN, EMA). */
+lg_status lg__trainer_set_step_mode(lg_trainer *t, int mode);
 
 #endif

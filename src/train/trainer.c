@@ -5,6 +5,9 @@
 
 #include "lipgan/autograd.h"
 #include "lipgan/backend_cpu.h"
+#ifdef LG_HAVE_CUDA
+#include "lipgan/cuda.h"
+#endif
 #include "lipgan/ops.h"
 #include "train/train_internal.h"
 
@@ -153,6 +156,15 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
     t->is_toy = lg_config_is_toy(c);
     TRY(lg_loss_parse(c->loss, &t->loss));
     TRY(lg_backend_get(c->device, &t->be));
+#ifdef LG_HAVE_CUDA
+    if (!strcmp(c->device, "cuda")) {
+        /* process-wide switches of the CUDA backend: the last trainer created sets them */
+        TRY(lg_cuda_set_precision(!strcmp(c->cuda.precision, "tf32")   ? LG_CUDA_TF32
+                                  : !strcmp(c->cuda.precision, "bf16") ? LG_CUDA_BF16
+                                                                       : LG_CUDA_FP32));
+        lg_cuda_set_deterministic(c->cuda.deterministic);
+    }
+#endif
     if (!t->be->is_device) lg_cpu_set_threads(c->threads);
     t->cfg_yaml = lg_config_to_yaml(c);
     if (!t->cfg_yaml) TRY(lg_error_set(LG_ERR_NOMEM, "trainer: out of memory"));
@@ -187,6 +199,7 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
     t->state_bak = lg_buffer_alloc(t->be, lg_model_num_state(t->g) + lg_model_num_state(t->d));
     if (!t->xb || !t->nb || !t->zb || !t->eb || !t->flag || !t->state_bak)
         TRY(lg_error_set(LG_ERR_NOMEM, "trainer: out of memory for the batch buffers"));
+    TRY(lg__train_dev_init(t));
 #undef TRY
     *out = t;
     return LG_OK;
@@ -197,6 +210,7 @@ fail:
 
 void lg_trainer_free(lg_trainer *t) {
     if (!t) return;
+    lg__train_dev_free(t);
     extra_free(&t->xg);
     extra_free(&t->xd);
     lg_adam_free(&t->opt_g);
@@ -222,6 +236,7 @@ const lg_config *lg_trainer_config(const lg_trainer *t) { return &t->cfg; }
 lg_model *lg_trainer_generator(lg_trainer *t) { return t->g; }
 lg_model *lg_trainer_discriminator(lg_trainer *t) { return t->d; }
 lg_model *lg_trainer_ema(lg_trainer *t) { return t->ema; }
+const char *lg_trainer_device_info(const lg_trainer *t) { return t->dev.info; }
 
 /* ---- one step ---- */
 
@@ -246,7 +261,7 @@ static float host_mean(lg_ctx *ctx, lg_tensor *x) {
  * written by forwards, including the other network's forward inside a
  * step; a skipped update restores it so a non-finite step leaves no NaN
  * behind. */
-static void states_backup(lg_trainer *t) {
+void lg__train_states_backup(lg_trainer *t) {
     size_t ng = lg_model_num_state(t->g);
     t->be->copy(t->state_bak, lg_model_state(t->g), ng);
     t->be->copy(t->state_bak + ng, lg_model_state(t->d), lg_model_num_state(t->d));
@@ -293,22 +308,35 @@ static lg_status apply_update(lg_trainer *t, lg_model *m, lg_adam *opt, lg_net_e
     return LG_OK;
 }
 
-static lg_status d_update(lg_trainer *t, float lr, lg_train_stats *st) {
+/* Host side of a D update: the real batch (with instance noise), the
+ * latent noise and the GP interpolation weights, in t->xb, t->zb, t->eb.
+ * Both step paths draw the same numbers in the same order. */
+lg_status lg__train_d_prepare(lg_trainer *t) {
     const lg_config *c = &t->cfg;
-    lg_ctx *ctx = t->ctx;
     int b = c->train.batch_d, zd = c->model.z_dim;
     size_t nx = (size_t)b * (size_t)t->sample_size;
-    lg_ctx_reset(ctx);
-    states_backup(t);
     LG_TRY(lg_data_next_batch(&t->smp, b, t->xb, NULL));
     if (c->data.instance_noise > 0 && !t->is_toy) {
         lg_rng_fill_uniform(&t->rng_data, t->nb, nx, 0.0f, c->data.instance_noise);
         for (size_t i = 0; i < nx; i++) t->xb[i] += t->nb[i];
     }
     lg_rng_fill_normal(&t->rng_noise, t->zb, (size_t)b * (size_t)zd, 0.0f, 1.0f);
-    lg_tensor *x = batch_tensor(t, t->xb, b);
-    lg_tensor *z = lg_from_host(ctx, t->zb, 2, (int64_t[]){b, zd});
+    if (c->lipschitz.d.gp_lambda > 0) lg_rng_fill_uniform(&t->rng_gp, t->eb, (size_t)b, 0.0f, 1.0f);
+    return LG_OK;
+}
 
+void lg__train_g_prepare(lg_trainer *t) {
+    const lg_config *c = &t->cfg;
+    lg_rng_fill_normal(&t->rng_noise, t->zb, (size_t)c->train.batch_g * (size_t)c->model.z_dim,
+                       0.0f, 1.0f);
+}
+
+/* The D loss on x (b, ...), z (b, z_dim) and, with a penalty, eps (b, 1[, 1, 1]);
+ * D's outputs and the penalty term (NULL if none) in *dr, *df, *gp. */
+lg_tensor *lg__train_d_loss(lg_trainer *t, lg_tensor *x, lg_tensor *z, lg_tensor *eps,
+                            lg_tensor **dr, lg_tensor **df, lg_tensor **gp) {
+    lg_ctx *ctx = t->ctx;
+    const lg_cfg_lip *l = &t->cfg.lipschitz.d;
     /* fake batch without a graph; G's power iterations advance only in its
      * own update */
     int old = lg_ctx_set_grad_enabled(ctx, 0);
@@ -317,44 +345,25 @@ static lg_status d_update(lg_trainer *t, float lr, lg_train_stats *st) {
     lg_model_set_lip_update(t->g, glu);
     lg_ctx_set_grad_enabled(ctx, old);
 
-    lg_tensor *dr = lg_model_forward(ctx, t->d, x, 1);    /* advances D's u/v once */
+    *dr = lg_model_forward(ctx, t->d, x, 1);    /* advances D's u/v once */
     int dlu = lg_model_set_lip_update(t->d, 0);
-    lg_tensor *df = lg_model_forward(ctx, t->d, fake, 1);
-    lg_tensor *loss = lg_loss_d(ctx, t->loss, dr, df);
-    lg_tensor *gp = NULL;
-    const lg_cfg_lip *l = &c->lipschitz.d;
+    *df = lg_model_forward(ctx, t->d, fake, 1);
+    lg_tensor *loss = lg_loss_d(ctx, t->loss, *dr, *df);
+    *gp = NULL;
     if (l->gp_lambda > 0) {
-        lg_rng_fill_uniform(&t->rng_gp, t->eb, (size_t)b, 0.0f, 1.0f);
-        lg_tensor *eps = t->is_toy ? lg_from_host(ctx, t->eb, 2, (int64_t[]){b, 1})
-                                   : lg_from_host(ctx, t->eb, 4, (int64_t[]){b, 1, 1, 1});
         lg_gp_kind kind = !strcmp(l->gp_kind, "one-sided")       ? LG_GP_ONE_SIDED
                           : !strcmp(l->gp_kind, "zero-centered") ? LG_GP_R1
                                                                  : LG_GP_TWO_SIDED;
-        gp = lg_gradient_penalty(ctx, critic_fn, t->d, x, fake, eps, l->gp_lambda, kind);
-        loss = lg_add(ctx, loss, gp);
+        *gp = lg_gradient_penalty(ctx, critic_fn, t->d, x, fake, eps, l->gp_lambda, kind);
+        loss = lg_add(ctx, loss, *gp);
     }
     lg_model_set_lip_update(t->d, dlu);
-    LG_TRY(lg_ctx_status(ctx));
-
-    lg_tensor *grads[LG_MODEL_MAX_TENSORS];
-    LG_TRY(lg_grad(ctx, loss, NULL, t->npd, t->pd, grads, 0));
-    LG_TRY(lg_model_store_grads(ctx, t->d, grads, 0));
-    st->loss_d = lg_item(ctx, loss);
-    st->d_real = host_mean(ctx, dr);
-    st->d_fake = host_mean(ctx, df);
-    st->gp = gp ? lg_item(ctx, gp) : 0.0f;
-    LG_TRY(lg_ctx_status(ctx));
-    return apply_update(t, t->d, &t->opt_d, &t->xd, st->loss_d, lr, st);
+    return loss;
 }
 
-static lg_status g_update(lg_trainer *t, float lr, lg_train_stats *st) {
-    const lg_config *c = &t->cfg;
+/* The G loss on z (b, z_dim), r(W) penalty included. */
+lg_tensor *lg__train_g_loss(lg_trainer *t, lg_tensor *z) {
     lg_ctx *ctx = t->ctx;
-    int b = c->train.batch_g, zd = c->model.z_dim;
-    lg_ctx_reset(ctx);
-    states_backup(t);
-    lg_rng_fill_normal(&t->rng_noise, t->zb, (size_t)b * (size_t)zd, 0.0f, 1.0f);
-    lg_tensor *z = lg_from_host(ctx, t->zb, 2, (int64_t[]){b, zd});
     lg_tensor *fake = lg_model_forward(ctx, t->g, z, 1);  /* advances G's u/v once */
     int dlu = lg_model_set_lip_update(t->d, 0);
     lg_tensor *df = lg_model_forward(ctx, t->d, fake, 1);
@@ -375,6 +384,46 @@ static lg_status g_update(lg_trainer *t, float lr, lg_train_stats *st) {
         loss = lg_add(ctx, loss, lg_rank_penalty(ctx, x->nl, sts, ws, od, x->lip->rw_lambda,
                                                  !x->rw_layer_sn));
     }
+    return loss;
+}
+
+static lg_status d_update(lg_trainer *t, float lr, lg_train_stats *st) {
+    const lg_config *c = &t->cfg;
+    lg_ctx *ctx = t->ctx;
+    int b = c->train.batch_d, zd = c->model.z_dim;
+    lg_ctx_reset(ctx);
+    lg__train_states_backup(t);
+    LG_TRY(lg__train_d_prepare(t));
+    lg_tensor *x = batch_tensor(t, t->xb, b);
+    lg_tensor *z = lg_from_host(ctx, t->zb, 2, (int64_t[]){b, zd});
+    lg_tensor *eps = NULL;
+    if (c->lipschitz.d.gp_lambda > 0)
+        eps = t->is_toy ? lg_from_host(ctx, t->eb, 2, (int64_t[]){b, 1})
+                        : lg_from_host(ctx, t->eb, 4, (int64_t[]){b, 1, 1, 1});
+    lg_tensor *dr, *df, *gp;
+    lg_tensor *loss = lg__train_d_loss(t, x, z, eps, &dr, &df, &gp);
+    LG_TRY(lg_ctx_status(ctx));
+
+    lg_tensor *grads[LG_MODEL_MAX_TENSORS];
+    LG_TRY(lg_grad(ctx, loss, NULL, t->npd, t->pd, grads, 0));
+    LG_TRY(lg_model_store_grads(ctx, t->d, grads, 0));
+    st->loss_d = lg_item(ctx, loss);
+    st->d_real = host_mean(ctx, dr);
+    st->d_fake = host_mean(ctx, df);
+    st->gp = gp ? lg_item(ctx, gp) : 0.0f;
+    LG_TRY(lg_ctx_status(ctx));
+    return apply_update(t, t->d, &t->opt_d, &t->xd, st->loss_d, lr, st);
+}
+
+static lg_status g_update(lg_trainer *t, float lr, lg_train_stats *st) {
+    const lg_config *c = &t->cfg;
+    lg_ctx *ctx = t->ctx;
+    int b = c->train.batch_g, zd = c->model.z_dim;
+    lg_ctx_reset(ctx);
+    lg__train_states_backup(t);
+    lg__train_g_prepare(t);
+    lg_tensor *z = lg_from_host(ctx, t->zb, 2, (int64_t[]){b, zd});
+    lg_tensor *loss = lg__train_g_loss(t, z);
     LG_TRY(lg_ctx_status(ctx));
     lg_tensor *grads[LG_MODEL_MAX_TENSORS];
     LG_TRY(lg_grad(ctx, loss, NULL, t->npg, t->pg, grads, 0));
@@ -404,18 +453,27 @@ lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *st) {
     int linear = strcmp(c->train.lr_decay, "linear") == 0;
     st->lr_d = linear ? lg_lr_linear(c->optim.d.lr, t->step, c->train.steps) : c->optim.d.lr;
     st->lr_g = linear ? lg_lr_linear(c->optim.g.lr, t->step, c->train.steps) : c->optim.g.lr;
-    for (int i = 0; i < c->train.n_dis; i++) {
-        LG_TRY(d_update(t, st->lr_d, st));
-        if (t->nonfinite_run >= c->train.max_nonfinite) {
-            st->nonfinite_run = t->nonfinite_run;
-            st->step = t->step;
-            return diverged(t);
+    if (t->dev.mode) {
+        int div = 0;
+        LG_TRY(lg__train_step_dev(t, st, &div));
+        t->step++;
+        st->step = t->step;
+        st->nonfinite_run = t->nonfinite_run;
+        if (div) return diverged(t);
+    } else {
+        for (int i = 0; i < c->train.n_dis; i++) {
+            LG_TRY(d_update(t, st->lr_d, st));
+            if (t->nonfinite_run >= c->train.max_nonfinite) {
+                st->nonfinite_run = t->nonfinite_run;
+                st->step = t->step;
+                return diverged(t);
+            }
         }
+        LG_TRY(g_update(t, st->lr_g, st));
+        t->step++;
+        st->step = t->step;
+        st->nonfinite_run = t->nonfinite_run;
     }
-    LG_TRY(g_update(t, st->lr_g, st));
-    t->step++;
-    st->step = t->step;
-    st->nonfinite_run = t->nonfinite_run;
 
     float sig[LG_MODEL_MAX_LAYERS];
     int nl = lg_model_sigmas(t->d, sig, LG_MODEL_MAX_LAYERS), k = 0;

@@ -121,6 +121,10 @@ static const lg_backend g_cpu = {
     .normalize = lg_cpu_normalize,
     .adam = lg_cpu_adam,
     .all_finite = lg_cpu_all_finite,
+    .adam_prep = lg_cpu_adam_prep,
+    .adam_flagged = lg_cpu_adam_flagged,
+    .cond_copy = lg_cpu_cond_copy,
+    .flag_track = lg_cpu_flag_track,
 };
 
 const lg_backend *lg_backend_cpu(void) {

@@ -86,6 +86,12 @@ void lg_cpu_dot(float *y, const float *a, const float *b, size_t n);
 void lg_cpu_normalize(float *x, size_t n, float eps);
 void lg_cpu_adam(float *p, float *m, float *v, const float *g, size_t n, float lr, float b1,
                  float b2, float eps, int64_t t);
+void lg_cpu_adam_prep(float *hp, float *tc, const float *flag, const float *lr, float b1,
+                      float b2);
+void lg_cpu_adam_flagged(float *p, float *m, float *v, const float *g, size_t n, const float *hp,
+                         float b1, float b2, float eps);
+void lg_cpu_cond_copy(float *dst, const float *src, size_t n, const float *flag);
+void lg_cpu_flag_track(float *c, const float *flag);
 void lg_cpu_all_finite(float *y, const float *x, size_t n);
 
 #endif

@@ -169,23 +169,106 @@ static void be_copy(float *dst, const float *src, size_t n) {
 
 static void be_sync(void) { LGC_CK(cudaStreamSynchronize(lgc_stream)); }
 
-/* ---- TF32 switch ---- */
+/* ---- precision switch (fp32 / TF32 / bf16 matrix math) ---- */
 
-static int g_tf32 = 0;
+int lgc_precision = LG_CUDA_FP32;
+
+static cublasMath_t blas_math(void) {
+    /* DEFAULT_MATH is plain fp32 (no tensor-core down-conversion); bf16
+     * goes through cublasGemmEx with its own compute type (lgc_gemm). */
+    return lgc_precision == LG_CUDA_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH;
+}
 
 static void apply_math_mode(void) {
     if (!lgc_blas) return;
-    /* DEFAULT_MATH is plain fp32 (no tensor-core down-conversion). */
-    LGC_BLAS(cublasSetMathMode(lgc_blas, g_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                : CUBLAS_DEFAULT_MATH));
+    LGC_BLAS(cublasSetMathMode(lgc_blas, blas_math()));
 }
+
+extern "C" lg_status lg_cuda_set_precision(int p) {
+    if (p != LG_CUDA_FP32 && p != LG_CUDA_TF32 && p != LG_CUDA_BF16)
+        return lg_error_set(LG_ERR_INVALID_ARG, "cuda: precision %d is not fp32 (0), tf32 (1) or bf16 (2)", p);
+    lgc_precision = p;
+    apply_math_mode();
+    return LG_OK;
+}
+
+extern "C" int lg_cuda_precision(void) { return lgc_precision; }
 
 extern "C" void lg_cuda_set_tf32(int on) {
-    g_tf32 = on ? 1 : 0;
-    apply_math_mode();
+    (void)lg_cuda_set_precision(on ? LG_CUDA_TF32 : LG_CUDA_FP32);
 }
 
-extern "C" int lg_cuda_tf32(void) { return g_tf32; }
+extern "C" int lg_cuda_tf32(void) { return lgc_precision == LG_CUDA_TF32; }
+
+void *lgc_pool_alloc(size_t bytes) { return pool_alloc(bytes); }
+
+/* ---- graphs ---- */
+
+struct lg_cuda_graph {
+    cudaGraph_t g;
+    cudaGraphExec_t ex;
+    size_t nodes;
+};
+
+extern "C" lg_status lg_cuda_capture_begin(void) {
+    if (!lgc_stream) return lg_error_set(LG_ERR_BACKEND, "cuda: capture before init");
+    cudaError_t e = cudaStreamBeginCapture(lgc_stream, cudaStreamCaptureModeGlobal);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return lg_error_set(LG_ERR_BACKEND, "cuda: cannot begin a graph capture: %s",
+                            cudaGetErrorString(e));
+    }
+    return LG_OK;
+}
+
+extern "C" lg_status lg_cuda_capture_end(lg_cuda_graph **out) {
+    *out = nullptr;
+    cudaGraph_t g = nullptr;
+    cudaError_t e = cudaStreamEndCapture(lgc_stream, &g);
+    lg_status inner = lg_cuda_last_status(); /* a call that failed while recording */
+    char why[300];
+    snprintf(why, sizeof why, "%s", inner != LG_OK ? lg_error_msg() : "");
+    if (e == cudaSuccess && inner == LG_OK) {
+        cudaGraphExec_t ex = nullptr;
+        e = cudaGraphInstantiate(&ex, g, 0);
+        if (e == cudaSuccess) {
+            lg_cuda_graph *r = (lg_cuda_graph *)calloc(1, sizeof *r);
+            if (!r) {
+                cudaGraphExecDestroy(ex);
+                cudaGraphDestroy(g);
+                return lg_error_set(LG_ERR_NOMEM, "cuda: out of memory");
+            }
+            r->g = g;
+            r->ex = ex;
+            cudaGraphGetNodes(g, nullptr, &r->nodes);
+            *out = r;
+            return LG_OK;
+        }
+    }
+    (void)cudaGetLastError();
+    if (g) cudaGraphDestroy(g);
+    lg_cuda_clear_status();
+    return lg_error_set(LG_ERR_BACKEND, "cuda: graph capture failed: %s%s%s",
+                        cudaGetErrorString(e), why[0] ? "; " : "", why);
+}
+
+extern "C" lg_status lg_cuda_graph_launch(lg_cuda_graph *g) {
+    cudaError_t e = cudaGraphLaunch(g->ex, lgc_stream);
+    if (e != cudaSuccess) {
+        lgc_cuda_ok(e, "cudaGraphLaunch", __FILE__, __LINE__);
+        return lg_cuda_last_status();
+    }
+    return LG_OK;
+}
+
+extern "C" void lg_cuda_graph_free(lg_cuda_graph *g) {
+    if (!g) return;
+    cudaGraphExecDestroy(g->ex);
+    cudaGraphDestroy(g->g);
+    free(g);
+}
+
+extern "C" size_t lg_cuda_graph_nodes(const lg_cuda_graph *g) { return g ? g->nodes : 0; }
 
 extern "C" void *lg_cuda_stream(void) { return (void *)lgc_stream; }
 
@@ -219,6 +302,10 @@ static const lg_backend g_cuda_backend = {
     lgc_normalize,
     lgc_adam,
     lgc_all_finite,
+    lgc_adam_prep,
+    lgc_adam_flagged,
+    lgc_cond_copy,
+    lgc_flag_track,
 };
 
 /* cuBLAS needs a user workspace so that it never allocates while a CUDA
@@ -280,8 +367,7 @@ static bool init_cuda(void) {
         (bs = cublasSetWorkspace(lgc_blas, blas_ws, LGC_BLAS_WS)) != CUBLAS_STATUS_SUCCESS ||
         (bs = cublasSetPointerMode(lgc_blas, CUBLAS_POINTER_MODE_HOST)) !=
             CUBLAS_STATUS_SUCCESS ||
-        (bs = cublasSetMathMode(lgc_blas, g_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                 : CUBLAS_DEFAULT_MATH)) !=
+        (bs = cublasSetMathMode(lgc_blas, blas_math())) !=
             CUBLAS_STATUS_SUCCESS)
         return init_fail(LG_ERR_BACKEND, "cuda: cuBLAS setup failed: %s",
                          cublasGetStatusString(bs));

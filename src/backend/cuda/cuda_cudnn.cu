@@ -8,22 +8,26 @@
  * Without the library, or with LG_CUDNN=0 / lg_cuda_set_cudnn(0), the
  * im2col + cuBLAS path of cuda_linalg.cu runs instead.
  *
- * A plan per geometry and math mode (fp32 / TF32) holds the descriptors and,
- * per pass (forward, backward data, backward filter), the algorithm chosen
- * by benchmarking the first time the pass runs (cudnnFind; during a CUDA
- * Graph capture, where nothing may synchronize, the heuristic query
- * instead). Only deterministic algorithms qualify, using at most the
- * caller's workspace, lgc_conv_workspace(g) floats (a function of the
- * geometry alone, so switching modes never overruns it). fp32 runs with
- * CUDNN_FMA_MATH, which excludes TF32; lg_cuda_set_tf32(1) allows it. A pass
- * with no qualifying algorithm, or whose call fails, uses im2col from then
- * on. LG_CUDNN_NONDET=1 in the environment (read once; for measuring what
- * determinism costs, never the default) also admits the algorithms that
- * add with atomics. */
+ * A plan per geometry, precision (lg_cuda_set_precision) and determinism
+ * setting holds the descriptors and, per pass (forward, backward data,
+ * backward filter), the algorithm chosen by benchmarking the first time the
+ * pass runs (cudnnFind; during a CUDA Graph capture, where nothing may
+ * synchronize or allocate, the heuristic query instead). fp32 runs with
+ * CUDNN_FMA_MATH (no TF32, as PyTorch with allow_tf32 off); TF32 admits
+ * tensor-core math on fp32 data; bf16 runs cuDNN on bf16 copies of the
+ * operands (fp32 accumulation) and casts the result back. Deterministic
+ * mode (the default) admits only algorithms that do not add with atomics.
+ * An algorithm may use more workspace than the caller's buffer, up to
+ * lg_cuda_set_conv_workspace_limit(): it then runs in one backend-owned
+ * buffer that grows to the largest need and never moves back (old buffers
+ * are kept), so addresses captured in graphs stay valid. A pass with no
+ * qualifying algorithm, or whose call fails, uses im2col from then on. */
 #include "cuda_internal.h"
 
+#include <cuda_bf16.h>
 #include <dlfcn.h>
 #include <mutex>
+#include <vector>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +44,7 @@ typedef struct dnn_conv_ *dnn_cdesc;
 enum {
     DNN_SUCCESS = 0,
     DNN_DATA_FLOAT = 0,
+    DNN_DATA_BFLOAT16 = 9,
     DNN_TENSOR_NCHW = 0,
     DNN_CROSS_CORRELATION = 1,
     DNN_DEFAULT_MATH = 0,
@@ -119,7 +124,9 @@ static char g_load_msg[600]; /* why loading failed, or what was loaded */
 static int g_fallbacks;          /* cuDNN calls that failed (then im2col) */
 static char g_fallback_msg[300]; /* the last of them */
 
-static int g_nondet = -1; /* LG_CUDNN_NONDET=1: atomics-based algorithms allowed */
+static int g_nondet = -1; /* 1: atomics-based algorithms allowed (LG_CUDNN_NONDET=1) */
+static int g_verbose = -1; /* LG_CUDNN_VERBOSE=1: print every benchmark table */
+static size_t g_ws_limit;  /* 0: not decided yet (LG_CUDNN_WS_MB or 1 GiB) */
 
 static bool nondet_locked(void) {
     if (g_nondet < 0) {
@@ -128,6 +135,28 @@ static bool nondet_locked(void) {
     }
     return g_nondet == 1;
 }
+
+static bool verbose_locked(void) {
+    if (g_verbose < 0) {
+        const char *e = getenv("LG_CUDNN_VERBOSE");
+        g_verbose = e && !strcmp(e, "1");
+    }
+    return g_verbose == 1;
+}
+
+static size_t ws_limit_locked(void) {
+    if (!g_ws_limit) {
+        const char *e = getenv("LG_CUDNN_WS_MB");
+        long mb = e ? atol(e) : 0;
+        g_ws_limit = mb > 0 ? (size_t)mb << 20 : (size_t)1 << 30;
+    }
+    return g_ws_limit;
+}
+
+/* The backend-owned workspace (see the top): grown, never moved back. */
+static void *g_big;
+static size_t g_big_bytes;
+static std::vector<void *> g_big_old;
 
 static bool enabled_locked(void) {
     if (g_enabled < 0) {
@@ -233,13 +262,13 @@ enum { P_FWD, P_BWD_DATA, P_BWD_FILTER, P_COUNT };
 enum { ALGO_UNKNOWN = -2, ALGO_IM2COL = -1 };
 
 struct plan_key {
-    int v[10]; /* n c h w oc kh kw stride pad tf32 */
+    int v[11]; /* n c h w oc kh kw stride pad precision deterministic */
     bool operator==(const plan_key &o) const { return !memcmp(v, o.v, sizeof v); }
 };
 struct plan_hash {
     size_t operator()(const plan_key &k) const {
         size_t h = 1469598103934665603ull;
-        for (int i = 0; i < 10; i++) h = (h ^ (size_t)(unsigned)k.v[i]) * 1099511628211ull;
+        for (int i = 0; i < 11; i++) h = (h ^ (size_t)(unsigned)k.v[i]) * 1099511628211ull;
         return h;
     }
 };
@@ -247,17 +276,31 @@ struct plan {
     dnn_tdesc x, y;
     dnn_fdesc w;
     dnn_cdesc conv;
-    int tf32;
+    int prec;            /* LG_CUDA_FP32 / TF32 / BF16 */
+    int det;             /* deterministic algorithms only */
     int cur_math;        /* math type the descriptor holds now */
     int algo[P_COUNT];   /* ALGO_UNKNOWN until chosen; ALGO_IM2COL: not cuDNN */
     int math[P_COUNT];   /* math type to run each algorithm with */
-    size_t ws[P_COUNT];  /* bytes */
+    size_t ws[P_COUNT];  /* bytes the algorithm needs */
+    int big[P_COUNT];    /* runs in the backend-owned workspace */
 };
 static std::unordered_map<plan_key, plan *, plan_hash> g_plans;
 
-static plan_key key_of(const lg_conv_geom *g, int tf32) {
-    plan_key k = {{g->n, g->c, g->h, g->w, g->oc, g->kh, g->kw, g->stride, g->pad, tf32}};
+static int det_locked(void) { return nondet_locked() ? 0 : 1; }
+
+static plan_key key_of(const lg_conv_geom *g, int prec, int det) {
+    plan_key k = {{g->n, g->c, g->h, g->w, g->oc, g->kh, g->kw, g->stride, g->pad, prec, det}};
     return k;
+}
+
+/* Elements of x (n,c,h,w), w (oc,c,kh,kw), y (n,oc,oh,ow). */
+static size_t nx_of(const lg_conv_geom *g) { return (size_t)g->n * g->c * g->h * g->w; }
+static size_t nw_of(const lg_conv_geom *g) { return (size_t)g->oc * g->c * g->kh * g->kw; }
+static size_t ny_of(const lg_conv_geom *g) { return (size_t)g->n * g->oc * g->oh * g->ow; }
+static size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
+/* bf16 copies of x, w, y after the algorithm's workspace in the big buffer */
+static size_t cast_bytes(const lg_conv_geom *g) {
+    return align256(nx_of(g) * 2) + align256(nw_of(g) * 2) + align256(ny_of(g) * 2);
 }
 
 /* Geometries cuDNN cannot take (or that cannot come from lg_conv_out_size)
@@ -274,25 +317,30 @@ static bool geom_ok(const lg_conv_geom *g) {
            (double)g->n * g->oc * g->oh * g->ow < lim && (double)g->oc * g->c * g->kh * g->kw < lim;
 }
 
-static plan *plan_get_locked(const lg_conv_geom *g, int tf32) {
-    plan_key k = key_of(g, tf32);
+static plan *plan_get_locked(const lg_conv_geom *g, int prec, int det) {
+    plan_key k = key_of(g, prec, det);
     auto it = g_plans.find(k);
     if (it != g_plans.end()) return it->second;
     plan *p = (plan *)calloc(1, sizeof *p);
     if (!p) return nullptr;
-    p->tf32 = tf32;
+    p->prec = prec;
+    p->det = det;
     for (int i = 0; i < P_COUNT; i++) p->algo[i] = ALGO_UNKNOWN;
-    int base_math = tf32 ? DNN_DEFAULT_MATH : DNN_FMA_MATH;
+    int base_math = prec == LG_CUDA_FP32   ? DNN_FMA_MATH
+                    : prec == LG_CUDA_BF16 ? DNN_TENSOR_OP_MATH
+                                           : DNN_DEFAULT_MATH;
+    int dt = prec == LG_CUDA_BF16 ? DNN_DATA_BFLOAT16 : DNN_DATA_FLOAT;
     bool ok = dnn.cudnnCreateTensorDescriptor(&p->x) == DNN_SUCCESS &&
               dnn.cudnnCreateTensorDescriptor(&p->y) == DNN_SUCCESS &&
               dnn.cudnnCreateFilterDescriptor(&p->w) == DNN_SUCCESS &&
               dnn.cudnnCreateConvolutionDescriptor(&p->conv) == DNN_SUCCESS &&
-              dnn.cudnnSetTensor4dDescriptor(p->x, DNN_TENSOR_NCHW, DNN_DATA_FLOAT, g->n, g->c,
-                                             g->h, g->w) == DNN_SUCCESS &&
-              dnn.cudnnSetTensor4dDescriptor(p->y, DNN_TENSOR_NCHW, DNN_DATA_FLOAT, g->n, g->oc,
-                                             g->oh, g->ow) == DNN_SUCCESS &&
-              dnn.cudnnSetFilter4dDescriptor(p->w, DNN_DATA_FLOAT, DNN_TENSOR_NCHW, g->oc, g->c,
-                                             g->kh, g->kw) == DNN_SUCCESS &&
+              dnn.cudnnSetTensor4dDescriptor(p->x, DNN_TENSOR_NCHW, dt, g->n, g->c, g->h,
+                                             g->w) == DNN_SUCCESS &&
+              dnn.cudnnSetTensor4dDescriptor(p->y, DNN_TENSOR_NCHW, dt, g->n, g->oc, g->oh,
+                                             g->ow) == DNN_SUCCESS &&
+              dnn.cudnnSetFilter4dDescriptor(p->w, dt, DNN_TENSOR_NCHW, g->oc, g->c, g->kh,
+                                             g->kw) == DNN_SUCCESS &&
+              /* fp32 accumulation in every mode (bf16: PSEUDO_BFLOAT16_CONFIG) */
               dnn.cudnnSetConvolution2dDescriptor(p->conv, g->pad, g->pad, g->stride, g->stride,
                                                   1, 1, DNN_CROSS_CORRELATION,
                                                   DNN_DATA_FLOAT) == DNN_SUCCESS &&
@@ -302,6 +350,22 @@ static plan *plan_get_locked(const lg_conv_geom *g, int tf32) {
         for (int i = 0; i < P_COUNT; i++) p->algo[i] = ALGO_IM2COL;
     g_plans.emplace(k, p);
     return p;
+}
+
+/* Makes the backend-owned workspace at least `bytes` (never while
+ * capturing: allocation would break the capture). */
+static bool big_reserve_locked(size_t bytes) {
+    if (bytes <= g_big_bytes) return true;
+    if (capturing()) return false;
+    void *q = lgc_pool_alloc(bytes);
+    if (!q) {
+        lg_error_clear();
+        return false;
+    }
+    if (g_big) g_big_old.push_back(g_big); /* graphs may still point at it */
+    g_big = q;
+    g_big_bytes = bytes;
+    return true;
 }
 
 /* Algorithms whose result depends on the order of atomic adds. */
@@ -326,9 +390,18 @@ static size_t ws_of(plan *p, int pass, int algo) {
     return s == DNN_SUCCESS ? b : (size_t)-1;
 }
 
-/* Picks the fastest deterministic algorithm for one pass within `limit`
- * workspace bytes (benchmarked unless capturing, then heuristic). */
-static void choose_locked(plan *p, int pass, size_t limit) {
+static const char *pass_name(int pass) {
+    return pass == P_FWD ? "forward" : pass == P_BWD_DATA ? "backward data" : "backward filter";
+}
+
+static const char *prec_name(int prec) {
+    return prec == LG_CUDA_TF32 ? "tf32" : prec == LG_CUDA_BF16 ? "bf16" : "fp32";
+}
+
+/* Picks the fastest qualifying algorithm for one pass (benchmarked unless
+ * capturing, then heuristic). `caller` is the caller's workspace in bytes;
+ * more (up to the limit) comes from the backend-owned buffer. */
+static void choose_locked(plan *p, int pass, const lg_conv_geom *g, size_t caller) {
     dnn_perf r[16];
     int got = 0;
     bool find = !capturing();
@@ -351,65 +424,120 @@ static void choose_locked(plan *p, int pass, size_t limit) {
     (void)cudaGetLastError(); /* benchmarking may probe unsupported kernels */
     p->algo[pass] = ALGO_IM2COL;
     if (s != DNN_SUCCESS) return;
+    bool bf16 = p->prec == LG_CUDA_BF16;
+    size_t limit = ws_limit_locked();
+    if (verbose_locked())
+        fprintf(stderr, "cudnn %s %s n%d c%d %dx%d oc%d k%dx%d s%d p%d (%s%s):\n",
+                find ? "find" : "heuristic", pass_name(pass), g->n, g->c, g->h, g->w, g->oc,
+                g->kh, g->kw, g->stride, g->pad, prec_name(p->prec),
+                p->det ? ", deterministic" : "");
     for (int i = 0; i < got && i < 16; i++) { /* sorted fastest first */
-        if (r[i].status != DNN_SUCCESS ||
-            (!nondet_locked() &&
-             (r[i].determinism != DNN_DETERMINISTIC || nondeterministic(pass, r[i].algo))))
+        bool ok = r[i].status == DNN_SUCCESS;
+        if (verbose_locked())
+            fprintf(stderr, "  algo %d: %s %.3f ms, %zu MB, %s, math %d\n", r[i].algo,
+                    ok ? "ok" : "unsupported", (double)r[i].time, r[i].memory >> 20,
+                    r[i].determinism == DNN_DETERMINISTIC ? "det" : "nondet", r[i].math_type);
+        if (!ok) continue;
+        if (p->det && (r[i].determinism != DNN_DETERMINISTIC || nondeterministic(pass, r[i].algo)))
             continue;
         int mt = r[i].math_type;
-        if (!p->tf32) { /* never TF32 in fp32 mode: run FMA-only (as PyTorch does) */
+        if (p->prec == LG_CUDA_FP32) { /* never TF32 in fp32 mode: FMA only (as PyTorch) */
             if (mt == DNN_TENSOR_OP_MATH || mt == DNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
             mt = DNN_FMA_MATH;
         }
         if (dnn.cudnnSetConvolutionMathType(p->conv, mt) != DNN_SUCCESS) continue;
         p->cur_math = mt;
         size_t need = ws_of(p, pass, r[i].algo);
-        if (need > limit) continue;
+        if (need == (size_t)-1 || need > limit) continue;
+        bool big = bf16 || need > caller;
+        if (big && !big_reserve_locked(bf16 ? align256(need) + cast_bytes(g) : need)) continue;
         p->algo[pass] = r[i].algo;
         p->math[pass] = mt;
         p->ws[pass] = need;
+        p->big[pass] = big;
+        if (verbose_locked())
+            fprintf(stderr, "  chosen: algo %d (%s workspace)\n", r[i].algo,
+                    big ? "backend" : "caller's");
         return;
     }
 }
 
-static const char *pass_name(int pass) {
-    return pass == P_FWD ? "forward" : pass == P_BWD_DATA ? "backward data" : "backward filter";
+__global__ void k_to_bf16(__nv_bfloat16 *y, const float *x, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        y[i] = __float2bfloat16_rn(x[i]);
 }
+
+__global__ void k_from_bf16(float *y, const __nv_bfloat16 *x, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        y[i] = __bfloat162float(x[i]);
+}
+
+static bool launched_ok(void) { return lgc_cuda_ok(cudaGetLastError(), "cast", __FILE__, __LINE__); }
 
 /* Runs one pass through cuDNN if a plan allows; false: caller uses im2col. */
 static bool run_pass(int pass, const lg_conv_geom *g, float *out, const float *a,
                      const float *b, float *ws) {
     std::lock_guard<std::mutex> lk(g_mu);
     if (!ready_locked() || !geom_ok(g)) return false;
-    plan *p = plan_get_locked(g, lg_cuda_tf32());
+    plan *p = plan_get_locked(g, lgc_precision, det_locked());
     if (!p) return false;
-    if (p->algo[pass] == ALGO_UNKNOWN) choose_locked(p, pass, lgc_conv_workspace(g) * sizeof(float));
+    if (p->algo[pass] == ALGO_UNKNOWN) choose_locked(p, pass, g, lgc_conv_workspace(g) * sizeof(float));
     if (p->algo[pass] == ALGO_IM2COL) return false;
     if (p->cur_math != p->math[pass]) {
         if (dnn.cudnnSetConvolutionMathType(p->conv, p->math[pass]) != DNN_SUCCESS) return false;
         p->cur_math = p->math[pass];
     }
+    void *w_s = p->big[pass] ? g_big : (void *)ws;
+    const void *ca = a, *cb = b;
+    void *cout = out;
+    if (p->prec == LG_CUDA_BF16) {
+        /* role buffers after the workspace: x, w, y in bf16 */
+        char *base = (char *)g_big + align256(p->ws[pass]);
+        __nv_bfloat16 *xb = (__nv_bfloat16 *)base;
+        __nv_bfloat16 *wb = (__nv_bfloat16 *)(base + align256(nx_of(g) * 2));
+        __nv_bfloat16 *yb = (__nv_bfloat16 *)(base + align256(nx_of(g) * 2) + align256(nw_of(g) * 2));
+        /* (a, b) -> out per pass: (x, w) -> y, (dy, w) -> dx, (x, dy) -> dw */
+        __nv_bfloat16 *ra = pass == P_BWD_DATA ? yb : xb;
+        __nv_bfloat16 *rb = pass == P_BWD_FILTER ? yb : wb;
+        __nv_bfloat16 *ro = pass == P_FWD ? yb : pass == P_BWD_DATA ? xb : wb;
+        size_t na = pass == P_BWD_DATA ? ny_of(g) : nx_of(g);
+        size_t nb = pass == P_BWD_FILTER ? ny_of(g) : nw_of(g);
+        k_to_bf16<<<lgc_grid(na), LGC_THREADS, 0, lgc_stream>>>(ra, a, na);
+        k_to_bf16<<<lgc_grid(nb), LGC_THREADS, 0, lgc_stream>>>(rb, b, nb);
+        if (!launched_ok()) return true; /* recorded; the step fails on the status */
+        ca = ra;
+        cb = rb;
+        cout = ro;
+    }
     const float one = 1.0f, zero = 0.0f;
     dnn_status s;
     if (pass == P_FWD) /* y = conv(x = a, w = b) */
-        s = dnn.cudnnConvolutionForward(g_handle, &one, p->x, a, p->w, b, p->conv,
-                                        p->algo[pass], ws, p->ws[pass], &zero, p->y, out);
+        s = dnn.cudnnConvolutionForward(g_handle, &one, p->x, ca, p->w, cb, p->conv,
+                                        p->algo[pass], w_s, p->ws[pass], &zero, p->y, cout);
     else if (pass == P_BWD_DATA) /* dx from dy = a, w = b */
-        s = dnn.cudnnConvolutionBackwardData(g_handle, &one, p->w, b, p->y, a, p->conv,
-                                             p->algo[pass], ws, p->ws[pass], &zero, p->x, out);
+        s = dnn.cudnnConvolutionBackwardData(g_handle, &one, p->w, cb, p->y, ca, p->conv,
+                                             p->algo[pass], w_s, p->ws[pass], &zero, p->x, cout);
     else /* dw from x = a, dy = b */
-        s = dnn.cudnnConvolutionBackwardFilter(g_handle, &one, p->x, a, p->y, b, p->conv,
-                                               p->algo[pass], ws, p->ws[pass], &zero, p->w, out);
+        s = dnn.cudnnConvolutionBackwardFilter(g_handle, &one, p->x, ca, p->y, cb, p->conv,
+                                               p->algo[pass], w_s, p->ws[pass], &zero, p->w, cout);
     if (s != DNN_SUCCESS) {
         /* remember it for lg_cuda_cudnn_info(), then stay on im2col for it */
         g_fallbacks++;
         snprintf(g_fallback_msg, sizeof g_fallback_msg,
-                 "%s algorithm %d for n%d c%d %dx%d oc%d k%d s%d p%d: %s", pass_name(pass),
-                 p->algo[pass], g->n, g->c, g->h, g->w, g->oc, g->kh, g->stride, g->pad,
-                 dnn.cudnnGetErrorString(s));
+                 "%s algorithm %d (%s) for n%d c%d %dx%d oc%d k%d s%d p%d: %s", pass_name(pass),
+                 p->algo[pass], prec_name(p->prec), g->n, g->c, g->h, g->w, g->oc, g->kh,
+                 g->stride, g->pad, dnn.cudnnGetErrorString(s));
         p->algo[pass] = ALGO_IM2COL;
         (void)cudaGetLastError();
         return false;
+    }
+    if (p->prec == LG_CUDA_BF16) {
+        size_t no = pass == P_FWD ? ny_of(g) : pass == P_BWD_DATA ? nx_of(g) : nw_of(g);
+        k_from_bf16<<<lgc_grid(no), LGC_THREADS, 0, lgc_stream>>>(
+            out, (const __nv_bfloat16 *)cout, no);
+        (void)launched_ok();
     }
     return true;
 }
@@ -451,8 +579,7 @@ extern "C" const char *lg_cuda_cudnn_info(void) {
                  g_load_msg, g_fallbacks, g_fallback_msg);
     else if (lgc_stream && ready_locked())
         snprintf(g_info, sizeof g_info, "%s%s", g_load_msg,
-                 nondet_locked() ? "; nondeterministic algorithms allowed (LG_CUDNN_NONDET=1)"
-                                 : "");
+                 nondet_locked() ? "; nondeterministic algorithms allowed" : "");
     else if (g_state == DNN_FAILED)
         snprintf(g_info, sizeof g_info, "%s", g_load_msg);
     else
@@ -464,8 +591,23 @@ extern "C" int lg_cuda_conv_algos(const lg_conv_geom *g, int algos[3]) {
     std::lock_guard<std::mutex> lk(g_mu);
     for (int i = 0; i < P_COUNT; i++) algos[i] = ALGO_UNKNOWN;
     if (g_state != DNN_READY) return 0;
-    auto it = g_plans.find(key_of(g, lg_cuda_tf32()));
+    auto it = g_plans.find(key_of(g, lgc_precision, det_locked()));
     if (it == g_plans.end()) return 0;
     for (int i = 0; i < P_COUNT; i++) algos[i] = it->second->algo[i];
     return 1;
+}
+
+extern "C" void lg_cuda_set_deterministic(int on) {
+    std::lock_guard<std::mutex> lk(g_mu);
+    g_nondet = on ? 0 : 1;
+}
+
+extern "C" int lg_cuda_deterministic(void) {
+    std::lock_guard<std::mutex> lk(g_mu);
+    return nondet_locked() ? 0 : 1;
+}
+
+extern "C" void lg_cuda_set_conv_workspace_limit(size_t bytes) {
+    std::lock_guard<std::mutex> lk(g_mu);
+    g_ws_limit = bytes ? bytes : 1;
 }

@@ -764,3 +764,81 @@ void lgc_adam(float *p, float *m, float *v, const float *g, size_t n, float lr, 
                                                        step, bc2s, eps);
     LGC_LAUNCHED();
 }
+
+/* ---- the sync-free step's flag-driven helpers (backend.h) ---- */
+
+__global__ void k_adam_prep(float *hp, float *tc, const float *flag, const float *lr, float b1,
+                            float b2) {
+    if (flag[0] != 1.0f) {
+        hp[2] = 0.0f;
+        return;
+    }
+    float t = tc[0] + 1.0f;
+    tc[0] = t;
+    double bc1 = 1.0 - pow((double)b1, (double)t);
+    double bc2 = 1.0 - pow((double)b2, (double)t);
+    hp[0] = (float)((double)lr[0] / bc1);
+    hp[1] = (float)sqrt(bc2);
+    hp[2] = 1.0f;
+}
+
+void lgc_adam_prep(float *hp, float *tc, const float *flag, const float *lr, float b1, float b2) {
+    k_adam_prep<<<1, 1, 0, lgc_stream>>>(hp, tc, flag, lr, b1, b2);
+    LGC_LAUNCHED();
+}
+
+/* k_adam with step and sqrt(bc2) read from hp; every thread reads the
+ * three values (one cache line), none writes when hp[2] != 1. */
+__global__ void k_adam_flagged(float *p, float *m, float *v, const float *g, size_t n,
+                               const float *hp, float w, int lerp_lo, float b2, float c2,
+                               float eps) {
+    if (hp[2] != 1.0f) return;
+    float step = hp[0], bc2s = hp[1];
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float gi = g[i], mi = m[i];
+        mi = lerp_lo ? mi + w * (gi - mi) : gi - (gi - mi) * (1.0f - w);
+        float vi = v[i] * b2 + c2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= step * (mi / (sqrtf(vi) / bc2s + eps));
+    }
+}
+
+void lgc_adam_flagged(float *p, float *m, float *v, const float *g, size_t n, const float *hp,
+                      float b1, float b2, float eps) {
+    if (n == 0) return;
+    float w = (float)(1.0 - (double)b1);
+    float c2 = (float)(1.0 - (double)b2);
+    k_adam_flagged<<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(p, m, v, g, n, hp, w, w < 0.5f,
+                                                                b2, c2, eps);
+    LGC_LAUNCHED();
+}
+
+__global__ void k_cond_copy(float *dst, const float *src, size_t n, const float *flag) {
+    if (flag[0] == 1.0f) return;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        dst[i] = src[i];
+}
+
+void lgc_cond_copy(float *dst, const float *src, size_t n, const float *flag) {
+    if (n == 0 || dst == src) return;
+    k_cond_copy<<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(dst, src, n, flag);
+    LGC_LAUNCHED();
+}
+
+__global__ void k_flag_track(float *c, const float *flag) {
+    if (flag[0] == 1.0f) {
+        c[0] = 0.0f;
+        return;
+    }
+    c[0] += 1.0f;
+    c[2] += 1.0f;
+    if (c[0] > c[1]) c[1] = c[0];
+}
+
+void lgc_flag_track(float *c, const float *flag) {
+    k_flag_track<<<1, 1, 0, lgc_stream>>>(c, flag);
+    LGC_LAUNCHED();
+}

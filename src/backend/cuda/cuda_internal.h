@@ -13,6 +13,10 @@
 /* The backend's single stream and cuBLAS handle (valid after init). */
 extern cudaStream_t lgc_stream;
 extern cublasHandle_t lgc_blas;
+/* LG_CUDA_FP32 / TF32 / BF16 (lg_cuda_set_precision) */
+extern int lgc_precision;
+/* The device pool's allocator (NULL + lg_error_set on failure). */
+void *lgc_pool_alloc(size_t bytes);
 
 /* Records the first failure (sticky) and the thread's message; returns
  * true when the call succeeded. */
@@ -124,6 +128,11 @@ void lgc_upsample2x(float *y, const float *x, int64_t nc, int64_t h, int64_t w);
 void lgc_sumpool2x2(float *y, const float *x, int64_t nc, int64_t h, int64_t w);
 void lgc_adam(float *p, float *m, float *v, const float *g, size_t n, float lr,
               float b1, float b2, float eps, int64_t t);
+void lgc_adam_prep(float *hp, float *tc, const float *flag, const float *lr, float b1, float b2);
+void lgc_adam_flagged(float *p, float *m, float *v, const float *g, size_t n, const float *hp,
+                      float b1, float b2, float eps);
+void lgc_cond_copy(float *dst, const float *src, size_t n, const float *flag);
+void lgc_flag_track(float *c, const float *flag);
 /* cuda_reduce.cu */
 void lgc_sum_all(float *y, const float *x, size_t n);
 void lgc_dot(float *y, const float *a, const float *b, size_t n);

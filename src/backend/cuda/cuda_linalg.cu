@@ -24,6 +24,12 @@ static cublasOperation_t op_of(int t) { return t ? CUBLAS_OP_T : CUBLAS_OP_N; }
 void lgc_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
+    if (lgc_precision == LG_CUDA_BF16) { /* fp32 storage, bf16 products */
+        LGC_BLAS(cublasGemmEx(lgc_blas, op_of(tb), op_of(ta), n, m, k, &alpha, b, CUDA_R_32F,
+                              ldb, a, CUDA_R_32F, lda, &beta, c, CUDA_R_32F, ldc,
+                              CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
+        return;
+    }
     LGC_BLAS(cublasSgemm(lgc_blas, op_of(tb), op_of(ta), n, m, k, &alpha, b, ldb, a, lda,
                          &beta, c, ldc));
 }

@@ -409,6 +409,13 @@ static void p_all_finite(float *y, const float *x, size_t n) {
     prof_end(t, "all_finite", 4.0 * n, 0.0, "n %zu", n);
 }
 
+static void p_adam_flagged(float *p, float *m, float *v, const float *g, size_t n,
+                           const float *hp, float b1, float b2, float eps) {
+    prof_tok t = prof_begin();
+    g_raw->adam_flagged(p, m, v, g, n, hp, b1, b2, eps);
+    prof_end(t, "adam", 28.0 * n, 0.0, "n %zu", n);
+}
+
 static void at_exit_report(void) {
     bool dirty;
     {
@@ -446,6 +453,7 @@ const lg_backend *lgc_profiled_table(const lg_backend *raw) {
     g_prof.normalize = p_normalize;
     g_prof.adam = p_adam;
     g_prof.all_finite = p_all_finite;
+    g_prof.adam_flagged = p_adam_flagged;
     g_on = true;
     atexit(at_exit_report);
     return &g_prof;

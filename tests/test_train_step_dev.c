@@ -1,0 +1,199 @@
+/* The sync-free training step (src/train/step_dev.c) against the classic
+ * one, on the CPU backend: the same config and seed must give bitwise
+ * equal losses, skip counts, parameters, optimizer moments and network
+ * state (SN vectors, BN statistics) after every step, for the cases the
+ * sync-free step decides on the device: plain updates, SN + gradient
+ * penalty (second derivatives), weight clipping, r(W) on G, BN in G, a
+ * CIFAR-shaped ResNet, and updates skipped because the loss went
+ * non-finite (state restored, Adam's step counter held back). On a GPU the
+ * same step is what the CUDA backend runs and captures as graphs
+ * (tests/gpu/test_train_cuda.c compares that with the CPU). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lg_test.h"
+#include "lipgan/config.h"
+#include "lipgan/model.h"
+#include "lipgan/train.h"
+#include "train/train_internal.h"
+#include "train_fixtures.h"
+
+static void toy(lg_config *c) {
+    lg_config_default(c);
+    const char *sets[] = {"data.format=ring8", "data.toy_n=2000", "model.z_dim=4",
+                          "model.g.arch=mlp", "model.g.width=32", "model.g.depth=2",
+                          "model.d.arch=mlp", "model.d.width=32", "model.d.depth=2",
+                          "train.steps=40", "train.n_dis=3", "train.batch_d=32",
+                          "train.batch_g=24", "optim.d.lr=1e-3", "optim.g.lr=1e-3",
+                          "optim.d.beta1=0.5", "optim.g.beta1=0.5", "seed=5", "threads=1", NULL};
+    for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(c, sets[i]));
+}
+
+static int same(const float *a, const float *b, size_t n) {
+    return memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+/* first index where a and b differ bitwise, or -1 */
+static long first_diff(const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(a + i, b + i, sizeof(float)) != 0) return (long)i;
+    return -1;
+}
+
+static void check_nets(lg_trainer *a, lg_trainer *b, const char *what, int step) {
+    lg_model *m[2][2] = {{lg_trainer_generator(a), lg_trainer_discriminator(a)},
+                         {lg_trainer_generator(b), lg_trainer_discriminator(b)}};
+    const char *nm[2] = {"G", "D"};
+    for (int k = 0; k < 2; k++) {
+        size_t np = lg_model_num_params(m[0][k]), ns = lg_model_num_state(m[0][k]);
+        long d = first_diff(lg_model_params(m[0][k]), lg_model_params(m[1][k]), np);
+        CHECK(d < 0, "%s step %d: %s params differ first at %ld", what, step, nm[k], d);
+        d = first_diff(lg_model_state(m[0][k]), lg_model_state(m[1][k]), ns);
+        CHECK(d < 0, "%s step %d: %s state (SN/BN) differs first at %ld", what, step, nm[k], d);
+    }
+    CHECK(same(a->opt_d.m, b->opt_d.m, 2 * a->opt_d.n) && same(a->opt_g.m, b->opt_g.m, 2 * a->opt_g.n),
+          "%s step %d: Adam moments differ", what, step);
+    CHECK(a->opt_d.t == b->opt_d.t && a->opt_g.t == b->opt_g.t,
+          "%s step %d: Adam steps D %lld/%lld G %lld/%lld", what, step, (long long)a->opt_d.t,
+          (long long)b->opt_d.t, (long long)a->opt_g.t, (long long)b->opt_g.t);
+    CHECK(a->xd.updates == b->xd.updates && a->xg.updates == b->xg.updates &&
+              a->nonfinite_run == b->nonfinite_run,
+          "%s step %d: update counters differ", what, step);
+}
+
+/* Runs `steps` steps classic (a) and sync-free (b); returns skipped total. */
+static int compare(const lg_config *c, int steps, const char *what) {
+    lg_trainer *a = NULL, *b = NULL;
+    CHECK_OK(lg_trainer_create(&a, c));
+    CHECK_OK(lg_trainer_create(&b, c));
+    if (!a || !b) {
+        lg_trainer_free(a);
+        lg_trainer_free(b);
+        return 0;
+    }
+    CHECK(a->dev.mode == 0, "%s: a CPU trainer starts on the classic step", what);
+    CHECK_OK(lg__trainer_set_step_mode(b, 1));
+    int skipped = 0;
+    for (int i = 0; i < steps; i++) {
+        lg_train_stats sa, sb;
+        lg_status ra = lg_trainer_step(a, &sa), rb = lg_trainer_step(b, &sb);
+        CHECK(ra == rb, "%s step %d: status %d vs %d", what, i, ra, rb);
+        CHECK(memcmp(&sa, &sb, sizeof sa) == 0,
+              "%s step %d: stats differ: loss_d %.9g/%.9g loss_g %.9g/%.9g d_real %.9g/%.9g "
+              "gp %.9g/%.9g skipped %d/%d run %d/%d",
+              what, i, sa.loss_d, sb.loss_d, sa.loss_g, sb.loss_g, sa.d_real, sb.d_real, sa.gp,
+              sb.gp, sa.skipped, sb.skipped, sa.nonfinite_run, sb.nonfinite_run);
+        check_nets(a, b, what, i);
+        skipped += sa.skipped;
+        if (ra != LG_OK) break;
+    }
+    printf("  %-28s %d steps, bitwise equal; %d updates skipped\n", what, steps, skipped);
+    lg_trainer_free(a);
+    lg_trainer_free(b);
+    return skipped;
+}
+
+int main(void) {
+    lg_config c;
+
+    toy(&c); /* SN on D (the default), hinge */
+    compare(&c, 6, "toy SN hinge");
+
+    toy(&c);
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.gp_lambda=10"));
+    CHECK_OK(lg_config_set(&c, "loss=wasserstein"));
+    compare(&c, 5, "toy SN + GP, wasserstein");
+
+    toy(&c);
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.sn=false"));
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.clip=0.01"));
+    CHECK_OK(lg_config_set(&c, "loss=wasserstein"));
+    compare(&c, 5, "toy weight clipping");
+
+    toy(&c);
+    CHECK_OK(lg_config_set(&c, "lipschitz.g.rw_lambda=0.1"));
+    CHECK_OK(lg_config_set(&c, "model.g.bn=true"));
+    CHECK_OK(lg_config_set(&c, "loss=nonsat"));
+    compare(&c, 5, "toy r(W) on G, BN, nonsat");
+
+    /* non-finite: a NaN planted in one weight of G (both trainers) makes
+     * every update of one step non-finite: all are skipped with the state
+     * restored and Adam's counters held; then the weight is repaired and
+     * training goes on. With the NaN left in, both stop as diverged. */
+    toy(&c);
+    CHECK_OK(lg_config_set(&c, "train.max_nonfinite=6"));
+    for (int lasting = 0; lasting < 2; lasting++) {
+        lg_trainer *tr[2] = {NULL, NULL};
+        CHECK_OK(lg_trainer_create(&tr[0], &c));
+        CHECK_OK(lg_trainer_create(&tr[1], &c));
+        if (!tr[0] || !tr[1]) break;
+        CHECK_OK(lg__trainer_set_step_mode(tr[1], 1));
+        lg_train_stats s[2];
+        lg_status r[2] = {LG_OK, LG_OK};
+        float keep = 0.0f;
+        int skipped = 0, stopped_at = -1;
+        for (int i = 0; i < 6 && r[0] == LG_OK; i++) {
+            for (int k = 0; k < 2; k++) {
+                float *w = lg_model_params(lg_trainer_generator(tr[k]));
+                if (i == 2) {
+                    keep = w[3];
+                    w[3] = NAN;
+                }
+                if (i == 3 && !lasting) w[3] = keep;
+                r[k] = lg_trainer_step(tr[k], &s[k]);
+            }
+            CHECK(r[0] == r[1], "NaN case step %d: status %d vs %d", i, r[0], r[1]);
+            /* the diverging step differs by design: the classic step stops at
+             * the update that reaches max_nonfinite, the sync-free one at the
+             * end of the step */
+            CHECK(r[0] != LG_OK || memcmp(&s[0], &s[1], sizeof s[0]) == 0,
+                  "NaN case step %d: stats differ (skipped %d/%d, run %d/%d)", i, s[0].skipped,
+                  s[1].skipped, s[0].nonfinite_run, s[1].nonfinite_run);
+            if (!lasting) check_nets(tr[0], tr[1], "NaN case", i);
+            skipped += s[0].skipped;
+            if (r[0] != LG_OK) stopped_at = i;
+        }
+        if (!lasting) {
+            CHECK(skipped == 4, "a NaN step skipped %d updates, want n_dis + 1 = 4", skipped);
+            CHECK(tr[0]->opt_d.t == 5 * 3 && tr[0]->opt_g.t == 5, "Adam steps D %lld G %lld",
+                  (long long)tr[0]->opt_d.t, (long long)tr[0]->opt_g.t);
+            printf("  %-28s 6 steps, bitwise equal; %d updates skipped\n", "toy NaN in G, repaired",
+                   skipped);
+        } else {
+            CHECK(r[0] == LG_ERR_NONFINITE && stopped_at == 3,
+                  "a lasting NaN: status %d at step %d, want diverged (%d) at step 3", r[0],
+                  stopped_at, LG_ERR_NONFINITE);
+            printf("  %-28s both diverged at step %d\n", "toy NaN in G, lasting", stopped_at);
+        }
+        lg_trainer_free(tr[0]);
+        lg_trainer_free(tr[1]);
+    }
+
+    /* CIFAR-shaped data through the SN-GAN ResNet (narrow, tiny batches) */
+    char dir[64], path[256], set[320];
+    CHECK(tf_mkdtemp(dir, sizeof dir) == 0, "temp dir");
+    CHECK(tf_write_cifar(dir, 40, path, sizeof path) == 0, "cifar file");
+    CHECK_OK(lg_config_load_file(&c, "configs/cifar10_sngan_hinge.yaml"));
+    snprintf(set, sizeof set, "data.path=%s", path);
+    const char *sets[] = {set, "model.g.width=16", "model.d.width=16", "train.batch_d=4",
+                          "train.batch_g=6", "train.n_dis=2", "threads=1", NULL};
+    for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
+    compare(&c, 2, "CIFAR-shaped ResNet, SN");
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.gp_lambda=1"));
+    compare(&c, 1, "CIFAR-shaped ResNet, SN + GP");
+    tf_rm_rf(dir);
+
+    /* configs that need host decisions between updates stay classic */
+    toy(&c);
+    CHECK_OK(lg_config_set(&c, "ema.decay=0.999"));
+    lg_trainer *t = NULL;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (t) {
+        CHECK(lg__trainer_set_step_mode(t, 1) == LG_ERR_UNSUPPORTED, "EMA accepted the sync-free step");
+        CHECK(strstr(lg_trainer_device_info(t), "classic") != NULL, "info: %s",
+              lg_trainer_device_info(t));
+    }
+    lg_trainer_free(t);
+    return lg_test_summary("test_train_step_dev");
+}
