@@ -56,7 +56,7 @@ enum {
     OP_MATMUL, OP_LINEAR, OP_CONV, OP_CONVT, OP_WGRAD, OP_UP, OP_AVG, OP_SUMPOOL, OP_GSP,
     OP_BN, OP_RELU, OP_LRELU, OP_TANH, OP_SIGMOID, OP_SOFTPLUS, OP_ADD, OP_SUB, OP_MUL,
     OP_DIV, OP_SCALE, OP_ADDS, OP_NEG, OP_SQUARE, OP_SQRT, OP_SUM, OP_MEAN, OP_SUMAX,
-    OP_MEANAX, OP_BCAST, OP_SUMTO, OP_RESHAPE, OP_FLATTEN
+    OP_MEANAX, OP_BCAST, OP_SUMTO, OP_RESHAPE, OP_FLATTEN, OP_ROWS, OP_ROWS_PAD, OP_CAT
 };
 
 typedef struct opcase {
@@ -112,6 +112,9 @@ static lg_tensor *op_apply(lg_ctx *ctx, lg_tensor **in, void *user) {
     case OP_SUMTO: y = lg_sum_to(ctx, a, c->ndim, c->shape); break;
     case OP_RESHAPE: y = lg_reshape(ctx, a, c->ndim, c->shape); break;
     case OP_FLATTEN: y = lg_flatten(ctx, a); break;
+    case OP_ROWS: y = lg_rows(ctx, a, c->stride, c->ndim); break;      /* start, len */
+    case OP_ROWS_PAD: y = lg_rows_pad(ctx, a, c->stride, c->ndim); break; /* start, total */
+    case OP_CAT: y = lg_cat_rows(ctx, a, b); break;
     }
     if (c->wrap) y = lg_mul(ctx, y, in[c->nin]);
     return y;
@@ -771,6 +774,31 @@ static void test_shapes(void) {
         if (!op_forward(&c, in, &y, &ny, &yd, ys))
             CHECK(yd == 2 && ys[0] == 2 && ys[1] == 12, "flatten gave ndim %d (%lld,%lld)", yd,
                   (long long)ys[0], (long long)ys[1]);
+    }
+    {   /* rows 1..2 of (4,3,2): elements 6..17 */
+        float *x = buf_u(24, -1, 1);
+        lg_gc_input in[1] = {IN1("x", x, 3, 4, 3, 2, 0)};
+        opcase c = {.op = OP_ROWS, .stride = 1, .ndim = 2, .nin = 1};
+        fwd_check("rows [1,3) of (4,3,2)", &c, in, x + 6, 12);
+        gcheck12("rows [1,3) of (4,3,2)", &c, 1, in);
+    }
+    {   /* (2,3) placed at row 1 of (5,3) */
+        float *x = buf_u(6, -1, 1), ref[15] = {0};
+        memcpy(ref + 3, x, 6 * sizeof(float));
+        lg_gc_input in[1] = {IN1("x", x, 2, 2, 3, 0, 0)};
+        opcase c = {.op = OP_ROWS_PAD, .stride = 1, .ndim = 5, .nin = 1};
+        fwd_check("rows_pad (2,3) at 1 of 5", &c, in, ref, 15);
+        gcheck12("rows_pad (2,3) at 1 of 5", &c, 1, in);
+    }
+    {   /* [a (2,2,3); b (3,2,3)] */
+        float *a = buf_u(12, -1, 1), *b = buf_u(18, -1, 1), ref[30];
+        memcpy(ref, a, 12 * sizeof(float));
+        memcpy(ref + 12, b, 18 * sizeof(float));
+        lg_gc_input in[2] = {IN1("a", a, 3, 2, 2, 3, 0), IN1("b", b, 3, 3, 2, 3, 0)};
+        opcase c = {.op = OP_CAT, .nin = 2};
+        fwd_check("cat_rows (2,2,3),(3,2,3)", &c, in, ref, 30);
+        gcheck12("cat_rows (2,2,3),(3,2,3)", &c, 2, in);
+        gcheck("cat_rows (2,2,3),(3,2,3)", &c, 2, in, 2, 1);
     }
 }
 

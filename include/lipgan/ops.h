@@ -96,6 +96,13 @@ lg_tensor *lg_sum_to(lg_ctx *ctx, lg_tensor *x, int ndim, const int64_t *shape);
 /* ---- shape ---- */
 lg_tensor *lg_reshape(lg_ctx *ctx, lg_tensor *x, int ndim, const int64_t *shape);
 lg_tensor *lg_flatten(lg_ctx *ctx, lg_tensor *x);  /* (N, rest) */
+/* Rows along dim 0, differentiable to any order:
+ * rows:     y (len, ...)   = x[start : start+len]
+ * rows_pad: y (total, ...) = zeros with y[start : start+n] = x (n, ...) (rows' adjoint)
+ * cat_rows: y (na+nb, ...) = [a; b] (a, b equal beyond dim 0) */
+lg_tensor *lg_rows(lg_ctx *ctx, lg_tensor *x, int64_t start, int64_t len);
+lg_tensor *lg_rows_pad(lg_ctx *ctx, lg_tensor *x, int64_t start, int64_t total);
+lg_tensor *lg_cat_rows(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
 
 /* ---- classification (src/ops/softmax.c) ----
  * Over the rows of x (N,K); the forward runs on the host in double with the

@@ -304,3 +304,90 @@ lg_tensor *lg_flatten(lg_ctx *ctx, lg_tensor *x) {
     int64_t s[2] = {x->shape[0], x->numel / x->shape[0]};
     return lg_reshape(ctx, x, 2, s);
 }
+
+/* ---- rows (a slice along dim 0), its adjoint rows_pad, and cat_rows ----
+ * Rows of a contiguous tensor are contiguous, so all three are copies and
+ * fills; each one's backward is another of them, so they are
+ * differentiable to any order. */
+
+static int64_t row_size(const lg_tensor *x) { return x->shape[0] ? x->numel / x->shape[0] : 0; }
+
+static lg_status bw_rows(lg_ctx *ctx, lg_node *n, lg_tensor *g, lg_tensor **gin, const int *need) {
+    (void)need;
+    gin[0] = lg_rows_pad(ctx, g, n->ip[0], n->src[0]->shape[0]);
+    return LG_OK;
+}
+static lg_status bw_rows_pad(lg_ctx *ctx, lg_node *n, lg_tensor *g, lg_tensor **gin,
+                             const int *need) {
+    (void)need;
+    gin[0] = lg_rows(ctx, g, n->ip[0], n->src[0]->shape[0]);
+    return LG_OK;
+}
+static lg_status bw_cat_rows(lg_ctx *ctx, lg_node *n, lg_tensor *g, lg_tensor **gin,
+                             const int *need) {
+    int64_t na = n->src[0]->shape[0];
+    if (need[0]) gin[0] = lg_rows(ctx, g, 0, na);
+    if (need[1]) gin[1] = lg_rows(ctx, g, na, n->src[1]->shape[0]);
+    return LG_OK;
+}
+static const lg_op_def OP_ROWS = {"rows", bw_rows};
+static const lg_op_def OP_ROWS_PAD = {"rows_pad", bw_rows_pad};
+static const lg_op_def OP_CAT_ROWS = {"cat_rows", bw_cat_rows};
+
+lg_tensor *lg_rows(lg_ctx *ctx, lg_tensor *x, int64_t start, int64_t len) {
+    LG_CHECK_IN(ctx, x);
+    if (start < 0 || len < 1 || start + len > x->shape[0])
+        return lg_ctx_fail(ctx, LG_ERR_SHAPE, "rows: [%lld, %lld) is outside dim 0 of size %lld",
+                           (long long)start, (long long)(start + len), (long long)x->shape[0]);
+    int64_t s[LG_MAX_DIMS];
+    memcpy(s, x->shape, sizeof s);
+    s[0] = len;
+    lg_tensor *y = lg_new(ctx, x->ndim, s);
+    if (!y) return NULL;
+    int64_t r = row_size(x);
+    BE(ctx)->copy(y->data, x->data + start * r, (size_t)(len * r));
+    lg_node *nd = lg_graph_record(ctx, &OP_ROWS, y, 1, &x);
+    if (nd) nd->ip[0] = start;
+    return y;
+}
+
+lg_tensor *lg_rows_pad(lg_ctx *ctx, lg_tensor *x, int64_t start, int64_t total) {
+    LG_CHECK_IN(ctx, x);
+    if (start < 0 || start + x->shape[0] > total)
+        return lg_ctx_fail(ctx, LG_ERR_SHAPE, "rows_pad: %lld rows at %lld do not fit in %lld",
+                           (long long)x->shape[0], (long long)start, (long long)total);
+    int64_t s[LG_MAX_DIMS];
+    memcpy(s, x->shape, sizeof s);
+    s[0] = total;
+    lg_tensor *y = lg_new(ctx, x->ndim, s);
+    if (!y) return NULL;
+    int64_t r = row_size(x), end = start + x->shape[0];
+    if (start > 0) BE(ctx)->fill(y->data, 0.0f, (size_t)(start * r));
+    BE(ctx)->copy(y->data + start * r, x->data, (size_t)x->numel);
+    if (end < total) BE(ctx)->fill(y->data + end * r, 0.0f, (size_t)((total - end) * r));
+    lg_node *nd = lg_graph_record(ctx, &OP_ROWS_PAD, y, 1, &x);
+    if (nd) nd->ip[0] = start;
+    return y;
+}
+
+lg_tensor *lg_cat_rows(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) {
+    LG_CHECK_IN(ctx, a);
+    LG_CHECK_IN(ctx, b);
+    int same_rest = a->ndim == b->ndim;
+    for (int i = 1; same_rest && i < a->ndim; i++) same_rest = a->shape[i] == b->shape[i];
+    if (!same_rest) {
+        char sa[64], sb[64];
+        return lg_ctx_fail(ctx, LG_ERR_SHAPE, "cat_rows: %s and %s differ beyond dim 0",
+                           lg_shape_str(a, sa, sizeof sa), lg_shape_str(b, sb, sizeof sb));
+    }
+    int64_t s[LG_MAX_DIMS];
+    memcpy(s, a->shape, sizeof s);
+    s[0] = a->shape[0] + b->shape[0];
+    lg_tensor *y = lg_new(ctx, a->ndim, s);
+    if (!y) return NULL;
+    BE(ctx)->copy(y->data, a->data, (size_t)a->numel);
+    BE(ctx)->copy(y->data + a->numel, b->data, (size_t)b->numel);
+    lg_tensor *src[2] = {a, b};
+    lg_graph_record(ctx, &OP_CAT_ROWS, y, 2, src);
+    return y;
+}

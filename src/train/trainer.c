@@ -345,9 +345,20 @@ lg_tensor *lg__train_d_loss(lg_trainer *t, lg_tensor *x, lg_tensor *z, lg_tensor
     lg_model_set_lip_update(t->g, glu);
     lg_ctx_set_grad_enabled(ctx, old);
 
-    *dr = lg_model_forward(ctx, t->d, x, 1);    /* advances D's u/v once */
-    int dlu = lg_model_set_lip_update(t->d, 0);
-    *df = lg_model_forward(ctx, t->d, fake, 1);
+    int dlu;
+    if (!t->cfg.model.d.bn) {
+        /* one pass over [real; fake]: per-sample layers give the same
+         * outputs as two passes, and a batch of 2b keeps a GPU busier */
+        int64_t b = x->shape[0];
+        lg_tensor *o = lg_model_forward(ctx, t->d, lg_cat_rows(ctx, x, fake), 1); /* u/v once */
+        dlu = lg_model_set_lip_update(t->d, 0);
+        *dr = lg_rows(ctx, o, 0, b);
+        *df = lg_rows(ctx, o, b, b);
+    } else { /* batch statistics must stay per batch */
+        *dr = lg_model_forward(ctx, t->d, x, 1);    /* advances D's u/v once */
+        dlu = lg_model_set_lip_update(t->d, 0);
+        *df = lg_model_forward(ctx, t->d, fake, 1);
+    }
     lg_tensor *loss = lg_loss_d(ctx, t->loss, *dr, *df);
     *gp = NULL;
     if (l->gp_lambda > 0) {
