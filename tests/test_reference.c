@@ -187,6 +187,26 @@ static void test_resample(void) {
     test_unary_file("global_sum_pool", lg_global_sum_pool);
 }
 
+static lg_tensor *rows_1_3(lg_ctx *ctx, lg_tensor *x) { return lg_rows(ctx, x, 1, 3); }
+static lg_tensor *rows_pad_1_5(lg_ctx *ctx, lg_tensor *x) { return lg_rows_pad(ctx, x, 1, 5); }
+
+static void test_rows(void) {
+    test_unary_file("rows", rows_1_3);
+    test_unary_file("rows_pad", rows_pad_1_5);
+    reffile rf;
+    if (!ref_open(&rf, "cat_rows")) return;
+    lg_ctx *ctx;
+    CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
+    lg_tensor *in[2] = {tens(ctx, get(&rf, "a"), 1), tens(ctx, get(&rf, "b"), 1)};
+    lg_tensor *y = lg_cat_rows(ctx, in[0], in[1]);
+    cmp(ctx, "cat_rows", "y", y, get(&rf, "y"), ATOL, RTOL);
+    const char *names[2] = {"da", "db"};
+    ref *refs[2] = {get(&rf, "da"), get(&rf, "db")};
+    cmp_grads(ctx, "cat_rows", y, get(&rf, "dy"), 2, in, names, refs);
+    lg_ctx_free(ctx);
+    ref_close(&rf);
+}
+
 static void test_activations(void) {
     reffile rf;
     if (!ref_open(&rf, "activations")) return;
@@ -350,6 +370,7 @@ int main(void) {
     LG_TEST_RUN(test_convt);
     LG_TEST_RUN(test_linear);
     LG_TEST_RUN(test_resample);
+    LG_TEST_RUN(test_rows);
     LG_TEST_RUN(test_activations);
     LG_TEST_RUN(test_batchnorm);
     LG_TEST_RUN(test_wgan_gp);

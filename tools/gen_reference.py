@@ -25,6 +25,9 @@ d* tensors are gradients of sum(dy * y)):
   upsample           nearest x2 on x (2,3,3,4): y, dy, dx
   avgpool            avg_pool2d(2) on x (2,3,4,6): y, dy, dx
   global_sum_pool    x.sum((2,3)) on x (2,3,4,5): y (2,3), dy, dx
+  rows               x[1:4] of x (5,3,2,2): y, dy, dx
+  rows_pad           x (2,3) placed at row 1 of zeros (5,3): y, dy, dx
+  cat_rows           torch.cat([a (2,2,3), b (3,2,3)]): y, dy, da, db
   linear             x (5,7), w (3,7), b (3): y, dy, dx, dw, db
   activations        x (64) spread over [-6, 6] plus +-20, +-30; for each of
                      relu, leaky_relu (0.2), tanh, sigmoid, softplus: y_<act>,
@@ -117,6 +120,15 @@ def unary_case(seed, shape, fn):
     return dict(x=x, y=y, dy=dy, dx=dx)
 
 
+def cat_rows_case():
+    torch.manual_seed(11)
+    a, b = leaf(2, 2, 3), leaf(3, 2, 3)
+    y = torch.cat([a, b])
+    dy = torch.rand_like(y) * 2 - 1
+    da, db = grads(y, (a, b), dy)
+    return dict(a=a, b=b, y=y, dy=dy, da=da, db=db)
+
+
 def linear_case():
     torch.manual_seed(6)
     x, w, b = leaf(5, 7), leaf(3, 7), leaf(3)
@@ -193,6 +205,10 @@ def main():
                                                                          mode="nearest")),
         "avgpool": unary_case(8, (2, 3, 4, 6), lambda t: F.avg_pool2d(t, 2)),
         "global_sum_pool": unary_case(9, (2, 3, 4, 5), lambda t: t.sum((2, 3))),
+        "rows": unary_case(10, (5, 3, 2, 2), lambda t: t[1:4]),
+        "rows_pad": unary_case(12, (2, 3), lambda t: torch.cat([t.new_zeros(1, 3), t,
+                                                                t.new_zeros(2, 3)])),
+        "cat_rows": cat_rows_case(),
         "linear": linear_case(),
         "activations": activations_case(),
         "wgan_gp": wgan_gp_case(),
