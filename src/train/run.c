@@ -540,6 +540,7 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
     }
     if ((st = eval_setup(t, &ev, log)) != LG_OK) goto out;
 
+    char dev_info[320] = ""; /* printed when it changes (graphs recorded, or switched off) */
     int64_t last_ckpt = o->resume ? t->step : -1, last_samples = -1;
     double t0 = now_s(), ti = t0;
     int64_t si = t->step;
@@ -562,6 +563,10 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
             break;
         }
         if (st != LG_OK) break;
+        if (log && t->be->is_device && strcmp(dev_info, lg_trainer_device_info(t)) != 0) {
+            snprintf(dev_info, sizeof dev_info, "%s", lg_trainer_device_info(t));
+            fprintf(log, "%s\n", dev_info);
+        }
         /* spectra and evaluation fall on log rows (lg_config_validate) */
         lg_monitor_summary ms[2];
         memset(ms, 0, sizeof ms);

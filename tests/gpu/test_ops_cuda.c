@@ -65,6 +65,9 @@ F(f_scale, lg_add_scalar(ctx, lg_scale(ctx, lg_neg(ctx, in[0]), 1.7f), 0.3f))
 F(f_sum, lg_sum(ctx, in[0]))
 F(f_mean_axes, lg_mean_axes(ctx, in[0], 1u | 4u))
 F(f_flatten, lg_flatten(ctx, in[0]))
+F(f_rows, lg_rows(ctx, in[0], 1, 3))
+F(f_rows_pad, lg_rows_pad(ctx, in[0], 2, 7))
+F(f_cat_rows, lg_cat_rows(ctx, in[0], in[1]))
 /* a tiny critic: every op a discriminator uses, in one graph */
 static lg_tensor *f_critic(lg_ctx *ctx, lg_tensor **in) {
     lg_tensor *h = lg_leaky_relu(ctx, lg_conv2d(ctx, in[0], in[1], NULL, 2, 1), 0.2f);
@@ -103,6 +106,9 @@ static const opspec OPS[] = {
     {"sum", f_sum, 1, {4}, {S4(2, 3, 4, 5)}, 1, 0},
     {"mean_axes", f_mean_axes, 1, {4}, {S4(2, 3, 4, 5)}, 1, 0},
     {"flatten", f_flatten, 1, {4}, {S4(2, 3, 4, 5)}, 1, 0},
+    {"rows [1,4)", f_rows, 1, {4}, {S4(5, 3, 2, 3)}, 1, 0},
+    {"rows_pad at 2 of 7", f_rows_pad, 1, {3}, {S4(3, 2, 5, 0)}, 1, 0},
+    {"cat_rows", f_cat_rows, 2, {4, 4}, {S4(2, 3, 4, 5), S4(3, 3, 4, 5)}, 1, 0},
     {"critic (conv,lrelu,relu,avgpool,sumpool,linear)", f_critic, 4, {4, 4, 4, 2},
      {S4(3, 3, 16, 16), S4(8, 3, 3, 3), S4(8, 8, 3, 3), S4(1, 8, 0, 0)}, 1, 0},
 };
