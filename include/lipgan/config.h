@@ -113,6 +113,7 @@ typedef struct lg_config {
     struct {                          /* only with device: cuda */
         char precision[LG_CFG_STR_MAX]; /* fp32 | tf32 | bf16 matrix math (lipgan/cuda.h) */
         int deterministic;            /* deterministic convolution algorithms only */
+        int benchmark;                /* choose algorithms by timing them (else heuristics) */
         int graph;                    /* replay each update as a captured CUDA graph */
     } cuda;
     struct {

@@ -57,6 +57,12 @@ int lg_cuda_tf32(void);
  * steps; plans are kept per setting. */
 void lg_cuda_set_deterministic(int on);
 int lg_cuda_deterministic(void);
+/* How algorithms are chosen: 1 (default) by timing every candidate once
+ * per geometry (cudnnFind, like torch.backends.cudnn.benchmark): fastest,
+ * but two processes can time differently and choose differently, so even
+ * deterministic results are bitwise reproducible only within a process;
+ * 0: cuDNN's heuristic ranking alone, the same choice in every process. */
+void lg_cuda_set_benchmark(int on);
 
 /* Largest workspace a convolution algorithm may use (default 1 GiB, or
  * LG_CUDNN_WS_MB megabytes from the environment). An algorithm needing

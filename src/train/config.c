@@ -101,6 +101,9 @@ static const lg_cfg_key k_keys[] = {
      "matrix math of gemm and convolutions on cuda (tf32/bf16: tensor cores, fp32 weights)"},
     {"cuda.deterministic", LG_CFG_BOOL, OFF(cuda.deterministic), 0, 1, NULL,
      "cuda: only convolution algorithms with run-to-run identical results"},
+    {"cuda.benchmark", LG_CFG_BOOL, OFF(cuda.benchmark), 0, 1, NULL,
+     "cuda: choose convolution algorithms by timing them (fastest; with it, runs are bitwise "
+     "reproducible only within a process); false: cuDNN's heuristics, the same in every run"},
     {"cuda.graph", LG_CFG_BOOL, OFF(cuda.graph), 0, 1, NULL,
      "cuda: capture each D and G update once as a CUDA graph and replay it (no launch "
      "overhead, one host sync per step)"},
@@ -191,6 +194,7 @@ void lg_config_default(lg_config *c) {
     strcpy(c->device, "cpu");
     strcpy(c->cuda.precision, "fp32");
     c->cuda.deterministic = 1;
+    c->cuda.benchmark = 1;
     c->cuda.graph = 1;
     c->log.every = 100;
     c->log.samples_every = 1000;

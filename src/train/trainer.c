@@ -163,6 +163,7 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
                                   : !strcmp(c->cuda.precision, "bf16") ? LG_CUDA_BF16
                                                                        : LG_CUDA_FP32));
         lg_cuda_set_deterministic(c->cuda.deterministic);
+        lg_cuda_set_benchmark(c->cuda.benchmark);
     }
 #endif
     if (!t->be->is_device) lg_cpu_set_threads(c->threads);

@@ -126,6 +126,7 @@ static char g_fallback_msg[300]; /* the last of them */
 
 static int g_nondet = -1; /* 1: atomics-based algorithms allowed (LG_CUDNN_NONDET=1) */
 static int g_verbose = -1; /* LG_CUDNN_VERBOSE=1: print every benchmark table */
+static int g_benchmark = 1; /* 0: heuristic choice only (reproducible across processes) */
 static size_t g_ws_limit;  /* 0: not decided yet (LG_CUDNN_WS_MB or 1 GiB) */
 
 static bool nondet_locked(void) {
@@ -262,13 +263,13 @@ enum { P_FWD, P_BWD_DATA, P_BWD_FILTER, P_COUNT };
 enum { ALGO_UNKNOWN = -2, ALGO_IM2COL = -1 };
 
 struct plan_key {
-    int v[11]; /* n c h w oc kh kw stride pad precision deterministic */
+    int v[12]; /* n c h w oc kh kw stride pad precision deterministic benchmark */
     bool operator==(const plan_key &o) const { return !memcmp(v, o.v, sizeof v); }
 };
 struct plan_hash {
     size_t operator()(const plan_key &k) const {
         size_t h = 1469598103934665603ull;
-        for (int i = 0; i < 11; i++) h = (h ^ (size_t)(unsigned)k.v[i]) * 1099511628211ull;
+        for (int i = 0; i < 12; i++) h = (h ^ (size_t)(unsigned)k.v[i]) * 1099511628211ull;
         return h;
     }
 };
@@ -289,7 +290,8 @@ static std::unordered_map<plan_key, plan *, plan_hash> g_plans;
 static int det_locked(void) { return nondet_locked() ? 0 : 1; }
 
 static plan_key key_of(const lg_conv_geom *g, int prec, int det) {
-    plan_key k = {{g->n, g->c, g->h, g->w, g->oc, g->kh, g->kw, g->stride, g->pad, prec, det}};
+    plan_key k = {{g->n, g->c, g->h, g->w, g->oc, g->kh, g->kw, g->stride, g->pad, prec, det,
+                   g_benchmark}};
     return k;
 }
 
@@ -404,7 +406,7 @@ static const char *prec_name(int prec) {
 static void choose_locked(plan *p, int pass, const lg_conv_geom *g, size_t caller) {
     dnn_perf r[16];
     int got = 0;
-    bool find = !capturing();
+    bool find = g_benchmark && !capturing();
     dnn_status s;
     if (pass == P_FWD)
         s = find ? dnn.cudnnFindConvolutionForwardAlgorithm(g_handle, p->x, p->w, p->conv, p->y,
@@ -610,4 +612,9 @@ extern "C" int lg_cuda_deterministic(void) {
 extern "C" void lg_cuda_set_conv_workspace_limit(size_t bytes) {
     std::lock_guard<std::mutex> lk(g_mu);
     g_ws_limit = bytes ? bytes : 1;
+}
+
+extern "C" void lg_cuda_set_benchmark(int on) {
+    std::lock_guard<std::mutex> lk(g_mu);
+    g_benchmark = on ? 1 : 0;
 }
