@@ -4,7 +4,8 @@
  * `lipgan <case> <median ms>`; lines starting with '#' are details.
  *
  *   build/bench/bench_models [--iters N] [--sn] [--device cpu|cuda]
- *                            [--graph] [--tf32] [--no-cudnn] [--only D|G]
+ *                            [--graph] [--tf32|--bf16] [--nondet] [--no-cudnn]
+ *                            [--only D|G]
  *
  * The input lives on the device (as in torch_models.py) and is copied into
  * the step's arena each step. On cuda, each case also prints the host time
@@ -14,8 +15,11 @@
  * addresses every step after the first, so the captured step is valid for
  * every later one) and times its replays as case `<case>_graph`, after
  * checking that a replay gives the eager step's gradients. --tf32 allows
- * TF32 in cuBLAS/cuDNN; --no-cudnn forces the im2col convolutions; --only
- * runs one of the two cases.
+ * TF32 in cuBLAS/cuDNN, --bf16 runs gemm and convolutions on bf16 operands
+ * with fp32 sums (lg_cuda_set_precision); --nondet admits cuDNN's
+ * nondeterministic algorithms (lg_cuda_set_deterministic(0), as PyTorch's
+ * default); --no-cudnn forces the im2col convolutions; --only runs one of
+ * the two cases. The '# cuda:' header line names the mode.
  *
  * With LG_CUDA_PROFILE=1 in the environment (cuda only), each case also
  * prints the backend's per-kernel profile of its timed eager steps (per
@@ -186,7 +190,7 @@ static void bench(const lg_backend *be, const char *name, lg_model *m, int ndim,
                    "gradients nMSE %.2e (%s)%s\n",
                    name, nodes, tc, err,
                    err == 0.0 ? "bitwise equal"
-                              : "not bitwise: SN's u, v move between steps, or LG_CUDNN_NONDET=1",
+                              : "not bitwise: SN's u, v move between steps, or --nondet",
                    lg_cuda_last_status() == LG_OK ? "" : "; CUDA error after replay");
             cudaGraphExecDestroy(ex);
         }
@@ -204,13 +208,16 @@ static void bench(const lg_backend *be, const char *name, lg_model *m, int ndim,
 }
 
 int main(int argc, char **argv) {
-    int iters = 10, sn = 0, graph = 0, tf32 = 0, cudnn = 1;
+    int iters = 10, sn = 0, graph = 0, precision = 0 /* 0 fp32, 1 tf32, 2 bf16 */, nondet = 0,
+        cudnn = 1;
     const char *device = "cpu", *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--sn")) sn = 1;
         else if (!strcmp(argv[i], "--graph")) graph = 1;
-        else if (!strcmp(argv[i], "--tf32")) tf32 = 1;
+        else if (!strcmp(argv[i], "--tf32")) precision = 1;
+        else if (!strcmp(argv[i], "--bf16")) precision = 2;
+        else if (!strcmp(argv[i], "--nondet")) nondet = 1;
         else if (!strcmp(argv[i], "--no-cudnn")) cudnn = 0;
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc &&
@@ -218,24 +225,33 @@ int main(int argc, char **argv) {
             only = argv[++i];
         else {
             fprintf(stderr, "usage: bench_models [--iters N] [--sn] [--device cpu|cuda] "
-                            "[--graph] [--tf32] [--no-cudnn] [--only D|G]\n");
+                            "[--graph] [--tf32|--bf16] [--nondet] [--no-cudnn] [--only D|G]\n");
             return 2;
         }
     }
     if (iters < 1) iters = 1;
 #ifdef LG_HAVE_CUDA
-    lg_cuda_set_tf32(tf32);
+    /* LG_CUDA_FP32/TF32/BF16 are 0/1/2, as `precision` */
+    if (lg_cuda_set_precision(precision) != LG_OK) die("precision");
+    if (nondet) lg_cuda_set_deterministic(0);
     if (!cudnn) lg_cuda_set_cudnn(0);
 #endif
     const lg_backend *be;
     if (lg_backend_get(device, &be) != LG_OK || !be) die("backend");
 #ifdef LG_HAVE_CUDA
-    if (be->is_device)
-        printf("# cuda: convolutions %s; %s\n", lg_cuda_cudnn_info(),
-               lg_cuda_tf32() ? "TF32 allowed" : "fp32 (TF32 off)");
+    if (be->is_device) {
+        static const char *pn[] = {"fp32 (TF32 off)", "tf32", "bf16 (fp32 sums)"};
+        int p = lg_cuda_precision();
+        printf("# cuda: precision %s; %s convolutions; %s; convolutions %s\n",
+               p >= 0 && p <= 2 ? pn[p] : "?",
+               lg_cuda_deterministic() ? "deterministic" : "nondeterministic",
+               graph ? "eager + graph replay" : "eager", lg_cuda_cudnn_info());
+    }
 #else
-    (void)tf32, (void)cudnn;
+    (void)cudnn;
 #endif
+    if (!be->is_device && (precision || nondet))
+        printf("# cpu: --tf32/--bf16/--nondet ignored (the cpu backend computes in fp32)\n");
     lg_model_spec ds, gs;
     lg_model_spec_default(&ds, LG_ARCH_RESNET, LG_NET_D);
     lg_model_spec_default(&gs, LG_ARCH_RESNET, LG_NET_G);

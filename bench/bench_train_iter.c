@@ -3,10 +3,17 @@
  * batch 128, SN on D, hinge loss, Adam, the SN-GAN ResNet of
  * configs/cifar10_sngan_hinge.yaml, on CIFAR-10-shaped data (a synthetic
  * file in the published binary format, written to a temp dir). Prints
- * `lipgan train_iter <median ms>`; the PyTorch side is
- * bench/torch_train_iter.py.
+ * `lipgan train_iter <median ms>` and '#' detail lines; the PyTorch side is
+ * bench/torch_train_iter.py, bench/gpu_compare.sh runs both on a GPU.
  *
- *   build/bench/bench_train_iter [--iters N] [--device cpu|cuda] [--set k=v ...]
+ *   build/bench/bench_train_iter [--iters N] [--warmup N] [--device cpu|cuda]
+ *        [--precision fp32|tf32|bf16] [--nondet] [--no-graph] [--set k=v ...]
+ *
+ * --precision, --nondet and --no-graph set the config keys cuda.precision,
+ * cuda.deterministic=false and cuda.graph=false (cuda only). The first
+ * --warmup steps (default 3) are not timed: they size the arena, benchmark
+ * cuDNN's algorithms and capture the CUDA graphs. Run from the repository
+ * root (it reads configs/cifar10_sngan_hinge.yaml).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +23,12 @@
 
 #include "lipgan/config.h"
 #include "lipgan/train.h"
+
+#ifdef LG_HAVE_CUDA
+#include <cuda_runtime.h>
+
+#include "lipgan/cuda.h"
+#endif
 
 static double now_ms(void) {
     struct timespec ts;
@@ -48,8 +61,38 @@ static int write_cifar(const char *path) {
     return fclose(f);
 }
 
+/* The synthetic data file and its temp dir, removed at exit (also on errors). */
+static char g_dir[] = "/tmp/lg_bench_XXXXXX", g_path[64];
+
+static void cleanup(void) {
+    if (g_path[0]) unlink(g_path);
+    rmdir(g_dir);
+}
+
+static const char *usage =
+    "usage: bench_train_iter [--iters N] [--warmup N] [--device cpu|cuda]\n"
+    "         [--precision fp32|tf32|bf16] [--nondet] [--no-graph] [--set k=v ...]\n";
+
+/* Sets one config key, exiting with its message on failure. */
+static void set_or_die(lg_config *c, const char *kv) {
+    if (lg_config_set(c, kv) != LG_OK) {
+        fprintf(stderr, "bench_train_iter: %s\n", lg_error_msg());
+        exit(4);
+    }
+}
+
+/* Waits for all queued GPU work, so a step's time is its whole time even
+ * if the trainer's step returned before its last kernels finished. */
+static void device_sync(int cuda) {
+#ifdef LG_HAVE_CUDA
+    if (cuda) cudaDeviceSynchronize();
+#else
+    (void)cuda;
+#endif
+}
+
 int main(int argc, char **argv) {
-    int iters = 5;
+    int iters = 5, warmup = 3;
     const char *device = "cpu";
     lg_config c;
     lg_config_default(&c);
@@ -57,54 +100,106 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_train_iter: %s (run from the repository root)\n", lg_error_msg());
         return 1;
     }
-    char dir[] = "/tmp/lg_bench_XXXXXX", path[64], set[128];
-    if (!mkdtemp(dir)) return 1;
-    snprintf(path, sizeof path, "%s/data_batch_1.bin", dir);
-    if (write_cifar(path)) {
-        fprintf(stderr, "bench_train_iter: cannot write %s\n", path);
+    char set[160];
+    if (!mkdtemp(g_dir)) {
+        fprintf(stderr, "bench_train_iter: cannot create a temp dir in /tmp\n");
         return 1;
     }
-    snprintf(set, sizeof set, "data.path=%s", path);
-    lg_config_set(&c, set);
-    lg_config_set(&c, "data.instance_noise=0");
-    lg_config_set(&c, "train.steps=1000");
+    atexit(cleanup);
+    snprintf(g_path, sizeof g_path, "%s/data_batch_1.bin", g_dir);
+    if (write_cifar(g_path)) {
+        fprintf(stderr, "bench_train_iter: cannot write %s\n", g_path);
+        return 1;
+    }
+    snprintf(set, sizeof set, "data.path=%s", g_path);
+    set_or_die(&c, set);
+    set_or_die(&c, "data.instance_noise=0");
+    set_or_die(&c, "train.steps=1000");
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
-        else if (!strcmp(argv[i], "--set") && i + 1 < argc) {
-            if (lg_config_set(&c, argv[++i]) != LG_OK) {
-                fprintf(stderr, "bench_train_iter: %s\n", lg_error_msg());
-                return 4;
-            }
-        } else {
-            fprintf(stderr, "usage: bench_train_iter [--iters N] [--device cpu|cuda] [--set k=v ...]\n");
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
+            snprintf(set, sizeof set, "cuda.precision=%s", argv[++i]);
+            set_or_die(&c, set);
+        } else if (!strcmp(argv[i], "--nondet")) set_or_die(&c, "cuda.deterministic=false");
+        else if (!strcmp(argv[i], "--no-graph")) set_or_die(&c, "cuda.graph=false");
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc) set_or_die(&c, argv[++i]);
+        else {
+            fputs(usage, stderr);
             return 2;
         }
     }
     snprintf(set, sizeof set, "device=%s", device);
-    lg_config_set(&c, set);
+    set_or_die(&c, set);
     if (iters < 1) iters = 1;
+    if (warmup < 1) warmup = 1; /* at least the arena's first step */
+    int cuda = !strcmp(c.device, "cuda");
+    if (lg_config_validate(&c) != LG_OK) {
+        fprintf(stderr, "bench_train_iter: %s\n", lg_error_msg());
+        return 1;
+    }
+#ifdef LG_HAVE_CUDA
+    /* The trainer applies cuda.precision and cuda.deterministic itself; set
+     * them here too (process-wide, same values) so the benchmark measures
+     * what it says even with a trainer that predates those keys. */
+    if (cuda) {
+        int p = !strcmp(c.cuda.precision, "tf32")   ? LG_CUDA_TF32
+                : !strcmp(c.cuda.precision, "bf16") ? LG_CUDA_BF16
+                                                    : LG_CUDA_FP32;
+        if (lg_cuda_set_precision(p) != LG_OK) {
+            fprintf(stderr, "bench_train_iter: %s\n", lg_error_msg());
+            return 1;
+        }
+        lg_cuda_set_deterministic(c.cuda.deterministic);
+    }
+#endif
     lg_trainer *t;
-    if (lg_config_validate(&c) != LG_OK || lg_trainer_create(&t, &c) != LG_OK) {
+    if (lg_trainer_create(&t, &c) != LG_OK) {
         fprintf(stderr, "bench_train_iter: %s\n", lg_error_msg());
         return 1;
     }
     lg_train_stats st;
-    double *ms = malloc((size_t)iters * sizeof *ms);
-    for (int i = 0; i < iters + 1; i++) {  /* the first step warms the arena up */
+    double *ms = malloc((size_t)(iters + warmup) * sizeof *ms);
+    for (int i = 0; i < iters + warmup; i++) {
         double t0 = now_ms();
         if (lg_trainer_step(t, &st) != LG_OK) {
-            fprintf(stderr, "bench_train_iter: %s\n", lg_error_msg());
+            fprintf(stderr, "bench_train_iter: step %d: %s\n", i, lg_error_msg());
             return 1;
         }
-        if (i > 0) ms[i - 1] = now_ms() - t0;  /* the step ends with host reads of the losses */
+        device_sync(cuda);
+        ms[i] = now_ms() - t0;
     }
-    qsort(ms, (size_t)iters, sizeof *ms, cmp_double);
-    printf("lipgan train_iter %.2f\n", ms[iters / 2]);
-    printf("# loss D %.4f G %.4f after %d steps\n", st.loss_d, st.loss_g, iters + 1);
+    if (cuda) {
+#ifdef LG_HAVE_CUDA
+        static const char *pn[] = {"fp32", "tf32", "bf16"};
+        int p = lg_cuda_precision();
+        const char *pname = p >= 0 && p <= 2 ? pn[p] : "?";
+        printf("# device cuda; precision %s; deterministic %d; graph %d (cuda.graph); "
+               "convolutions %s\n",
+               pname, lg_cuda_deterministic(), c.cuda.graph, lg_cuda_cudnn_info());
+        if (strcmp(pname, c.cuda.precision) || lg_cuda_deterministic() != c.cuda.deterministic)
+            printf("# WARNING: the backend runs precision %s deterministic %d, the config asked "
+                   "for %s %d\n",
+                   pname, lg_cuda_deterministic(), c.cuda.precision, c.cuda.deterministic);
+#else
+        printf("# device cuda requested, but this build has no CUDA\n");
+#endif
+    } else {
+        printf("# device cpu; precision fp32; threads %d (0 = default)\n", c.threads);
+    }
+    printf("# warm-up steps (ms, not timed):");
+    for (int i = 0; i < warmup; i++) printf(" %.1f", ms[i]);
+    printf("\n");
+    double *tm = ms + warmup;
+    double sum = 0;
+    for (int i = 0; i < iters; i++) sum += tm[i];
+    qsort(tm, (size_t)iters, sizeof *tm, cmp_double);
+    printf("lipgan train_iter %.2f\n", tm[iters / 2]);
+    printf("# %d timed steps: median %.2f, min %.2f, max %.2f, mean %.2f ms\n", iters,
+           tm[iters / 2], tm[0], tm[iters - 1], sum / iters);
+    printf("# loss D %.4f G %.4f after %d steps\n", st.loss_d, st.loss_g, iters + warmup);
     free(ms);
     lg_trainer_free(t);
-    unlink(path);
-    rmdir(dir);
     return 0;
 }

@@ -4,14 +4,30 @@ include/lipgan/model.h (thesis figs. 5.3-5.4), timed the same way as
 bench/bench_models.c. Prints one line per case: `torch <case> <ms>`.
 
   python3 bench/torch_models.py [--threads 2] [--iters 10] [--sn] [--device cpu|cuda]
+                                [--tf32] [--bf16] [--cudnn-default] [--no-benchmark]
+
+Precision (shared with torch_train_iter.py, see add_precision_args): fp32
+by default, with TF32 OFF in both cuBLAS and cuDNN (PyTorch's own default
+lets cuDNN convolutions use TF32); --tf32 allows TF32 in both; --cudnn-default
+leaves cuDNN's TF32 at PyTorch's default (on: what a user gets without
+setting anything); --bf16 runs the forward passes and losses under
+torch.autocast(bfloat16) with fp32 master weights (standard AMP; bf16 needs
+no GradScaler). torch.backends.cudnn.benchmark is on unless --no-benchmark.
+One '# ' line gives the versions and these settings.
 """
-import argparse, time
+import argparse, contextlib, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 
 def maybe_sn(m, sn):
+    """sn: False, True (torch.nn.utils.spectral_norm, the hook version) or
+    "param" (torch.nn.utils.parametrizations.spectral_norm, which
+    torch.compile handles; the hook version's in-place u/v updates break
+    its backward when D runs twice before one backward)."""
+    if sn == "param":
+        return nn.utils.parametrizations.spectral_norm(m)
     return nn.utils.spectral_norm(m) if sn else m
 
 
@@ -81,8 +97,47 @@ class G(nn.Module):
         return torch.tanh(self.out(F.relu(self.b(self.blocks(h)))))
 
 
-def timeit(fn, iters, device):
-    for _ in range(2):
+def add_precision_args(ap):
+    ap.add_argument("--tf32", action="store_true", help="allow TF32 in matmul and cuDNN convs")
+    ap.add_argument("--bf16", action="store_true",
+                    help="autocast(bfloat16) around forward passes and losses (fp32 weights)")
+    ap.add_argument("--cudnn-default", action="store_true",
+                    help="leave torch.backends.cudnn.allow_tf32 at PyTorch's default (True)")
+    ap.add_argument("--no-benchmark", action="store_true",
+                    help="torch.backends.cudnn.benchmark = False (default True)")
+
+
+def apply_precision(a):
+    """Sets the TF32 / cuDNN flags of a (from add_precision_args) and returns
+    a '# ' line describing versions and settings."""
+    # fp32 means fp32: switch TF32 off unless asked for; --cudnn-default
+    # leaves cuDNN's flag untouched (PyTorch's default: True)
+    if not a.cudnn_default or a.tf32:
+        torch.backends.cudnn.allow_tf32 = a.tf32
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
+    torch.backends.cudnn.benchmark = not a.no_benchmark
+    mode = "bf16 autocast" if a.bf16 else ("tf32" if a.tf32 else
+                                           "fp32 (cuDNN TF32 at PyTorch default)" if a.cudnn_default
+                                           else "fp32 (TF32 off)")
+    conv_src = "PyTorch default" if a.cudnn_default and not a.tf32 else "set"
+    gpu = torch.cuda.get_device_name() if a.device == "cuda" and torch.cuda.is_available() else a.device
+    return (f"# torch {torch.__version__} cuda {torch.version.cuda} cudnn "
+            f"{torch.backends.cudnn.version()}; device {gpu}; mode {mode}; "
+            f"cudnn.allow_tf32 {torch.backends.cudnn.allow_tf32} ({conv_src}); "
+            f"matmul.allow_tf32 {torch.backends.cuda.matmul.allow_tf32}; "
+            f"cudnn.benchmark {torch.backends.cudnn.benchmark}; "
+            f"cudnn.deterministic {torch.backends.cudnn.deterministic}")
+
+
+def autocast(a):
+    """The context for forward passes and losses: bf16 autocast or nothing."""
+    if not a.bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(a.device).type, dtype=torch.bfloat16)
+
+
+def timeit(fn, iters, device, warmup=3):
+    for _ in range(warmup):  # the first calls run cudnn.benchmark's search
         fn()
     if device == "cuda":
         torch.cuda.synchronize()
@@ -103,12 +158,9 @@ def main():
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--sn", action="store_true")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--tf32", action="store_true", help="allow TF32 in matmul and cuDNN convs")
+    add_precision_args(ap)
     a = ap.parse_args()
-    # fp32 means fp32: PyTorch lets cuDNN convs use TF32 by default, so
-    # switch it off unless --tf32 is given (then both matmul and conv use it)
-    torch.backends.cudnn.allow_tf32 = a.tf32
-    torch.backends.cuda.matmul.allow_tf32 = a.tf32
+    print(apply_precision(a), flush=True)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dev = a.device
@@ -118,11 +170,15 @@ def main():
 
     def d_step():
         d.zero_grad(set_to_none=True)
-        d(x).mean().backward()
+        with autocast(a):
+            loss = d(x).float().mean()
+        loss.backward()
 
     def g_step():
         g.zero_grad(set_to_none=True)
-        g(z).mean().backward()
+        with autocast(a):
+            loss = g(z).float().mean()
+        loss.backward()
 
     print(f"torch D_fwd_bwd_b64 {timeit(d_step, a.iters, dev):.2f}")
     print(f"torch G_fwd_bwd_b128 {timeit(g_step, a.iters, dev):.2f}")
