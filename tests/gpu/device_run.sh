@@ -1,15 +1,23 @@
 #!/bin/sh
-# One batch on a GPU machine: the CUDA tests (cuDNN and im2col paths) and
-# the model benchmark, lipgan and PyTorch side by side, from a folder
-# packed by tests/gpu/pack.sh (or its tarball). Logs go to $OUT (or
+# One batch on a GPU machine: the CUDA tests (cuDNN and im2col paths; the
+# Lipschitz toolkit; 20 training steps cuda vs cpu), compute-sanitizer
+# memcheck over the kernel tests, bench/gpu_compare.sh if present, and the
+# model benchmark, lipgan and PyTorch side by side, from a folder
+# packed by tests/gpu/pack.sh (or its tarball). Run it in a copy of the
+# repository (test_train_cuda reads configs/). Logs go to $OUT (or
 # ./device-out). Every step has a time limit, and all of them together stay
-# within DEADLINE seconds (default 540: a step that would run past it gets
+# within DEADLINE seconds (default 570: a step that would run past it gets
 # the time left, or is skipped); a failing step does not stop the later
 # ones; the exit status is nonzero if any step failed. Last it prints the
 # generator's per-kernel profile (bench_models --only G with
 # LG_CUDA_PROFILE=1; the full table is in $OUT/bench_profile_G.log).
 #   tests/gpu/device_run.sh build-x/gpu-pack            # or: build-x/gpu-pack.tar.gz
 #   ITERS=20 TORCH=0 TF32=0 PROFILE_TEST=0 tests/gpu/device_run.sh DIR
+#   SANITIZER=0 BENCH=0 tests/gpu/device_run.sh DIR   # no memcheck / no benchmarks
+# SANITIZER=1 (default) runs test_backend_cuda, test_ops_cuda and
+# test_lipschitz_cuda under compute-sanitizer memcheck (10-50x slower; 150 s
+# each), found on PATH or in /usr/local/cuda*/bin (else "skipped: not found").
+# BENCH=0 skips every benchmark step (the tests and memcheck only).
 # PROFILE_TEST=1 (default) also runs test_backend_cuda through the
 # profiling table (LG_CUDA_PROFILE=1), after the benchmarks.
 # cuDNN: $LG_CUDNN_PATH if set, else the copy inside PyTorch's wheel
@@ -18,14 +26,16 @@ set -u
 SRC=${1:?usage: device_run.sh PACKDIR|PACK.tar.gz}
 OUT=${OUT:-$PWD/device-out}
 ITERS=${ITERS:-20}
-DEADLINE=${DEADLINE:-540}
+DEADLINE=${DEADLINE:-570}
 T0=$(date +%s)
+# the repository root (this script is tests/gpu/device_run.sh in it)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$OUT"
 if [ -f "$SRC" ]; then
     D=$(mktemp -d)
     tar xf "$SRC" -C "$D" || exit 1
 else
-    D=$SRC
+    D=$(cd "$SRC" && pwd) || exit 1  # absolute: some steps run from $ROOT
 fi
 fail=0
 summary=""
@@ -71,7 +81,39 @@ grep -E "FAIL|failed" "$OUT/test_backend_cuda.log" | head -20
 step test_ops_cuda 150 "$D/test_ops_cuda"
 tail -3 "$OUT/test_ops_cuda.log"
 grep -E "FAIL|failed|nMSE [0-9.e+-]* >" "$OUT/test_ops_cuda.log" | head -20
+step test_lipschitz_cuda 120 "$D/test_lipschitz_cuda"
+tail -2 "$OUT/test_lipschitz_cuda.log"
+grep -E "FAIL|failed" "$OUT/test_lipschitz_cuda.log" | head -10
+# 20 training steps per case on cpu (16 cores) and cuda; reads configs/*.yaml
+step test_train_cuda 300 sh -c 'cd "$1" && exec "$2"' sh "$ROOT" "$D/test_train_cuda"
+grep -E "^== |synced cuda|cuda vs cpu|graph vs eager|repeated|tf32 vs|bf16 vs" "$OUT/test_train_cuda.log"
+tail -1 "$OUT/test_train_cuda.log"
+grep -E "FAIL|failed" "$OUT/test_train_cuda.log" | head -20
 
+if [ "${SANITIZER:-1}" = 1 ]; then
+    CS=$(command -v compute-sanitizer 2>/dev/null || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
+    if [ -z "$CS" ]; then
+        echo "== memcheck: skipped: compute-sanitizer not found (PATH, /usr/local/cuda*/bin)"
+        summary="$summary memcheck=notfound"
+    else
+        echo "== memcheck with $CS"
+        for t in test_backend_cuda test_ops_cuda test_lipschitz_cuda; do
+            step "memcheck_$t" 150 "$CS" --tool memcheck --leak-check no --error-exitcode 1 "$D/$t"
+            grep -E "ERROR SUMMARY|Invalid|FAIL|failed" "$OUT/memcheck_$t.log" | head -8
+        done
+    fi
+fi
+
+# another helper's CPU/GPU comparison script, if it is there (takes the pack dir)
+GC=""
+[ -f "$D/gpu_compare.sh" ] && GC="$D/gpu_compare.sh"
+[ -z "$GC" ] && [ -f "$ROOT/bench/gpu_compare.sh" ] && GC="$ROOT/bench/gpu_compare.sh"
+if [ -n "$GC" ]; then
+    step gpu_compare 150 sh -c 'cd "$1" && exec sh "$2" "$3"' sh "$ROOT" "$GC" "$D"
+    tail -15 "$OUT/gpu_compare.log"
+fi
+
+if [ "${BENCH:-1}" = 1 ]; then
 step bench_lipgan 120 "$D/bench_models" --device cuda --iters "$ITERS" --graph
 # the generator's per-kernel profile (eager steps; the graph replay is
 # timed as usual and must still match the eager gradients)
@@ -99,7 +141,9 @@ if [ "${PROFILE_TEST:-1}" = 1 ]; then
     tail -3 "$OUT/test_backend_cuda_profiled.log"
     grep -E "FAIL|failed" "$OUT/test_backend_cuda_profiled.log" | head -10
 fi
+fi # BENCH
 for f in "$OUT"/bench_*.log; do
+    [ -f "$f" ] || continue  # none (BENCH=0)
     case "$f" in *bench_profile_*) continue ;; esac
     echo "-- $(basename "$f" .log)"
     cat "$f"
