@@ -108,8 +108,10 @@ fi
 GC=""
 [ -f "$D/gpu_compare.sh" ] && GC="$D/gpu_compare.sh"
 [ -z "$GC" ] && [ -f "$ROOT/bench/gpu_compare.sh" ] && GC="$ROOT/bench/gpu_compare.sh"
-if [ -n "$GC" ]; then
-    step gpu_compare 150 sh -c 'cd "$1" && exec sh "$2" "$3"' sh "$ROOT" "$GC" "$D"
+if [ -n "$GC" ] && [ "${BENCH:-1}" = 1 ]; then
+    # the full-iteration table without torch.compile (COMPILE=1 sh bench/gpu_compare.sh
+    # on its own for that: compiling needs minutes)
+    step gpu_compare 150 env COMPILE="${COMPILE:-0}" DEADLINE=140 sh -c 'cd "$1" && exec sh "$2" "$3"' sh "$ROOT" "$GC" "$D"
     tail -15 "$OUT/gpu_compare.log"
 fi
 
