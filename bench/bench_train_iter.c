@@ -169,7 +169,14 @@ int main(int argc, char **argv) {
         }
         device_sync(cuda);
         ms[i] = now_ms() - t0;
+#ifdef LG_HAVE_CUDA
+        /* LG_CUDA_PROFILE: the timed steps only (the warm-up benchmarks cuDNN) */
+        if (cuda && i == warmup - 1 && lg_cuda_profile_enabled()) lg_cuda_profile_reset();
+#endif
     }
+#ifdef LG_HAVE_CUDA
+    if (cuda && lg_cuda_profile_enabled()) printf("%s", lg_cuda_profile_report(iters));
+#endif
     if (cuda) {
 #ifdef LG_HAVE_CUDA
         static const char *pn[] = {"fp32", "tf32", "bf16"};

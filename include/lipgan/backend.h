@@ -168,6 +168,13 @@ typedef struct lg_backend {
                          const float *hp, float b1, float b2, float eps);
     void (*cond_copy)(float *dst, const float *src, size_t n, const float *flag);
     void (*flag_track)(float *c, const float *flag);
+
+    /* ---- optional (NULL: not offered; callers do it on the host) ----
+     * Thin SVD of the column-major m x n matrix a (m >= n >= 1), float:
+     * s (n) descending, u (m, n) and vt (n, n), both column-major, all
+     * backend memory; a is overwritten. Waits for the result. Returns
+     * LG_OK, or a status with the message set (no convergence, no memory). */
+    lg_status (*svd)(float *s, float *u, float *vt, float *a, int m, int n);
 } lg_backend;
 
 /* The CPU backend (always available). */

@@ -103,7 +103,9 @@ void lg_cuda_clear_status(void);
  * timed with a pair of CUDA events and accumulated per entry ("bn_train")
  * and per geometry class (its shapes, op, convolution algorithm), with the
  * call's byte floor at 3.0 TB/s (or TFLOP/s for gemm and convolutions).
- * Without the variable the plain table is used: no cost. Calls queued while
+ * Without the variable the plain table is used: no cost. LG_CUDA_PROFILE=sync
+ * waits for the stream before each timed call, so that gaps where the GPU
+ * waits for the host are not charged to calls (slower; per-call times). Calls queued while
  * lg_cuda_stream() is being captured into a CUDA graph are not timed
  * (reading events would break the capture), only counted; graph replays
  * are not timed. Event times include gaps where the GPU waits for the host,

@@ -201,6 +201,7 @@ extern "C" void lg_cuda_set_tf32(int on) {
 extern "C" int lg_cuda_tf32(void) { return lgc_precision == LG_CUDA_TF32; }
 
 void *lgc_pool_alloc(size_t bytes) { return pool_alloc(bytes); }
+void lgc_pool_free(void *p) { pool_free(p); }
 
 /* ---- graphs ---- */
 
@@ -306,6 +307,7 @@ static const lg_backend g_cuda_backend = {
     lgc_adam_flagged,
     lgc_cond_copy,
     lgc_flag_track,
+    lgc_svd,
 };
 
 /* cuBLAS needs a user workspace so that it never allocates while a CUDA

@@ -21,7 +21,8 @@
  * lg_cuda_set_conv_workspace_limit(): it then runs in one backend-owned
  * buffer that grows to the largest need and never moves back (old buffers
  * are kept), so addresses captured in graphs stay valid. A pass with no
- * qualifying algorithm, or whose call fails, uses im2col from then on. */
+ * qualifying algorithm, or whose call fails, uses im2col from then on; so
+ * does one where im2col measured faster (see choose_locked). */
 #include "cuda_internal.h"
 
 #include <cuda_bf16.h>
@@ -400,10 +401,42 @@ static const char *prec_name(int prec) {
     return prec == LG_CUDA_TF32 ? "tf32" : prec == LG_CUDA_BF16 ? "bf16" : "fp32";
 }
 
+/* GPU time of one im2col + cuBLAS pass on the call's own operands (the
+ * second of two runs; out is overwritten by the real call afterwards), or
+ * a huge value if timing failed. */
+static float im2col_ms(int pass, const lg_conv_geom *g, float *out, const float *a,
+                       const float *b, float *ws) {
+    cudaEvent_t e0 = nullptr, e1 = nullptr;
+    float ms = 3.0e38f;
+    if (cudaEventCreate(&e0) != cudaSuccess || cudaEventCreate(&e1) != cudaSuccess) {
+        (void)cudaGetLastError();
+        if (e0) cudaEventDestroy(e0);
+        return ms;
+    }
+    for (int r = 0; r < 2; r++) {
+        if (r) cudaEventRecord(e0, lgc_stream);
+        if (pass == P_FWD) lgc_im2col_conv2d(out, a, b, g, ws);
+        else if (pass == P_BWD_DATA) lgc_im2col_conv2d_bwd_data(out, a, b, g, ws);
+        else lgc_im2col_conv2d_bwd_weight(out, a, b, g, ws);
+    }
+    if (cudaEventRecord(e1, lgc_stream) != cudaSuccess || cudaEventSynchronize(e1) != cudaSuccess ||
+        cudaEventElapsedTime(&ms, e0, e1) != cudaSuccess) {
+        (void)cudaGetLastError();
+        ms = 3.0e38f;
+    }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    return ms;
+}
+
 /* Picks the fastest qualifying algorithm for one pass (benchmarked unless
  * capturing, then heuristic). `caller` is the caller's workspace in bytes;
- * more (up to the limit) comes from the backend-owned buffer. */
-static void choose_locked(plan *p, int pass, const lg_conv_geom *g, size_t caller) {
+ * more (up to the limit) comes from the backend-owned buffer. When
+ * benchmarking, lipgan's own im2col + cuBLAS pass is timed on the call's
+ * operands too and wins if faster (cuDNN is slow on some skinny shapes,
+ * e.g. the weight gradient of a 3-channel input layer). */
+static void choose_locked(plan *p, int pass, const lg_conv_geom *g, size_t caller, float *out,
+                          const float *a, const float *b, float *ws) {
     dnn_perf r[16];
     int got = 0;
     bool find = g_benchmark && !capturing();
@@ -457,8 +490,11 @@ static void choose_locked(plan *p, int pass, const lg_conv_geom *g, size_t calle
         p->math[pass] = mt;
         p->ws[pass] = need;
         p->big[pass] = big;
+        float im = find ? im2col_ms(pass, g, out, a, b, ws) : 3.0e38f;
+        if (im < r[i].time) p->algo[pass] = ALGO_IM2COL;
         if (verbose_locked())
-            fprintf(stderr, "  chosen: algo %d (%s workspace)\n", r[i].algo,
+            fprintf(stderr, "  im2col: %.3f ms; chosen: %s %d (%s workspace)\n", (double)im,
+                    im < r[i].time ? "im2col, not algo" : "algo", r[i].algo,
                     big ? "backend" : "caller's");
         return;
     }
@@ -485,7 +521,8 @@ static bool run_pass(int pass, const lg_conv_geom *g, float *out, const float *a
     if (!ready_locked() || !geom_ok(g)) return false;
     plan *p = plan_get_locked(g, lgc_precision, det_locked());
     if (!p) return false;
-    if (p->algo[pass] == ALGO_UNKNOWN) choose_locked(p, pass, g, lgc_conv_workspace(g) * sizeof(float));
+    if (p->algo[pass] == ALGO_UNKNOWN)
+        choose_locked(p, pass, g, lgc_conv_workspace(g) * sizeof(float), out, a, b, ws);
     if (p->algo[pass] == ALGO_IM2COL) return false;
     if (p->cur_math != p->math[pass]) {
         if (dnn.cudnnSetConvolutionMathType(p->conv, p->math[pass]) != DNN_SUCCESS) return false;

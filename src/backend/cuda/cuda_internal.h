@@ -17,6 +17,7 @@ extern cublasHandle_t lgc_blas;
 extern int lgc_precision;
 /* The device pool's allocator (NULL + lg_error_set on failure). */
 void *lgc_pool_alloc(size_t bytes);
+void lgc_pool_free(void *p);
 
 /* Records the first failure (sticky) and the thread's message; returns
  * true when the call succeeded. */
@@ -109,6 +110,14 @@ void lgc_conv2d_bwd_data(float *dx, const float *dy, const float *w,
                          const lg_conv_geom *g, float *ws);
 void lgc_conv2d_bwd_weight(float *dw, const float *x, const float *dy,
                            const lg_conv_geom *g, float *ws);
+lg_status lgc_svd(float *s, float *u, float *vt, float *a, int m, int n);
+/* the im2col + cuBLAS passes alone (what the three above fall back to) */
+void lgc_im2col_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g,
+                       float *ws);
+void lgc_im2col_conv2d_bwd_data(float *dx, const float *dy, const float *w,
+                                const lg_conv_geom *g, float *ws);
+void lgc_im2col_conv2d_bwd_weight(float *dw, const float *x, const float *dy,
+                                  const lg_conv_geom *g, float *ws);
 /* cuda_cudnn.cu: the same three passes through cuDNN when it is loaded and
  * has a deterministic algorithm for the geometry within
  * lgc_conv_workspace(g) floats of ws; false: nothing was queued, use im2col. */

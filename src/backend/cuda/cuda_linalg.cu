@@ -19,6 +19,9 @@
  * 1x1 stride-1 unpadded convolutions skip im2col: col_b is x_b itself. */
 #include "cuda_internal.h"
 
+#include <cusolverDn.h>
+#include <mutex>
+
 static cublasOperation_t op_of(int t) { return t ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
 void lgc_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
@@ -135,7 +138,20 @@ __global__ void k_bct_transpose(float *dyt, const float *dy, int64_t nb, int64_t
 static const float kOne = 1.0f, kZero = 0.0f;
 
 void lgc_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, float *ws) {
-    if (lgc_dnn_conv2d(y, x, w, g, ws)) return;
+    if (!lgc_dnn_conv2d(y, x, w, g, ws)) lgc_im2col_conv2d(y, x, w, g, ws);
+}
+
+void lgc_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
+                         float *ws) {
+    if (!lgc_dnn_conv2d_bwd_data(dx, dy, w, g, ws)) lgc_im2col_conv2d_bwd_data(dx, dy, w, g, ws);
+}
+
+void lgc_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
+                           float *ws) {
+    if (!lgc_dnn_conv2d_bwd_weight(dw, x, dy, g, ws)) lgc_im2col_conv2d_bwd_weight(dw, x, dy, g, ws);
+}
+
+void lgc_im2col_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, float *ws) {
     cgeo q = geo_of(g);
     if (g->n <= 0 || q.ohw <= 0 || g->oc <= 0) return;
     int64_t xs = (int64_t)g->c * q.hw, ys = (int64_t)g->oc * q.ohw;
@@ -159,9 +175,8 @@ void lgc_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g,
     }
 }
 
-void lgc_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
-                         float *ws) {
-    if (lgc_dnn_conv2d_bwd_data(dx, dy, w, g, ws)) return;
+void lgc_im2col_conv2d_bwd_data(float *dx, const float *dy, const float *w,
+                                const lg_conv_geom *g, float *ws) {
     cgeo q = geo_of(g);
     if (g->n <= 0 || q.hw <= 0 || g->c <= 0) return;
     int64_t xs = (int64_t)g->c * q.hw, ys = (int64_t)g->oc * q.ohw;
@@ -188,9 +203,8 @@ void lgc_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg_co
     }
 }
 
-void lgc_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
-                           float *ws) {
-    if (lgc_dnn_conv2d_bwd_weight(dw, x, dy, g, ws)) return;
+void lgc_im2col_conv2d_bwd_weight(float *dw, const float *x, const float *dy,
+                                  const lg_conv_geom *g, float *ws) {
     cgeo q = geo_of(g);
     size_t nw = (size_t)((int64_t)g->oc * q.ckk);
     if (nw == 0) return;
@@ -226,4 +240,46 @@ void lgc_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const lg_
                              (int)kdim, &kOne, colp, (int)kdim, dyp, (int)kdim, beta, dw,
                              (int)q.ckk));
     }
+}
+
+/* ---- SVD (cuSOLVER gesvd), for SR-GAN on large weights: measured faster
+ * than the host's LAPACK from 128 x 1152 up (bench/bench_sr_svd.c) ---- */
+
+static std::mutex g_svd_mu;
+static cusolverDnHandle_t g_svd;
+
+lg_status lgc_svd(float *s, float *u, float *vt, float *a, int m, int n) {
+    if (m < n || n < 1)
+        return lg_error_set(LG_ERR_SHAPE, "cuda svd: needs m >= n >= 1, got %d x %d", m, n);
+    std::lock_guard<std::mutex> lk(g_svd_mu);
+    if (!g_svd) {
+        if (cusolverDnCreate(&g_svd) != CUSOLVER_STATUS_SUCCESS) {
+            g_svd = nullptr;
+            return lg_error_set(LG_ERR_BACKEND, "cuda svd: cusolverDnCreate failed");
+        }
+    }
+    if (cusolverDnSetStream(g_svd, lgc_stream) != CUSOLVER_STATUS_SUCCESS)
+        return lg_error_set(LG_ERR_BACKEND, "cuda svd: cusolverDnSetStream failed");
+    int lwork = 0;
+    if (cusolverDnSgesvd_bufferSize(g_svd, m, n, &lwork) != CUSOLVER_STATUS_SUCCESS)
+        return lg_error_set(LG_ERR_BACKEND, "cuda svd: gesvd_bufferSize failed for %d x %d", m, n);
+    /* workspace (lwork floats) then the info word, from the pool */
+    float *work = (float *)lgc_pool_alloc(((size_t)lwork + 1) * sizeof(float));
+    if (!work) return LG_ERR_NOMEM;
+    int *info = (int *)(work + lwork);
+    cusolverStatus_t cs = cusolverDnSgesvd(g_svd, 'S', 'S', m, n, a, m, s, u, m, vt, n, work,
+                                           lwork, nullptr, info);
+    int hinfo = 0;
+    cudaError_t e = cudaMemcpyAsync(&hinfo, info, sizeof hinfo, cudaMemcpyDeviceToHost, lgc_stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(lgc_stream);
+    lgc_pool_free(work);
+    if (e != cudaSuccess) {
+        lgc_cuda_ok(e, "svd", __FILE__, __LINE__);
+        return lg_cuda_last_status();
+    }
+    if (cs != CUSOLVER_STATUS_SUCCESS || hinfo != 0)
+        return lg_error_set(LG_ERR_NONFINITE,
+                            "cuda svd: gesvd of a %d x %d matrix failed (status %d, info %d)", m, n,
+                            (int)cs, hinfo);
+    return LG_OK;
 }

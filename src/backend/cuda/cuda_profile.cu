@@ -114,6 +114,8 @@ struct prof_tok {
     cudaEvent_t e0, e1;
 };
 
+static bool g_sync; /* LG_CUDA_PROFILE=sync */
+
 static prof_tok prof_begin(void) {
     prof_tok t = {false, nullptr, nullptr};
     if (!g_on) return t;
@@ -132,6 +134,9 @@ static prof_tok prof_begin(void) {
             return t;
         }
     }
+    /* sync mode: start each call on an idle GPU, so that time the GPU
+     * spent waiting for the host is not charged to the call */
+    if (g_sync && cudaStreamSynchronize(lgc_stream) != cudaSuccess) (void)cudaGetLastError();
     if (cudaEventRecord(t.e0, lgc_stream) != cudaSuccess) {
         (void)cudaGetLastError();
         std::lock_guard<std::mutex> lk(g_mu);
@@ -428,6 +433,8 @@ static void at_exit_report(void) {
 const lg_backend *lgc_profiled_table(const lg_backend *raw) {
     g_raw = raw;
     g_prof = *raw;
+    const char *e = getenv("LG_CUDA_PROFILE");
+    g_sync = e && !strcmp(e, "sync");
     g_prof.alloc = p_alloc;
     g_prof.free = p_free;
     g_prof.upload = p_upload;
