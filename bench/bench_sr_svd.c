@@ -24,12 +24,12 @@
 #include "lipgan/cuda.h"
 #endif
 
+#ifdef LG_HAVE_CUDA
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-#ifdef LG_HAVE_CUDA
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
