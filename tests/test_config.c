@@ -212,6 +212,8 @@ static void test_validate(void) {
         {{"lipschitz.d.clamp_ratio=0.5", NULL}, "lipschitz.d.clamp_ratio"},
         {{"lipschitz.d.gp_lambda=10", "model.d.bn=true", NULL}, "model.d.bn"},
         {{"ema.decay=0.9", "ema.start=50000", NULL}, "ema.start"},
+        {{"cuda.precision=tf32", NULL}, "cuda.precision"},  /* device cpu */
+        {{"cuda.precision=bf16", NULL}, "cuda.precision"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         lg_config c;
@@ -228,6 +230,19 @@ static void test_validate(void) {
     CHECK_OK(lg_config_set(&c, "data.format=fashion-mnist"));
     CHECK_OK(lg_config_set(&c, "data.image_size=32"));
     CHECK_OK(lg_config_validate(&c));
+    /* the cuda keys: defaults, accepted values, rejected ones */
+    CHECK(!strcmp(c.cuda.precision, "fp32") && c.cuda.deterministic == 1 && c.cuda.benchmark == 1 &&
+              c.cuda.graph == 1,
+          "cuda defaults: precision %s deterministic %d benchmark %d graph %d", c.cuda.precision,
+          c.cuda.deterministic, c.cuda.benchmark, c.cuda.graph);
+    CHECK_OK(lg_config_set(&c, "device=cuda"));
+    CHECK_OK(lg_config_set(&c, "cuda.precision=bf16"));
+    CHECK_OK(lg_config_set(&c, "cuda.graph=false"));
+    CHECK_OK(lg_config_validate(&c));
+    CHECK(!strcmp(c.cuda.precision, "bf16") && c.cuda.graph == 0, "cuda keys did not stick");
+    CHECK(lg_config_set(&c, "cuda.precision=fp16") == LG_ERR_INVALID_ARG &&
+              strstr(lg_error_msg(), "fp32|tf32|bf16"),
+          "fp16 accepted or unclear message: %s", lg_error_msg());
 }
 
 static void test_load_file_errors(void) {
