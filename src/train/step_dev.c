@@ -111,13 +111,6 @@ lg_status lg__trainer_set_step_mode(lg_trainer *t, int mode) {
     return LG_OK;
 }
 
-/* A step tensor holding a copy of backend data. */
-static lg_tensor *from_dev(lg_trainer *t, const float *src, int ndim, const int64_t *shape) {
-    lg_tensor *x = lg_new(t->ctx, ndim, shape);
-    if (x) t->be->copy(x->data, src, (size_t)x->numel);
-    return x;
-}
-
 /* slot = mean(x), without a graph */
 static void mean_to(lg_trainer *t, float *slot, lg_tensor *x) {
     int old = lg_ctx_set_grad_enabled(t->ctx, 0);
@@ -151,25 +144,14 @@ static void update_flagged(lg_trainer *t, lg_model *m, lg_adam *opt, const lg_ne
 
 /* One D update from the uploaded inputs: queued work only. */
 static lg_status body_d(lg_trainer *t) {
-    const lg_config *c = &t->cfg;
     lg_ctx *ctx = t->ctx;
     lg_train_dev *dv = &t->dev;
-    int64_t b = c->train.batch_d, zd = c->model.z_dim;
     lg_ctx_reset(ctx);
     lg__train_states_backup(t);
-    lg_tensor *x = t->is_toy ? from_dev(t, dv->in_x, 2, (int64_t[]){b, t->sample_size})
-                             : from_dev(t, dv->in_x, 4, (int64_t[]){b, t->c, t->h, t->w});
-    lg_tensor *z = from_dev(t, dv->in_z, 2, (int64_t[]){b, zd});
-    lg_tensor *eps = NULL;
-    if (c->lipschitz.d.gp_lambda > 0)
-        eps = t->is_toy ? from_dev(t, dv->in_e, 2, (int64_t[]){b, 1})
-                        : from_dev(t, dv->in_e, 4, (int64_t[]){b, 1, 1, 1});
-    lg_tensor *dr, *df, *gp;
+    lg_tensor *x, *z, *eps, *dr, *df, *gp;
+    lg__train_d_inputs(t, 1, &x, &z, &eps);
     lg_tensor *loss = lg__train_d_loss(t, x, z, eps, &dr, &df, &gp);
-    LG_TRY(lg_ctx_status(ctx));
-    lg_tensor *grads[LG_MODEL_MAX_TENSORS];
-    LG_TRY(lg_grad(ctx, loss, NULL, t->npd, t->pd, grads, 0));
-    LG_TRY(lg_model_store_grads(ctx, t->d, grads, 0));
+    LG_TRY(lg__train_backprop(t, loss, 0));
     t->be->copy(dv->s + LG_TS_LOSS_D, loss->data, 1);
     mean_to(t, dv->s + LG_TS_DREAL, dr);
     mean_to(t, dv->s + LG_TS_DFAKE, df);
@@ -182,17 +164,12 @@ static lg_status body_d(lg_trainer *t) {
 
 /* One G update from the uploaded noise: queued work only. */
 static lg_status body_g(lg_trainer *t) {
-    const lg_config *c = &t->cfg;
     lg_ctx *ctx = t->ctx;
     lg_train_dev *dv = &t->dev;
     lg_ctx_reset(ctx);
     lg__train_states_backup(t);
-    lg_tensor *z = from_dev(t, dv->in_z, 2, (int64_t[]){c->train.batch_g, c->model.z_dim});
-    lg_tensor *loss = lg__train_g_loss(t, z);
-    LG_TRY(lg_ctx_status(ctx));
-    lg_tensor *grads[LG_MODEL_MAX_TENSORS];
-    LG_TRY(lg_grad(ctx, loss, NULL, t->npg, t->pg, grads, 0));
-    LG_TRY(lg_model_store_grads(ctx, t->g, grads, 0));
+    lg_tensor *loss = lg__train_g_loss(t, lg__train_g_input(t, 1));
+    LG_TRY(lg__train_backprop(t, loss, 1));
     t->be->copy(dv->s + LG_TS_LOSS_G, loss->data, 1);
     LG_TRY(lg_ctx_status(ctx));
     update_flagged(t, t->g, &t->opt_g, &t->xg, loss, LG_TS_LR_G, LG_TS_T_G);

@@ -92,6 +92,15 @@ void lg__train_g_prepare(lg_trainer *t);
 lg_tensor *lg__train_d_loss(lg_trainer *t, lg_tensor *x, lg_tensor *z, lg_tensor *eps,
                             lg_tensor **dr, lg_tensor **df, lg_tensor **gp);
 lg_tensor *lg__train_g_loss(lg_trainer *t, lg_tensor *z);
+/* The updates' input tensors (x (b, ...), z (b, z_dim), eps (b, 1[, 1, 1])
+ * or NULL without a penalty): from the host buffers xb, zb, eb (from_dev
+ * 0) or from the uploaded dev.in_x, in_z, in_e (1). */
+void lg__train_d_inputs(lg_trainer *t, int from_dev, lg_tensor **x, lg_tensor **z,
+                        lg_tensor **eps);
+lg_tensor *lg__train_g_input(lg_trainer *t, int from_dev);
+/* Gradients of loss w.r.t. D's (gen 0) or G's (gen 1) parameters into the
+ * network's gradient buffer. */
+lg_status lg__train_backprop(lg_trainer *t, lg_tensor *loss, int gen);
 void lg__train_states_backup(lg_trainer *t);
 
 /* step_dev.c: the sync-free step. init chooses the mode (see lg_train_dev)

@@ -241,12 +241,6 @@ const char *lg_trainer_device_info(const lg_trainer *t) { return t->dev.info; }
 
 /* ---- one step ---- */
 
-/* A batch as a step tensor: (B, C, H, W) images, (B, C*H*W) toy points. */
-static lg_tensor *batch_tensor(lg_trainer *t, const float *host, int b) {
-    if (t->is_toy) return lg_from_host(t->ctx, host, 2, (int64_t[]){b, t->sample_size});
-    return lg_from_host(t->ctx, host, 4, (int64_t[]){b, t->c, t->h, t->w});
-}
-
 static lg_tensor *critic_fn(lg_ctx *ctx, lg_tensor *x, void *user) {
     return lg_model_forward(ctx, (lg_model *)user, x, 1);
 }
@@ -399,26 +393,52 @@ lg_tensor *lg__train_g_loss(lg_trainer *t, lg_tensor *z) {
     return loss;
 }
 
-static lg_status d_update(lg_trainer *t, float lr, lg_train_stats *st) {
+/* A step tensor from the host buffer `host` (classic step) or from the
+ * uploaded backend buffer `dev` (sync-free step, dev != NULL). */
+static lg_tensor *stage(lg_trainer *t, const float *host, const float *dev, int ndim,
+                        const int64_t *shape) {
+    if (!dev) return lg_from_host(t->ctx, host, ndim, shape);
+    lg_tensor *x = lg_new(t->ctx, ndim, shape);
+    if (x) t->be->copy(x->data, dev, (size_t)x->numel);
+    return x;
+}
+
+void lg__train_d_inputs(lg_trainer *t, int from_dev, lg_tensor **x, lg_tensor **z,
+                        lg_tensor **eps) {
     const lg_config *c = &t->cfg;
+    const lg_train_dev *dv = &t->dev;
+    int64_t b = c->train.batch_d;
+    *x = t->is_toy ? stage(t, t->xb, from_dev ? dv->in_x : NULL, 2, (int64_t[]){b, t->sample_size})
+                   : stage(t, t->xb, from_dev ? dv->in_x : NULL, 4, (int64_t[]){b, t->c, t->h, t->w});
+    *z = stage(t, t->zb, from_dev ? dv->in_z : NULL, 2, (int64_t[]){b, c->model.z_dim});
+    *eps = NULL;
+    if (c->lipschitz.d.gp_lambda > 0)
+        *eps = t->is_toy ? stage(t, t->eb, from_dev ? dv->in_e : NULL, 2, (int64_t[]){b, 1})
+                         : stage(t, t->eb, from_dev ? dv->in_e : NULL, 4, (int64_t[]){b, 1, 1, 1});
+}
+
+lg_tensor *lg__train_g_input(lg_trainer *t, int from_dev) {
+    const lg_config *c = &t->cfg;
+    return stage(t, t->zb, from_dev ? t->dev.in_z : NULL, 2,
+                 (int64_t[]){c->train.batch_g, c->model.z_dim});
+}
+
+lg_status lg__train_backprop(lg_trainer *t, lg_tensor *loss, int gen) {
+    LG_TRY(lg_ctx_status(t->ctx));
+    lg_tensor *grads[LG_MODEL_MAX_TENSORS];
+    LG_TRY(lg_grad(t->ctx, loss, NULL, gen ? t->npg : t->npd, gen ? t->pg : t->pd, grads, 0));
+    return lg_model_store_grads(t->ctx, gen ? t->g : t->d, grads, 0);
+}
+
+static lg_status d_update(lg_trainer *t, float lr, lg_train_stats *st) {
     lg_ctx *ctx = t->ctx;
-    int b = c->train.batch_d, zd = c->model.z_dim;
     lg_ctx_reset(ctx);
     lg__train_states_backup(t);
     LG_TRY(lg__train_d_prepare(t));
-    lg_tensor *x = batch_tensor(t, t->xb, b);
-    lg_tensor *z = lg_from_host(ctx, t->zb, 2, (int64_t[]){b, zd});
-    lg_tensor *eps = NULL;
-    if (c->lipschitz.d.gp_lambda > 0)
-        eps = t->is_toy ? lg_from_host(ctx, t->eb, 2, (int64_t[]){b, 1})
-                        : lg_from_host(ctx, t->eb, 4, (int64_t[]){b, 1, 1, 1});
-    lg_tensor *dr, *df, *gp;
+    lg_tensor *x, *z, *eps, *dr, *df, *gp;
+    lg__train_d_inputs(t, 0, &x, &z, &eps);
     lg_tensor *loss = lg__train_d_loss(t, x, z, eps, &dr, &df, &gp);
-    LG_TRY(lg_ctx_status(ctx));
-
-    lg_tensor *grads[LG_MODEL_MAX_TENSORS];
-    LG_TRY(lg_grad(ctx, loss, NULL, t->npd, t->pd, grads, 0));
-    LG_TRY(lg_model_store_grads(ctx, t->d, grads, 0));
+    LG_TRY(lg__train_backprop(t, loss, 0));
     st->loss_d = lg_item(ctx, loss);
     st->d_real = host_mean(ctx, dr);
     st->d_fake = host_mean(ctx, df);
@@ -430,16 +450,11 @@ static lg_status d_update(lg_trainer *t, float lr, lg_train_stats *st) {
 static lg_status g_update(lg_trainer *t, float lr, lg_train_stats *st) {
     const lg_config *c = &t->cfg;
     lg_ctx *ctx = t->ctx;
-    int b = c->train.batch_g, zd = c->model.z_dim;
     lg_ctx_reset(ctx);
     lg__train_states_backup(t);
     lg__train_g_prepare(t);
-    lg_tensor *z = lg_from_host(ctx, t->zb, 2, (int64_t[]){b, zd});
-    lg_tensor *loss = lg__train_g_loss(t, z);
-    LG_TRY(lg_ctx_status(ctx));
-    lg_tensor *grads[LG_MODEL_MAX_TENSORS];
-    LG_TRY(lg_grad(ctx, loss, NULL, t->npg, t->pg, grads, 0));
-    LG_TRY(lg_model_store_grads(ctx, t->g, grads, 0));
+    lg_tensor *loss = lg__train_g_loss(t, lg__train_g_input(t, 0));
+    LG_TRY(lg__train_backprop(t, loss, 1));
     st->loss_g = lg_item(ctx, loss);
     LG_TRY(lg_ctx_status(ctx));
     int before = st->skipped;

@@ -60,15 +60,7 @@ step() { # step NAME SECONDS CMD...: runs CMD, log in $OUT/NAME.log
 }
 
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC'); $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null)"
-if [ -z "${LG_CUDNN_PATH:-}" ]; then
-    LG_CUDNN_PATH=$(python3 -c "import nvidia.cudnn as m, os; print(os.path.join(list(m.__path__)[0], 'lib'))" 2>/dev/null)
-    if [ ! -e "$LG_CUDNN_PATH/libcudnn.so.9" ]; then
-        sp=$(python3 -c "import site; print(' '.join(site.getsitepackages()))" 2>/dev/null)
-        f=$(timeout 20 find $sp /usr /opt -name libcudnn.so.9 2>/dev/null | head -1)
-        LG_CUDNN_PATH=${f:+$(dirname "$f")}
-    fi
-fi
-export LG_CUDNN_PATH
+. "$ROOT/tests/gpu/find_cudnn.sh"
 echo "== LG_CUDNN_PATH=${LG_CUDNN_PATH:-<not found>}"
 python3 -c "import torch; print('== torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())" 2>/dev/null
 

@@ -691,8 +691,14 @@ static const tcase CASES[] = {
     {"sn", "CIFAR-shaped, ResNet w32, SN in D, hinge", "configs/cifar10_sngan_hinge.yaml",
      {"model.g.width=32", "model.d.width=32", "train.batch_d=16", "train.batch_g=32",
       "train.n_dis=2", NULL},
-     /* measured: loss 4.6e-3, sigma 9.0e-6, params 6.6e-4, state 1.4e-3 */
-     {0.02, 0.02, 3e-5, 5e-3}},
+     /* measured on the CPU: loss 4.6e-3, sigma 9.0e-6, params 6.6e-4, state 1.4e-3.
+      * On the H100 (two runs, 2026-11-23) the free-running losses were chaotic
+      * like toep's: max |diff| 1.1e-3 in one run, loss_g 1.61 vs 2.13 at step 15
+      * in the other (cuDNN's Winograd rounding, algorithms chosen per process),
+      * sigma rel 3e-4; params 2.0e-3 and state 3.1e-3 in both bounds. So only
+      * params, state and sigma are compared here; the synchronized steps check
+      * the losses tightly. */
+     {INFINITY, 0, 1e-3, 5e-3}},
     {"gp", "CIFAR-shaped, ResNet w32, SN + GP (WGAN)", "configs/cifar10_wgan_gp.yaml",
      {"model.g.width=32", "model.d.width=32", "train.batch_d=16", "train.batch_g=32",
       "train.n_dis=2", NULL},

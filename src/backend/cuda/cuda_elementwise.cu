@@ -737,8 +737,16 @@ void lgc_sumpool2x2(float *y, const float *x, int64_t nc, int64_t h, int64_t w) 
  * p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps), the bias corrections
  * bc = 1 - b^t computed in double on the host. */
 
+/* hp: NULL, or adam_prep's {step, sqrt(bc2), apply} read on the device
+ * (then step and bc2s are ignored, and nothing is written unless apply). */
 __global__ void k_adam(float *p, float *m, float *v, const float *g, size_t n, float w,
-                       int lerp_lo, float b2, float c2, float step, float bc2s, float eps) {
+                       int lerp_lo, float b2, float c2, float step, float bc2s, float eps,
+                       const float *hp) {
+    if (hp) {
+        if (hp[2] != 1.0f) return;
+        step = hp[0];
+        bc2s = hp[1];
+    }
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
         float gi = g[i], mi = m[i];
@@ -761,7 +769,7 @@ void lgc_adam(float *p, float *m, float *v, const float *g, size_t n, float lr, 
     float step = (float)((double)lr / bc1);
     float bc2s = (float)sqrt(bc2);
     k_adam<<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(p, m, v, g, n, w, w < 0.5f, b2, c2,
-                                                       step, bc2s, eps);
+                                                       step, bc2s, eps, nullptr);
     LGC_LAUNCHED();
 }
 
@@ -787,31 +795,13 @@ void lgc_adam_prep(float *hp, float *tc, const float *flag, const float *lr, flo
     LGC_LAUNCHED();
 }
 
-/* k_adam with step and sqrt(bc2) read from hp; every thread reads the
- * three values (one cache line), none writes when hp[2] != 1. */
-__global__ void k_adam_flagged(float *p, float *m, float *v, const float *g, size_t n,
-                               const float *hp, float w, int lerp_lo, float b2, float c2,
-                               float eps) {
-    if (hp[2] != 1.0f) return;
-    float step = hp[0], bc2s = hp[1];
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        float gi = g[i], mi = m[i];
-        mi = lerp_lo ? mi + w * (gi - mi) : gi - (gi - mi) * (1.0f - w);
-        float vi = v[i] * b2 + c2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] -= step * (mi / (sqrtf(vi) / bc2s + eps));
-    }
-}
-
 void lgc_adam_flagged(float *p, float *m, float *v, const float *g, size_t n, const float *hp,
                       float b1, float b2, float eps) {
     if (n == 0) return;
     float w = (float)(1.0 - (double)b1);
     float c2 = (float)(1.0 - (double)b2);
-    k_adam_flagged<<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(p, m, v, g, n, hp, w, w < 0.5f,
-                                                                b2, c2, eps);
+    k_adam<<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(p, m, v, g, n, w, w < 0.5f, b2, c2,
+                                                       0.0f, 1.0f, eps, hp);
     LGC_LAUNCHED();
 }
 
