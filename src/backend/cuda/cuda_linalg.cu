@@ -21,6 +21,8 @@
 
 #include <cusolverDn.h>
 #include <mutex>
+#include <stdlib.h>
+#include <string.h>
 
 static cublasOperation_t op_of(int t) { return t ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
@@ -90,10 +92,12 @@ __global__ void k_im2col(float *col, const float *x, lg_conv_geom g, int64_t nb,
     }
 }
 
-/* dx (nb, c, h, w) = col2im(dcol (nb, ckk, ohw)): each input pixel gathers
- * the taps that read it, in a fixed order. */
-__global__ void k_col2im(float *dx, const float *dcol, lg_conv_geom g, int64_t nb) {
-    int64_t ohw = (int64_t)g.oh * g.ow, ckk = (int64_t)g.c * g.kh * g.kw;
+/* dx (nb, c, h, w) = col2im(dcol): tap r of image b at output pixel p is
+ * dcol[b*bs + r*rs + p] ((nb, ckk, ohw): bs = ckk*ohw, rs = ohw; (ckk, nb,
+ * ohw): bs = ohw, rs = nb*ohw). Each input pixel gathers the taps that read
+ * it, in a fixed order. */
+__global__ void k_col2im(float *dx, const float *dcol, lg_conv_geom g, int64_t nb, int64_t bs,
+                         int64_t rs) {
     int64_t total = nb * g.c * (int64_t)g.h * g.w;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x) {
@@ -103,7 +107,7 @@ __global__ void k_col2im(float *dx, const float *dcol, lg_conv_geom g, int64_t n
         t /= g.h;
         int ci = (int)(t % g.c);
         int64_t b = t / g.c;
-        const float *dc = dcol + b * ckk * ohw;
+        const float *dc = dcol + b * bs;
         float acc = 0.0f;
         for (int ki = 0; ki < g.kh; ki++) {
             int ty = iy + g.pad - ki;
@@ -116,7 +120,7 @@ __global__ void k_col2im(float *dx, const float *dcol, lg_conv_geom g, int64_t n
                 int ox = tx / g.stride;
                 if (ox >= g.ow) continue;
                 int64_t r = ((int64_t)ci * g.kh + ki) * g.kw + kj;
-                acc += dc[r * ohw + (int64_t)oy * g.ow + ox];
+                acc += dc[r * rs + (int64_t)oy * g.ow + ox];
             }
         }
         dx[i] = acc;
@@ -135,7 +139,31 @@ __global__ void k_bct_transpose(float *dyt, const float *dy, int64_t nb, int64_t
     }
 }
 
+/* y (nb, oc, ohw) = yt (oc, nb, ohw) */
+__global__ void k_cbt_transpose(float *y, const float *yt, int64_t nb, int64_t oc, int64_t ohw) {
+    int64_t total = nb * oc * ohw;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t p = i % ohw, t = i / ohw;
+        int64_t o = t % oc, b = t / oc;
+        y[i] = yt[(o * nb + b) * ohw + p];
+    }
+}
+
 static const float kOne = 1.0f, kZero = 0.0f;
+
+/* Small images (ohw <= 256) make per-image gemms too thin to fill the GPU:
+ * then forward and data gradient use one gemm per chunk over all of its
+ * images, with col laid out (ckk, nb, ohw) as the weight gradient does
+ * (LG_CUDA_IM2COL_WIDE=0 turns this off, for tests). */
+static bool wide(const cgeo &q) {
+    static int env = -1;
+    if (env < 0) {
+        const char *e = getenv("LG_CUDA_IM2COL_WIDE");
+        env = !(e && !strcmp(e, "0"));
+    }
+    return env && q.ohw <= 256;
+}
 
 void lgc_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, float *ws) {
     if (!lgc_dnn_conv2d(y, x, w, g, ws)) lgc_im2col_conv2d(y, x, w, g, ws);
@@ -160,6 +188,24 @@ void lgc_im2col_conv2d(float *y, const float *x, const float *w, const lg_conv_g
         LGC_BLAS(cublasSgemmStridedBatched(lgc_blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)q.ohw,
                                            g->oc, (int)q.ckk, &kOne, x, (int)q.ohw, xs, w,
                                            (int)q.ckk, 0, &kZero, y, (int)q.ohw, ys, g->n));
+        return;
+    }
+    if (wide(q)) {
+        float *col = ws, *yt = ws + q.bc * q.ckk * q.ohw; /* (ckk, nb, ohw), (oc, nb, ohw) */
+        for (int64_t b0 = 0; b0 < g->n; b0 += q.bc) {
+            int64_t nb = g->n - b0 < q.bc ? g->n - b0 : q.bc, kdim = nb * q.ohw;
+            size_t tot = (size_t)(nb * q.ckk * q.ohw);
+            k_im2col<<<lgc_grid(tot), LGC_THREADS, 0, lgc_stream>>>(col, x + b0 * xs, *g, nb,
+                                                                    q.ohw, kdim);
+            LGC_LAUNCHED();
+            /* yt^T (K x oc) = col^T (K x ckk) . W^T (ckk x oc) */
+            LGC_BLAS(cublasSgemm(lgc_blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)kdim, g->oc, (int)q.ckk,
+                                 &kOne, col, (int)kdim, w, (int)q.ckk, &kZero, yt, (int)kdim));
+            size_t ty = (size_t)(nb * ys);
+            k_cbt_transpose<<<lgc_grid(ty), LGC_THREADS, 0, lgc_stream>>>(y + b0 * ys, yt, nb,
+                                                                          g->oc, q.ohw);
+            LGC_LAUNCHED();
+        }
         return;
     }
     for (int64_t b0 = 0; b0 < g->n; b0 += q.bc) {
@@ -187,6 +233,24 @@ void lgc_im2col_conv2d_bwd_data(float *dx, const float *dy, const float *w,
                                            (int)q.ckk, 0, &kZero, dx, (int)q.ohw, xs, g->n));
         return;
     }
+    if (wide(q) && q.ohw > 0 && g->oc > 0) {
+        float *dcol = ws, *dyt = ws + q.bc * q.ckk * q.ohw; /* (ckk, nb, ohw), (oc, nb, ohw) */
+        for (int64_t b0 = 0; b0 < g->n; b0 += q.bc) {
+            int64_t nb = g->n - b0 < q.bc ? g->n - b0 : q.bc, kdim = nb * q.ohw;
+            size_t ty = (size_t)(nb * ys);
+            k_bct_transpose<<<lgc_grid(ty), LGC_THREADS, 0, lgc_stream>>>(dyt, dy + b0 * ys, nb,
+                                                                          g->oc, q.ohw);
+            LGC_LAUNCHED();
+            /* dcol^T (K x ckk) = dyt^T (K x oc) . W (oc x ckk) */
+            LGC_BLAS(cublasSgemm(lgc_blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)kdim, (int)q.ckk, g->oc,
+                                 &kOne, dyt, (int)kdim, w, (int)q.ckk, &kZero, dcol, (int)kdim));
+            size_t tot = (size_t)(nb * xs);
+            k_col2im<<<lgc_grid(tot), LGC_THREADS, 0, lgc_stream>>>(dx + b0 * xs, dcol, *g, nb,
+                                                                     q.ohw, kdim);
+            LGC_LAUNCHED();
+        }
+        return;
+    }
     for (int64_t b0 = 0; b0 < g->n; b0 += q.bc) {
         int64_t nb = g->n - b0 < q.bc ? g->n - b0 : q.bc;
         if (q.ohw > 0 && g->oc > 0) {
@@ -198,7 +262,8 @@ void lgc_im2col_conv2d_bwd_data(float *dx, const float *dy, const float *w,
             lgc_fill(ws, 0.0f, (size_t)(nb * q.ckk * (q.ohw > 0 ? q.ohw : 0)));
         }
         size_t tot = (size_t)(nb * xs);
-        k_col2im<<<lgc_grid(tot), LGC_THREADS, 0, lgc_stream>>>(dx + b0 * xs, ws, *g, nb);
+        k_col2im<<<lgc_grid(tot), LGC_THREADS, 0, lgc_stream>>>(dx + b0 * xs, ws, *g, nb,
+                                                                 q.ckk * q.ohw, q.ohw);
         LGC_LAUNCHED();
     }
 }
