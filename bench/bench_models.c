@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "lipgan/autograd.h"
 #include "lipgan/model.h"
 #include "lipgan/ops.h"
@@ -40,22 +41,6 @@
 
 #include "lipgan/cuda.h"
 #endif
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *t, int n) {
-    qsort(t, (size_t)n, sizeof *t, cmp_double);
-    return t[n / 2];
-}
 
 /* Queues one fwd+bwd of model m on the input xd (backend buffer, shape
  * given); gradients go into the model's buffer, as a training step would.
@@ -130,14 +115,14 @@ static void bench(const lg_backend *be, const char *name, lg_model *m, int ndim,
     if (be->is_device) lg_cuda_profile_reset(); /* profile the timed steps only */
 #endif
     for (int i = 0; i < iters; i++) {
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         if (enqueue_step(ctx, m, xd, ndim, shape)) die(name);
-        th[i] = now_ms() - t0;
+        th[i] = bench_now_ms() - t0;
         be->sync();
-        t[i] = now_ms() - t0;
+        t[i] = bench_now_ms() - t0;
         lg_ctx_reset(ctx);
     }
-    double med = median(t, iters), medh = median(th, iters);
+    double med = bench_median(t, iters), medh = bench_median(th, iters);
     printf("lipgan %s %.2f\n", name, med);
     if (be->is_device)
         printf("# %s: host time to queue one eager step %.2f ms of %.2f; arena system "
@@ -156,12 +141,12 @@ static void bench(const lg_backend *be, const char *name, lg_model *m, int ndim,
         cudaStream_t st = (cudaStream_t)lg_cuda_stream();
         cudaGraph_t gr = NULL;
         cudaGraphExec_t ex = NULL;
-        double tc = now_ms();
+        double tc = bench_now_ms();
         cudaError_t e = cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal);
         int rc = e == cudaSuccess ? enqueue_step(ctx, m, xd, ndim, shape) : -1;
         if (e == cudaSuccess) e = cudaStreamEndCapture(st, &gr);
         if (e == cudaSuccess && rc == 0) e = cudaGraphInstantiate(&ex, gr, 0);
-        tc = now_ms() - tc;
+        tc = bench_now_ms() - tc;
         lg_ctx_reset(ctx);
         if (e != cudaSuccess || rc != 0 || lg_cuda_last_status() != LG_OK) {
             printf("# %s_graph: capture failed: %s / %s\n", name, cudaGetErrorString(e),
@@ -179,12 +164,12 @@ static void bench(const lg_backend *be, const char *name, lg_model *m, int ndim,
             for (int i = 0; i < 2; i++) cudaGraphLaunch(ex, st);
             be->sync();
             for (int i = 0; i < iters; i++) {
-                double t0 = now_ms();
+                double t0 = bench_now_ms();
                 cudaGraphLaunch(ex, st);
                 cudaStreamSynchronize(st);
-                t[i] = now_ms() - t0;
+                t[i] = bench_now_ms() - t0;
             }
-            double medg = median(t, iters);
+            double medg = bench_median(t, iters);
             printf("lipgan %s_graph %.2f\n", name, medg);
             printf("# %s_graph: %zu nodes, captured+instantiated in %.1f ms; replay vs eager "
                    "gradients nMSE %.2e (%s)%s\n",

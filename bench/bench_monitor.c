@@ -7,15 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "lipgan/monitor.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static int run(const char *net, lg_net_role role, int ch, int records, const float *x, int n) {
     lg_model_spec s;
@@ -27,19 +21,19 @@ static int run(const char *net, lg_net_role role, int ch, int records, const flo
     lg_monitor *mon;
     if (lg_monitor_create(&mon, "/tmp", 1, NULL) != LG_OK) return fprintf(stderr, "%s\n", lg_error_msg()), 1;
     lg_monitor_summary sm;
-    double t0 = now();
+    double t0 = bench_now_ms();
     if (lg_monitor_record(mon, 0, net, m, NULL, 0, &sm) != LG_OK) return fprintf(stderr, "%s\n", lg_error_msg()), 1;
-    double first = now() - t0;
-    t0 = now();
+    double first = bench_now_ms() - t0;
+    t0 = bench_now_ms();
     for (int i = 1; i <= records; i++)
         if (lg_monitor_record(mon, i, net, m, NULL, 0, &sm) != LG_OK) return fprintf(stderr, "%s\n", lg_error_msg()), 1;
-    double steady = (now() - t0) / records;
+    double steady = (bench_now_ms() - t0) / records;
     printf("monitor %s ch=%d: %d layers, first record %.0f ms, warm record %.0f ms", net, ch, sm.n_layers,
-           1e3 * first, 1e3 * steady);
+           first, steady);
     if (x) {
-        t0 = now();
+        t0 = bench_now_ms();
         if (lg_monitor_record(mon, records + 1, net, m, x, n, &sm) != LG_OK) return fprintf(stderr, "%s\n", lg_error_msg()), 1;
-        printf(", warm record + lower bound on %d samples %.0f ms", n, 1e3 * (now() - t0));
+        printf(", warm record + lower bound on %d samples %.0f ms", n, bench_now_ms() - t0);
     }
     printf("\n");
     lg_monitor_free(mon);

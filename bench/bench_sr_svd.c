@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "lipgan/backend.h"
 #include "lipgan/lipschitz.h"
 #ifdef LG_HAVE_CUDA
@@ -25,22 +26,6 @@
 #endif
 
 #ifdef LG_HAVE_CUDA
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
-}
-
 /* cuSOLVER gesvd (U and V^T, "S" vectors) of an m x n column-major matrix
  * with m >= n (the cost of A and A^T is the same, so the taller side goes
  * first); median ms over reps, events around the call only. */
@@ -87,7 +72,7 @@ static double cusolver_ms(cusolverDnHandle_t h, int m, int n, int dbl, int reps)
         if (cs != CUSOLVER_STATUS_SUCCESS) ok = 0;
         if (r > 0) t[r - 1] = ms; /* the first call loads kernels */
     }
-    double med = ok ? median(t, reps) : -1.0;
+    double med = ok ? bench_median(t, reps) : -1.0;
     free(t);
     cudaEventDestroy(e0);
     cudaEventDestroy(e1);
@@ -149,21 +134,21 @@ int main(int argc, char **argv) {
         for (int r = 0; r < reps + 1; r++) {
             be->upload(w, hw, n);
             be->sync();
-            double t0 = now_ms();
+            double t0 = bench_now_ms();
             if (lg_sr_apply(be, w, 4, sh, 0, 0.5f, 0, NULL) != LG_OK) ok = 0;
             be->sync();
-            if (r > 0) t[r - 1] = now_ms() - t0;
+            if (r > 0) t[r - 1] = bench_now_ms() - t0;
         }
-        double dev = ok ? median(t, reps) : -1.0;
+        double dev = ok ? bench_median(t, reps) : -1.0;
         float *hc = malloc(n * sizeof *hc);
         ok = 1;
         for (int r = 0; r < reps; r++) {
             memcpy(hc, hw, n * sizeof *hc);
-            double t0 = now_ms();
+            double t0 = bench_now_ms();
             if (lg_sr_apply(lg_backend_cpu(), hc, 4, sh, 0, 0.5f, 0, NULL) != LG_OK) ok = 0;
-            t[r] = now_ms() - t0;
+            t[r] = bench_now_ms() - t0;
         }
-        double host = ok ? median(t, reps) : -1.0;
+        double host = ok ? bench_median(t, reps) : -1.0;
         free(hc);
         int mm = rows > cols ? rows : cols, nn = rows > cols ? cols : rows;
         double cd = cusolver_ms(h, mm, nn, 1, reps), cf = cusolver_ms(h, mm, nn, 0, reps);

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "lipgan/config.h"
 #include "lipgan/train.h"
 
@@ -29,17 +30,6 @@
 
 #include "lipgan/cuda.h"
 #endif
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* 1000 CIFAR-10 records (label byte + 3072 pixel bytes) of noise. */
 static int write_cifar(const char *path) {
@@ -162,13 +152,13 @@ int main(int argc, char **argv) {
     lg_train_stats st;
     double *ms = malloc((size_t)(iters + warmup) * sizeof *ms);
     for (int i = 0; i < iters + warmup; i++) {
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         if (lg_trainer_step(t, &st) != LG_OK) {
             fprintf(stderr, "bench_train_iter: step %d: %s\n", i, lg_error_msg());
             return 1;
         }
         device_sync(cuda);
-        ms[i] = now_ms() - t0;
+        ms[i] = bench_now_ms() - t0;
 #ifdef LG_HAVE_CUDA
         /* LG_CUDA_PROFILE: the timed steps only (the warm-up benchmarks cuDNN) */
         if (cuda && i == warmup - 1 && lg_cuda_profile_enabled()) lg_cuda_profile_reset();
@@ -201,10 +191,10 @@ int main(int argc, char **argv) {
     double *tm = ms + warmup;
     double sum = 0;
     for (int i = 0; i < iters; i++) sum += tm[i];
-    qsort(tm, (size_t)iters, sizeof *tm, cmp_double);
-    printf("lipgan train_iter %.2f\n", tm[iters / 2]);
-    printf("# %d timed steps: median %.2f, min %.2f, max %.2f, mean %.2f ms\n", iters,
-           tm[iters / 2], tm[0], tm[iters - 1], sum / iters);
+    double med = bench_median(tm, iters); /* sorts tm */
+    printf("lipgan train_iter %.2f\n", med);
+    printf("# %d timed steps: median %.2f, min %.2f, max %.2f, mean %.2f ms\n", iters, med,
+           tm[0], tm[iters - 1], sum / iters);
     printf("# loss D %.4f G %.4f after %d steps\n", st.loss_d, st.loss_g, iters + warmup);
     free(ms);
     lg_trainer_free(t);
