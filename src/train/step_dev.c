@@ -111,6 +111,18 @@ lg_status lg__trainer_set_step_mode(lg_trainer *t, int mode) {
     return LG_OK;
 }
 
+int lg__train_dev_keep(lg_trainer *t) {
+    if (!t->dev.mode) return 0;
+    if (t->opt_d.t < LG_TS_MAX_T - 1 - t->cfg.train.n_dis && t->opt_g.t < LG_TS_MAX_T - 2) return 1;
+    /* the device's float counters would round: the classic step from here on */
+    drop_graphs(&t->dev);
+    t->dev.mode = 0;
+    snprintf(t->dev.info, sizeof t->dev.info,
+             "%s: classic step (over 2^24 updates: the sync-free step counts them in a float)",
+             t->be->name);
+    return 0;
+}
+
 /* slot = mean(x), without a graph */
 static void mean_to(lg_trainer *t, float *slot, lg_tensor *x) {
     int old = lg_ctx_set_grad_enabled(t->ctx, 0);
@@ -233,10 +245,6 @@ lg_status lg__train_step_dev(lg_trainer *t, lg_train_stats *st, int *diverged) {
     const lg_backend *be = t->be;
     lg_train_dev *dv = &t->dev;
     *diverged = 0;
-    if (t->opt_d.t >= LG_TS_MAX_T - 1 - c->train.n_dis || t->opt_g.t >= LG_TS_MAX_T - 2)
-        return lg_error_set(LG_ERR_UNSUPPORTED,
-                            "trainer: over 2^24 updates; the sync-free step counts them in a "
-                            "float (set cuda.graph: false and use the classic step)");
     size_t a_start = lg_ctx_sys_allocs(t->ctx);
     float ctl[LG_TS_SKIPPED + 1] = {0};
     ctl[LG_TS_LR_D] = st->lr_d;

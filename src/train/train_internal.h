@@ -111,6 +111,10 @@ void lg__train_dev_free(lg_trainer *t);
  * nonfinite_run of st; *diverged when the run of skipped updates reached
  * train.max_nonfinite during the step. */
 lg_status lg__train_step_dev(lg_trainer *t, lg_train_stats *st, int *diverged);
+/* 1 while the sync-free step is in use; switches to the classic step (and
+ * returns 0) once Adam's step counters near 2^24, where the float copies
+ * the device keeps would round. */
+int lg__train_dev_keep(lg_trainer *t);
 /* Test hook: switch a trainer between the classic (0) and the sync-free
  * (1) step on any backend; LG_ERR_UNSUPPORTED if its config needs the
  * classic one (gradient clamping, SR-GAN, EMA). */

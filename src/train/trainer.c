@@ -480,7 +480,7 @@ lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *st) {
     int linear = strcmp(c->train.lr_decay, "linear") == 0;
     st->lr_d = linear ? lg_lr_linear(c->optim.d.lr, t->step, c->train.steps) : c->optim.d.lr;
     st->lr_g = linear ? lg_lr_linear(c->optim.g.lr, t->step, c->train.steps) : c->optim.g.lr;
-    if (t->dev.mode) {
+    if (lg__train_dev_keep(t)) {
         int div = 0;
         LG_TRY(lg__train_step_dev(t, st, &div));
         t->step++;
