@@ -505,6 +505,58 @@ static void test_sr(void) {
     CHECK_STATUS(lg_sr_apply(NULL, w1, 2, shape, 0, 1.5f, 0, NULL), LG_ERR_INVALID_ARG);
 }
 
+/* The SR path for backends with an `svd` entry (CUDA: cuSOLVER), run here
+ * on the CPU backend given a LAPACK sgesvd as that entry: weights of
+ * 65,536+ entries with rows <= cols take it, and must match the host path
+ * (double SVD) to float-SVD accuracy, static and dynamic, for an odd row
+ * count too. */
+static lg_status svd_lapack(float *s, float *u, float *vt, float *a, int m, int n) {
+    float *superb = malloc(sizeof(float) * (size_t)(n > 1 ? n - 1 : 1));
+    lapack_int info = superb ? LAPACKE_sgesvd(LAPACK_COL_MAJOR, 'S', 'S', m, n, a, m, s, u, m,
+                                              vt, n, superb)
+                             : -1;
+    free(superb);
+    return info == 0 ? LG_OK : lg_error_set(LG_ERR_NONFINITE, "sgesvd info %d", (int)info);
+}
+
+static void test_sr_backend_svd(void) {
+    lg_backend be = *lg_backend_cpu();
+    be.svd = svd_lapack;
+    const int64_t shapes[2][4] = {{64, 128, 3, 3}, {37, 1800, 1, 1}};
+    lg_test_rng r = lg_test_rng_make(29);
+    for (int k = 0; k < 2; k++) {
+        size_t n = (size_t)(shapes[k][0] * shapes[k][1] * shapes[k][2] * shapes[k][3]);
+        float *w = malloc(sizeof(float) * n), *wa = malloc(sizeof(float) * n);
+        float *wb = malloc(sizeof(float) * n);
+        lg_test_fill_uniform(&r, w, n, -0.05f, 0.05f);
+        for (int dyn = 0; dyn < 2; dyn++) {
+            memcpy(wa, w, sizeof(float) * n);
+            memcpy(wb, w, sizeof(float) * n);
+            lg_sr_state sa, sb;
+            memset(&sa, 0, sizeof sa);
+            memset(&sb, 0, sizeof sb);
+            for (int rep = 0; rep < 1 + 2 * dyn; rep++) {
+                CHECK_OK(lg_sr_apply(NULL, wa, 4, shapes[k], 0, 0.5f, dyn, dyn ? &sa : NULL));
+                CHECK_OK(lg_sr_apply(&be, wb, 4, shapes[k], 0, 0.5f, dyn, dyn ? &sb : NULL));
+            }
+            double num = 0, den = 0;
+            for (size_t i = 0; i < n; i++) {
+                num += ((double)wb[i] - wa[i]) * ((double)wb[i] - wa[i]);
+                den += (double)wa[i] * wa[i];
+            }
+            CHECK(sqrt(num / den) <= 1e-4, "SR through the backend's svd, shape %d, dynamic %d: "
+                  "rel L2 %.3e from the host path", k, dyn, sqrt(num / den));
+            CHECK(!dyn || (sa.n == sb.n && sb.have_ref), "dynamic state n %lld / %lld",
+                  (long long)sa.n, (long long)sb.n);
+            lg_sr_free(&sa);
+            lg_sr_free(&sb);
+        }
+        free(w);
+        free(wa);
+        free(wb);
+    }
+}
+
 static void test_clip(void) {
     float w[6] = {-3.0f, -0.5f, 0.0f, 0.25f, 0.01f, 7.0f};
     lg_clip_weights(NULL, w, 6, 0.01f);
@@ -778,6 +830,7 @@ int main(void) {
     LG_TEST_RUN(test_sn_gradcheck);
     LG_TEST_RUN(test_toeplitz_vs_explicit);
     LG_TEST_RUN(test_toeplitz_layer);
+    LG_TEST_RUN(test_sr_backend_svd);
     LG_TEST_RUN(test_sr);
     LG_TEST_RUN(test_clip);
     LG_TEST_RUN(test_gclamp);

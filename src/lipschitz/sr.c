@@ -56,14 +56,16 @@ static lg_status sr_device(const lg_backend *be, float *w, int64_t rows, int64_t
     float *buf = lg_buffer_alloc(be, (size_t)(m * n + n + m * n + n * n + n));
     if (!buf) return LG_ERR_NOMEM;
     float *a = buf, *s = a + m * n, *u = s + n, *vt = u + m * n, *tf = vt + n * n; /* (n) */
-    float *sh = malloc((size_t)n * (sizeof(float) + 2 * sizeof(double)));
-    lg_status status = sh ? LG_OK : lg_error_set(LG_ERR_NOMEM, "SR: out of memory");
+    /* host: s and t in double (n each), then s / t in float (n) */
+    double *sd = malloc((size_t)n * (2 * sizeof(double) + sizeof(float)));
+    double *t = sd ? sd + n : NULL;
+    float *sh = sd ? (float *)(t + n) : NULL;
+    lg_status status = sd ? LG_OK : lg_error_set(LG_ERR_NOMEM, "SR: out of memory");
     if (status == LG_OK) {
         be->copy(a, w, (size_t)(m * n));
         status = be->svd(s, u, vt, a, (int)m, (int)n);
     }
     if (status == LG_OK) {
-        double *sd = (double *)(sh + n), *t = sd + n;
         be->download(sh, s, (size_t)n);
         for (int64_t i = 0; i < n; i++) sd[i] = sh[i];
         if (!isfinite(sd[0]) || !(sd[0] > 0.0))
@@ -81,7 +83,7 @@ static lg_status sr_device(const lg_backend *be, float *w, int64_t rows, int64_t
             be->gemm(0, 0, (int)n, (int)m, (int)n, 1.0f, vt, (int)n, u, (int)m, 0.0f, w, (int)m);
         }
     }
-    free(sh);
+    free(sd);
     lg_buffer_free(be, buf);
     return status;
 }
