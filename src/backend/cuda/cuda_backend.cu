@@ -205,6 +205,15 @@ void lgc_pool_free(void *p) { pool_free(p); }
 
 /* ---- graphs ---- */
 
+bool lgc_capturing(void) {
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(lgc_stream, &cs) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return true; /* unknown: take the safe road (no syncs, no allocation) */
+    }
+    return cs != cudaStreamCaptureStatusNone;
+}
+
 struct lg_cuda_graph {
     cudaGraph_t g;
     cudaGraphExec_t ex;

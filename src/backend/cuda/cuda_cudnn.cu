@@ -168,15 +168,6 @@ static bool enabled_locked(void) {
     return g_enabled == 1;
 }
 
-static bool capturing(void) {
-    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
-    if (cudaStreamIsCapturing(lgc_stream, &cs) != cudaSuccess) {
-        (void)cudaGetLastError();
-        return true; /* unknown: take the safe road (no syncs) */
-    }
-    return cs != cudaStreamCaptureStatusNone;
-}
-
 static void *open_lib(const char *path, char *why, size_t nwhy) {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
@@ -254,7 +245,7 @@ static void load_locked(void) {
  * while the stream is being captured). */
 static bool ready_locked(void) {
     if (!enabled_locked()) return false;
-    if (g_state == DNN_UNTRIED && !capturing()) load_locked();
+    if (g_state == DNN_UNTRIED && !lgc_capturing()) load_locked();
     return g_state == DNN_READY;
 }
 
@@ -359,7 +350,7 @@ static plan *plan_get_locked(const lg_conv_geom *g, int prec, int det) {
  * capturing: allocation would break the capture). */
 static bool big_reserve_locked(size_t bytes) {
     if (bytes <= g_big_bytes) return true;
-    if (capturing()) return false;
+    if (lgc_capturing()) return false;
     void *q = lgc_pool_alloc(bytes);
     if (!q) {
         lg_error_clear();
@@ -439,7 +430,7 @@ static void choose_locked(plan *p, int pass, const lg_conv_geom *g, size_t calle
                           const float *a, const float *b, float *ws) {
     dnn_perf r[16];
     int got = 0;
-    bool find = g_benchmark && !capturing();
+    bool find = g_benchmark && !lgc_capturing();
     dnn_status s;
     if (pass == P_FWD)
         s = find ? dnn.cudnnFindConvolutionForwardAlgorithm(g_handle, p->x, p->w, p->conv, p->y,

@@ -18,6 +18,9 @@ extern int lgc_precision;
 /* The device pool's allocator (NULL + lg_error_set on failure). */
 void *lgc_pool_alloc(size_t bytes);
 void lgc_pool_free(void *p);
+/* True while lgc_stream is being captured into a CUDA graph (or when that
+ * cannot be told): nothing may synchronize or allocate then. */
+bool lgc_capturing(void);
 
 /* Records the first failure (sticky) and the thread's message; returns
  * true when the call succeeded. */

@@ -61,15 +61,6 @@ bool lgc_profile_env(void) {
     return e && *e && strcmp(e, "0") != 0 && strcmp(e, "off") != 0;
 }
 
-static bool stream_capturing(void) {
-    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
-    if (cudaStreamIsCapturing(lgc_stream, &cs) != cudaSuccess) {
-        (void)cudaGetLastError();
-        return true; /* unknown: do nothing that could synchronize */
-    }
-    return cs != cudaStreamCaptureStatusNone;
-}
-
 static cudaEvent_t event_get_locked(void) {
     if (!g_free_ev.empty()) {
         cudaEvent_t e = g_free_ev.back();
@@ -119,7 +110,7 @@ static bool g_sync; /* LG_CUDA_PROFILE=sync */
 static prof_tok prof_begin(void) {
     prof_tok t = {false, nullptr, nullptr};
     if (!g_on) return t;
-    if (stream_capturing()) {
+    if (lgc_capturing()) {
         std::lock_guard<std::mutex> lk(g_mu);
         g_untimed++;
         return t;
@@ -192,7 +183,7 @@ static void prof_end(const prof_tok &t, const char *entry, double bytes, double 
 
 /* After the host waited for the stream: reading the events costs nothing. */
 static void prof_resolve_idle(void) {
-    if (!g_on || stream_capturing()) return;
+    if (!g_on || lgc_capturing()) return;
     std::lock_guard<std::mutex> lk(g_mu);
     resolve_locked();
 }
@@ -472,7 +463,7 @@ extern "C" int lg_cuda_profile_enabled(void) { return g_on ? 1 : 0; }
 
 extern "C" void lg_cuda_profile_reset(void) {
     if (!g_on) return;
-    bool cap = stream_capturing();
+    bool cap = lgc_capturing();
     if (!cap) {
         cudaError_t e = cudaStreamSynchronize(lgc_stream);
         if (e != cudaSuccess) (void)cudaGetLastError();
@@ -525,7 +516,7 @@ extern "C" const char *lg_cuda_profile_report(int steps) {
                    "initializes)\n";
         return g_report.c_str();
     }
-    bool cap = stream_capturing();
+    bool cap = lgc_capturing();
     if (!cap) {
         cudaError_t e = cudaStreamSynchronize(lgc_stream);
         if (e != cudaSuccess) (void)cudaGetLastError();
