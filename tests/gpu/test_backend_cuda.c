@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu_test.h"
 #include "lg_test.h"
 #include "lipgan/backend.h"
 #include "lipgan/status.h"
@@ -323,11 +324,7 @@ static void conv_cases(void) {
 
 static void test_conv(void) {
 #ifdef LG_HAVE_CUDA
-    const char *req = getenv("LG_REQUIRE_CUDNN");
-    int have = lg_cuda_cudnn();
-    printf("  convolutions: %s\n", lg_cuda_cudnn_info());
-    CHECK(have || !(req && !strcmp(req, "1")), "LG_REQUIRE_CUDNN=1 but cuDNN is not in use: %s",
-          lg_cuda_cudnn_info());
+    int have = gpu_test_cudnn("  ");
     g_conv_mode = 0;
     if (have) {
         conv_cases();
@@ -927,19 +924,11 @@ static void test_profile(void) {
 #endif
 
 int main(void) {
-    const char *req = getenv("LG_REQUIRE_CUDA");
-    B[0] = lg_backend_cuda();
-    if (!B[0]) {
-        int required = req && strcmp(req, "1") == 0;
-        printf("test_backend_cuda: SKIP (%s)%s\n", lg_error_msg(),
-               required ? ", but LG_REQUIRE_CUDA=1: failing" : "");
-        return required ? 1 : 0;
-    }
+    int rc;
+    if (!(B[0] = gpu_test_backend("test_backend_cuda", &rc))) return rc;
     B[1] = lg_backend_cpu();
     LG_ASSERT(B[1] && B[0]->is_device && !B[1]->is_device);
-    uint64_t seed = 0x5eed;
-    const char *se = getenv("LG_TEST_SEED"); /* fresh inputs on demand */
-    if (se) seed = strtoull(se, NULL, 0);
+    uint64_t seed = gpu_test_seed(0x5eed);
     rng = lg_test_rng_make(seed);
     printf("CUDA backend vs CPU backend, seed %llu, nMSE bar %.0e\n", (unsigned long long)seed,
            NMSE_BAR);

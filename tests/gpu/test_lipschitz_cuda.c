@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu_test.h"
 #include "lg_test.h"
 #include "lipgan/lipschitz.h"
 #include "lipgan/ops.h"
@@ -253,13 +254,9 @@ static void test_gp(void) {
 }
 
 int main(void) {
-    g_cuda = lg_backend_cuda();
-    if (!g_cuda) {
-        printf("SKIP: no CUDA device (%s)\n", lg_error_msg());
-        return getenv("LG_REQUIRE_CUDA") && atoi(getenv("LG_REQUIRE_CUDA")) ? 1 : 0;
-    }
-    const char *s = getenv("LG_TEST_SEED");
-    g_seed = s ? strtoull(s, NULL, 10) : 12345;
+    int rc;
+    if (!(g_cuda = gpu_test_backend("test_lipschitz_cuda", &rc))) return rc;
+    g_seed = gpu_test_seed(12345);
     printf("seed %llu\n", (unsigned long long)g_seed);
     LG_TEST_RUN(test_sn);
     LG_TEST_RUN(test_toeplitz);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu_test.h"
 #include "lg_test.h"
 #include "lipgan/autograd.h"
 #include "lipgan/model.h"
@@ -306,20 +307,12 @@ static void test_models(void) {
 }
 
 int main(void) {
-    g_cuda = lg_backend_cuda();
-    if (!g_cuda) {
-        printf("SKIP: no CUDA device (%s)\n", lg_error_msg());
-        return getenv("LG_REQUIRE_CUDA") && atoi(getenv("LG_REQUIRE_CUDA")) ? 1 : 0;
-    }
-    const char *s = getenv("LG_TEST_SEED");
-    g_seed = s ? strtoull(s, NULL, 10) : 12345;
+    int rc;
+    if (!(g_cuda = gpu_test_backend("test_ops_cuda", &rc))) return rc;
+    g_seed = gpu_test_seed(12345);
     printf("seed %llu\n", (unsigned long long)g_seed);
 #ifdef LG_HAVE_CUDA
-    const char *req = getenv("LG_REQUIRE_CUDNN");
-    int have = lg_cuda_cudnn();
-    printf("convolutions: %s\n", lg_cuda_cudnn_info());
-    CHECK(have || !(req && !strcmp(req, "1")), "LG_REQUIRE_CUDNN=1 but cuDNN is not in use: %s",
-          lg_cuda_cudnn_info());
+    int have = gpu_test_cudnn("");
     if (have) {
         printf("-- convolutions through cuDNN\n");
         LG_TEST_RUN(test_ops);

@@ -50,6 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gpu_test.h"
 #include "lg_test.h"
 #include "lipgan/backend.h"
 #include "lipgan/backend_cpu.h"
@@ -865,10 +866,8 @@ static int env_int(const char *name, int def) {
 int main(void) {
     const char *dev = getenv("LG_TEST_TRAIN_DEVICE");
     int on_cuda = !(dev && strcmp(dev, "cpu") == 0);
-    if (on_cuda && !lg_backend_cuda()) {
-        printf("SKIP: no CUDA device (%s)\n", lg_error_msg());
-        return env_int("LG_REQUIRE_CUDA", 0) ? 1 : 0;
-    }
+    int rc;
+    if (on_cuda && !gpu_test_backend("test_train_cuda", &rc)) return rc;
     g_steps = env_int("LG_TEST_TRAIN_STEPS", 20);
     if (g_steps < 1) g_steps = 1;
     if (g_steps > MAX_STEPS) g_steps = MAX_STEPS;
