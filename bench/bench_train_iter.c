@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "../tests/train_fixtures.h"
 #include "lipgan/config.h"
 #include "lipgan/train.h"
 
@@ -30,26 +31,6 @@
 
 #include "lipgan/cuda.h"
 #endif
-
-/* 1000 CIFAR-10 records (label byte + 3072 pixel bytes) of noise. */
-static int write_cifar(const char *path) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    unsigned char rec[3073];
-    uint32_t s = 12345;
-    for (int r = 0; r < 1000; r++) {
-        for (int i = 0; i < 3073; i++) {
-            s = s * 1664525u + 1013904223u;
-            rec[i] = (unsigned char)(s >> 24);
-        }
-        rec[0] %= 10;
-        if (fwrite(rec, 1, sizeof rec, f) != sizeof rec) {
-            fclose(f);
-            return -1;
-        }
-    }
-    return fclose(f);
-}
 
 /* The synthetic data file and its temp dir, removed at exit (also on errors). */
 static char g_dir[] = "/tmp/lg_bench_XXXXXX", g_path[64];
@@ -97,7 +78,7 @@ int main(int argc, char **argv) {
     }
     atexit(cleanup);
     snprintf(g_path, sizeof g_path, "%s/data_batch_1.bin", g_dir);
-    if (write_cifar(g_path)) {
+    if (tf_write_cifar_noise(g_path)) {
         fprintf(stderr, "bench_train_iter: cannot write %s\n", g_path);
         return 1;
     }

@@ -45,6 +45,28 @@ __attribute__((unused)) static int tf_write_cifar(const char *dir, int n, char *
     return fclose(f);
 }
 
+/* 1000 CIFAR-10 records (label byte + 3072 pixel bytes) of LCG noise at
+ * path: the synthetic data of bench/bench_train_iter.c and
+ * tests/gpu/test_train_cuda.c. 0 on success. */
+__attribute__((unused)) static int tf_write_cifar_noise(const char *path) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    unsigned char rec[3073];
+    uint32_t s = 12345;
+    for (int r = 0; r < 1000; r++) {
+        for (int i = 0; i < 3073; i++) {
+            s = s * 1664525u + 1013904223u;
+            rec[i] = (unsigned char)(s >> 24);
+        }
+        rec[0] %= 10;
+        if (fwrite(rec, 1, sizeof rec, f) != sizeof rec) {
+            fclose(f);
+            return -1;
+        }
+    }
+    return fclose(f);
+}
+
 __attribute__((unused)) static void tf_be32(unsigned char *p, uint32_t v) {
     p[0] = (unsigned char)(v >> 24); p[1] = (unsigned char)(v >> 16);
     p[2] = (unsigned char)(v >> 8); p[3] = (unsigned char)v;

@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "gpu_test.h"
+#include "train_fixtures.h"
 #include "lg_test.h"
 #include "lipgan/backend.h"
 #include "lipgan/backend_cpu.h"
@@ -128,26 +129,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* 1000 records of label + 3x32x32 bytes from an LCG (bench_train_iter's) */
-static int write_cifar(const char *path) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    unsigned char rec[3073];
-    uint32_t s = 12345;
-    for (int r = 0; r < 1000; r++) {
-        for (int i = 0; i < 3073; i++) {
-            s = s * 1664525u + 1013904223u;
-            rec[i] = (unsigned char)(s >> 24);
-        }
-        rec[0] %= 10;
-        if (fwrite(rec, 1, sizeof rec, f) != sizeof rec) {
-            fclose(f);
-            return -1;
-        }
-    }
-    return fclose(f);
 }
 
 static void result_free(run_result *r) {
@@ -881,7 +862,7 @@ int main(void) {
         return 1;
     }
     snprintf(g_cifar, sizeof g_cifar, "%s/data_batch_1.bin", dir);
-    if (write_cifar(g_cifar)) {
+    if (tf_write_cifar_noise(g_cifar)) {
         fprintf(stderr, "cannot write %s\n", g_cifar);
         return 1;
     }
