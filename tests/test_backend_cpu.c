@@ -444,6 +444,8 @@ static double binary_ref(lg_binary op, double a, double b) {
     case LG_B_MUL: return a * b;
     case LG_B_DIV: return a / b;
     case LG_B_MAX: return a > b ? a : b;
+    case LG_B_ADD_RELU: return a + b > 0 ? a + b : 0;
+    case LG_B_RELU_MASK: return b > 0 ? a : 0;
     default: return NAN;
     }
 }
@@ -498,6 +500,14 @@ static void test_binary(void) {
     CHECK(isnan(y), "max(NaN, 1) = %g", y);
     be->binary(LG_B_MAX, &y, one, &b, one, &a, one);
     CHECK(isnan(y), "max(1, NaN) = %g", y);
+    /* the fused ReLU pair keeps non-finite values visible, as relu and step*mul do */
+    be->binary(LG_B_ADD_RELU, &y, one, &a, one, &b, one);
+    CHECK(isnan(y), "add_relu(NaN, 1) = %g", y);
+    float inf = INFINITY, neg = -1;
+    be->binary(LG_B_RELU_MASK, &y, one, &inf, one, &neg, one);
+    CHECK(isnan(y), "relu_mask(inf, -1) = %g (inf * 0)", y);
+    be->binary(LG_B_RELU_MASK, &y, one, &b, one, &a, one);
+    CHECK(y == 0, "relu_mask(1, NaN) = %g", y);
 }
 
 static void test_sum_to(void) {

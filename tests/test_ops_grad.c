@@ -56,7 +56,8 @@ enum {
     OP_MATMUL, OP_LINEAR, OP_CONV, OP_CONVT, OP_WGRAD, OP_UP, OP_AVG, OP_SUMPOOL, OP_GSP,
     OP_BN, OP_RELU, OP_LRELU, OP_TANH, OP_SIGMOID, OP_SOFTPLUS, OP_ADD, OP_SUB, OP_MUL,
     OP_DIV, OP_SCALE, OP_ADDS, OP_NEG, OP_SQUARE, OP_SQRT, OP_SUM, OP_MEAN, OP_SUMAX,
-    OP_MEANAX, OP_BCAST, OP_SUMTO, OP_RESHAPE, OP_FLATTEN, OP_ROWS, OP_ROWS_PAD, OP_CAT
+    OP_MEANAX, OP_BCAST, OP_SUMTO, OP_RESHAPE, OP_FLATTEN, OP_ROWS, OP_ROWS_PAD, OP_CAT,
+    OP_ADDRELU
 };
 
 typedef struct opcase {
@@ -99,6 +100,7 @@ static lg_tensor *op_apply(lg_ctx *ctx, lg_tensor **in, void *user) {
     case OP_SUB: y = lg_sub(ctx, a, b); break;
     case OP_MUL: y = lg_mul(ctx, a, b); break;
     case OP_DIV: y = lg_div(ctx, a, b); break;
+    case OP_ADDRELU: y = lg_add_relu(ctx, a, b); break;
     case OP_SCALE: y = lg_scale(ctx, a, c->alpha); break;
     case OP_ADDS: y = lg_add_scalar(ctx, a, c->alpha); break;
     case OP_NEG: y = lg_neg(ctx, a); break;
@@ -616,9 +618,10 @@ static void test_binary(void) {
         {2, {1, 3}, 2, {4, 1}},              /* outer product shape */
         {1, {1}, 2, {2, 3}},                 /* scalar tensor */
     };
-    struct { int op; const char *name; } ops[] = {
-        {OP_ADD, "add"}, {OP_SUB, "sub"}, {OP_MUL, "mul"}, {OP_DIV, "div"}};
-    for (size_t o = 0; o < 4; o++)
+    struct { int op; const char *name; } ops[] = {{OP_ADD, "add"}, {OP_SUB, "sub"},
+                                                  {OP_MUL, "mul"}, {OP_DIV, "div"},
+                                                  {OP_ADDRELU, "add_relu"}};
+    for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++)
         for (size_t s = 0; s < sizeof shp / sizeof shp[0]; s++) {
             int64_t an = 1, bn = 1, A[4], B[4], Y[4];
             for (int i = 0; i < shp[s].ad; i++) an *= shp[s].as[i];
@@ -638,16 +641,30 @@ static void test_binary(void) {
                 Y[i] = A[i] > B[i] ? A[i] : B[i];
                 yn *= Y[i];
             }
+            /* add_relu: redraw b until no sum is within 0.05 of the kink */
+            for (int tries = 0; ops[o].op == OP_ADDRELU; tries++) {
+                LG_ASSERT(tries < 1000);
+                int near = 0;
+                for (int64_t i = 0; i < yn; i++) {
+                    int64_t i3 = i % Y[3], i2 = i / Y[3] % Y[2], i1 = i / (Y[3] * Y[2]) % Y[1],
+                            i0 = i / (Y[3] * Y[2] * Y[1]);
+                    float v = a[bidx(A, i0, i1, i2, i3)] + b[bidx(B, i0, i1, i2, i3)];
+                    near |= fabsf(v) < 0.05f;
+                }
+                if (!near) break;
+                lg_test_fill_uniform(&g_rng, b, (size_t)bn, -1, 1);
+            }
             float *ref = buf_new((size_t)yn);
             for (int64_t i0 = 0; i0 < Y[0]; i0++)
                 for (int64_t i1 = 0; i1 < Y[1]; i1++)
                     for (int64_t i2 = 0; i2 < Y[2]; i2++)
                         for (int64_t i3 = 0; i3 < Y[3]; i3++) {
                             float av = a[bidx(A, i0, i1, i2, i3)], bv = b[bidx(B, i0, i1, i2, i3)];
-                            float v = ops[o].op == OP_ADD   ? av + bv
-                                      : ops[o].op == OP_SUB ? av - bv
-                                      : ops[o].op == OP_MUL ? av * bv
-                                                            : av / bv;
+                            float v = ops[o].op == OP_ADD     ? av + bv
+                                      : ops[o].op == OP_SUB   ? av - bv
+                                      : ops[o].op == OP_MUL   ? av * bv
+                                      : ops[o].op == OP_DIV   ? av / bv
+                                      : av + bv < 0 ? 0.0f : av + bv;
                             ref[((i0 * Y[1] + i1) * Y[2] + i2) * Y[3] + i3] = v;
                         }
             opcase c = {.op = ops[o].op, .nin = 2};
@@ -1008,6 +1025,73 @@ static void test_gradient_penalty(void) {
     lg_gradcheck("critic D first order", critic_fn, NULL, 7, in, &o3);
 }
 
+/* ---- the fused ReLU ops give what relu(x + b) gave before them ----
+ * Same critic with ReLUs; way 0 writes relu as x * mask (a constant mask),
+ * which is exactly the old rule (forward relu, backward g * step(x), zero
+ * second derivative); way 1 uses lg_add_relu for the first layer's bias and
+ * lg_relu (now a relu_mask pass back) for the second. The penalty and its
+ * gradient in every parameter must be equal, not just close. */
+static lg_tensor *relu_as_mask(lg_ctx *ctx, lg_tensor *x) {
+    float *h = malloc((size_t)x->numel * sizeof(float));
+    lg_to_host(ctx, x, h);
+    for (int64_t i = 0; i < x->numel; i++) h[i] = h[i] > 0 ? 1.0f : 0.0f;
+    lg_tensor *m = lg_from_host(ctx, h, x->ndim, x->shape); /* not recorded: a constant */
+    free(h);
+    return lg_mul(ctx, x, m);
+}
+
+static lg_tensor *relu_critic(lg_ctx *ctx, lg_tensor *x, lg_tensor *const *p, int fused) {
+    lg_tensor *h;
+    if (fused)
+        h = lg_add_relu(ctx, lg_conv2d(ctx, x, p[0], NULL, 2, 1),
+                        lg_reshape(ctx, p[1], 4, (int64_t[]){1, CO1, 1, 1}));
+    else
+        h = relu_as_mask(ctx, lg_conv2d(ctx, x, p[0], p[1], 2, 1));
+    h = lg_conv2d(ctx, h, p[2], p[3], 1, 1);
+    h = fused ? lg_relu(ctx, h) : relu_as_mask(ctx, h);
+    h = lg_flatten(ctx, lg_avgpool2x2(ctx, h));
+    return lg_linear(ctx, h, p[4], p[5]);
+}
+
+static void test_fused_relu_same_as_before(void) {
+    const int64_t pn[6] = {CO1 * CC * 9, CO1, CO2 * CO1 * 9, CO2, CO2 * 4, 1};
+    const int64_t ps[6][4] = {{CO1, CC, 3, 3}, {CO1}, {CO2, CO1, 3, 3}, {CO2}, {1, CO2 * 4}, {1}};
+    const int pd[6] = {4, 1, 4, 1, 2, 1};
+    float *x = buf_new(CN * CC * CH * CH), *p[6];
+    for (int i = 0; i < 6; i++) p[i] = buf_new((size_t)pn[i]);
+    critic_params(x, p, pn, 0.0f);
+    float pen[2], *gp[2][6];
+    int active = 0;
+    for (int way = 0; way < 2; way++) {
+        lg_ctx *ctx;
+        CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
+        lg_tensor *pt[6], *g = NULL, *grads[6] = {0};
+        for (int i = 0; i < 6; i++) pt[i] = lg_test_tensor(ctx, p[i], pd[i], ps[i], 1);
+        lg_tensor *xh = lg_test_tensor(ctx, x, 4, (int64_t[]){CN, CC, CH, CH}, 1);
+        lg_tensor *s = lg_sum(ctx, relu_critic(ctx, xh, pt, way));
+        CHECK_OK(lg_grad(ctx, s, NULL, 1, &xh, &g, 1));
+        lg_tensor *n2 = lg_sum_axes(ctx, lg_square(ctx, g), 0xe);
+        lg_tensor *pen_t = lg_mean(ctx, lg_square(ctx, lg_add_scalar(ctx, lg_sqrt(ctx, n2), -1.0f)));
+        CHECK_OK(lg_grad(ctx, pen_t, NULL, 6, pt, grads, 0));
+        pen[way] = pen_t ? lg_item(ctx, pen_t) : NAN;
+        for (int i = 0; i < 6; i++) {
+            gp[way][i] = buf_new((size_t)pn[i]);
+            if (grads[i]) lg_to_host(ctx, grads[i], gp[way][i]);
+        }
+        lg_ctx_free(ctx);
+    }
+    CHECK(pen[0] == pen[1] && isfinite(pen[0]), "penalty %.9g (mask) vs %.9g (fused)",
+          (double)pen[0], (double)pen[1]);
+    for (int i = 0; i < 6; i++)
+        for (int64_t j = 0; j < pn[i]; j++) {
+            active += gp[0][i][j] != 0;
+            CHECK(gp[0][i][j] == gp[1][i][j], "d penalty / d p%d[%lld]: %.9g vs %.9g", i,
+                  (long long)j, (double)gp[0][i][j], (double)gp[1][i][j]);
+        }
+    CHECK(active > 20, "only %d nonzero penalty gradients: the test would not see a change",
+          active);
+}
+
 /* ---- a fixed forward+backward+penalty step allocates nothing after the
  * first step ---- */
 
@@ -1073,6 +1157,7 @@ int main(void) {
     LG_TEST_RUN(test_graph_reuse);
     LG_TEST_RUN(test_errors);
     LG_TEST_RUN(test_gradient_penalty);
+    LG_TEST_RUN(test_fused_relu_same_as_before);
     LG_TEST_RUN(test_no_alloc_after_first_step);
     bufs_free();
     return lg_test_summary("test_ops_grad");

@@ -158,6 +158,33 @@ static void test_linear(void) {
     ref_close(&rf);
 }
 
+/* relu(conv2d(x, w) + b) through lg_add_relu, to second order */
+static void test_conv_bias_relu(void) {
+    reffile rf;
+    if (!ref_open(&rf, "conv_bias_relu")) return;
+    lg_ctx *ctx;
+    CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
+    lg_tensor *x = tens(ctx, get(&rf, "x"), 1), *w = tens(ctx, get(&rf, "w"), 1);
+    lg_tensor *b = tens(ctx, get(&rf, "b"), 1);
+    lg_tensor *y = lg_add_relu(ctx, lg_conv2d(ctx, x, w, NULL, 1, 1),
+                               lg_reshape(ctx, b, 4, (int64_t[]){1, 4, 1, 1}));
+    cmp(ctx, "conv_bias_relu", "y", y, get(&rf, "y"), ATOL, RTOL);
+    lg_tensor *wrt[3] = {x, w, b};
+    const char *names[3] = {"dx", "dw", "db"};
+    ref *refs[3] = {get(&rf, "dx"), get(&rf, "dw"), get(&rf, "db")};
+    cmp_grads(ctx, "conv_bias_relu", y, get(&rf, "dy"), 3, wrt, names, refs);
+    /* gp = sum(dx^2), dx kept differentiable; then d gp / dw */
+    lg_tensor *dyt = tens(ctx, get(&rf, "dy"), 0), *dx = NULL, *gw = NULL;
+    lg_tensor *s = y && dyt ? lg_sum(ctx, lg_mul(ctx, y, dyt)) : NULL;
+    CHECK_OK(lg_grad(ctx, s, NULL, 1, &x, &dx, 1));
+    lg_tensor *gp = lg_sum(ctx, lg_square(ctx, dx));
+    cmp(ctx, "conv_bias_relu", "gp", gp, get(&rf, "gp"), ATOL, RTOL);
+    CHECK_OK(lg_grad(ctx, gp, NULL, 1, &w, &gw, 0));
+    cmp(ctx, "conv_bias_relu", "gp_dw", gw, get(&rf, "gp_dw"), ATOL, RTOL);
+    lg_ctx_free(ctx);
+    ref_close(&rf);
+}
+
 /* upsample / avgpool / global_sum_pool: x -> y, dx */
 static void test_unary_file(const char *file, lg_tensor *(*op)(lg_ctx *, lg_tensor *)) {
     reffile rf;
@@ -369,6 +396,7 @@ int main(void) {
     LG_TEST_RUN(test_conv2d);
     LG_TEST_RUN(test_convt);
     LG_TEST_RUN(test_linear);
+    LG_TEST_RUN(test_conv_bias_relu);
     LG_TEST_RUN(test_resample);
     LG_TEST_RUN(test_rows);
     LG_TEST_RUN(test_activations);

@@ -29,6 +29,10 @@ d* tensors are gradients of sum(dy * y)):
   rows_pad           x (2,3) placed at row 1 of zeros (5,3): y, dy, dx
   cat_rows           torch.cat([a (2,2,3), b (3,2,3)]): y, dy, da, db
   linear             x (5,7), w (3,7), b (3): y, dy, dx, dw, db
+  conv_bias_relu     relu(conv2d(x (2,3,6,5), w (4,3,3,3), b (4), stride 1, pad 1)),
+                     lipgan's fused bias + ReLU (lg_add_relu): y, dy, dx, dw, db, and
+                     the second order the gradient penalty takes: gp (1) =
+                     sum(dx^2) with dx built differentiably, gp_dw = d gp / dw
   activations        x (64) spread over [-6, 6] plus +-20, +-30; for each of
                      relu, leaky_relu (0.2), tanh, sigmoid, softplus: y_<act>,
                      dx_<act> for the common dy
@@ -118,6 +122,17 @@ def unary_case(seed, shape, fn):
     dy = torch.rand_like(y) * 2 - 1
     (dx,) = grads(y, (x,), dy)
     return dict(x=x, y=y, dy=dy, dx=dx)
+
+
+def conv_bias_relu_case():
+    torch.manual_seed(13)
+    x, w, b = leaf(2, 3, 6, 5), leaf(4, 3, 3, 3), leaf(4)
+    y = F.relu(F.conv2d(x, w, b, stride=1, padding=1))
+    dy = torch.rand_like(y) * 2 - 1
+    dx, dw, db = torch.autograd.grad(y, (x, w, b), dy, create_graph=True)
+    gp = (dx ** 2).sum()
+    (gp_dw,) = torch.autograd.grad(gp, (w,))
+    return dict(x=x, w=w, b=b, y=y, dy=dy, dx=dx, dw=dw, db=db, gp=gp.reshape(1), gp_dw=gp_dw)
 
 
 def cat_rows_case():
@@ -210,6 +225,7 @@ def main():
                                                                 t.new_zeros(2, 3)])),
         "cat_rows": cat_rows_case(),
         "linear": linear_case(),
+        "conv_bias_relu": conv_bias_relu_case(),
         "activations": activations_case(),
         "wgan_gp": wgan_gp_case(),
     }

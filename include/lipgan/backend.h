@@ -61,6 +61,9 @@ typedef enum lg_binary {
     LG_B_MUL,
     LG_B_DIV,
     LG_B_MAX,
+    LG_B_ADD_RELU,  /* relu(a + b): a bias add fused with the ReLU after it */
+    LG_B_RELU_MASK, /* a * (b > 0 ? 1 : 0): ReLU's backward, the mask read from
+                     * b = its input or its output (both > 0 at the same places) */
     LG_B_COUNT
 } lg_binary;
 

@@ -67,6 +67,9 @@ lg_tensor *lg_batchnorm(lg_ctx *ctx, lg_tensor *x, lg_tensor *gamma, lg_tensor *
 /* ---- activations ---- */
 lg_tensor *lg_relu(lg_ctx *ctx, lg_tensor *x);
 lg_tensor *lg_leaky_relu(lg_ctx *ctx, lg_tensor *x, float alpha);
+/* relu(a + b), broadcasting as lg_add: a layer's bias add and the ReLU after
+ * it in one pass (forward), and one masked pass back. */
+lg_tensor *lg_add_relu(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
 lg_tensor *lg_tanh(lg_ctx *ctx, lg_tensor *x);
 lg_tensor *lg_sigmoid(lg_ctx *ctx, lg_tensor *x);
 lg_tensor *lg_softplus(lg_ctx *ctx, lg_tensor *x);

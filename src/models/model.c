@@ -287,7 +287,9 @@ lg_status lg_model_state_loaded(lg_model *m) {
 
 /* ---- layer application ---- */
 
-lg_tensor *lg__wl(lg_ctx *ctx, lg_model *m, int li, lg_tensor *x, int train) {
+/* Weight layer li applied to x; relu: relu(layer(x)) with the bias add and
+ * the ReLU fused (lg_add_relu) where the layer runs its bias separately. */
+static lg_tensor *wl_apply(lg_ctx *ctx, lg_model *m, int li, lg_tensor *x, int train, int relu) {
     if (!x) return NULL;
     lg_wlayer *l = &m->layers[li];
     int update = train && m->lip_update;
@@ -296,19 +298,34 @@ lg_tensor *lg__wl(lg_ctx *ctx, lg_model *m, int li, lg_tensor *x, int train) {
         w = lg_sn_weight(ctx, l->lip, w, l->info.out_dim, update);
         if (l->info.lip_scale != 1.0f) w = lg_scale(ctx, w, l->info.lip_scale);
     } else if (l->info.lip == LG_LIP_TOEPLITZ) {
-        if (l->info.kind == LG_LAYER_CONV)
-            return lg_toep_conv2d(ctx, l->lip, x, w, l->info.b, l->info.stride, l->info.pad,
-                                  l->info.lip_scale, update);
+        if (l->info.kind == LG_LAYER_CONV) {
+            lg_tensor *y = lg_toep_conv2d(ctx, l->lip, x, w, l->info.b, l->info.stride,
+                                          l->info.pad, l->info.lip_scale, update);
+            return relu ? lg_relu(ctx, y) : y;
+        }
         /* transposed conv: normalize by its adjoint conv's operator norm */
         w = lg_toep_weight(ctx, l->lip, w, l->info.stride, l->info.pad, l->info.lip_scale, update);
     }
+    lg_tensor *b = relu ? NULL : l->info.b, *y = NULL;
     switch (l->info.kind) {
-    case LG_LAYER_LINEAR: return lg_linear(ctx, x, w, l->info.b);
-    case LG_LAYER_CONV: return lg_conv2d(ctx, x, w, l->info.b, l->info.stride, l->info.pad);
+    case LG_LAYER_LINEAR: y = lg_linear(ctx, x, w, b); break;
+    case LG_LAYER_CONV: y = lg_conv2d(ctx, x, w, b, l->info.stride, l->info.pad); break;
     case LG_LAYER_CONVT:
-        return lg_conv_transpose2d(ctx, x, w, l->info.b, l->info.stride, l->info.pad, 0);
+        y = lg_conv_transpose2d(ctx, x, w, b, l->info.stride, l->info.pad, 0);
+        break;
     }
-    return NULL;
+    if (!relu || !y) return y;
+    if (!l->info.b) return lg_relu(ctx, y);
+    int64_t bs[4] = {1, y->shape[1], 1, 1}; /* the bias along dim 1: (1,C) or (1,C,1,1) */
+    return lg_add_relu(ctx, y, lg_reshape(ctx, l->info.b, y->ndim, bs));
+}
+
+lg_tensor *lg__wl(lg_ctx *ctx, lg_model *m, int li, lg_tensor *x, int train) {
+    return wl_apply(ctx, m, li, x, train, 0);
+}
+
+lg_tensor *lg__wl_relu(lg_ctx *ctx, lg_model *m, int li, lg_tensor *x, int train) {
+    return wl_apply(ctx, m, li, x, train, 1);
 }
 
 lg_tensor *lg__bn(lg_ctx *ctx, lg_model *m, int bi, lg_tensor *x, int train) {

@@ -86,6 +86,8 @@ int lg__add_bn(lg_model *m, const char *name, int c);
 /* ---- forward helpers (model.c) ---- */
 /* Applies weight layer li (with its Lipschitz method) to x. */
 lg_tensor *lg__wl(lg_ctx *ctx, lg_model *m, int li, lg_tensor *x, int train);
+/* relu(lg__wl(...)), the bias add fused with the ReLU */
+lg_tensor *lg__wl_relu(lg_ctx *ctx, lg_model *m, int li, lg_tensor *x, int train);
 lg_tensor *lg__bn(lg_ctx *ctx, lg_model *m, int bi, lg_tensor *x, int train);
 
 /* ---- architectures (model_<arch>.c) ---- */

@@ -34,11 +34,9 @@ lg_tensor *lg__forward_mlp(lg_ctx *ctx, lg_model *m, lg_tensor *x, int train) {
     const lg_model_spec *s = &m->spec;
     int L = 0, B = 0;
     lg_tensor *h = x->ndim == 2 ? x : lg_flatten(ctx, x);
-    for (int i = 0; i < s->depth; i++) {
-        h = lg__wl(ctx, m, L++, h, train);
-        if (s->batchnorm) h = lg__bn(ctx, m, B++, h, train);
-        h = lg_relu(ctx, h);
-    }
+    for (int i = 0; i < s->depth; i++) /* without BN the bias add is fused with the ReLU */
+        h = s->batchnorm ? lg_relu(ctx, lg__bn(ctx, m, B++, lg__wl(ctx, m, L++, h, train), train))
+                         : lg__wl_relu(ctx, m, L++, h, train);
     h = lg__wl(ctx, m, L++, h, train);
     if (s->role == LG_NET_D || s->data_dim > 0) return h;
     if (!h) return NULL;

@@ -69,19 +69,19 @@ lg_tensor *lg__forward_resnet(lg_ctx *ctx, lg_model *m, lg_tensor *x, int train)
     int L = 0, B = 0;
     if (s->role == LG_NET_D) {
         /* block1 (optimized) */
-        lg_tensor *r = lg__wl(ctx, m, L++, x, train);
-        r = lg_avgpool2x2(ctx, lg__wl(ctx, m, L++, lg_relu(ctx, r), train));
+        lg_tensor *r = lg__wl_relu(ctx, m, L++, x, train);
+        r = lg_avgpool2x2(ctx, lg__wl(ctx, m, L++, r, train));
         lg_tensor *sc = lg__wl(ctx, m, L++, lg_avgpool2x2(ctx, x), train);
         lg_tensor *h = lg_add(ctx, r, sc);
         /* block2 (down, learnable shortcut) */
-        r = lg__wl(ctx, m, L++, lg_relu(ctx, h), train);
-        r = lg_avgpool2x2(ctx, lg__wl(ctx, m, L++, lg_relu(ctx, r), train));
+        r = lg__wl_relu(ctx, m, L++, lg_relu(ctx, h), train);
+        r = lg_avgpool2x2(ctx, lg__wl(ctx, m, L++, r, train));
         sc = lg_avgpool2x2(ctx, lg__wl(ctx, m, L++, h, train));
         h = lg_add(ctx, r, sc);
         /* block3, block4 (identity shortcut) */
         for (int i = 0; i < 2; i++) {
-            r = lg__wl(ctx, m, L++, lg_relu(ctx, h), train);
-            r = lg__wl(ctx, m, L++, lg_relu(ctx, r), train);
+            r = lg__wl_relu(ctx, m, L++, lg_relu(ctx, h), train);
+            r = lg__wl(ctx, m, L++, r, train);
             h = lg_add(ctx, h, r);
         }
         h = lg_global_sum_pool(ctx, lg_relu(ctx, h)); /* (N, ch) */
@@ -95,9 +95,10 @@ lg_tensor *lg__forward_resnet(lg_ctx *ctx, lg_model *m, lg_tensor *x, int train)
     for (int i = 0; i < 3; i++) {
         lg_tensor *r = h;
         if (bn) r = lg__bn(ctx, m, B++, r, train);
-        r = lg__wl(ctx, m, L++, lg_upsample2x(ctx, lg_relu(ctx, r)), train);
-        if (bn) r = lg__bn(ctx, m, B++, r, train);
-        r = lg__wl(ctx, m, L++, lg_relu(ctx, r), train);
+        r = lg_upsample2x(ctx, lg_relu(ctx, r));
+        if (bn) r = lg_relu(ctx, lg__bn(ctx, m, B++, lg__wl(ctx, m, L++, r, train), train));
+        else r = lg__wl_relu(ctx, m, L++, r, train);
+        r = lg__wl(ctx, m, L++, r, train);
         lg_tensor *sc = lg__wl(ctx, m, L++, lg_upsample2x(ctx, h), train);
         h = lg_add(ctx, r, sc);
     }

@@ -69,7 +69,12 @@ static lg_status bw_sqrt(lg_ctx *ctx, lg_node *n, lg_tensor *g, lg_tensor **gin,
     gin[0] = lg_div(ctx, g, lg_scale(ctx, n->out, 2.0f));  /* d sqrt(x) = 1/(2 sqrt(x)) */
     return LG_OK;
 }
+static lg_tensor *relu_mask(lg_ctx *ctx, lg_tensor *g, lg_tensor *ref);
 static lg_status bw_relu(lg_ctx *ctx, lg_node *n, lg_tensor *g, lg_tensor **gin, const int *need) {
+    if (n->fp[0] == 0.0f) { /* ReLU: one fused pass, g * (x > 0) */
+        gin[0] = relu_mask(ctx, g, n->src[0]);
+        return LG_OK;
+    }
     /* slope mask (1 or alpha); its derivative is zero almost everywhere */
     gin[0] = lg_mul(ctx, g, constant_unary(ctx, LG_U_STEP, n->src[0], n->fp[0]));
     return LG_OK;
@@ -178,7 +183,26 @@ static lg_status bw_div(lg_ctx *ctx, lg_node *n, lg_tensor *g, lg_tensor **gin, 
     return LG_OK;
 }
 
+/* relu(a + b) = relu_mask(g, y) pulled back through the add; y > 0 exactly
+ * where a + b > 0. */
+static lg_status bw_add_relu(lg_ctx *ctx, lg_node *n, lg_tensor *g, lg_tensor **gin,
+                             const int *need) {
+    lg_tensor *gp = relu_mask(ctx, g, n->out);
+    if (need[0]) gin[0] = to_shape_of(ctx, gp, n->src[0]);
+    if (need[1]) gin[1] = to_shape_of(ctx, gp, n->src[1]);
+    return LG_OK;
+}
+/* g * (ref > 0): linear in g; its derivative in ref is zero almost
+ * everywhere, so none is returned. */
+static lg_status bw_relu_mask(lg_ctx *ctx, lg_node *n, lg_tensor *g, lg_tensor **gin,
+                              const int *need) {
+    if (need[0]) gin[0] = relu_mask(ctx, g, n->src[1]);
+    return LG_OK;
+}
+
 static const lg_op_def OP_ADD = {"add", bw_add};
+static const lg_op_def OP_ADD_RELU = {"add_relu", bw_add_relu};
+static const lg_op_def OP_RELU_MASK = {"relu_mask", bw_relu_mask};
 static const lg_op_def OP_SUB = {"sub", bw_sub};
 static const lg_op_def OP_MUL = {"mul", bw_mul};
 static const lg_op_def OP_DIV = {"div", bw_div};
@@ -187,6 +211,13 @@ lg_tensor *lg_add(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) { return binary(ctx, 
 lg_tensor *lg_sub(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) { return binary(ctx, &OP_SUB, LG_B_SUB, a, b); }
 lg_tensor *lg_mul(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) { return binary(ctx, &OP_MUL, LG_B_MUL, a, b); }
 lg_tensor *lg_div(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) { return binary(ctx, &OP_DIV, LG_B_DIV, a, b); }
+lg_tensor *lg_add_relu(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) {
+    return binary(ctx, &OP_ADD_RELU, LG_B_ADD_RELU, a, b);
+}
+/* ReLU's backward as one recorded op (g and ref have one shape) */
+static lg_tensor *relu_mask(lg_ctx *ctx, lg_tensor *g, lg_tensor *ref) {
+    return binary(ctx, &OP_RELU_MASK, LG_B_RELU_MASK, g, ref);
+}
 
 /* ---- broadcast_to / sum_to: an adjoint pair ---- */
 

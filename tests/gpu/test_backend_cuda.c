@@ -409,7 +409,8 @@ static void test_binary(void) {
         {{4, 6, 5, 9}, {4, 6, 5, 9}, {1, 6, 5, 1}},
         {{4, 6, 5, 9}, {4, 6, 5, 9}, {4, 6, 1, 1}},
     };
-    static const char *names[] = {"add", "sub", "mul", "div", "max"};
+    static const char *names[] = {"add", "sub", "mul", "div", "max", "add_relu", "relu_mask"};
+    _Static_assert(sizeof names / sizeof names[0] == LG_B_COUNT, "a name per binary op");
     for (int op = 0; op < LG_B_COUNT; op++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             const int64_t *ys = shapes[s][0], *as = shapes[s][1], *bs = shapes[s][2];

@@ -60,6 +60,7 @@ F(f_add_b, lg_add(ctx, in[0], in[1]))
 F(f_sub_b, lg_sub(ctx, in[0], in[1]))
 F(f_mul_b, lg_mul(ctx, in[0], in[1]))
 F(f_div_b, lg_div(ctx, in[0], in[1]))
+F(f_add_relu_b, lg_add_relu(ctx, in[0], in[1]))
 F(f_square, lg_square(ctx, in[0]))
 F(f_sqrt, lg_sqrt(ctx, in[0]))
 F(f_scale, lg_add_scalar(ctx, lg_scale(ctx, lg_neg(ctx, in[0]), 1.7f), 0.3f))
@@ -100,6 +101,8 @@ static const opspec OPS[] = {
     {"add (broadcast)", f_add_b, 2, {4, 4}, {S4(2, 3, 4, 5), S4(1, 3, 1, 1)}, 1, 0},
     {"sub (broadcast)", f_sub_b, 2, {4, 2}, {S4(2, 3, 4, 5), S4(1, 5, 0, 0)}, 1, 0},
     {"mul (broadcast)", f_mul_b, 2, {4, 4}, {S4(3, 2, 4, 5), S4(3, 1, 1, 1)}, 1, 0},
+    {"add_relu (bias)", f_add_relu_b, 2, {4, 4}, {S4(2, 3, 4, 5), S4(1, 3, 1, 1)}, 1, 0},
+    {"add_relu (same shape)", f_add_relu_b, 2, {2, 2}, {S4(6, 9, 0, 0), S4(6, 9, 0, 0)}, 1, 0},
     {"div (broadcast)", f_div_b, 2, {4, 4}, {S4(2, 3, 4, 5), S4(2, 3, 1, 5)}, 1, 1},
     {"square", f_square, 1, {2}, {S4(7, 5, 0, 0)}, 1, 0},
     {"sqrt", f_sqrt, 1, {2}, {S4(7, 5, 0, 0)}, 1, 1},

@@ -104,6 +104,11 @@ void lg_cpu_unary(lg_unary op, float *y, const float *x, size_t n, float alpha) 
 /* ---- binary with broadcasting ---- */
 
 static inline float bin_max(float a, float b) { return (a > b || a != a) ? a : b; }
+/* as LG_U_RELU of the sum: v < 0 rather than v > 0 so that NaN propagates */
+static inline float bin_add_relu(float a, float b) {
+    float v = a + b;
+    return v < 0.0f ? 0.0f : v;
+}
 
 /* One contiguous run of y; a and b advance by sa, sb (0 or 1). */
 #define BIN_LOOPS(EXPR)                                                        \
@@ -126,6 +131,8 @@ static void binary_run(lg_binary op, float *y, const float *a, int sa, const flo
     case LG_B_MUL: BIN_LOOPS(A * B); break;
     case LG_B_DIV: BIN_LOOPS(A / B); break;
     case LG_B_MAX: BIN_LOOPS(bin_max(A, B)); break;
+    case LG_B_ADD_RELU: BIN_LOOPS(bin_add_relu(A, B)); break;
+    case LG_B_RELU_MASK: BIN_LOOPS(A * (B > 0.0f ? 1.0f : 0.0f)); break;
     default: LG_ASSERT(!"unknown lg_binary op");
     }
 }

@@ -130,6 +130,11 @@ __device__ __forceinline__ float binary_op(float a, float b) {
     case LG_B_MUL: return a * b;
     case LG_B_DIV: return a / b;
     case LG_B_MAX: return (a > b || a != a) ? a : b; /* NaN in either wins */
+    case LG_B_ADD_RELU: { /* as the CPU backend: v < 0 so that NaN propagates */
+        float v = a + b;
+        return v < 0.0f ? 0.0f : v;
+    }
+    case LG_B_RELU_MASK: return a * (b > 0.0f ? 1.0f : 0.0f); /* inf/NaN in a stay visible */
     default: return a;
     }
 }
@@ -369,7 +374,8 @@ void lgc_binary(lg_binary op, float *y, const int64_t yshape[4], const float *a,
                 const int64_t ashape[4], const float *b, const int64_t bshape[4]) {
     switch (op) {
 #define B(o) case o: launch_binary<o>(y, yshape, a, ashape, b, bshape); break;
-    B(LG_B_ADD) B(LG_B_SUB) B(LG_B_MUL) B(LG_B_DIV) B(LG_B_MAX)
+    B(LG_B_ADD) B(LG_B_SUB) B(LG_B_MUL) B(LG_B_DIV) B(LG_B_MAX) B(LG_B_ADD_RELU)
+    B(LG_B_RELU_MASK)
 #undef B
     default: LG_ASSERT(!"unknown lg_binary op");
     }

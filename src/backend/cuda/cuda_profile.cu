@@ -198,7 +198,8 @@ static const char *unary_name(lg_unary op) {
 }
 
 static const char *binary_name(lg_binary op) {
-    static const char *const n[LG_B_COUNT] = {"add", "sub", "mul", "div", "max"};
+    static const char *const n[LG_B_COUNT] = {"add", "sub", "mul", "div", "max",
+                                               "add_relu", "relu_mask"};
     return (int)op >= 0 && op < LG_B_COUNT ? n[op] : "?";
 }
 
