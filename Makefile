@@ -44,6 +44,10 @@ ifeq ($(HAVE_CUDA),1)
 endif
 
 CFLAGS := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
+# lipgan never enables FP traps; without this GCC keeps a branch in selects
+# such as g * (x > 0 ? 1 : 0) and the loop does not vectorize (ReLU's backward
+# pass ran 7x slower). Values are unchanged: only trap side effects differ.
+$(BUILD)/src/backend/cpu/cpu_elementwise.o: CFLAGS += -fno-trapping-math
 
 LIB_SRC := $(filter-out src/cli/%,$(shell find src -name '*.c' | sort))
 CU_SRC  := $(if $(HAVE_CUDA),$(shell find src -name '*.cu' | sort))

@@ -132,7 +132,7 @@ static void binary_run(lg_binary op, float *y, const float *a, int sa, const flo
     case LG_B_DIV: BIN_LOOPS(A / B); break;
     case LG_B_MAX: BIN_LOOPS(bin_max(A, B)); break;
     case LG_B_ADD_RELU: BIN_LOOPS(bin_add_relu(A, B)); break;
-    case LG_B_RELU_MASK: BIN_LOOPS(A * (B > 0.0f ? 1.0f : 0.0f)); break;
+    case LG_B_RELU_MASK: BIN_LOOPS(A * (B > 0.0f ? 1.0f : 0.0f)); break; /* inf/NaN stay visible */
     default: LG_ASSERT(!"unknown lg_binary op");
     }
 }
