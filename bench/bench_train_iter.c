@@ -23,6 +23,7 @@
 
 #include "bench_util.h"
 #include "../tests/train_fixtures.h"
+#include "lipgan/backend_cpu.h"
 #include "lipgan/config.h"
 #include "lipgan/train.h"
 
@@ -144,7 +145,10 @@ int main(int argc, char **argv) {
         /* LG_CUDA_PROFILE: the timed steps only (the warm-up benchmarks cuDNN) */
         if (cuda && i == warmup - 1 && lg_cuda_profile_enabled()) lg_cuda_profile_reset();
 #endif
+        /* LG_CPU_PROFILE: likewise */
+        if (!cuda && i == warmup - 1 && lg_cpu_profile_enabled()) lg_cpu_profile_reset();
     }
+    if (!cuda && lg_cpu_profile_enabled()) printf("%s", lg_cpu_profile_report(iters));
 #ifdef LG_HAVE_CUDA
     if (cuda && lg_cuda_profile_enabled()) printf("%s", lg_cuda_profile_report(iters));
 #endif

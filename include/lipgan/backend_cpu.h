@@ -27,6 +27,21 @@ void lg_cpu_set_threads(int n);
 /* The current thread count (>= 1). */
 int lg_cpu_threads(void);
 
+/* Per-call timing, opt-in: with LG_CPU_PROFILE=1 in the environment when
+ * the backend initializes, every kernel call is timed (wall clock; the
+ * kernels are synchronous) and counted per entry and per op or convolution
+ * geometry. The counts equal the kernel launches the CUDA backend makes for
+ * the same work. Without the variable the plain table runs: no cost. A
+ * report goes to stderr at exit when rows were added since the last one.
+ *   lg_cpu_profile_enabled(): 1 when profiling is on.
+ *   lg_cpu_profile_reset():   zeroes all rows.
+ *   lg_cpu_profile_report(steps): a table by entry, then by entry and
+ *     detail, slowest first; steps >= 1 divides calls and times by it. The
+ *     string is owned by the library, valid until the next call. */
+int lg_cpu_profile_enabled(void);
+void lg_cpu_profile_reset(void);
+const char *lg_cpu_profile_report(int steps);
+
 #ifdef __cplusplus
 }
 #endif

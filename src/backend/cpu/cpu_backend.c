@@ -66,8 +66,12 @@ static void blas_retune(void) {
 #endif
 }
 
+static const lg_backend g_cpu;
+static const lg_backend *g_table; /* g_cpu, or its timing wrappers (LG_CPU_PROFILE) */
+
 static void cpu_init(void) {
     blas_retune();
+    g_table = lg__cpu_profile_wrap(&g_cpu);
     if (!g_threads_set) {
         int t = omp_get_max_threads(); /* OMP_NUM_THREADS, else all cores */
         lg_cpu_threads_ = t > 0 ? t : 1;
@@ -129,5 +133,5 @@ static const lg_backend g_cpu = {
 
 const lg_backend *lg_backend_cpu(void) {
     pthread_once(&g_once, cpu_init);
-    return &g_cpu;
+    return g_table;
 }

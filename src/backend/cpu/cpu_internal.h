@@ -94,4 +94,8 @@ void lg_cpu_cond_copy(float *dst, const float *src, size_t n, const float *flag)
 void lg_cpu_flag_track(float *c, const float *flag);
 void lg_cpu_all_finite(float *y, const float *x, size_t n);
 
+/* cpu_profile.c: the timing table when LG_CPU_PROFILE is set, else raw */
+const lg_backend *lg__cpu_profile_wrap(const lg_backend *raw);
+void lg__cpu_profile_at_exit(void);
+
 #endif
