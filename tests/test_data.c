@@ -15,6 +15,7 @@
 
 #include "lg_test.h"
 #include "lipgan/data.h"
+#include "lipgan/image.h"
 
 static char g_tmp[256];
 
@@ -746,6 +747,34 @@ static void test_png(void) {
     write_file(tpath("png_first/b.png"), good, n);
     CHECK_ERR(lg_data_load_png_dir(&d, tpath("png_first"), 3), LG_ERR_FORMAT, "a_hdr.png");
     free(good);
+
+    /* wider than the shared reader's limit of 16384 per side */
+    mkdir_t("png_wide");
+    {
+        static uint8_t row[16385]; /* (1, W, 1) */
+        CHECK_OK(lg_image_write_png(tpath("png_wide/a.png"), row, 1, 16385, 1));
+        CHECK_ERR(lg_data_load_png_dir(&d, tpath("png_wide"), 3), LG_ERR_FORMAT, "a.png");
+        CHECK(strstr(lg_error_msg(), "too large") != NULL, "%s", lg_error_msg());
+    }
+
+    /* 16-bit precision and byte order: samples whose two bytes differ */
+    mkdir_t("png_16");
+    {
+        float want16[PH * PW]; /* (H, W) */
+        memset(&f, 0, sizeof f);
+        f.color_type = PNG_COLOR_TYPE_GRAY, f.depth = 16, f.w = PW, f.h = PH;
+        for (int y = 0; y < PH; y++)
+            for (int x = 0; x < PW; x++) {
+                unsigned v = (unsigned)(y * PW + x) * 5003 + 1;
+                f.rows[y][2 * x] = (unsigned char)(v >> 8), f.rows[y][2 * x + 1] = (unsigned char)v;
+                want16[y * PW + x] = (float)v / 32767.5f - 1.0f;
+            }
+        write_png(tpath("png_16/a.png"), &f);
+        CHECK_OK(lg_data_load_png_dir(&d, tpath("png_16"), 1));
+        if (d.n == 1 && d.c == 1 && d.h == PH && d.w == PW) lg_test_close(d.x, want16, PH * PW, 1e-6, 0, "png 16-bit");
+        else CHECK(0, "16-bit png dir shape %lld,%d,%d,%d", (long long)d.n, d.c, d.h, d.w);
+        lg_data_free(&d);
+    }
 
     lg_data_spec sp = {.format = "png", .path = tpath("png"), .channels = 3};
     CHECK_OK(lg_data_load(&d, &sp));

@@ -4,11 +4,14 @@
  * writes, and the errors of bad input and bad files. */
 #include <dirent.h>
 #include <math.h>
+#include <png.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "io/png_read.h"
 #include "io/raster.h"
 #include "lg_test.h"
 #include "lipgan/image.h"
@@ -141,6 +144,86 @@ static void test_read_errors(void) {
     fclose(f);
     CHECK_STATUS(lg_image_read_png(tpath("cut.png"), &pix, &h, &w, &c), LG_ERR_FORMAT);
     CHECK(pix == NULL, "failed read returned pixels");
+    CHECK(strstr(lg_error_msg(), "truncated") && strstr(lg_error_msg(), "cut.png"), "%s", lg_error_msg());
+    /* wider than the reader's limit (the writer allows up to 65535) */
+    static uint8_t row[LG_PNG_MAX_SIDE + 1]; /* (1, W, 1) */
+    CHECK_OK(lg_image_write_png(tpath("wide.png"), row, 1, LG_PNG_MAX_SIDE + 1, 1));
+    CHECK_STATUS(lg_image_read_png(tpath("wide.png"), &pix, &h, &w, &c), LG_ERR_FORMAT);
+    CHECK(strstr(lg_error_msg(), "too large"), "%s", lg_error_msg());
+    CHECK_OK(lg_image_write_png(tpath("wide.png"), row, 1, LG_PNG_MAX_SIDE, 1));
+    CHECK_OK(lg_image_read_png(tpath("wide.png"), &pix, &h, &w, &c));
+    CHECK(w == LG_PNG_MAX_SIDE && h == 1 && c == 1, "wide image is %dx%dx%d", w, h, c);
+    free(pix);
+}
+
+/* Writes a w x h PNG of the given type and depth from raw PNG rows (H, rowbytes). */
+static void write_raw_png(const char *path, int w, int h, int type, int depth, const uint8_t *raw,
+                          size_t rowbytes, const png_color *pal, int npal, const uint8_t *trns, int ntrns) {
+    FILE *fp = fopen(path, "wb");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!fp || !info || setjmp(png_jmpbuf(png))) {
+        fprintf(stderr, "writing %s failed\n", path);
+        abort();
+    }
+    png_init_io(png, fp);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, type, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (npal) png_set_PLTE(png, info, pal, npal);
+    if (ntrns) png_set_tRNS(png, info, trns, ntrns, NULL);
+    png_write_info(png, info);
+    for (int y = 0; y < h; y++) png_write_row(png, raw + (size_t)y * rowbytes);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(fp);
+}
+
+/* The shared decoder: 16-bit samples reduced to their high byte by
+ * lg_image_read_png and kept exactly by lg_png_decode(keep16); a palette
+ * with tRNS becomes RGBA. */
+static void test_read_depths(void) {
+    enum { W = 3, H = 2, N = W * H * 3 };
+    uint16_t v16[N]; /* (H, W, 3) */
+    uint8_t raw[N * 2];
+    for (int i = 0; i < N; i++) {
+        v16[i] = (uint16_t)(i * 3001 + 17);
+        raw[2 * i] = (uint8_t)(v16[i] >> 8), raw[2 * i + 1] = (uint8_t)v16[i];
+    }
+    const char *p = tpath("rgb16.png");
+    write_raw_png(p, W, H, PNG_COLOR_TYPE_RGB, 16, raw, W * 6, NULL, 0, NULL, 0);
+    uint8_t *pix = NULL;
+    int h = 0, w = 0, c = 0;
+    CHECK_OK(lg_image_read_png(p, &pix, &h, &w, &c));
+    CHECK(h == H && w == W && c == 3, "16-bit RGB read as %dx%dx%d", w, h, c);
+    for (int i = 0; pix && c == 3 && i < N; i++)
+        CHECK(pix[i] == v16[i] >> 8, "sample %d: %d, want %d", i, pix[i], v16[i] >> 8);
+    free(pix);
+    lg_png_reader *r = NULL;
+    void *p16 = NULL;
+    int depth = 0;
+    CHECK_OK(lg_png_open(p, &r, &h, &w));
+    CHECK_OK(lg_png_decode(r, 1, &p16, &c, &depth));
+    lg_png_close(r);
+    CHECK(depth == 16 && c == 3, "keep16 gives %d channels of %d bit", c, depth);
+    for (int i = 0; p16 && depth == 16 && i < N; i++)
+        CHECK(((const uint16_t *)p16)[i] == v16[i], "16-bit sample %d: %d, want %d", i,
+              ((const uint16_t *)p16)[i], v16[i]);
+    free(p16);
+
+    const png_color pal[2] = {{10, 20, 30}, {200, 150, 100}};
+    const uint8_t trns[1] = {77}, idx[W * H] = {0, 1, 1, 0, 0, 1}; /* (H, W) */
+    p = tpath("pal.png");
+    write_raw_png(p, W, H, PNG_COLOR_TYPE_PALETTE, 8, idx, W, pal, 2, trns, 1);
+    pix = NULL;
+    CHECK_OK(lg_image_read_png(p, &pix, &h, &w, &c));
+    CHECK(c == 4 && h == H && w == W, "palette + tRNS read as %dx%dx%d", w, h, c);
+    for (int i = 0; pix && c == 4 && i < W * H; i++) {
+        const png_color *e = &pal[idx[i]];
+        const uint8_t *q = pix + 4 * i;
+        CHECK(q[0] == e->red && q[1] == e->green && q[2] == e->blue && q[3] == (idx[i] ? 255 : 77),
+              "pixel %d: %d %d %d %d", i, q[0], q[1], q[2], q[3]);
+    }
+    free(pix);
 }
 
 static const uint8_t *px_at(const uint8_t *pix, int w, int x, int y) { return pix + ((size_t)y * w + x) * 3; }
@@ -322,6 +405,7 @@ int main(void) {
     LG_TEST_RUN(test_grid_gray_and_mapping);
     LG_TEST_RUN(test_grid_errors);
     LG_TEST_RUN(test_read_errors);
+    LG_TEST_RUN(test_read_depths);
     LG_TEST_RUN(test_scatter);
     LG_TEST_RUN(test_font_and_canvas);
     LG_TEST_RUN(test_line_plot);

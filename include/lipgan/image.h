@@ -60,7 +60,8 @@ lg_status lg_image_write_png(const char *path, const uint8_t *pix /* (H,W,C) */,
  * (free with free()). Palette and <8-bit gray are expanded, 16-bit is
  * reduced to 8, an alpha channel is kept: C = 1 (gray), 2 (gray+alpha),
  * 3 (RGB) or 4 (RGBA). Errors: LG_ERR_NOT_FOUND, LG_ERR_IO, LG_ERR_FORMAT
- * (not a PNG or corrupt), LG_ERR_NOMEM. */
+ * (not a PNG, corrupt, truncated, or over 16384 px per side),
+ * LG_ERR_UNSUPPORTED, LG_ERR_NOMEM. */
 lg_status lg_image_read_png(const char *path, uint8_t **pix /* (H,W,C) */, int *h, int *w, int *c);
 
 #ifdef __cplusplus

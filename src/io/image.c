@@ -1,7 +1,9 @@
 /* PNG output (sample grids, toy scatter plots) and input, via libpng.
  * PNGs are encoded into memory and then written with lg_file_write_atomic,
- * so the final name only ever holds a complete file. libpng reports errors
- * by longjmp; everything that must be freed on that path is volatile. */
+ * so the final name only ever holds a complete file. The one PNG decoder
+ * (io/png_read.h) is here too; the dataset loader uses it. libpng reports
+ * errors by longjmp; everything that must be freed on that path is volatile
+ * or was allocated before the setjmp. */
 #include "lipgan/image.h"
 
 #include <errno.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/png_read.h"
 #include "io/raster.h"
 #include "lipgan/fileio.h"
 
@@ -29,7 +32,7 @@ static void on_error(png_structp png, png_const_charp msg) {
 
 static void on_warning(png_structp png, png_const_charp msg) {
     (void)png;
-    (void)msg;
+    (void)msg; /* warnings (e.g. a bad ancillary chunk) do not affect pixels */
 }
 
 static void on_write(png_structp png, png_bytep data, size_t n) {
@@ -209,7 +212,33 @@ lg_status lg_image_write_scatter(const char *path, const float *pts, int n, cons
     return s;
 }
 
-lg_status lg_image_read_png(const char *path, uint8_t **out, int *h, int *w, int *c) {
+/* ---- reading (io/png_read.h) ---- */
+
+struct lg_png_reader {
+    png_ctx ctx; /* libpng's error message */
+    FILE *fp;
+    png_structp png;
+    png_infop info;
+    png_uint_32 h, w;
+    char path[]; /* for messages */
+};
+
+/* Replaces libpng's default reader to say what a short read means. */
+static void on_read(png_structp png, png_bytep data, size_t n) {
+    FILE *fp = png_get_io_ptr(png);
+    if (fread(data, 1, n, fp) != n)
+        png_error(png, ferror(fp) ? "read failed" : "file ends early (truncated)");
+}
+
+void lg_png_close(lg_png_reader *r) {
+    if (!r) return;
+    png_destroy_read_struct(&r->png, &r->info, NULL); /* safe on NULL members */
+    if (r->fp) fclose(r->fp);
+    free(r);
+}
+
+lg_status lg_png_open(const char *path, lg_png_reader **out, int *h, int *w) {
+    *out = NULL;
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return lg_error_set(errno == ENOENT ? LG_ERR_NOT_FOUND : LG_ERR_IO, "file %s: cannot open: %s",
@@ -219,51 +248,97 @@ lg_status lg_image_read_png(const char *path, uint8_t **out, int *h, int *w, int
         fclose(fp);
         return lg_error_set(LG_ERR_FORMAT, "file %s: not a PNG file (bad signature)", path);
     }
-    png_ctx ctx = {{0}, NULL, 0, 0, 0};
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!info) {
-        png_destroy_read_struct(png ? &png : NULL, NULL, NULL);
-        fclose(fp);
+    size_t len = strlen(path);
+    lg_png_reader *r = calloc(1, sizeof *r + len + 1);
+    if (r) {
+        memcpy(r->path, path, len + 1);
+        r->fp = fp;
+        r->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r->ctx, on_error, on_warning);
+        r->info = r->png ? png_create_info_struct(r->png) : NULL;
+    }
+    if (!r || !r->info) {
+        if (r) lg_png_close(r);
+        else fclose(fp);
         return lg_error_set(LG_ERR_NOMEM, "file %s: cannot create a PNG reader", path);
     }
-    uint8_t *volatile pix = NULL;    /* (H, W, C) */
-    png_bytep *volatile rows = NULL; /* (H) */
+    if (setjmp(png_jmpbuf(r->png))) {
+        lg_status s = lg_error_set(LG_ERR_FORMAT, "file %s: corrupt PNG: %s", path, r->ctx.msg);
+        lg_png_close(r);
+        return s;
+    }
+    png_set_read_fn(r->png, fp, on_read);
+    png_set_sig_bytes(r->png, 8);
+    png_read_info(r->png, r->info);
+    r->w = png_get_image_width(r->png, r->info);
+    r->h = png_get_image_height(r->png, r->info);
+    if (r->w > LG_PNG_MAX_SIDE || r->h > LG_PNG_MAX_SIDE) {
+        lg_status s = lg_error_set(LG_ERR_FORMAT, "file %s: %ux%u is too large (at most %d per side)",
+                                   path, (unsigned)r->w, (unsigned)r->h, LG_PNG_MAX_SIDE);
+        lg_png_close(r);
+        return s;
+    }
+    *h = (int)r->h;
+    *w = (int)r->w;
+    *out = r;
+    return LG_OK;
+}
+
+lg_status lg_png_decode(lg_png_reader *r, int keep16, void **out, int *c, int *depth) {
+    *out = NULL;
+    png_structp png = r->png;
+    png_infop info = r->info;
+    uint8_t *volatile pix = NULL;    /* (H, rowbytes) = (H, W, C) samples */
+    png_bytep *volatile rows = NULL; /* (H) pointers into pix */
     if (setjmp(png_jmpbuf(png))) {
-        png_destroy_read_struct(&png, &info, NULL);
         free(pix);
         free(rows);
-        fclose(fp);
-        return lg_error_set(LG_ERR_FORMAT, "file %s: corrupt PNG: %s", path, ctx.msg);
+        return lg_error_set(LG_ERR_FORMAT, "file %s: corrupt PNG: %s", r->path, r->ctx.msg);
     }
-    png_init_io(png, fp);
-    png_set_sig_bytes(png, 8);
-    png_read_info(png, info);
-    png_uint_32 W = png_get_image_width(png, info), H = png_get_image_height(png, info);
-    int type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
-    if (W > 65535 || H > 65535) png_error(png, "image too large");
+    png_uint_32 W = r->w, H = r->h;
+    int type = png_get_color_type(png, info), bd = png_get_bit_depth(png, info);
     if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
-    if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (type == PNG_COLOR_TYPE_GRAY && bd < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
-    if (depth == 16) png_set_strip_16(png);
+    if (bd == 16 && !keep16) png_set_strip_16(png);
+    const uint16_t probe = 1;
+    if (bd == 16 && keep16 && *(const uint8_t *)&probe == 1) png_set_swap(png); /* PNG is big-endian */
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
     int nch = png_get_channels(png, info);
+    bd = png_get_bit_depth(png, info);
     size_t rowbytes = png_get_rowbytes(png, info);
-    if (png_get_bit_depth(png, info) != 8 || nch < 1 || nch > 4 || rowbytes != (size_t)W * nch)
-        png_error(png, "unexpected pixel layout after conversion");
+    if ((bd != 8 && bd != 16) || nch < 1 || nch > 4 || rowbytes != (size_t)W * nch * (bd / 8))
+        return lg_error_set(LG_ERR_UNSUPPORTED, "file %s: unexpected PNG layout (%d channels, %d bit)",
+                            r->path, nch, bd);
     pix = malloc(rowbytes * H);
     rows = malloc(sizeof(png_bytep) * H);
-    if (!pix || !rows) png_error(png, "out of memory");
+    if (!pix || !rows) {
+        free(pix);
+        free(rows);
+        return lg_error_set(LG_ERR_NOMEM, "file %s: cannot allocate %ux%u pixels", r->path, (unsigned)W,
+                            (unsigned)H);
+    }
     for (png_uint_32 y = 0; y < H; y++) rows[y] = pix + y * rowbytes;
     png_read_image(png, rows);
-    png_read_end(png, NULL);
-    png_destroy_read_struct(&png, &info, NULL);
+    png_read_end(png, NULL); /* checks the remaining chunks up to IEND */
     free(rows);
-    fclose(fp);
     *out = pix;
-    *h = (int)H;
-    *w = (int)W;
     *c = nch;
+    *depth = bd;
+    return LG_OK;
+}
+
+lg_status lg_image_read_png(const char *path, uint8_t **out, int *h, int *w, int *c) {
+    lg_png_reader *r;
+    int ph, pw, pc, depth;
+    void *pix;
+    LG_TRY(lg_png_open(path, &r, &ph, &pw));
+    lg_status s = lg_png_decode(r, 0, &pix, &pc, &depth);
+    lg_png_close(r);
+    if (s != LG_OK) return s;
+    *out = pix;
+    *h = ph;
+    *w = pw;
+    *c = pc;
     return LG_OK;
 }
