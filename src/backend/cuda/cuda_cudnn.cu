@@ -11,8 +11,9 @@
  * A plan per geometry, precision (lg_cuda_set_precision) and determinism
  * setting holds the descriptors and, per pass (forward, backward data,
  * backward filter), the algorithm chosen by benchmarking the first time the
- * pass runs (cudnnFind; during a CUDA Graph capture, where nothing may
- * synchronize or allocate, the heuristic query instead). fp32 runs with
+ * pass runs (cudnnFind...Ex on the call's operands, in lipgan's own
+ * workspace so cuDNN allocates nothing; during a CUDA Graph capture, where
+ * nothing may synchronize or allocate, the heuristic query instead). fp32 runs with
  * CUDNN_FMA_MATH (no TF32, as PyTorch with allow_tf32 off); TF32 admits
  * tensor-core math on fp32 data; bf16 runs cuDNN on bf16 copies of the
  * operands (fp32 accumulation) and casts the result back. Deterministic
@@ -79,12 +80,15 @@ struct dnn_perf {
     X(dnn_status, cudnnSetConvolution2dDescriptor,                                       \
       (dnn_cdesc, int, int, int, int, int, int, int, int))                               \
     X(dnn_status, cudnnSetConvolutionMathType, (dnn_cdesc, int))                         \
-    X(dnn_status, cudnnFindConvolutionForwardAlgorithm,                                  \
-      (dnn_handle, dnn_tdesc, dnn_fdesc, dnn_cdesc, dnn_tdesc, int, int *, dnn_perf *))  \
-    X(dnn_status, cudnnFindConvolutionBackwardDataAlgorithm,                             \
-      (dnn_handle, dnn_fdesc, dnn_tdesc, dnn_cdesc, dnn_tdesc, int, int *, dnn_perf *))  \
-    X(dnn_status, cudnnFindConvolutionBackwardFilterAlgorithm,                           \
-      (dnn_handle, dnn_tdesc, dnn_tdesc, dnn_cdesc, dnn_fdesc, int, int *, dnn_perf *))  \
+    X(dnn_status, cudnnFindConvolutionForwardAlgorithmEx,                                \
+      (dnn_handle, dnn_tdesc, const void *, dnn_fdesc, const void *, dnn_cdesc, dnn_tdesc, \
+       void *, int, int *, dnn_perf *, void *, size_t))                                  \
+    X(dnn_status, cudnnFindConvolutionBackwardDataAlgorithmEx,                           \
+      (dnn_handle, dnn_fdesc, const void *, dnn_tdesc, const void *, dnn_cdesc, dnn_tdesc, \
+       void *, int, int *, dnn_perf *, void *, size_t))                                  \
+    X(dnn_status, cudnnFindConvolutionBackwardFilterAlgorithmEx,                         \
+      (dnn_handle, dnn_tdesc, const void *, dnn_tdesc, const void *, dnn_cdesc, dnn_fdesc, \
+       void *, int, int *, dnn_perf *, void *, size_t))                                  \
     X(dnn_status, cudnnGetConvolutionForwardAlgorithm_v7,                                \
       (dnn_handle, dnn_tdesc, dnn_fdesc, dnn_cdesc, dnn_tdesc, int, int *, dnn_perf *))  \
     X(dnn_status, cudnnGetConvolutionBackwardDataAlgorithm_v7,                           \
@@ -420,6 +424,76 @@ static float im2col_ms(int pass, const lg_conv_geom *g, float *out, const float 
     return ms;
 }
 
+__global__ void k_to_bf16(__nv_bfloat16 *y, const float *x, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        y[i] = __float2bfloat16_rn(x[i]);
+}
+
+__global__ void k_from_bf16(float *y, const __nv_bfloat16 *x, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        y[i] = __bfloat162float(x[i]);
+}
+
+static bool launched_ok(void) { return lgc_cuda_ok(cudaGetLastError(), "cast", __FILE__, __LINE__); }
+
+/* bf16 copies of the pass's operands in the role buffers at base (x, w, y
+ * in bf16, see cast_bytes); (ca, cb, cout) are set to the bf16 operands and
+ * output. (a, b) -> out per pass: (x, w) -> y, (dy, w) -> dx, (x, dy) -> dw.
+ * False if a launch failed (the status is recorded). */
+static bool cast_roles(int pass, const lg_conv_geom *g, char *base, const float *a,
+                       const float *b, const void **ca, const void **cb, void **cout) {
+    __nv_bfloat16 *xb = (__nv_bfloat16 *)base;
+    __nv_bfloat16 *wb = (__nv_bfloat16 *)(base + align256(nx_of(g) * 2));
+    __nv_bfloat16 *yb = (__nv_bfloat16 *)(base + align256(nx_of(g) * 2) + align256(nw_of(g) * 2));
+    __nv_bfloat16 *ra = pass == P_BWD_DATA ? yb : xb;
+    __nv_bfloat16 *rb = pass == P_BWD_FILTER ? yb : wb;
+    __nv_bfloat16 *ro = pass == P_FWD ? yb : pass == P_BWD_DATA ? xb : wb;
+    size_t na = pass == P_BWD_DATA ? ny_of(g) : nx_of(g);
+    size_t nb = pass == P_BWD_FILTER ? ny_of(g) : nw_of(g);
+    k_to_bf16<<<lgc_grid(na), LGC_THREADS, 0, lgc_stream>>>(ra, a, na);
+    k_to_bf16<<<lgc_grid(nb), LGC_THREADS, 0, lgc_stream>>>(rb, b, nb);
+    *ca = ra;
+    *cb = rb;
+    *cout = ro;
+    return launched_ok();
+}
+
+/* Benchmarks every algorithm of one pass on the call's operands with
+ * cudnnFind...AlgorithmEx, in the backend-owned workspace grown to the
+ * largest need within the limit: cuDNN then allocates nothing itself, so all
+ * device memory comes from lipgan's pool. `out` is overwritten (the real
+ * call writes it afterwards). False when there is no such workspace or the
+ * bf16 casts failed: the caller falls back to the heuristic query. */
+static bool find_locked(plan *p, int pass, const lg_conv_geom *g, float *out, const float *a,
+                        const float *b, size_t limit, dnn_perf *r, int *got, dnn_status *s) {
+    static const int nalgo[P_COUNT] = {8, 6, 7}; /* cuDNN 9's *_ALGO_COUNT per pass */
+    size_t fws = 0;
+    for (int al = 0; al < nalgo[pass]; al++) {
+        size_t need = ws_of(p, pass, al);
+        if (need != (size_t)-1 && need <= limit && need > fws) fws = need;
+    }
+    bool bf16 = p->prec == LG_CUDA_BF16;
+    if (!big_reserve_locked(align256(fws) + (bf16 ? cast_bytes(g) : 0)) || !g_big) return false;
+    const void *ca = a, *cb = b;
+    void *co = out;
+    if (bf16 && !cast_roles(pass, g, (char *)g_big + align256(fws), a, b, &ca, &cb, &co))
+        return false;
+    if (pass == P_FWD)
+        *s = dnn.cudnnFindConvolutionForwardAlgorithmEx(g_handle, p->x, ca, p->w, cb, p->conv,
+                                                        p->y, co, 16, got, r, g_big, fws);
+    else if (pass == P_BWD_DATA)
+        *s = dnn.cudnnFindConvolutionBackwardDataAlgorithmEx(g_handle, p->w, cb, p->y, ca,
+                                                             p->conv, p->x, co, 16, got, r,
+                                                             g_big, fws);
+    else
+        *s = dnn.cudnnFindConvolutionBackwardFilterAlgorithmEx(g_handle, p->x, ca, p->y, cb,
+                                                               p->conv, p->w, co, 16, got, r,
+                                                               g_big, fws);
+    return true;
+}
+
 /* Picks the fastest qualifying algorithm for one pass (benchmarked unless
  * capturing, then heuristic). `caller` is the caller's workspace in bytes;
  * more (up to the limit) comes from the backend-owned buffer. When
@@ -430,28 +504,23 @@ static void choose_locked(plan *p, int pass, const lg_conv_geom *g, size_t calle
                           const float *a, const float *b, float *ws) {
     dnn_perf r[16];
     int got = 0;
+    size_t limit = ws_limit_locked();
     bool find = g_benchmark && !lgc_capturing();
-    dnn_status s;
-    if (pass == P_FWD)
-        s = find ? dnn.cudnnFindConvolutionForwardAlgorithm(g_handle, p->x, p->w, p->conv, p->y,
-                                                            16, &got, r)
-                 : dnn.cudnnGetConvolutionForwardAlgorithm_v7(g_handle, p->x, p->w, p->conv,
-                                                              p->y, 16, &got, r);
-    else if (pass == P_BWD_DATA)
-        s = find ? dnn.cudnnFindConvolutionBackwardDataAlgorithm(g_handle, p->w, p->y, p->conv,
-                                                                 p->x, 16, &got, r)
-                 : dnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(g_handle, p->w, p->y,
-                                                                   p->conv, p->x, 16, &got, r);
-    else
-        s = find ? dnn.cudnnFindConvolutionBackwardFilterAlgorithm(g_handle, p->x, p->y,
-                                                                   p->conv, p->w, 16, &got, r)
-                 : dnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(g_handle, p->x, p->y,
-                                                                     p->conv, p->w, 16, &got, r);
+    dnn_status s = !DNN_SUCCESS;
+    if (find && !find_locked(p, pass, g, out, a, b, limit, r, &got, &s)) find = false;
+    if (!find && pass == P_FWD)
+        s = dnn.cudnnGetConvolutionForwardAlgorithm_v7(g_handle, p->x, p->w, p->conv, p->y, 16,
+                                                       &got, r);
+    else if (!find && pass == P_BWD_DATA)
+        s = dnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(g_handle, p->w, p->y, p->conv, p->x,
+                                                            16, &got, r);
+    else if (!find)
+        s = dnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(g_handle, p->x, p->y, p->conv,
+                                                              p->w, 16, &got, r);
     (void)cudaGetLastError(); /* benchmarking may probe unsupported kernels */
     p->algo[pass] = ALGO_IM2COL;
     if (s != DNN_SUCCESS) return;
     bool bf16 = p->prec == LG_CUDA_BF16;
-    size_t limit = ws_limit_locked();
     if (verbose_locked())
         fprintf(stderr, "cudnn %s %s n%d c%d %dx%d oc%d k%dx%d s%d p%d (%s%s):\n",
                 find ? "find" : "heuristic", pass_name(pass), g->n, g->c, g->h, g->w, g->oc,
@@ -491,20 +560,6 @@ static void choose_locked(plan *p, int pass, const lg_conv_geom *g, size_t calle
     }
 }
 
-__global__ void k_to_bf16(__nv_bfloat16 *y, const float *x, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x)
-        y[i] = __float2bfloat16_rn(x[i]);
-}
-
-__global__ void k_from_bf16(float *y, const __nv_bfloat16 *x, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x)
-        y[i] = __bfloat162float(x[i]);
-}
-
-static bool launched_ok(void) { return lgc_cuda_ok(cudaGetLastError(), "cast", __FILE__, __LINE__); }
-
 /* Runs one pass through cuDNN if a plan allows; false: caller uses im2col. */
 static bool run_pass(int pass, const lg_conv_geom *g, float *out, const float *a,
                      const float *b, float *ws) {
@@ -522,25 +577,9 @@ static bool run_pass(int pass, const lg_conv_geom *g, float *out, const float *a
     void *w_s = p->big[pass] ? g_big : (void *)ws;
     const void *ca = a, *cb = b;
     void *cout = out;
-    if (p->prec == LG_CUDA_BF16) {
-        /* role buffers after the workspace: x, w, y in bf16 */
-        char *base = (char *)g_big + align256(p->ws[pass]);
-        __nv_bfloat16 *xb = (__nv_bfloat16 *)base;
-        __nv_bfloat16 *wb = (__nv_bfloat16 *)(base + align256(nx_of(g) * 2));
-        __nv_bfloat16 *yb = (__nv_bfloat16 *)(base + align256(nx_of(g) * 2) + align256(nw_of(g) * 2));
-        /* (a, b) -> out per pass: (x, w) -> y, (dy, w) -> dx, (x, dy) -> dw */
-        __nv_bfloat16 *ra = pass == P_BWD_DATA ? yb : xb;
-        __nv_bfloat16 *rb = pass == P_BWD_FILTER ? yb : wb;
-        __nv_bfloat16 *ro = pass == P_FWD ? yb : pass == P_BWD_DATA ? xb : wb;
-        size_t na = pass == P_BWD_DATA ? ny_of(g) : nx_of(g);
-        size_t nb = pass == P_BWD_FILTER ? ny_of(g) : nw_of(g);
-        k_to_bf16<<<lgc_grid(na), LGC_THREADS, 0, lgc_stream>>>(ra, a, na);
-        k_to_bf16<<<lgc_grid(nb), LGC_THREADS, 0, lgc_stream>>>(rb, b, nb);
-        if (!launched_ok()) return true; /* recorded; the step fails on the status */
-        ca = ra;
-        cb = rb;
-        cout = ro;
-    }
+    if (p->prec == LG_CUDA_BF16 &&
+        !cast_roles(pass, g, (char *)g_big + align256(p->ws[pass]), a, b, &ca, &cb, &cout))
+        return true; /* recorded; the step fails on the status */
     const float one = 1.0f, zero = 0.0f;
     dnn_status s;
     if (pass == P_FWD) /* y = conv(x = a, w = b) */
