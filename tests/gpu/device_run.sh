@@ -120,6 +120,10 @@ step bench_lipgan_sn 120 "$D/bench_models" --device cuda --iters "$ITERS" --grap
 # trainer, eager, both sides
 step bench_train_iter 120 "$D/bench_train_iter" --device cuda --iters "$ITERS"
 [ "${TORCH:-1}" = 1 ] && step bench_torch_train_iter 120 sh -c "cd bench && python3 torch_train_iter.py --device cuda --iters $ITERS"
+# the ReLU fusion (bench/relu.sh's two sides): lipgan's former two kernels,
+# its fused one, and PyTorch's kernels for the same work
+step bench_relu 60 "$D/bench_relu" --device cuda --reps "$ITERS"
+[ "${TORCH:-1}" = 1 ] && step bench_torch_relu 60 python3 bench/torch_relu.py --device cuda --reps "$ITERS"
 if [ "${TORCH:-1}" = 1 ]; then
     step bench_torch 120 python3 bench/torch_models.py --device cuda --iters "$ITERS"
     step bench_torch_sn 120 python3 bench/torch_models.py --device cuda --iters "$ITERS" --sn

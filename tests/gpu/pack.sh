@@ -22,7 +22,8 @@ OUT=$BUILD/gpu-pack
 mkdir -p "$OUT"
 # each program: a main source (tests link tests/lg_test.c too)
 for src in tests/gpu/test_backend_cuda.c tests/gpu/test_ops_cuda.c tests/gpu/test_lipschitz_cuda.c \
-           tests/gpu/test_train_cuda.c bench/bench_models.c bench/bench_train_iter.c bench/bench_sr_svd.c; do
+           tests/gpu/test_train_cuda.c bench/bench_models.c bench/bench_train_iter.c bench/bench_sr_svd.c \
+           bench/bench_relu.c; do
     name=$(basename "$src" .c)
     extra=""; case "$src" in tests/*) extra="tests/lg_test.c" ;; esac
     cc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wno-unused-parameter -fopenmp \
