@@ -67,7 +67,7 @@ BENCH_SRC := $(shell find bench -name '*.c' | sort)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) $(LDSAN) -o $@
+	$(CC) $(CFLAGS) -MMD -MP $< $(LIB) $(LDLIBS) $(LDSAN) -o $@
 
 EX_SRC := $(shell find examples -name '*.c' 2>/dev/null | sort)
 EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
@@ -84,7 +84,7 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVFLAGS) -c $< -o $@
+	$(NVCC) $(NVFLAGS) -MMD -MP -MF $@.d -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -95,11 +95,11 @@ $(CLI): $(CLI_OBJ) $(LIB)
 
 $(BUILD)/tests/%: tests/%.c $(TEST_COMMON_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $< $(TEST_COMMON_OBJ) $(LIB) $(LDLIBS) $(LDSAN) -o $@
+	$(CC) $(CFLAGS) -MMD -MP -Itests $< $(TEST_COMMON_OBJ) $(LIB) $(LDLIBS) $(LDSAN) -o $@
 
 $(BUILD)/examples/%: examples/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) $(LDSAN) -o $@
+	$(CC) $(CFLAGS) -MMD -MP $< $(LIB) $(LDLIBS) $(LDSAN) -o $@
 
 # Runs every test binary (and the CLI tests) and prints "N passed, N failed".
 test: all $(TEST_BIN) $(BENCH_BIN)

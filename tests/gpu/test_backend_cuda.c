@@ -280,8 +280,16 @@ static void test_conv_case(int n, int c, int h, int w, int oc, int k, int stride
 #ifdef LG_HAVE_CUDA
     int algos[3];
     if (lg_cuda_conv_algos(&g, algos))
-        printf("  %-18s %-40s cuDNN algorithms fwd %d, bwd data %d, bwd filter %d (-1: im2col)\n",
+        printf("  %-18s %-40s cuDNN algorithms fwd %d, bwd data %d, bwd filter %d (-1: im2col, "
+               "-3: winograd)\n",
                "", what, algos[0], algos[1], algos[2]);
+    /* LG_CUDA_WINO=force: every 3x3 stride-1 pad-1 pass must have run lipgan's Winograd */
+    const char *wino = getenv("LG_CUDA_WINO");
+    if (g_conv_mode == 0 && wino && !strcmp(wino, "force") && k == 3 && stride == 1 && pad == 1 &&
+        lg_cuda_conv_algos(&g, algos))
+        CHECK(algos[0] == -3 && algos[1] == -3 && algos[2] == -3,
+              "%s: LG_CUDA_WINO=force but the passes ran %d %d %d", what, algos[0], algos[1],
+              algos[2]);
 #endif
     /* run-to-run determinism of both backward passes (reductions over the
      * batch and over the output channels) */
@@ -318,6 +326,7 @@ static void conv_cases(void) {
     test_conv_case(13, 64, 64, 64, 64, 3, 1, 1);
     /* the ResNet models' geometries (where cuDNN picks its fast kernels) */
     test_conv_case(16, 128, 16, 16, 128, 3, 1, 1);
+    test_conv_case(128, 128, 8, 8, 128, 3, 1, 1); /* D's 8x8 layers on [real; fake] */
     test_conv_case(8, 256, 32, 32, 256, 3, 1, 1);
     test_conv_case(16, 256, 8, 8, 256, 1, 1, 0);
 }
@@ -329,6 +338,8 @@ static void test_conv(void) {
     if (have) {
         conv_cases();
         printf("  after the cuDNN cases: %s\n", lg_cuda_cudnn_info());
+        /* a Winograd pass that disagreed with im2col when timed is reported there */
+        CHECK(!strstr(lg_cuda_cudnn_info(), "differed from im2col"), "%s", lg_cuda_cudnn_info());
     }
     lg_cuda_set_cudnn(0);
     CHECK(!lg_cuda_cudnn(), "lg_cuda_set_cudnn(0) did not switch cuDNN off");

@@ -23,10 +23,13 @@
  * buffer that grows to the largest need and never moves back (old buffers
  * are kept), so addresses captured in graphs stay valid. A pass with no
  * qualifying algorithm, or whose call fails, uses im2col from then on; so
- * does one where im2col measured faster (see choose_locked). */
+ * does one where im2col measured faster, and one where lipgan's Winograd
+ * pass (cuda_winograd.cu) measured faster and agreed with im2col (see
+ * choose_locked, wino_consider_locked). */
 #include "cuda_internal.h"
 
 #include <cuda_bf16.h>
+#include <cmath>
 #include <dlfcn.h>
 #include <mutex>
 #include <vector>
@@ -256,7 +259,7 @@ static bool ready_locked(void) {
 /* ---- plans ---- */
 
 enum { P_FWD, P_BWD_DATA, P_BWD_FILTER, P_COUNT };
-enum { ALGO_UNKNOWN = -2, ALGO_IM2COL = -1 };
+enum { ALGO_UNKNOWN = -2, ALGO_IM2COL = -1, ALGO_WINO = -3 };
 
 struct plan_key {
     int v[12]; /* n c h w oc kh kw stride pad precision deterministic benchmark */
@@ -396,11 +399,26 @@ static const char *prec_name(int prec) {
     return prec == LG_CUDA_TF32 ? "tf32" : prec == LG_CUDA_BF16 ? "bf16" : "fp32";
 }
 
-/* GPU time of one im2col + cuBLAS pass on the call's own operands (the
+/* lipgan's own passes: im2col + cuBLAS, or Winograd (cuda_winograd.cu) in ws. */
+enum { OWN_IM2COL, OWN_WINO };
+static void own_pass(int kind, int pass, const lg_conv_geom *g, float *out, const float *a,
+                     const float *b, float *ws) {
+    if (kind == OWN_WINO) {
+        if (pass == P_FWD) lgc_wino_conv2d(out, a, b, g, ws);
+        else if (pass == P_BWD_DATA) lgc_wino_bwd_data(out, a, b, g, ws);
+        else lgc_wino_bwd_weight(out, a, b, g, ws);
+    } else {
+        if (pass == P_FWD) lgc_im2col_conv2d(out, a, b, g, ws);
+        else if (pass == P_BWD_DATA) lgc_im2col_conv2d_bwd_data(out, a, b, g, ws);
+        else lgc_im2col_conv2d_bwd_weight(out, a, b, g, ws);
+    }
+}
+
+/* GPU time of one of lipgan's own passes on the call's operands (the
  * second of two runs; out is overwritten by the real call afterwards), or
  * a huge value if timing failed. */
-static float im2col_ms(int pass, const lg_conv_geom *g, float *out, const float *a,
-                       const float *b, float *ws) {
+static float own_ms(int kind, int pass, const lg_conv_geom *g, float *out, const float *a,
+                    const float *b, float *ws) {
     cudaEvent_t e0 = nullptr, e1 = nullptr;
     float ms = 3.0e38f;
     if (cudaEventCreate(&e0) != cudaSuccess || cudaEventCreate(&e1) != cudaSuccess) {
@@ -410,9 +428,7 @@ static float im2col_ms(int pass, const lg_conv_geom *g, float *out, const float 
     }
     for (int r = 0; r < 2; r++) {
         if (r) cudaEventRecord(e0, lgc_stream);
-        if (pass == P_FWD) lgc_im2col_conv2d(out, a, b, g, ws);
-        else if (pass == P_BWD_DATA) lgc_im2col_conv2d_bwd_data(out, a, b, g, ws);
-        else lgc_im2col_conv2d_bwd_weight(out, a, b, g, ws);
+        own_pass(kind, pass, g, out, a, b, ws);
     }
     if (cudaEventRecord(e1, lgc_stream) != cudaSuccess || cudaEventSynchronize(e1) != cudaSuccess ||
         cudaEventElapsedTime(&ms, e0, e1) != cudaSuccess) {
@@ -422,6 +438,46 @@ static float im2col_ms(int pass, const lg_conv_geom *g, float *out, const float 
     cudaEventDestroy(e0);
     cudaEventDestroy(e1);
     return ms;
+}
+
+/* LG_CUDA_WINO: 0/off never, force whenever it applies (tests), else timed. */
+enum { WINO_OFF, WINO_TIMED, WINO_FORCE };
+static int g_wino = -1;
+static int wino_mode_locked(void) {
+    if (g_wino < 0) {
+        const char *e = getenv("LG_CUDA_WINO");
+        g_wino = !e ? WINO_TIMED
+                 : (!strcmp(e, "0") || !strcmp(e, "off")) ? WINO_OFF
+                 : !strcmp(e, "force")                     ? WINO_FORCE
+                                                           : WINO_TIMED;
+    }
+    return g_wino;
+}
+
+/* Elements of a pass's output: y, dx or dw. */
+static size_t nout_of(int pass, const lg_conv_geom *g) {
+    return pass == P_FWD ? ny_of(g) : pass == P_BWD_DATA ? nx_of(g) : nw_of(g);
+}
+
+/* nMSE of got against ref (both device, n floats), read back to the host
+ * (once per geometry and pass, when choosing); +inf if either is not finite
+ * or the copies fail. */
+static double nmse_dev(const float *got, const float *ref, size_t n) {
+    std::vector<float> h1(n), h2(n);
+    if (cudaMemcpyAsync(h1.data(), got, n * 4, cudaMemcpyDeviceToHost, lgc_stream) != cudaSuccess ||
+        cudaMemcpyAsync(h2.data(), ref, n * 4, cudaMemcpyDeviceToHost, lgc_stream) != cudaSuccess ||
+        cudaStreamSynchronize(lgc_stream) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return INFINITY;
+    }
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!std::isfinite(h1[i]) || !std::isfinite(h2[i])) return INFINITY;
+        double d = (double)h1[i] - h2[i];
+        num += d * d;
+        den += (double)h2[i] * h2[i];
+    }
+    return den > 0 ? num / den : num;
 }
 
 __global__ void k_to_bf16(__nv_bfloat16 *y, const float *x, size_t n) {
@@ -494,6 +550,49 @@ static bool find_locked(plan *p, int pass, const lg_conv_geom *g, float *out, co
     return true;
 }
 
+/* Whether lipgan's Winograd pass (cuda_winograd.cu) takes this pass: in
+ * fp32 or TF32 (not bf16), for 3x3 stride-1 pad-1 convolutions whose
+ * workspace fits the limit. Timed (on the call's operands, out holding the
+ * im2col result): it must agree with im2col (nMSE at most 1e-9 in fp32,
+ * 1e-4 in TF32; a disagreement is reported by lg_cuda_cudnn_info and the
+ * pass stays off Winograd) and be faster than *best. LG_CUDA_WINO=force
+ * takes it whenever it applies, untimed (tests); =0 never. */
+static void wino_consider_locked(plan *p, int pass, const lg_conv_geom *g, const float *out,
+                                 const float *a, const float *b, size_t limit, float *best,
+                                 bool timed) {
+    int mode = wino_mode_locked();
+    if (mode == WINO_OFF || p->prec == LG_CUDA_BF16 || !lgc_wino_ok(g)) return;
+    if (mode != WINO_FORCE && !timed) return;
+    size_t wb = align256(lgc_wino_bytes(g)), nout = nout_of(pass, g);
+    if (wb > limit || !big_reserve_locked(wb + (mode == WINO_FORCE ? 0 : nout * sizeof(float))))
+        return;
+    if (mode == WINO_FORCE) {
+        p->algo[pass] = ALGO_WINO;
+        p->ws[pass] = wb;
+        p->big[pass] = 1;
+        return;
+    }
+    float *wout = (float *)((char *)g_big + wb); /* beside the workspace, not `out` */
+    float t = own_ms(OWN_WINO, pass, g, wout, a, b, (float *)g_big);
+    double e = nmse_dev(wout, out, nout), bar = p->prec == LG_CUDA_FP32 ? 1e-9 : 1e-4;
+    if (verbose_locked())
+        fprintf(stderr, "  winograd: %.3f ms, nMSE %.3g vs im2col\n", (double)t, e);
+    if (!(e <= bar)) {
+        g_fallbacks++;
+        snprintf(g_fallback_msg, sizeof g_fallback_msg,
+                 "winograd %s for n%d c%d %dx%d oc%d differed from im2col (nMSE %.3g > %.0e); "
+                 "not used",
+                 pass_name(pass), g->n, g->c, g->h, g->w, g->oc, e, bar);
+        return;
+    }
+    if (t < *best) {
+        p->algo[pass] = ALGO_WINO;
+        p->ws[pass] = wb;
+        p->big[pass] = 1;
+        *best = t;
+    }
+}
+
 /* Picks the fastest qualifying algorithm for one pass (benchmarked unless
  * capturing, then heuristic). `caller` is the caller's workspace in bytes;
  * more (up to the limit) comes from the backend-owned buffer. When
@@ -519,14 +618,14 @@ static void choose_locked(plan *p, int pass, const lg_conv_geom *g, size_t calle
                                                               p->w, 16, &got, r);
     (void)cudaGetLastError(); /* benchmarking may probe unsupported kernels */
     p->algo[pass] = ALGO_IM2COL;
-    if (s != DNN_SUCCESS) return;
     bool bf16 = p->prec == LG_CUDA_BF16;
-    if (verbose_locked())
+    float best = 3.0e38f; /* measured time of the current choice */
+    if (s == DNN_SUCCESS && verbose_locked())
         fprintf(stderr, "cudnn %s %s n%d c%d %dx%d oc%d k%dx%d s%d p%d (%s%s):\n",
                 find ? "find" : "heuristic", pass_name(pass), g->n, g->c, g->h, g->w, g->oc,
                 g->kh, g->kw, g->stride, g->pad, prec_name(p->prec),
                 p->det ? ", deterministic" : "");
-    for (int i = 0; i < got && i < 16; i++) { /* sorted fastest first */
+    for (int i = 0; s == DNN_SUCCESS && i < got && i < 16; i++) { /* sorted fastest first */
         bool ok = r[i].status == DNN_SUCCESS;
         if (verbose_locked())
             fprintf(stderr, "  algo %d: %s %.3f ms, %zu MB, %s, math %d\n", r[i].algo,
@@ -550,14 +649,25 @@ static void choose_locked(plan *p, int pass, const lg_conv_geom *g, size_t calle
         p->math[pass] = mt;
         p->ws[pass] = need;
         p->big[pass] = big;
-        float im = find ? im2col_ms(pass, g, out, a, b, ws) : 3.0e38f;
-        if (im < r[i].time) p->algo[pass] = ALGO_IM2COL;
+        best = find ? r[i].time : 0.0f;
         if (verbose_locked())
-            fprintf(stderr, "  im2col: %.3f ms; chosen: %s %d (%s workspace)\n", (double)im,
-                    im < r[i].time ? "im2col, not algo" : "algo", r[i].algo,
+            fprintf(stderr, "  cuDNN's pick: algo %d (%s workspace)\n", r[i].algo,
                     big ? "backend" : "caller's");
-        return;
+        break;
     }
+    /* lipgan's own passes race it on the same operands (im2col also gives
+     * the reference the Winograd result is checked against) */
+    float im = find ? own_ms(OWN_IM2COL, pass, g, out, a, b, ws) : 3.0e38f;
+    if (im < best) {
+        p->algo[pass] = ALGO_IM2COL;
+        best = im;
+    }
+    if (verbose_locked() && find) fprintf(stderr, "  im2col: %.3f ms\n", (double)im);
+    wino_consider_locked(p, pass, g, out, a, b, limit, &best, find && im < 3.0e38f);
+    if (verbose_locked())
+        fprintf(stderr, "  chosen: %s\n", p->algo[pass] == ALGO_IM2COL ? "im2col"
+                                         : p->algo[pass] == ALGO_WINO ? "winograd"
+                                                                      : "cuDNN");
 }
 
 /* Runs one pass through cuDNN if a plan allows; false: caller uses im2col. */
@@ -570,6 +680,10 @@ static bool run_pass(int pass, const lg_conv_geom *g, float *out, const float *a
     if (p->algo[pass] == ALGO_UNKNOWN)
         choose_locked(p, pass, g, lgc_conv_workspace(g) * sizeof(float), out, a, b, ws);
     if (p->algo[pass] == ALGO_IM2COL) return false;
+    if (p->algo[pass] == ALGO_WINO) {
+        own_pass(OWN_WINO, pass, g, out, a, b, (float *)g_big);
+        return true;
+    }
     if (p->cur_math != p->math[pass]) {
         if (dnn.cudnnSetConvolutionMathType(p->conv, p->math[pass]) != DNN_SUCCESS) return false;
         p->cur_math = p->math[pass];
