@@ -12,7 +12,7 @@
 
 #include "lg_test.h"
 #include "lipgan/backend.h"
-#include "backend/cuda/wino_tf.h"
+#include "backend/wino_tf.h"
 
 /* cublasSgemmStridedBatched semantics, column-major, alpha = 1, beta = 0:
  * C[b] (m, n) = op(A[b]) (m, k) op(B[b]) (k, n), double accumulation. */

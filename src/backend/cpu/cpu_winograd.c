@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_internal.h"
+#include "backend/wino_tf.h"
 #include "lipgan/status.h"
 
 #define WINO_COLS_MIN 256 /* narrowest GEMM (tiles of a chunk) worth running */
@@ -77,25 +78,6 @@ size_t lg_cpu_wino_workspace(const lg_conv_geom *g) {
     wino_plan p;
     wino_plan_make(&p, g, g->c, g->oc);
     return (size_t)p.T * (p.u + p.slot);
-}
-
-/* u[16] = G k G^T for one 3x3 kernel k (row-major), G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
-static void filter_tf(float *u, const float *k) {
-    float t[4][3]; /* G k */
-    for (int j = 0; j < 3; j++) {
-        float a = k[j], b = k[3 + j], c = k[6 + j];
-        t[0][j] = a;
-        t[1][j] = 0.5f * (a + b + c);
-        t[2][j] = 0.5f * (a - b + c);
-        t[3][j] = c;
-    }
-    for (int i = 0; i < 4; i++) {
-        float a = t[i][0], b = t[i][1], c = t[i][2];
-        u[i * 4 + 0] = a;
-        u[i * 4 + 1] = 0.5f * (a + b + c);
-        u[i * 4 + 2] = 0.5f * (a - b + c);
-        u[i * 4 + 3] = c;
-    }
 }
 
 /* V (16, CIN, ldv) columns [j0, j0+P) = B^T d B of every tile of one sample
@@ -191,19 +173,10 @@ static void wino_run(float *out, const float *in, const float *w, const lg_conv_
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads();
 #pragma omp for schedule(static)
-        for (int r = 0; r < cout; r++) {
-            for (int s = 0; s < cin; s++) {
-                float k[9], u[16];
-                if (!bwd) {
-                    memcpy(k, w + ((size_t)r * C + s) * 9, sizeof k);
-                } else {
-                    const float *src = w + ((size_t)s * C + r) * 9;
-                    for (int i = 0; i < 9; i++) k[i] = src[8 - i];
-                }
-                filter_tf(u, k);
-                for (int q = 0; q < 16; q++) U[q * ucs + (size_t)r * cin + s] = u[q];
-            }
-        } /* implicit barrier: U is complete */
+        for (int r = 0; r < cout; r++)
+            for (int s = 0; s < cin; s++)
+                lg_wino_filter_one(U, w, C, cout, cin, bwd, (int64_t)r * cin + s);
+        /* implicit barrier: U is complete */
         float *V = ws + (size_t)p.T * p.u + (size_t)t * p.slot, *M = V + p.v, *rows = M + p.m;
         int c0 = (int)((int64_t)p.nchunk * t / T), c1 = (int)((int64_t)p.nchunk * (t + 1) / T);
         for (int ch = c0; ch < c1; ch++) {
@@ -278,23 +251,6 @@ static void grad_tf(float *Z, size_t ldz, size_t j0, const float *dy, int oc, in
     }
 }
 
-/* k (3x3) = G^T u G for one transformed gradient u[16] (the adjoint of filter_tf). */
-static void filter_tf_adj(float *k, const float *u) {
-    float t[3][4]; /* G^T u, G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1] */
-    for (int j = 0; j < 4; j++) {
-        float a = u[j], b = u[4 + j], c = u[8 + j], d = u[12 + j];
-        t[0][j] = a + 0.5f * (b + c);
-        t[1][j] = 0.5f * (b - c);
-        t[2][j] = 0.5f * (b + c) + d;
-    }
-    for (int i = 0; i < 3; i++) {
-        float a = t[i][0], b = t[i][1], c = t[i][2], d = t[i][3];
-        k[i * 3 + 0] = a + 0.5f * (b + c);
-        k[i * 3 + 1] = 0.5f * (b - c);
-        k[i * 3 + 2] = 0.5f * (b + c) + d;
-    }
-}
-
 /* dW = sum over samples and tiles of G^T [(A dy A^T) (.) (B^T x B)] G: each
  * thread sums its chunks into its own dU (16, OC, C) with 16 SGEMMs per chunk
  * (beta = 1 after its first), the partials are added in thread order, then
@@ -327,18 +283,15 @@ void lg_cpu_wino_bwd_weight(float *dw, const float *x, const float *dy, const lg
                             ch == c0 ? 0.0f : 1.0f, acc + q * ucs, C);
         }
 #pragma omp barrier
-        /* dW[o][c] = G^T (sum over threads of dU[.][o][c]) G, rows of o split over threads */
+        /* dW[o][c] = G^T (sum over threads of dU[.][o][c]) G, rows of o split over
+         * threads; the partials are summed in thread order into thread 0's dU */
 #pragma omp for schedule(static)
         for (int o = 0; o < OC; o++) {
             for (int c = 0; c < C; c++) {
-                float u[16];
                 size_t i = (size_t)o * C + c;
-                for (int q = 0; q < 16; q++) {
-                    float s = ws[q * ucs + i];
-                    for (int k = 1; k < T; k++) s += ws[(size_t)k * p.u + q * ucs + i];
-                    u[q] = s;
-                }
-                filter_tf_adj(dw + i * 9, u);
+                for (int q = 0; q < 16; q++)
+                    for (int k = 1; k < T; k++) ws[q * ucs + i] += ws[(size_t)k * p.u + q * ucs + i];
+                lg_wino_filter_adj_one(dw, ws, OC, C, (int64_t)i);
             }
         }
     }

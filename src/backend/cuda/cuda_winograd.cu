@@ -11,7 +11,7 @@
  * GEMM arguments are shared with the host emulation tests/test_wino_emul.c.
  * Workspace: lgc_wino_bytes(g) bytes (U, V, M), from the caller. */
 #include "cuda_internal.h"
-#include "wino_tf.h"
+#include "backend/wino_tf.h"
 
 __global__ void k_wino_filter(float *U, const float *w, int C, int cout, int cin, int bwd,
                               int64_t n) {
