@@ -39,8 +39,8 @@ static void emul_run(float *out, const float *in, const float *w, const lg_conv_
                      float *ws) {
     int cin = bwd ? g->oc : g->c, cout = bwd ? g->c : g->oc;
     lg_wino_dims d = lg_wino_dims_make(g->n, cin, cout, g->h, g->w);
-    float *U = ws, *V = U + lg_wino_pad64((int64_t)16 * cout * cin);
-    float *M = V + lg_wino_pad64((int64_t)16 * cin * d.NP);
+    float *U, *V, *M;
+    lg_wino_split(ws, &d, &U, &V, &M);
     for (int64_t i = 0; i < (int64_t)cout * cin; i++) lg_wino_filter_one(U, w, g->c, cout, cin, bwd, i);
     for (int64_t i = 0; i < cin * d.NP; i++) lg_wino_input_one(V, in, &d, i);
     lg_wino_gemm gm = lg_wino_gemm_fwd(&d);
@@ -51,8 +51,8 @@ static void emul_run(float *out, const float *in, const float *w, const lg_conv_
 static void emul_wgrad(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
                        float *ws) {
     lg_wino_dims d = lg_wino_dims_make(g->n, g->c, g->oc, g->h, g->w);
-    float *dU = ws, *V = dU + lg_wino_pad64((int64_t)16 * g->oc * g->c);
-    float *Z = V + lg_wino_pad64((int64_t)16 * g->c * d.NP);
+    float *dU, *V, *Z;
+    lg_wino_split(ws, &d, &dU, &V, &Z);
     for (int64_t i = 0; i < g->c * d.NP; i++) lg_wino_input_one(V, x, &d, i);
     for (int64_t i = 0; i < g->oc * d.NP; i++) lg_wino_grad_one(Z, dy, &d, i);
     lg_wino_gemm gm = lg_wino_gemm_wgrad(&d);

@@ -180,6 +180,11 @@ typedef struct lg_backend {
     lg_status (*svd)(float *s, float *u, float *vt, float *a, int m, int n);
 } lg_backend;
 
+/* Short names of the elementwise ops ("relu", "add_relu", ...; "?" out of
+ * range), for profiles and messages. */
+const char *lg_unary_name(lg_unary op);
+const char *lg_binary_name(lg_binary op);
+
 /* The CPU backend (always available). */
 const lg_backend *lg_backend_cpu(void);
 

@@ -44,6 +44,18 @@ LG_WHD lg_wino_dims lg_wino_dims_make(int n, int cin, int cout, int H, int W) {
     return d;
 }
 
+/* Element i of a (channels, NP) plane: channel *ch, column *j, and its
+ * image, tile row and tile column. */
+LG_WHD void lg_wino_at(const lg_wino_dims *d, int64_t i, int64_t *ch, int64_t *j, int64_t *img,
+                       int *ty, int *tx) {
+    *ch = i / d->NP;
+    *j = i % d->NP;
+    *img = *j / d->P;
+    int64_t t = *j % d->P;
+    *ty = (int)(t / d->TW);
+    *tx = (int)(t % d->TW);
+}
+
 /* Element i in [0, cout*cin) of U: the kernel for (out r, in s) is
  * w[(r*C + s)*9] (bwd = 0) or w[(s*C + r)*9] flipped (bwd = 1), w (OC, C,
  * 3, 3), C = the weight's input channels. G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
@@ -80,9 +92,9 @@ LG_WHD void lg_wino_filter_one(float *U, const float *w, int C, int cout, int ci
  * x (n, cin, H, W), zero padded by 1. B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1];
  * rows are combined first, then columns (the CPU backend's order). */
 LG_WHD void lg_wino_input_one(float *V, const float *x, const lg_wino_dims *d, int64_t i) {
-    int64_t c = i / d->NP, j = i % d->NP;
-    int64_t img = j / d->P, t = j % d->P;
-    int ty = (int)(t / d->TW), tx = (int)(t % d->TW);
+    int64_t c, j, img;
+    int ty, tx;
+    lg_wino_at(d, i, &c, &j, &img, &ty, &tx);
     const float *xc = x + (img * d->cin + c) * d->H * d->W;
     float v[4][4];
     for (int a = 0; a < 4; a++) {
@@ -114,9 +126,9 @@ LG_WHD void lg_wino_input_one(float *V, const float *x, const lg_wino_dims *d, i
 /* Element i in [0, cout*NP) of the output: channel o = i / NP, tile column
  * j = i % NP; y (n, cout, H, W) gets A^T m A, A^T = [1 1 1 0; 0 1 -1 -1]. */
 LG_WHD void lg_wino_output_one(float *y, const float *M, const lg_wino_dims *d, int64_t i) {
-    int64_t o = i / d->NP, j = i % d->NP;
-    int64_t img = j / d->P, t = j % d->P;
-    int ty = (int)(t / d->TW), tx = (int)(t % d->TW);
+    int64_t o, j, img;
+    int ty, tx;
+    lg_wino_at(d, i, &o, &j, &img, &ty, &tx);
     const int64_t cs = (int64_t)d->cout * d->NP;
     float m[16];
     for (int q = 0; q < 16; q++) m[q] = M[q * cs + o * d->NP + j];
@@ -138,9 +150,9 @@ LG_WHD void lg_wino_output_one(float *y, const float *M, const lg_wino_dims *d, 
 /* Element i in [0, cout*NP) of Z = A dy A^T of the 2x2 tile of dy (n, cout,
  * H, W), zero past the edge; A = [1 0; 1 1; 1 -1; 0 -1]. */
 LG_WHD void lg_wino_grad_one(float *Z, const float *dy, const lg_wino_dims *d, int64_t i) {
-    int64_t o = i / d->NP, j = i % d->NP;
-    int64_t img = j / d->P, t = j % d->P;
-    int ty = (int)(t / d->TW), tx = (int)(t % d->TW);
+    int64_t o, j, img;
+    int ty, tx;
+    lg_wino_at(d, i, &o, &j, &img, &ty, &tx);
     const float *dyo = dy + (img * d->cout + o) * d->H * d->W;
     float g[2][2];
     for (int a = 0; a < 2; a++)
@@ -230,6 +242,13 @@ LG_WHD int64_t lg_wino_pad64(int64_t v) { return (v + 63) / 64 * 64; }
 LG_WHD int64_t lg_wino_floats(const lg_wino_dims *d) {
     return lg_wino_pad64((int64_t)16 * d->cout * d->cin) +
            lg_wino_pad64((int64_t)16 * d->cin * d->NP) + lg_wino_pad64((int64_t)16 * d->cout * d->NP);
+}
+
+/* U, V and M (or dU, V, Z) in a workspace of lg_wino_floats(d) floats. */
+LG_WHD void lg_wino_split(float *ws, const lg_wino_dims *d, float **U, float **V, float **M) {
+    *U = ws;
+    *V = *U + lg_wino_pad64((int64_t)16 * d->cout * d->cin);
+    *M = *V + lg_wino_pad64((int64_t)16 * d->cin * d->NP);
 }
 
 #endif

@@ -64,19 +64,6 @@ static void add(const char *entry, const char *detail, double ms) {
     pthread_mutex_unlock(&g_mu);
 }
 
-static const char *unary_name(lg_unary op) {
-    static const char *const n[LG_U_COUNT] = {
-        "relu", "lrelu", "tanh", "sigmoid", "softplus", "square", "sqrt", "neg", "scale",
-        "add_scalar", "step", "recip", "exp", "log", "abs", "sign", "clamp"};
-    return (int)op >= 0 && op < LG_U_COUNT ? n[op] : "?";
-}
-
-static const char *binary_name(lg_binary op) {
-    static const char *const n[LG_B_COUNT] = {"add", "sub", "mul", "div", "max", "add_relu",
-                                              "relu_mask"};
-    return (int)op >= 0 && op < LG_B_COUNT ? n[op] : "?";
-}
-
 static void geom_str(char *b, size_t cap, const lg_conv_geom *g) {
     snprintf(b, cap, "n%d c%d %dx%d oc%d k%dx%d s%d p%d", g->n, g->c, g->h, g->w, g->oc, g->kh,
              g->kw, g->stride, g->pad);
@@ -116,11 +103,11 @@ static void p_conv2d_bwd_weight(float *dw, const float *x, const float *dy, cons
     TIMED("conv2d_bwd_weight", d, g_raw->conv2d_bwd_weight(dw, x, dy, g, ws));
 }
 static void p_unary(lg_unary op, float *y, const float *x, size_t n, float alpha) {
-    TIMED("unary", unary_name(op), g_raw->unary(op, y, x, n, alpha));
+    TIMED("unary", lg_unary_name(op), g_raw->unary(op, y, x, n, alpha));
 }
 static void p_binary(lg_binary op, float *y, const int64_t ys[4], const float *a,
                      const int64_t as[4], const float *b, const int64_t bs[4]) {
-    TIMED("binary", binary_name(op), g_raw->binary(op, y, ys, a, as, b, bs));
+    TIMED("binary", lg_binary_name(op), g_raw->binary(op, y, ys, a, as, b, bs));
 }
 static void p_sum_to(float *y, const int64_t ys[4], const float *x, const int64_t xs[4]) {
     TIMED("sum_to", "", g_raw->sum_to(y, ys, x, xs));

@@ -190,19 +190,6 @@ static void prof_resolve_idle(void) {
 
 /* ---- geometry strings ---- */
 
-static const char *unary_name(lg_unary op) {
-    static const char *const n[LG_U_COUNT] = {
-        "relu",  "lrelu", "tanh", "sigmoid", "softplus", "square", "sqrt", "neg",   "scale",
-        "add_scalar", "step", "recip", "exp", "log", "abs", "sign", "clamp"};
-    return (int)op >= 0 && op < LG_U_COUNT ? n[op] : "?";
-}
-
-static const char *binary_name(lg_binary op) {
-    static const char *const n[LG_B_COUNT] = {"add", "sub", "mul", "div", "max",
-                                               "add_relu", "relu_mask"};
-    return (int)op >= 0 && op < LG_B_COUNT ? n[op] : "?";
-}
-
 struct shape_str {
     char s[64];
 };
@@ -312,7 +299,7 @@ static void p_conv2d_bwd_weight(float *dw, const float *x, const float *dy, cons
 static void p_unary(lg_unary op, float *y, const float *x, size_t n, float alpha) {
     prof_tok t = prof_begin();
     g_raw->unary(op, y, x, n, alpha);
-    prof_end(t, "unary", 8.0 * n, 0.0, "%s n %zu%s", unary_name(op), n,
+    prof_end(t, "unary", 8.0 * n, 0.0, "%s n %zu%s", lg_unary_name(op), n,
              y == x ? " in place" : "");
 }
 
@@ -321,7 +308,7 @@ static void p_binary(lg_binary op, float *y, const int64_t ys[4], const float *a
     prof_tok t = prof_begin();
     g_raw->binary(op, y, ys, a, as, b, bs);
     prof_end(t, "binary", 4.0 * (numel4(ys) + numel4(as) + numel4(bs)), 0.0, "%s %s <- %s, %s",
-             binary_name(op), fmt_shape(ys).s, fmt_shape(as).s, fmt_shape(bs).s);
+             lg_binary_name(op), fmt_shape(ys).s, fmt_shape(as).s, fmt_shape(bs).s);
 }
 
 static void p_sum_to(float *y, const int64_t ys[4], const float *x, const int64_t xs[4]) {

@@ -74,8 +74,8 @@ static void wino_run(float *out, const float *in, const float *w, const lg_conv_
                      float *ws) {
     int cin = bwd ? g->oc : g->c, cout = bwd ? g->c : g->oc;
     lg_wino_dims d = lg_wino_dims_make(g->n, cin, cout, g->h, g->w);
-    float *U = ws, *V = U + lg_wino_pad64((int64_t)16 * cout * cin);
-    float *M = V + lg_wino_pad64((int64_t)16 * cin * d.NP);
+    float *U, *V, *M;
+    lg_wino_split(ws, &d, &U, &V, &M);
     int64_t nu = (int64_t)cout * cin, nv = cin * d.NP, nm = cout * d.NP;
     k_wino_filter<<<lgc_grid((size_t)nu), LGC_THREADS, 0, lgc_stream>>>(U, w, g->c, cout, cin,
                                                                         bwd, nu);
@@ -99,8 +99,8 @@ void lgc_wino_bwd_data(float *dx, const float *dy, const float *w, const lg_conv
 void lgc_wino_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
                          float *ws) {
     lg_wino_dims d = lg_wino_dims_make(g->n, g->c, g->oc, g->h, g->w);
-    float *dU = ws, *V = dU + lg_wino_pad64((int64_t)16 * g->oc * g->c);
-    float *Z = V + lg_wino_pad64((int64_t)16 * g->c * d.NP);
+    float *dU, *V, *Z;
+    lg_wino_split(ws, &d, &dU, &V, &Z);
     int64_t nv = g->c * d.NP, nz = g->oc * d.NP, nw = (int64_t)g->oc * g->c;
     k_wino_input<<<lgc_grid((size_t)nv), LGC_THREADS, 0, lgc_stream>>>(V, x, d, nv);
     k_wino_grad<<<lgc_grid((size_t)nz), LGC_THREADS, 0, lgc_stream>>>(Z, dy, d, nz);
