@@ -82,7 +82,9 @@ void lg_cuda_set_conv_workspace_limit(size_t bytes);
  * workspace size does not depend on it, so either path fits it).
  * lg_cuda_cudnn() says whether convolutions now use cuDNN (loading it if
  * needed); lg_cuda_cudnn_info() describes the choice in one line, e.g.
- * "cuDNN 9.1.0 (/path/libcudnn.so.9)" or why it fell back to im2col. */
+ * "cuDNN 9.1.0 (/path/libcudnn.so.9)" or why it fell back to im2col; with
+ * "N fallback(s), the last: ..." when a cuDNN call or benchmark failed or a
+ * Winograd pass disagreed with im2col (those passes then avoid it). */
 void lg_cuda_set_cudnn(int on);
 int lg_cuda_cudnn(void);
 const char *lg_cuda_cudnn_info(void);

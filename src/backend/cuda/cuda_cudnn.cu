@@ -129,7 +129,7 @@ static int g_enabled = -1;        /* -1: not decided yet (LG_CUDNN env) */
 static dnn_handle g_handle;
 static char g_info[1024];    /* lg_cuda_cudnn_info() */
 static char g_load_msg[600]; /* why loading failed, or what was loaded */
-static int g_fallbacks;          /* cuDNN calls that failed (then im2col) */
+static int g_fallbacks;          /* cuDNN calls or benchmarks that failed, Winograd mismatches */
 static char g_fallback_msg[300]; /* the last of them */
 
 static int g_nondet = -1; /* 1: atomics-based algorithms allowed (LG_CUDNN_NONDET=1) */
@@ -607,6 +607,16 @@ static void choose_locked(plan *p, int pass, const lg_conv_geom *g, size_t calle
     bool find = g_benchmark && !lgc_capturing();
     dnn_status s = !DNN_SUCCESS;
     if (find && !find_locked(p, pass, g, out, a, b, limit, r, &got, &s)) find = false;
+    if (find && s != DNN_SUCCESS) { /* say so, and still use cuDNN, by its heuristics */
+        g_fallbacks++;
+        snprintf(g_fallback_msg, sizeof g_fallback_msg,
+                 "benchmarking %s for n%d c%d %dx%d oc%d k%d s%d p%d failed (%s); cuDNN's "
+                 "heuristic choice used",
+                 pass_name(pass), g->n, g->c, g->h, g->w, g->oc, g->kh, g->stride, g->pad,
+                 dnn.cudnnGetErrorString(s));
+        (void)cudaGetLastError();
+        find = false;
+    }
     if (!find && pass == P_FWD)
         s = dnn.cudnnGetConvolutionForwardAlgorithm_v7(g_handle, p->x, p->w, p->conv, p->y, 16,
                                                        &got, r);
@@ -758,8 +768,8 @@ extern "C" const char *lg_cuda_cudnn_info(void) {
         snprintf(g_info, sizeof g_info, "im2col + cuBLAS (cuDNN switched off: LG_CUDNN=0 or "
                                         "lg_cuda_set_cudnn(0))");
     else if (lgc_stream && ready_locked() && g_fallbacks)
-        snprintf(g_info, sizeof g_info, "%s; %d call(s) failed and fell back to im2col, last: %s",
-                 g_load_msg, g_fallbacks, g_fallback_msg);
+        snprintf(g_info, sizeof g_info, "%s; %d fallback(s), the last: %s", g_load_msg,
+                 g_fallbacks, g_fallback_msg);
     else if (lgc_stream && ready_locked())
         snprintf(g_info, sizeof g_info, "%s%s", g_load_msg,
                  nondet_locked() ? "; nondeterministic algorithms allowed" : "");
