@@ -531,22 +531,23 @@ static bool find_locked(plan *p, int pass, const lg_conv_geom *g, float *out, co
         if (need != (size_t)-1 && need <= limit && need > fws) fws = need;
     }
     bool bf16 = p->prec == LG_CUDA_BF16;
-    if (!big_reserve_locked(align256(fws) + (bf16 ? cast_bytes(g) : 0)) || !g_big) return false;
+    if (!big_reserve_locked(align256(fws) + (bf16 ? cast_bytes(g) : 0))) return false;
+    void *fw = fws ? g_big : nullptr; /* no algorithm needs any: none allocated yet, maybe */
     const void *ca = a, *cb = b;
     void *co = out;
     if (bf16 && !cast_roles(pass, g, (char *)g_big + align256(fws), a, b, &ca, &cb, &co))
         return false;
     if (pass == P_FWD)
         *s = dnn.cudnnFindConvolutionForwardAlgorithmEx(g_handle, p->x, ca, p->w, cb, p->conv,
-                                                        p->y, co, 16, got, r, g_big, fws);
+                                                        p->y, co, 16, got, r, fw, fws);
     else if (pass == P_BWD_DATA)
         *s = dnn.cudnnFindConvolutionBackwardDataAlgorithmEx(g_handle, p->w, cb, p->y, ca,
                                                              p->conv, p->x, co, 16, got, r,
-                                                             g_big, fws);
+                                                             fw, fws);
     else
         *s = dnn.cudnnFindConvolutionBackwardFilterAlgorithmEx(g_handle, p->x, ca, p->y, cb,
                                                                p->conv, p->w, co, 16, got, r,
-                                                               g_big, fws);
+                                                               fw, fws);
     return true;
 }
 
