@@ -36,6 +36,13 @@ ifneq ($(NVCC),)
 endif
 endif
 MPICC := $(shell command -v mpicc 2>/dev/null)
+ifeq ($(MPI),0)
+  MPICC :=
+endif
+ifneq ($(MPICC),)
+  CFLAGS_BASE += -DLG_HAVE_MPI=1 $(shell $(MPICC) --showme:compile)
+  LDLIBS += $(shell $(MPICC) --showme:link)
+endif
 
 ifeq ($(HAVE_CUDA),1)
   CFLAGS_BASE += -DLG_HAVE_CUDA=1 -I$(CUDA_HOME)/include
@@ -76,7 +83,7 @@ EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 all: features $(LIB) $(CLI) $(EX_BIN)
 
 features:
-	@echo "lipgan build ($(BUILD)): OpenMP found; OpenBLAS (openmp) $(if $(wildcard $(OBLAS_DIR)/libopenblas.so),found,MISSING: run tools/setup.sh); CUDA $(if $(HAVE_CUDA),found ($(NVCC)),not built$(if $(filter 1,$(SAN)), (sanitizer build),)); MPI $(if $(MPICC),found,not found)"
+	@echo "lipgan build ($(BUILD)): OpenMP found; OpenBLAS (openmp) $(if $(wildcard $(OBLAS_DIR)/libopenblas.so),found,MISSING: run tools/setup.sh); CUDA $(if $(HAVE_CUDA),found ($(NVCC)),not built$(if $(filter 1,$(SAN)), (sanitizer build),)); MPI $(if $(MPICC),found (dist: mpi),not found)"
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "lipgan/config.h"
+#include "lipgan/dist.h"
 #include "lipgan/train.h"
 
 static volatile sig_atomic_t g_stop = 0;
@@ -39,6 +40,10 @@ static void usage(FILE *f) {
             "steps eval.n samples are evaluated (eval.metrics: toy for 2-D toys, cfid,classes for\n"
             "Fashion-MNIST, is,fid,kid with eval.inception) and appended to metrics.jsonl.\n"
             "\n"
+            "Several processes (data-parallel, CPU): mpirun -np P lipgan train CONFIG --set dist=mpi;\n"
+            "each process computes on 1/P of every batch (train.batch_d and batch_g must divide by P),\n"
+            "the gradients are averaged, and rank 0 writes the run directory (lipgan/dist.h).\n"
+            "\n"
             "SIGINT/SIGTERM write a checkpoint and exit (code 128+signal); a second one kills.\n"
             "Exit codes: 0 done, 4 bad config, 3 bad data or checkpoint, 5 diverged\n"
             "(train.max_nonfinite non-finite updates in a row; the last good checkpoint stays).\n");
@@ -52,6 +57,7 @@ int lg_cmd_train(int argc, char **argv) {
     int nsets = 0;
     if (!sets) return lg_cli_fail("train", lg_error_set(LG_ERR_NOMEM, "out of memory"));
     int code = LG_EXIT_OK;
+    lg_status s = LG_OK;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -96,7 +102,7 @@ int lg_cmd_train(int argc, char **argv) {
         code = lg_cli_usage_error("train", "missing CONFIG.yaml");
         goto done;
     }
-    lg_status s = lg_config_load_file(&cfg, cfg_path);
+    s = lg_config_load_file(&cfg, cfg_path);
     for (int i = 0; s == LG_OK && i < nsets; i++) s = lg_config_set(&cfg, sets[i]);
     if (s == LG_OK) s = lg_config_validate(&cfg);
     if (s != LG_OK) {
@@ -122,10 +128,18 @@ int lg_cmd_train(int argc, char **argv) {
         code = lg_cli_fail("train", s);
         goto done;
     }
+    if (lg_dist_rank() != 0) quiet = 1; /* dist: rank 0 speaks for the run */
     if (!quiet)
-        fprintf(stderr, "lipgan train: %s -> %s (%s, %lld steps, G %s / D %s, loss %s, device %s)\n",
+        fprintf(stderr, "lipgan train: %s -> %s (%s, %lld steps, G %s / D %s, loss %s, device %s%s)\n",
                 cfg_path, out, cfg.data.format, (long long)cfg.train.steps, cfg.model.g.arch,
-                cfg.model.d.arch, cfg.loss, cfg.device);
+                cfg.model.d.arch, cfg.loss, cfg.device,
+                lg_dist_world() > 1 ? ", dist: mpi" : "");
+    if (!quiet && lg_dist_world() > 1)
+        fprintf(stderr,
+                "lipgan train: %d MPI processes, each computing %d of the %d samples of a D "
+                "update and %d of the %d of a G update\n",
+                lg_dist_world(), cfg.train.batch_d / lg_dist_world(), cfg.train.batch_d,
+                cfg.train.batch_g / lg_dist_world(), cfg.train.batch_g);
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -146,7 +160,7 @@ int lg_cmd_train(int argc, char **argv) {
     if (s == LG_OK) {
         if (!quiet) fprintf(stderr, "lipgan train: done; samples in %s/samples.png\n", out);
     } else if (s == LG_ERR_INTERRUPTED) {
-        fprintf(stderr, "lipgan train: %s\n", lg_error_msg());
+        if (lg_dist_rank() == 0) fprintf(stderr, "lipgan train: %s\n", lg_error_msg());
         code = g_stop > 0 ? 128 + (int)g_stop : LG_EXIT_INTERRUPTED;
     } else {
         code = lg_cli_fail("train", s);
@@ -154,5 +168,13 @@ int lg_cmd_train(int argc, char **argv) {
     lg_trainer_free(t);
 done:
     free(sets);
+    /* dist: outcomes every process reaches together end MPI normally; any
+     * other failure (e.g. rank 0 cannot write) must not leave the other
+     * processes waiting in a collective call */
+    if (code == LG_EXIT_OK || s == LG_OK || s == LG_ERR_INTERRUPTED || s == LG_ERR_NONFINITE ||
+        !lg_dist_active())
+        lg_dist_finalize();
+    else
+        lg_dist_abort(code);
     return code;
 }

@@ -97,6 +97,8 @@ static const lg_cfg_key k_keys[] = {
     {"threads", LG_CFG_INT, OFF(threads), 0, 1024, NULL,
      "CPU threads (0 = OMP_NUM_THREADS or all cores); results are reproducible per count"},
     {"device", LG_CFG_ENUM, OFF(device), 0, 0, "cpu|cuda", "compute backend"},
+    {"dist", LG_CFG_ENUM, OFF(dist), 0, 0, "none|mpi",
+     "mpi: data-parallel over the processes of mpirun -np P (cpu; batches split P ways)"},
     {"cuda.precision", LG_CFG_ENUM, OFF(cuda.precision), 0, 0, "fp32|tf32|bf16",
      "matrix math of gemm and convolutions on cuda (tf32/bf16: tensor cores, fp32 weights)"},
     {"cuda.deterministic", LG_CFG_BOOL, OFF(cuda.deterministic), 0, 1, NULL,
@@ -192,6 +194,7 @@ void lg_config_default(lg_config *c) {
     c->seed = 0;
     c->threads = 0;
     strcpy(c->device, "cpu");
+    strcpy(c->dist, "none");
     strcpy(c->cuda.precision, "fp32");
     c->cuda.deterministic = 1;
     c->cuda.benchmark = 1;
@@ -591,6 +594,11 @@ lg_status lg_config_validate(const lg_config *c) {
         return lg_error_set(LG_ERR_INVALID_ARG, "data.path: required for data.format %s",
                             c->data.format);
     }
+    if (!strcmp(c->dist, "mpi") && strcmp(c->device, "cpu") != 0)
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "dist: mpi runs on the cpu backend only (device: %s); set device: cpu "
+                            "or dist: none",
+                            c->device);
     if (strcmp(c->device, "cuda") != 0 && strcmp(c->cuda.precision, "fp32") != 0)
         return lg_error_set(LG_ERR_INVALID_ARG,
                             "cuda.precision: %s needs device: cuda (the cpu backend computes in "

@@ -22,6 +22,7 @@
 #include "lipgan/monitor.h"
 #include "lipgan/safetensors.h"
 #include "lipgan/tfevents.h"
+#include "lipgan/dist.h"
 #include "train/train_internal.h"
 
 lg_status lg__checkpoint_prune(const char *dir, int keep, int64_t newest);
@@ -475,14 +476,16 @@ static void tb_samples(run_tb *tb, const char *dir, int64_t step) {
 
 lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
     const lg_config *c = &t->cfg;
-    const char *dir = o->out_dir;
-    FILE *log = o->progress;
+    /* dist: every process reads (resume), rank 0 alone writes and logs */
+    const int writer = t->rank == 0;
+    const char *dir = o->out_dir, *wdir = writer ? dir : NULL;
+    FILE *log = writer ? o->progress : NULL;
     FILE *mf = NULL;
     char p[PATH_CAP];
     lg_status st = LG_OK;
-    if (dir) {
-        LG_TRY(mkdir_p(dir));
-        snprintf(p, sizeof p, "%s/samples", dir);
+    if (wdir) {
+        LG_TRY(mkdir_p(wdir));
+        snprintf(p, sizeof p, "%s/samples", wdir);
         LG_TRY(mkdir_p(p));
     }
     int64_t latest = -1;
@@ -507,14 +510,14 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
         if (log) fprintf(log, "resumed from %s at step %" PRId64 "\n", p, t->step);
         char mp[PATH_CAP];
         snprintf(mp, sizeof mp, "%s/metrics.jsonl", dir);
-        LG_TRY(trim_metrics(mp, t->step));
+        if (writer) LG_TRY(trim_metrics(mp, t->step));
     } else if (latest >= 0) {
         return lg_error_set(LG_ERR_INVALID_ARG,
                             "%s already holds checkpoints (newest %s); pass --resume to continue "
                             "that run or choose another --out",
                             dir, p);
     }
-    if (dir) {
+    if (wdir) {
         snprintf(p, sizeof p, "%s/config.yaml", dir);
         LG_TRY(lg_file_write_atomic(p, t->cfg_yaml, strlen(t->cfg_yaml)));
         snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
@@ -529,16 +532,16 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
     run_eval ev;
     memset(&ev, 0, sizeof ev);
     sbuf extra = {0};
-    if (c->log.spectra_every > 0) {
+    if (c->log.spectra_every > 0 && writer) {
         lg_monitor_opts mo = lg_monitor_opts_default();
         mo.be = t->be;
         mo.resume_step = o->resume ? t->step : -1;  /* drops records past the checkpoint */
-        if ((st = lg_monitor_create(&mon, dir, c->log.spectra_every, &mo)) != LG_OK) goto out;
+        if ((st = lg_monitor_create(&mon, wdir, c->log.spectra_every, &mo)) != LG_OK) goto out;
     }
-    if (dir && c->log.tensorboard) {
-        if ((st = lg_tfevents_open(&tb.w, dir)) != LG_OK) goto out;
+    if (wdir && c->log.tensorboard) {
+        if ((st = lg_tfevents_open(&tb.w, wdir)) != LG_OK) goto out;
     }
-    if ((st = eval_setup(t, &ev, log)) != LG_OK) goto out;
+    if (writer && (st = eval_setup(t, &ev, log)) != LG_OK) goto out;
 
     char dev_info[320] = ""; /* printed when it changes (graphs recorded, or switched off) */
     int64_t last_ckpt = o->resume ? t->step : -1, last_samples = -1;
@@ -547,7 +550,9 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
     lg_train_stats s;
     memset(&s, 0, sizeof s);
     while (t->step < c->train.steps) {
-        if (o->stop_flag && *o->stop_flag) {
+        int stop = o->stop_flag && *o->stop_flag;
+        if (t->world > 1) stop = lg_dist_any(stop); /* every process stops at the same step */
+        if (stop) {
             interrupted = 1;
             break;
         }
@@ -628,30 +633,30 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
             si = t->step;
             skipped = 0;
         }
-        if (dir && c->log.samples_every > 0 && t->step % c->log.samples_every == 0) {
-            if ((st = write_samples(t, dir, t->step)) != LG_OK) break;
+        if (wdir && c->log.samples_every > 0 && t->step % c->log.samples_every == 0) {
+            if ((st = write_samples(t, wdir, t->step)) != LG_OK) break;
             tb_samples(&tb, dir, t->step);
             last_samples = t->step;
         }
-        if (dir && c->log.checkpoint_every > 0 && t->step % c->log.checkpoint_every == 0) {
+        if (wdir && c->log.checkpoint_every > 0 && t->step % c->log.checkpoint_every == 0) {
             /* never checkpoint in the middle of a non-finite streak: the last
              * good checkpoint must stay the newest if the run then diverges */
             if (t->nonfinite_run > 0) {
                 if (log) fprintf(log, "step %" PRId64 ": checkpoint postponed (non-finite updates in a row)\n", t->step);
             } else {
-                if ((st = save_checkpoint(t, dir, log)) != LG_OK) break;
+                if ((st = save_checkpoint(t, wdir, log)) != LG_OK) break;
                 last_ckpt = t->step;
             }
         }
     }
-    if (st == LG_OK && dir) {
-        if (last_ckpt != t->step && t->nonfinite_run == 0) st = save_checkpoint(t, dir, log);
+    if (st == LG_OK && wdir) {
+        if (last_ckpt != t->step && t->nonfinite_run == 0) st = save_checkpoint(t, wdir, log);
         else if (last_ckpt != t->step && log)
             fprintf(log, "no checkpoint at step %" PRId64 ": the last updates were non-finite; the "
                          "newest checkpoint is the last good one\n", t->step);
         if (st == LG_OK && last_samples != t->step && t->step >= c->train.steps) {
-            st = write_samples(t, dir, t->step);
-            if (st == LG_OK) tb_samples(&tb, dir, t->step);
+            st = write_samples(t, wdir, t->step);
+            if (st == LG_OK) tb_samples(&tb, wdir, t->step);
         }
     }
 out:

@@ -69,6 +69,8 @@ struct lg_trainer {
     lg_adam opt_g, opt_d;
     lg_net_extra xg, xd;
     lg_rng rng_noise, rng_gp, rng_data;
+    int rank, world;           /* dist: mpi (lipgan/dist.h): this process, processes; 0, 1 */
+    int bd, bg;                /* this process's slice of the D and G batches */
     int64_t step;              /* G steps done */
     int nonfinite_run;         /* skipped updates in a row */
     float *xb;                 /* (batch_d, C, H, W) host: real batch */

@@ -5,6 +5,7 @@
 
 #include "lipgan/autograd.h"
 #include "lipgan/backend_cpu.h"
+#include "lipgan/dist.h"
 #ifdef LG_HAVE_CUDA
 #include "lipgan/cuda.h"
 #endif
@@ -154,6 +155,17 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
         if ((s = (expr)) != LG_OK) goto fail; \
     } while (0)
     t->is_toy = lg_config_is_toy(c);
+    t->world = 1;
+    if (!strcmp(c->dist, "mpi")) {
+        TRY(lg_dist_init(&t->rank, &t->world));
+        if (c->train.batch_d % t->world || c->train.batch_g % t->world)
+            TRY(lg_error_set(LG_ERR_INVALID_ARG,
+                             "dist: mpi: train.batch_d %d and train.batch_g %d must both be "
+                             "multiples of the %d processes",
+                             c->train.batch_d, c->train.batch_g, t->world));
+    }
+    t->bd = c->train.batch_d / t->world;
+    t->bg = c->train.batch_g / t->world;
     TRY(lg_loss_parse(c->loss, &t->loss));
     TRY(lg_backend_get(c->device, &t->be));
 #ifdef LG_HAVE_CUDA
@@ -403,31 +415,38 @@ static lg_tensor *stage(lg_trainer *t, const float *host, const float *dev, int 
     return x;
 }
 
+/* Every process draws the whole batch; this one computes on rows
+ * [rank*b, (rank+1)*b) of it (b = its slice; all rows when not distributed). */
 void lg__train_d_inputs(lg_trainer *t, int from_dev, lg_tensor **x, lg_tensor **z,
                         lg_tensor **eps) {
     const lg_config *c = &t->cfg;
     const lg_train_dev *dv = &t->dev;
-    int64_t b = c->train.batch_d;
-    *x = t->is_toy ? stage(t, t->xb, from_dev ? dv->in_x : NULL, 2, (int64_t[]){b, t->sample_size})
-                   : stage(t, t->xb, from_dev ? dv->in_x : NULL, 4, (int64_t[]){b, t->c, t->h, t->w});
-    *z = stage(t, t->zb, from_dev ? dv->in_z : NULL, 2, (int64_t[]){b, c->model.z_dim});
+    int64_t b = t->bd, r0 = (int64_t)t->rank * b, zd = c->model.z_dim;
+    const float *xb = t->xb + r0 * t->sample_size, *zb = t->zb + r0 * zd, *eb = t->eb + r0;
+    *x = t->is_toy ? stage(t, xb, from_dev ? dv->in_x : NULL, 2, (int64_t[]){b, t->sample_size})
+                   : stage(t, xb, from_dev ? dv->in_x : NULL, 4, (int64_t[]){b, t->c, t->h, t->w});
+    *z = stage(t, zb, from_dev ? dv->in_z : NULL, 2, (int64_t[]){b, zd});
     *eps = NULL;
     if (c->lipschitz.d.gp_lambda > 0)
-        *eps = t->is_toy ? stage(t, t->eb, from_dev ? dv->in_e : NULL, 2, (int64_t[]){b, 1})
-                         : stage(t, t->eb, from_dev ? dv->in_e : NULL, 4, (int64_t[]){b, 1, 1, 1});
+        *eps = t->is_toy ? stage(t, eb, from_dev ? dv->in_e : NULL, 2, (int64_t[]){b, 1})
+                         : stage(t, eb, from_dev ? dv->in_e : NULL, 4, (int64_t[]){b, 1, 1, 1});
 }
 
 lg_tensor *lg__train_g_input(lg_trainer *t, int from_dev) {
     const lg_config *c = &t->cfg;
-    return stage(t, t->zb, from_dev ? t->dev.in_z : NULL, 2,
-                 (int64_t[]){c->train.batch_g, c->model.z_dim});
+    int64_t zd = c->model.z_dim;
+    return stage(t, t->zb + (int64_t)t->rank * t->bg * zd, from_dev ? t->dev.in_z : NULL, 2,
+                 (int64_t[]){t->bg, zd});
 }
 
 lg_status lg__train_backprop(lg_trainer *t, lg_tensor *loss, int gen) {
     LG_TRY(lg_ctx_status(t->ctx));
     lg_tensor *grads[LG_MODEL_MAX_TENSORS];
     LG_TRY(lg_grad(t->ctx, loss, NULL, gen ? t->npg : t->npd, gen ? t->pg : t->pd, grads, 0));
-    return lg_model_store_grads(t->ctx, gen ? t->g : t->d, grads, 0);
+    lg_model *m = gen ? t->g : t->d;
+    LG_TRY(lg_model_store_grads(t->ctx, m, grads, 0));
+    /* dist: the mean over the processes' slices (the host backend's buffer) */
+    return t->world > 1 ? lg_dist_mean(lg_model_grads(m), lg_model_num_params(m)) : LG_OK;
 }
 
 static lg_status d_update(lg_trainer *t, float lr, lg_train_stats *st) {
@@ -439,11 +458,14 @@ static lg_status d_update(lg_trainer *t, float lr, lg_train_stats *st) {
     lg__train_d_inputs(t, 0, &x, &z, &eps);
     lg_tensor *loss = lg__train_d_loss(t, x, z, eps, &dr, &df, &gp);
     LG_TRY(lg__train_backprop(t, loss, 0));
-    st->loss_d = lg_item(ctx, loss);
-    st->d_real = host_mean(ctx, dr);
-    st->d_fake = host_mean(ctx, df);
-    st->gp = gp ? lg_item(ctx, gp) : 0.0f;
+    float v[4] = {lg_item(ctx, loss), host_mean(ctx, dr), host_mean(ctx, df),
+                  gp ? lg_item(ctx, gp) : 0.0f};
     LG_TRY(lg_ctx_status(ctx));
+    if (t->world > 1) LG_TRY(lg_dist_mean(v, 4)); /* the whole batch's values, on every process */
+    st->loss_d = v[0];
+    st->d_real = v[1];
+    st->d_fake = v[2];
+    st->gp = v[3];
     return apply_update(t, t->d, &t->opt_d, &t->xd, st->loss_d, lr, st);
 }
 
@@ -457,6 +479,7 @@ static lg_status g_update(lg_trainer *t, float lr, lg_train_stats *st) {
     LG_TRY(lg__train_backprop(t, loss, 1));
     st->loss_g = lg_item(ctx, loss);
     LG_TRY(lg_ctx_status(ctx));
+    if (t->world > 1) LG_TRY(lg_dist_mean(&st->loss_g, 1));
     int before = st->skipped;
     LG_TRY(apply_update(t, t->g, &t->opt_g, &t->xg, st->loss_g, lr, st));
     if (t->ema && st->skipped == before) {

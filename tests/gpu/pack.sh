@@ -17,7 +17,9 @@ BUILD=${BUILD:-build-cuda}
 ARCH=$(uname -m)-linux-gnu
 L=/usr/lib/$ARCH
 CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
-make BUILD="$BUILD" -j"$(nproc)" "$BUILD/liblipgan.a"
+# MPI=0: the GPU machine has no OpenMPI (use a BUILD dir of its own: make does not
+# notice changed flags)
+make BUILD="$BUILD" MPI=0 -j"$(nproc)" "$BUILD/liblipgan.a"
 OUT=$BUILD/gpu-pack
 mkdir -p "$OUT"
 # each program: a main source (tests link tests/lg_test.c too)

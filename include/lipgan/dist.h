@@ -1,0 +1,61 @@
+/* lipgan/dist.h - data-parallel training over MPI processes (src/train/dist.c).
+ *
+ * With `dist: mpi` in the config, lipgan train runs as one of several MPI
+ * processes (mpirun -np P lipgan train ...). Every process holds the whole
+ * model, draws the same global batch from the same seeded streams and
+ * computes on its own slice of it (train.batch_d / P and train.batch_g / P
+ * samples); the gradients are summed over the processes on rank 0 and the
+ * mean is broadcast, so every process applies the same update to the same
+ * bits. Without batch norm this is the single-process run up to the order
+ * of the floating-point sums; with batch norm each process normalizes by
+ * its own slice's statistics (as PyTorch's DistributedDataParallel without
+ * SyncBatchNorm). Rank 0 alone writes logs, metrics, samples and
+ * checkpoints; every process reads the checkpoint it resumes from. CPU
+ * backend only for now.
+ *
+ * The trainer calls lg_dist_init itself; a program embedding lipgan calls
+ * lg_dist_finalize before it returns, or lg_dist_abort(code) on an error
+ * (the other processes would otherwise wait for it forever). */
+#ifndef LIPGAN_DIST_H
+#define LIPGAN_DIST_H
+
+#include <stddef.h>
+
+#include "lipgan/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 1 if lipgan was built with MPI. */
+int lg_dist_available(void);
+
+/* Initializes MPI once (later calls return the same values): this
+ * process's rank and the number of processes. LG_ERR_UNSUPPORTED with a
+ * message when lipgan was built without MPI. */
+lg_status lg_dist_init(int *rank, int *world);
+
+/* 1 once lg_dist_init has succeeded and before lg_dist_finalize. */
+int lg_dist_active(void);
+
+/* This process's rank (0 when not distributed) and the number of processes (1). */
+int lg_dist_rank(void);
+int lg_dist_world(void);
+
+/* buf (n) = the mean over the processes of buf (n), the same bits on every
+ * process (reduced onto rank 0, then broadcast). */
+lg_status lg_dist_mean(float *buf, size_t n);
+
+/* 1 if flag is nonzero on any process (0 when not distributed and flag is 0). */
+int lg_dist_any(int flag);
+
+/* Ends MPI (after the last collective call); no-op when not active. */
+void lg_dist_finalize(void);
+
+/* Stops every process of the run with this exit code (MPI_Abort). */
+void lg_dist_abort(int code);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
