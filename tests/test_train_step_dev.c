@@ -3,7 +3,8 @@
  * equal losses, skip counts, parameters, optimizer moments and network
  * state (SN vectors, BN statistics) after every step, for the cases the
  * sync-free step decides on the device: plain updates, SN + gradient
- * penalty (second derivatives), weight clipping, r(W) on G, BN in G, a
+ * penalty (second derivatives), weight clipping, r(W) on G, BN in G, the
+ * EMA of G (copy phase, averaging phase, and a skipped G update), a
  * CIFAR-shaped ResNet, and updates skipped because the loss went
  * non-finite (state restored, Adam's step counter held back). On a GPU the
  * same step is what the CUDA backend runs and captures as graphs
@@ -51,6 +52,14 @@ static void check_nets(lg_trainer *a, lg_trainer *b, const char *what, int step)
         CHECK(d < 0, "%s step %d: %s params differ first at %ld", what, step, nm[k], d);
         d = first_diff(lg_model_state(m[0][k]), lg_model_state(m[1][k]), ns);
         CHECK(d < 0, "%s step %d: %s state (SN/BN) differs first at %ld", what, step, nm[k], d);
+    }
+    lg_model *ea = lg_trainer_ema(a), *eb = lg_trainer_ema(b);
+    CHECK(!ea == !eb, "%s: one trainer has an EMA", what);
+    if (ea && eb) {
+        long d = first_diff(lg_model_params(ea), lg_model_params(eb), lg_model_num_params(ea));
+        CHECK(d < 0, "%s step %d: EMA params differ first at %ld", what, step, d);
+        d = first_diff(lg_model_state(ea), lg_model_state(eb), lg_model_num_state(ea));
+        CHECK(d < 0, "%s step %d: EMA state differs first at %ld", what, step, d);
     }
     CHECK(same(a->opt_d.m, b->opt_d.m, 2 * a->opt_d.n) && same(a->opt_g.m, b->opt_g.m, 2 * a->opt_g.n),
           "%s step %d: Adam moments differ", what, step);
@@ -111,6 +120,13 @@ int main(void) {
     CHECK_OK(lg_config_set(&c, "loss=wasserstein"));
     compare(&c, 5, "toy weight clipping");
 
+    /* the EMA of G: copies for the first ema.start steps, then averages */
+    toy(&c);
+    CHECK_OK(lg_config_set(&c, "ema.decay=0.9"));
+    CHECK_OK(lg_config_set(&c, "ema.start=3"));
+    CHECK_OK(lg_config_set(&c, "model.g.bn=true"));
+    compare(&c, 6, "toy EMA of G (start 3), BN");
+
     toy(&c);
     CHECK_OK(lg_config_set(&c, "lipschitz.g.rw_lambda=0.1"));
     CHECK_OK(lg_config_set(&c, "model.g.bn=true"));
@@ -123,6 +139,8 @@ int main(void) {
      * training goes on. With the NaN left in, both stop as diverged. */
     toy(&c);
     CHECK_OK(lg_config_set(&c, "train.max_nonfinite=6"));
+    CHECK_OK(lg_config_set(&c, "ema.decay=0.8")); /* a skipped G update leaves the EMA alone */
+    CHECK_OK(lg_config_set(&c, "ema.start=1"));
     for (int lasting = 0; lasting < 2; lasting++) {
         lg_trainer *tr[2] = {NULL, NULL};
         CHECK_OK(lg_trainer_create(&tr[0], &c));
@@ -208,11 +226,12 @@ int main(void) {
 
     /* configs that need host decisions between updates stay classic */
     toy(&c);
-    CHECK_OK(lg_config_set(&c, "ema.decay=0.999"));
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.clamp_ratio=2"));
     lg_trainer *t = NULL;
     CHECK_OK(lg_trainer_create(&t, &c));
     if (t) {
-        CHECK(lg__trainer_set_step_mode(t, 1) == LG_ERR_UNSUPPORTED, "EMA accepted the sync-free step");
+        CHECK(lg__trainer_set_step_mode(t, 1) == LG_ERR_UNSUPPORTED,
+              "gradient clamping accepted the sync-free step");
         CHECK(strstr(lg_trainer_device_info(t), "classic") != NULL, "info: %s",
               lg_trainer_device_info(t));
     }

@@ -23,8 +23,10 @@
  *
  * Differences from the classic step, by design: the run of skipped updates
  * is checked against train.max_nonfinite at the end of the step rather
- * than after each update; gradient clamping, SR-GAN and the EMA of G need
- * host decisions between updates and keep the classic step. */
+ * than after each update; gradient clamping and SR-GAN need host
+ * decisions between updates and keep the classic step. The EMA of G is
+ * updated on the device after G's update and undone by the flag; the G
+ * graph is recorded again at ema.start, where copying turns into averaging. */
 #include <stdio.h>
 #include <string.h>
 
@@ -41,7 +43,7 @@
 static int needs_classic(const lg_trainer *t) {
     const lg_config *c = &t->cfg;
     return c->lipschitz.d.clamp_ratio > 0 || c->lipschitz.g.clamp_ratio > 0 ||
-           c->lipschitz.d.sr_gamma > 0 || c->lipschitz.g.sr_gamma > 0 || c->ema.decay > 0;
+           c->lipschitz.d.sr_gamma > 0 || c->lipschitz.g.sr_gamma > 0;
 }
 
 static void drop_graphs(lg_train_dev *dv) {
@@ -61,7 +63,9 @@ static lg_status alloc_buffers(lg_trainer *t) {
     dv->in_x = lg_buffer_alloc(t->be, bd * (size_t)t->sample_size);
     dv->in_z = lg_buffer_alloc(t->be, bmax * (size_t)c->model.z_dim);
     dv->in_e = lg_buffer_alloc(t->be, bd);
-    if (!dv->s || !dv->in_x || !dv->in_z || !dv->in_e)
+    if (t->ema)
+        dv->ema_bak = lg_buffer_alloc(t->be, lg_model_num_params(t->ema) + lg_model_num_state(t->ema));
+    if (!dv->s || !dv->in_x || !dv->in_z || !dv->in_e || (t->ema && !dv->ema_bak))
         return lg_error_set(LG_ERR_NOMEM, "trainer: out of memory for the step buffers");
     return LG_OK;
 }
@@ -75,7 +79,7 @@ lg_status lg__train_dev_init(lg_trainer *t) {
     }
     if (needs_classic(t)) {
         snprintf(dv->info, sizeof dv->info,
-                 "%s: classic step (gradient clamping, SR-GAN or EMA decide on the host "
+                 "%s: classic step (gradient clamping or SR-GAN decide on the host "
                  "between updates)", t->be->name);
         return LG_OK;
     }
@@ -96,6 +100,7 @@ void lg__train_dev_free(lg_trainer *t) {
     if (dv->in_x) lg_buffer_free(t->be, dv->in_x);
     if (dv->in_z) lg_buffer_free(t->be, dv->in_z);
     if (dv->in_e) lg_buffer_free(t->be, dv->in_e);
+    if (dv->ema_bak) lg_buffer_free(t->be, dv->ema_bak);
     memset(dv, 0, sizeof *dv);
 }
 
@@ -104,7 +109,7 @@ lg_status lg__trainer_set_step_mode(lg_trainer *t, int mode) {
         return lg_error_set(LG_ERR_INVALID_ARG, "trainer: step mode %d is not 0 or 1", mode);
     if (mode == 1 && needs_classic(t))
         return lg_error_set(LG_ERR_UNSUPPORTED,
-                            "trainer: this config needs the classic step (clamping, SR, EMA)");
+                            "trainer: this config needs the classic step (clamping, SR)");
     if (mode == 1) LG_TRY(alloc_buffers(t));
     drop_graphs(&t->dev);
     t->dev.mode = mode;
@@ -154,6 +159,22 @@ static void update_flagged(lg_trainer *t, lg_model *m, lg_adam *opt, const lg_ne
     if (x->lip->clip > 0) lg_clip_weights(be, p, n, x->lip->clip);
 }
 
+/* The EMA of G after G's update (a copy before ema.start), undone when
+ * that update was skipped, as the classic step leaves it alone then. */
+static lg_status ema_flagged(lg_trainer *t) {
+    const lg_backend *be = t->be;
+    lg_model *e = t->ema;
+    float *bak = t->dev.ema_bak, *flag = t->dev.s + LG_TS_FLAG;
+    size_t np = lg_model_num_params(e), ns = lg_model_num_state(e);
+    be->copy(bak, lg_model_params(e), np);
+    be->copy(bak + np, lg_model_state(e), ns);
+    if (t->step < t->cfg.ema.start) LG_TRY(lg_model_copy(e, t->g));
+    else LG_TRY(lg_model_ema_update(e, t->g, t->cfg.ema.decay));
+    be->cond_copy(lg_model_params(e), bak, np, flag);
+    be->cond_copy(lg_model_state(e), bak + np, ns, flag);
+    return LG_OK;
+}
+
 /* One D update from the uploaded inputs: queued work only. */
 static lg_status body_d(lg_trainer *t) {
     lg_ctx *ctx = t->ctx;
@@ -185,7 +206,7 @@ static lg_status body_g(lg_trainer *t) {
     t->be->copy(dv->s + LG_TS_LOSS_G, loss->data, 1);
     LG_TRY(lg_ctx_status(ctx));
     update_flagged(t, t->g, &t->opt_g, &t->xg, loss, LG_TS_LR_G, LG_TS_T_G);
-    return LG_OK;
+    return t->ema ? ema_flagged(t) : LG_OK;
 }
 
 /* Runs update `which` (0 D, 1 G): replays its graph, records it, or
@@ -264,6 +285,8 @@ lg_status lg__train_step_dev(lg_trainer *t, lg_train_stats *st, int *diverged) {
     }
     lg__train_g_prepare(t);
     be->upload(dv->in_z, t->zb, (size_t)c->train.batch_g * (size_t)zd);
+    /* a G update recorded while the EMA copied must be recorded again to average */
+    if (t->ema && t->step == c->ema.start) drop_graphs(dv);
     LG_TRY(run_update(t, 1));
 
     float h[LG_TS_COUNT];

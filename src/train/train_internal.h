@@ -45,6 +45,7 @@ typedef struct lg_train_dev {
     float *in_x;           /* (batch_d, C, H, W) real batch, backend memory */
     float *in_z;           /* (max(batch_d, batch_g), z_dim) latent noise */
     float *in_e;           /* (batch_d) GP interpolation weights */
+    float *ema_bak;        /* (params + state of the EMA) before its update, or NULL */
     void *graph[2];        /* lg_cuda_graph of the D and the G update, or NULL */
     size_t graph_allocs;   /* lg_ctx_sys_allocs when they were captured */
     int calm;              /* steps in a row in which the step arena did not grow */
@@ -119,7 +120,7 @@ lg_status lg__train_step_dev(lg_trainer *t, lg_train_stats *st, int *diverged);
 int lg__train_dev_keep(lg_trainer *t);
 /* Test hook: switch a trainer between the classic (0) and the sync-free
  * (1) step on any backend; LG_ERR_UNSUPPORTED if its config needs the
- * classic one (gradient clamping, SR-GAN, EMA). */
+ * classic one (gradient clamping, SR-GAN). */
 lg_status lg__trainer_set_step_mode(lg_trainer *t, int mode);
 
 #endif
