@@ -353,9 +353,7 @@ int lg_test_cli_path(char *buf, size_t cap) {
     return 0;
 }
 
-int lg_test_run_cli(const char *bin, const char *args, int merge, char *out, size_t cap) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' %s %s", bin, args, merge == 2 ? "" : merge ? "2>&1" : "2>/dev/null");
+int lg_test_sh(const char *cmd, char *out, size_t cap) {
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     size_t n = fread(out, 1, cap - 1, p);
@@ -363,4 +361,10 @@ int lg_test_run_cli(const char *bin, const char *args, int merge, char *out, siz
     int st = pclose(p);
     if (st == -1 || !WIFEXITED(st)) return -1;
     return WEXITSTATUS(st);
+}
+
+int lg_test_run_cli(const char *bin, const char *args, int merge, char *out, size_t cap) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' %s %s", bin, args, merge == 2 ? "" : merge ? "2>&1" : "2>/dev/null");
+    return lg_test_sh(cmd, out, cap);
 }

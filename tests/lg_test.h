@@ -150,6 +150,11 @@ lg_tensor *lg_test_tensor(lg_ctx *ctx, const float *host, int ndim, const int64_
  * returns 0 if it is executable, else prints how to build it and returns -1. */
 int lg_test_cli_path(char *buf, size_t cap);
 
+/* Runs cmd through the shell and captures its stdout into out (cap bytes,
+ * NUL-terminated; cmd does its own redirections). Returns the exit code,
+ * or -1 if it did not exit normally. */
+int lg_test_sh(const char *cmd, char *out, size_t cap);
+
 /* Runs `bin args` through the shell and captures its stdout into out
  * (cap bytes, NUL-terminated). merge 0: stderr discarded; 1: stderr merged
  * into out; 2: args does its own redirections. Returns the exit code, or -1

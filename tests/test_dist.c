@@ -8,12 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lg_test.h"
 #include "lipgan/dist.h"
 #include "lipgan/safetensors.h"
+#include "train_fixtures.h"
 
 static char g_bin[1024], g_dir[] = "/tmp/lg_dist_XXXXXX";
 /* OpenMPI refuses root without the flag; CI runs as root on 2 cores. Its
@@ -23,23 +23,12 @@ static const char *TOY = "configs/toy_ring8.yaml --set threads=1 --set log.every
                          "log.spectra_every=0 --set eval.every=0 --set log.checkpoint_every=0 "
                          "--set log.tensorboard=false --quiet";
 
-/* Runs a shell command, stdout+stderr into out; returns the exit code. */
-static int sh(const char *cmd, char *out, size_t cap) {
-    char full[4096];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
+/* lipgan train on the toy (under mpirun -np 2 if mpi), stdout+stderr into log. */
 static int train(int mpi, const char *sets, const char *out_name, char *log, size_t cap) {
     char cmd[3072];
-    snprintf(cmd, sizeof cmd, "%s '%s' train %s %s --out %s/%s", mpi ? MPIRUN : "", g_bin, TOY, sets,
-             g_dir, out_name);
-    return sh(cmd, log, cap);
+    snprintf(cmd, sizeof cmd, "%s '%s' train %s %s --out %s/%s 2>&1", mpi ? MPIRUN : "", g_bin,
+             TOY, sets, g_dir, out_name);
+    return lg_test_sh(cmd, log, cap);
 }
 
 /* The value of "key" in the metrics.jsonl row of `step`, NAN if absent. */
@@ -187,8 +176,6 @@ int main(void) {
     LG_TEST_RUN(test_config_errors);
     LG_TEST_RUN(test_matches_single_process);
     LG_TEST_RUN(test_resume_bitwise);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    tf_rm_rf(g_dir);
     return lg_test_summary("test_dist");
 }

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lg_test.h"
@@ -54,12 +53,7 @@ static int have_python(void) { return system("command -v python3 >/dev/null 2>&1
 static int run_reader(const char *path, char *out, size_t cap) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "python3 tools/read_tfevents.py '%s' --json 2>/dev/null", path);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return lg_test_sh(cmd, out, cap);
 }
 
 static void test_roundtrip(void) {
