@@ -143,6 +143,23 @@ static void test_matches_single_process(void) {
     CHECK(rows("two") == 10, "rank 0 alone writes metrics.jsonl: %d rows, want 10", rows("two"));
 }
 
+/* threads 0: the processes on one machine divide its cores (or OMP_NUM_THREADS) */
+static void test_threads_shared(void) {
+    if (!lg_dist_available()) return;
+    static char log[8192];
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "%s '%s' train configs/toy_ring8.yaml --set dist=mpi --set threads=0 --set "
+             "train.steps=1 --set eval.every=0 --set log.spectra_every=0 --out %s/threads 2>&1",
+             MPIRUN, g_bin, g_dir);
+    int rc = lg_test_sh(cmd, log, sizeof log);
+    const char *omp = getenv("OMP_NUM_THREADS");
+    long cores = omp && atoi(omp) > 0 ? atol(omp) : sysconf(_SC_NPROCESSORS_ONLN);
+    char want[96];
+    snprintf(want, sizeof want, "(2 on this machine, %ld CPU threads each)", cores / 2 > 0 ? cores / 2 : 1);
+    CHECK(rc == 0 && strstr(log, want), "exit %d, want '%s' in:\n%s", rc, want, log);
+}
+
 static void test_resume_bitwise(void) {
     if (!lg_dist_available()) return;
     static char log[16384];
@@ -176,6 +193,7 @@ int main(void) {
     LG_TEST_RUN(test_config_errors);
     LG_TEST_RUN(test_matches_single_process);
     LG_TEST_RUN(test_resume_bitwise);
+    LG_TEST_RUN(test_threads_shared);
     tf_rm_rf(g_dir);
     return lg_test_summary("test_dist");
 }

@@ -42,6 +42,10 @@ int lg_dist_active(void);
 int lg_dist_rank(void);
 int lg_dist_world(void);
 
+/* Processes of the run on this machine (1 when not distributed): the
+ * trainer divides the cores among them when the config leaves `threads` 0. */
+int lg_dist_local_size(void);
+
 /* buf (n) = the mean over the processes of buf (n), the same bits on every
  * process (reduced onto rank 0, then broadcast). */
 lg_status lg_dist_mean(float *buf, size_t n);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "lipgan/backend_cpu.h"
 #include "lipgan/config.h"
 #include "lipgan/dist.h"
 #include "lipgan/train.h"
@@ -136,9 +137,10 @@ int lg_cmd_train(int argc, char **argv) {
                 lg_dist_world() > 1 ? ", dist: mpi" : "");
     if (!quiet && lg_dist_world() > 1)
         fprintf(stderr,
-                "lipgan train: %d MPI processes, each computing %d of the %d samples of a D "
-                "update and %d of the %d of a G update\n",
-                lg_dist_world(), cfg.train.batch_d / lg_dist_world(), cfg.train.batch_d,
+                "lipgan train: %d MPI processes (%d on this machine, %d CPU threads each), each "
+                "computing %d of the %d samples of a D update and %d of the %d of a G update\n",
+                lg_dist_world(), lg_dist_local_size(), lg_cpu_threads(),
+                cfg.train.batch_d / lg_dist_world(), cfg.train.batch_d,
                 cfg.train.batch_g / lg_dist_world(), cfg.train.batch_g);
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);

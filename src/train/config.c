@@ -95,7 +95,8 @@ static const lg_cfg_key k_keys[] = {
      "generator step from which the EMA averages (it copies before)"},
     {"seed", LG_CFG_I64, OFF(seed), 0, 9.2e18, NULL, "seed of every random stream"},
     {"threads", LG_CFG_INT, OFF(threads), 0, 1024, NULL,
-     "CPU threads (0 = OMP_NUM_THREADS or all cores); results are reproducible per count"},
+     "CPU threads (0 = OMP_NUM_THREADS or all cores, divided among dist: mpi processes on "
+     "one machine); results are reproducible per count"},
     {"device", LG_CFG_ENUM, OFF(device), 0, 0, "cpu|cuda", "compute backend"},
     {"dist", LG_CFG_ENUM, OFF(dist), 0, 0, "none|mpi",
      "mpi: data-parallel over the processes of mpirun -np P (cpu; batches split P ways)"},

@@ -8,7 +8,7 @@
 #ifdef LG_HAVE_MPI
 #include <mpi.h>
 
-static int g_rank, g_world = 1, g_active;
+static int g_rank, g_world = 1, g_local = 1, g_active;
 
 int lg_dist_available(void) { return 1; }
 
@@ -25,6 +25,12 @@ lg_status lg_dist_init(int *rank, int *world) {
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
         MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
         MPI_Comm_size(MPI_COMM_WORLD, &g_world);
+        MPI_Comm node;
+        if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL,
+                                &node) == MPI_SUCCESS) {
+            MPI_Comm_size(node, &g_local);
+            MPI_Comm_free(&node);
+        }
         g_active = 1;
     }
     *rank = g_rank;
@@ -35,6 +41,7 @@ lg_status lg_dist_init(int *rank, int *world) {
 int lg_dist_active(void) { return g_active; }
 int lg_dist_rank(void) { return g_active ? g_rank : 0; }
 int lg_dist_world(void) { return g_active ? g_world : 1; }
+int lg_dist_local_size(void) { return g_active ? g_local : 1; }
 
 lg_status lg_dist_mean(float *buf, size_t n) {
     if (!g_active || g_world == 1) return LG_OK;
@@ -91,6 +98,7 @@ lg_status lg_dist_init(int *rank, int *world) {
 int lg_dist_active(void) { return 0; }
 int lg_dist_rank(void) { return 0; }
 int lg_dist_world(void) { return 1; }
+int lg_dist_local_size(void) { return 1; }
 lg_status lg_dist_mean(float *buf, size_t n) {
     (void)buf;
     (void)n;

@@ -178,7 +178,16 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
         lg_cuda_set_benchmark(c->cuda.benchmark);
     }
 #endif
-    if (!t->be->is_device) lg_cpu_set_threads(c->threads);
+    if (!t->be->is_device) {
+        /* dist: unless the config says, the processes on one machine share its cores */
+        int nt = c->threads;
+        if (!nt && lg_dist_local_size() > 1) {
+            lg_cpu_set_threads(0);
+            nt = lg_cpu_threads() / lg_dist_local_size();
+            if (nt < 1) nt = 1;
+        }
+        lg_cpu_set_threads(nt);
+    }
     t->cfg_yaml = lg_config_to_yaml(c);
     if (!t->cfg_yaml) TRY(lg_error_set(LG_ERR_NOMEM, "trainer: out of memory"));
     TRY(lg_ctx_create(&t->ctx, t->be));
