@@ -34,34 +34,49 @@ static void sgemm_batched_ref(const lg_wino_gemm *g, const float *A, const float
     }
 }
 
-/* forward (bwd = 0) or bwd_data (bwd = 1, in = dy, out = dx), as cuda_winograd.cu runs it */
+/* forward (bwd = 0) or bwd_data (bwd = 1, in = dy, out = dx), F(m x m, 3x3),
+ * as cuda_winograd.cu runs it */
 static void emul_run(float *out, const float *in, const float *w, const lg_conv_geom *g, int bwd,
-                     float *ws) {
+                     int m, float *ws) {
     int cin = bwd ? g->oc : g->c, cout = bwd ? g->c : g->oc;
-    lg_wino_dims d = lg_wino_dims_make(g->n, cin, cout, g->h, g->w);
+    lg_wino_dims d = lg_wino_dims_make_m(g->n, cin, cout, g->h, g->w, m);
     float *U, *V, *M;
     lg_wino_split(ws, &d, &U, &V, &M);
-    for (int64_t i = 0; i < (int64_t)cout * cin; i++) lg_wino_filter_one(U, w, g->c, cout, cin, bwd, i);
-    for (int64_t i = 0; i < cin * d.NP; i++) lg_wino_input_one(V, in, &d, i);
+    for (int64_t i = 0; i < (int64_t)cout * cin; i++)
+        if (m == 4) lg_wino4_filter_one(U, w, g->c, cout, cin, bwd, i);
+        else lg_wino_filter_one(U, w, g->c, cout, cin, bwd, i);
+    for (int64_t i = 0; i < cin * d.NP; i++)
+        if (m == 4) lg_wino4_input_one(V, in, &d, i);
+        else lg_wino_input_one(V, in, &d, i);
     lg_wino_gemm gm = lg_wino_gemm_fwd(&d);
-    sgemm_batched_ref(&gm, V, U, M, 16);
-    for (int64_t i = 0; i < cout * d.NP; i++) lg_wino_output_one(out, M, &d, i);
+    sgemm_batched_ref(&gm, V, U, M, d.Q);
+    for (int64_t i = 0; i < cout * d.NP; i++)
+        if (m == 4) lg_wino4_output_one(out, M, &d, i);
+        else lg_wino_output_one(out, M, &d, i);
 }
 
-static void emul_wgrad(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
+static void emul_wgrad(float *dw, const float *x, const float *dy, const lg_conv_geom *g, int m,
                        float *ws) {
-    lg_wino_dims d = lg_wino_dims_make(g->n, g->c, g->oc, g->h, g->w);
+    lg_wino_dims d = lg_wino_dims_make_m(g->n, g->c, g->oc, g->h, g->w, m);
     float *dU, *V, *Z;
     lg_wino_split(ws, &d, &dU, &V, &Z);
-    for (int64_t i = 0; i < g->c * d.NP; i++) lg_wino_input_one(V, x, &d, i);
-    for (int64_t i = 0; i < g->oc * d.NP; i++) lg_wino_grad_one(Z, dy, &d, i);
+    for (int64_t i = 0; i < g->c * d.NP; i++)
+        if (m == 4) lg_wino4_input_one(V, x, &d, i);
+        else lg_wino_input_one(V, x, &d, i);
+    for (int64_t i = 0; i < g->oc * d.NP; i++)
+        if (m == 4) lg_wino4_grad_one(Z, dy, &d, i);
+        else lg_wino_grad_one(Z, dy, &d, i);
     lg_wino_gemm gm = lg_wino_gemm_wgrad(&d);
-    sgemm_batched_ref(&gm, V, Z, dU, 16);
-    for (int64_t i = 0; i < (int64_t)g->oc * g->c; i++) lg_wino_filter_adj_one(dw, dU, g->oc, g->c, i);
+    sgemm_batched_ref(&gm, V, Z, dU, d.Q);
+    for (int64_t i = 0; i < (int64_t)g->oc * g->c; i++)
+        if (m == 4) lg_wino4_filter_adj_one(dw, dU, g->oc, g->c, i);
+        else lg_wino_filter_adj_one(dw, dU, g->oc, g->c, i);
 }
 
-static void test_against_cpu(void) {
+/* F(2x2,3x3) (m = 2) and F(4x4,3x3) (m = 4, more rounding: 1e-4 bars) */
+static void check_against_cpu(int m) {
     const lg_backend *be = lg_backend_cpu();
+    const double tol = m == 4 ? 1e-4 : 1e-5;
     /* n, c, h, w, oc: odd sizes, single rows and columns, one tile */
     static const int cases[][5] = {{2, 3, 7, 5, 4}, {1, 1, 1, 1, 1}, {3, 2, 2, 3, 5},
                                    {2, 5, 8, 8, 3}, {1, 4, 1, 9, 2}, {2, 2, 6, 1, 3},
@@ -72,7 +87,7 @@ static void test_against_cpu(void) {
         lg_conv_geom g = {c[0], c[1], c[2], c[3], c[4], 3, 3, 1, 1, c[2], c[3]};
         size_t nx = (size_t)g.n * g.c * g.h * g.w, ny = (size_t)g.n * g.oc * g.h * g.w,
                nw = (size_t)g.oc * g.c * 9;
-        lg_wino_dims d = lg_wino_dims_make(g.n, g.c, g.oc, g.h, g.w);
+        lg_wino_dims d = lg_wino_dims_make_m(g.n, g.c, g.oc, g.h, g.w, m);
         float *x = malloc(nx * 4), *dy = malloc(ny * 4), *w = malloc(nw * 4);
         float *y = malloc(ny * 4), *dx = malloc(nx * 4), *dw = malloc(nw * 4);
         float *ry = malloc(ny * 4), *rdx = malloc(nx * 4), *rdw = malloc(nw * 4);
@@ -83,23 +98,26 @@ static void test_against_cpu(void) {
         lg_test_fill_uniform(&r, w, nw, -1, 1);
         for (size_t i = 0; i < ny; i++) y[i] = NAN; /* every output must be written */
         for (size_t i = 0; i < nx; i++) dx[i] = NAN;
-        emul_run(y, x, w, &g, 0, ws);
-        emul_run(dx, dy, w, &g, 1, ws);
-        emul_wgrad(dw, x, dy, &g, ws);
+        emul_run(y, x, w, &g, 0, m, ws);
+        emul_run(dx, dy, w, &g, 1, m, ws);
+        emul_wgrad(dw, x, dy, &g, m, ws);
         be->conv2d(ry, x, w, &g, cws);
         be->conv2d_bwd_data(rdx, dy, w, &g, cws);
         be->conv2d_bwd_weight(rdw, x, dy, &g, cws);
         char what[96];
-        snprintf(what, sizeof what, "forward n%d c%d %dx%d oc%d", c[0], c[1], c[2], c[3], c[4]);
-        lg_test_close(y, ry, ny, 1e-5, 1e-5, what);
-        snprintf(what, sizeof what, "bwd_data n%d c%d %dx%d oc%d", c[0], c[1], c[2], c[3], c[4]);
-        lg_test_close(dx, rdx, nx, 1e-5, 1e-5, what);
-        snprintf(what, sizeof what, "bwd_weight n%d c%d %dx%d oc%d", c[0], c[1], c[2], c[3], c[4]);
-        lg_test_close(dw, rdw, nw, 1e-5, 1e-5, what);
+        snprintf(what, sizeof what, "F(%d) forward n%d c%d %dx%d oc%d", m, c[0], c[1], c[2], c[3], c[4]);
+        lg_test_close(y, ry, ny, tol, tol, what);
+        snprintf(what, sizeof what, "F(%d) bwd_data n%d c%d %dx%d oc%d", m, c[0], c[1], c[2], c[3], c[4]);
+        lg_test_close(dx, rdx, nx, tol, tol, what);
+        snprintf(what, sizeof what, "F(%d) bwd_weight n%d c%d %dx%d oc%d", m, c[0], c[1], c[2], c[3], c[4]);
+        lg_test_close(dw, rdw, nw, tol, tol, what);
         free(x), free(dy), free(w), free(y), free(dx), free(dw);
         free(ry), free(rdx), free(rdw), free(ws), free(cws);
     }
 }
+
+static void test_f2_against_cpu(void) { check_against_cpu(2); }
+static void test_f4_against_cpu(void) { check_against_cpu(4); }
 
 /* The GEMM arguments stay within int and the strides tile the buffers. */
 static void test_gemm_args(void) {
@@ -114,7 +132,8 @@ static void test_gemm_args(void) {
 }
 
 int main(void) {
-    LG_TEST_RUN(test_against_cpu);
+    LG_TEST_RUN(test_f2_against_cpu);
+    LG_TEST_RUN(test_f4_against_cpu);
     LG_TEST_RUN(test_gemm_args);
     return lg_test_summary("test_wino_emul");
 }

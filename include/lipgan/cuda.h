@@ -90,10 +90,11 @@ int lg_cuda_cudnn(void);
 const char *lg_cuda_cudnn_info(void);
 /* The cuDNN algorithm numbers chosen for a geometry (in the current math
  * mode) for forward, backward data and backward filter: -1 means im2col,
- * -3 lipgan's Winograd F(2x2,3x3) (3x3 stride-1 pad-1 only; taken when
- * timed faster and equal to im2col within 1e-9 nMSE in fp32, 1e-4 in TF32;
- * LG_CUDA_WINO=0 never, =force always where it applies), -2 not chosen
- * yet. Returns 0 (all -2) when no cuDNN plan exists. */
+ * -3 / -4 lipgan's Winograd F(2x2,3x3) / F(4x4,3x3) (3x3 stride-1 pad-1
+ * only; taken when timed faster and equal to im2col within 1e-9 nMSE in
+ * fp32, 1e-4 in TF32; LG_CUDA_WINO=0 never, =force / force4 that variant
+ * wherever it applies), -2 not chosen yet. Returns 0 (all -2) when no cuDNN
+ * plan exists. */
 struct lg_conv_geom;
 int lg_cuda_conv_algos(const struct lg_conv_geom *g, int algos[3]);
 

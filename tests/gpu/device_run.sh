@@ -73,12 +73,15 @@ grep -E "FAIL|failed" "$OUT/test_backend_cuda.log" | head -20
 step test_ops_cuda 150 "$D/test_ops_cuda"
 tail -3 "$OUT/test_ops_cuda.log"
 grep -E "FAIL|failed|nMSE [0-9.e+-]* >" "$OUT/test_ops_cuda.log" | head -20
-# every convolution that fits it through lipgan's Winograd pass (not timed)
+# every convolution that fits them through lipgan's Winograd passes (not timed)
 step test_backend_cuda_wino 150 env LG_CUDA_WINO=force "$D/test_backend_cuda"
 tail -2 "$OUT/test_backend_cuda_wino.log"
 grep -E "FAIL|failed" "$OUT/test_backend_cuda_wino.log" | head -20
 step test_ops_cuda_wino 150 env LG_CUDA_WINO=force "$D/test_ops_cuda"
 tail -2 "$OUT/test_ops_cuda_wino.log"
+step test_backend_cuda_wino4 150 env LG_CUDA_WINO=force4 "$D/test_backend_cuda"
+tail -2 "$OUT/test_backend_cuda_wino4.log"
+grep -E "FAIL|failed" "$OUT/test_backend_cuda_wino4.log" | head -20
 step test_lipschitz_cuda 120 "$D/test_lipschitz_cuda"
 tail -2 "$OUT/test_lipschitz_cuda.log"
 grep -E "FAIL|failed" "$OUT/test_lipschitz_cuda.log" | head -10

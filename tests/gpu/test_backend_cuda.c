@@ -281,14 +281,16 @@ static void test_conv_case(int n, int c, int h, int w, int oc, int k, int stride
     int algos[3];
     if (lg_cuda_conv_algos(&g, algos))
         printf("  %-18s %-40s cuDNN algorithms fwd %d, bwd data %d, bwd filter %d (-1: im2col, "
-               "-3: winograd)\n",
+               "-3/-4: winograd F(2)/F(4))\n",
                "", what, algos[0], algos[1], algos[2]);
-    /* LG_CUDA_WINO=force: every 3x3 stride-1 pad-1 pass must have run lipgan's Winograd */
+    /* LG_CUDA_WINO=force / force4: every 3x3 stride-1 pad-1 pass must have run
+     * lipgan's Winograd F(2x2,3x3) (-3) / F(4x4,3x3) (-4) */
     const char *wino = getenv("LG_CUDA_WINO");
-    if (g_conv_mode == 0 && wino && !strcmp(wino, "force") && k == 3 && stride == 1 && pad == 1 &&
+    int want = !wino ? 0 : !strcmp(wino, "force") ? -3 : !strcmp(wino, "force4") ? -4 : 0;
+    if (g_conv_mode == 0 && want && k == 3 && stride == 1 && pad == 1 &&
         lg_cuda_conv_algos(&g, algos))
-        CHECK(algos[0] == -3 && algos[1] == -3 && algos[2] == -3,
-              "%s: LG_CUDA_WINO=force but the passes ran %d %d %d", what, algos[0], algos[1],
+        CHECK(algos[0] == want && algos[1] == want && algos[2] == want,
+              "%s: LG_CUDA_WINO=%s but the passes ran %d %d %d", what, wino, algos[0], algos[1],
               algos[2]);
 #endif
     /* run-to-run determinism of both backward passes (reductions over the

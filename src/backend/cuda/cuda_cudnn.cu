@@ -259,7 +259,8 @@ static bool ready_locked(void) {
 /* ---- plans ---- */
 
 enum { P_FWD, P_BWD_DATA, P_BWD_FILTER, P_COUNT };
-enum { ALGO_UNKNOWN = -2, ALGO_IM2COL = -1, ALGO_WINO = -3 };
+/* lipgan's own passes: im2col, Winograd F(2x2,3x3) (-3), F(4x4,3x3) (-4) */
+enum { ALGO_UNKNOWN = -2, ALGO_IM2COL = -1, ALGO_WINO = -3, ALGO_WINO4 = -4 };
 
 struct plan_key {
     int v[12]; /* n c h w oc kh kw stride pad precision deterministic benchmark */
@@ -399,14 +400,16 @@ static const char *prec_name(int prec) {
     return prec == LG_CUDA_TF32 ? "tf32" : prec == LG_CUDA_BF16 ? "bf16" : "fp32";
 }
 
-/* lipgan's own passes: im2col + cuBLAS, or Winograd (cuda_winograd.cu) in ws. */
-enum { OWN_IM2COL, OWN_WINO };
+/* lipgan's own passes: im2col + cuBLAS, or Winograd F(m x m, 3x3)
+ * (cuda_winograd.cu) in ws; kind is an ALGO_ value. */
+static int wino_m(int kind) { return kind == ALGO_WINO4 ? 4 : 2; }
 static void own_pass(int kind, int pass, const lg_conv_geom *g, float *out, const float *a,
                      const float *b, float *ws) {
-    if (kind == OWN_WINO) {
-        if (pass == P_FWD) lgc_wino_conv2d(out, a, b, g, ws);
-        else if (pass == P_BWD_DATA) lgc_wino_bwd_data(out, a, b, g, ws);
-        else lgc_wino_bwd_weight(out, a, b, g, ws);
+    if (kind == ALGO_WINO || kind == ALGO_WINO4) {
+        int m = wino_m(kind);
+        if (pass == P_FWD) lgc_wino_conv2d(out, a, b, g, m, ws);
+        else if (pass == P_BWD_DATA) lgc_wino_bwd_data(out, a, b, g, m, ws);
+        else lgc_wino_bwd_weight(out, a, b, g, m, ws);
     } else {
         if (pass == P_FWD) lgc_im2col_conv2d(out, a, b, g, ws);
         else if (pass == P_BWD_DATA) lgc_im2col_conv2d_bwd_data(out, a, b, g, ws);
@@ -414,7 +417,7 @@ static void own_pass(int kind, int pass, const lg_conv_geom *g, float *out, cons
     }
 }
 
-/* GPU time of one of lipgan's own passes on the call's operands (the
+/* GPU time of one of lipgan's own passes (an ALGO_ kind) on the call's operands (the
  * second of two runs; out is overwritten by the real call afterwards), or
  * a huge value if timing failed. */
 static float own_ms(int kind, int pass, const lg_conv_geom *g, float *out, const float *a,
@@ -440,15 +443,17 @@ static float own_ms(int kind, int pass, const lg_conv_geom *g, float *out, const
     return ms;
 }
 
-/* LG_CUDA_WINO: 0/off never, force whenever it applies (tests), else timed. */
-enum { WINO_OFF, WINO_TIMED, WINO_FORCE };
+/* LG_CUDA_WINO: 0/off never; force (F(2x2,3x3)) or force4 (F(4x4,3x3))
+ * whenever it applies, untimed (tests); else both are timed. */
+enum { WINO_OFF, WINO_TIMED, WINO_FORCE2, WINO_FORCE4 };
 static int g_wino = -1;
 static int wino_mode_locked(void) {
     if (g_wino < 0) {
         const char *e = getenv("LG_CUDA_WINO");
         g_wino = !e ? WINO_TIMED
                  : (!strcmp(e, "0") || !strcmp(e, "off")) ? WINO_OFF
-                 : !strcmp(e, "force")                     ? WINO_FORCE
+                 : !strcmp(e, "force")                     ? WINO_FORCE2
+                 : !strcmp(e, "force4")                    ? WINO_FORCE4
                                                            : WINO_TIMED;
     }
     return g_wino;
@@ -551,43 +556,44 @@ static bool find_locked(plan *p, int pass, const lg_conv_geom *g, float *out, co
     return true;
 }
 
-/* Whether lipgan's Winograd pass (cuda_winograd.cu) takes this pass: in
+/* Whether one of lipgan's Winograd passes (cuda_winograd.cu; kind
+ * ALGO_WINO = F(2x2,3x3) or ALGO_WINO4 = F(4x4,3x3)) takes this pass: in
  * fp32 or TF32 (not bf16), for 3x3 stride-1 pad-1 convolutions whose
  * workspace fits the limit. Timed (on the call's operands, out holding the
  * im2col result): it must agree with im2col (nMSE at most 1e-9 in fp32,
- * 1e-4 in TF32; a disagreement is reported by lg_cuda_cudnn_info and the
- * pass stays off Winograd) and be faster than *best. LG_CUDA_WINO=force
- * takes it whenever it applies, untimed (tests); =0 never. */
-static void wino_consider_locked(plan *p, int pass, const lg_conv_geom *g, const float *out,
-                                 const float *a, const float *b, size_t limit, float *best,
-                                 bool timed) {
-    int mode = wino_mode_locked();
+ * 1e-4 in TF32; a disagreement is reported by lg_cuda_cudnn_info and that
+ * variant stays off the pass) and be faster than *best. LG_CUDA_WINO=force
+ * / force4 takes that variant whenever it applies, untimed (tests); =0 never. */
+static void wino_consider_locked(plan *p, int pass, const lg_conv_geom *g, int kind,
+                                 const float *out, const float *a, const float *b, size_t limit,
+                                 float *best, bool timed) {
+    int mode = wino_mode_locked(), m = wino_m(kind);
+    bool forced = (mode == WINO_FORCE2 && kind == ALGO_WINO) || (mode == WINO_FORCE4 && kind == ALGO_WINO4);
     if (mode == WINO_OFF || p->prec == LG_CUDA_BF16 || !lgc_wino_ok(g)) return;
-    if (mode != WINO_FORCE && !timed) return;
-    size_t wb = align256(lgc_wino_bytes(g)), nout = nout_of(pass, g);
-    if (wb > limit || !big_reserve_locked(wb + (mode == WINO_FORCE ? 0 : nout * sizeof(float))))
-        return;
-    if (mode == WINO_FORCE) {
-        p->algo[pass] = ALGO_WINO;
+    if (!forced && (mode != WINO_TIMED || !timed)) return;
+    size_t wb = align256(lgc_wino_bytes(g, m)), nout = nout_of(pass, g);
+    if (wb > limit || !big_reserve_locked(wb + (forced ? 0 : nout * sizeof(float)))) return;
+    if (forced) {
+        p->algo[pass] = kind;
         p->ws[pass] = wb;
         p->big[pass] = 1;
         return;
     }
     float *wout = (float *)((char *)g_big + wb); /* beside the workspace, not `out` */
-    float t = own_ms(OWN_WINO, pass, g, wout, a, b, (float *)g_big);
+    float t = own_ms(kind, pass, g, wout, a, b, (float *)g_big);
     double e = nmse_dev(wout, out, nout), bar = p->prec == LG_CUDA_FP32 ? 1e-9 : 1e-4;
     if (verbose_locked())
-        fprintf(stderr, "  winograd: %.3f ms, nMSE %.3g vs im2col\n", (double)t, e);
+        fprintf(stderr, "  winograd F(%dx%d,3x3): %.3f ms, nMSE %.3g vs im2col\n", m, m, (double)t, e);
     if (!(e <= bar)) {
         g_fallbacks++;
         snprintf(g_fallback_msg, sizeof g_fallback_msg,
-                 "winograd %s for n%d c%d %dx%d oc%d differed from im2col (nMSE %.3g > %.0e); "
-                 "not used",
-                 pass_name(pass), g->n, g->c, g->h, g->w, g->oc, e, bar);
+                 "winograd F(%dx%d,3x3) %s for n%d c%d %dx%d oc%d differed from im2col (nMSE "
+                 "%.3g > %.0e); not used",
+                 m, m, pass_name(pass), g->n, g->c, g->h, g->w, g->oc, e, bar);
         return;
     }
     if (t < *best) {
-        p->algo[pass] = ALGO_WINO;
+        p->algo[pass] = kind;
         p->ws[pass] = wb;
         p->big[pass] = 1;
         *best = t;
@@ -668,17 +674,19 @@ static void choose_locked(plan *p, int pass, const lg_conv_geom *g, size_t calle
     }
     /* lipgan's own passes race it on the same operands (im2col also gives
      * the reference the Winograd result is checked against) */
-    float im = find ? own_ms(OWN_IM2COL, pass, g, out, a, b, ws) : 3.0e38f;
+    float im = find ? own_ms(ALGO_IM2COL, pass, g, out, a, b, ws) : 3.0e38f;
     if (im < best) {
         p->algo[pass] = ALGO_IM2COL;
         best = im;
     }
     if (verbose_locked() && find) fprintf(stderr, "  im2col: %.3f ms\n", (double)im);
-    wino_consider_locked(p, pass, g, out, a, b, limit, &best, find && im < 3.0e38f);
+    for (int kind = ALGO_WINO; kind >= ALGO_WINO4; kind--)
+        wino_consider_locked(p, pass, g, kind, out, a, b, limit, &best, find && im < 3.0e38f);
     if (verbose_locked())
-        fprintf(stderr, "  chosen: %s\n", p->algo[pass] == ALGO_IM2COL ? "im2col"
-                                         : p->algo[pass] == ALGO_WINO ? "winograd"
-                                                                      : "cuDNN");
+        fprintf(stderr, "  chosen: %s\n", p->algo[pass] == ALGO_IM2COL  ? "im2col"
+                                         : p->algo[pass] == ALGO_WINO  ? "winograd F(2x2,3x3)"
+                                         : p->algo[pass] == ALGO_WINO4 ? "winograd F(4x4,3x3)"
+                                                                       : "cuDNN");
 }
 
 /* Runs one pass through cuDNN if a plan allows; false: caller uses im2col. */
@@ -691,8 +699,8 @@ static bool run_pass(int pass, const lg_conv_geom *g, float *out, const float *a
     if (p->algo[pass] == ALGO_UNKNOWN)
         choose_locked(p, pass, g, lgc_conv_workspace(g) * sizeof(float), out, a, b, ws);
     if (p->algo[pass] == ALGO_IM2COL) return false;
-    if (p->algo[pass] == ALGO_WINO) {
-        own_pass(OWN_WINO, pass, g, out, a, b, (float *)g_big);
+    if (p->algo[pass] == ALGO_WINO || p->algo[pass] == ALGO_WINO4) {
+        own_pass(p->algo[pass], pass, g, out, a, b, (float *)g_big);
         return true;
     }
     if (p->cur_math != p->math[pass]) {

@@ -121,15 +121,16 @@ void lgc_im2col_conv2d_bwd_data(float *dx, const float *dy, const float *w,
                                 const lg_conv_geom *g, float *ws);
 void lgc_im2col_conv2d_bwd_weight(float *dw, const float *x, const float *dy,
                                   const lg_conv_geom *g, float *ws);
-/* cuda_winograd.cu: Winograd F(2x2,3x3) passes for 3x3 stride-1 pad-1
- * convolutions (lgc_wino_ok), in a workspace of lgc_wino_bytes(g) bytes;
- * a candidate of the timed algorithm choice in cuda_cudnn.cu. */
+/* cuda_winograd.cu: Winograd F(m x m, 3x3) passes (m = 2 or 4) for 3x3
+ * stride-1 pad-1 convolutions (lgc_wino_ok), in a workspace of
+ * lgc_wino_bytes(g, m) bytes; candidates of the timed choice in cuda_cudnn.cu. */
 bool lgc_wino_ok(const lg_conv_geom *g);
-size_t lgc_wino_bytes(const lg_conv_geom *g);
-void lgc_wino_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, float *ws);
-void lgc_wino_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
+size_t lgc_wino_bytes(const lg_conv_geom *g, int m);
+void lgc_wino_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, int m,
+                     float *ws);
+void lgc_wino_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g, int m,
                        float *ws);
-void lgc_wino_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
+void lgc_wino_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g, int m,
                          float *ws);
 /* cuda_cudnn.cu: the same three passes through cuDNN when it is loaded and
  * has a deterministic algorithm for the geometry within
