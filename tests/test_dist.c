@@ -17,8 +17,12 @@
 
 static char g_bin[1024], g_dir[] = "/tmp/lg_dist_XXXXXX";
 /* OpenMPI refuses root without the flag; CI runs as root on 2 cores. Its
- * own allocations at exit are not lipgan's leaks (sanitizer builds). */
-static const char *MPIRUN = "mpirun --allow-run-as-root --oversubscribe -x ASAN_OPTIONS=detect_leaks=0 -np 2";
+ * own allocations at exit are not lipgan's leaks (sanitizer builds). The
+ * copy-in/copy-out shared-memory path works in containers that forbid
+ * cross-process memory access (ptrace). */
+static const char *MPIRUN = "mpirun --allow-run-as-root --oversubscribe "
+                            "--mca btl_vader_single_copy_mechanism none "
+                            "-x ASAN_OPTIONS=detect_leaks=0 -np 2";
 static const char *TOY = "configs/toy_ring8.yaml --set threads=1 --set log.every=1 --set "
                          "log.spectra_every=0 --set eval.every=0 --set log.checkpoint_every=0 "
                          "--set log.tensorboard=false --quiet";
