@@ -83,15 +83,6 @@ struct dnn_perf {
     X(dnn_status, cudnnSetConvolution2dDescriptor,                                       \
       (dnn_cdesc, int, int, int, int, int, int, int, int))                               \
     X(dnn_status, cudnnSetConvolutionMathType, (dnn_cdesc, int))                         \
-    X(dnn_status, cudnnFindConvolutionForwardAlgorithmEx,                                \
-      (dnn_handle, dnn_tdesc, const void *, dnn_fdesc, const void *, dnn_cdesc, dnn_tdesc, \
-       void *, int, int *, dnn_perf *, void *, size_t))                                  \
-    X(dnn_status, cudnnFindConvolutionBackwardDataAlgorithmEx,                           \
-      (dnn_handle, dnn_fdesc, const void *, dnn_tdesc, const void *, dnn_cdesc, dnn_tdesc, \
-       void *, int, int *, dnn_perf *, void *, size_t))                                  \
-    X(dnn_status, cudnnFindConvolutionBackwardFilterAlgorithmEx,                         \
-      (dnn_handle, dnn_tdesc, const void *, dnn_tdesc, const void *, dnn_cdesc, dnn_fdesc, \
-       void *, int, int *, dnn_perf *, void *, size_t))                                  \
     X(dnn_status, cudnnGetConvolutionForwardAlgorithm_v7,                                \
       (dnn_handle, dnn_tdesc, dnn_fdesc, dnn_cdesc, dnn_tdesc, int, int *, dnn_perf *))  \
     X(dnn_status, cudnnGetConvolutionBackwardDataAlgorithm_v7,                           \
@@ -114,9 +105,23 @@ struct dnn_perf {
       (dnn_handle, const void *, dnn_tdesc, const void *, dnn_tdesc, const void *,       \
        dnn_cdesc, int, void *, size_t, const void *, dnn_fdesc, void *))
 
+/* Looked up too, but optional: without them the choice uses cuDNN's
+ * heuristics instead of benchmarking. */
+#define DNN_OPT_FUNCS(X)                                                                   \
+    X(dnn_status, cudnnFindConvolutionForwardAlgorithmEx,                                \
+      (dnn_handle, dnn_tdesc, const void *, dnn_fdesc, const void *, dnn_cdesc, dnn_tdesc, \
+       void *, int, int *, dnn_perf *, void *, size_t))                                  \
+    X(dnn_status, cudnnFindConvolutionBackwardDataAlgorithmEx,                           \
+      (dnn_handle, dnn_fdesc, const void *, dnn_tdesc, const void *, dnn_cdesc, dnn_tdesc, \
+       void *, int, int *, dnn_perf *, void *, size_t))                                  \
+    X(dnn_status, cudnnFindConvolutionBackwardFilterAlgorithmEx,                         \
+      (dnn_handle, dnn_tdesc, const void *, dnn_tdesc, const void *, dnn_cdesc, dnn_fdesc, \
+       void *, int, int *, dnn_perf *, void *, size_t))
+
 static struct {
 #define X(ret, name, args) ret(*name) args;
     DNN_FUNCS(X)
+    DNN_OPT_FUNCS(X)
 #undef X
 } dnn;
 
@@ -216,6 +221,9 @@ static void load_locked(void) {
     if (!(dnn.name = (ret(*) args)dlsym(h, #name)) && !missing) missing = #name;
     DNN_FUNCS(X)
 #undef X
+#define X(ret, name, args) dnn.name = (ret(*) args)dlsym(h, #name);
+    DNN_OPT_FUNCS(X)
+#undef X
     if (missing) {
         snprintf(g_load_msg, sizeof g_load_msg, "im2col + cuBLAS: libcudnn.so.9 lacks %s", missing);
         dlclose(h);
@@ -243,8 +251,12 @@ static void load_locked(void) {
     Dl_info di;
     const char *where = dladdr((void *)dnn.cudnnCreate, &di) && di.dli_fname ? di.dli_fname
                                                                              : "libcudnn.so.9";
-    snprintf(g_load_msg, sizeof g_load_msg, "cuDNN %zu.%zu.%zu (%s)", ver / 10000,
-             ver / 100 % 100, ver % 100, where);
+    bool find_ex = dnn.cudnnFindConvolutionForwardAlgorithmEx &&
+                   dnn.cudnnFindConvolutionBackwardDataAlgorithmEx &&
+                   dnn.cudnnFindConvolutionBackwardFilterAlgorithmEx;
+    snprintf(g_load_msg, sizeof g_load_msg, "cuDNN %zu.%zu.%zu (%s)%s", ver / 10000,
+             ver / 100 % 100, ver % 100, where,
+             find_ex ? "" : "; it lacks cudnnFind*AlgorithmEx: heuristic algorithm choice");
     g_state = DNN_READY;
 }
 
@@ -529,6 +541,10 @@ static bool cast_roles(int pass, const lg_conv_geom *g, char *base, const float 
  * bf16 casts failed: the caller falls back to the heuristic query. */
 static bool find_locked(plan *p, int pass, const lg_conv_geom *g, float *out, const float *a,
                         const float *b, size_t limit, dnn_perf *r, int *got, dnn_status *s) {
+    if (!dnn.cudnnFindConvolutionForwardAlgorithmEx ||
+        !dnn.cudnnFindConvolutionBackwardDataAlgorithmEx ||
+        !dnn.cudnnFindConvolutionBackwardFilterAlgorithmEx)
+        return false;
     static const int nalgo[P_COUNT] = {8, 6, 7}; /* cuDNN 9's *_ALGO_COUNT per pass */
     size_t fws = 0;
     for (int al = 0; al < nalgo[pass]; al++) {
