@@ -117,6 +117,9 @@ if [ -n "$GC" ] && [ "${BENCH:-1}" = 1 ]; then
 fi
 
 if [ "${BENCH:-1}" = 1 ]; then
+# the Winograd candidates' effect on the iteration, and which passes they won
+step gpu_wino 200 sh -c 'cd "$1" && OUT="$2/gpu-wino" exec sh bench/gpu_wino.sh "$3" "$4"' sh "$ROOT" "$OUT" "$D" "$ITERS"
+tail -3 "$OUT/gpu_wino.log"
 step bench_lipgan 120 "$D/bench_models" --device cuda --iters "$ITERS" --graph
 # the generator's per-kernel profile (eager steps; the graph replay is
 # timed as usual and must still match the eager gradients)
