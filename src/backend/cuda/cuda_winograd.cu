@@ -15,46 +15,34 @@
 #include "backend/wino_tf.h"
 
 /* One thread per element (grid-stride); M selects F(2x2,3x3) or F(4x4,3x3). */
+#define EACH(i, n)                                                              \
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); \
+         i += (int64_t)gridDim.x * blockDim.x)
+
 template <int M>
 __global__ void k_wino_filter(float *U, const float *w, int C, int cout, int cin, int bwd,
                               int64_t n) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += (int64_t)gridDim.x * blockDim.x)
-        if (M == 4) lg_wino4_filter_one(U, w, C, cout, cin, bwd, i);
-        else lg_wino_filter_one(U, w, C, cout, cin, bwd, i);
+    EACH(i, n) M == 4 ? lg_wino4_filter_one(U, w, C, cout, cin, bwd, i)
+                      : lg_wino_filter_one(U, w, C, cout, cin, bwd, i);
 }
-
 template <int M>
 __global__ void k_wino_input(float *V, const float *x, lg_wino_dims d, int64_t n) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += (int64_t)gridDim.x * blockDim.x)
-        if (M == 4) lg_wino4_input_one(V, x, &d, i);
-        else lg_wino_input_one(V, x, &d, i);
+    EACH(i, n) M == 4 ? lg_wino4_input_one(V, x, &d, i) : lg_wino_input_one(V, x, &d, i);
 }
-
 template <int M>
 __global__ void k_wino_output(float *y, const float *Mm, lg_wino_dims d, int64_t n) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += (int64_t)gridDim.x * blockDim.x)
-        if (M == 4) lg_wino4_output_one(y, Mm, &d, i);
-        else lg_wino_output_one(y, Mm, &d, i);
+    EACH(i, n) M == 4 ? lg_wino4_output_one(y, Mm, &d, i) : lg_wino_output_one(y, Mm, &d, i);
 }
-
 template <int M>
 __global__ void k_wino_grad(float *Z, const float *dy, lg_wino_dims d, int64_t n) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += (int64_t)gridDim.x * blockDim.x)
-        if (M == 4) lg_wino4_grad_one(Z, dy, &d, i);
-        else lg_wino_grad_one(Z, dy, &d, i);
+    EACH(i, n) M == 4 ? lg_wino4_grad_one(Z, dy, &d, i) : lg_wino_grad_one(Z, dy, &d, i);
 }
-
 template <int M>
 __global__ void k_wino_filter_adj(float *dw, const float *dU, int OC, int C, int64_t n) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += (int64_t)gridDim.x * blockDim.x)
-        if (M == 4) lg_wino4_filter_adj_one(dw, dU, OC, C, i);
-        else lg_wino_filter_adj_one(dw, dU, OC, C, i);
+    EACH(i, n) M == 4 ? lg_wino4_filter_adj_one(dw, dU, OC, C, i)
+                      : lg_wino_filter_adj_one(dw, dU, OC, C, i);
 }
+#undef EACH
 
 bool lgc_wino_ok(const lg_conv_geom *g) {
     if (g->kh != 3 || g->kw != 3 || g->stride != 1 || g->pad != 1 || g->oh != g->h ||
