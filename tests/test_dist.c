@@ -124,10 +124,14 @@ static void test_config_errors(void) {
 static void test_matches_single_process(void) {
     if (!lg_dist_available()) return;
     static char log[16384];
-    const char *sets = "--set train.steps=10";
+    /* with the watchers on: they run on rank 0 only and must not touch training state */
+    const char *sets = "--set train.steps=10 --set eval.every=5 --set eval.n=500 --set "
+                       "log.spectra_every=5";
     int rc = train(0, sets, "single", log, sizeof log);
     CHECK(rc == 0, "single process: exit %d\n%s", rc, log);
-    rc = train(1, "--set train.steps=10 --set dist=mpi", "two", log, sizeof log);
+    char sets2[256];
+    snprintf(sets2, sizeof sets2, "%s --set dist=mpi", sets);
+    rc = train(1, sets2, "two", log, sizeof log);
     CHECK(rc == 0, "two processes: exit %d\n%s", rc, log);
     /* step 1 starts from the same weights: the global batch's losses agree
      * up to the order of the sums */
