@@ -53,7 +53,9 @@ lg_status lg_dist_mean(float *buf, size_t n);
 /* 1 if flag is nonzero on any process (0 when not distributed and flag is 0). */
 int lg_dist_any(int flag);
 
-/* Ends MPI (after the last collective call); no-op when not active. */
+/* Ends MPI (after the last collective call) if lg_dist_init started it (a
+ * program that called MPI_Init itself also calls MPI_Finalize); no-op when
+ * not active. */
 void lg_dist_finalize(void);
 
 /* Stops every process of the run with this exit code (MPI_Abort). */

@@ -9,6 +9,7 @@
 #include <mpi.h>
 
 static int g_rank, g_world = 1, g_local = 1, g_active;
+static int g_own; /* 1: lipgan called MPI_Init, so it finalizes too */
 
 int lg_dist_available(void) { return 1; }
 
@@ -21,6 +22,7 @@ lg_status lg_dist_init(int *rank, int *world) {
             return lg_error_set(LG_ERR_INVALID_ARG, "dist: MPI was already finalized in this process");
         if (!inited && MPI_Init(NULL, NULL) != MPI_SUCCESS)
             return lg_error_set(LG_ERR_IO, "dist: MPI_Init failed; start lipgan with mpirun");
+        g_own = !inited; /* a program that started MPI itself also ends it */
         /* errors come back as codes, so that a message names what failed */
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
         MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
@@ -75,7 +77,7 @@ int lg_dist_any(int flag) {
 
 void lg_dist_finalize(void) {
     if (!g_active) return;
-    MPI_Finalize();
+    if (g_own) MPI_Finalize();
     g_active = 0;
 }
 
