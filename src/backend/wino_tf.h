@@ -18,11 +18,7 @@
 
 #include <stdint.h>
 
-#ifdef __CUDACC__
-#define LG_WHD __host__ __device__ __forceinline__
-#else
-#define LG_WHD static inline
-#endif
+#include "backend/hostdev.h"
 
 typedef struct lg_wino_dims {
     int n, cin, cout, H, W; /* the conv actually run (bwd_data: cin = OC, cout = C) */
@@ -32,7 +28,7 @@ typedef struct lg_wino_dims {
 } lg_wino_dims;
 
 /* m = 2 or 4 */
-LG_WHD lg_wino_dims lg_wino_dims_make_m(int n, int cin, int cout, int H, int W, int m) {
+LG_HD lg_wino_dims lg_wino_dims_make_m(int n, int cin, int cout, int H, int W, int m) {
     lg_wino_dims d;
     d.n = n;
     d.cin = cin;
@@ -48,13 +44,13 @@ LG_WHD lg_wino_dims lg_wino_dims_make_m(int n, int cin, int cout, int H, int W, 
     return d;
 }
 
-LG_WHD lg_wino_dims lg_wino_dims_make(int n, int cin, int cout, int H, int W) {
+LG_HD lg_wino_dims lg_wino_dims_make(int n, int cin, int cout, int H, int W) {
     return lg_wino_dims_make_m(n, cin, cout, H, W, 2);
 }
 
 /* Element i of a (channels, NP) plane: channel *ch, column *j, and its
  * image, tile row and tile column. */
-LG_WHD void lg_wino_at(const lg_wino_dims *d, int64_t i, int64_t *ch, int64_t *j, int64_t *img,
+LG_HD void lg_wino_at(const lg_wino_dims *d, int64_t i, int64_t *ch, int64_t *j, int64_t *img,
                        int *ty, int *tx) {
     *ch = i / d->NP;
     *j = i % d->NP;
@@ -67,7 +63,7 @@ LG_WHD void lg_wino_at(const lg_wino_dims *d, int64_t i, int64_t *ch, int64_t *j
 /* Element i in [0, cout*cin) of U: the kernel for (out r, in s) is
  * w[(r*C + s)*9] (bwd = 0) or w[(s*C + r)*9] flipped (bwd = 1), w (OC, C,
  * 3, 3), C = the weight's input channels. G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
-LG_WHD void lg_wino_filter_one(float *U, const float *w, int C, int cout, int cin, int bwd,
+LG_HD void lg_wino_filter_one(float *U, const float *w, int C, int cout, int cin, int bwd,
                                int64_t i) {
     int64_t r = i / cin, s = i % cin;
     float k[9];
@@ -99,7 +95,7 @@ LG_WHD void lg_wino_filter_one(float *U, const float *w, int C, int cout, int ci
 /* Element i in [0, cin*NP) of V: channel c = i / NP, column j = i % NP of
  * x (n, cin, H, W), zero padded by 1. B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1];
  * rows are combined first, then columns (the CPU backend's order). */
-LG_WHD void lg_wino_input_one(float *V, const float *x, const lg_wino_dims *d, int64_t i) {
+LG_HD void lg_wino_input_one(float *V, const float *x, const lg_wino_dims *d, int64_t i) {
     int64_t c, j, img;
     int ty, tx;
     lg_wino_at(d, i, &c, &j, &img, &ty, &tx);
@@ -133,7 +129,7 @@ LG_WHD void lg_wino_input_one(float *V, const float *x, const lg_wino_dims *d, i
 
 /* Element i in [0, cout*NP) of the output: channel o = i / NP, tile column
  * j = i % NP; y (n, cout, H, W) gets A^T m A, A^T = [1 1 1 0; 0 1 -1 -1]. */
-LG_WHD void lg_wino_output_one(float *y, const float *M, const lg_wino_dims *d, int64_t i) {
+LG_HD void lg_wino_output_one(float *y, const float *M, const lg_wino_dims *d, int64_t i) {
     int64_t o, j, img;
     int ty, tx;
     lg_wino_at(d, i, &o, &j, &img, &ty, &tx);
@@ -157,7 +153,7 @@ LG_WHD void lg_wino_output_one(float *y, const float *M, const lg_wino_dims *d, 
 
 /* Element i in [0, cout*NP) of Z = A dy A^T of the 2x2 tile of dy (n, cout,
  * H, W), zero past the edge; A = [1 0; 1 1; 1 -1; 0 -1]. */
-LG_WHD void lg_wino_grad_one(float *Z, const float *dy, const lg_wino_dims *d, int64_t i) {
+LG_HD void lg_wino_grad_one(float *Z, const float *dy, const lg_wino_dims *d, int64_t i) {
     int64_t o, j, img;
     int ty, tx;
     lg_wino_at(d, i, &o, &j, &img, &ty, &tx);
@@ -188,7 +184,7 @@ LG_WHD void lg_wino_grad_one(float *Z, const float *dy, const lg_wino_dims *d, i
 }
 
 /* Element i in [0, OC*C) of dw (OC, C, 3, 3) = G^T dU[.][i] G, dU (16, OC, C). */
-LG_WHD void lg_wino_filter_adj_one(float *dw, const float *dU, int OC, int C, int64_t i) {
+LG_HD void lg_wino_filter_adj_one(float *dw, const float *dU, int OC, int C, int64_t i) {
     const int64_t cs = (int64_t)OC * C;
     float u[16];
     for (int q = 0; q < 16; q++) u[q] = dU[q * cs + i];
@@ -222,7 +218,7 @@ LG_WHD void lg_wino_filter_adj_one(float *dw, const float *dU, int OC, int C, in
 #define LG_W4_AT {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}}
 
 /* U (36, cout, cin) element i: G k G^T, k as in lg_wino_filter_one. */
-LG_WHD void lg_wino4_filter_one(float *U, const float *w, int C, int cout, int cin, int bwd,
+LG_HD void lg_wino4_filter_one(float *U, const float *w, int C, int cout, int cin, int bwd,
                                 int64_t i) {
     const float G[6][3] = LG_W4_G;
     int64_t r = i / cin, s = i % cin;
@@ -238,7 +234,7 @@ LG_WHD void lg_wino4_filter_one(float *U, const float *w, int C, int cout, int c
 }
 
 /* V (36, cin, NP) element i: B^T d B of the 6x6 input tile at (4ty-1, 4tx-1). */
-LG_WHD void lg_wino4_input_one(float *V, const float *x, const lg_wino_dims *d, int64_t i) {
+LG_HD void lg_wino4_input_one(float *V, const float *x, const lg_wino_dims *d, int64_t i) {
     const float BT[6][6] = LG_W4_BT;
     int64_t c, j, img;
     int ty, tx;
@@ -269,7 +265,7 @@ LG_WHD void lg_wino4_input_one(float *V, const float *x, const lg_wino_dims *d, 
 }
 
 /* y (n, cout, H, W) for element i of (cout, NP): A^T m A, the 4x4 output tile. */
-LG_WHD void lg_wino4_output_one(float *y, const float *M, const lg_wino_dims *d, int64_t i) {
+LG_HD void lg_wino4_output_one(float *y, const float *M, const lg_wino_dims *d, int64_t i) {
     const float AT[4][6] = LG_W4_AT;
     int64_t o, j, img;
     int ty, tx;
@@ -298,7 +294,7 @@ LG_WHD void lg_wino4_output_one(float *y, const float *M, const lg_wino_dims *d,
 }
 
 /* Z (36, cout, NP) element i: A g A^T of the 4x4 dy tile, zero past the edge. */
-LG_WHD void lg_wino4_grad_one(float *Z, const float *dy, const lg_wino_dims *d, int64_t i) {
+LG_HD void lg_wino4_grad_one(float *Z, const float *dy, const lg_wino_dims *d, int64_t i) {
     const float AT[4][6] = LG_W4_AT;
     int64_t o, j, img;
     int ty, tx;
@@ -327,7 +323,7 @@ LG_WHD void lg_wino4_grad_one(float *Z, const float *dy, const lg_wino_dims *d, 
 }
 
 /* dw (OC, C, 3, 3) element i = G^T dU[.][i] G, dU (36, OC, C). */
-LG_WHD void lg_wino4_filter_adj_one(float *dw, const float *dU, int OC, int C, int64_t i) {
+LG_HD void lg_wino4_filter_adj_one(float *dw, const float *dU, int OC, int C, int64_t i) {
     const float G[6][3] = LG_W4_G;
     const int64_t cs = (int64_t)OC * C;
     float u[6][6], t[3][6];
@@ -361,7 +357,7 @@ typedef struct lg_wino_gemm {
     int64_t sa, sb, sc;  /* strides between the Q matrices */
 } lg_wino_gemm;
 
-LG_WHD lg_wino_gemm lg_wino_gemm_fwd(const lg_wino_dims *d) {
+LG_HD lg_wino_gemm lg_wino_gemm_fwd(const lg_wino_dims *d) {
     lg_wino_gemm g;
     g.ta = 0, g.tb = 0;
     g.m = (int)d->NP, g.n = d->cout, g.k = d->cin;
@@ -372,7 +368,7 @@ LG_WHD lg_wino_gemm lg_wino_gemm_fwd(const lg_wino_dims *d) {
 }
 
 /* d describes the forward conv: cin = C, cout = OC. */
-LG_WHD lg_wino_gemm lg_wino_gemm_wgrad(const lg_wino_dims *d) {
+LG_HD lg_wino_gemm lg_wino_gemm_wgrad(const lg_wino_dims *d) {
     lg_wino_gemm g;
     g.ta = 1, g.tb = 0;
     g.m = d->cin, g.n = d->cout, g.k = (int)d->NP;
@@ -385,14 +381,14 @@ LG_WHD lg_wino_gemm lg_wino_gemm_wgrad(const lg_wino_dims *d) {
 /* Floats of U, V and M (or dU, V, Z), Q matrices each, padded to a multiple of 64
  * (256 bytes), for the forward geometry (cin = C, cout = OC; the same for
  * bwd_data, whose V and M swap sizes). */
-LG_WHD int64_t lg_wino_pad64(int64_t v) { return (v + 63) / 64 * 64; }
-LG_WHD int64_t lg_wino_floats(const lg_wino_dims *d) {
+LG_HD int64_t lg_wino_pad64(int64_t v) { return (v + 63) / 64 * 64; }
+LG_HD int64_t lg_wino_floats(const lg_wino_dims *d) {
     return lg_wino_pad64((int64_t)d->Q * d->cout * d->cin) +
            lg_wino_pad64((int64_t)d->Q * d->cin * d->NP) + lg_wino_pad64((int64_t)d->Q * d->cout * d->NP);
 }
 
 /* U, V and M (or dU, V, Z) in a workspace of lg_wino_floats(d) floats. */
-LG_WHD void lg_wino_split(float *ws, const lg_wino_dims *d, float **U, float **V, float **M) {
+LG_HD void lg_wino_split(float *ws, const lg_wino_dims *d, float **U, float **V, float **M) {
     *U = ws;
     *V = *U + lg_wino_pad64((int64_t)d->Q * d->cout * d->cin);
     *M = *V + lg_wino_pad64((int64_t)d->Q * d->cin * d->NP);

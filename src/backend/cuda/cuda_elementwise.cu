@@ -11,6 +11,7 @@
  * division), and the 2x resampling pair. Misaligned or odd shapes take the
  * scalar kernels. */
 #include "cuda_internal.h"
+#include "backend/adam_math.h"
 
 #include <math.h>
 
@@ -738,44 +739,32 @@ void lgc_sumpool2x2(float *y, const float *x, int64_t nc, int64_t h, int64_t w) 
 }
 
 /* ---- Adam over one contiguous buffer ----
- * Arithmetic of PyTorch's single-tensor Adam with float32 state (as the
- * CPU backend): m.lerp_(g, 1-b1); v = b2 v + (1-b2) g^2;
- * p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps), the bias corrections
- * bc = 1 - b^t computed in double on the host. */
+ * The arithmetic is backend/adam_math.h's, shared with the CPU backend; the
+ * bias corrections are formed on the host (adam) or by adam_prep on the
+ * device (adam_flagged). */
 
 /* hp: NULL, or adam_prep's {step, sqrt(bc2), apply} read on the device
  * (then step and bc2s are ignored, and nothing is written unless apply). */
-__global__ void k_adam(float *p, float *m, float *v, const float *g, size_t n, float w,
-                       int lerp_lo, float b2, float c2, float step, float bc2s, float eps,
-                       const float *hp) {
+__global__ void k_adam(float *p, float *m, float *v, const float *g, size_t n, lg_adam_k k,
+                       float step, float bc2s, const float *hp) {
     if (hp) {
         if (hp[2] != 1.0f) return;
         step = hp[0];
         bc2s = hp[1];
     }
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        float gi = g[i], mi = m[i];
-        /* PyTorch's lerp picks its formula by the weight */
-        mi = lerp_lo ? mi + w * (gi - mi) : gi - (gi - mi) * (1.0f - w);
-        float vi = v[i] * b2 + c2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] -= step * (mi / (sqrtf(vi) / bc2s + eps));
-    }
+         i += (size_t)gridDim.x * blockDim.x)
+        lg_adam_elem(p + i, m + i, v + i, g[i], &k, step, bc2s);
 }
 
 void lgc_adam(float *p, float *m, float *v, const float *g, size_t n, float lr, float b1,
               float b2, float eps, int64_t t) {
     if (n == 0) return;
-    double bc1 = 1.0 - pow((double)b1, (double)t);
-    double bc2 = 1.0 - pow((double)b2, (double)t);
-    float w = (float)(1.0 - (double)b1);
-    float c2 = (float)(1.0 - (double)b2);
-    float step = (float)((double)lr / bc1);
-    float bc2s = (float)sqrt(bc2);
-    k_adam<<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(p, m, v, g, n, w, w < 0.5f, b2, c2,
-                                                       step, bc2s, eps, nullptr);
+    float step, bc2s;
+    lg_adam_bias(lr, b1, b2, (double)t, &step, &bc2s);
+    k_adam<<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(p, m, v, g, n,
+                                                       lg_adam_consts(b1, b2, eps), step, bc2s,
+                                                       nullptr);
     LGC_LAUNCHED();
 }
 
@@ -783,17 +772,7 @@ void lgc_adam(float *p, float *m, float *v, const float *g, size_t n, float lr, 
 
 __global__ void k_adam_prep(float *hp, float *tc, const float *flag, const float *lr, float b1,
                             float b2) {
-    if (flag[0] != 1.0f) {
-        hp[2] = 0.0f;
-        return;
-    }
-    float t = tc[0] + 1.0f;
-    tc[0] = t;
-    double bc1 = 1.0 - pow((double)b1, (double)t);
-    double bc2 = 1.0 - pow((double)b2, (double)t);
-    hp[0] = (float)((double)lr[0] / bc1);
-    hp[1] = (float)sqrt(bc2);
-    hp[2] = 1.0f;
+    lg_adam_prep_one(hp, tc, flag, lr, b1, b2);
 }
 
 void lgc_adam_prep(float *hp, float *tc, const float *flag, const float *lr, float b1, float b2) {
@@ -804,10 +783,9 @@ void lgc_adam_prep(float *hp, float *tc, const float *flag, const float *lr, flo
 void lgc_adam_flagged(float *p, float *m, float *v, const float *g, size_t n, const float *hp,
                       float b1, float b2, float eps) {
     if (n == 0) return;
-    float w = (float)(1.0 - (double)b1);
-    float c2 = (float)(1.0 - (double)b2);
-    k_adam<<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(p, m, v, g, n, w, w < 0.5f, b2, c2,
-                                                       0.0f, 1.0f, eps, hp);
+    k_adam<<<lgc_grid(n), LGC_THREADS, 0, lgc_stream>>>(p, m, v, g, n,
+                                                       lg_adam_consts(b1, b2, eps), 0.0f, 1.0f,
+                                                       hp);
     LGC_LAUNCHED();
 }
 
