@@ -46,9 +46,6 @@ void lg_cpu_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *
 /* ---- plan ---- */
 
 #define COLS_MIN 256 /* narrowest GEMM worth running (OpenBLAS is near peak above it) */
-#define ALIGN_F 16   /* scratch slices start on 64-byte boundaries */
-
-static size_t round_up(size_t v) { return (v + ALIGN_F - 1) / ALIGN_F * ALIGN_F; }
 
 typedef struct conv_plan {
     int T;        /* work slots = threads used */
@@ -64,22 +61,18 @@ typedef struct conv_plan {
 } conv_plan;
 
 static void conv_plan_make(conv_plan *p, const lg_conv_geom *g) {
-    int nt = lg_cpu_nthreads();
     p->ohw = (size_t)g->oh * g->ow;
     p->ckk = (size_t)g->c * g->kh * g->kw;
     p->direct = g->kh == 1 && g->kw == 1 && g->stride == 1 && g->pad == 0;
-    size_t G = (p->ohw == 0 || p->ohw >= COLS_MIN) ? 1 : (COLS_MIN + p->ohw - 1) / p->ohw;
-    size_t per_thread = ((size_t)g->n + nt - 1) / nt; /* keep every thread busy */
-    if (G > per_thread) G = per_thread;
-    if (G < 1) G = 1;
-    p->G = (int)G;
-    p->nchunk = (g->n + p->G - 1) / p->G;
-    p->T = nt < p->nchunk ? nt : p->nchunk;
-    if (p->T < 1) p->T = 1;
-    p->col = (p->direct && p->G == 1) ? 0 : round_up(p->ckk * G * p->ohw);
-    p->tmp = p->G == 1 ? 0 : round_up((size_t)g->oc * G * p->ohw);
+    lg_cpu_chunks ch = lg_cpu_chunks_make(g->n, p->ohw, COLS_MIN);
+    p->G = ch.G;
+    p->nchunk = ch.nchunk;
+    p->T = ch.T;
+    size_t G = (size_t)ch.G;
+    p->col = (p->direct && p->G == 1) ? 0 : lg_cpu_round16(p->ckk * G * p->ohw);
+    p->tmp = p->G == 1 ? 0 : lg_cpu_round16((size_t)g->oc * G * p->ohw);
     p->slot = p->col + p->tmp;
-    p->part = round_up((size_t)g->oc * p->ckk);
+    p->part = lg_cpu_round16((size_t)g->oc * p->ckk);
 }
 
 /* Winograd where it measured faster than im2col (single conv kernels,

@@ -23,6 +23,33 @@
 extern int lg_cpu_threads_;
 static inline int lg_cpu_nthreads(void) { return lg_cpu_threads_; }
 
+/* ---- chunked GEMM work (cpu_conv.c, cpu_winograd.c) ---- */
+
+/* Floats rounded up to a multiple of 16: scratch slices start on 64-byte
+ * boundaries. */
+static inline size_t lg_cpu_round16(size_t v) { return (v + 15) / 16 * 16; }
+
+/* How n samples are cut into chunks of G, so that a chunk's GEMM has at
+ * least cols_min columns (cols per sample) where the batch allows, while
+ * every thread still gets a chunk; T work slots (threads used). */
+typedef struct lg_cpu_chunks {
+    int T, G, nchunk;
+} lg_cpu_chunks;
+
+static inline lg_cpu_chunks lg_cpu_chunks_make(int n, size_t cols, size_t cols_min) {
+    int nt = lg_cpu_nthreads();
+    size_t G = (cols == 0 || cols >= cols_min) ? 1 : (cols_min + cols - 1) / cols;
+    size_t per_thread = ((size_t)n + nt - 1) / nt; /* keep every thread busy */
+    if (G > per_thread) G = per_thread;
+    if (G < 1) G = 1;
+    lg_cpu_chunks c;
+    c.G = (int)G;
+    c.nchunk = (n + c.G - 1) / c.G;
+    c.T = nt < c.nchunk ? nt : c.nchunk;
+    if (c.T < 1) c.T = 1;
+    return c;
+}
+
 /* ---- kernels, one group per source file ---- */
 
 /* cpu_memory.c */

@@ -29,9 +29,6 @@
 #include "lipgan/status.h"
 
 #define WINO_COLS_MIN 256 /* narrowest GEMM (tiles of a chunk) worth running */
-#define WINO_ALIGN 16     /* scratch slices start on 64-byte boundaries */
-
-static size_t wround(size_t v) { return (v + WINO_ALIGN - 1) / WINO_ALIGN * WINO_ALIGN; }
 
 int lg_cpu_wino_ok(const lg_conv_geom *g) {
     return g->kh == 3 && g->kw == 3 && g->stride == 1 && g->pad == 1 && g->oh == g->h &&
@@ -52,23 +49,19 @@ typedef struct wino_plan {
 /* cin/cout: channels of the conv actually run (swapped for bwd_data). The
  * workspace is the same both ways since v + m is symmetric in them. */
 static void wino_plan_make(wino_plan *p, const lg_conv_geom *g, int cin, int cout) {
-    int nt = lg_cpu_nthreads();
     p->th = (g->h + 1) / 2;
     p->tw = (g->w + 1) / 2;
     p->P = (size_t)p->th * p->tw;
     p->pw = 2 * p->tw + 2;
-    size_t G = p->P >= WINO_COLS_MIN ? 1 : (WINO_COLS_MIN + p->P - 1) / p->P;
-    size_t per_thread = ((size_t)g->n + nt - 1) / nt;
-    if (G > per_thread) G = per_thread;
-    if (G < 1) G = 1;
-    p->G = (int)G;
-    p->nchunk = (g->n + p->G - 1) / p->G;
-    p->T = nt < p->nchunk ? nt : p->nchunk;
-    if (p->T < 1) p->T = 1;
-    p->u = wround((size_t)16 * g->oc * g->c);
-    p->v = wround((size_t)16 * cin * G * p->P);
-    p->m = wround((size_t)16 * cout * G * p->P);
-    p->rows = wround((size_t)8 * p->pw);
+    lg_cpu_chunks ch = lg_cpu_chunks_make(g->n, p->P, WINO_COLS_MIN);
+    p->G = ch.G;
+    p->nchunk = ch.nchunk;
+    p->T = ch.T;
+    size_t G = (size_t)ch.G;
+    p->u = lg_cpu_round16((size_t)16 * g->oc * g->c);
+    p->v = lg_cpu_round16((size_t)16 * cin * G * p->P);
+    p->m = lg_cpu_round16((size_t)16 * cout * G * p->P);
+    p->rows = lg_cpu_round16((size_t)8 * p->pw);
     p->slot = p->v + p->m + p->rows;
 }
 
