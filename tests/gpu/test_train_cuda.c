@@ -239,6 +239,21 @@ static void mark_noise(const lg_backend *be, lg_model *m, unsigned char *mask, i
     free(g);
 }
 
+/* A trainer for c and its backend (*be), with the CUDA status cleared so
+ * that a failure reported later is this run's; NULL (a failed check) if
+ * either cannot be had. */
+static lg_trainer *start_trainer(const lg_config *c, const lg_backend **be) {
+    lg_trainer *t = NULL;
+#ifdef LG_HAVE_CUDA
+    if (strcmp(c->device, "cuda") == 0) lg_cuda_clear_status();
+#endif
+    if (lg_backend_get(c->device, be) != LG_OK || lg_trainer_create(&t, c) != LG_OK) {
+        CHECK(0, "trainer on %s: %s", c->device, lg_error_msg());
+        return NULL;
+    }
+    return t;
+}
+
 /* want_precision: -1 no check, else the lg_cuda precision the run must use.
  * ckpt: a path prefix: save a checkpoint before every step (the synchronized
  * comparison starts every step from them) and keep the parameters after
@@ -247,15 +262,9 @@ static int run_train(const lg_config *c, int perturb, int want_precision, const 
                      run_result *r) {
     memset(r, 0, sizeof *r);
     const lg_backend *be;
-    lg_trainer *t = NULL;
     double t0 = now_s();
-#ifdef LG_HAVE_CUDA
-    if (strcmp(c->device, "cuda") == 0) lg_cuda_clear_status(); /* report this run's failures */
-#endif
-    if (lg_backend_get(c->device, &be) != LG_OK || lg_trainer_create(&t, c) != LG_OK) {
-        CHECK(0, "trainer on %s: %s", c->device, lg_error_msg());
-        return 0;
-    }
+    lg_trainer *t = start_trainer(c, &be);
+    if (!t) return 0;
     lg_model *m[2] = {lg_trainer_generator(t), lg_trainer_discriminator(t)};
     if (perturb) {
         perturb_params(be, m[0], perturb, 1001);
@@ -357,14 +366,8 @@ static int run_synced(const lg_config *c, const run_result *ref, const char *ckp
                       sync_drift *d) {
     memset(d, 0, sizeof *d);
     const lg_backend *be;
-    lg_trainer *t = NULL;
-#ifdef LG_HAVE_CUDA
-    if (strcmp(c->device, "cuda") == 0) lg_cuda_clear_status(); /* report this run's failures */
-#endif
-    if (lg_backend_get(c->device, &be) != LG_OK || lg_trainer_create(&t, c) != LG_OK) {
-        CHECK(0, "trainer on %s: %s", c->device, lg_error_msg());
-        return 0;
-    }
+    lg_trainer *t = start_trainer(c, &be);
+    if (!t) return 0;
     lg_model *m[2] = {lg_trainer_generator(t), lg_trainer_discriminator(t)};
     int ok = 1;
     float *h = malloc(sizeof(float) * (ref->np[0] > ref->np[1] ? ref->np[0] : ref->np[1]));
@@ -858,8 +861,8 @@ static void test_ema_graphs(int on_cuda) {
                               "ema.decay=0.9", "ema.start=3", "train.steps=8",
                               graph ? "cuda.graph=true" : "cuda.graph=false", NULL};
         for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
-        lg_trainer *t = NULL;
-        CHECK_OK(lg_trainer_create(&t, &c));
+        const lg_backend *be = NULL;
+        lg_trainer *t = start_trainer(&c, &be);
         if (!t) return;
         lg_train_stats st;
         for (int i = 0; i < 8; i++) CHECK_OK(lg_trainer_step(t, &st));
@@ -869,9 +872,7 @@ static void test_ema_graphs(int on_cuda) {
         lg_model *e = lg_trainer_ema(t);
         n = lg_model_num_params(e);
         ema[graph] = malloc(n * sizeof(float));
-        const lg_backend *be = NULL;
-        CHECK_OK(lg_backend_get(on_cuda ? "cuda" : "cpu", &be));
-        if (be) be->download(ema[graph], lg_model_params(e), n);
+        be->download(ema[graph], lg_model_params(e), n);
         lg_trainer_free(t);
     }
     CHECK(ema[0] && ema[1] && memcmp(ema[0], ema[1], n * sizeof(float)) == 0,
