@@ -752,7 +752,7 @@ static bool run_pass(int pass, const lg_conv_geom *g, float *out, const float *a
         return false;
     }
     if (p->prec == LG_CUDA_BF16) {
-        size_t no = pass == P_FWD ? ny_of(g) : pass == P_BWD_DATA ? nx_of(g) : nw_of(g);
+        size_t no = nout_of(pass, g);
         k_from_bf16<<<lgc_grid(no), LGC_THREADS, 0, lgc_stream>>>(
             out, (const __nv_bfloat16 *)cout, no);
         (void)launched_ok();
