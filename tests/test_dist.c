@@ -151,6 +151,54 @@ static void test_matches_single_process(void) {
     CHECK(rows("two") == 10, "rank 0 alone writes metrics.jsonl: %d rows, want 10", rows("two"));
 }
 
+/* Batch norm in both nets: synchronized (the default) the two processes
+ * compute the single-process gradients; each process by its own slice
+ * (dist_sync_bn: false) they do not, which shows the check can fail. One
+ * step is compared: with batch norm in both nets this toy is chaotic under
+ * rounding (one process on 1 thread against 2 threads: Adam's first
+ * moments differ by rel-L2 0.013 after 3 steps and 0.29 after 10), so
+ * later steps measure the chaos, not the synchronization. Adam's first
+ * moment after one step is (1 - beta1) times the averaged gradient. */
+static void test_sync_bn(void) {
+    if (!lg_dist_available()) return;
+    static char log[16384];
+    const char *bn = "--set train.steps=1 --set model.g.bn=true --set model.d.bn=true";
+    char s[256];
+    int rc = train(0, bn, "bn_single", log, sizeof log);
+    CHECK(rc == 0, "single process: exit %d\n%s", rc, log);
+    snprintf(s, sizeof s, "%s --set dist=mpi", bn);
+    rc = train(1, s, "bn_sync", log, sizeof log);
+    CHECK(rc == 0, "two processes, synchronized: exit %d\n%s", rc, log);
+    snprintf(s, sizeof s, "%s --set dist=mpi --set dist_sync_bn=false", bn);
+    rc = train(1, s, "bn_own", log, sizeof log);
+    CHECK(rc == 0, "two processes, own slices: exit %d\n%s", rc, log);
+    const char *keys[] = {"loss_d", "loss_g", "d_real", "d_fake"};
+    double own_worst = 0;
+    for (int i = 0; i < 4; i++) {
+        double a = metric("bn_single", 1, keys[i]), b = metric("bn_sync", 1, keys[i]);
+        double o = metric("bn_own", 1, keys[i]);
+        CHECK(fabs(a - b) <= 1e-5 + 1e-4 * fabs(a),
+              "step 1 %s: one process %.9g, two synchronized %.9g", keys[i], a, b);
+        own_worst = fmax(own_worst, fabs(a - o) / (1e-5 + fabs(a)));
+    }
+    CHECK(own_worst > 1e-2, "each process by its own slice should move the step-1 losses "
+                            "(largest relative change %.3g)", own_worst);
+    /* G's running statistics: G is not updated before its step, so they
+     * depend on its initial weights alone (D's move with D's first update,
+     * whose biases before batch norm have no gradient but rounding) */
+    const char *what[] = {"G.adam.m", "D.adam.m", "G.bn0.running_var", "G.bn2.running_mean"};
+    const double tol[] = {1e-4, 1e-4, 1e-6, 1e-6}, far[] = {1e-2, 1e-2, 1e-3, 1e-3};
+    for (int k = 0; k < 4; k++) {
+        double d = ckpt_diff("bn_single", "bn_sync", 1, what[k]);
+        double o = ckpt_diff("bn_single", "bn_own", 1, what[k]);
+        CHECK(d >= 0 && d < tol[k], "%s after one step, synchronized: rel-L2 %.3g", what[k], d);
+        CHECK(o > far[k], "%s after one step, own slices: rel-L2 %.3g, want far above the "
+                          "synchronized %.3g", what[k], o, d);
+        if (getenv("LG_TEST_VERBOSE"))
+            printf("  sync bn: %s rel-L2 %.3g synchronized, %.3g own slices\n", what[k], d, o);
+    }
+}
+
 /* threads 0: the processes on one machine divide its cores (or OMP_NUM_THREADS) */
 static void test_threads_shared(void) {
     if (!lg_dist_available()) return;
@@ -201,6 +249,7 @@ int main(void) {
     LG_TEST_RUN(test_config_errors);
     LG_TEST_RUN(test_matches_single_process);
     LG_TEST_RUN(test_resume_bitwise);
+    LG_TEST_RUN(test_sync_bn);
     LG_TEST_RUN(test_threads_shared);
     tf_rm_rf(g_dir);
     return lg_test_summary("test_dist");

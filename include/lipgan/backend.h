@@ -178,6 +178,21 @@ typedef struct lg_backend {
      * backend memory; a is overwritten. Waits for the result. Returns
      * LG_OK, or a status with the message set (no convergence, no memory). */
     lg_status (*svd)(float *s, float *u, float *vt, float *a, int m, int n);
+
+    /* Batch norm in parts, for statistics over the whole batch of several
+     * processes (synchronized batch norm, src/ops/batchnorm.c); x and dy
+     * are (n, c, hw), sums run over this process's (n, hw) per channel:
+     * bn_stats:     mean (c) and m2 (c) = sum of (x - mean)^2;
+     * bn_bwd_sums:  sdy (c) = sum of dy, sdyx (c) = sum of dy*(x - mean);
+     * bn_bwd_apply: dx = gamma*rstd*(dy - sdy/cnt - (x - mean)*rstd^2*sdyx/cnt)
+     *               with sdy, sdyx and cnt (values per channel) those of the
+     *               whole batch; NULL gamma means 1. */
+    void (*bn_stats)(float *mean, float *m2, const float *x, int64_t n, int64_t c, int64_t hw);
+    void (*bn_bwd_sums)(float *sdy, float *sdyx, const float *dy, const float *x,
+                        const float *mean, int64_t n, int64_t c, int64_t hw);
+    void (*bn_bwd_apply)(float *dx, const float *dy, const float *x, const float *mean,
+                         const float *rstd, const float *gamma, const float *sdy,
+                         const float *sdyx, double cnt, int64_t n, int64_t c, int64_t hw);
 } lg_backend;
 
 /* Short names of the elementwise ops ("relu", "add_relu", ...; "?" out of

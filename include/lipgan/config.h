@@ -111,6 +111,7 @@ typedef struct lg_config {
     int threads;                      /* CPU threads; 0 = default (OMP_NUM_THREADS or all cores) */
     char device[LG_CFG_STR_MAX];      /* cpu | cuda */
     char dist[LG_CFG_STR_MAX];        /* none | mpi (lipgan/dist.h) */
+    int dist_sync_bn;                 /* dist: batch norm by the whole batch's statistics */
     struct {                          /* only with device: cuda */
         char precision[LG_CFG_STR_MAX]; /* fp32 | tf32 | bf16 matrix math (lipgan/cuda.h) */
         int deterministic;            /* deterministic convolution algorithms only */

@@ -6,10 +6,11 @@
  * computes on its own slice of it (train.batch_d / P and train.batch_g / P
  * samples); the gradients are summed over the processes on rank 0 and the
  * mean is broadcast, so every process applies the same update to the same
- * bits. Without batch norm this is the single-process run up to the order
- * of the floating-point sums; with batch norm each process normalizes by
- * its own slice's statistics (as PyTorch's DistributedDataParallel without
- * SyncBatchNorm). Rank 0 alone writes logs, metrics, samples and
+ * bits. This is the single-process run up to the order of the
+ * floating-point sums: batch norm normalizes by the whole batch's
+ * statistics, gathered from every process (synchronized batch norm,
+ * lg_ctx_set_bn_sync); with `dist_sync_bn: false` each process uses its own
+ * slice's (as PyTorch's DistributedDataParallel without SyncBatchNorm). Rank 0 alone writes logs, metrics, samples and
  * checkpoints; every process reads the checkpoint it resumes from. CPU
  * backend only for now.
  *
@@ -49,6 +50,11 @@ int lg_dist_local_size(void);
 /* buf (n) = the mean over the processes of buf (n), the same bits on every
  * process (reduced onto rank 0, then broadcast). */
 lg_status lg_dist_mean(float *buf, size_t n);
+
+/* all (world, n) = every process's mine (n), in rank order, the same on
+ * every process (MPI_Allgather). The signature is lg_gather_fn's, so it
+ * can be the batch-norm gatherer of lg_ctx_set_bn_sync; user is unused. */
+lg_status lg_dist_allgather(const double *mine, double *all, size_t n, void *user);
 
 /* 1 if flag is nonzero on any process (0 when not distributed and flag is 0). */
 int lg_dist_any(int flag);

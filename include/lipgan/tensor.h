@@ -75,6 +75,19 @@ size_t lg_ctx_arena_bytes(const lg_ctx *ctx);
 /* Step scratch memory of n floats on the backend (valid until reset). */
 float *lg_ctx_scratch(lg_ctx *ctx, size_t n);
 
+/* Batch norm over the whole batch of several processes (synchronized batch
+ * norm, as PyTorch's SyncBatchNorm): with a gatherer set, lg_batchnorm in
+ * training mode combines every process's per-channel statistics (and its
+ * backward every process's gradient sums), so each process normalizes by
+ * the statistics of the whole batch. gather(mine (n), all (world, n), n,
+ * user) must hand every process the same `all`, in rank order (e.g.
+ * MPI_Allgather; lg_dist_allgather). Every process must then run the same
+ * training-mode batch norms in the same order. world = 1 with a copying
+ * gatherer runs the same arithmetic in one process. fn NULL turns it off.
+ * Needs a backend with the bn_stats/bn_bwd_sums/bn_bwd_apply entries. */
+typedef lg_status (*lg_gather_fn)(const double *mine, double *all, size_t n, void *user);
+void lg_ctx_set_bn_sync(lg_ctx *ctx, lg_gather_fn fn, int world, void *user);
+
 /* ---- step tensors (valid until lg_ctx_reset) ---- */
 
 /* Uninitialized tensor of the given shape; NULL (and sticky error) on failure. */

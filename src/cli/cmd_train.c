@@ -43,7 +43,8 @@ static void usage(FILE *f) {
             "\n"
             "Several processes (data-parallel, CPU): mpirun -np P lipgan train CONFIG --set dist=mpi;\n"
             "each process computes on 1/P of every batch (train.batch_d and batch_g must divide by P),\n"
-            "the gradients are averaged, and rank 0 writes the run directory (lipgan/dist.h).\n"
+            "the gradients are averaged, batch norm uses the whole batch's statistics\n"
+            "(dist_sync_bn), and rank 0 writes the run directory (lipgan/dist.h).\n"
             "\n"
             "SIGINT/SIGTERM write a checkpoint and exit (code 128+signal); a second one kills.\n"
             "Exit codes: 0 done, 4 bad config, 3 bad data or checkpoint, 5 diverged\n"
@@ -138,10 +139,12 @@ int lg_cmd_train(int argc, char **argv) {
     if (!quiet && lg_dist_world() > 1)
         fprintf(stderr,
                 "lipgan train: %d MPI processes (%d on this machine, %d CPU threads each), each "
-                "computing %d of the %d samples of a D update and %d of the %d of a G update\n",
+                "computing %d of the %d samples of a D update and %d of the %d of a G update; "
+                "batch norm by %s\n",
                 lg_dist_world(), lg_dist_local_size(), lg_cpu_threads(),
                 cfg.train.batch_d / lg_dist_world(), cfg.train.batch_d,
-                cfg.train.batch_g / lg_dist_world(), cfg.train.batch_g);
+                cfg.train.batch_g / lg_dist_world(), cfg.train.batch_g,
+                cfg.dist_sync_bn ? "the whole batch (dist_sync_bn)" : "each process's slice");
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

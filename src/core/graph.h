@@ -59,6 +59,14 @@ float *lg_ctx_scratch(lg_ctx *ctx, size_t n);
 /* Host memory valid until the context is reset. */
 void *lg_ctx_host_alloc(lg_ctx *ctx, size_t bytes);
 
+/* The batch-norm gatherer of lg_ctx_set_bn_sync, or NULL when unset. */
+typedef struct lg_bn_sync {
+    lg_gather_fn fn;
+    int world;
+    void *user;
+} lg_bn_sync;
+const lg_bn_sync *lg_ctx_bn_sync(const lg_ctx *ctx);
+
 /* The tape tail (most recent node), for the autograd walk. */
 lg_node *lg_ctx_tape_tail(lg_ctx *ctx);
 

@@ -95,6 +95,7 @@ struct lg_ctx {
     lg_node *tail;
     int64_t next_id;
     size_t sys_allocs;
+    lg_bn_sync bn_sync; /* fn NULL: batch norm by this process's batch alone */
 };
 
 lg_status lg_ctx_create(lg_ctx **out, const lg_backend *be) {
@@ -160,6 +161,15 @@ float *lg_ctx_scratch(lg_ctx *ctx, size_t n) {
 }
 
 lg_node *lg_ctx_tape_tail(lg_ctx *ctx) { return ctx->tail; }
+
+void lg_ctx_set_bn_sync(lg_ctx *ctx, lg_gather_fn fn, int world, void *user) {
+    LG_ASSERT(!fn || world >= 1);
+    ctx->bn_sync = (lg_bn_sync){fn, fn ? world : 1, user};
+}
+
+const lg_bn_sync *lg_ctx_bn_sync(const lg_ctx *ctx) {
+    return ctx->bn_sync.fn ? &ctx->bn_sync : NULL;
+}
 
 void *lg_ctx_host_alloc(lg_ctx *ctx, size_t bytes) {
     void *p = arena_alloc(&ctx->meta, bytes);

@@ -100,6 +100,9 @@ static const lg_cfg_key k_keys[] = {
     {"device", LG_CFG_ENUM, OFF(device), 0, 0, "cpu|cuda", "compute backend"},
     {"dist", LG_CFG_ENUM, OFF(dist), 0, 0, "none|mpi",
      "mpi: data-parallel over the processes of mpirun -np P (cpu; batches split P ways)"},
+    {"dist_sync_bn", LG_CFG_BOOL, OFF(dist_sync_bn), 0, 1, NULL,
+     "dist: mpi: batch norm normalizes by the whole batch's statistics, gathered from every "
+     "process (as one process would); false: by each process's own slice"},
     {"cuda.precision", LG_CFG_ENUM, OFF(cuda.precision), 0, 0, "fp32|tf32|bf16",
      "matrix math of gemm and convolutions on cuda (tf32/bf16: tensor cores, fp32 weights)"},
     {"cuda.deterministic", LG_CFG_BOOL, OFF(cuda.deterministic), 0, 1, NULL,
@@ -196,6 +199,7 @@ void lg_config_default(lg_config *c) {
     c->threads = 0;
     strcpy(c->device, "cpu");
     strcpy(c->dist, "none");
+    c->dist_sync_bn = 1;
     strcpy(c->cuda.precision, "fp32");
     c->cuda.deterministic = 1;
     c->cuda.benchmark = 1;

@@ -2,6 +2,7 @@
  * Makefile finds mpicc (LG_HAVE_MPI); otherwise every entry says so. */
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lipgan/dist.h"
 
@@ -68,6 +69,26 @@ lg_status lg_dist_mean(float *buf, size_t n) {
     return LG_OK;
 }
 
+lg_status lg_dist_allgather(const double *mine, double *all, size_t n, void *user) {
+    (void)user;
+    if (!g_active || g_world == 1) {
+        memcpy(all, mine, sizeof(double) * n);
+        return LG_OK;
+    }
+    if (n > (size_t)INT_MAX)
+        return lg_error_set(LG_ERR_INVALID_ARG, "dist: gathering %zu values per process: at most "
+                                                "%d", n, INT_MAX);
+    int e = MPI_Allgather(mine, (int)n, MPI_DOUBLE, all, (int)n, MPI_DOUBLE, MPI_COMM_WORLD);
+    if (e != MPI_SUCCESS) {
+        char s[MPI_MAX_ERROR_STRING];
+        int len = 0;
+        MPI_Error_string(e, s, &len);
+        return lg_error_set(LG_ERR_IO, "dist: gathering %zu values from %d processes failed: %s",
+                            n, g_world, s);
+    }
+    return LG_OK;
+}
+
 int lg_dist_any(int flag) {
     if (!g_active || g_world == 1) return flag != 0;
     int in = flag != 0, out = in;
@@ -104,6 +125,11 @@ int lg_dist_local_size(void) { return 1; }
 lg_status lg_dist_mean(float *buf, size_t n) {
     (void)buf;
     (void)n;
+    return LG_OK;
+}
+lg_status lg_dist_allgather(const double *mine, double *all, size_t n, void *user) {
+    (void)user;
+    memcpy(all, mine, sizeof(double) * n);
     return LG_OK;
 }
 int lg_dist_any(int flag) { return flag != 0; }

@@ -191,6 +191,8 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
     t->cfg_yaml = lg_config_to_yaml(c);
     if (!t->cfg_yaml) TRY(lg_error_set(LG_ERR_NOMEM, "trainer: out of memory"));
     TRY(lg_ctx_create(&t->ctx, t->be));
+    if (t->world > 1 && c->dist_sync_bn) /* batch norm by the whole batch (dist.h) */
+        lg_ctx_set_bn_sync(t->ctx, lg_dist_allgather, t->world, NULL);
     TRY(load_data(t));
 
     lg_model_spec sg, sd;

@@ -129,6 +129,9 @@ static const lg_backend g_cpu = {
     .adam_flagged = lg_cpu_adam_flagged,
     .cond_copy = lg_cpu_cond_copy,
     .flag_track = lg_cpu_flag_track,
+    .bn_stats = lg_cpu_bn_stats,
+    .bn_bwd_sums = lg_cpu_bn_bwd_sums,
+    .bn_bwd_apply = lg_cpu_bn_bwd_apply,
 };
 
 const lg_backend *lg_backend_cpu(void) {

@@ -107,6 +107,12 @@ void lg_cpu_bn_eval(float *y, const float *x, const float *gamma, const float *b
 void lg_cpu_bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                    const float *mean, const float *rstd, const float *gamma, int64_t n,
                    int64_t c, int64_t hw);
+void lg_cpu_bn_stats(float *mean, float *m2, const float *x, int64_t n, int64_t c, int64_t hw);
+void lg_cpu_bn_bwd_sums(float *sdy, float *sdyx, const float *dy, const float *x,
+                        const float *mean, int64_t n, int64_t c, int64_t hw);
+void lg_cpu_bn_bwd_apply(float *dx, const float *dy, const float *x, const float *mean,
+                         const float *rstd, const float *gamma, const float *sdy,
+                         const float *sdyx, double cnt, int64_t n, int64_t c, int64_t hw);
 
 /* cpu_vector.c */
 void lg_cpu_dot(float *y, const float *a, const float *b, size_t n);

@@ -128,6 +128,22 @@ void lg_cpu_bn_eval(float *y, const float *x, const float *gamma, const float *b
     }
 }
 
+/* dx over channel k = a*dy + b*(x-mean) + d, with the per-channel constants
+ * of dx = gamma*rstd * (dy - sdy/cnt - xhat * rstd*sdyx/cnt), xhat =
+ * (x-mean)*rstd: both backward entries end here */
+static void chan_bwd_apply(float *dx, const float *dy, const float *x, double mu, double rs,
+                           double g, double sdy, double sdyx, double cnt, int64_t n, int64_t c,
+                           int64_t hw, int64_t k) {
+    double a = g * rs;
+    const float fa = (float)a, fb = (float)(-a * rs * rs * sdyx / cnt);
+    const float fd = (float)(-a * sdy / cnt), fmu = (float)mu;
+    for (int64_t i = 0; i < n; i++) {
+        const float *xr = x + (i * c + k) * hw, *gr = dy + (i * c + k) * hw;
+        float *o = dx + (i * c + k) * hw;
+        for (int64_t j = 0; j < hw; j++) o[j] = fa * gr[j] + fb * (xr[j] - fmu) + fd;
+    }
+}
+
 void lg_cpu_bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                    const float *mean, const float *rstd, const float *gamma, int64_t n,
                    int64_t c, int64_t hw) {
@@ -140,16 +156,38 @@ void lg_cpu_bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy, cons
         double sdyx = chan_reduce(CS_DOT, dy, x, mu, n, c, hw, k); /* sum dy*(x-mean) */
         if (dbeta) dbeta[k] = (float)sdy;
         if (dgamma) dgamma[k] = (float)(sdyx * rs);
-        /* dx = gamma*rstd * (dy - mean(dy) - xhat * mean(dy*xhat)), written
-         * as dx = a*dy + b*(x-mean) + d with per-channel constants */
-        double g = gamma ? gamma[k] : 1.0;
-        double a = g * rs;
-        const float fa = (float)a, fb = (float)(-a * rs * rs * sdyx / cnt);
-        const float fd = (float)(-a * sdy / cnt), fmu = (float)mu;
-        for (int64_t i = 0; i < n; i++) {
-            const float *xr = x + (i * c + k) * hw, *gr = dy + (i * c + k) * hw;
-            float *o = dx + (i * c + k) * hw;
-            for (int64_t j = 0; j < hw; j++) o[j] = fa * gr[j] + fb * (xr[j] - fmu) + fd;
-        }
+        chan_bwd_apply(dx, dy, x, mu, rs, gamma ? gamma[k] : 1.0, sdy, sdyx, cnt, n, c, hw, k);
     }
+}
+
+/* ---- batch norm in parts (statistics summed over processes) ---- */
+
+void lg_cpu_bn_stats(float *mean, float *m2, const float *x, int64_t n, int64_t c, int64_t hw) {
+    int nt = lg_cpu_nthreads();
+#pragma omp parallel for num_threads(nt) if (n * c * hw >= (int64_t)LG_CPU_PAR_MIN) schedule(static)
+    for (int64_t k = 0; k < c; k++) {
+        double mu = chan_reduce(CS_SUM, x, NULL, 0, n, c, hw, k) / (double)(n * hw);
+        mean[k] = (float)mu;
+        m2[k] = (float)chan_reduce(CS_SQDEV, x, NULL, mu, n, c, hw, k);
+    }
+}
+
+void lg_cpu_bn_bwd_sums(float *sdy, float *sdyx, const float *dy, const float *x,
+                        const float *mean, int64_t n, int64_t c, int64_t hw) {
+    int nt = lg_cpu_nthreads();
+#pragma omp parallel for num_threads(nt) if (n * c * hw >= (int64_t)LG_CPU_PAR_MIN) schedule(static)
+    for (int64_t k = 0; k < c; k++) {
+        sdy[k] = (float)chan_reduce(CS_SUM, dy, NULL, 0, n, c, hw, k);
+        sdyx[k] = (float)chan_reduce(CS_DOT, dy, x, mean[k], n, c, hw, k);
+    }
+}
+
+void lg_cpu_bn_bwd_apply(float *dx, const float *dy, const float *x, const float *mean,
+                         const float *rstd, const float *gamma, const float *sdy,
+                         const float *sdyx, double cnt, int64_t n, int64_t c, int64_t hw) {
+    int nt = lg_cpu_nthreads();
+#pragma omp parallel for num_threads(nt) if (n * c * hw >= (int64_t)LG_CPU_PAR_MIN) schedule(static)
+    for (int64_t k = 0; k < c; k++)
+        chan_bwd_apply(dx, dy, x, mean[k], rstd[k], gamma ? gamma[k] : 1.0, sdy[k], sdyx[k], cnt,
+                       n, c, hw, k);
 }

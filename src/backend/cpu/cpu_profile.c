@@ -137,6 +137,19 @@ static void p_bn_bwd(float *dx, float *dg, float *db, const float *dy, const flo
                      int64_t c, int64_t hw) {
     TIMED("bn_bwd", "", g_raw->bn_bwd(dx, dg, db, dy, x, mean, rstd, gamma, n, c, hw));
 }
+static void p_bn_stats(float *mean, float *m2, const float *x, int64_t n, int64_t c, int64_t hw) {
+    TIMED("bn_stats", "", g_raw->bn_stats(mean, m2, x, n, c, hw));
+}
+static void p_bn_bwd_sums(float *sdy, float *sdyx, const float *dy, const float *x,
+                          const float *mean, int64_t n, int64_t c, int64_t hw) {
+    TIMED("bn_bwd_sums", "", g_raw->bn_bwd_sums(sdy, sdyx, dy, x, mean, n, c, hw));
+}
+static void p_bn_bwd_apply(float *dx, const float *dy, const float *x, const float *mean,
+                           const float *rstd, const float *gamma, const float *sdy,
+                           const float *sdyx, double cnt, int64_t n, int64_t c, int64_t hw) {
+    TIMED("bn_bwd_apply", "",
+          g_raw->bn_bwd_apply(dx, dy, x, mean, rstd, gamma, sdy, sdyx, cnt, n, c, hw));
+}
 static void p_dot(float *y, const float *a, const float *b, size_t n) {
     TIMED("dot", "", g_raw->dot(y, a, b, n));
 }
@@ -193,6 +206,9 @@ const lg_backend *lg__cpu_profile_wrap(const lg_backend *raw) {
     g_prof.adam_flagged = p_adam_flagged;
     g_prof.cond_copy = p_cond_copy;
     g_prof.flag_track = p_flag_track;
+    if (raw->bn_stats) g_prof.bn_stats = p_bn_stats; /* optional entries */
+    if (raw->bn_bwd_sums) g_prof.bn_bwd_sums = p_bn_bwd_sums;
+    if (raw->bn_bwd_apply) g_prof.bn_bwd_apply = p_bn_bwd_apply;
     g_on = 1;
     atexit(lg__cpu_profile_at_exit);
     return &g_prof;
