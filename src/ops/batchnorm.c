@@ -7,6 +7,20 @@
 
 static const lg_op_def OP_BN_BACKWARD = {"batchnorm_backward", NULL};
 
+/* Hands out a backward's three gradients, recorded under an op without a
+ * backward rule (no second derivative). */
+static lg_status bn_grads_out(lg_ctx *ctx, lg_tensor *g, lg_tensor *x, lg_tensor *gamma,
+                              lg_tensor *dx, lg_tensor *dgamma, lg_tensor *dbeta, lg_tensor **gin) {
+    lg_tensor *src[3] = {g, x, gamma};
+    lg_graph_record(ctx, &OP_BN_BACKWARD, dx, 3, src);
+    lg_graph_record(ctx, &OP_BN_BACKWARD, dgamma, 3, src);
+    lg_graph_record(ctx, &OP_BN_BACKWARD, dbeta, 3, src);
+    gin[0] = dx;
+    gin[1] = dgamma;
+    gin[2] = dbeta;
+    return LG_OK;
+}
+
 static lg_status bw_bn(lg_ctx *ctx, lg_node *n, lg_tensor *g, lg_tensor **gin, const int *need) {
     lg_tensor *x = n->src[0], *gamma = n->src[1];
     lg_tensor *mean = n->aux[0], *rstd = n->aux[1];
@@ -17,14 +31,7 @@ static lg_status bw_bn(lg_ctx *ctx, lg_node *n, lg_tensor *g, lg_tensor **gin, c
     if (!dx || !dgamma || !dbeta) return lg_ctx_status(ctx);
     lg_ctx_backend(ctx)->bn_bwd(dx->data, dgamma->data, dbeta->data, g->data, x->data, mean->data,
                                 rstd->data, gamma->data, x->shape[0], c, hw);
-    lg_tensor *src[3] = {g, x, gamma};
-    lg_graph_record(ctx, &OP_BN_BACKWARD, dx, 3, src);
-    lg_graph_record(ctx, &OP_BN_BACKWARD, dgamma, 3, src);
-    lg_graph_record(ctx, &OP_BN_BACKWARD, dbeta, 3, src);
-    gin[0] = dx;
-    gin[1] = dgamma;
-    gin[2] = dbeta;
-    return LG_OK;
+    return bn_grads_out(ctx, g, x, gamma, dx, dgamma, dbeta, gin);
 }
 static const lg_op_def OP_BN = {"batchnorm", bw_bn};
 
@@ -110,14 +117,7 @@ static lg_status bw_bn_sync(lg_ctx *ctx, lg_node *n, lg_tensor *g, lg_tensor **g
     be->upload(dbeta->data, h + 3 * c, (size_t)c);
     be->bn_bwd_apply(dx->data, g->data, x->data, mean->data, rstd->data, gamma->data, gsum->data,
                      gsum->data + c, cnt, nb, c, hw);
-    lg_tensor *src[3] = {g, x, gamma};
-    lg_graph_record(ctx, &OP_BN_BACKWARD, dx, 3, src);
-    lg_graph_record(ctx, &OP_BN_BACKWARD, dgamma, 3, src);
-    lg_graph_record(ctx, &OP_BN_BACKWARD, dbeta, 3, src);
-    gin[0] = dx;
-    gin[1] = dgamma;
-    gin[2] = dbeta;
-    return LG_OK;
+    return bn_grads_out(ctx, g, x, gamma, dx, dgamma, dbeta, gin);
 }
 static const lg_op_def OP_BN_SYNC = {"batchnorm_sync", bw_bn_sync};
 
