@@ -488,6 +488,18 @@ static void test_atomic(void) {
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     CHECK(!file_exists(tmp), "temp file removed after a failed write");
 
+    /* a file that may not exist yet: missing is fine and says nothing,
+     * present is read, anything else is still an error */
+    unsigned char *buf = (unsigned char *)"x";
+    size_t len = 7;
+    CHECK_OK(lg_file_read_optional(tmp_path("no_such_log"), &buf, &len));
+    CHECK(!buf && len == 0 && !*lg_error_msg(), "missing: buf %p len %zu msg \"%s\"", (void *)buf,
+          len, lg_error_msg());
+    CHECK_OK(lg_file_read_optional(path, &buf, &len));
+    CHECK(buf && len == 11 && !memcmp(buf, "version one", 11), "present: %zu bytes", len);
+    free(buf);
+    CHECK_STATUS(lg_file_read_optional(g_dir, &buf, &len), LG_ERR_IO);
+
     /* the safetensors writer goes through the same path */
     float w[256] = {0}; /* (256) */
     lg_st_writer *wr;

@@ -73,6 +73,10 @@ lg_status lg_file_write_atomic(const char *path, const void *data, size_t n);
  * LG_ERR_NOT_FOUND if it does not exist, LG_ERR_IO otherwise. */
 lg_status lg_file_read_all(const char *path, unsigned char **out, size_t *len);
 
+/* lg_file_read_all for a file that may not exist yet (a run's logs): a
+ * missing file is LG_OK with *out NULL and *len 0, and sets no message. */
+lg_status lg_file_read_optional(const char *path, unsigned char **out, size_t *len);
+
 /* Test hook: makes every lg_wfile_write in this process fail with
  * LG_ERR_IO ("simulated: no space left on device") once a file would pass
  * nbytes in total; nbytes < 0 turns it off. Not thread-safe; tests only. */

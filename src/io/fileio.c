@@ -173,6 +173,13 @@ lg_status lg_file_write_atomic(const char *path, const void *data, size_t n) {
     return lg_wfile_commit(&f);
 }
 
+lg_status lg_file_read_optional(const char *path, unsigned char **out, size_t *len) {
+    lg_status st = lg_file_read_all(path, out, len);
+    if (st != LG_ERR_NOT_FOUND) return st;
+    lg_error_clear();
+    return LG_OK;
+}
+
 lg_status lg_file_read_all(const char *path, unsigned char **out, size_t *len) {
     *out = NULL;
     *len = 0;

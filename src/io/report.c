@@ -219,12 +219,8 @@ static lg_status read_metrics(page *p, const char *dir, mdata *m) {
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     unsigned char *buf;
     size_t len;
-    lg_status st = lg_file_read_all(path, &buf, &len);
-    if (st == LG_ERR_NOT_FOUND) {
-        lg_error_clear();
-        return LG_OK;
-    }
-    LG_TRY(st);
+    LG_TRY(lg_file_read_optional(path, &buf, &len));
+    if (!buf) return LG_OK; /* no log yet */
     m->last_step = -1;
     char *s = (char *)buf;
     for (char *line = s; line < s + len;) {

@@ -146,12 +146,8 @@ static lg_status save_checkpoint(lg_trainer *t, const char *dir, FILE *log) {
 static lg_status trim_metrics(const char *path, int64_t step) {
     unsigned char *buf;
     size_t len;
-    lg_status st = lg_file_read_all(path, &buf, &len);
-    if (st == LG_ERR_NOT_FOUND) {
-        lg_error_clear();
-        return LG_OK;
-    }
-    LG_TRY(st);
+    LG_TRY(lg_file_read_optional(path, &buf, &len));
+    if (!buf) return LG_OK; /* no log yet */
     size_t keep = 0;
     for (size_t i = 0; i < len;) {
         size_t e = i;
@@ -161,7 +157,7 @@ static lg_status trim_metrics(const char *path, int64_t step) {
         keep = e + 1;
         i = e + 1;
     }
-    if (keep != len) st = lg_file_write_atomic(path, buf, keep);
+    lg_status st = keep != len ? lg_file_write_atomic(path, buf, keep) : LG_OK;
     free(buf);
     return st;
 }
