@@ -79,7 +79,7 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 EX_SRC := $(shell find examples -name '*.c' 2>/dev/null | sort)
 EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all test check features clean bench setup quickstart toy
+.PHONY: all test check features clean bench setup quickstart toy install
 all: features $(LIB) $(CLI) $(EX_BIN)
 
 features:
@@ -136,6 +136,30 @@ quickstart:
 toy:
 	$(MAKE) all BUILD=build
 	build/lipgan train configs/toy_ring8.yaml --out runs/ring8-$(RUN_STAMP)
+
+# Installs what an embedding program needs: the headers, liblipgan.a, a
+# pkg-config file naming every library it links with (those of this build:
+# CUDA, MPI, sanitizers), the CLI, the shipped classifier and the example
+# configs. The CLI looks for the classifier in ../share/lipgan/models next
+# to itself. `cc prog.c $$(pkg-config --cflags --libs lipgan)` then builds a
+# program (tests/test_install.c does so).
+PREFIX ?= /usr/local
+LG_VERSION := $(shell sed -n 's/^\#define LG_VERSION "\(.*\)"/\1/p' include/lipgan/version.h)
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include/lipgan $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/lipgan/models \
+		$(DESTDIR)$(PREFIX)/share/lipgan/configs
+	install -m 644 include/lipgan/*.h $(DESTDIR)$(PREFIX)/include/lipgan/
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 models/fmnist_classifier.safetensors $(DESTDIR)$(PREFIX)/share/lipgan/models/
+	install -m 644 configs/*.yaml $(DESTDIR)$(PREFIX)/share/lipgan/configs/
+	{ echo 'prefix=$(PREFIX)'; echo 'includedir=$${prefix}/include'; \
+	  echo 'libdir=$${prefix}/lib'; echo; echo 'Name: lipgan'; \
+	  echo 'Description: Lipschitz-constrained GANs: library and trainer'; \
+	  echo 'Version: $(LG_VERSION)'; echo 'Cflags: -I$${includedir} -fopenmp'; \
+	  echo 'Libs: -L$${libdir} -llipgan $(LDLIBS) $(LDSAN)'; } \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/lipgan.pc
 
 clean:
 	rm -rf build build-*

@@ -77,6 +77,13 @@ lg_status lg_file_read_all(const char *path, unsigned char **out, size_t *len);
  * missing file is LG_OK with *out NULL and *len 0, and sets no message. */
 lg_status lg_file_read_optional(const char *path, unsigned char **out, size_t *len);
 
+/* Where a file shipped with lipgan (rel, e.g. "models/x.safetensors")
+ * is: rel itself when readable (or absolute), else next to the running
+ * executable, <exe dir>/../rel (a build directory of the repository), else
+ * <exe dir>/../share/lipgan/rel (`make install`). buf gets the first that
+ * is readable, or rel when none is; returns 1 if it was found. */
+int lg_file_find_shipped(const char *rel, char *buf, size_t cap);
+
 /* Test hook: makes every lg_wfile_write in this process fail with
  * LG_ERR_IO ("simulated: no space left on device") once a file would pass
  * nbytes in total; nbytes < 0 turns it off. Not thread-safe; tests only. */

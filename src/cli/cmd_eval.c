@@ -11,32 +11,12 @@
 #include "cli/eval_common.h"
 #include "lipgan/backend_cpu.h"
 #include "lipgan/data.h"
+#include "lipgan/fileio.h"
 #include "lipgan/eval.h"
 #include "lipgan/safetensors.h"
 #include "lipgan/train.h"
 
 /* ---- shared with fid-stats ---- */
-
-int lg_cli_find_default(const char *rel, char *buf, size_t cap) {
-    if (access(rel, R_OK) == 0) {
-        snprintf(buf, cap, "%s", rel);
-        return 1;
-    }
-    /* next to the binary: <repo>/<build>/lipgan -> <repo>/<rel> */
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(buf, cap, "%s/../%s", exe, rel);
-            if (access(buf, R_OK) == 0) return 1;
-        }
-    }
-    snprintf(buf, cap, "%s", rel);
-    return 0;
-}
 
 lg_status lg_cli_load_inception(const char *path, lg_inception **out) {
     char def[PATH_MAX + 16];
@@ -45,7 +25,7 @@ lg_status lg_cli_load_inception(const char *path, lg_inception **out) {
         const char *env = getenv("LG_INCEPTION_WEIGHTS");
         if (env && *env) path = env;
         else {
-            lg_cli_find_default(LG_CLI_INCEPTION_DEFAULT, def, sizeof def);
+            lg_file_find_shipped(LG_CLI_INCEPTION_DEFAULT, def, sizeof def);
             path = def;
         }
     }
@@ -63,7 +43,7 @@ lg_status lg_cli_load_inception(const char *path, lg_inception **out) {
 lg_status lg_cli_load_classifier(const char *path, lg_classifier **out) {
     char def[PATH_MAX + 16];
     if (!path) {
-        lg_cli_find_default(LG_CLS_DEFAULT_PATH, def, sizeof def);
+        lg_file_find_shipped(LG_CLS_DEFAULT_PATH, def, sizeof def);
         path = def;
     }
     return lg_classifier_load(out, path, NULL);

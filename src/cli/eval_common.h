@@ -13,11 +13,6 @@
  * ~95 MB; made by tools/convert_inception_weights.py). */
 #define LG_CLI_INCEPTION_DEFAULT "models/inception-fid.safetensors"
 
-/* rel if readable from the working directory, else <dir of the lipgan
- * binary>/../rel if readable (a build dir inside the repository); 1 if
- * found. buf gets the path tried last. */
-int lg_cli_find_default(const char *rel, char *buf, size_t cap);
-
 /* Loads Inception weights from path, or (NULL) $LG_INCEPTION_WEIGHTS or the
  * default; a missing file is LG_ERR_NOT_FOUND saying how to make one. */
 lg_status lg_cli_load_inception(const char *path, lg_inception **out);

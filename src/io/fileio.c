@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -171,6 +173,29 @@ lg_status lg_file_write_atomic(const char *path, const void *data, size_t n) {
         return s;
     }
     return lg_wfile_commit(&f);
+}
+
+int lg_file_find_shipped(const char *rel, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s", rel);
+    if (access(rel, R_OK) == 0) return 1;
+    if (rel[0] == '/') return 0;
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) return 0;
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return 0;
+    *slash = '\0';
+    static const char *const under[] = {"..", "../share/lipgan"};
+    for (size_t k = 0; k < sizeof under / sizeof under[0]; k++) {
+        char alt[2 * PATH_MAX];
+        snprintf(alt, sizeof alt, "%s/%s/%s", exe, under[k], rel);
+        if (access(alt, R_OK) == 0 && strlen(alt) < cap) {
+            snprintf(buf, cap, "%s", alt);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 lg_status lg_file_read_optional(const char *path, unsigned char **out, size_t *len) {

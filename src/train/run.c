@@ -267,23 +267,6 @@ static void eval_free(run_eval *ev) {
     memset(ev, 0, sizeof *ev);
 }
 
-/* rel as given if readable, else <dir of this executable>/../rel (a build
- * directory inside the repository, as the tests and `lipgan` run). */
-static void find_default(const char *rel, char *buf, size_t cap) {
-    snprintf(buf, cap, "%s", rel);
-    if (access(rel, R_OK) == 0 || rel[0] == '/') return;
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len <= 0) return;
-    exe[len] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash) return;
-    *slash = '\0';
-    char alt[PATH_MAX + LG_CFG_PATH_MAX + 8];
-    snprintf(alt, sizeof alt, "%s/../%s", exe, rel);
-    if (access(alt, R_OK) == 0) snprintf(buf, cap, "%s", alt);
-}
-
 /* Loads the networks and reference statistics the configured metrics need
  * (once per run, before the first step: a missing file fails early). */
 static lg_status eval_setup(lg_trainer *t, run_eval *ev, FILE *log) {
@@ -305,7 +288,8 @@ static lg_status eval_setup(lg_trainer *t, run_eval *ev, FILE *log) {
     in->seed = ev->seed;
     char path[PATH_MAX + LG_CFG_PATH_MAX + 16];
     if (m & LG_EVAL_NEEDS_CLASSIFIER) {
-        find_default(c->eval.classifier[0] ? c->eval.classifier : LG_CLS_DEFAULT_PATH, path, sizeof path);
+        lg_file_find_shipped(c->eval.classifier[0] ? c->eval.classifier : LG_CLS_DEFAULT_PATH, path,
+                             sizeof path);
         lg_status s = lg_classifier_load(&ev->cls, path, NULL);
         if (s != LG_OK) {
             char msg[768];
