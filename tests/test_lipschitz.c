@@ -579,6 +579,7 @@ static void test_gclamp(void) {
     CHECK_OK(lg_gclamp_init(&st, NULL, 2, shape, 0, 2.0f, 1));
     st.n_iter = 100;
     CHECK_OK(lg_gclamp_apply(&st, g));
+    CHECK_OK(lg_gclamp_read(&st));
     CHECK(st.clamped == 1, "sigma0/sigma1 = 5 > 2 not clamped");
     CHECK(rel(st.sigma0, 10.0) < 1e-5 && rel(st.sigma1, 2.0) < 1e-4, "estimates %g %g, want 10 2",
           (double)st.sigma0, (double)st.sigma1);
@@ -592,6 +593,7 @@ static void test_gclamp(void) {
     /* in ratio: untouched bit for bit */
     memcpy(keep, g, sizeof g);
     CHECK_OK(lg_gclamp_apply(&st, g));
+    CHECK_OK(lg_gclamp_read(&st));
     CHECK(st.clamped == 0 && memcmp(keep, g, sizeof g) == 0,
           "gradient at the ratio was changed (clamped %d, sigma0 %g, sigma1 %g)", st.clamped,
           (double)st.sigma0, (double)st.sigma1);
@@ -599,6 +601,7 @@ static void test_gclamp(void) {
     make_matrix(R, C, s1, 63, g);
     memcpy(keep, g, sizeof g);
     CHECK_OK(lg_gclamp_apply(&st, g));
+    CHECK_OK(lg_gclamp_read(&st));
     CHECK(st.clamped == 0 && memcmp(keep, g, sizeof g) == 0, "in-ratio gradient changed");
     lg_gclamp_free(&st);
 

@@ -3,7 +3,8 @@
  * equal losses, skip counts, parameters, optimizer moments and network
  * state (SN vectors, BN statistics) after every step, for the cases the
  * sync-free step decides on the device: plain updates, SN + gradient
- * penalty (second derivatives), weight clipping, r(W) on G, BN in G, the
+ * penalty (second derivatives), weight clipping, spectral gradient
+ * clamping (its vectors too), r(W) on G, BN in G, the
  * EMA of G (copy phase, averaging phase, and a skipped G update), a
  * CIFAR-shaped ResNet, and updates skipped because the loss went
  * non-finite (state restored, Adam's step counter held back). On a GPU the
@@ -66,10 +67,22 @@ static void check_nets(lg_trainer *a, lg_trainer *b, const char *what, int step)
     CHECK(a->opt_d.t == b->opt_d.t && a->opt_g.t == b->opt_g.t,
           "%s step %d: Adam steps D %lld/%lld G %lld/%lld", what, step, (long long)a->opt_d.t,
           (long long)b->opt_d.t, (long long)a->opt_g.t, (long long)b->opt_g.t);
+    /* gradient clamping's persistent vectors */
+    const lg_net_extra *xa[2] = {&a->xd, &a->xg}, *xb[2] = {&b->xd, &b->xg};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; xa[k]->gc && i < xa[k]->nl; i++) {
+            const lg_gclamp_state *p = &xa[k]->gc[i], *q = &xb[k]->gc[i];
+            size_t r = (size_t)p->rows, cc = (size_t)p->cols;
+            CHECK(same(p->u0, q->u0, r) && same(p->u1, q->u1, r) && same(p->v0, q->v0, cc) &&
+                      same(p->v1, q->v1, cc),
+                  "%s step %d: %s layer %d clamping vectors differ", what, step, k ? "G" : "D", i);
+        }
     CHECK(a->xd.updates == b->xd.updates && a->xg.updates == b->xg.updates &&
               a->nonfinite_run == b->nonfinite_run,
           "%s step %d: update counters differ", what, step);
 }
+
+static int g_clamped; /* layers whose gradient the last step of compare() clamped */
 
 /* Runs `steps` steps classic (a) and sync-free (b); returns skipped total. */
 static int compare(const lg_config *c, int steps, const char *what) {
@@ -97,6 +110,13 @@ static int compare(const lg_config *c, int steps, const char *what) {
         skipped += sa.skipped;
         if (ra != LG_OK) break;
     }
+    g_clamped = 0;
+    const lg_net_extra *xs[2] = {&a->xd, &a->xg};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; xs[k]->gc && i < xs[k]->nl; i++) {
+            CHECK_OK(lg_gclamp_read(&xs[k]->gc[i]));
+            g_clamped += xs[k]->gc[i].clamped;
+        }
     printf("  %-28s %d steps, bitwise equal; %d updates skipped\n", what, steps, skipped);
     lg_trainer_free(a);
     lg_trainer_free(b);
@@ -133,6 +153,14 @@ int main(void) {
     CHECK_OK(lg_config_set(&c, "loss=nonsat"));
     compare(&c, 5, "toy r(W) on G, BN, nonsat");
 
+    /* spectral gradient clamping decides on the device: every layer of
+     * both networks, a ratio low enough that clamps happen */
+    toy(&c);
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.clamp_ratio=1.2"));
+    CHECK_OK(lg_config_set(&c, "lipschitz.g.clamp_ratio=1.2"));
+    compare(&c, 5, "toy gradient clamping D+G");
+    CHECK(g_clamped > 0, "no layer was clamped in the last step: the case tests nothing");
+
     /* non-finite: a NaN planted in one weight of G (both trainers) makes
      * every update of one step non-finite: all are skipped with the state
      * restored and Adam's counters held; then the weight is repaired and
@@ -141,6 +169,7 @@ int main(void) {
     CHECK_OK(lg_config_set(&c, "train.max_nonfinite=6"));
     CHECK_OK(lg_config_set(&c, "ema.decay=0.8")); /* a skipped G update leaves the EMA alone */
     CHECK_OK(lg_config_set(&c, "ema.start=1"));
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.clamp_ratio=1.5")); /* its vectors are restored too */
     for (int lasting = 0; lasting < 2; lasting++) {
         lg_trainer *tr[2] = {NULL, NULL};
         CHECK_OK(lg_trainer_create(&tr[0], &c));
@@ -226,12 +255,12 @@ int main(void) {
 
     /* configs that need host decisions between updates stay classic */
     toy(&c);
-    CHECK_OK(lg_config_set(&c, "lipschitz.d.clamp_ratio=2"));
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.sr_gamma=0.5"));
     lg_trainer *t = NULL;
     CHECK_OK(lg_trainer_create(&t, &c));
     if (t) {
         CHECK(lg__trainer_set_step_mode(t, 1) == LG_ERR_UNSUPPORTED,
-              "gradient clamping accepted the sync-free step");
+              "SR-GAN accepted the sync-free step");
         CHECK(strstr(lg_trainer_device_info(t), "classic") != NULL, "info: %s",
               lg_trainer_device_info(t));
     }

@@ -322,7 +322,9 @@ double lg_rank_ratio_exact(const double *s, int64_t nsv, int64_t cols);
  *   if sigma0 > r sigma1 (1 + tol):  G <- G - (sigma0 - r sigma1) u0 v0^T
  * so sigma0 becomes r * sigma1 and, with converged vectors, every other
  * singular value is unchanged. A gradient already within the ratio is not
- * touched (bit for bit). The thesis writes min(0, .) where the intent is
+ * changed (a zero update is added: values equal, a -0 may become +0). The
+ * decision is made in backend memory: lg_gclamp_apply only queues work, so
+ * the sync-free training step can run it. The thesis writes min(0, .) where the intent is
  * max(0, .) (PITFALLS); this is the max form. A rank-one gradient has
  * sigma1 = 0 and is clamped to (almost) zero, as the rule says.
  * ====================================================================== */
@@ -330,7 +332,7 @@ typedef struct lg_gclamp_state {
     const lg_backend *be;
     float *u0, *u1;   /* (rows) backend memory */
     float *v0, *v1;   /* (cols) backend memory */
-    float *scratch;   /* (rows*cols + rows + cols + 4) backend memory */
+    float *scratch;   /* (rows*cols + rows + cols + 8) backend memory: products, vectors, device scalars */
     int64_t pre, rows, post;  /* G viewed as (pre, rows, post), W_mat (rows, pre*post) */
     int64_t cols;     /* pre * post */
     int n_iter;       /* power iterations per call (default 1) */
@@ -339,16 +341,20 @@ typedef struct lg_gclamp_state {
     float tol;        /* relative slack: clamp only if sigma0 > r sigma1 (1 + tol)
                          (default 1e-4), so a gradient at the ratio (e.g. one
                          clamped before) stays untouched despite rounding */
-    float sigma0, sigma1;  /* estimates of the last call (host) */
-    int clamped;      /* 1 if the last call changed G */
+    float sigma0, sigma1;  /* estimates of the last call (host; lg_gclamp_read) */
+    int clamped;      /* 1 if the last call clamped G (lg_gclamp_read) */
 } lg_gclamp_state;
 
 /* For a weight of shape (ndim, shape) with output dim out_dim. */
 lg_status lg_gclamp_init(lg_gclamp_state *st, const lg_backend *be, int ndim,
                          const int64_t *shape, int out_dim, float ratio, uint64_t seed);
 void lg_gclamp_free(lg_gclamp_state *st);
-/* Clamps g (backend memory, the weight's shape) in place. */
+/* Clamps g (backend memory, the weight's shape) in place; queues work
+ * without waiting for it. */
 lg_status lg_gclamp_apply(lg_gclamp_state *st, float *g);
+/* Fetches sigma0, sigma1 and clamped of the last lg_gclamp_apply into st
+ * (waits for the backend). */
+lg_status lg_gclamp_read(lg_gclamp_state *st);
 
 /* ======================================================================
  * Spectra and Lipschitz bounds

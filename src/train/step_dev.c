@@ -23,8 +23,9 @@
  *
  * Differences from the classic step, by design: the run of skipped updates
  * is checked against train.max_nonfinite at the end of the step rather
- * than after each update; gradient clamping and SR-GAN need host
- * decisions between updates and keep the classic step. The EMA of G is
+ * than after each update; SR-GAN's SVD needs host decisions between
+ * updates and keeps the classic step (gradient clamping decides on the
+ * device, lg_gclamp_apply). The EMA of G is
  * updated on the device after G's update and undone by the flag; the G
  * graph is recorded again at ema.start, where copying turns into averaging. */
 #include <stdio.h>
@@ -42,8 +43,14 @@
 
 static int needs_classic(const lg_trainer *t) {
     const lg_config *c = &t->cfg;
-    return c->lipschitz.d.clamp_ratio > 0 || c->lipschitz.g.clamp_ratio > 0 ||
-           c->lipschitz.d.sr_gamma > 0 || c->lipschitz.g.sr_gamma > 0;
+    return c->lipschitz.d.sr_gamma > 0 || c->lipschitz.g.sr_gamma > 0;
+}
+
+/* Floats of gradient clamping's vectors (u0, u1, v0, v1) of one network. */
+static size_t gc_floats(const lg_net_extra *x) {
+    size_t n = 0;
+    for (int i = 0; x->gc && i < x->nl; i++) n += 2 * (size_t)(x->gc[i].rows + x->gc[i].cols);
+    return n;
 }
 
 static void drop_graphs(lg_train_dev *dv) {
@@ -65,7 +72,10 @@ static lg_status alloc_buffers(lg_trainer *t) {
     dv->in_e = lg_buffer_alloc(t->be, bd);
     if (t->ema)
         dv->ema_bak = lg_buffer_alloc(t->be, lg_model_num_params(t->ema) + lg_model_num_state(t->ema));
-    if (!dv->s || !dv->in_x || !dv->in_z || !dv->in_e || (t->ema && !dv->ema_bak))
+    size_t ngc = gc_floats(&t->xd) + gc_floats(&t->xg);
+    if (ngc) dv->gc_bak = lg_buffer_alloc(t->be, ngc);
+    if (!dv->s || !dv->in_x || !dv->in_z || !dv->in_e || (t->ema && !dv->ema_bak) ||
+        (ngc && !dv->gc_bak))
         return lg_error_set(LG_ERR_NOMEM, "trainer: out of memory for the step buffers");
     return LG_OK;
 }
@@ -79,8 +89,8 @@ lg_status lg__train_dev_init(lg_trainer *t) {
     }
     if (needs_classic(t)) {
         snprintf(dv->info, sizeof dv->info,
-                 "%s: classic step (gradient clamping or SR-GAN decide on the host "
-                 "between updates)", t->be->name);
+                 "%s: classic step (SR-GAN's SVD decides on the host between updates)",
+                 t->be->name);
         return LG_OK;
     }
     LG_TRY(alloc_buffers(t));
@@ -101,6 +111,7 @@ void lg__train_dev_free(lg_trainer *t) {
     if (dv->in_z) lg_buffer_free(t->be, dv->in_z);
     if (dv->in_e) lg_buffer_free(t->be, dv->in_e);
     if (dv->ema_bak) lg_buffer_free(t->be, dv->ema_bak);
+    if (dv->gc_bak) lg_buffer_free(t->be, dv->gc_bak);
     memset(dv, 0, sizeof *dv);
 }
 
@@ -109,7 +120,7 @@ lg_status lg__trainer_set_step_mode(lg_trainer *t, int mode) {
         return lg_error_set(LG_ERR_INVALID_ARG, "trainer: step mode %d is not 0 or 1", mode);
     if (mode == 1 && needs_classic(t))
         return lg_error_set(LG_ERR_UNSUPPORTED,
-                            "trainer: this config needs the classic step (clamping, SR)");
+                            "trainer: this config needs the classic step (SR-GAN)");
     if (mode == 1) LG_TRY(alloc_buffers(t));
     drop_graphs(&t->dev);
     t->dev.mode = mode;
@@ -136,9 +147,31 @@ static void mean_to(lg_trainer *t, float *slot, lg_tensor *x) {
     if (m) t->be->copy(slot, m->data, 1);
 }
 
+/* Spectral gradient clamping of every clamped layer's gradient, its
+ * vectors put back when the update is skipped (the classic step does not
+ * clamp then). The gradient itself needs no restore: it is not used again. */
+static void gclamp_flagged(lg_trainer *t, lg_model *m, const lg_net_extra *x) {
+    const lg_backend *be = t->be;
+    const float *flag = t->dev.s + LG_TS_FLAG;
+    float *bak = t->dev.gc_bak + (x == &t->xg ? gc_floats(&t->xd) : 0);
+    float *g = lg_model_grads(m);
+    for (int i = 0; i < x->nl; i++) {
+        lg_gclamp_state *st = &x->gc[i];
+        size_t r = (size_t)st->rows, c = (size_t)st->cols;
+        float *vec[4] = {st->u0, st->u1, st->v0, st->v1};
+        size_t len[4] = {r, r, c, c};
+        float *b = bak;
+        for (int k = 0; k < 4; b += len[k], k++) be->copy(b, vec[k], len[k]);
+        lg_gclamp_apply(st, g + lg_model_layer(m, i)->w_offset); /* fails only if uninitialized */
+        b = bak;
+        for (int k = 0; k < 4; b += len[k], k++) be->cond_copy(vec[k], b, len[k], flag);
+        bak = b;
+    }
+}
+
 /* The end of an update, all in backend memory: the flag (loss and
- * gradients finite), the skip counters, state restore on skip, Adam, and
- * clipping (idempotent, so it needs no flag). */
+ * gradients finite), the skip counters, state restore on skip, gradient
+ * clamping, Adam, and clipping (idempotent, so it needs no flag). */
 static void update_flagged(lg_trainer *t, lg_model *m, lg_adam *opt, const lg_net_extra *x,
                            const lg_tensor *loss, int slot_lr, int slot_t) {
     const lg_backend *be = t->be;
@@ -154,6 +187,7 @@ static void update_flagged(lg_trainer *t, lg_model *m, lg_adam *opt, const lg_ne
     be->cond_copy(lg_model_state(t->g), t->state_bak, ng, s + LG_TS_FLAG);
     be->cond_copy(lg_model_state(t->d), t->state_bak + ng, lg_model_num_state(t->d),
                   s + LG_TS_FLAG);
+    if (x->gc) gclamp_flagged(t, m, x);
     be->adam_prep(s + LG_TS_HP, s + slot_t, s + LG_TS_FLAG, s + slot_lr, opt->beta1, opt->beta2);
     if (n) be->adam_flagged(p, opt->m, opt->v, g, n, s + LG_TS_HP, opt->beta1, opt->beta2, opt->eps);
     if (x->lip->clip > 0) lg_clip_weights(be, p, n, x->lip->clip);

@@ -46,6 +46,8 @@ typedef struct lg_train_dev {
     float *in_z;           /* (max(batch_d, batch_g), z_dim) latent noise */
     float *in_e;           /* (batch_d) GP interpolation weights */
     float *ema_bak;        /* (params + state of the EMA) before its update, or NULL */
+    float *gc_bak;         /* (sum over clamped layers of 2 (rows + cols)) gradient
+                            * clamping's vectors before an update, or NULL */
     void *graph[2];        /* lg_cuda_graph of the D and the G update, or NULL */
     size_t graph_allocs;   /* lg_ctx_sys_allocs when they were captured */
     int calm;              /* steps in a row in which the step arena did not grow */

@@ -87,7 +87,7 @@ tail -2 "$OUT/test_lipschitz_cuda.log"
 grep -E "FAIL|failed" "$OUT/test_lipschitz_cuda.log" | head -10
 # 20 training steps per case on cpu (16 cores) and cuda; reads configs/*.yaml
 step test_train_cuda 300 sh -c 'cd "$1" && exec "$2"' sh "$ROOT" "$D/test_train_cuda"
-grep -E "^== |synced cuda|cuda vs cpu|graph vs eager|repeated|tf32 vs|bf16 vs" "$OUT/test_train_cuda.log"
+grep -E "^== |synced cuda|cuda vs cpu|graph vs eager|graphs vs eager|repeated|tf32 vs|bf16 vs" "$OUT/test_train_cuda.log"
 tail -1 "$OUT/test_train_cuda.log"
 grep -E "FAIL|failed" "$OUT/test_train_cuda.log" | head -20
 

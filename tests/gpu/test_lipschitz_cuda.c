@@ -127,6 +127,8 @@ static void test_buffers(void) {
     a.n_iter = b.n_iter = 30;
     CHECK_OK(lg_gclamp_apply(&a, gc));
     CHECK_OK(lg_gclamp_apply(&b, gd));
+    CHECK_OK(lg_gclamp_read(&a));
+    CHECK_OK(lg_gclamp_read(&b));
     CHECK(a.clamped && b.clamped, "clamped cpu %d cuda %d", a.clamped, b.clamped);
     g_cuda->download(back, gd, 48);
     lg_test_close(back, gc, 48, ATOL, RTOL, "gradient clamping");

@@ -34,7 +34,8 @@
  *                            count (runs without a GPU; tests this program)
  *   LG_TEST_TRAIN_CALIBRATE=1 also run the perturbed CPU runs and print the
  *                            drift they cause (how the tolerances were set)
- *   LG_TEST_TRAIN_CASES=toy,sn,gp,toep   a subset of the cases
+ *   LG_TEST_TRAIN_CASES=toy,sn,gp,toep,ema,clamp   a subset of the cases (ema and
+ *                            clamp: CUDA graphs on vs off, bitwise)
  *   LG_TEST_TRAIN_STEPS=20   steps per run
  *   LG_TEST_TRAIN_THREADS=0  CPU threads of the reference (0: all cores)
  *   LG_TEST_TRAIN_TABLE=0    no per-step table
@@ -847,20 +848,20 @@ static int env_int(const char *name, int def) {
     return s && *s ? atoi(s) : def;
 }
 
-/* The EMA of G in the sync-free step: 8 steps of the toy with the EMA
- * copying for 3 steps, then averaging (its G graph is recorded again at
- * ema.start); CUDA graphs on vs off must leave bitwise-equal EMA weights. */
-static void test_ema_graphs(int on_cuda) {
-    float *ema[2] = {NULL, NULL};
-    size_t n = 0;
+/* One config run with CUDA graphs on and off: the parameters of G and D
+ * (and the EMA of G, if any) must be bitwise equal, and the graph run must
+ * have used graphs. extra: the case's config overrides (NULL-terminated). */
+static void graphs_vs_eager(int on_cuda, const char *label, const char *const *extra) {
+    float *w[2][3] = {{NULL}};
+    size_t n[3] = {0, 0, 0};
     for (int graph = 0; graph < 2; graph++) {
         lg_config c;
         lg_config_default(&c);
         CHECK_OK(lg_config_load_file(&c, "configs/toy_ring8.yaml"));
-        const char *sets[] = {on_cuda ? "device=cuda" : "device=cpu", "threads=1",
-                              "ema.decay=0.9", "ema.start=3", "train.steps=8",
+        const char *sets[] = {on_cuda ? "device=cuda" : "device=cpu", "threads=1", "train.steps=8",
                               graph ? "cuda.graph=true" : "cuda.graph=false", NULL};
         for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
+        for (int i = 0; extra[i]; i++) CHECK_OK(lg_config_set(&c, extra[i]));
         const lg_backend *be = NULL;
         lg_trainer *t = start_trainer(&c, &be);
         if (!t) return;
@@ -868,19 +869,27 @@ static void test_ema_graphs(int on_cuda) {
         for (int i = 0; i < 8; i++) CHECK_OK(lg_trainer_step(t, &st));
         if (graph && on_cuda)
             CHECK(strstr(lg_trainer_device_info(t), "CUDA graphs (") != NULL,
-                  "EMA run: graphs were not used: %s", lg_trainer_device_info(t));
-        lg_model *e = lg_trainer_ema(t);
-        n = lg_model_num_params(e);
-        ema[graph] = malloc(n * sizeof(float));
-        be->download(ema[graph], lg_model_params(e), n);
+                  "%s: graphs were not used: %s", label, lg_trainer_device_info(t));
+        lg_model *m[3] = {lg_trainer_generator(t), lg_trainer_discriminator(t), lg_trainer_ema(t)};
+        for (int k = 0; k < 3; k++) {
+            if (!m[k]) continue;
+            n[k] = lg_model_num_params(m[k]);
+            w[graph][k] = malloc(n[k] * sizeof(float));
+            be->download(w[graph][k], lg_model_params(m[k]), n[k]);
+        }
         lg_trainer_free(t);
     }
-    CHECK(ema[0] && ema[1] && memcmp(ema[0], ema[1], n * sizeof(float)) == 0,
-          "EMA of G after 8 steps: graphs on and off differ");
-    printf("  EMA of G, graphs vs eager: %s\n",
-           ema[0] && ema[1] && !memcmp(ema[0], ema[1], n * sizeof(float)) ? "bitwise equal" : "DIFFER");
-    free(ema[0]);
-    free(ema[1]);
+    int equal = 1;
+    const char *nm[3] = {"G", "D", "EMA of G"};
+    for (int k = 0; k < 3; k++) {
+        if (!n[k]) continue;
+        int e = w[0][k] && w[1][k] && !memcmp(w[0][k], w[1][k], n[k] * sizeof(float));
+        CHECK(e, "%s: %s after 8 steps: graphs on and off differ", label, nm[k]);
+        equal &= e;
+        free(w[0][k]);
+        free(w[1][k]);
+    }
+    printf("  %s, graphs vs eager: %s\n", label, equal ? "bitwise equal" : "DIFFER");
 }
 
 int main(void) {
@@ -912,7 +921,14 @@ int main(void) {
            TOL_SYNC_UPDATE_REL_D);
     for (int i = 0; i < NCASES; i++)
         if (case_wanted(CASES[i].id)) run_case(&CASES[i], on_cuda, calibrate, dir);
-    if (case_wanted("ema")) test_ema_graphs(on_cuda);
+    /* the EMA of G copies for 3 steps, then averages (its G graph is
+     * recorded again at ema.start) */
+    static const char *const ema[] = {"ema.decay=0.9", "ema.start=3", NULL};
+    if (case_wanted("ema")) graphs_vs_eager(on_cuda, "EMA of G", ema);
+    /* gradient clamping decides on the device, inside the graphs */
+    static const char *const clamp[] = {"lipschitz.d.clamp_ratio=1.2",
+                                        "lipschitz.g.clamp_ratio=1.2", NULL};
+    if (case_wanted("clamp")) graphs_vs_eager(on_cuda, "gradient clamping", clamp);
     unlink(g_cifar);
     rmdir(dir);
     return lg_test_summary("test_train_cuda");
