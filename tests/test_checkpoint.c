@@ -5,9 +5,11 @@
  * sampling from a checkpoint, and the CLI (train, sample, SIGTERM). */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -344,6 +346,7 @@ static void test_run_directory(void) {
     CHECK(s == LG_ERR_INVALID_ARG && strstr(lg_error_msg(), "--resume"), "reuse: %s %s", lg_status_str(s),
           lg_error_msg());
     snprintf(p, sizeof p, "%s/empty", g_tmp);
+    mkdir(p, 0777); /* exists, holds no checkpoint (a missing one: test_run_directory_guards) */
     o = (lg_train_opts){.out_dir = p, .resume = 1};
     s = lg_trainer_run(t, &o);
     CHECK(s == LG_ERR_NOT_FOUND && strstr(lg_error_msg(), "no checkpoint"), "resume of nothing: %s %s",
@@ -352,6 +355,347 @@ static void test_run_directory(void) {
     o = (lg_train_opts){.out_dir = dir, .resume = 1};
     CHECK_OK(lg_trainer_run(t, &o));
     CHECK(lg_trainer_steps_done(t) == 5, "finished run resumed at %lld", (long long)lg_trainer_steps_done(t));
+    lg_trainer_free(t);
+}
+
+
+/* ---- QA items 5, 7-10: damaged files, resume, run-directory guards ---- */
+
+/* The byte offset in file `path` of tensor `name`'s data; -1 if absent. */
+static long tensor_file_offset(const char *path, const char *name) {
+    lg_st_file *f;
+    if (lg_st_open(&f, path) != LG_OK) return -1;
+    const lg_st_tensor *t = lg_st_find(f, name);
+    long off = -1;
+    if (t) {
+        FILE *fp = fopen(path, "rb");
+        unsigned char h[8];
+        if (fp && fread(h, 1, 8, fp) == 8) {
+            uint64_t n = 0;
+            for (int i = 7; i >= 0; i--) n = n << 8 | h[i];
+            off = (long)(8 + n + t->offset);
+        }
+        if (fp) fclose(fp);
+    }
+    lg_st_close(f);
+    return off;
+}
+
+/* Writes a copy of src to dst with one float of tensor `name` (element i)
+ * replaced by v. */
+static int poke_float(const char *src, const char *dst, const char *name, int i, float v) {
+    long off = tensor_file_offset(src, name);
+    unsigned char *buf;
+    size_t len;
+    if (off < 0 || lg_file_read_all(src, &buf, &len) != LG_OK) return -1;
+    memcpy(buf + off + 4 * i, &v, 4);
+    lg_status st = lg_file_write_atomic(dst, buf, len);
+    free(buf);
+    return st == LG_OK ? 0 : -1;
+}
+
+static void test_not_a_checkpoint_message(void) {
+    /* item 5: the format named in the message is the file's (it was read
+     * after the file was closed) */
+    char other[300];
+    snprintf(other, sizeof other, "%s/fidlike.safetensors", g_tmp);
+    lg_st_writer *w;
+    CHECK_OK(lg_st_writer_create(&w));
+    CHECK_OK(lg_st_writer_add_meta(w, "format", "lipgan-fid-stats-1"));
+    CHECK_OK(lg_st_writer_add_meta(w, "padding", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+    float mu[4] = {1, 2, 3, 4};
+    CHECK_OK(lg_st_writer_add_f32(w, "mu", 1, (int64_t[]){4}, mu));
+    CHECK_OK(lg_st_writer_write(w, other, 0));
+    lg_st_writer_free(w);
+    lg_model *g = NULL;
+    lg_error_clear();
+    lg_status s = lg_checkpoint_load_generator(other, lg_backend_cpu(), 1, &g, NULL);
+    CHECK(s == LG_ERR_FORMAT && strstr(lg_error_msg(), "not a lipgan checkpoint") &&
+              strstr(lg_error_msg(), "\"lipgan-fid-stats-1\"") && strstr(lg_error_msg(), other),
+          "%s: %s", lg_status_str(s), lg_error_msg());
+    lg_config c;
+    toy_full(&c);
+    lg_trainer *t;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    lg_error_clear();
+    s = lg_trainer_load(t, other);
+    CHECK(s == LG_ERR_FORMAT && strstr(lg_error_msg(), "\"lipgan-fid-stats-1\""), "%s: %s", lg_status_str(s),
+          lg_error_msg());
+    lg_trainer_free(t);
+}
+
+static void test_nonfinite_checkpoint_rejected(void) {
+    /* item 7: NaN/Inf in a parameter, a state buffer or an Adam moment is
+     * a damaged file: FORMAT naming file and tensor, nothing applied */
+    lg_config c;
+    toy_full(&c);
+    char good[300], bad[300];
+    snprintf(good, sizeof good, "%s/finite.safetensors", g_tmp);
+    snprintf(bad, sizeof bad, "%s/nonfinite.safetensors", g_tmp);
+    lg_trainer *t;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    lg_train_stats st;
+    for (int i = 0; i < 2; i++) CHECK_OK(lg_trainer_step(t, &st));
+    CHECK_OK(lg_trainer_save(t, good));
+    lg_trainer_free(t);
+    struct { const char *name; float v; } cases[] = {
+        {"G.fc0.weight", NAN}, {"D.fc1.weight", INFINITY}, {"D.fc0.sn_u", NAN},
+        {"D.adam.v", -INFINITY}, {"G.adam.m", NAN}, {"EMA.fc2.bias", NAN}, {"G.bn0.running_var", NAN},
+    };
+    lg_trainer *u;
+    CHECK_OK(lg_trainer_create(&u, &c));
+    if (!u) return;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        if (tensor_file_offset(good, cases[k].name) < 0) {
+            CHECK(0, "no tensor %s in the checkpoint", cases[k].name);
+            continue;
+        }
+        CHECK(poke_float(good, bad, cases[k].name, 1, cases[k].v) == 0, "poke %s", cases[k].name);
+        expect_load_error(u, bad, LG_ERR_FORMAT, cases[k].name, "non-finite");
+    }
+    /* sampling: the generator loader checks too */
+    CHECK(poke_float(good, bad, "EMA.fc0.weight", 0, NAN) == 0, "poke");
+    lg_model *g = NULL;
+    lg_error_clear();
+    lg_status s = lg_checkpoint_load_generator(bad, lg_backend_cpu(), 1, &g, NULL);
+    CHECK(s == LG_ERR_FORMAT && g == NULL && strstr(lg_error_msg(), "EMA.fc0.weight") && strstr(lg_error_msg(), bad),
+          "load_generator: %s (%s)", lg_status_str(s), lg_error_msg());
+    CHECK_OK(lg_checkpoint_load_generator(bad, lg_backend_cpu(), 0, &g, NULL)); /* G's weights are fine */
+    lg_model_free(g);
+    CHECK_OK(lg_trainer_load(u, good));
+    lg_trainer_free(u);
+}
+
+static void quiet_run_cfg(lg_config *c) {
+    toy_full(c);
+    CHECK_OK(lg_config_set(c, "log.checkpoint_every=2"));
+    CHECK_OK(lg_config_set(c, "log.keep=5"));
+    CHECK_OK(lg_config_set(c, "log.samples_every=0"));
+    CHECK_OK(lg_config_set(c, "train.steps=4"));
+}
+
+/* runs t over dir; the progress text (malloc'ed) into *log */
+static lg_status run_logged(lg_trainer *t, const char *dir, int resume, char **log) {
+    size_t len = 0;
+    *log = NULL;
+    FILE *f = open_memstream(log, &len);
+    lg_train_opts o = {.out_dir = dir, .resume = resume, .progress = f};
+    lg_status s = lg_trainer_run(t, &o);
+    char msg[2048];
+    snprintf(msg, sizeof msg, "%s", lg_error_msg());
+    fclose(f);
+    lg_error_set(s, "%s", msg);
+    return s;
+}
+
+static void test_resume_damaged_newest(void) {
+    /* item 8: a truncated newest checkpoint: the error names the newest
+     * older one that opens, and how to go on; nothing falls back */
+    lg_config c;
+    quiet_run_cfg(&c);
+    char dir[256], p4[300], p2[300];
+    snprintf(dir, sizeof dir, "%s/damaged", g_tmp);
+    lg_trainer *t;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    lg_train_opts o = {.out_dir = dir};
+    CHECK_OK(lg_trainer_run(t, &o));
+    lg_trainer_free(t);
+    lg_checkpoint_path(p4, sizeof p4, dir, 4);
+    lg_checkpoint_path(p2, sizeof p2, dir, 2);
+    unsigned char *buf;
+    size_t len;
+    CHECK_OK(lg_file_read_all(p4, &buf, &len));
+    CHECK_OK(lg_file_write_atomic(p4, buf, len - 64));
+    CHECK_OK(lg_config_set(&c, "train.steps=6"));
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    char *log;
+    lg_status s = run_logged(t, dir, 1, &log);
+    CHECK(s == LG_ERR_FORMAT && strstr(lg_error_msg(), p4) && strstr(lg_error_msg(), p2) &&
+              strstr(lg_error_msg(), "move the damaged file aside") && strstr(lg_error_msg(), "--resume"),
+          "truncated newest: %s (%s)", lg_status_str(s), lg_error_msg());
+    CHECK(lg_trainer_steps_done(t) == 0, "it fell back silently to step %lld", (long long)lg_trainer_steps_done(t));
+    free(log);
+    /* a NaN in the newest: the same hint */
+    CHECK(poke_float(p2, p4, "D.fc0.weight", 0, NAN) == 0, "poke");
+    free(buf);
+    s = run_logged(t, dir, 1, &log);
+    CHECK(s == LG_ERR_FORMAT && strstr(lg_error_msg(), "non-finite") && strstr(lg_error_msg(), p2),
+          "NaN newest: %s (%s)", lg_status_str(s), lg_error_msg());
+    free(log);
+    lg_trainer_free(t);
+    /* not damaged, another config: no hint about older files */
+    CHECK_OK(lg_file_read_all(p2, &buf, &len));
+    CHECK_OK(lg_file_write_atomic(p4, buf, len));
+    free(buf);
+    lg_config c2 = c;
+    CHECK_OK(lg_config_set(&c2, "model.g.width=24"));
+    CHECK_OK(lg_trainer_create(&t, &c2));
+    if (!t) return;
+    s = run_logged(t, dir, 1, &log);
+    CHECK(s == LG_ERR_SHAPE && !strstr(lg_error_msg(), "older"), "other config: %s (%s)", lg_status_str(s),
+          lg_error_msg());
+    free(log);
+    lg_trainer_free(t);
+}
+
+static void test_resume_config_changes(void) {
+    /* item 9: every differing key named, old -> new, and the learning-rate
+     * change; a checkpoint at train.steps is "nothing to do" */
+    lg_config c;
+    quiet_run_cfg(&c);
+    char dir[256], p[300];
+    snprintf(dir, sizeof dir, "%s/cfgdiff", g_tmp);
+    lg_trainer *t;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    lg_train_opts o = {.out_dir = dir, .stop_at = 2};
+    CHECK_OK(lg_trainer_run(t, &o));
+    lg_trainer_free(t);
+    lg_config c2 = c;
+    CHECK_OK(lg_config_set(&c2, "train.steps=8"));
+    CHECK_OK(lg_config_set(&c2, "log.every=2"));
+    CHECK_OK(lg_trainer_create(&t, &c2));
+    if (!t) return;
+    char *log;
+    CHECK_OK(run_logged(t, dir, 1, &log));
+    CHECK(log && strstr(log, "train.steps: 4 -> 8") && strstr(log, "log.every: 1 -> 2") && strstr(log, "2 keys"),
+          "keys not named:\n%s", log ? log : "");
+    /* at step 2: 1e-3 * (1 - 2/4) = 5e-4 before, 1e-3 * (1 - 2/8) = 7.5e-4 now */
+    CHECK(log && strstr(log, "learning-rate schedule") && strstr(log, "at step 2 lr G 0.0005 -> 0.00075"),
+          "no learning-rate line:\n%s", log ? log : "");
+    CHECK(lg_trainer_steps_done(t) == 8 && lg_trainer_run_start(t) == 2, "steps %lld from %lld",
+          (long long)lg_trainer_steps_done(t), (long long)lg_trainer_run_start(t));
+    free(log);
+    lg_trainer_free(t);
+    /* the same config: no warning */
+    CHECK_OK(lg_config_set(&c2, "train.steps=10"));
+    CHECK_OK(lg_trainer_create(&t, &c2));
+    if (!t) return;
+    lg_train_opts o2 = {.out_dir = dir, .resume = 1, .stop_at = 9};
+    CHECK_OK(lg_trainer_run(t, &o2));
+    lg_trainer_free(t);
+    CHECK_OK(lg_trainer_create(&t, &c2));
+    if (!t) return;
+    lg_train_opts o3 = {.out_dir = dir, .resume = 1, .stop_at = 9};
+    char *l2 = NULL;
+    size_t len2 = 0;
+    o3.progress = open_memstream(&l2, &len2);
+    CHECK_OK(lg_trainer_run(t, &o3));
+    fclose(o3.progress);
+    CHECK(l2 && !strstr(l2, "warning"), "a warning for the same config:\n%s", l2 ? l2 : "");
+    free(l2);
+    lg_trainer_free(t);
+    /* at or past train.steps: said, nothing written */
+    snprintf(p, sizeof p, "%s/config.yaml", dir);
+    struct stat before, after;
+    CHECK(stat(p, &before) == 0, "config.yaml");
+    CHECK_OK(lg_trainer_create(&t, &c)); /* train.steps 4 < 9 */
+    if (!t) return;
+    CHECK_OK(run_logged(t, dir, 1, &log));
+    CHECK(log && strstr(log, "already at step 9 >= train.steps 4; nothing to do"), "no 'nothing to do':\n%s",
+          log ? log : "");
+    CHECK(log && !strstr(log, "learning-rate"), "a learning-rate line with nothing to do:\n%s", log ? log : "");
+    CHECK(lg_trainer_run_start(t) == 9 && lg_trainer_steps_done(t) == 9, "start %lld done %lld",
+          (long long)lg_trainer_run_start(t), (long long)lg_trainer_steps_done(t));
+    CHECK(stat(p, &after) == 0 && after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+              after.st_mtim.tv_nsec == before.st_mtim.tv_nsec,
+          "config.yaml rewritten with nothing to do");
+    free(log);
+    lg_trainer_free(t);
+}
+
+static int count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) n += e->d_name[0] != '.';
+    if (d) closedir(d);
+    return d ? n : -1;
+}
+
+static void test_run_directory_guards(void) {
+    /* item 10 */
+    lg_config c;
+    quiet_run_cfg(&c);
+    char dir[256], p[300];
+    lg_trainer *t;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    /* --resume of a missing directory creates nothing */
+    snprintf(dir, sizeof dir, "%s/guard_missing/deeper", g_tmp);
+    lg_train_opts o = {.out_dir = dir, .resume = 1};
+    lg_error_clear();
+    lg_status s = lg_trainer_run(t, &o);
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/guard_missing", g_tmp);
+    CHECK(s == LG_ERR_NOT_FOUND && strstr(lg_error_msg(), dir) && !lg_trainer_run_dir_conflict(t),
+          "resume of nothing: %s (%s)", lg_status_str(s), lg_error_msg());
+    CHECK(stat(p, &sb) != 0, "--resume of a missing directory created %s", p);
+    /* a metrics.jsonl without a checkpoint: refused, the file kept */
+    snprintf(dir, sizeof dir, "%s/guard_killed", g_tmp);
+    mkdir(dir, 0777);
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    const char *row = "{\"step\":1,\"loss_d\":1}\n";
+    CHECK_OK(lg_file_write_atomic(p, row, strlen(row)));
+    o = (lg_train_opts){.out_dir = dir};
+    lg_error_clear();
+    s = lg_trainer_run(t, &o);
+    CHECK(s == LG_ERR_INVALID_ARG && lg_trainer_run_dir_conflict(t) && strstr(lg_error_msg(), p) &&
+              strstr(lg_error_msg(), "--out") && strstr(lg_error_msg(), "delete"),
+          "leftover metrics.jsonl: %s (%s)", lg_status_str(s), lg_error_msg());
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    CHECK_OK(lg_file_read_all(p, &buf, &len));
+    CHECK(buf && len == strlen(row) && !memcmp(buf, row, len), "metrics.jsonl was overwritten");
+    free(buf);
+    CHECK(count_entries(dir) == 1, "%d entries in %s besides the log", count_entries(dir) - 1, dir);
+    /* an empty one (killed before its first row) is no run: overwritten */
+    CHECK_OK(lg_file_write_atomic(p, "", 0));
+    CHECK_OK(lg_trainer_run(t, &o));
+    lg_trainer_free(t);
+    /* checkpoints without --resume: a conflict */
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    lg_error_clear();
+    s = lg_trainer_run(t, &o);
+    CHECK(s == LG_ERR_INVALID_ARG && lg_trainer_run_dir_conflict(t) && strstr(lg_error_msg(), "--resume"),
+          "reuse: %s (%s)", lg_status_str(s), lg_error_msg());
+    lg_trainer_free(t);
+}
+
+static void test_run_directory_lock(void) {
+    /* item 6 (the two-process case is in test_cli_train): a held lock on
+     * DIR/.lock refuses the run, naming DIR and the PID in the file */
+    lg_config c;
+    quiet_run_cfg(&c);
+    char dir[256], p[300];
+    snprintf(dir, sizeof dir, "%s/locked", g_tmp);
+    mkdir(dir, 0777);
+    snprintf(p, sizeof p, "%s/.lock", dir);
+    int fd = open(p, O_RDWR | O_CREAT, 0666);
+    CHECK(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0, "take the lock");
+    CHECK(write(fd, "424242\n", 7) == 7, "write pid");
+    lg_trainer *t;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    lg_train_opts o = {.out_dir = dir};
+    lg_error_clear();
+    lg_status s = lg_trainer_run(t, &o);
+    CHECK(s == LG_ERR_INVALID_ARG && lg_trainer_run_dir_conflict(t) && strstr(lg_error_msg(), dir) &&
+              strstr(lg_error_msg(), "process 424242"),
+          "locked: %s (%s)", lg_status_str(s), lg_error_msg());
+    CHECK(count_entries(dir) == 0, "a refused run wrote into %s", dir);
+    close(fd); /* released: the run goes, and its own lock is released at its end */
+    CHECK_OK(lg_trainer_run(t, &o));
+    fd = open(p, O_RDWR);
+    CHECK(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0, "the run did not release its lock");
+    char pid[32] = "";
+    CHECK(fd >= 0 && read(fd, pid, sizeof pid - 1) > 0 && atol(pid) == (long)getpid(), "the lock holds pid '%s'", pid);
+    if (fd >= 0) close(fd);
     lg_trainer_free(t);
 }
 
@@ -460,6 +804,12 @@ int main(void) {
     LG_TEST_RUN(test_load_validation);
     LG_TEST_RUN(test_run_directory);
     LG_TEST_RUN(test_cli);
+    LG_TEST_RUN(test_not_a_checkpoint_message);
+    LG_TEST_RUN(test_nonfinite_checkpoint_rejected);
+    LG_TEST_RUN(test_resume_damaged_newest);
+    LG_TEST_RUN(test_resume_config_changes);
+    LG_TEST_RUN(test_run_directory_guards);
+    LG_TEST_RUN(test_run_directory_lock);
     tf_rm_rf(g_tmp);
     return lg_test_summary("test_checkpoint");
 }

@@ -285,6 +285,24 @@ static void test_files_and_errors(void) {
     CHECK_OK(lg_st_writer_write(w, path, 0));
     CHECK_STATUS(lg_classifier_load(&d, path, NULL), LG_ERR_FORMAT);
     lg_st_writer_free(w);
+    /* another kind of lipgan file: the message quotes its format (read
+     * before the file is closed) */
+    CHECK_OK(lg_st_writer_create(&w));
+    lg_st_writer_add_meta(w, "format", "lipgan-fid-stats-1");
+    lg_st_writer_add_f32(w, "x", 1, (int64_t[]){1}, &one);
+    CHECK_OK(lg_st_writer_write(w, path, 0));
+    CHECK_STATUS(lg_classifier_load(&d, path, NULL), LG_ERR_FORMAT);
+    CHECK(strstr(lg_error_msg(), "format is 'lipgan-fid-stats-1'") != NULL, "message: %s",
+          lg_error_msg());
+    lg_st_writer_free(w);
+    CHECK_OK(lg_st_writer_create(&w));
+    lg_st_writer_add_meta(w, "format", LG_CLS_FORMAT);
+    lg_st_writer_add_meta(w, "arch", "resnet-999");
+    lg_st_writer_add_f32(w, "x", 1, (int64_t[]){1}, &one);
+    CHECK_OK(lg_st_writer_write(w, path, 0));
+    CHECK_STATUS(lg_classifier_load(&d, path, NULL), LG_ERR_FORMAT);
+    CHECK(strstr(lg_error_msg(), "'resnet-999'") != NULL, "message: %s", lg_error_msg());
+    lg_st_writer_free(w);
     /* right format, a tensor of the wrong shape */
     CHECK_OK(lg_st_writer_create(&w));
     lg_st_writer_add_meta(w, "format", LG_CLS_FORMAT);

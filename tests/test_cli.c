@@ -1,7 +1,8 @@
 /* Tests of the lipgan command-line tool, run as a separate process:
  * $BUILD/lipgan (BUILD from the environment, default "build"; the Makefile's
  * test target sets it). Checks --help, --version, exit codes of usage
- * errors and that a failed write to stdout is reported. */
+ * errors (a directory as train's config; no arguments: usage on stderr
+ * only), help about help, and that a failed write to stdout is reported. */
 #include "lg_test.h"
 
 #include <stdlib.h>
@@ -30,7 +31,15 @@ static void test_help(void) {
             snprintf(line, sizeof line, "\n  %s ", names[i]);
             CHECK(strstr(out, line) != NULL, "lipgan %s lists '%s'", flags[f], names[i]);
         }
-        CHECK(strstr(out, "--version") && strstr(out, "130 interrupted"), "help names --version and exit codes");
+        CHECK(strstr(out, "--version") && strstr(out, "128+signal interrupted (130 SIGINT, 143 SIGTERM)"),
+              "help names --version and exit codes (SIGTERM's 143 too)");
+    }
+    /* help about help is the general help, not an unknown command */
+    const char *selfhelp[] = {"help help", "help --help", "help -h"};
+    for (int i = 0; i < 3; i++) {
+        int rc = run_cli(selfhelp[i], 0, out, sizeof out);
+        CHECK(rc == 0 && strstr(out, "usage: lipgan <command>") != NULL, "lipgan %s: exit %d: %.200s", selfhelp[i], rc,
+              out);
     }
     /* a planned command that is not built yet says so, and running it is a usage error */
     run_cli("--help", 0, out, sizeof out);
@@ -74,8 +83,16 @@ static void test_usage_errors(void) {
     rc = run_cli("frobnicate --x", 1, out, sizeof out);
     CHECK(rc == 2 && strstr(out, "unknown command 'frobnicate'") != NULL && strchr(out, '\n') == out + strlen(out) - 1,
           "one error line naming the command: %s", out);
-    rc = run_cli("", 1, out, sizeof out);
-    CHECK(rc == 2 && strstr(out, "usage: lipgan") != NULL, "no arguments: exit %d, usage on stderr", rc);
+    /* no arguments: a usage error, so the usage goes to stderr and stdout stays empty */
+    rc = run_cli("", 0, out, sizeof out);
+    CHECK(rc == 2 && out[0] == '\0', "no arguments: exit %d, stdout '%.100s' (want 2 and nothing)", rc, out);
+    rc = run_cli(" 2>&1 >/dev/null", 2, out, sizeof out);
+    CHECK(rc == 2 && strstr(out, "usage: lipgan") != NULL, "no arguments: exit %d, usage on stderr: %.100s", rc, out);
+    /* a directory as the config: the file-level config error (3, as a missing
+     * file), one line saying what to give */
+    rc = run_cli("train /tmp", 1, out, sizeof out);
+    CHECK(rc == 3 && strstr(out, "/tmp: is a directory; give a YAML file") && strchr(out, '\n') == out + strlen(out) - 1,
+          "train /tmp: exit %d: %s", rc, out);
     rc = run_cli("--bogus", 1, out, sizeof out);
     CHECK(rc == 2 && strstr(out, "unknown option '--bogus'") != NULL, "unknown option: exit %d: %s", rc, out);
     rc = run_cli("help frobnicate", 1, out, sizeof out);

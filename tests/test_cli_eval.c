@@ -10,9 +10,14 @@
  *    --json and --log (a row appended to the run's metrics.jsonl);
  *  - eval of a tiny Fashion-MNIST-shaped checkpoint: cfid,classes with the
  *    reference computed from the data and with --ref from fid-stats;
- *    fid without Inception weights fails with exit 3. */
+ *    fid without Inception weights fails with exit 3; --ref files of an
+ *    unused dimension or a second one of a kind have messages of their own;
+ *  - sample --out x.csv of an image run names the image shape;
+ *  - train-classifier and fid-stats check that --out can be written before
+ *    any work (no progress line), leaving no temp file. */
 #include "lg_test.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +194,81 @@ static void test_image_eval(void) {
     snprintf(a, sizeof a, "eval %s --n 10 --metrics cfid --ref %s/none.safetensors", run, g_dir);
     rc = run_cli(a, 1, g_out, sizeof g_out);
     CHECK(rc == 3, "missing --ref file: exit %d: %s", rc, g_out);
+
+    /* two references of one kind, and one no metric uses: separate messages */
+    char stats2[300], odd[300];
+    snprintf(stats2, sizeof stats2, "%s/cls_stats2.safetensors", g_dir);
+    snprintf(odd, sizeof odd, "%s/dim3.safetensors", g_dir);
+    memset(&s, 0, sizeof s);
+    CHECK(lg_fid_stats_load(&s, stats) == LG_OK && lg_fid_stats_save(&s, stats2, "copy") == LG_OK, "copy %s",
+          stats);
+    lg_fid_stats_free(&s);
+    double mu3[3] = {0, 0, 0}, sig3[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+    lg_fid_stats s3 = {3, 10, mu3, sig3};
+    CHECK(lg_fid_stats_save(&s3, odd, "3-D features") == LG_OK, "write %s: %s", odd, lg_error_msg());
+    snprintf(a, sizeof a, "eval %s --n 10 --metrics cfid --ref %s --ref %s", run, stats, stats2);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 4 && strstr(g_out, "cls_stats2.safetensors: a second cfid reference") &&
+              strstr(g_out, "cls_stats.safetensors was already given") && !strstr(g_out, "neither"),
+          "two cfid references: exit %d: %s", rc, g_out);
+    snprintf(a, sizeof a, "eval %s --n 10 --metrics cfid --ref %s --ref %s", run, stats, odd);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 4 && strstr(g_out, "dim3.safetensors: features of dimension 3 are used by no metric") &&
+              !strstr(g_out, "second"),
+          "a 3-D reference: exit %d: %s", rc, g_out);
+
+    /* CSV is for 2-D data: the message names the generator's image shape */
+    snprintf(a, sizeof a, "sample %s -n 4 --out %s/fm.csv", run, g_dir);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 2 && strstr(g_out, "this generator makes 1x32x32 images"), "sample to CSV: exit %d: %s", rc, g_out);
+}
+
+/* 1 if dir holds a file whose name contains ".tmp." */
+static int has_temp_file(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int found = 0;
+    for (struct dirent *e; (e = readdir(d));) found |= strstr(e->d_name, ".tmp.") != NULL;
+    closedir(d);
+    return found;
+}
+
+/* An --out that cannot be written fails before the data is read or any
+ * epoch/feature is computed (no progress line), naming the path. */
+static void test_out_checked_first(void) {
+    char data[256], a[1024];
+    snprintf(data, sizeof data, "%s/idx", g_dir);
+    struct stat sb;
+    if (stat(data, &sb) != 0) CHECK(mkdir(data, 0700) == 0 && tf_write_idx_dir(data, 300) == 0, "IDX fixture");
+    /* a test split too, so train-classifier could run (and did, before --out was checked first) */
+    const char *split[2][2] = {{"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"},
+                               {"train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"}};
+    for (int i = 0; i < 2; i++) {
+        char from[300], to[300];
+        snprintf(from, sizeof from, "%s/%s", data, split[i][0]);
+        snprintf(to, sizeof to, "%s/%s", data, split[i][1]);
+        if (access(to, F_OK) != 0) CHECK(symlink(from, to) == 0, "symlink %s", to);
+    }
+    const char *bad[] = {"/proc/c.safetensors", "/nonexistent_dir/c.safetensors", g_dir};
+    for (int i = 0; i < 3; i++) {
+        snprintf(a, sizeof a, "train-classifier --data %s --out %s --epochs 1 --threads 1", data, bad[i]);
+        int rc = run_cli(a, 1, g_out, sizeof g_out);
+        CHECK((rc == 1 || rc == 3) && strstr(g_out, bad[i]) && !strstr(g_out, "training images") &&
+                  strchr(g_out, '\n') == g_out + strlen(g_out) - 1,
+              "train-classifier --out %s: exit %d: %s", bad[i], rc, g_out);
+        snprintf(a, sizeof a, "fid-stats %s --out %s --features classifier --threads 1", data, bad[i]);
+        rc = run_cli(a, 1, g_out, sizeof g_out);
+        CHECK((rc == 1 || rc == 3) && strstr(g_out, bad[i]) && !strstr(g_out, "images of") &&
+                  strchr(g_out, '\n') == g_out + strlen(g_out) - 1,
+              "fid-stats --out %s: exit %d: %s", bad[i], rc, g_out);
+    }
+    snprintf(a, sizeof a, "%s/is_a_dir.safetensors", g_dir);
+    CHECK(mkdir(a, 0700) == 0, "mkdir %s", a);
+    snprintf(a, sizeof a, "fid-stats %s --out %s/is_a_dir.safetensors --features classifier", data, g_dir);
+    int rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 1 && strstr(g_out, "is_a_dir.safetensors: is a directory"), "--out a directory: exit %d: %s", rc,
+          g_out);
+    CHECK(!has_temp_file(g_dir), "a temp file was left in %s", g_dir);
 }
 
 int main(void) {
@@ -201,6 +281,7 @@ int main(void) {
     LG_TEST_RUN(test_missing_files);
     LG_TEST_RUN(test_toy_eval);
     LG_TEST_RUN(test_image_eval);
+    LG_TEST_RUN(test_out_checked_first);
     tf_rm_rf(g_dir);
     return lg_test_summary("test_cli_eval");
 }

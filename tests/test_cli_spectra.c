@@ -1,11 +1,16 @@
 /* `lipgan spectra` run as a separate process ($BUILD/lipgan; BUILD from the
  * environment, default "build"): table and JSON output against the library
- * computed in-process, and one-line errors with exit code 3 for a missing,
- * truncated or malformed file. */
+ * computed in-process; a checkpoint-like file: bounds per network (G., D.),
+ * raw and normalized by the stored sn_sigma/toep_sigma (times toeplitz_k from
+ * its config), read from a run directory too; a NaN weight is exit 3 with
+ * one clean line; the conv operator norm of the shipped classifier's real
+ * conv weights converges with the default --iters; one-line errors with exit
+ * code 3 for a missing, truncated or malformed file. */
 #include <cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,6 +99,165 @@ static void test_json(void) {
     cJSON_Delete(root);
 }
 
+
+/* A checkpoint-like file: G.fc0.weight (6, 4) without normalization; D with
+ * an SN linear layer D.l0 (1, 8) and a Toeplitz conv D.c1 (2, 3, 3, 3), the
+ * stored sigmas next to them, and a config with lipschitz.d.toeplitz_k 2
+ * (a Toeplitz network scales every layer, its linear ones by SN, by k).
+ * nan: G.fc0.weight[5] = NaN. */
+static float g_gw[24], g_dl[8], g_dc[54];
+static const float g_sn = 0.5f, g_toep = 3.0f;
+
+static int make_ckpt(const char *path, int nan) {
+    lg_test_rng r = lg_test_rng_make(11);
+    lg_test_fill_uniform(&r, g_gw, 24, -1, 1);
+    lg_test_fill_uniform(&r, g_dl, 8, -1, 1);
+    lg_test_fill_uniform(&r, g_dc, 54, -1, 1);
+    float gw[24];
+    memcpy(gw, g_gw, sizeof gw);
+    if (nan) gw[5] = NAN;
+    float bias[2] = {0.1f, 0.2f}, u[2] = {0.6f, 0.8f};
+    lg_st_writer *w;
+    lg_status s = lg_st_writer_create(&w);
+    if (s != LG_OK) return -1;
+    s = lg_st_writer_add_meta(w, "format", "lipgan-checkpoint-1");
+    if (!s) s = lg_st_writer_add_meta(w, "config", "lipschitz:\n  d: {toeplitz_k: 2}\n");
+    if (!s) s = lg_st_writer_add_f32(w, "G.fc0.weight", 2, (int64_t[]){6, 4}, gw);
+    if (!s) s = lg_st_writer_add_f32(w, "D.l0.weight", 2, (int64_t[]){1, 8}, g_dl);
+    if (!s) s = lg_st_writer_add_f32(w, "D.c1.weight", 4, (int64_t[]){2, 3, 3, 3}, g_dc);
+    if (!s) s = lg_st_writer_add_f32(w, "D.c1.bias", 1, (int64_t[]){2}, bias);
+    if (!s) s = lg_st_writer_add_f32(w, "D.l0.sn_u", 1, (int64_t[]){1}, u);
+    if (!s) s = lg_st_writer_add_f32(w, "D.l0.sn_sigma", 1, (int64_t[]){1}, &g_sn);
+    if (!s) s = lg_st_writer_add_f32(w, "D.c1.toep_u", 1, (int64_t[]){2}, u);
+    if (!s) s = lg_st_writer_add_f32(w, "D.c1.toep_sigma", 1, (int64_t[]){1}, &g_toep);
+    if (!s) s = lg_st_writer_write(w, path, 0);
+    lg_st_writer_free(w);
+    return s == LG_OK ? 0 : -1;
+}
+
+static char g_tmp[64];
+
+static void test_checkpoint(void) {
+    char ck[256], args[1024];
+    snprintf(ck, sizeof ck, "%s/ck.safetensors", g_tmp);
+    CHECK(make_ckpt(ck, 0) == 0, "cannot write %s: %s", ck, lg_error_msg());
+    /* the library's numbers */
+    lg_spectrum_info ig, il;
+    double sv[8];
+    CHECK_OK(lg_spectrum_analyze(g_gw, 2, (int64_t[]){6, 4}, 0, 0, 1, 0, &ig, sv));
+    CHECK_OK(lg_spectrum_analyze(g_dl, 2, (int64_t[]){1, 8}, 0, 0, 1, 0, &il, sv));
+    lg_conv_norms cn;
+    CHECK_OK(lg_conv_norms_compute(g_dc, 2, 3, 3, 3, 6, 6, 1, 1, 3000, 1e-6, 0, &cn));
+    const double d_raw = il.sigma_exact * cn.op_norm;
+    const double d_norm = (2.0 * il.sigma_exact / g_sn) * (2.0 * cn.op_norm / g_toep);
+
+    snprintf(args, sizeof args, "spectra '%s' --json --input-size 6 --iters 3000", ck);
+    int rc = run_cli(args, 0, g_out, sizeof g_out);
+    CHECK(rc == 0, "checkpoint json: exit %d: %.300s", rc, g_out);
+    cJSON *root = cJSON_Parse(g_out);
+    CHECK(root != NULL, "not JSON: %.200s", g_out);
+    if (root) {
+        CHECK(!cJSON_GetObjectItemCaseSensitive(root, "lipschitz_upper_product"),
+              "a checkpoint's bound must not multiply G's and D's layers together");
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "weights");
+        CHECK(cJSON_IsString(st) && !strcmp(st->valuestring, "raw"), "JSON says the weights are raw");
+        const cJSON *nets = cJSON_GetObjectItemCaseSensitive(root, "networks");
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(nets, "G"), *d = cJSON_GetObjectItemCaseSensitive(nets, "D");
+        CHECK(cJSON_IsObject(g) && cJSON_IsObject(d), "networks G and D");
+        CHECK(fabs(num(g, "lipschitz_upper_product") - ig.sigma_exact) <= 1e-9 * ig.sigma_exact, "G bound %g vs %g",
+              num(g, "lipschitz_upper_product"), ig.sigma_exact);
+        CHECK(!cJSON_GetObjectItemCaseSensitive(g, "lipschitz_upper_product_normalized") &&
+                  num(g, "normalized_layers") == 0,
+              "G has no stored sigma, so no normalized bound");
+        CHECK(fabs(num(d, "lipschitz_upper_product") - d_raw) <= 1e-9 * d_raw, "D raw bound %g vs %g",
+              num(d, "lipschitz_upper_product"), d_raw);
+        CHECK(fabs(num(d, "lipschitz_upper_product_normalized") - d_norm) <= 1e-6 * d_norm,
+              "D normalized bound %g vs %g (k * norm / stored sigma per layer)",
+              num(d, "lipschitz_upper_product_normalized"), d_norm);
+        CHECK(num(d, "normalized_layers") == 2 && num(d, "layers") == 2, "D: 2 of 2 layers normalized");
+        const cJSON *e, *arr = cJSON_GetObjectItemCaseSensitive(root, "tensors");
+        int seen = 0;
+        cJSON_ArrayForEach(e, arr) {
+            const char *name = cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring;
+            const cJSON *nz = cJSON_GetObjectItemCaseSensitive(e, "normalization");
+            if (!strcmp(name, "D.c1.weight")) {
+                const cJSON *k = cJSON_GetObjectItemCaseSensitive(nz, "kind");
+                CHECK(cJSON_IsString(k) && !strcmp(k->valuestring, "toeplitz") && num(nz, "scale") == 2.0 &&
+                          fabs(num(nz, "norm") - 2.0 * cn.op_norm / g_toep) <= 1e-6 * cn.op_norm,
+                      "D.c1.weight normalization");
+                seen++;
+            } else if (!strcmp(name, "G.fc0.weight")) {
+                CHECK(nz == NULL, "G.fc0.weight has no normalization");
+                seen++;
+            }
+        }
+        CHECK(seen == 2, "tensors listed: %d", seen);
+        cJSON_Delete(root);
+    }
+    /* the table: raw weights said, one line per network */
+    snprintf(args, sizeof args, "spectra '%s' --input-size 6", ck);
+    rc = run_cli(args, 0, g_out, sizeof g_out);
+    CHECK(rc == 0 && strstr(g_out, "weights: the raw stored ones") && strstr(g_out, "  G     raw ") &&
+              strstr(g_out, "  D     raw ") && strstr(g_out, "normalized ") && strstr(g_out, " normed\n"),
+          "checkpoint table: exit %d: %s", rc, g_out);
+    rc = run_cli("spectra --help", 0, g_out, sizeof g_out);
+    CHECK(rc == 0 && strstr(g_out, "RAW weights") && strstr(g_out, "sn_sigma") && strstr(g_out, "toep_sigma") &&
+              strstr(g_out, "RUN_DIR"),
+          "--help explains raw vs normalized and run directories");
+
+    /* a run directory: its newest checkpoint */
+    char dir[256], p[300];
+    snprintf(dir, sizeof dir, "%s/run", g_tmp);
+    CHECK(mkdir(dir, 0700) == 0, "mkdir %s", dir);
+    snprintf(args, sizeof args, "spectra '%s'", dir);
+    rc = run_cli(args, 1, g_out, sizeof g_out);
+    CHECK(rc == 3 && strstr(g_out, "no checkpoint"), "run directory without a checkpoint: exit %d: %s", rc, g_out);
+    snprintf(p, sizeof p, "%s/ckpt_000000007.safetensors", dir);
+    CHECK(make_ckpt(p, 0) == 0, "cannot write %s", p);
+    rc = run_cli(args, 0, g_out, sizeof g_out);
+    CHECK(rc == 0 && strstr(g_out, "D.c1.weight") && strstr(g_out, "  D     raw "), "run directory: exit %d: %s", rc,
+          g_out);
+
+    /* a NaN weight: bad data (3), one clean line naming the file and tensor */
+    snprintf(p, sizeof p, "%s/nan.safetensors", g_tmp);
+    CHECK(make_ckpt(p, 1) == 0, "cannot write %s", p);
+    snprintf(args, sizeof args, "spectra '%s'", p);
+    rc = run_cli(args, 1, g_out, sizeof g_out);
+    const char *at = strstr(g_out, "G.fc0.weight");
+    const char *nl = strchr(g_out, '\n');
+    CHECK(rc == 3 && at && !strstr(at + 1, "G.fc0.weight") && strstr(g_out, p) && strstr(g_out, "NaN") && nl &&
+              nl[1] == '\0' && !strstr(strstr(g_out, "error:") + 1, "error:"),
+          "NaN weight: exit %d: %s", rc, g_out);
+}
+
+/* Real trained conv weights (the shipped classifier): the operator norm at
+ * 32x32 converges within the default --iters, between the reshaped-matrix
+ * norm and the Tsuzuku bound. (With 200 iterations none of the three did.) */
+static void test_conv_converges(void) {
+    const char *cls = "models/fmnist_classifier.safetensors";
+    char args[512];
+    /* one thread: 2 threads on a busy 2-core machine made this 20x slower */
+    snprintf(args, sizeof args, "spectra %s --filter conv --json --threads 1", cls);
+    int rc = run_cli(args, 0, g_out, sizeof g_out);
+    CHECK(rc == 0, "spectra %s: exit %d", cls, rc);
+    cJSON *root = cJSON_Parse(g_out);
+    CHECK(root != NULL, "not JSON: %.200s", g_out);
+    if (!root) return;
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "tensors")) {
+        const char *name = cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring;
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "conv");
+        CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "converged")), "%s: not converged in %g iterations",
+              name, num(c, "iters"));
+        CHECK(num(c, "op_norm") >= num(c, "reshaped") && num(c, "op_norm") <= num(c, "tsuzuku"),
+              "%s: op norm %g outside [%g, %g]", name, num(c, "op_norm"), num(c, "reshaped"), num(c, "tsuzuku"));
+        n++;
+    }
+    CHECK(n == 3, "%d conv weights in %s", n, cls);
+    cJSON_Delete(root);
+}
+
 static void test_errors(void) {
     char args[1024], tmp[] = "/tmp/lg_spectra_XXXXXX";
     int fd = mkstemp(tmp);
@@ -138,5 +302,15 @@ int main(void) {
     LG_TEST_RUN(test_table);
     LG_TEST_RUN(test_json);
     LG_TEST_RUN(test_errors);
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/lg_spectra_dir_XXXXXX");
+    if (!mkdtemp(g_tmp)) {
+        fprintf(stderr, "test_cli_spectra: cannot create a temp directory\n");
+        return 1;
+    }
+    LG_TEST_RUN(test_checkpoint);
+    LG_TEST_RUN(test_conv_converges);
+    char rm[128];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", g_tmp);
+    if (system(rm) != 0) fprintf(stderr, "test_cli_spectra: could not remove %s\n", g_tmp);
     return lg_test_summary("test_cli_spectra");
 }

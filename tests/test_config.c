@@ -261,11 +261,7 @@ static void test_load_file_errors(void) {
     char want[160];
     snprintf(want, sizeof want, "%s:5: model.g.width", p);
     CHECK(s == LG_ERR_INVALID_ARG && strstr(lg_error_msg(), want), "file:line: %s", lg_error_msg());
-    /* an empty file is the defaults */
-    f = fopen(p, "w");
-    fclose(f);
-    CHECK_OK(lg_config_load_file(&c, p));
-    tf_rm_rf(dir);
+    tf_rm_rf(dir);  /* an empty file: test_empty_config_file */
 }
 
 static void test_example_configs_parse(void) {
@@ -294,6 +290,215 @@ static void test_example_configs_parse(void) {
     CHECK(n >= 7, "only %d example configs in %s", n, dir);
 }
 
+
+/* QA items 1-4: keys that do nothing are errors (or warnings where
+ * harmless), with messages naming the key and the fix. */
+
+/* Applies sets over the defaults and validates; returns the status, the
+ * message in msg. */
+static lg_status validate_sets(const char *const *sets, char *msg, size_t cap) {
+    lg_config c;
+    lg_config_default(&c);
+    for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
+    lg_error_clear();
+    lg_status s = lg_config_validate(&c);
+    snprintf(msg, cap, "%s", lg_error_msg());
+    return s;
+}
+
+/* the help text of a key (as --help-config prints it) */
+static const char *help_of(const char *key) {
+    const lg_cfg_key *k = lg_config_find_key(key);
+    return k ? k->help : "";
+}
+
+static void test_keys_of_the_other_network(void) {
+    char m[1024];
+    /* item 1: r(W) is the generator's penalty (thesis 4.2.2) */
+    const char *rw_d[] = {"lipschitz.d.rw_lambda=100", NULL};
+    lg_status s = validate_sets(rw_d, m, sizeof m);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(m, "lipschitz.d.rw_lambda") && strstr(m, "lipschitz.g.rw_lambda"),
+          "d.rw_lambda: %s (%s)", lg_status_str(s), m);
+    const char *rw_g[] = {"lipschitz.g.rw_lambda=0.1", NULL};
+    CHECK(validate_sets(rw_g, m, sizeof m) == LG_OK, "g.rw_lambda rejected: %s", m);
+    const char *gp_g[] = {"lipschitz.g.gp_lambda=1", NULL};
+    s = validate_sets(gp_g, m, sizeof m);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(m, "lipschitz.d.gp_lambda"), "g.gp_lambda: %s", m);
+    const char *kind_g[] = {"lipschitz.g.gp_kind=one-sided", NULL};
+    s = validate_sets(kind_g, m, sizeof m);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(m, "lipschitz.g.gp_kind") && strstr(m, "lipschitz.d.gp_kind"),
+          "g.gp_kind: %s (%s)", lg_status_str(s), m);
+    /* every lipschitz key that does nothing for its network says so in --help-config */
+    CHECK(strstr(help_of("lipschitz.d.rw_lambda"), "generator only") != NULL, "help: %s",
+          help_of("lipschitz.d.rw_lambda"));
+    CHECK(strstr(help_of("lipschitz.g.gp_lambda"), "discriminator only") != NULL, "help: %s",
+          help_of("lipschitz.g.gp_lambda"));
+    CHECK(strstr(help_of("lipschitz.g.gp_kind"), "discriminator only") != NULL, "help: %s",
+          help_of("lipschitz.g.gp_kind"));
+    CHECK(strstr(help_of("lipschitz.g.rw_lambda"), "G's loss") != NULL, "help: %s", help_of("lipschitz.g.rw_lambda"));
+    CHECK(strstr(help_of("model.g.lrelu"), "unused") != NULL, "help: %s", help_of("model.g.lrelu"));
+    /* the others act on both networks: each validates on G and on D */
+    const char *both[] = {"sn=true", "sn_iters=2", "toeplitz_k=2", "clip=0.1", "clamp_ratio=2", NULL};
+    for (int i = 0; both[i]; i++)
+        for (int n = 0; n < 2; n++) {
+            char a[96];
+            snprintf(a, sizeof a, "lipschitz.%s.%s", n ? "d" : "g", both[i]);
+            const char *sets[] = {a, NULL};
+            CHECK(validate_sets(sets, m, sizeof m) == LG_OK, "%s rejected: %s", a, m);
+        }
+}
+
+static void test_d_batchnorm(void) {
+    char m[1024];
+    /* item 2: the cnn and resnet D have no batch norm; the message says so
+     * and names the setting, not a gradient penalty that is not configured */
+    const char *archs[] = {"cnn", "resnet"};
+    for (int i = 0; i < 2; i++) {
+        char a[64];
+        snprintf(a, sizeof a, "model.d.arch=%s", archs[i]);
+        const char *sets[] = {a, "model.d.bn=true", NULL};
+        lg_status s = validate_sets(sets, m, sizeof m);
+        CHECK(s == LG_ERR_INVALID_ARG && strstr(m, "model.d.bn: false") && strstr(m, archs[i]) &&
+                  strstr(m, "no batch-norm layers") && !strstr(m, "penalty"),
+              "%s D with bn: %s (%s)", archs[i], lg_status_str(s), m);
+    }
+    const char *mlp[] = {"data.format=ring8", "model.g.arch=mlp", "model.d.arch=mlp", "model.d.bn=true", NULL};
+    CHECK(validate_sets(mlp, m, sizeof m) == LG_OK, "mlp D with bn rejected: %s", m);
+    const char *mlp_gp[] = {"data.format=ring8", "model.g.arch=mlp", "model.d.arch=mlp", "model.d.bn=true",
+                            "lipschitz.d.gp_lambda=10", NULL};
+    lg_status s = validate_sets(mlp_gp, m, sizeof m);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(m, "model.d.bn") && strstr(m, "penalty"), "mlp bn + gp: %s", m);
+    CHECK(strstr(help_of("model.d.bn"), "mlp only") != NULL, "help of model.d.bn: %s", help_of("model.d.bn"));
+}
+
+static void test_settings_that_do_nothing(void) {
+    char m[1024];
+    /* item 3 */
+    const char *dyn[] = {"lipschitz.d.sr_dynamic=true", NULL};
+    lg_status s = validate_sets(dyn, m, sizeof m);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(m, "lipschitz.d.sr_dynamic") && strstr(m, "sr_gamma"),
+          "sr_dynamic without SR: %s (%s)", lg_status_str(s), m);
+    const char *sr_nosn[] = {"lipschitz.d.sn=false", "lipschitz.d.sr_gamma=0.5", NULL};
+    s = validate_sets(sr_nosn, m, sizeof m);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(m, "lipschitz.d.sr_gamma") && strstr(m, "lipschitz.d.sn: true"),
+          "SR without SN: %s (%s)", lg_status_str(s), m);
+    const char *sr_g[] = {"lipschitz.g.sr_gamma=0.5", NULL}; /* g.sn is off by default */
+    s = validate_sets(sr_g, m, sizeof m);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(m, "lipschitz.g.sr_gamma"), "SR on G without SN: %s", m);
+    const char *sr_ok[] = {"lipschitz.d.sr_gamma=0.5", "lipschitz.d.sr_dynamic=true", NULL};
+    CHECK(validate_sets(sr_ok, m, sizeof m) == LG_OK, "SR-GAN (SN + SR) rejected: %s", m);
+    const char *sr_toep[] = {"lipschitz.d.sn=false", "lipschitz.d.toeplitz_k=1", "lipschitz.d.sr_gamma=0.5", NULL};
+    CHECK(validate_sets(sr_toep, m, sizeof m) == LG_OK, "SR with Toeplitz rejected: %s", m);
+
+    /* harmless ones are warnings: one line each, naming the key */
+    lg_config c;
+    lg_config_default(&c);
+    const char *toy[] = {"data.format=ring8", "model.g.arch=mlp", "model.d.arch=mlp", NULL};
+    for (int i = 0; toy[i]; i++) CHECK_OK(lg_config_set(&c, toy[i]));
+    CHECK(lg_config_warnings(&c, NULL, "") == 0, "a plain toy config warns");
+    CHECK_OK(lg_config_set(&c, "data.path=/data/somewhere"));
+    CHECK_OK(lg_config_validate(&c));
+    char *txt = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&txt, &len);
+    int n = lg_config_warnings(&c, f, "lipgan train: ");
+    fclose(f);
+    CHECK(n == 1 && txt && strstr(txt, "lipgan train: warning: data.path") && strstr(txt, "ring8") &&
+              strchr(txt, '\n') == txt + len - 1,
+          "data.path on a toy: %d warnings: %s", n, txt ? txt : "");
+    free(txt);
+    lg_config_default(&c);
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.sr_every=3"));
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.gp_kind=one-sided"));
+    CHECK_OK(lg_config_validate(&c));
+    CHECK(lg_config_warnings(&c, NULL, "") == 2, "sr_every without SR and gp_kind without GP: %d warnings",
+          lg_config_warnings(&c, NULL, ""));
+}
+
+static void test_empty_config_file(void) {
+    char dir[64], p[128];
+    CHECK(tf_mkdtemp(dir, sizeof dir) == 0, "mkdtemp");
+    snprintf(p, sizeof p, "%s/empty.yaml", dir);
+    const char *bodies[] = {"", "# only a comment\n", "{}\n", "---\n"};
+    for (int i = 0; i < 4; i++) {
+        FILE *f = fopen(p, "w");
+        fputs(bodies[i], f);
+        fclose(f);
+        lg_config c;
+        lg_config_default(&c);
+        lg_error_clear();
+        lg_status s = lg_config_load_file(&c, p);
+        CHECK(s == LG_ERR_INVALID_ARG && strstr(lg_error_msg(), p) && strstr(lg_error_msg(), "data.format") &&
+                  strstr(lg_error_msg(), "no keys"),
+              "empty config <<%s>>: %s (%s)", bodies[i], lg_status_str(s), lg_error_msg());
+    }
+    FILE *f = fopen(p, "w");
+    fputs("seed: 3\n", f);
+    fclose(f);
+    lg_config c;
+    lg_config_default(&c);
+    CHECK_OK(lg_config_load_file(&c, p));
+    CHECK(c.seed == 3, "seed %lld", (long long)c.seed);
+    tf_rm_rf(dir);
+}
+
+static void test_decimal_numbers_only(void) {
+    /* item 4: hex, inf and nan are not numbers here */
+    const char *bad[] = {"0x10", "0X1p3", "inf", "-infinity", "nan", "1e999", "1/0", "0x10/2", "1/0x2", "e5",
+                         ".", "1e", "1.5.2", "2 e3"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lg_config c;
+        lg_config_default(&c);
+        char a[64];
+        snprintf(a, sizeof a, "optim.d.lr=%s", bad[i]);
+        lg_error_clear();
+        lg_status s = lg_config_set(&c, a);
+        CHECK(s == LG_ERR_INVALID_ARG && strstr(lg_error_msg(), "optim.d.lr") &&
+                  strstr(lg_error_msg(), "number") && !strstr(lg_error_msg(), "range"),
+              "--set %s: %s (%s)", a, lg_status_str(s), lg_error_msg());
+        CHECK(c.optim.d.lr == 2e-4f, "--set %s changed the value to %g", a, c.optim.d.lr);
+    }
+    lg_config c;
+    lg_config_default(&c);
+    CHECK(lg_config_set(&c, "optim.d.lr=0x10") == LG_ERR_INVALID_ARG && strstr(lg_error_msg(), "not a number"),
+          "hex: %s", lg_error_msg());
+    struct { const char *v; float want; } good[] = {{"1e-3", 1e-3f}, {"2.0e-4", 2e-4f}, {".5", 0.5f},
+                                                   {"5.", 5.0f}, {"+3", 3.0f}, {"1/128", 1.0f / 128},
+                                                   {" 0.25 ", 0.25f}, {"1 / 4", 0.25f}, {"0", 0.0f},
+                                                   {"1E-2", 1e-2f}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char a[64];
+        snprintf(a, sizeof a, "optim.d.lr=%s", good[i].v);
+        CHECK_OK(lg_config_set(&c, a));
+        CHECK(c.optim.d.lr == good[i].want, "%s read as %g", a, c.optim.d.lr);
+    }
+    /* the same through YAML */
+    lg_config y;
+    char m[512];
+    CHECK(load(&y, "optim: {d: {lr: 0x10}}\n", m, sizeof m) == LG_ERR_INVALID_ARG && strstr(m, "t.yaml:1") &&
+              strstr(m, "optim.d.lr") && strstr(m, "not a number"),
+          "yaml hex: %s", m);
+    CHECK(load(&y, "train: {steps: 0x10}\n", m, sizeof m) == LG_ERR_INVALID_ARG && strstr(m, "train.steps"),
+          "yaml hex integer: %s", m);
+}
+
+static void test_diff(void) {
+    lg_config a, b;
+    lg_config_default(&a);
+    b = a;
+    char buf[512];
+    CHECK(lg_config_diff(&a, &b, buf, sizeof buf) == 0 && buf[0] == '\0', "equal configs differ: %s", buf);
+    CHECK_OK(lg_config_set(&b, "train.steps=3000"));
+    CHECK_OK(lg_config_set(&b, "optim.g.lr=1e-3"));
+    int n = lg_config_diff(&a, &b, buf, sizeof buf);
+    CHECK(n == 2 && strstr(buf, "optim.g.lr: 0.0002 -> 0.001") && strstr(buf, "train.steps: 50000 -> 3000"),
+          "diff %d: %s", n, buf);
+    char small[24];
+    CHECK(lg_config_diff(&a, &b, small, sizeof small) == 2 && strlen(small) == sizeof small - 1 &&
+              strstr(small, "..."),
+          "cut diff: '%s'", small);
+}
+
 int main(void) {
     LG_TEST_RUN(test_defaults_are_thesis_baseline);
     LG_TEST_RUN(test_nested_yaml_and_types);
@@ -305,5 +510,11 @@ int main(void) {
     LG_TEST_RUN(test_validate);
     LG_TEST_RUN(test_load_file_errors);
     LG_TEST_RUN(test_example_configs_parse);
+    LG_TEST_RUN(test_keys_of_the_other_network);
+    LG_TEST_RUN(test_d_batchnorm);
+    LG_TEST_RUN(test_settings_that_do_nothing);
+    LG_TEST_RUN(test_empty_config_file);
+    LG_TEST_RUN(test_decimal_numbers_only);
+    LG_TEST_RUN(test_diff);
     return lg_test_summary("test_config");
 }

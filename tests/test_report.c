@@ -7,7 +7,8 @@
  * warnings. The CLI is run too ($BUILD/lipgan), and, when Chromium is
  * installed, tests/report_chromium.sh loads the page headless and checks
  * every image decoded and the console is clean (and that a page with a
- * broken image fails that check). */
+ * broken image fails that check). A directory holding none of a run's
+ * files is an error (exit 3 from the CLI) and nothing is written. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,26 +242,39 @@ static void test_report(void) {
 }
 
 static void test_empty_dir(void) {
-    char d[300], out[400];
+    char d[300], out[400], cmd[1024];
     snprintf(d, sizeof d, "%s/empty", g_dir);
     sh("mkdir -p '%s'", d);
     snprintf(out, sizeof out, "%s/r.html", d);
     lg_report_info info;
-    CHECK_OK(lg_report_write(d, out, NULL, &info));
-    CHECK(info.images == 0 && info.metrics_rows == 0 && !info.has_config, "empty run");
-    unsigned char *buf;
-    size_t len;
-    CHECK_OK(lg_file_read_all(out, &buf, &len));
-    CHECK(strstr((char *)buf, "No metrics.jsonl") && strstr((char *)buf, "No spectra.bin") &&
-              strstr((char *)buf, "No sample images"),
-          "missing parts are named");
-    free(buf);
-    /* a corrupt spectra.bin is reported in the page, not fatal */
+    /* a directory with none of a run's files is an error, and nothing is written */
+    sh("touch '%s/notes.txt'", d);
+    CHECK_STATUS(lg_report_write(d, out, NULL, &info), LG_ERR_NOT_FOUND);
+    CHECK(strstr(lg_error_msg(), "is not a run directory") && strstr(lg_error_msg(), d), "message: %s",
+          lg_error_msg());
+    CHECK(access(out, F_OK) != 0, "%s was written for a directory that is not a run", out);
+    snprintf(cmd, sizeof cmd, "report '%s'", d);
+    static char o[4096];
+    int rc = lg_test_run_cli(g_bin, cmd, 1, o, sizeof o);
+    CHECK(rc == 3 && strstr(o, "not a run directory") && strchr(o, '\n') == o + strlen(o) - 1,
+          "lipgan report on a non-run directory: exit %d: %s", rc, o);
+    snprintf(out, sizeof out, "%s/report.html", d);
+    CHECK(access(out, F_OK) != 0, "lipgan report wrote %s", out);
+    /* a corrupt spectra.bin makes it a run directory; the damage is reported
+     * in the page, not fatal, and the missing parts are named */
     char sp[400];
     snprintf(sp, sizeof sp, "%s/spectra.bin", d);
     CHECK_OK(lg_file_write_atomic(sp, "LGSPECTR\x07\0\0\0\x10\0\0\0", 16));
     CHECK_OK(lg_report_write(d, out, NULL, &info));
     CHECK(info.warnings == 1, "corrupt spectra.bin warned: %d", info.warnings);
+    CHECK(info.images == 0 && info.metrics_rows == 0 && !info.has_config, "nearly empty run");
+    unsigned char *buf;
+    size_t len;
+    CHECK_OK(lg_file_read_all(out, &buf, &len));
+    CHECK(strstr((char *)buf, "No metrics.jsonl") && strstr((char *)buf, "spectra.bin could not be read") &&
+              strstr((char *)buf, "No sample images"),
+          "missing parts are named");
+    free(buf);
     CHECK_STATUS(lg_report_write("/nonexistent/dir", out, NULL, &info), LG_ERR_NOT_FOUND);
 }
 

@@ -10,10 +10,12 @@
 
 #include "lg_test.h"
 #include "lipgan/config.h"
+#include "lipgan/fileio.h"
 #include "lipgan/loss.h"
 #include "lipgan/ops.h"
 #include "lipgan/optim.h"
 #include "lipgan/train.h"
+#include "train/train_internal.h" /* lg__trainer_set_step_mode */
 #include "train_fixtures.h"
 
 /* ---- losses ---- */
@@ -484,6 +486,112 @@ static void test_example_configs_run(void) {
     tf_rm_rf(tmp);
 }
 
+
+/* QA item 12: the progress line of the diverging step and the divergence
+ * message give the same step number, in both step paths (the classic one
+ * and the sync-free one that device backends use). D is poisoned after
+ * step 3 for good; with n_dis 2 and max_nonfinite 5, step 4 skips its two
+ * D updates and its G update (3 in a row) and step 5's second D update is
+ * the 5th: the run diverges at step 5. */
+static void poison_d_hook(lg_trainer *t, const lg_train_stats *s, void *user) {
+    (void)user;
+    if (s->step == 3) lg_model_params(lg_trainer_discriminator(t))[0] = NAN;
+}
+
+static void test_diverged_step_number(void) {
+    char dir[64], p[256];
+    CHECK(tf_mkdtemp(dir, sizeof dir) == 0, "mkdtemp");
+    for (int mode = 0; mode < 2; mode++) {
+        lg_config c;
+        toy_config(&c);
+        const char *sets[] = {"train.max_nonfinite=5", "train.steps=8", "log.every=1", "log.samples_every=0",
+                              "log.checkpoint_every=0", "log.spectra_every=0", "log.tensorboard=false", NULL};
+        for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
+        lg_trainer *t;
+        CHECK_OK(lg_trainer_create(&t, &c));
+        if (!t) return;
+        CHECK_OK(lg__trainer_set_step_mode(t, mode));
+        char *log = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&log, &len);
+        snprintf(p, sizeof p, "%s/mode%d", dir, mode);
+        lg_train_opts o = {.out_dir = p, .progress = f, .after_step = poison_d_hook};
+        lg_status s = lg_trainer_run(t, &o);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", lg_error_msg());
+        fclose(f);
+        CHECK(s == LG_ERR_NONFINITE, "mode %d: %s (%s)", mode, lg_status_str(s), msg);
+        long long at = -1, line_step = -1;
+        const char *m = strstr(msg, "diverged at step ");
+        if (m) at = atoll(m + strlen("diverged at step "));
+        /* the last "step N: ... skipped" line */
+        for (const char *q = log; q && (q = strstr(q, "step ")) != NULL; q++) {
+            long long v;
+            char tail[16];
+            if (sscanf(q, "step %lld: %*d update(s) skippe%15s", &v, tail) == 2) line_step = v;
+        }
+        CHECK(at == 5 && line_step == 5,
+              "mode %d: message says step %lld, the progress line step %lld (want 5 and 5)\n%s\n%s", mode, at,
+              line_step, msg, log ? log : "");
+        /* and the metrics.jsonl row of the diverged step */
+        snprintf(p + strlen(p), sizeof p - strlen(p), "/metrics.jsonl");
+        unsigned char *rows = NULL;
+        size_t rl = 0;
+        CHECK_OK(lg_file_read_all(p, &rows, &rl));
+        const char *last = rows ? strstr((const char *)rows, "{\"step\":5,") : NULL;
+        CHECK(last != NULL, "mode %d: no metrics row for step 5:\n%s", mode, rows ? (char *)rows : "");
+        free(rows);
+        free(log);
+        lg_trainer_free(t);
+    }
+    tf_rm_rf(dir);
+}
+
+/* QA item 11: the progress line labels D's sigma column by what it is. */
+static void test_progress_sigma_label(void) {
+    char dir[64], p[256], cifar[256];
+    CHECK(tf_mkdtemp(dir, sizeof dir) == 0, "mkdtemp");
+    CHECK(tf_write_cifar(dir, 6, cifar, sizeof cifar) == 0, "tiny cifar");
+    struct { const char *sets[8]; const char *want; } cases[] = {
+        {{"lipschitz.d.sn=true", NULL}, "D raw sigma min/mean/max "},
+        {{"lipschitz.d.sn=false", "lipschitz.d.clip=0.1", NULL}, NULL}, /* nothing normalized: no column */
+        {{"data.format=cifar10", "model.g.arch=cnn", "model.d.arch=cnn", "model.g.width=4", "model.d.width=4",
+          "lipschitz.d.sn=false", "lipschitz.d.toeplitz_k=2", NULL},
+         "D raw op-norm min/mean/max "},
+    };
+    for (int k = 0; k < 3; k++) {
+        lg_config c;
+        toy_config(&c);
+        char a[300];
+        snprintf(a, sizeof a, "data.path=%s", cifar);
+        if (k == 2) CHECK_OK(lg_config_set(&c, a));
+        const char *common[] = {"train.steps=1", "train.batch_d=4", "train.batch_g=4", "log.every=1",
+                                "log.samples_every=0", "log.spectra_every=0", "log.tensorboard=false", NULL};
+        for (int i = 0; common[i]; i++) CHECK_OK(lg_config_set(&c, common[i]));
+        for (int i = 0; cases[k].sets[i]; i++) CHECK_OK(lg_config_set(&c, cases[k].sets[i]));
+        lg_trainer *t;
+        CHECK_OK(lg_trainer_create(&t, &c));
+        if (!t) continue;
+        char *log = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&log, &len);
+        snprintf(p, sizeof p, "%s/run%d", dir, k);
+        lg_train_opts o = {.out_dir = p, .progress = f};
+        CHECK_OK(lg_trainer_run(t, &o));
+        fclose(f);
+        const char *line = log ? strstr(log, "step 1/1") : NULL;
+        CHECK(line != NULL, "case %d: no progress line:\n%s", k, log ? log : "");
+        if (line) {
+            CHECK(!strstr(line, "sigma(D)"), "case %d: the unlabelled sigma(D) is back: %s", k, line);
+            if (cases[k].want) CHECK(strstr(line, cases[k].want) != NULL, "case %d: want '%s' in %s", k, cases[k].want, line);
+            else CHECK(!strstr(line, " raw "), "case %d: a sigma column without SN/Toeplitz: %s", k, line);
+        }
+        free(log);
+        lg_trainer_free(t);
+    }
+    tf_rm_rf(dir);
+}
+
 int main(void) {
     LG_TEST_RUN(test_loss_values);
     LG_TEST_RUN(test_loss_gradients);
@@ -493,5 +601,7 @@ int main(void) {
     LG_TEST_RUN(test_nonfinite_skip_and_diverge);
     LG_TEST_RUN(test_skip_restores_sn_state);
     LG_TEST_RUN(test_example_configs_run);
+    LG_TEST_RUN(test_diverged_step_number);
+    LG_TEST_RUN(test_progress_sigma_label);
     return lg_test_summary("test_train");
 }

@@ -175,14 +175,32 @@ lg_status lg_config_set_value(lg_config *c, const char *key, const char *value,
 /* A "key=value" override (the argument of --set). */
 lg_status lg_config_set(lg_config *c, const char *assignment);
 
-/* Applies a YAML document (file or string) over c. label names it in errors. */
+/* Applies a YAML document (file or string) over c. label names it in errors.
+ * A file that sets no keys (empty, only comments, "{}") is an error: it
+ * would silently train the built-in defaults (cifar10). */
 lg_status lg_config_load_file(lg_config *c, const char *path);
 lg_status lg_config_load_string(lg_config *c, const char *yaml, size_t len,
                                 const char *label);
 
-/* Cross-key checks (e.g. gradient penalty on G, a convolutional model for
- * 2-D toy data); the message names the offending key. */
+/* Cross-key checks; the message names the offending key. Settings that
+ * would do nothing are errors: a key of the other network (gradient
+ * penalty on G, r(W) penalty on D), model.d.bn on a cnn/resnet D (they have
+ * no batch norm), sr_dynamic without sr_gamma, SR without SN/Toeplitz on
+ * that network; also e.g. a convolutional model for 2-D toy data. */
 lg_status lg_config_validate(const lg_config *c);
+
+/* Harmless settings that do nothing (data.path with a 2-D toy, sr_every
+ * without SR, sn_iters without SN/Toeplitz, gp_kind without the penalty):
+ * one line each, "<prefix>warning: ...", to f (NULL: only counted).
+ * Returns their number. */
+int lg_config_warnings(const lg_config *c, FILE *f, const char *prefix);
+
+/* The value of key k in c as printed in the YAML ("0.0002", "true",
+ * "hinge", a quoted path) into buf. */
+void lg_config_value_str(const lg_config *c, const lg_cfg_key *k, char *buf, size_t cap);
+/* The keys whose values differ between a and b, as "key: a -> b, ..." into
+ * buf (cut with "..." if it does not fit); returns how many differ. */
+int lg_config_diff(const lg_config *a, const lg_config *b, char *buf, size_t cap);
 
 /* The effective config as YAML that lg_config_load_string reads back to an
  * identical struct (floats printed in their shortest round-trip form).

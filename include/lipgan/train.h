@@ -68,13 +68,18 @@ extern "C" {
 
 /* What one step did (host values). */
 typedef struct lg_train_stats {
-    int64_t step;         /* G steps done after this one */
+    int64_t step;         /* G steps done after this one; on LG_ERR_NONFINITE the
+                           * number of the step that diverged (steps done before + 1) */
     float loss_d;         /* D loss of the last D update (penalty included) */
     float loss_g;         /* G loss (r(W) penalty included) */
     float d_real, d_fake; /* mean D output on real / fake data, last D update */
     float gp;             /* gradient penalty term of the last D update (0 if off) */
     float lr_g, lr_d;     /* learning rates used */
-    float sigma_min, sigma_mean, sigma_max; /* D layers' SN/Toeplitz sigma (0 if none) */
+    float sigma_min, sigma_mean, sigma_max; /* over D's normalized layers: the power-
+                           * iteration estimate of each raw weight's norm, the divisor
+                           * of its normalization (SN: spectral norm of the reshaped
+                           * matrix; Toeplitz: the convolution's operator norm; SR
+                           * rescales raw weights to norm 1 at its steps); 0 if none */
     int skipped;          /* updates skipped in this step (non-finite) */
     int nonfinite_run;    /* skipped updates in a row so far */
 } lg_train_stats;
@@ -123,8 +128,22 @@ typedef struct lg_train_opts {
     void *user;
 } lg_train_opts;
 
-/* The training loop: resumes if asked (a run directory that already holds
- * checkpoints without resume is an error), then steps until train.steps,
+/* The training loop. The run directory:
+ *  - is locked first (flock on out_dir/.lock, held until the function
+ *    returns; the kernel drops it if the process dies); a directory locked
+ *    by another process is refused with a message naming it and the PID;
+ *    under dist: mpi only rank 0 (the writer) locks;
+ *  - resume: it must exist and hold a checkpoint (nothing is created
+ *    otherwise); the newest one is loaded; if it is damaged the error names
+ *    the newest older one that opens (nothing falls back silently); config
+ *    keys that differ from the checkpoint's are named in a warning (with
+ *    the learning-rate change); a checkpoint at or past train.steps is
+ *    "nothing to do" (LG_OK, nothing written);
+ *  - no resume: it must not hold checkpoints, nor a metrics.jsonl (a run
+ *    killed before its first checkpoint);
+ * the refusals (lock, checkpoints or metrics.jsonl without resume) are
+ * LG_ERR_INVALID_ARG with lg_trainer_run_dir_conflict() = 1 (the CLI's
+ * usage error, exit 2). Then it steps until train.steps,
  * every log.every steps printing a progress line and appending a row to
  * out_dir/metrics.jsonl, writing sample grids from fixed noise and
  * checkpoints as configured, and a final checkpoint and sample grid.
@@ -149,6 +168,15 @@ typedef struct lg_train_opts {
  * or LG_ERR_NONFINITE (diverged; no checkpoint of the diverged state is
  * written, the previous ones stay). */
 lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *opts);
+
+/* 1 if the last lg_trainer_run was refused because of its run directory
+ * (locked by another process, or holding checkpoints / a metrics.jsonl
+ * without resume): a conflict in how it was asked for, not bad data. */
+int lg_trainer_run_dir_conflict(const lg_trainer *t);
+/* Steps done when the last lg_trainer_run began stepping (after a resume);
+ * -1 if it never got there. Equal to lg_trainer_steps_done afterwards when
+ * there was nothing to do. */
+int64_t lg_trainer_run_start(const lg_trainer *t);
 
 /* ---- checkpoints ---- */
 

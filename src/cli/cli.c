@@ -3,6 +3,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lipgan/fileio.h"
 
 int lg_cli_exit_code(lg_status s) {
     switch (s) {
@@ -31,4 +35,20 @@ int lg_cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_end(ap);
     fprintf(stderr, "; see 'lipgan %s --help'\n", cmd);
     return LG_EXIT_USAGE;
+}
+
+lg_status lg_cli_check_writable(const char *opt, const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return lg_error_set(LG_ERR_IO, "%s %s: is a directory; give a file name (e.g. %s/out.safetensors)", opt,
+                            path, path);
+    /* the same open the real write does, so the same failures show up now */
+    lg_wfile f;
+    if (lg_wfile_open(&f, path, 1) != LG_OK) {
+        char why[1024]; /* lg_error_set must not read the buffer it writes */
+        snprintf(why, sizeof why, "%s", lg_error_msg());
+        return lg_error_set(LG_ERR_IO, "%s: %s", opt, why);
+    }
+    lg_wfile_abort(&f); /* removes the temp file */
+    return LG_OK;
 }

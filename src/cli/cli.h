@@ -18,7 +18,9 @@ enum {
     LG_EXIT_DATA = 3,         /* bad or missing input file / data set / checkpoint */
     LG_EXIT_CONFIG = 4,       /* bad config file or value */
     LG_EXIT_DIVERGED = 5,     /* training diverged (non-finite losses K times) */
-    LG_EXIT_INTERRUPTED = 130 /* stopped by SIGINT/SIGTERM (128 + SIGINT) */
+    LG_EXIT_INTERRUPTED = 130 /* stopped by a signal: 128 + its number, i.e. 130 for
+                                 SIGINT, 143 for SIGTERM (train exits with the
+                                 signal's own code; 130 where none is known) */
 };
 
 typedef int (*lg_cli_fn)(int argc, char **argv);
@@ -41,5 +43,13 @@ int lg_cli_fail(const char *cmd, lg_status s);
 /* Prints "lipgan <cmd>: <message>; see 'lipgan <cmd> --help'" to stderr and
  * returns LG_EXIT_USAGE. */
 int lg_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Fails early, before any long computation, if the output file path cannot
+ * be written the way the atomic writer (lipgan/fileio.h) will write it: path
+ * must not be a directory, and its temp file "<path>.tmp.<pid>" is created
+ * and removed again in the target directory. Nothing is left behind and an
+ * existing file at path is not touched. LG_ERR_IO with a message naming the
+ * path, prefixed by opt (e.g. "--out"). */
+lg_status lg_cli_check_writable(const char *opt, const char *path);
 
 #endif

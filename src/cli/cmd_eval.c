@@ -286,19 +286,25 @@ static lg_status run_eval(const eval_args *a, eval_state *st, int *usage_code) {
                                 "%dx%dx%d images: use is,fid,kid",
                                 file, c, h, w);
     }
+    const char *fid_from = NULL, *cfid_from = NULL; /* the --ref that gave each kind */
     for (int i = 0; i < a->nrefs; i++) {
         lg_fid_stats s;
         LG_TRY(lg_fid_stats_load(&s, a->refs[i]));
-        if (s.dim == LG_INCEPTION_POOL3_DIM && !st->have_fid_ref) st->fid_ref = s, st->have_fid_ref = 1;
-        else if (s.dim == LG_CLS_FEAT_DIM && !st->have_cfid_ref) st->cfid_ref = s, st->have_cfid_ref = 1;
-        else {
-            int d = s.dim;
-            lg_fid_stats_free(&s);
+        const int d = s.dim, is_fid = d == LG_INCEPTION_POOL3_DIM, is_cfid = d == LG_CLS_FEAT_DIM;
+        const char *first = is_fid ? fid_from : is_cfid ? cfid_from : NULL;
+        if (is_fid && !first) st->fid_ref = s, st->have_fid_ref = 1, fid_from = a->refs[i];
+        else if (is_cfid && !first) st->cfid_ref = s, st->have_cfid_ref = 1, cfid_from = a->refs[i];
+        else lg_fid_stats_free(&s);
+        if (!is_fid && !is_cfid)
             return lg_error_set(LG_ERR_INVALID_ARG,
-                                "--ref %s: dimension %d is neither Inception's (2048, fid) nor the classifier's (128, "
-                                "cfid), or a second file of that kind",
-                                a->refs[i], d);
-        }
+                                "--ref %s: features of dimension %d are used by no metric (fid needs Inception's "
+                                "%d, cfid the classifier's %d); make the file with lipgan fid-stats",
+                                a->refs[i], d, LG_INCEPTION_POOL3_DIM, LG_CLS_FEAT_DIM);
+        if (first)
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "--ref %s: a second %s reference (dimension %d); %s was already given for it; pass "
+                                "one --ref per metric",
+                                a->refs[i], is_fid ? "fid" : "cfid", d, first);
     }
     if ((m & LG_EVAL_FID) && !st->have_fid_ref) {
         LG_TRY(real_data(st, &cfg, a));

@@ -100,6 +100,9 @@ int lg_cmd_fid_stats(int argc, char **argv) {
     }
     if (!data) return lg_cli_usage_error("fid-stats", "missing DATA");
     if (!out) return lg_cli_usage_error("fid-stats", "missing --out STATS.safetensors");
+    /* before the network, the data and the features, not after */
+    lg_status ws = lg_cli_check_writable("--out", out);
+    if (ws != LG_OK) return lg_cli_fail("fid-stats", ws);
     if (!format) {
         format = detect_format(data);
         if (!format)

@@ -104,15 +104,17 @@ int lg_cmd_sample(int argc, char **argv) {
     const lg_model_spec *spec = lg_model_get_spec(g);
     int64_t ss = lg_generator_sample_size(g);
     int two_d = spec->data_dim == 2;
-    if (csv && spec->data_dim <= 0) {
+    /* spec lives inside g: copy what the messages need before freeing g */
+    const int data_dim = spec->data_dim, img_c = spec->img_c, img_size = spec->img_size;
+    if (csv && data_dim <= 0) {
         lg_model_free(g);
         return lg_cli_usage_error("sample", "--out %s: CSV is for 2-D data; this generator makes %dx%dx%d images",
-                                  out, spec->img_c, spec->img_size, spec->img_size);
+                                  out, img_c, img_size, img_size);
     }
-    if (png && !two_d && spec->data_dim > 0) {
+    if (png && !two_d && data_dim > 0) {
         lg_model_free(g);
-        return lg_cli_usage_error("sample", "--out %s: a %d-D generator has no PNG form; use .safetensors",
-                                  out, spec->data_dim);
+        return lg_cli_usage_error("sample", "--out %s: a %d-D generator has no PNG form; use .safetensors", out,
+                                  data_dim);
     }
     float *x = malloc((size_t)n * (size_t)ss * sizeof(float));
     if (!x) {

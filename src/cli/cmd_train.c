@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "lipgan/backend_cpu.h"
@@ -46,9 +47,31 @@ static void usage(FILE *f) {
             "the gradients are averaged, batch norm uses the whole batch's statistics\n"
             "(dist_sync_bn), and rank 0 writes the run directory (lipgan/dist.h).\n"
             "\n"
+            "Progress line (every log.every steps): step, losses of D and G (gp: the gradient penalty\n"
+            "term), D(x) and D(G(z)) (mean D output on real and fake data), then, when D has SN or\n"
+            "Toeplitz, \"D raw sigma min/mean/max a/b/c\" (\"D raw op-norm\" under Toeplitz): over D's\n"
+            "normalized layers, the power-iteration estimate of each raw weight's norm, the divisor\n"
+            "its normalization uses (metrics.jsonl: sigma_d_min/mean/max):\n"
+            "  SN        the spectral norm of the reshaped weight matrix; the layer as used has 1\n"
+            "  SR-GAN    the same, about 1 just after each SR step, which rescales the raw weights\n"
+            "            (lipschitz.d.sr_every)\n"
+            "  Toeplitz  the convolution's true operator norm (linear layers: the matrix norm); the\n"
+            "            layer as used has lipschitz.d.toeplitz_k\n"
+            "Large or growing raw norms are what D would have without the constraint, not D's\n"
+            "Lipschitz constant (the spectral monitor, log.spectra_every, bounds that). Then the\n"
+            "learning rate of G, it/s and the ETA.\n"
+            "\n"
+            "The run directory is locked (DIR/.lock) while a run writes it: a second run into it is\n"
+            "refused, as is a fresh run into a DIR holding checkpoints or a metrics.jsonl (exit 2);\n"
+            "--resume of a DIR that does not exist creates nothing (exit 3). On --resume, CONFIG and\n"
+            "--set make the config (the run's config.yaml is not read); the keys that differ from the\n"
+            "checkpoint's are named in a warning.\n"
+            "\n"
             "SIGINT/SIGTERM write a checkpoint and exit (code 128+signal); a second one kills.\n"
-            "Exit codes: 0 done, 4 bad config, 3 bad data or checkpoint, 5 diverged\n"
-            "(train.max_nonfinite non-finite updates in a row; the last good checkpoint stays).\n");
+            "Exit codes: 0 done, 2 usage (also a run directory in use or holding a run), 3 bad data\n"
+            "or checkpoint, 4 bad config, 5 diverged\n"
+            "(train.max_nonfinite non-finite updates in a row; the last good checkpoint stays),\n"
+            "128+signal interrupted (130 SIGINT, 143 SIGTERM).\n");
 }
 
 int lg_cmd_train(int argc, char **argv) {
@@ -104,6 +127,13 @@ int lg_cmd_train(int argc, char **argv) {
         code = lg_cli_usage_error("train", "missing CONFIG.yaml");
         goto done;
     }
+    struct stat cfg_sb; /* a directory opens, then fails as a "read error": say what to give */
+    if (stat(cfg_path, &cfg_sb) == 0 && S_ISDIR(cfg_sb.st_mode)) {
+        code = lg_cli_fail("train", lg_error_set(LG_ERR_NOT_FOUND, "config %s: is a directory; give a YAML file "
+                                                                   "(e.g. configs/fmnist_sn_hinge.yaml)",
+                                                 cfg_path));
+        goto done;
+    }
     s = lg_config_load_file(&cfg, cfg_path);
     for (int i = 0; s == LG_OK && i < nsets; i++) s = lg_config_set(&cfg, sets[i]);
     if (s == LG_OK) s = lg_config_validate(&cfg);
@@ -112,6 +142,7 @@ int lg_cmd_train(int argc, char **argv) {
         goto done;
     }
     if (print_cfg) {
+        lg_config_warnings(&cfg, stderr, "lipgan train: ");
         lg_config_print(&cfg, stdout, 0);
         goto done;
     }
@@ -131,6 +162,7 @@ int lg_cmd_train(int argc, char **argv) {
         goto done;
     }
     if (lg_dist_rank() != 0) quiet = 1; /* dist: rank 0 speaks for the run */
+    if (lg_dist_rank() == 0) lg_config_warnings(&cfg, stderr, "lipgan train: "); /* even when quiet */
     if (!quiet)
         fprintf(stderr, "lipgan train: %s -> %s (%s, %lld steps, G %s / D %s, loss %s, device %s%s)\n",
                 cfg_path, out, cfg.data.format, (long long)cfg.train.steps, cfg.model.g.arch,
@@ -163,7 +195,13 @@ int lg_cmd_train(int argc, char **argv) {
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (s == LG_OK) {
-        if (!quiet) fprintf(stderr, "lipgan train: done; samples in %s/samples.png\n", out);
+        /* a resumed run already at train.steps said so ("nothing to do") */
+        int ran = lg_trainer_steps_done(t) > lg_trainer_run_start(t);
+        if (!quiet && ran) fprintf(stderr, "lipgan train: done; samples in %s/samples.png\n", out);
+    } else if (lg_trainer_run_dir_conflict(t)) {
+        /* locked, or a fresh run into a DIR holding one: how it was asked for */
+        fprintf(stderr, "lipgan train: error: %s\n", lg_error_msg());
+        code = LG_EXIT_USAGE;
     } else if (s == LG_ERR_INTERRUPTED) {
         if (lg_dist_rank() == 0) fprintf(stderr, "lipgan train: %s\n", lg_error_msg());
         code = g_stop > 0 ? 128 + (int)g_stop : LG_EXIT_INTERRUPTED;

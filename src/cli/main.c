@@ -64,7 +64,8 @@ static void print_help(FILE *out) {
             "  %-16s  show this help, or a command's help\n"
             "\n"
             "exit codes: 0 ok, 1 runtime error, 2 usage error, 3 bad input file or data,\n"
-            "            4 bad config, 5 training diverged, 130 interrupted\n",
+            "            4 bad config, 5 training diverged,\n"
+            "            128+signal interrupted (130 SIGINT, 143 SIGTERM)\n",
             "help");
 }
 
@@ -83,7 +84,8 @@ static int run(int argc, char **argv) {
         return LG_EXIT_OK;
     }
     if (strcmp(a, "help") == 0) {
-        if (argc < 3) {
+        /* "help help" and "help --help" ask about help itself: the general help */
+        if (argc < 3 || !strcmp(argv[2], "help") || !strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")) {
             print_help(stdout);
             return LG_EXIT_OK;
         }

@@ -686,6 +686,21 @@ static const char k_check[] =
     "d.setAttribute('data-images-ok',ok);d.setAttribute('data-images-bad',bad);"
     "d.setAttribute('data-errors',errs);document.body.appendChild(d);});})();";
 
+/* Does dir hold anything `lipgan train` writes that the report reads? */
+static int is_run_dir(const char *dir) {
+    static const char *const files[] = {"metrics.jsonl", "spectra.bin"};
+    char path[4096];
+    struct stat sb;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) return 1;
+    }
+    int64_t step;
+    if (lg_checkpoint_latest(dir, path, sizeof path, &step) == LG_OK) return 1;
+    lg_error_clear(); /* "no checkpoint" is an answer here, not an error */
+    return 0;
+}
+
 lg_status lg_report_write(const char *dir, const char *out_html, const lg_report_opts *opts, lg_report_info *info) {
     lg_report_info dummy;
     if (!info) info = &dummy;
@@ -697,6 +712,14 @@ lg_status lg_report_write(const char *dir, const char *out_html, const lg_report
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return lg_error_set(LG_ERR_NOT_FOUND, "report: %s is not a directory; pass a run directory (--out of lipgan train)",
+                            dir);
+    /* a directory without any of a run's files (a typo, a parent directory)
+     * would give an empty page that looks like a report: refuse it, and
+     * write nothing */
+    if (!is_run_dir(dir))
+        return lg_error_set(LG_ERR_NOT_FOUND,
+                            "report: %s is not a run directory (no metrics.jsonl, ckpt_*.safetensors or "
+                            "spectra.bin); pass the --out directory of lipgan train",
                             dir);
     page p;
     memset(&p, 0, sizeof p);

@@ -171,17 +171,20 @@ lg_status lg_classifier_load(lg_classifier **out, const char *path, const lg_bac
                             "--out %s",
                             path, LG_CLS_DEFAULT_PATH, path);
     if (s != LG_OK) return s;
+    /* the metadata strings live in f: the messages are made before closing it */
     const char *fmt = lg_st_meta(f, "format");
     if (!fmt || strcmp(fmt, LG_CLS_FORMAT) != 0) {
+        s = lg_error_set(LG_ERR_FORMAT, "%s: not a lipgan classifier (metadata format is '%s', want %s)",
+                         path, fmt ? fmt : "absent", LG_CLS_FORMAT);
         lg_st_close(f);
-        return lg_error_set(LG_ERR_FORMAT, "%s: not a lipgan classifier (metadata format is %s, want %s)", path,
-                            fmt ? fmt : "absent", LG_CLS_FORMAT);
+        return s;
     }
     const char *arch = lg_st_meta(f, "arch");
     if (!arch || strcmp(arch, LG_CLS_ARCH) != 0) {
+        s = lg_error_set(LG_ERR_FORMAT, "%s: classifier architecture '%s' is not this lipgan's '%s'", path,
+                         arch ? arch : "absent", LG_CLS_ARCH);
         lg_st_close(f);
-        return lg_error_set(LG_ERR_FORMAT, "%s: classifier architecture '%s' is not this lipgan's '%s'", path,
-                            arch ? arch : "absent", LG_CLS_ARCH);
+        return s;
     }
     lg_classifier *c;
     s = alloc_classifier(&c, be);

@@ -463,8 +463,9 @@ lg_status lg_model_create(lg_model **out, const lg_model_spec *spec, const lg_ba
         return lg_error_set(LG_ERR_INVALID_ARG, "model: depth = %d out of range [1, 32]", s->depth);
     if (s->role == LG_NET_D && s->batchnorm && s->arch != LG_ARCH_MLP)
         return lg_error_set(LG_ERR_INVALID_ARG,
-                            "model: batchnorm in a %s discriminator is not supported (it breaks the "
-                            "per-sample gradient penalty); set batchnorm 0",
+                            "model: the %s discriminator has no batch-norm layers (as in the "
+                            "papers: batch norm only in the generator; an MLP D may have them); "
+                            "set batchnorm 0",
                             lg_model_arch_name(s->arch));
 
     lg_model *m = calloc(1, sizeof *m);

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -250,18 +251,51 @@ static lg_status open_checkpoint(lg_st_file **f, const char *path) {
     LG_TRY(lg_st_open(f, path));
     const char *fmt = lg_st_meta(*f, "format");
     if (!fmt || strcmp(fmt, LG_CHECKPOINT_FORMAT) != 0) {
+        /* fmt lives in f: the message is made before f is closed */
+        lg_status st = lg_error_set(LG_ERR_FORMAT,
+                                    "checkpoint %s: not a lipgan checkpoint (metadata format is %s%.64s%s, "
+                                    "expected %s); give a ckpt_*.safetensors written by lipgan train or "
+                                    "its run directory",
+                                    path, fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "",
+                                    LG_CHECKPOINT_FORMAT);
         lg_st_close(*f);
         *f = NULL;
-        return lg_error_set(LG_ERR_FORMAT,
-                            "checkpoint %s: not a lipgan checkpoint (metadata format is %s, expected %s)",
-                            path, fmt ? fmt : "missing", LG_CHECKPOINT_FORMAT);
+        return st;
     }
     return LG_OK;
 }
 
-lg_status lg_trainer_load(lg_trainer *t, const char *path) {
+/* LG_ERR_FORMAT naming path and tensor if any of the n floats is NaN or
+ * Inf: lipgan never saves a diverged state (train.h), so the file is
+ * damaged. */
+static lg_status check_finite(const char *path, const char *name, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return lg_error_set(LG_ERR_FORMAT,
+                                "checkpoint %s: tensor %s holds a non-finite value (%g at index %lld); "
+                                "lipgan never saves a diverged state, so the file is damaged; use an "
+                                "older checkpoint",
+                                path, name, (double)x[i], (long long)i);
+    return LG_OK;
+}
+
+/* lg_trainer_load; *damaged (optional) = 1 when it failed because the file
+ * itself is damaged (does not open as a checkpoint, or holds non-finite
+ * values), not because it belongs to another config. */
+lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged);
+
+lg_status lg_trainer_load(lg_trainer *t, const char *path) { return lg__trainer_load_ex(t, path, NULL); }
+
+lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged) {
+    int dmg_;
+    if (!damaged) damaged = &dmg_;
+    *damaged = 0;
     lg_st_file *f;
-    LG_TRY(open_checkpoint(&f, path));
+    lg_status ost = open_checkpoint(&f, path);
+    if (ost != LG_OK) {
+        *damaged = ost == LG_ERR_FORMAT;
+        return ost;
+    }
     stage sg;
     slots s;
     lg_status st = build_slots(t, &s, &sg);
@@ -296,26 +330,39 @@ lg_status lg_trainer_load(lg_trainer *t, const char *path) {
         st = lg_error_set(LG_ERR_FORMAT, "checkpoint %s: negative step counters", path);
     lg_rng r[3];
     for (int k = 0; k < 3 && st == LG_OK; k++) st = lg_rng_state_load(&r[k], sg.rng[k]);
+    /* 3. every float read into host memory and checked finite (parameters,
+     * state, Adam moments, SR spectra) before anything is applied */
+    size_t total = 0;
+    for (int i = 0; i < s.n; i++)
+        if (s.v[i].kind != SLOT_I64) {
+            const lg_st_tensor *ft = lg_st_find(f, s.v[i].name);
+            total += ft ? (size_t)ft->numel : 0;
+        }
+    if (st == LG_OK && !(tmp = malloc((total ? total : 1) * sizeof(float))))
+        st = lg_error_set(LG_ERR_NOMEM, "checkpoint %s: out of memory", path);
+    size_t off = 0;
+    for (int i = 0; i < s.n && st == LG_OK; i++) {
+        slot *x = &s.v[i];
+        const lg_st_tensor *ft = lg_st_find(f, x->name);
+        if (x->kind == SLOT_I64 || !ft) continue;
+        st = x->kind == SLOT_DEV ? lg_st_get_f32(f, x->name, x->ndim, x->shape, tmp + off)
+                                 : lg_st_get_f32(f, x->name, 1, ft->shape, tmp + off);
+        if (st == LG_OK && (st = check_finite(path, x->name, tmp + off, ft->numel)) != LG_OK) *damaged = 1;
+        off += (size_t)ft->numel;
+    }
     /* the one fallible mutation goes first; it leaves the sampler as it was on error */
     if (st == LG_OK) st = lg_data_sampler_set_cursor(&t->smp, sg.cursor);
     if (st != LG_OK) goto done;
 
-    /* 3. apply (nothing below can fail on a validated file, except memory) */
-    int64_t maxn = 1;
-    for (int i = 0; i < s.n; i++)
-        if (s.v[i].numel > maxn) maxn = s.v[i].numel;
-    tmp = malloc((size_t)maxn * sizeof(float));
-    if (!tmp) {
-        st = lg_error_set(LG_ERR_NOMEM, "checkpoint %s: out of memory", path);
-        goto done;
-    }
+    /* 4. apply (nothing below can fail, except memory for SR spectra) */
+    off = 0;
     for (int i = 0; i < s.n && st == LG_OK; i++) {
         slot *x = &s.v[i];
+        const lg_st_tensor *ft = lg_st_find(f, x->name);
         if (x->kind == SLOT_DEV) {
-            st = lg_st_get_f32(f, x->name, x->ndim, x->shape, tmp);
-            if (st == LG_OK) t->be->upload(x->dev, tmp, (size_t)x->numel);
+            t->be->upload(x->dev, tmp + off, (size_t)x->numel);
+            off += (size_t)x->numel;
         } else if (x->kind == SLOT_SR) {
-            const lg_st_tensor *ft = lg_st_find(f, x->name);
             lg_sr_free(x->sr);
             if (ft) {
                 x->sr->ref = malloc((size_t)ft->shape[0] * sizeof(float));
@@ -323,7 +370,8 @@ lg_status lg_trainer_load(lg_trainer *t, const char *path) {
                     st = lg_error_set(LG_ERR_NOMEM, "checkpoint %s: out of memory", path);
                     break;
                 }
-                st = lg_st_get_f32(f, x->name, 1, ft->shape, x->sr->ref);
+                memcpy(x->sr->ref, tmp + off, (size_t)ft->shape[0] * sizeof(float));
+                off += (size_t)ft->numel;
                 x->sr->n = ft->shape[0];
                 x->sr->have_ref = 1;
             }
@@ -441,6 +489,32 @@ lg_status lg__checkpoint_prune(const char *dir, int keep, int64_t newest) {
     return st;
 }
 
+/* The newest checkpoint of dir older than step `below` that opens as a
+ * lipgan checkpoint (header, offsets and format checked) into buf;
+ * LG_ERR_NOT_FOUND if none. Leaves the thread's error message as it was. */
+lg_status lg__checkpoint_older_intact(const char *dir, int64_t below, char *buf, size_t cap,
+                                      int64_t *step) {
+    char saved[1024];
+    snprintf(saved, sizeof saved, "%s", lg_error_msg());
+    int64_t *v;
+    int n;
+    lg_status st = list_ckpts(dir, &v, &n);
+    int found = 0;
+    for (int i = n - 1; st == LG_OK && i >= 0 && !found; i--) {
+        if (v[i] >= below) continue;
+        lg_checkpoint_path(buf, cap, dir, v[i]);
+        lg_st_file *f;
+        if (open_checkpoint(&f, buf) == LG_OK) {
+            lg_st_close(f);
+            if (step) *step = v[i];
+            found = 1;
+        }
+    }
+    if (st == LG_OK) free(v);
+    lg_error_set(LG_ERR_NOT_FOUND, "%s", saved);
+    return found ? LG_OK : LG_ERR_NOT_FOUND;
+}
+
 /* ---- sampling from a checkpoint ---- */
 
 lg_status lg_checkpoint_load_generator(const char *path, const lg_backend *be, int use_ema,
@@ -491,6 +565,7 @@ lg_status lg_checkpoint_load_generator(const char *path, const lg_backend *be, i
         }
         tmp = nb;
         st = lg_st_get_f32(f, x.name, x.ndim, x.shape, tmp);
+        if (st == LG_OK) st = check_finite(file, x.name, tmp, x.numel);
         if (st == LG_OK)
             be->upload((nt->is_param ? lg_model_params(*g) : lg_model_state(*g)) + nt->offset, tmp,
                        (size_t)x.numel);

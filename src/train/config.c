@@ -15,18 +15,21 @@
 #define OFF(field) offsetof(lg_config, field)
 
 /* The net / lipschitz / optimizer rows are the same for G and D. */
-#define NET_ROWS(N, n)                                                                      \
+/* bn_help, lrelu_help: what the key does for this network */
+#define NET_ROWS(N, n, bn_help, lrelu_help)                                                 \
     {"model." n ".arch", LG_CFG_ENUM, OFF(model.N.arch), 0, 0, "resnet|cnn|mlp",             \
      "architecture: SN-GAN ResNet, standard CNN (DCGAN-style) or MLP"},                      \
     {"model." n ".width", LG_CFG_INT, OFF(model.N.width), 0, 4096, NULL,                     \
      "channels (resnet, cnn base) or hidden units (mlp); 0 = the architecture's default"},    \
     {"model." n ".depth", LG_CFG_INT, OFF(model.N.depth), 0, 64, NULL,                       \
      "MLP hidden layers; 0 = default (4)"},                                                  \
-    {"model." n ".bn", LG_CFG_BOOL, OFF(model.N.bn), 0, 1, NULL, "batch norm layers"},       \
-    {"model." n ".lrelu", LG_CFG_FLOAT, OFF(model.N.lrelu), 0, 1, NULL,                      \
-     "LeakyReLU slope of the CNN discriminator"}
+    {"model." n ".bn", LG_CFG_BOOL, OFF(model.N.bn), 0, 1, NULL, bn_help},                   \
+    {"model." n ".lrelu", LG_CFG_FLOAT, OFF(model.N.lrelu), 0, 1, NULL, lrelu_help}
 
-#define LIP_ROWS(N, n)                                                                      \
+/* gp_help, kind_help, rw_help: what these keys do for this network (the
+ * gradient penalty is the discriminator's, the r(W) penalty the generator's;
+ * lg_config_validate rejects them on the other network) */
+#define LIP_ROWS(N, n, gp_help, kind_help, rw_help)                                         \
     {"lipschitz." n ".sn", LG_CFG_BOOL, OFF(lipschitz.N.sn), 0, 1, NULL,                     \
      "spectral normalization of every weight layer"},                                        \
     {"lipschitz." n ".sn_iters", LG_CFG_INT, OFF(lipschitz.N.sn_iters), 1, 100, NULL,        \
@@ -42,12 +45,11 @@
     {"lipschitz." n ".clip", LG_CFG_FLOAT, OFF(lipschitz.N.clip), 0, 1000, NULL,             \
      "> 0: clip every weight to [-c, c] after each update (WGAN)"},                          \
     {"lipschitz." n ".gp_lambda", LG_CFG_FLOAT, OFF(lipschitz.N.gp_lambda), 0, 1e6, NULL,    \
-     "> 0: gradient penalty weight (discriminator only)"},                                   \
+     gp_help},                                                                               \
     {"lipschitz." n ".gp_kind", LG_CFG_ENUM, OFF(lipschitz.N.gp_kind), 0, 0,                 \
-     "two-sided|one-sided|zero-centered",                                                    \
-     "(|g|-1)^2 (WGAN-GP), max(0,|g|-1)^2, or |g|^2 at the interpolates"},                   \
+     "two-sided|one-sided|zero-centered", kind_help},                                        \
     {"lipschitz." n ".rw_lambda", LG_CFG_FLOAT, OFF(lipschitz.N.rw_lambda), 0, 1e6, NULL,    \
-     "> 0: r(W) = |W|_F / (m sigma(W)) penalty weight, added as -lambda sum r(W)"},          \
+     rw_help},                                                                               \
     {"lipschitz." n ".clamp_ratio", LG_CFG_FLOAT, OFF(lipschitz.N.clamp_ratio), 0, 1e6,      \
      NULL, "> 0: spectral gradient clamping, sigma0(grad) <= r sigma1(grad)"}
 
@@ -72,11 +74,20 @@ static const lg_cfg_key k_keys[] = {
     {"data.instance_noise", LG_CFG_FLOAT, OFF(data.instance_noise), 0, 1, NULL,
      "add U[0, a] noise to real images (thesis 5.1: 1/128)"},
     {"model.z_dim", LG_CFG_INT, OFF(model.z_dim), 1, 65536, NULL, "generator noise dimension"},
-    NET_ROWS(g, "g"),
-    NET_ROWS(d, "d"),
+    NET_ROWS(g, "g", "batch norm layers (default on; every architecture)",
+             "unused: the generator uses ReLU (the CNN discriminator's slope is model.d.lrelu)"),
+    NET_ROWS(d, "d",
+             "batch norm layers: mlp only (the cnn and resnet discriminators have none, as in "
+             "SN-GAN; thesis 5.2: batch norm only in the generator); not with lipschitz.d.gp_lambda",
+             "LeakyReLU slope of the CNN discriminator (resnet and mlp use ReLU)"),
     {"loss", LG_CFG_ENUM, OFF(loss), 0, 0, "minimax|nonsat|hinge|wasserstein", "GAN objective"},
-    LIP_ROWS(g, "g"),
-    LIP_ROWS(d, "d"),
+    LIP_ROWS(g, "g", "discriminator only: must stay 0 here; set lipschitz.d.gp_lambda",
+             "discriminator only: see lipschitz.d.gp_kind",
+             "> 0: r(W) = |W|_F / (m sigma(W)) penalty weight: -lambda sum r(W) added to G's loss "
+             "(thesis 4.2.2)"),
+    LIP_ROWS(d, "d", "> 0: gradient penalty weight at interpolates of real and fake samples",
+             "(|g|-1)^2 (WGAN-GP), max(0,|g|-1)^2, or |g|^2 at the interpolates (with gp_lambda)",
+             "generator only (thesis 4.2.2): must stay 0 here; set lipschitz.g.rw_lambda"),
     ADAM_ROWS(g, "g"),
     ADAM_ROWS(d, "d"),
     {"train.steps", LG_CFG_I64, OFF(train.steps), 1, 1e12, NULL, "generator updates"},
@@ -241,21 +252,51 @@ static int in_choices(const char *choices, const char *v) {
     return 0;
 }
 
-/* A number: decimal, or a fraction a/b (e.g. 1/128). */
+/* Length of the decimal number at v ([+-] digits [. digits] [e [+-] digits],
+ * at least one mantissa digit), 0 if there is none. strtod alone would also
+ * take hex ("0x10" = 16), "inf" and "nan". */
+static size_t decimal_len(const char *v) {
+    size_t i = 0, nd = 0;
+    if (v[i] == '+' || v[i] == '-') i++;
+    while (isdigit((unsigned char)v[i])) i++, nd++;
+    if (v[i] == '.') {
+        i++;
+        while (isdigit((unsigned char)v[i])) i++, nd++;
+    }
+    if (nd == 0) return 0;
+    if (v[i] == 'e' || v[i] == 'E') {
+        size_t j = i + 1;
+        if (v[j] == '+' || v[j] == '-') j++;
+        if (!isdigit((unsigned char)v[j])) return i;
+        while (isdigit((unsigned char)v[j])) j++;
+        i = j;
+    }
+    return i;
+}
+
+/* A number: decimal, or a fraction a/b of decimals (e.g. 1/128).
+ * 0: not a decimal number; -1: decimal but not finite (1e999, 1/0). */
 static int parse_double(const char *v, double *out) {
-    char *end;
+    size_t n = decimal_len(v);
+    if (!n) return 0;
     errno = 0;
-    double a = strtod(v, &end);
-    if (end == v || errno == ERANGE) return 0;
+    double a = strtod(v, NULL);
+    if (errno == ERANGE) return -1;  /* beyond double's range */
+    const char *end = v + n;
     while (isspace((unsigned char)*end)) end++;
     if (*end == '/') {
         const char *q = end + 1;
-        double b = strtod(q, &end);
-        if (end == q || b == 0.0) return 0;
+        while (isspace((unsigned char)*q)) q++;
+        size_t m = decimal_len(q);
+        if (!m) return 0;
+        double b = strtod(q, NULL);
+        if (b == 0.0) return -1;
         a /= b;
+        end = q + m;
     }
     while (isspace((unsigned char)*end)) end++;
-    if (*end || !isfinite(a)) return 0;
+    if (*end) return 0;
+    if (!isfinite(a)) return -1;
     *out = a;
     return 1;
 }
@@ -296,8 +337,14 @@ static lg_status set_key(lg_config *c, const lg_cfg_key *k, const char *v, const
     }
     case LG_CFG_FLOAT: {
         double x;
-        if (!parse_double(v, &x))
+        int ok = parse_double(v, &x);
+        if (ok < 0 || (ok == 0 && (strcasestr(v, "inf") || strcasestr(v, "nan"))))
             return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: '%s' is not a finite number",
+                                where, k->name, v);
+        if (ok == 0)
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "%s: %s: '%s' is not a number; give a decimal number (e.g. 0.0002, "
+                                "2e-4 or 1/128; no hex)",
                                 where, k->name, v);
         if (x < k->min || x > k->max)
             return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: %s is out of range [%.15g, %.15g]",
@@ -512,7 +559,8 @@ static lg_status yparse_stream(ystate *s) {
     }
 }
 
-lg_status lg_config_load_string(lg_config *c, const char *yaml, size_t len, const char *label) {
+static lg_status load_string(lg_config *c, const char *yaml, size_t len, const char *label,
+                             int *nkeys) {
     ystate *s = calloc(1, sizeof *s);
     if (!s) return lg_error_set(LG_ERR_NOMEM, "config: out of memory");
     if (!yaml_parser_initialize(&s->p)) {
@@ -526,9 +574,17 @@ lg_status lg_config_load_string(lg_config *c, const char *yaml, size_t len, cons
     s->c = &tmp;
     lg_status st = yparse_stream(s);
     if (st == LG_OK) *c = tmp;
+    if (nkeys) {
+        *nkeys = 0;
+        for (int i = 0; i < NKEYS; i++) *nkeys += s->seen[i];
+    }
     yaml_parser_delete(&s->p);
     free(s);
     return st;
+}
+
+lg_status lg_config_load_string(lg_config *c, const char *yaml, size_t len, const char *label) {
+    return load_string(c, yaml, len, label, NULL);
 }
 
 lg_status lg_config_load_file(lg_config *c, const char *path) {
@@ -564,8 +620,17 @@ lg_status lg_config_load_file(lg_config *c, const char *path) {
         free(buf);
         return lg_error_set(LG_ERR_IO, "config %s: read error", path);
     }
-    lg_status st = lg_config_load_string(c, buf ? buf : "", len, path);
+    int nkeys = 0;
+    lg_config tmp = *c;
+    lg_status st = load_string(&tmp, buf ? buf : "", len, path, &nkeys);
     free(buf);
+    if (st == LG_OK && nkeys == 0)
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "config %s: sets no keys, so data.format would be the built-in default "
+                            "%s read from %s; start from a file in configs/ or write at least data.format "
+                            "and data.path into it (lipgan train --help-config lists the keys)",
+                            path, c->data.format, c->data.path[0] ? c->data.path : "(no data.path)");
+    if (st == LG_OK) *c = tmp;
     return st;
 }
 
@@ -627,20 +692,56 @@ lg_status lg_config_validate(const lg_config *c) {
                                     "for 28x28 IDX images set data.image_size: 32 to pad them",
                                     nn[i], nets[i]->arch, size);
     }
+    /* keys of one network that the trainer uses only on the other */
     if (c->lipschitz.g.gp_lambda > 0)
         return lg_error_set(LG_ERR_INVALID_ARG,
                             "lipschitz.g.gp_lambda: the gradient penalty applies to the "
                             "discriminator only; set lipschitz.d.gp_lambda");
+    if (strcmp(c->lipschitz.g.gp_kind, "two-sided") != 0)
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "lipschitz.g.gp_kind: the gradient penalty applies to the "
+                            "discriminator only; set lipschitz.d.gp_kind (and remove lipschitz.g.gp_kind)");
+    if (c->lipschitz.d.rw_lambda > 0)
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "lipschitz.d.rw_lambda: the r(W) penalty is a generator penalty (thesis "
+                            "4.2.2, -lambda sum r(W) added to the generator's loss); set "
+                            "lipschitz.g.rw_lambda, or 0 here");
+    /* the cnn and resnet discriminators are built without batch norm (the
+     * model would refuse the spec with a message about the penalty) */
+    if (c->model.d.bn && strcmp(c->model.d.arch, "mlp") != 0)
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "model.d.bn: the %s discriminator has no batch-norm layers (as in "
+                            "SN-GAN and the thesis, sec. 5.2: batch norm only in the generator); "
+                            "only model.d.arch: mlp takes model.d.bn; set model.d.bn: false",
+                            c->model.d.arch);
     if (c->lipschitz.d.gp_lambda > 0 && c->model.d.bn)
         return lg_error_set(LG_ERR_INVALID_ARG,
                             "model.d.bn: batch norm mixes the samples of a batch, so the gradient "
-                            "penalty's per-sample gradient is wrong; turn one of them off");
+                            "penalty's per-sample gradient is wrong; set model.d.bn: false or "
+                            "lipschitz.d.gp_lambda: 0");
     const lg_cfg_lip *lips[2] = {&c->lipschitz.g, &c->lipschitz.d};
     for (int i = 0; i < 2; i++) {
-        if (lips[i]->clamp_ratio > 0 && lips[i]->clamp_ratio < 1)
+        const lg_cfg_lip *l = lips[i];
+        if (l->clamp_ratio > 0 && l->clamp_ratio < 1)
             return lg_error_set(LG_ERR_INVALID_ARG,
                                 "lipschitz.%s.clamp_ratio: %g clamps sigma0 below sigma1; use 0 (off) or >= 1",
-                                nn[i], lips[i]->clamp_ratio);
+                                nn[i], l->clamp_ratio);
+        if (l->sr_dynamic && !(l->sr_gamma > 0))
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "lipschitz.%s.sr_dynamic: the dynamic variant of SR needs SR on "
+                                "(lipschitz.%s.sr_gamma > 0, paper 0.5); set sr_gamma or sr_dynamic: false",
+                                nn[i], nn[i]);
+        /* SR-GAN is SN with the spectrum compensated every sr_every updates
+         * (seed 004: "we apply spectral normalization to guarantee Lipschitz
+         * continuity"; SN is its gamma = 1 case); without a normalization at
+         * every forward the weights would be normalized only at SR steps */
+        if (l->sr_gamma > 0 && !l->sn && !(l->toeplitz_k > 0))
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "lipschitz.%s.sr_gamma: SR-GAN is spectral normalization plus "
+                                "compensation of the spectrum every sr_every updates; without "
+                                "lipschitz.%s.sn the layers are not normalized between SR steps; set "
+                                "lipschitz.%s.sn: true (or sr_gamma: 0)",
+                                nn[i], nn[i], nn[i]);
     }
     if (c->ema.decay > 0 && c->ema.start >= c->train.steps)
         return lg_error_set(LG_ERR_INVALID_ARG,
@@ -819,4 +920,69 @@ lg_status lg_config_print(const lg_config *c, FILE *f, int help) {
     write_yaml(c, f, help);
     if (ferror(f)) return lg_error_set(LG_ERR_IO, "config: write error");
     return LG_OK;
+}
+
+/* ---- comparing, warnings ---- */
+
+void lg_config_value_str(const lg_config *c, const lg_cfg_key *k, char *buf, size_t cap) {
+    const char *field = (const char *)c + k->offset;
+    if (!cap) return;
+    switch (k->type) {
+    case LG_CFG_INT: snprintf(buf, cap, "%d", *(const int *)field); break;
+    case LG_CFG_I64: snprintf(buf, cap, "%lld", (long long)*(const int64_t *)field); break;
+    case LG_CFG_FLOAT: fmt_float(buf, cap, *(const float *)field); break;
+    case LG_CFG_BOOL: snprintf(buf, cap, "%s", *(const int *)field ? "true" : "false"); break;
+    case LG_CFG_ENUM: snprintf(buf, cap, "%s", field); break;
+    case LG_CFG_PATH: snprintf(buf, cap, "\"%s\"", field); break;
+    }
+}
+
+int lg_config_diff(const lg_config *a, const lg_config *b, char *buf, size_t cap) {
+    int n = 0;
+    size_t used = 0;
+    if (cap) buf[0] = '\0';
+    for (int i = 0; i < NKEYS; i++) {
+        char va[LG_CFG_PATH_MAX + 8], vb[LG_CFG_PATH_MAX + 8];
+        lg_config_value_str(a, &k_keys[i], va, sizeof va);
+        lg_config_value_str(b, &k_keys[i], vb, sizeof vb);
+        if (!strcmp(va, vb)) continue;
+        n++;
+        if (used < cap) {
+            int w = snprintf(buf + used, cap - used, "%s%s: %s -> %s", used ? ", " : "", k_keys[i].name, va, vb);
+            if (w > 0) used += (size_t)w;
+            if (used >= cap && cap > 4) memcpy(buf + cap - 4, "...", 4);  /* cut, marked */
+        }
+    }
+    return n;
+}
+
+int lg_config_warnings(const lg_config *c, FILE *f, const char *prefix) {
+    char w[8][400];
+    int n = 0;
+    lg_config def;
+    lg_config_default(&def);
+    if (lg_config_is_toy(c) && c->data.path[0] && strcmp(c->data.path, def.data.path) != 0)
+        snprintf(w[n++], sizeof w[0],
+                 "data.path \"%.256s\" is not used: data.format %s draws its points from the seed; "
+                 "remove data.path",
+                 c->data.path, c->data.format);
+    const lg_cfg_lip *lips[2] = {&c->lipschitz.g, &c->lipschitz.d};
+    const char *nn[2] = {"g", "d"};
+    for (int i = 0; i < 2; i++) {
+        const lg_cfg_lip *l = lips[i], *d = i ? &def.lipschitz.d : &def.lipschitz.g;
+        if (l->sr_every != d->sr_every && !(l->sr_gamma > 0))
+            snprintf(w[n++], sizeof w[0],
+                     "lipschitz.%s.sr_every %d is not used: SR is off (lipschitz.%s.sr_gamma 0)",
+                     nn[i], l->sr_every, nn[i]);
+        if (l->sn_iters != d->sn_iters && !l->sn && !(l->toeplitz_k > 0))
+            snprintf(w[n++], sizeof w[0],
+                     "lipschitz.%s.sn_iters %d is not used: neither lipschitz.%s.sn nor toeplitz_k is on",
+                     nn[i], l->sn_iters, nn[i]);
+    }
+    if (strcmp(c->lipschitz.d.gp_kind, def.lipschitz.d.gp_kind) != 0 && !(c->lipschitz.d.gp_lambda > 0))
+        snprintf(w[n++], sizeof w[0],
+                 "lipschitz.d.gp_kind %s is not used: the gradient penalty is off (lipschitz.d.gp_lambda 0)",
+                 c->lipschitz.d.gp_kind);
+    for (int i = 0; f && i < n; i++) fprintf(f, "%swarning: %s\n", prefix ? prefix : "", w[i]);
+    return n;
 }

@@ -12,6 +12,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +28,9 @@
 #include "train/train_internal.h"
 
 lg_status lg__checkpoint_prune(const char *dir, int keep, int64_t newest);
+lg_status lg__checkpoint_older_intact(const char *dir, int64_t below, char *buf, size_t cap,
+                                      int64_t *step);
+lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged);
 
 #define PATH_CAP (LG_CFG_PATH_MAX + 64)
 
@@ -92,11 +97,16 @@ static void fmt_eta(char *buf, size_t cap, double s) {
 
 static void progress_line(FILE *f, const lg_trainer *t, const lg_train_stats *s, double it_s) {
     if (!f) return;
-    char eta[32], gp[48] = "", sig[96] = "";
+    char eta[32], gp[48] = "", sig[128] = "";
     fmt_eta(eta, sizeof eta, it_s > 0 ? (double)(t->cfg.train.steps - s->step) / it_s : NAN);
     if (t->cfg.lipschitz.d.gp_lambda > 0) snprintf(gp, sizeof gp, "  gp %.4f", s->gp);
-    if (s->sigma_max > 0)  /* min/mean/max over D's normalized layers */
-        snprintf(sig, sizeof sig, "  sigma(D) %.3g/%.3g/%.3g", s->sigma_min, s->sigma_mean, s->sigma_max);
+    /* min/mean/max over D's normalized layers of the raw weights' estimated
+     * norms (the divisors; the layers as used have norm 1, or k under
+     * Toeplitz): labelled by what they are (`lipgan train --help`) */
+    if (s->sigma_max > 0)
+        snprintf(sig, sizeof sig, "  D raw %s min/mean/max %.3g/%.3g/%.3g",
+                 t->cfg.lipschitz.d.toeplitz_k > 0 ? "op-norm" : "sigma", s->sigma_min, s->sigma_mean,
+                 s->sigma_max);
     fprintf(f, "step %" PRId64 "/%" PRId64 "  loss D %.4f G %.4f%s  D(x) %.3f D(G(z)) %.3f%s  lr %.3g  %.2f it/s  ETA %s\n",
             s->step, t->cfg.train.steps, s->loss_d, s->loss_g, gp, s->d_real, s->d_fake, sig, s->lr_g,
             it_s, eta);
@@ -454,7 +464,108 @@ static void tb_samples(run_tb *tb, const char *dir, int64_t step) {
     if (tb->w) tb_check(tb, lg_tfevents_flush(tb->w));
 }
 
+/* ---- the run directory ---- */
+
+/* Takes the exclusive lock of run directory dir: flock on dir/.lock (made
+ * if missing, our PID written into it), held through *fd until closed; the
+ * kernel drops it when the process ends, however it ends. Held by another
+ * process: LG_ERR_INVALID_ARG naming dir and that process's PID. A file
+ * system without flock gets a warning, not a refusal. */
+static lg_status lock_dir(lg_trainer *t, const char *dir, FILE *log, int *fd) {
+    char p[PATH_CAP];
+    snprintf(p, sizeof p, "%s/.lock", dir);
+    *fd = -1;
+    int f = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (f < 0) return lg_error_set(LG_ERR_IO, "run directory %s: cannot open its lock file %s: %s", dir, p, strerror(errno));
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK) {
+            char pid[32] = "";
+            ssize_t n = pread(f, pid, sizeof pid - 1, 0);
+            pid[n > 0 ? n : 0] = '\0';
+            pid[strspn(pid, "0123456789")] = '\0';
+            close(f);
+            t->dir_conflict = 1;
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "run directory %s is in use by process %s (it holds %s); wait for that "
+                                "run to end or stop it, or choose another --out",
+                                dir, pid[0] ? pid : "(PID not yet written)", p);
+        }
+        close(f);
+        if (e == ENOLCK || e == EOPNOTSUPP || e == ENOSYS) {
+            if (log) fprintf(log, "warning: cannot lock %s (%s); make sure no other run writes into %s\n", p,
+                             strerror(e), dir);
+            return LG_OK;
+        }
+        return lg_error_set(LG_ERR_IO, "run directory %s: cannot lock %s: %s", dir, p, strerror(e));
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)n, 0) != n) { /* the PID is only a courtesy */ }
+    *fd = f;
+    return LG_OK;
+}
+
+static float sched_lr(const lg_config *c, float base, int64_t step) {
+    return strcmp(c->train.lr_decay, "linear") == 0 ? lg_lr_linear(base, step, c->train.steps) : base;
+}
+
+/* Names the keys in which the config of checkpoint `path` (its YAML text
+ * `old_yaml`) differs from the run's, and how the learning rate changes. */
+static void warn_config_diff(lg_trainer *t, const char *path, const char *old_yaml, FILE *log) {
+    const lg_config *c = &t->cfg;
+    if (!log || !old_yaml || !strcmp(old_yaml, t->cfg_yaml)) return;
+    lg_config old;
+    lg_config_default(&old);
+    if (lg_config_load_string(&old, old_yaml, strlen(old_yaml), path) != LG_OK) {
+        fprintf(log, "warning: the config differs from the one %s was written with (which does not parse "
+                     "here: %s); the run will not match an uninterrupted one\n", path, lg_error_msg());
+        lg_error_clear();
+        return;
+    }
+    char diff[2048];
+    int n = lg_config_diff(&old, c, diff, sizeof diff);
+    if (n == 0) return;
+    fprintf(log, "warning: the config (CONFIG and --set) differs from the one %s was written with in %d "
+                 "key%s: %s; the run will not match an uninterrupted one\n", path, n, n > 1 ? "s" : "", diff);
+    int64_t k = t->step;
+    float g0 = sched_lr(&old, old.optim.g.lr, k), g1 = sched_lr(c, c->optim.g.lr, k);
+    float d0 = sched_lr(&old, old.optim.d.lr, k), d1 = sched_lr(c, c->optim.d.lr, k);
+    int linear = !strcmp(old.train.lr_decay, "linear") || !strcmp(c->train.lr_decay, "linear");
+    if (k < c->train.steps && (old.optim.g.lr != c->optim.g.lr || old.optim.d.lr != c->optim.d.lr ||
+        strcmp(old.train.lr_decay, c->train.lr_decay) != 0 || (linear && old.train.steps != c->train.steps)))
+        fprintf(log, "warning: this changes the learning-rate schedule: at step %" PRId64 " lr G %.3g -> %.3g, "
+                     "D %.3g -> %.3g (lr_decay %s over train.steps %" PRId64 ", was %s over %" PRId64 ")\n",
+                k, g0, g1, d0, d1, c->train.lr_decay, c->train.steps, old.train.lr_decay, old.train.steps);
+}
+
+static lg_status run_locked(lg_trainer *t, const lg_train_opts *o);
+
 lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
+    t->dir_conflict = 0;
+    t->run_start = -1;
+    const char *dir = o->out_dir;
+    const char *wdir = t->rank == 0 ? dir : NULL; /* dist: rank 0 alone writes */
+    if (o->resume) {
+        if (!dir) return lg_error_set(LG_ERR_INVALID_ARG, "--resume needs the run directory (--out)");
+        struct stat sb;
+        if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))  /* and nothing is created */
+            return lg_error_set(LG_ERR_NOT_FOUND,
+                                "run directory %s does not exist, so there is nothing to resume; run "
+                                "without --resume to start it",
+                                dir);
+    }
+    int lock = -1;
+    if (wdir) {
+        LG_TRY(mkdir_p(wdir));
+        LG_TRY(lock_dir(t, wdir, o->progress, &lock));
+    }
+    lg_status st = run_locked(t, o);
+    if (lock >= 0) close(lock); /* releases the lock */
+    return st;
+}
+
+static lg_status run_locked(lg_trainer *t, const lg_train_opts *o) {
     const lg_config *c = &t->cfg;
     /* dist: every process reads (resume), rank 0 alone writes and logs */
     const int writer = t->rank == 0;
@@ -463,11 +574,6 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
     FILE *mf = NULL;
     char p[PATH_CAP];
     lg_status st = LG_OK;
-    if (wdir) {
-        LG_TRY(mkdir_p(wdir));
-        snprintf(p, sizeof p, "%s/samples", wdir);
-        LG_TRY(mkdir_p(p));
-    }
     int64_t latest = -1;
     if (dir) {
         st = lg_checkpoint_latest(dir, p, sizeof p, &latest);
@@ -475,29 +581,67 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
         else LG_TRY(st);
     }
     if (o->resume) {
-        if (!dir) return lg_error_set(LG_ERR_INVALID_ARG, "--resume needs the run directory (--out)");
         if (latest < 0)
             return lg_error_set(LG_ERR_NOT_FOUND, "%s holds no checkpoint to resume from; run without --resume",
                                 dir);
+        char *old_yaml = NULL;
         lg_st_file *f;
-        LG_TRY(lg_st_open(&f, p));
-        const char *old = lg_st_meta(f, "config");
-        if (log && old && strcmp(old, t->cfg_yaml) != 0)
-            fprintf(log, "warning: the config differs from the one %s was written with; the run "
-                         "will not match an uninterrupted one\n", p);
-        lg_st_close(f);
-        LG_TRY(lg_trainer_load(t, p));
+        if (lg_st_open(&f, p) == LG_OK) {
+            const char *y = lg_st_meta(f, "config");
+            old_yaml = y ? strdup(y) : NULL; /* y lives in f */
+            lg_st_close(f);
+        }
+        lg_error_clear();
+        int damaged = 0;
+        st = lg__trainer_load_ex(t, p, &damaged);
+        if (st != LG_OK) {
+            free(old_yaml);
+            if (!damaged) return st;
+            /* name the newest older checkpoint that opens; never fall back silently */
+            char msg[1024], older[PATH_CAP];
+            snprintf(msg, sizeof msg, "%s", lg_error_msg());
+            int64_t ostep;
+            if (lg__checkpoint_older_intact(dir, latest, older, sizeof older, &ostep) == LG_OK)
+                return lg_error_set(st,
+                                    "%s; the older checkpoint %s (step %" PRId64 ") opens: move the damaged "
+                                    "file aside (mv %s %s.damaged) and run with --resume again to continue "
+                                    "from it",
+                                    msg, older, ostep, p, p);
+            return lg_error_set(st, "%s; no older checkpoint in %s opens", msg, dir);
+        }
         if (log) fprintf(log, "resumed from %s at step %" PRId64 "\n", p, t->step);
+        warn_config_diff(t, p, old_yaml, log);
+        free(old_yaml);
+        if (t->step >= c->train.steps) {
+            if (log)
+                fprintf(log, "already at step %" PRId64 " >= train.steps %" PRId64 "; nothing to do (raise "
+                             "train.steps to train on)\n", t->step, c->train.steps);
+            t->run_start = t->step;
+            return LG_OK;
+        }
         char mp[PATH_CAP];
         snprintf(mp, sizeof mp, "%s/metrics.jsonl", dir);
         if (writer) LG_TRY(trim_metrics(mp, t->step));
     } else if (latest >= 0) {
+        t->dir_conflict = 1;
         return lg_error_set(LG_ERR_INVALID_ARG,
                             "%s already holds checkpoints (newest %s); pass --resume to continue "
                             "that run or choose another --out",
                             dir, p);
+    } else if (wdir) {
+        struct stat sb;
+        snprintf(p, sizeof p, "%s/metrics.jsonl", wdir);
+        if (stat(p, &sb) == 0 && sb.st_size > 0) {
+            t->dir_conflict = 1;
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "%s holds the log of an earlier run that wrote no checkpoint (%s); choose "
+                                "another --out, or delete %s to start over in %s",
+                                wdir, p, p, wdir);
+        }
     }
     if (wdir) {
+        snprintf(p, sizeof p, "%s/samples", wdir);
+        LG_TRY(mkdir_p(p));
         snprintf(p, sizeof p, "%s/config.yaml", dir);
         LG_TRY(lg_file_write_atomic(p, t->cfg_yaml, strlen(t->cfg_yaml)));
         snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
@@ -523,6 +667,7 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
     }
     if (writer && (st = eval_setup(t, &ev, log)) != LG_OK) goto out;
 
+    t->run_start = t->step;
     char dev_info[320] = ""; /* printed when it changes (graphs recorded, or switched off) */
     int64_t last_ckpt = o->resume ? t->step : -1, last_samples = -1;
     double t0 = now_s(), ti = t0;
@@ -540,9 +685,9 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
         st = lg_trainer_step(t, &s);
         skipped += s.skipped;
         if (o->after_step && (st == LG_OK || st == LG_ERR_NONFINITE)) o->after_step(t, &s, o->user);
-        if (s.skipped && log)
+        if (s.skipped && log) /* s.step: also the diverged step's number (train.h) */
             fprintf(log, "step %" PRId64 ": %d update(s) skipped: non-finite loss or gradient (%d in a row)\n",
-                    s.step + (st == LG_OK ? 0 : 1), s.skipped, s.nonfinite_run);
+                    s.step, s.skipped, s.nonfinite_run);
         if (st == LG_ERR_NONFINITE) {
             metrics_row(mf, &s, skipped, 0.0, now_s() - t0, NULL);
             break;
@@ -660,3 +805,6 @@ out:
                             t->step);
     return st;
 }
+
+int lg_trainer_run_dir_conflict(const lg_trainer *t) { return t->dir_conflict; }
+int64_t lg_trainer_run_start(const lg_trainer *t) { return t->run_start; }

@@ -85,6 +85,8 @@ struct lg_trainer {
     float *state_bak;          /* (S_g + S_d) both networks' state before a step's
                                 * forwards, restored when its update is skipped: a
                                 * non-finite step must not leave NaN in SN u/v or BN stats */
+    int64_t run_start;         /* steps done when lg_trainer_run's loop began (-1: not run) */
+    int dir_conflict;          /* the last lg_trainer_run was refused for its run directory */
 };
 
 /* Builds a model spec for role from the config and the sample shape. */

@@ -148,6 +148,7 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
     lg_trainer *t = calloc(1, sizeof *t);
     if (!t) return lg_error_set(LG_ERR_NOMEM, "trainer: out of memory");
     t->cfg = *cfg;
+    t->run_start = -1;
     const lg_config *c = &t->cfg;
     lg_status s = LG_OK;
 #define TRY(expr)                         \
@@ -500,12 +501,16 @@ static lg_status g_update(lg_trainer *t, float lr, lg_train_stats *st) {
     return LG_OK;
 }
 
-static lg_status diverged(lg_trainer *t) {
+/* step: the step that was running (1-based: steps done before it + 1), as
+ * the progress lines number it; also put in st->step. */
+static lg_status diverged(lg_trainer *t, lg_train_stats *st, int64_t step) {
+    st->step = step;
+    st->nonfinite_run = t->nonfinite_run;
     return lg_error_set(LG_ERR_NONFINITE,
                         "training diverged at step %lld: %d updates in a row had a non-finite "
                         "loss or gradient (train.max_nonfinite); lower the learning rate or "
                         "add a Lipschitz constraint",
-                        (long long)t->step, t->nonfinite_run);
+                        (long long)step, t->nonfinite_run);
 }
 
 lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *st) {
@@ -514,21 +519,18 @@ lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *st) {
     int linear = strcmp(c->train.lr_decay, "linear") == 0;
     st->lr_d = linear ? lg_lr_linear(c->optim.d.lr, t->step, c->train.steps) : c->optim.d.lr;
     st->lr_g = linear ? lg_lr_linear(c->optim.g.lr, t->step, c->train.steps) : c->optim.g.lr;
+    const int64_t cur = t->step + 1; /* this step's number */
     if (lg__train_dev_keep(t)) {
         int div = 0;
         LG_TRY(lg__train_step_dev(t, st, &div));
         t->step++;
         st->step = t->step;
         st->nonfinite_run = t->nonfinite_run;
-        if (div) return diverged(t);
+        if (div) return diverged(t, st, cur);
     } else {
         for (int i = 0; i < c->train.n_dis; i++) {
             LG_TRY(d_update(t, st->lr_d, st));
-            if (t->nonfinite_run >= c->train.max_nonfinite) {
-                st->nonfinite_run = t->nonfinite_run;
-                st->step = t->step;
-                return diverged(t);
-            }
+            if (t->nonfinite_run >= c->train.max_nonfinite) return diverged(t, st, cur);
         }
         LG_TRY(g_update(t, st->lr_g, st));
         t->step++;
@@ -547,6 +549,6 @@ lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *st) {
         k++;
     }
     st->sigma_mean = k ? (float)(sum / k) : 0.0f;
-    if (t->nonfinite_run >= c->train.max_nonfinite) return diverged(t);
+    if (t->nonfinite_run >= c->train.max_nonfinite) return diverged(t, st, cur);
     return LG_OK;
 }

@@ -1,0 +1,249 @@
+/* `lipgan train` and `lipgan sample` run as separate processes ($BUILD/lipgan;
+ * BUILD from the environment, default "build"), for the QA findings that are
+ * about the command line: exit codes and one-line messages of config errors,
+ * the run-directory lock between two processes, the run-directory guards,
+ * damaged checkpoints, resume messages, and what `train --help` says. */
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lg_test.h"
+#include "lipgan/fileio.h"
+#include "lipgan/safetensors.h"
+#include "train_fixtures.h"
+
+static char g_bin[512];
+static char g_tmp[64];
+static const char *g_cfg; /* configs/ */
+static char g_out[1 << 16];
+
+/* a tiny toy run: every output that costs time is off */
+#define TOY_SETS                                                                                  \
+    "--set data.toy_n=500 --set model.g.width=16 --set model.d.width=16 --set log.every=10 "      \
+    "--set log.samples_every=0 --set log.checkpoint_every=10 --set threads=1 --set eval.every=0 " \
+    "--set log.spectra_every=0 --set log.tensorboard=false --set log.sample_n=16"
+
+/* `lipgan args`, stderr merged into g_out; the exit code */
+static int cli(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int cli(const char *fmt, ...) {
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    return lg_test_run_cli(g_bin, args, 1, g_out, sizeof g_out);
+}
+
+static int exists(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+/* lines of the output that start with "lipgan train: error" or "warning": one each */
+static int count_str(const char *s, const char *what) {
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, what)) != NULL; p++) n++;
+    return n;
+}
+
+static void test_config_errors(void) {
+    /* items 1-4: exit 4, one line naming the key and the fix */
+    int rc = cli("train %s/toy_ring8.yaml --set lipschitz.d.rw_lambda=100 --print-config", g_cfg);
+    CHECK(rc == 4 && strstr(g_out, "lipschitz.d.rw_lambda") && strstr(g_out, "lipschitz.g.rw_lambda") &&
+              count_str(g_out, "\n") == 1,
+          "d.rw_lambda: exit %d: %s", rc, g_out);
+    rc = cli("train %s/fmnist_sn_hinge.yaml --set model.d.bn=true --print-config", g_cfg);
+    CHECK(rc == 4 && strstr(g_out, "model.d.bn: false") && strstr(g_out, "no batch-norm layers") &&
+              !strstr(g_out, "penalty") && !strstr(g_out, "set batchnorm 0"),
+          "fmnist model.d.bn: exit %d: %s", rc, g_out);
+    rc = cli("train --help-config");
+    CHECK(rc == 0 && strstr(g_out, "bn: false  # batch norm layers: mlp only"), "--help-config on model.d.bn");
+    rc = cli("train %s/toy_ring8.yaml --set lipschitz.d.sr_dynamic=true --print-config", g_cfg);
+    CHECK(rc == 4 && strstr(g_out, "lipschitz.d.sr_dynamic"), "sr_dynamic: exit %d: %s", rc, g_out);
+    rc = cli("train %s/cifar10_srgan.yaml --set lipschitz.d.sn=false --print-config", g_cfg);
+    CHECK(rc == 4 && strstr(g_out, "lipschitz.d.sr_gamma"), "SR without SN: exit %d: %s", rc, g_out);
+    rc = cli("train %s/toy_ring8.yaml --set optim.d.lr=0x10 --print-config", g_cfg);
+    CHECK(rc == 4 && strstr(g_out, "optim.d.lr") && strstr(g_out, "'0x10' is not a number") && !strstr(g_out, "range"),
+          "hex: exit %d: %s", rc, g_out);
+    rc = cli("train %s/toy_ring8.yaml --set optim.d.lr=nan --print-config", g_cfg);
+    CHECK(rc == 4 && strstr(g_out, "optim.d.lr") && strstr(g_out, "not a finite number"), "nan: exit %d: %s", rc,
+          g_out);
+    char p[300];
+    snprintf(p, sizeof p, "%s/empty.yaml", g_tmp);
+    CHECK_OK(lg_file_write_atomic(p, "# nothing\n", 10));
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/from_empty", g_tmp);
+    rc = cli("train %s --out %s", p, dir);
+    CHECK(rc == 4 && strstr(g_out, p) && strstr(g_out, "data.format") && !exists(dir), "empty config: exit %d: %s",
+          rc, g_out);
+    /* harmless: a one-line warning, and the run goes on */
+    rc = cli("train %s/toy_ring8.yaml --set data.path=/srv/data --print-config", g_cfg);
+    CHECK(rc == 0 && strstr(g_out, "lipgan train: warning: data.path \"/srv/data\" is not used"),
+          "data.path on a toy: exit %d: %.300s", rc, g_out);
+}
+
+static void test_help_explains_sigma(void) {
+    /* item 11 */
+    int rc = cli("train --help");
+    CHECK(rc == 0 && strstr(g_out, "D raw sigma min/mean/max") && strstr(g_out, "D raw op-norm") &&
+              strstr(g_out, "  SN ") && strstr(g_out, "  SR-GAN ") && strstr(g_out, "  Toeplitz "),
+          "train --help: %s", g_out);
+    CHECK(strstr(g_out, "over D's\nnormalized layers") || strstr(g_out, "over D's normalized layers"),
+          "train --help does not say what the min/mean/max run over");
+}
+
+/* Starts `lipgan train` in the background (its pid), with stderr to errf. */
+static pid_t spawn_train(const char *out, const char *errf) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "exec '%s' train %s/toy_ring8.yaml " TOY_SETS
+             " --set log.checkpoint_every=0 --set train.steps=100000000 --out %s 2>%s",
+             g_bin, g_cfg, out, errf);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void test_lock_two_processes(void) {
+    /* item 6: a second process is refused (exit 2) while the first runs,
+     * naming DIR and the first's PID; metrics.jsonl has each step once */
+    char dir[300], errf[300], metrics[320];
+    snprintf(dir, sizeof dir, "%s/dual", g_tmp);
+    snprintf(errf, sizeof errf, "%s/dual_err.txt", g_tmp);
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
+    pid_t pid = spawn_train(dir, errf);
+    struct stat sb = {0};
+    for (int i = 0; i < 600; i++) { /* up to 60 s (sanitizer builds start slowly) */
+        if (stat(metrics, &sb) == 0 && sb.st_size > 0) break;
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK(sb.st_size > 0, "the first run never logged a step");
+    char pidtxt[32];
+    snprintf(pidtxt, sizeof pidtxt, "process %ld ", (long)pid);
+    /* (few steps: without the lock these would run, and must end) */
+    int rc = cli("train %s/toy_ring8.yaml " TOY_SETS " --set train.steps=300 --out %s --resume", g_cfg, dir);
+    CHECK(rc == 2 && strstr(g_out, dir) && strstr(g_out, pidtxt) && strstr(g_out, "in use"),
+          "second process with --resume: exit %d, want 2 naming %s and %s: %s", rc, dir, pidtxt, g_out);
+    rc = cli("train %s/toy_ring8.yaml " TOY_SETS " --set train.steps=300 --out %s", g_cfg, dir);
+    CHECK(rc == 2 && strstr(g_out, pidtxt), "second fresh process: exit %d: %s", rc, g_out);
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM, "first run: status %d", status);
+    /* each step once in the log */
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    CHECK_OK(lg_file_read_all(metrics, &buf, &len));
+    long long prev = 0;
+    int rows = 0, ordered = 1;
+    for (const char *q = buf ? (const char *)buf : ""; (q = strstr(q, "{\"step\":")) != NULL; q++) {
+        long long v = atoll(q + 8);
+        ordered &= v > prev;
+        prev = v;
+        rows++;
+    }
+    CHECK(rows > 0 && ordered, "metrics.jsonl: %d rows, in increasing step order %d", rows, ordered);
+    free(buf);
+    /* released on exit: the resume goes now */
+    rc = cli("train %s/toy_ring8.yaml " TOY_SETS " --set train.steps=100000000 --out %s --resume --print-config", g_cfg,
+             dir);
+    CHECK(rc == 0, "print-config after the first run ended: exit %d", rc);
+}
+
+static void test_run_directory_guards(void) {
+    /* item 10 */
+    char dir[300], p[400];
+    snprintf(dir, sizeof dir, "%s/nowhere", g_tmp);
+    int rc = cli("train %s/toy_ring8.yaml " TOY_SETS " --set train.steps=10 --out %s --resume", g_cfg, dir);
+    CHECK(rc == 3 && strstr(g_out, dir) && !exists(dir), "--resume of a missing DIR: exit %d, exists %d: %s", rc,
+          exists(dir), g_out);
+    snprintf(dir, sizeof dir, "%s/killed", g_tmp);
+    mkdir(dir, 0777);
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    CHECK_OK(lg_file_write_atomic(p, "{\"step\":10}\n", 12));
+    rc = cli("train %s/toy_ring8.yaml " TOY_SETS " --set train.steps=10 --out %s", g_cfg, dir);
+    CHECK(rc == 2 && strstr(g_out, p) && strstr(g_out, "--out") && strstr(g_out, "delete"),
+          "leftover metrics.jsonl: exit %d: %s", rc, g_out);
+    snprintf(dir, sizeof dir, "%s/done", g_tmp);
+    rc = cli("train %s/toy_ring8.yaml " TOY_SETS " --set train.steps=20 --out %s", g_cfg, dir);
+    CHECK(rc == 0, "a short run: exit %d: %s", rc, g_out);
+    rc = cli("train %s/toy_ring8.yaml " TOY_SETS " --set train.steps=20 --out %s", g_cfg, dir);
+    CHECK(rc == 2 && strstr(g_out, "already holds checkpoints"), "DIR with checkpoints: exit %d: %s", rc, g_out);
+    /* item 9: at train.steps already: said, no "done" */
+    rc = cli("train %s/toy_ring8.yaml " TOY_SETS " --set train.steps=15 --out %s --resume", g_cfg, dir);
+    CHECK(rc == 0 && strstr(g_out, "already at step 20 >= train.steps 15; nothing to do") && !strstr(g_out, "done;"),
+          "resume past train.steps: exit %d: %s", rc, g_out);
+    /* and a resume with other keys names them, old -> new */
+    rc = cli("train %s/toy_ring8.yaml " TOY_SETS " --set train.steps=30 --set log.every=5 --out %s --resume", g_cfg,
+             dir);
+    CHECK(rc == 0 && strstr(g_out, "train.steps: 20 -> 30") && strstr(g_out, "log.every: 10 -> 5") &&
+              strstr(g_out, "learning-rate schedule"),
+          "resume with other keys: exit %d: %s", rc, g_out);
+}
+
+static void test_sample_damaged(void) {
+    /* items 5 and 7 through `lipgan sample` */
+    char p[300], out[300];
+    snprintf(p, sizeof p, "%s/stats.safetensors", g_tmp);
+    snprintf(out, sizeof out, "%s/s.csv", g_tmp);
+    lg_st_writer *w;
+    CHECK_OK(lg_st_writer_create(&w));
+    CHECK_OK(lg_st_writer_add_meta(w, "format", "lipgan-fid-stats-1"));
+    float mu[2] = {0, 1};
+    CHECK_OK(lg_st_writer_add_f32(w, "mu", 1, (int64_t[]){2}, mu));
+    CHECK_OK(lg_st_writer_write(w, p, 0));
+    lg_st_writer_free(w);
+    int rc = cli("sample %s -n 4 --out %s", p, out);
+    CHECK(rc == 3 && strstr(g_out, "(metadata format is \"lipgan-fid-stats-1\""), "fid stats: exit %d: %s", rc,
+          g_out);
+    /* a NaN in the newest checkpoint of the run made above */
+    char ck[300], bad[300];
+    snprintf(ck, sizeof ck, "%s/done/ckpt_000000030.safetensors", g_tmp);
+    snprintf(bad, sizeof bad, "%s/nan.safetensors", g_tmp);
+    lg_st_file *f;
+    CHECK_OK(lg_st_open(&f, ck));
+    if (!f) return;
+    const lg_st_tensor *t = lg_st_find(f, "G.fc0.weight");
+    CHECK(t != NULL, "no G.fc0.weight");
+    uint64_t off = t ? t->offset : 0;
+    lg_st_close(f);
+    unsigned char *buf;
+    size_t len;
+    CHECK_OK(lg_file_read_all(ck, &buf, &len));
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | buf[i];
+    float nan = NAN;
+    memcpy(buf + 8 + hl + off, &nan, 4);
+    CHECK_OK(lg_file_write_atomic(bad, buf, len));
+    free(buf);
+    remove(out);
+    rc = cli("sample %s -n 4 --out %s --no-ema", bad, out);
+    CHECK(rc == 3 && strstr(g_out, "G.fc0.weight") && strstr(g_out, "non-finite") && !exists(out),
+          "NaN checkpoint: exit %d, output written %d: %s", rc, exists(out), g_out);
+}
+
+int main(void) {
+    if (lg_test_cli_path(g_bin, sizeof g_bin) != 0) return 1;
+    g_cfg = tf_configs_dir();
+    if (!g_cfg || tf_mkdtemp(g_tmp, sizeof g_tmp) != 0) {
+        fprintf(stderr, "configs/ not found or mkdtemp failed\n");
+        return 1;
+    }
+    LG_TEST_RUN(test_config_errors);
+    LG_TEST_RUN(test_help_explains_sigma);
+    LG_TEST_RUN(test_lock_two_processes);
+    LG_TEST_RUN(test_run_directory_guards);
+    LG_TEST_RUN(test_sample_damaged);
+    tf_rm_rf(g_tmp);
+    return lg_test_summary("test_cli_train");
+}
