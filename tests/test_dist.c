@@ -116,6 +116,13 @@ static void test_config_errors(void) {
         CHECK(rc != 0 && strstr(log, "built without MPI"), "exit %d:\n%s", rc, log);
         return;
     }
+    /* data loaded by one process per machine: a failure reaches both */
+    rc = train(1, "--set dist=mpi --set data.format=cifar10 --set data.path=/nonexistent/cifar",
+               "nodata", log, sizeof log);
+    const char *p = strstr(log, "data.format cifar10, data.path /nonexistent/cifar");
+    CHECK(rc == 3 && p && strstr(p + 1, "data.format cifar10, data.path /nonexistent/cifar"),
+          "missing data under 2 processes: exit %d, want 3 and the message from both:\n%s", rc,
+          log);
     rc = train(1, "--set dist=mpi --set train.batch_d=255", "odd", log, sizeof log);
     CHECK(rc != 0 && strstr(log, "multiples of the 2 processes"),
           "batch 255 over 2 processes: exit %d, want an error naming the keys:\n%s", rc, log);
@@ -214,6 +221,9 @@ static void test_threads_shared(void) {
     char want[96];
     snprintf(want, sizeof want, "(2 on this machine, %ld CPU threads each)", cores / 2 > 0 ? cores / 2 : 1);
     CHECK(rc == 0 && strstr(log, want), "exit %d, want '%s' in:\n%s", rc, want, log);
+    /* the toy's 100000 points, 2 floats and a label each: one copy for the machine */
+    CHECK(strstr(log, "data set (1.2 MB) is loaded once per machine and shared by its 2 processes"),
+          "want the shared data set line in:\n%s", log);
 }
 
 static void test_resume_bitwise(void) {

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "lipgan/data.h"
 #include "lipgan/status.h"
 
 #ifdef __cplusplus
@@ -55,6 +56,20 @@ lg_status lg_dist_mean(float *buf, size_t n);
  * every process (MPI_Allgather). The signature is lg_gather_fn's, so it
  * can be the batch-norm gatherer of lg_ctx_set_bn_sync; user is unused. */
 lg_status lg_dist_allgather(const double *mine, double *all, size_t n, void *user);
+
+/* Loads a data set once per machine. Distributed, the first process of
+ * each machine runs load(d, user) and copies the samples (and labels) into
+ * memory shared with the machine's other processes (MPI_Win_allocate_shared);
+ * they all read that one copy, so P processes on a machine hold the data
+ * once, not P times. Not distributed: load(d, user) itself. If the load
+ * fails, every process of that machine fails with its message. Release d
+ * with lg_dist_data_free (not collective: the shared memory itself goes at
+ * the next lg_dist_data_load or in lg_dist_finalize). */
+typedef lg_status (*lg_dist_loader)(lg_dataset *d, void *user);
+lg_status lg_dist_data_load(lg_dataset *d, lg_dist_loader load, void *user);
+void lg_dist_data_free(lg_dataset *d);
+/* Bytes of the shared copy made by lg_dist_data_load (0 when not shared). */
+size_t lg_dist_data_shared_bytes(void);
 
 /* 1 if flag is nonzero on any process (0 when not distributed and flag is 0). */
 int lg_dist_any(int flag);

@@ -177,6 +177,10 @@ int lg_cmd_train(int argc, char **argv) {
                 cfg.train.batch_d / lg_dist_world(), cfg.train.batch_d,
                 cfg.train.batch_g / lg_dist_world(), cfg.train.batch_g,
                 cfg.dist_sync_bn ? "the whole batch (dist_sync_bn)" : "each process's slice");
+    if (!quiet && lg_dist_data_shared_bytes())
+        fprintf(stderr, "lipgan train: the data set (%.1f MB) is loaded once per machine and "
+                "shared by its %d processes\n", (double)lg_dist_data_shared_bytes() / 1e6,
+                lg_dist_local_size());
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -107,8 +107,9 @@ static void extra_free(lg_net_extra *x) {
     memset(x, 0, sizeof *x);
 }
 
-static lg_status load_data(lg_trainer *t) {
-    const lg_config *c = &t->cfg;
+/* The configured data set into d, with an error that names the keys. */
+static lg_status load_data_cb(lg_dataset *d, void *user) {
+    const lg_config *c = &((lg_trainer *)user)->cfg;
     lg_data_spec ds;
     memset(&ds, 0, sizeof ds);
     ds.format = c->data.format;
@@ -120,7 +121,7 @@ static lg_status load_data(lg_trainer *t) {
     ds.channels = c->data.channels;
     ds.n = c->data.toy_n;
     ds.seed = mix64((uint64_t)c->seed + 4);
-    lg_status s = lg_data_load(&t->data, &ds);
+    lg_status s = lg_data_load(d, &ds);
     if (s != LG_OK) {
         /* name the config keys and how to get the data */
         char msg[768];
@@ -134,6 +135,13 @@ static lg_status load_data(lg_trainer *t) {
                    "data.path at cifar-10-batches-bin";
         return lg_error_set(s, "data.format %s, data.path %s: %s%s", ds.format, ds.path, msg, hint);
     }
+    return LG_OK;
+}
+
+/* dist: the processes of one machine share one copy (lg_dist_data_load) */
+static lg_status load_data(lg_trainer *t) {
+    const lg_config *c = &t->cfg;
+    LG_TRY(lg_dist_data_load(&t->data, load_data_cb, t));
     if (t->data.n < 1) return lg_error_set(LG_ERR_FORMAT, "data %s: no samples", c->data.path);
     t->c = t->data.c;
     t->h = t->data.h;
@@ -244,7 +252,7 @@ void lg_trainer_free(lg_trainer *t) {
     lg_model_free(t->g);
     lg_model_free(t->d);
     lg_data_sampler_free(&t->smp);
-    lg_data_free(&t->data);
+    lg_dist_data_free(&t->data);
     if (t->flag) lg_buffer_free(t->be, t->flag);
     if (t->state_bak) lg_buffer_free(t->be, t->state_bak);
     if (t->ctx) lg_ctx_free(t->ctx);
