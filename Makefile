@@ -79,7 +79,7 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 EX_SRC := $(shell find examples -name '*.c' 2>/dev/null | sort)
 EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all test check features clean bench setup quickstart toy install
+.PHONY: all test check features clean bench setup quickstart toy install shared
 all: features $(LIB) $(CLI) $(EX_BIN)
 
 features:
@@ -96,6 +96,21 @@ $(BUILD)/%.cu.o: %.cu
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# The shared library (`make shared`, and `make install` outside sanitizer
+# builds): the C sources again as position-independent code in $(BUILD)/pic
+# (the .cu objects are PIC already), linked with every dependency so that a
+# program needs only -llipgan. -fno-semantic-interposition keeps calls
+# inside the library inlinable, as in the static build.
+SO_NAME := liblipgan.so.0
+SHLIB := $(BUILD)/liblipgan.so
+PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -fno-semantic-interposition -MMD -MP -c $< -o $@
+$(SHLIB): $(PIC_OBJ)
+	$(CC) -shared -Wl,-soname,$(SO_NAME) $(PIC_OBJ) $(LDLIBS) -o $@
+shared: $(SHLIB)
 
 $(CLI): $(CLI_OBJ) $(LIB)
 	$(CC) $(CFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) $(LDSAN) -o $@
@@ -137,20 +152,33 @@ toy:
 	$(MAKE) all BUILD=build
 	build/lipgan train configs/toy_ring8.yaml --out runs/ring8-$(RUN_STAMP)
 
-# Installs what an embedding program needs: the headers, liblipgan.a, a
-# pkg-config file naming every library it links with (those of this build:
-# CUDA, MPI, sanitizers), the CLI, the shipped classifier and the example
-# configs. The CLI looks for the classifier in ../share/lipgan/models next
+# Installs what an embedding program needs: the headers, liblipgan.a and
+# liblipgan.so (static only in sanitizer builds), a pkg-config file (`Libs`
+# for the shared library, `Libs.private` with every library this build
+# links: CUDA, MPI; `pkg-config --static`), the CLI, the shipped classifier
+# and the example configs. The CLI looks for the classifier in ../share/lipgan/models next
 # to itself. `cc prog.c $$(pkg-config --cflags --libs lipgan)` then builds a
 # program (tests/test_install.c does so).
 PREFIX ?= /usr/local
 LG_VERSION := $(shell sed -n 's/^\#define LG_VERSION "\(.*\)"/\1/p' include/lipgan/version.h)
-install: all
+ifeq ($(SAN),1)
+# sanitized code needs the sanitizer runtime linked into the program: static only
+INSTALL_SHARED :=
+PC_LIBS := -L$${libdir} -llipgan $(LDLIBS) $(LDSAN)
+PC_PRIVATE :=
+else
+INSTALL_SHARED := $(SHLIB)
+PC_LIBS := -L$${libdir} -Wl,-rpath,$${libdir} -llipgan
+PC_PRIVATE := $(LDLIBS)
+endif
+install: all $(INSTALL_SHARED)
 	install -d $(DESTDIR)$(PREFIX)/include/lipgan $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/lipgan/models \
 		$(DESTDIR)$(PREFIX)/share/lipgan/configs
 	install -m 644 include/lipgan/*.h $(DESTDIR)$(PREFIX)/include/lipgan/
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	$(if $(INSTALL_SHARED),install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/$(SO_NAME) && \
+		ln -sf $(SO_NAME) $(DESTDIR)$(PREFIX)/lib/liblipgan.so)
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 models/fmnist_classifier.safetensors $(DESTDIR)$(PREFIX)/share/lipgan/models/
 	install -m 644 configs/*.yaml $(DESTDIR)$(PREFIX)/share/lipgan/configs/
@@ -158,7 +186,7 @@ install: all
 	  echo 'libdir=$${prefix}/lib'; echo; echo 'Name: lipgan'; \
 	  echo 'Description: Lipschitz-constrained GANs: library and trainer'; \
 	  echo 'Version: $(LG_VERSION)'; echo 'Cflags: -I$${includedir} -fopenmp'; \
-	  echo 'Libs: -L$${libdir} -llipgan $(LDLIBS) $(LDSAN)'; } \
+	  echo 'Libs: $(PC_LIBS)'; echo 'Libs.private: $(PC_PRIVATE)'; } \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/lipgan.pc
 
 clean:

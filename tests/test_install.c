@@ -1,8 +1,8 @@
 /* `make install` and building a program against the installed lipgan, as
  * an embedding project would: into a temporary prefix, every public header
  * compiles on its own in C11 and C++ with -Wall -Wextra -Werror, the two
- * examples build with nothing but `pkg-config --cflags --libs lipgan` (no
- * repository paths) and run, and the installed CLI, started from another
+ * examples build with nothing but pkg-config's flags (no repository paths),
+ * one against the shared library and one statically, and run, and the installed CLI, started from another
  * directory, finds the shipped classifier under share/lipgan. Runs the
  * install of the build under test ($BUILD; SAN=1 when sanitized, so the
  * pkg-config file carries the sanitizer flags). */
@@ -87,18 +87,31 @@ static void test_headers_alone(void) {
 }
 
 /* An example compiled from the repository's examples/ with the installed
- * headers and library only, then run. */
-static void test_example(const char *name, const char *args) {
+ * headers and library only, then run. link_static: against liblipgan.a
+ * with `pkg-config --static` (always so in sanitizer builds, which install
+ * no shared library); else against liblipgan.so, checked to be the one
+ * the program loads. */
+static void test_example(const char *name, const char *args, int link_static) {
     char fmt[2048];
     snprintf(fmt, sizeof fmt,
              "PKG_CONFIG_PATH=%%s/lib/pkgconfig; export PKG_CONFIG_PATH; "
-             "cc -std=c11 -Wall -Wextra -Werror examples/%s.c "
-             "$(pkg-config --cflags --libs lipgan) -o %s/%s",
-             name, g_dir, name);
-    int rc = sh(fmt, g_pfx, "");
-    CHECK(rc == 0, "building examples/%s.c against the installed lipgan: exit %d\n%s", name, rc,
-          g_log);
+             "cc -std=c11 -Wall -Wextra -Werror examples/%s.c $(pkg-config --cflags lipgan) %s "
+             "-o %s/%s",
+             name,
+             link_static ? "$(pkg-config --static --libs lipgan | sed 's|-llipgan|%s/lib/liblipgan.a|')"
+                         : "$(pkg-config --libs lipgan)",
+             g_dir, name);
+    int rc = sh(fmt, g_pfx, g_pfx);
+    CHECK(rc == 0, "building examples/%s.c (%s) against the installed lipgan: exit %d\n%s", name,
+          link_static ? "static" : "shared", rc, g_log);
     if (rc) return;
+    if (!link_static) {
+        snprintf(fmt, sizeof fmt, "ldd %s/%s", g_dir, name);
+        rc = sh(fmt, "", "");
+        char want[400];
+        snprintf(want, sizeof want, "%s/lib/liblipgan.so.0", g_pfx);
+        CHECK(rc == 0 && strstr(g_log, want), "%s should load %s:\n%s", name, want, g_log);
+    }
     snprintf(fmt, sizeof fmt, "cd / && %s/%s %s", g_dir, name, args);
     rc = sh(fmt, "", "");
     CHECK(rc == 0 && strstr(g_log, "modes covered"), "%s %s: exit %d\n%s", name, args, rc, g_log);
@@ -138,8 +151,15 @@ int main(void) {
     snprintf(g_pfx, sizeof g_pfx, "%s/prefix", g_dir);
     if (test_make_install()) {
         LG_TEST_RUN(test_headers_alone);
-        test_example("embed_trainer", "20");
-        test_example("custom_wgan_gp", "3");
+#if defined(__SANITIZE_ADDRESS__)
+        CHECK(!exists("lib/liblipgan.so"), "a sanitizer build installs no shared library");
+        test_example("embed_trainer", "20", 1);
+        test_example("custom_wgan_gp", "3", 1);
+#else
+        CHECK(exists("lib/liblipgan.so") && exists("lib/liblipgan.so.0"), "no shared library");
+        test_example("embed_trainer", "20", 0);
+        test_example("custom_wgan_gp", "3", 1);
+#endif
         LG_TEST_RUN(test_cli_finds_classifier);
     }
     tf_rm_rf(g_dir);
