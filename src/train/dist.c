@@ -1,6 +1,8 @@
 /* Data-parallel training over MPI (lipgan/dist.h). Built with MPI when the
  * Makefile finds mpicc (LG_HAVE_MPI); otherwise every entry says so. */
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,19 @@
 
 static int g_rank, g_world = 1, g_local = 1, g_active;
 static int g_own; /* 1: lipgan called MPI_Init, so it finalizes too */
+
+/* LG_ERR_IO "dist: <what> failed: <MPI's reason>" */
+static lg_status mpi_fail(int e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static lg_status mpi_fail(int e, const char *fmt, ...) {
+    char what[256], why[MPI_MAX_ERROR_STRING];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    int len = 0;
+    MPI_Error_string(e, why, &len);
+    return lg_error_set(LG_ERR_IO, "dist: %s failed: %s", what, why);
+}
 
 int lg_dist_available(void) { return 1; }
 
@@ -57,13 +72,8 @@ lg_status lg_dist_mean(float *buf, size_t n) {
         if (e == MPI_SUCCESS && g_rank == 0)
             for (int i = 0; i < k; i++) p[i] *= inv;
         if (e == MPI_SUCCESS) e = MPI_Bcast(p, k, MPI_FLOAT, 0, MPI_COMM_WORLD);
-        if (e != MPI_SUCCESS) {
-            char s[MPI_MAX_ERROR_STRING];
-            int len = 0;
-            MPI_Error_string(e, s, &len);
-            return lg_error_set(LG_ERR_IO, "dist: averaging %zu values over %d processes failed: %s",
-                                n, g_world, s);
-        }
+        if (e != MPI_SUCCESS)
+            return mpi_fail(e, "averaging %zu values over %d processes", n, g_world);
         off += (size_t)k;
     }
     return LG_OK;
@@ -79,14 +89,8 @@ lg_status lg_dist_allgather(const double *mine, double *all, size_t n, void *use
         return lg_error_set(LG_ERR_INVALID_ARG, "dist: gathering %zu values per process: at most "
                                                 "%d", n, INT_MAX);
     int e = MPI_Allgather(mine, (int)n, MPI_DOUBLE, all, (int)n, MPI_DOUBLE, MPI_COMM_WORLD);
-    if (e != MPI_SUCCESS) {
-        char s[MPI_MAX_ERROR_STRING];
-        int len = 0;
-        MPI_Error_string(e, s, &len);
-        return lg_error_set(LG_ERR_IO, "dist: gathering %zu values from %d processes failed: %s",
-                            n, g_world, s);
-    }
-    return LG_OK;
+    return e == MPI_SUCCESS ? LG_OK
+                            : mpi_fail(e, "gathering %zu values from %d processes", n, g_world);
 }
 
 /* the one shared data set (lg_dist_data_load) */
@@ -100,13 +104,6 @@ static void release_shared(void) {
     MPI_Win_free(&g_data_win); /* collective over the machine's processes */
     MPI_Comm_free(&g_data_node);
     g_data_bytes = 0;
-}
-
-static lg_status mpi_fail(int e, const char *what) {
-    char s[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    MPI_Error_string(e, s, &len);
-    return lg_error_set(LG_ERR_IO, "dist: %s failed: %s", what, s);
 }
 
 lg_status lg_dist_data_load(lg_dataset *d, lg_dist_loader load, void *user) {
