@@ -283,14 +283,86 @@ static void test_conv(void) {
     free(dw);
 }
 
-/* ---- Winograd F(2x2,3x3), called directly (conv2d's dispatch only
- * takes it for wide convs) ---- */
+/* ---- Winograd F(2x2,3x3) and F(4x4,3x3), called directly (conv2d's
+ * dispatch only takes them for wide convs) ---- */
+
+/* Max |got - ref| over n (LG_TEST_VERBOSE prints it: the measured errors). */
+static double max_abs_diff(const float *got, const float *ref, size_t n) {
+    double mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - ref[i]);
+        if (e > mx || isnan(e)) mx = e;
+    }
+    return mx;
+}
+
+/* The three passes of F(m x m, 3x3) on g against the double reference
+ * (yref, dxref, dwref) and against im2col + SGEMM at the same thread count
+ * (these geometries have too few channels for the dispatch to take
+ * Winograd), T = 1..3, plus same-bits reproducibility. */
+static void wino_case(int m, int gi, const lg_conv_geom *g, const float *x, const float *w,
+                      const float *dy, const float *yref, const float *dxref,
+                      const float *dwref) {
+    size_t nx = (size_t)g->n * g->c * g->h * g->w, nw = (size_t)g->oc * g->c * 9;
+    size_t ny = (size_t)g->n * g->oc * g->oh * g->ow;
+    /* grows with the terms per output; F(4x4) rounds about 10x more than
+     * F(2x2) (transform entries up to 8 and 1/24) and still fits the bar of
+     * im2col's test, its atol 12x or more above the errors measured here */
+    double tol = 2e-6 * (g->c * 9 + g->n * g->oh * g->ow + g->oc), rtol = 1e-5;
+    for (int T = 1; T <= 3; T++) {
+        lg_cpu_set_threads(T);
+        size_t nws = lg_cpu_wino_workspace(g, m), ncws = be->conv_workspace(g);
+        float *ws = nans(nws); /* exactly the size asked for: ASan catches overruns */
+        float *cws = nans(ncws);
+        float *y = nans(ny), *y2 = nans(ny), *dx = nans(nx), *dx2 = nans(nx);
+        float *dw = nans(nw), *dw2 = nans(nw);
+        float *iy = nans(ny), *idx = nans(nx), *idw = nans(nw); /* im2col */
+        be->conv2d(iy, x, w, g, cws);
+        be->conv2d_bwd_data(idx, dy, w, g, cws);
+        be->conv2d_bwd_weight(idw, x, dy, g, cws);
+        char what[128];
+        lg_cpu_wino_conv2d(y, x, w, g, m, ws);
+        snprintf(what, sizeof what, "F(%d) conv2d geom %d (%dx%dx%dx%d -> %d) T=%d", m, gi, g->n,
+                 g->c, g->h, g->w, g->oc, T);
+        lg_test_close(y, yref, ny, tol, rtol, what);
+        lg_test_close(y, iy, ny, tol, rtol, what);
+        for (size_t i = 0; i < nws; i++) ws[i] = NAN;
+        lg_cpu_wino_bwd_data(dx, dy, w, g, m, ws);
+        snprintf(what, sizeof what, "F(%d) bwd_data geom %d T=%d", m, gi, T);
+        lg_test_close(dx, dxref, nx, tol, rtol, what);
+        lg_test_close(dx, idx, nx, tol, rtol, what);
+        for (size_t i = 0; i < nws; i++) ws[i] = NAN;
+        lg_cpu_wino_bwd_weight(dw, x, dy, g, m, ws);
+        snprintf(what, sizeof what, "F(%d) bwd_weight geom %d T=%d", m, gi, T);
+        lg_test_close(dw, dwref, nw, tol, rtol, what);
+        lg_test_close(dw, idw, nw, tol, rtol, what);
+        if (getenv("LG_TEST_VERBOSE"))
+            printf("  F(%d) geom %d T=%d: max |err| vs double %.3g %.3g %.3g, vs im2col %.3g %.3g "
+                   "%.3g (fwd, bwd_data, bwd_weight)\n",
+                   m, gi, T, max_abs_diff(y, yref, ny), max_abs_diff(dx, dxref, nx),
+                   max_abs_diff(dw, dwref, nw), max_abs_diff(y, iy, ny),
+                   max_abs_diff(dx, idx, nx), max_abs_diff(dw, idw, nw));
+        /* same thread count, same bits */
+        lg_cpu_wino_conv2d(y2, x, w, g, m, ws);
+        lg_cpu_wino_bwd_data(dx2, dy, w, g, m, ws);
+        lg_cpu_wino_bwd_weight(dw2, x, dy, g, m, ws);
+        CHECK(memcmp(y, y2, ny * sizeof(float)) == 0 && memcmp(dx, dx2, nx * sizeof(float)) == 0 &&
+                  memcmp(dw, dw2, nw * sizeof(float)) == 0,
+              "F(%d) winograd not reproducible (geom %d, T=%d)", m, gi, T);
+        free(dw), free(dw2), free(ws), free(cws), free(y), free(y2), free(dx), free(dx2);
+        free(iy), free(idx), free(idw);
+    }
+}
 
 static void test_conv_winograd(void) {
-    /* n, c, h, w, oc: 3x3, stride 1, pad 1; odd sizes, tiles cut by the edge */
+    /* n, c, h, w, oc: 3x3, stride 1, pad 1; odd sizes, tiles cut by the
+     * edge for both tile sizes (1x1 and 2x2 images, 5, 6, 7, 9, 11, 15, 17,
+     * 31, 33), exact tiles (4x4, 8x8); the last one has several chunks of
+     * several samples per thread, the last chunk partial */
     const int geoms[][5] = {
         {1, 1, 1, 1, 1},  {3, 3, 2, 2, 5},   {1, 5, 7, 5, 3},    {3, 7, 5, 9, 9},
         {3, 9, 4, 4, 13}, {1, 13, 11, 1, 6}, {3, 6, 17, 15, 11}, {5, 10, 8, 8, 10},
+        {6, 4, 1, 1, 5},  {2, 4, 6, 6, 3},   {9, 3, 33, 31, 4},
     };
     const int ng = (int)(sizeof geoms / sizeof geoms[0]);
     lg_test_rng r = lg_test_rng_make(11);
@@ -310,57 +382,18 @@ static void test_conv_winograd(void) {
         to_float(yref, yr, ny);
         to_float(dxref, dxr, nx);
         to_float(dwref, dwr, nw);
-        double tol = 2e-6 * (g.c * g.kh * g.kw + g.n * g.oh * g.ow + g.oc);
-        for (int T = 1; T <= 3; T++) {
-            lg_cpu_set_threads(T);
-            size_t nws = lg_cpu_wino_workspace(&g);
-            float *ws = nans(nws); /* exactly the size asked for: ASan catches overruns */
-            float *y = nans(ny), *y2 = nans(ny), *dx = nans(nx), *dx2 = nans(nx);
-            float *dw = nans(nw), *dw2 = nans(nw);
-            char what[128];
-            lg_cpu_wino_conv2d(y, x, w, &g, ws);
-            snprintf(what, sizeof what, "wino conv2d geom %d (%dx%dx%dx%d -> %d) T=%d", gi, g.n,
-                     g.c, g.h, g.w, g.oc, T);
-            lg_test_close(y, yref, ny, tol, 1e-5, what);
-            for (size_t i = 0; i < nws; i++) ws[i] = NAN;
-            lg_cpu_wino_bwd_data(dx, dy, w, &g, ws);
-            snprintf(what, sizeof what, "wino bwd_data geom %d T=%d", gi, T);
-            lg_test_close(dx, dxref, nx, tol, 1e-5, what);
-            for (size_t i = 0; i < nws; i++) ws[i] = NAN;
-            lg_cpu_wino_bwd_weight(dw, x, dy, &g, ws);
-            snprintf(what, sizeof what, "wino bwd_weight geom %d T=%d", gi, T);
-            lg_test_close(dw, dwref, nw, tol, 1e-5, what);
-            /* same thread count, same bits */
-            lg_cpu_wino_conv2d(y2, x, w, &g, ws);
-            lg_cpu_wino_bwd_data(dx2, dy, w, &g, ws);
-            lg_cpu_wino_bwd_weight(dw2, x, dy, &g, ws);
-            CHECK(memcmp(y, y2, ny * sizeof(float)) == 0 &&
-                      memcmp(dx, dx2, nx * sizeof(float)) == 0 &&
-                      memcmp(dw, dw2, nw * sizeof(float)) == 0,
-                  "winograd not reproducible (geom %d, T=%d)", gi, T);
-            free(dw);
-            free(dw2);
-            free(ws);
-            free(y);
-            free(y2);
-            free(dx);
-            free(dx2);
-        }
-        free(x);
-        free(w);
-        free(dy);
-        free(yr);
-        free(dxr);
-        free(dwr);
-        free(yref);
-        free(dxref);
-        free(dwref);
+        wino_case(2, gi, &g, x, w, dy, yref, dxref, dwref);
+        wino_case(4, gi, &g, x, w, dy, yref, dxref, dwref);
+        free(x), free(w), free(dy), free(yr), free(dxr), free(dwr);
+        free(yref), free(dxref), free(dwref);
     }
     lg_cpu_set_threads(0);
     /* only 3x3, stride 1, pad 1 */
     lg_conv_geom s2 = {.n = 1, .c = 1, .h = 5, .w = 5, .oc = 1, .kh = 3, .kw = 3, .stride = 2,
                        .pad = 1, .oh = 3, .ow = 3};
-    CHECK(!lg_cpu_wino_ok(&s2) && lg_cpu_wino_workspace(&s2) == 0, "stride 2 taken by winograd");
+    CHECK(!lg_cpu_wino_ok(&s2) && lg_cpu_wino_workspace(&s2, 2) == 0 &&
+              lg_cpu_wino_workspace(&s2, 4) == 0,
+          "stride 2 taken by winograd");
 }
 
 /* ---- elementwise ---- */

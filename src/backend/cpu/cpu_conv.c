@@ -21,7 +21,7 @@
  * thread order, so the result is fixed for a thread count.
  *
  * 3x3 stride-1 pad-1 convs with enough channels go to Winograd F(2x2,3x3)
- * (cpu_winograd.c) for all three kernels; see use_wino(). */
+ * or F(4x4,3x3) (cpu_winograd.c) for all three kernels; see wino_m(). */
 #include <cblas.h>
 #include <omp.h>
 #include <string.h>
@@ -80,19 +80,32 @@ static void conv_plan_make(conv_plan *p, const lg_conv_geom *g) {
  * on 128->128 (32x32, 16x16) and 256->256 (4x4 .. 32x32), 1.4-1.8x on
  * 256->3 at 32x32; bwd_weight 1.0-1.2x at 4x4 and 8x8, 1.5-1.9x above; but
  * all 2-3x slower on 3->128 (GEMMs with K or M = 3) and no better on 16-
- * and 32-channel convs. */
-static int use_wino(const lg_conv_geom *g) {
-    return lg_cpu_wino_ok(g) && ((g->c >= 64 && g->oc >= 64) || g->c >= 128);
+ * and 32-channel convs.
+ *
+ * F(4x4,3x3) rather than F(2x2,3x3) where both channel counts are >= 64 and
+ * its tiles need fewer products (36 per 4x4 tile against 16 per 2x2 tile;
+ * ties go to F(2x2), which rounds less): measured 1.3-1.7x faster in all
+ * three passes on 256->256 (4x4 .. 32x32) and 128->128 (8x8 .. 32x32), 1
+ * and 2 threads, where the GEMMs dominate (bench/RESULTS.md). On 256->3
+ * the transforms dominate and F(4x4) was slower (forward and bwd_weight
+ * 0.88-0.94x), so convs with a narrow side stay F(2x2); so do 1x1 and 2x2
+ * images, where one 6x6 tile is mostly padding.
+ *
+ * Returns 0 (im2col) or m: Winograd F(m x m, 3x3) for all three passes. */
+static int wino_m(const lg_conv_geom *g) {
+    if (!lg_cpu_wino_ok(g) || !((g->c >= 64 && g->oc >= 64) || g->c >= 128)) return 0;
+    int64_t t2 = (int64_t)((g->h + 1) / 2) * ((g->w + 1) / 2);
+    int64_t t4 = (int64_t)((g->h + 3) / 4) * ((g->w + 3) / 4);
+    return g->c >= 64 && g->oc >= 64 && 36 * t4 < 16 * t2 ? 4 : 2;
 }
 
 size_t lg_cpu_conv_workspace(const lg_conv_geom *g) {
     conv_plan p;
     conv_plan_make(&p, g);
     size_t ws = (size_t)p.T * p.slot + (size_t)(p.T - 1) * p.part;
-    if (use_wino(g)) {
-        size_t wn = lg_cpu_wino_workspace(g);
-        if (wn > ws) ws = wn;
-    }
+    int m = wino_m(g);
+    size_t wn = m ? lg_cpu_wino_workspace(g, m) : 0;
+    if (wn > ws) ws = wn;
     return ws ? ws : 1;
 }
 
@@ -210,8 +223,9 @@ static void thread_chunks(const conv_plan *p, int t, int T, int *c0, int *c1) {
 /* ---- convolution ---- */
 
 void lg_cpu_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, float *ws) {
-    if (use_wino(g)) {
-        lg_cpu_wino_conv2d(y, x, w, g, ws);
+    int m = wino_m(g);
+    if (m) {
+        lg_cpu_wino_conv2d(y, x, w, g, m, ws);
         return;
     }
     conv_plan p;
@@ -242,8 +256,9 @@ void lg_cpu_conv2d(float *y, const float *x, const float *w, const lg_conv_geom 
 
 void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
                             float *ws) {
-    if (use_wino(g)) {
-        lg_cpu_wino_bwd_data(dx, dy, w, g, ws);
+    int m = wino_m(g);
+    if (m) {
+        lg_cpu_wino_bwd_data(dx, dy, w, g, m, ws);
         return;
     }
     conv_plan p;
@@ -289,8 +304,9 @@ void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg
 
 void lg_cpu_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
                               float *ws) {
-    if (use_wino(g)) {
-        lg_cpu_wino_bwd_weight(dw, x, dy, g, ws);
+    int m = wino_m(g);
+    if (m) {
+        lg_cpu_wino_bwd_weight(dw, x, dy, g, m, ws);
         return;
     }
     conv_plan p;

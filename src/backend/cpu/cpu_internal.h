@@ -83,17 +83,18 @@ void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg
 void lg_cpu_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
                               float *ws);
 
-/* cpu_winograd.c: Winograd F(2x2,3x3) for 3x3, stride-1, pad-1 convs.
- * lg_cpu_wino_ok() says whether g is such a conv; the workspace (0 when it
- * is not) covers all three kernels, which overwrite their whole output. */
+/* cpu_winograd.c: Winograd F(m x m, 3x3), m = 2 or 4, for 3x3, stride-1,
+ * pad-1 convs. lg_cpu_wino_ok() says whether g is such a conv; the
+ * workspace of a given m (0 when g is not such a conv) covers all three
+ * kernels of that m, which overwrite their whole output. */
 int lg_cpu_wino_ok(const lg_conv_geom *g);
-size_t lg_cpu_wino_workspace(const lg_conv_geom *g);
-void lg_cpu_wino_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g,
+size_t lg_cpu_wino_workspace(const lg_conv_geom *g, int m);
+void lg_cpu_wino_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, int m,
                         float *ws);
-void lg_cpu_wino_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
+void lg_cpu_wino_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g, int m,
                           float *ws);
 void lg_cpu_wino_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
-                            float *ws);
+                            int m, float *ws);
 
 /* cpu_norm.c */
 void lg_cpu_upsample2x(float *y, const float *x, int64_t nc, int64_t h, int64_t w);

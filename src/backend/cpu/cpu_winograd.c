@@ -1,19 +1,25 @@
-/* Winograd F(2x2, 3x3) convolution for 3x3, stride-1, pad-1 convs on the CPU.
+/* Winograd F(m x m, 3x3), m = 2 or 4, for 3x3, stride-1, pad-1 convs on the CPU.
  *
- * Batched-GEMM form (Lavin & Gray 2015): the output is cut into 2x2 tiles,
- * each read from a 4x4 input tile. For each of the 16 positions xi of the
- * transformed 4x4 tile,
+ * Batched-GEMM form (Lavin & Gray 2015): the output is cut into m x m tiles,
+ * each read from an a x a input tile (a = m + 2). For each of the Q = a^2
+ * positions xi of the transformed tile,
  *   V[xi] (CIN, G*P)   = (B^T d B)[xi] for every input channel and tile,
  *   U[xi] (COUT, CIN)  = (G g G^T)[xi] for every filter,
- *   M[xi] (COUT, G*P)  = U[xi] V[xi]      (16 SGEMMs per chunk),
- * and the output tile is A^T m A. This takes 16 multiply-adds per 2x2
- * output per channel pair instead of 36 (im2col).
+ *   M[xi] (COUT, G*P)  = U[xi] V[xi]      (Q SGEMMs per chunk),
+ * and the output tile is A^T m A. Multiply-adds per output per channel
+ * pair: 16/4 = 4 for F(2x2) and 36/16 = 2.25 for F(4x4), against 9 for
+ * im2col; F(4x4) rounds more (transform entries up to 8 and 1/24: about
+ * 1e-5 of the largest output against 7e-7 for F(2x2) on 256-channel convs)
+ * and wastes more of its tiles at the edge of small images. cpu_conv.c
+ * chooses between them. The matrices are those of wino_tf.h (the CUDA
+ * backend's), written here as 1-D passes that share subexpressions; F(2x2)
+ * rounds exactly as before F(4x4) was added.
  *
  * conv2d_bwd_data of such a conv is the same conv on dy with the kernel
  * flipped and the channel roles swapped (COUT = C, CIN = OC), so both use
- * wino_run(). bwd_weight is the adjoint in the filter: 16 SGEMMs
- * dU[xi] (OC, C) += Z[xi] V[xi]^T with Z = A dy A^T of each 2x2 output tile,
- * then dW = G^T dU G.
+ * wino_run(). bwd_weight is the adjoint in the filter: Q SGEMMs
+ * dU[xi] (OC, C) += Z[xi] V[xi]^T with Z = A dy A^T of each m x m output
+ * tile, then dW = G^T dU G.
  *
  * Threads and chunks of samples follow cpu_conv.c: one OpenMP region,
  * OpenBLAS single-threaded inside it, every output written by one thread
@@ -25,10 +31,10 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_internal.h"
-#include "backend/wino_tf.h"
 #include "lipgan/status.h"
 
 #define WINO_COLS_MIN 256 /* narrowest GEMM (tiles of a chunk) worth running */
+#define WINO_CB 64        /* tiles per block of output_tf */
 
 int lg_cpu_wino_ok(const lg_conv_geom *g) {
     return g->kh == 3 && g->kw == 3 && g->stride == 1 && g->pad == 1 && g->oh == g->h &&
@@ -36,256 +42,390 @@ int lg_cpu_wino_ok(const lg_conv_geom *g) {
 }
 
 typedef struct wino_plan {
+    int M, A, Q;    /* output tile side (2 or 4), input tile side M + 2, A*A */
     int T, G, nchunk;
     int th, tw;     /* tile rows, tile columns */
     size_t P;       /* tiles per sample */
-    int pw;         /* padded row width 2*tw + 2 */
-    size_t u;       /* floats of U (16, OC, C); bwd_weight: one dU per thread */
-    size_t v, m;    /* floats of a slot's V (16, CIN, G*P) and M (16, COUT, G*P) */
-    size_t rows;    /* floats of a slot's row buffers (8, pw) */
+    size_t u;       /* floats of U (Q, OC, C); bwd_weight: one dU per thread */
+    size_t v, m;    /* floats of a slot's V (Q, CIN, G*P) and M (Q, COUT, G*P) */
+    size_t tmp;     /* floats of a slot's transform buffer */
     size_t slot;
 } wino_plan;
 
+/* Floats between the Q matrices of V, M and Z holding n floats each: an
+ * odd number of 64-byte lines, so that the Q entries of one tile, read or
+ * written together, do not sit at the same offset in a 4 KiB page (with
+ * n = 256*256, they all did). */
+static size_t wino_qs(size_t n) {
+    size_t qs = lg_cpu_round16(n);
+    return (qs / 16) % 2 ? qs : qs + 16;
+}
+
 /* cin/cout: channels of the conv actually run (swapped for bwd_data). The
  * workspace is the same both ways since v + m is symmetric in them. */
-static void wino_plan_make(wino_plan *p, const lg_conv_geom *g, int cin, int cout) {
-    p->th = (g->h + 1) / 2;
-    p->tw = (g->w + 1) / 2;
+static void wino_plan_make(wino_plan *p, const lg_conv_geom *g, int M, int cin, int cout) {
+    LG_ASSERT(M == 2 || M == 4);
+    p->M = M;
+    p->A = M + 2;
+    p->Q = p->A * p->A;
+    p->th = (g->h + M - 1) / M;
+    p->tw = (g->w + M - 1) / M;
     p->P = (size_t)p->th * p->tw;
-    p->pw = 2 * p->tw + 2;
     lg_cpu_chunks ch = lg_cpu_chunks_make(g->n, p->P, WINO_COLS_MIN);
     p->G = ch.G;
     p->nchunk = ch.nchunk;
     p->T = ch.T;
-    size_t G = (size_t)ch.G;
-    p->u = lg_cpu_round16((size_t)16 * g->oc * g->c);
-    p->v = lg_cpu_round16((size_t)16 * cin * G * p->P);
-    p->m = lg_cpu_round16((size_t)16 * cout * G * p->P);
-    p->rows = lg_cpu_round16((size_t)8 * p->pw);
-    p->slot = p->v + p->m + p->rows;
+    size_t G = (size_t)ch.G, Q = (size_t)p->Q;
+    p->u = Q * wino_qs((size_t)g->oc * g->c);
+    p->v = Q * wino_qs((size_t)cin * G * p->P);
+    p->m = Q * wino_qs((size_t)cout * G * p->P);
+    size_t rows = (size_t)2 * p->A * (M * p->tw + 2), otf = (size_t)M * (p->A + M) * WINO_CB;
+    p->tmp = lg_cpu_round16(rows > otf ? rows : otf); /* tiles_tf_m's, output_tf_m's */
+    p->slot = p->v + p->m + p->tmp;
 }
 
 /* ws: (T, u) [U of conv2d/bwd_data; T partial dU of bwd_weight], then T slots. */
-size_t lg_cpu_wino_workspace(const lg_conv_geom *g) {
+size_t lg_cpu_wino_workspace(const lg_conv_geom *g, int m) {
     if (!lg_cpu_wino_ok(g)) return 0;
     wino_plan p;
-    wino_plan_make(&p, g, g->c, g->oc);
+    wino_plan_make(&p, g, m, g->c, g->oc);
     return (size_t)p.T * (p.u + p.slot);
 }
 
-/* V (16, CIN, ldv) columns [j0, j0+P) = B^T d B of every tile of one sample
- * x (CIN, H, W). B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. rows: (8, pw). */
-static void input_tf(float *V, size_t ldv, size_t j0, const float *x, int cin, int H, int W,
-                     const wino_plan *p, float *rows) {
-    const int pw = p->pw, TH = p->th, TW = p->tw;
-    float *d = rows;            /* (4, pw): input rows 2ty-1 .. 2ty+2, zero padded */
-    float *t = rows + 4 * pw;   /* (4, pw): B^T d, down the columns */
-    const size_t cs = (size_t)cin * ldv; /* stride between the 16 matrices */
-    for (int c = 0; c < cin; c++) {
-        const float *xc = x + (size_t)c * H * W;
-        for (int ty = 0; ty < TH; ty++) {
-            for (int k = 0; k < 4; k++) {
-                float *dk = d + k * pw;
-                int iy = 2 * ty - 1 + k;
-                if (iy < 0 || iy >= H) {
-                    memset(dk, 0, sizeof(float) * pw);
-                    continue;
+/* ---- the transforms. The 1-D ones map in[k*is] to out[k*os]; the 2-D
+ * ones apply them down the columns first, then along the rows. Each 2-D
+ * one is written once for both tile sizes: an always-inlined body taking
+ * M, called with M = 2 or 4 as a constant, so that the compiler unrolls
+ * the loops over a tile (with M a variable, F(4x4) convs ran 4-10% slower
+ * on 256 channels). ---- */
+
+#define WINO_INLINE static inline __attribute__((always_inline))
+
+/* a = M+2 values -> a: B^T (wino_tf.h, LG_W4_BT for M = 4) */
+WINO_INLINE void bt_1d(int M, const float *in, size_t is, float *out, size_t os) {
+    if (M == 2) {
+        float d0 = in[0], d1 = in[is], d2 = in[2 * is], d3 = in[3 * is];
+        out[0] = d0 - d2;
+        out[os] = d1 + d2;
+        out[2 * os] = d2 - d1;
+        out[3 * os] = d1 - d3;
+    } else {
+        float d0 = in[0], d1 = in[is], d2 = in[2 * is], d3 = in[3 * is], d4 = in[4 * is],
+              d5 = in[5 * is];
+        float s12 = d4 - 4.0f * d2, s34 = d3 - 4.0f * d1; /* shared by rows 1, 2 */
+        float e = d4 - d2, f = 2.0f * (d3 - d1);           /* shared by rows 3, 4 */
+        out[0] = 4.0f * d0 - 5.0f * d2 + d4;
+        out[os] = s12 + s34;
+        out[2 * os] = s12 - s34;
+        out[3 * os] = e + f;
+        out[4 * os] = e - f;
+        out[5 * os] = 4.0f * d1 - 5.0f * d3 + d5;
+    }
+}
+
+/* a values -> M: A^T (M = 2: [1 1 1 0; 0 1 -1 -1]; M = 4: LG_W4_AT) */
+WINO_INLINE void at_1d(int M, const float *in, size_t is, float *out, size_t os) {
+    float m0 = in[0], m1 = in[is], m2 = in[2 * is], m3 = in[3 * is];
+    if (M == 2) {
+        out[0] = m0 + m1 + m2;
+        out[os] = m1 - m2 - m3;
+    } else {
+        float m4 = in[4 * is], m5 = in[5 * is];
+        float p12 = m1 + m2, d12 = m1 - m2, p34 = m3 + m4, d34 = m3 - m4;
+        out[0] = m0 + p12 + p34;
+        out[os] = d12 + 2.0f * d34;
+        out[2 * os] = p12 + 4.0f * p34;
+        out[3 * os] = d12 + 8.0f * d34 + m5;
+    }
+}
+
+/* M values -> a: A (the transpose of at_1d's matrix) */
+WINO_INLINE void a_1d(int M, const float *in, size_t is, float *out, size_t os) {
+    if (M == 2) {
+        float d0 = in[0], d1 = in[is];
+        out[0] = d0;
+        out[os] = d0 + d1;
+        out[2 * os] = d0 - d1;
+        out[3 * os] = -d1;
+    } else {
+        float g0 = in[0], g1 = in[is], g2 = in[2 * is], g3 = in[3 * is];
+        float e = g0 + g2, f = g1 + g3, e4 = g0 + 4.0f * g2, f4 = 2.0f * g1 + 8.0f * g3;
+        out[0] = g0;
+        out[os] = e + f;
+        out[2 * os] = e - f;
+        out[3 * os] = e4 + f4;
+        out[4 * os] = e4 - f4;
+        out[5 * os] = g3;
+    }
+}
+
+/* 3 values -> a: G (M = 2: [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]; M = 4: LG_W4_G) */
+WINO_INLINE void g_1d(int M, const float *in, size_t is, float *out, size_t os) {
+    float k0 = in[0], k1 = in[is], k2 = in[2 * is];
+    if (M == 2) {
+        out[0] = k0;
+        out[os] = 0.5f * (k0 + k1 + k2);
+        out[2 * os] = 0.5f * (k0 - k1 + k2);
+        out[3 * os] = k2;
+    } else {
+        float e = k0 + k2, f = k0 * (1.0f / 24) + k2 * (1.0f / 6), h = k1 * (1.0f / 12);
+        out[0] = 0.25f * k0;
+        out[os] = -(1.0f / 6) * (e + k1);
+        out[2 * os] = -(1.0f / 6) * (e - k1);
+        out[3 * os] = f + h;
+        out[4 * os] = f - h;
+        out[5 * os] = k2;
+    }
+}
+
+/* a values -> 3: G^T (the adjoint of g_1d) */
+WINO_INLINE void gt_1d(int M, const float *in, size_t is, float *out, size_t os) {
+    float u0 = in[0], u1 = in[is], u2 = in[2 * is], u3 = in[3 * is];
+    if (M == 2) {
+        out[0] = u0 + 0.5f * (u1 + u2);
+        out[os] = 0.5f * (u1 - u2);
+        out[2 * os] = 0.5f * (u1 + u2) + u3;
+    } else {
+        float u4 = in[4 * is], u5 = in[5 * is];
+        float p12 = u1 + u2, p34 = u3 + u4;
+        out[0] = 0.25f * u0 - (1.0f / 6) * p12 + (1.0f / 24) * p34;
+        out[os] = (1.0f / 6) * (u2 - u1) + (1.0f / 12) * (u3 - u4);
+        out[2 * os] = (1.0f / 6) * (p34 - p12) + u5;
+    }
+}
+
+/* U (Q, cout, cin), matrices us floats apart, filters [r0, r1) x cin: G k
+ * G^T of the kernel for (out r, in s), k = w[(r*C + s)*9] (bwd = 0) or
+ * w[(s*C + r)*9] flipped (bwd = 1), w (OC, C, 3, 3), C = the weight's
+ * input channels. */
+WINO_INLINE void filter_tf_m(const int M, float *U, size_t us, const float *w, int C, int r0,
+                             int r1, int cin, int bwd) {
+    const int A = M + 2;
+    for (int r = r0; r < r1; r++)
+        for (int s = 0; s < cin; s++) {
+            const float *src = bwd ? w + ((size_t)s * C + r) * 9 : w + ((size_t)r * C + s) * 9;
+            float k[9], t[6 * 3]; /* t (A, 3) = G k */
+            for (int e = 0; e < 9; e++) k[e] = bwd ? src[8 - e] : src[e];
+            for (int j = 0; j < 3; j++) g_1d(M, k + j, 3, t + j, 3);
+            float *u = U + (size_t)r * cin + s;
+            for (int a = 0; a < A; a++) g_1d(M, t + a * 3, 1, u + (size_t)(a * A) * us, us);
+        }
+}
+
+/* dw (OC, C, 3, 3) rows [o0, o1) = G^T dU G, dU (Q, OC, C), matrices us
+ * floats apart. */
+WINO_INLINE void filter_adj_m(const int M, float *dw, const float *dU, size_t us, int C, int o0,
+                              int o1) {
+    const int A = M + 2;
+    for (size_t i = (size_t)o0 * C; i < (size_t)o1 * C; i++) {
+        float t[3 * 6]; /* (3, A) = G^T u */
+        for (int b = 0; b < A; b++) gt_1d(M, dU + b * us + i, A * us, t + b, A);
+        for (int a = 0; a < 3; a++) gt_1d(M, t + a * A, 1, dw + i * 9 + a * 3, 1);
+    }
+}
+
+static void filter_tf(int M, float *U, size_t us, const float *w, int C, int r0, int r1, int cin,
+                      int bwd) {
+    if (M == 4) filter_tf_m(4, U, us, w, C, r0, r1, cin, bwd);
+    else filter_tf_m(2, U, us, w, C, r0, r1, cin, bwd);
+}
+
+static void filter_adj(int M, float *dw, const float *dU, size_t us, int C, int o0, int o1) {
+    if (M == 4) filter_adj_m(4, dw, dU, us, C, o0, o1);
+    else filter_adj_m(2, dw, dU, us, C, o0, o1);
+}
+
+/* Copies image row iy of xc (H, W) into dk (pw) at offset off, zero
+ * elsewhere (a zero row when iy is outside the image). */
+static void load_row(float *dk, const float *xc, int iy, int H, int W, int off, int pw) {
+    if (iy < 0 || iy >= H) {
+        memset(dk, 0, sizeof(float) * pw);
+        return;
+    }
+    for (int i = 0; i < off; i++) dk[i] = 0.0f;
+    memcpy(dk + off, xc + (size_t)iy * W, sizeof(float) * W);
+    for (int i = W + off; i < pw; i++) dk[i] = 0.0f;
+}
+
+/* V (Q, CH, gc*P) = F d F^T of every tile of the gc samples x (gc, CH, H, W),
+ * sample j in columns [j*P, j*P+P): the input transform (grad = 0: F = B^T,
+ * a x a tiles read at (M*ty - 1, M*tx - 1)) or bwd_weight's transform of
+ * dy (grad = 1: F = A, M x M tiles at (M*ty, M*tx)), zero past the edge.
+ * Channel by channel, so that each of the Q rows written is one run of
+ * gc*P floats rather than gc runs of P floats far apart. Per tile row: its
+ * rows of x, zero padded, into d; F down the columns (vectorized) into r;
+ * then F along the rows, tile by tile. (Tiles gathered into columns, so
+ * that this pass vectorizes too, ran 1.2x slower on 256->3 convs.)
+ * tmp: (2A, pw), pw = M*TW + 2. */
+WINO_INLINE void tiles_tf_m(const int M, const int grad, float *V, const float *x, int gc, int ch,
+                            int H, int W, const wino_plan *p, float *tmp) {
+    const int A = M + 2, TH = p->th, TW = p->tw, pw = M * TW + 2;
+    const int n = grad ? M : A, off = grad ? 0 : 1; /* tile side read, its offset */
+    const int nt = grad ? M * TW : pw;              /* columns of d transformed */
+    float *d = tmp;          /* (n, pw) */
+    float *r = tmp + A * pw; /* (A, pw) */
+    const size_t ld = (size_t)gc * p->P, cs = wino_qs((size_t)ch * ld); /* between the Q matrices */
+    for (int c = 0; c < ch; c++)
+        for (int j = 0; j < gc; j++) {
+            const float *xc = x + ((size_t)j * ch + c) * H * W;
+            for (int ty = 0; ty < TH; ty++) {
+                for (int k = 0; k < n; k++)
+                    load_row(d + k * pw, xc, M * ty - off + k, H, W, off, pw);
+                for (int i = 0; i < nt; i++) {
+                    if (grad) a_1d(M, d + i, pw, r + i, pw);
+                    else bt_1d(M, d + i, pw, r + i, pw);
                 }
-                dk[0] = 0.0f;
-                memcpy(dk + 1, xc + (size_t)iy * W, sizeof(float) * W);
-                for (int i = W + 1; i < pw; i++) dk[i] = 0.0f;
+                float *vb = V + c * ld + j * p->P + (size_t)ty * TW;
+                for (int a = 0; a < A; a++) /* (a, b) of tile tx -> vb[(a*A + b)*cs + tx] */
+                    for (int tx = 0; tx < TW; tx++) {
+                        const float *in = r + a * pw + M * tx;
+                        if (grad) a_1d(M, in, 1, vb + (size_t)(a * A) * cs + tx, cs);
+                        else bt_1d(M, in, 1, vb + (size_t)(a * A) * cs + tx, cs);
+                    }
             }
-            for (int i = 0; i < pw; i++) {
-                float d0 = d[i], d1 = d[pw + i], d2 = d[2 * pw + i], d3 = d[3 * pw + i];
-                t[i] = d0 - d2;
-                t[pw + i] = d1 + d2;
-                t[2 * pw + i] = d2 - d1;
-                t[3 * pw + i] = d1 - d3;
-            }
-            float *vb = V + (size_t)c * ldv + j0 + (size_t)ty * TW;
-            for (int r = 0; r < 4; r++) {
-                const float *tr = t + r * pw;
-                float *v0 = vb + (size_t)(r * 4) * cs, *v1 = v0 + cs, *v2 = v1 + cs, *v3 = v2 + cs;
-                for (int tx = 0; tx < TW; tx++) {
-                    const float *d4 = tr + 2 * tx; /* the tile's 4 columns */
-                    float a = d4[0], b = d4[1], e = d4[2], f = d4[3];
-                    v0[tx] = a - e;
-                    v1[tx] = b + e;
-                    v2[tx] = e - b;
-                    v3[tx] = b - f;
+        }
+}
+
+static void input_tf(float *V, const float *x, int gc, int cin, int H, int W, const wino_plan *p,
+                     float *tmp) {
+    if (p->M == 4) tiles_tf_m(4, 0, V, x, gc, cin, H, W, p, tmp);
+    else tiles_tf_m(2, 0, V, x, gc, cin, H, W, p, tmp);
+}
+
+static void grad_tf(float *Z, const float *dy, int gc, int oc, int H, int W, const wino_plan *p,
+                    float *tmp) {
+    if (p->M == 4) tiles_tf_m(4, 1, Z, dy, gc, oc, H, W, p, tmp);
+    else tiles_tf_m(2, 1, Z, dy, gc, oc, H, W, p, tmp);
+}
+
+/* y (gc, COUT, H, W) = A^T m A of the tiles of gc samples, m = M (Q, COUT,
+ * gc*P) as tiles_tf_m lays it out; the part of a tile past the edge is
+ * dropped. Channel by channel, as tiles_tf_m, WINO_CB tiles at a time:
+ * both 1-D passes run along the tiles (vectorized), into s (M*A, CB) and
+ * then o (M*M, CB), which are scattered into y (tile by tile, the Q loads
+ * far apart were the slowest part of F(4x4)'s pass in a profile).
+ * tmp: (M*(A+M), WINO_CB). */
+WINO_INLINE void output_tf_m(const int M, float *y, const float *Mb, int gc, int cout, int H, int W,
+                             const wino_plan *p, float *tmp) {
+    const int A = M + 2, TW = p->tw;
+    const size_t P = p->P, ld = (size_t)gc * P, cs = wino_qs((size_t)cout * ld);
+    float *s = tmp, *o = tmp + M * A * WINO_CB;
+    for (int oc = 0; oc < cout; oc++) {
+        const float *mo = Mb + oc * ld;
+        for (size_t c0 = 0; c0 < ld; c0 += WINO_CB) {
+            int nb = ld - c0 < WINO_CB ? (int)(ld - c0) : WINO_CB;
+            for (int b = 0; b < A; b++) /* s[a*A + b] = A^T along the tile's columns */
+                for (int t = 0; t < nb; t++)
+                    at_1d(M, mo + b * cs + c0 + t, A * cs, s + b * WINO_CB + t, A * WINO_CB);
+            for (int a = 0; a < M; a++) /* o[a*M + c] = the same along its rows */
+                for (int t = 0; t < nb; t++)
+                    at_1d(M, s + a * A * WINO_CB + t, WINO_CB, o + a * M * WINO_CB + t, WINO_CB);
+            size_t j = (c0 / P), r = c0 % P; /* sample, tile in it */
+            int ty = (int)(r / TW), tx = (int)(r % TW);
+            for (int t = 0; t < nb; t++) {
+                float *yt = y + ((size_t)j * cout + oc) * H * W + (size_t)M * ty * W + M * tx;
+                int nr = H - M * ty < M ? H - M * ty : M, nc = W - M * tx < M ? W - M * tx : M;
+                for (int a = 0; a < nr; a++)
+                    for (int c = 0; c < nc; c++)
+                        yt[(size_t)a * W + c] = o[(a * M + c) * WINO_CB + t];
+                if (++tx == TW) {
+                    tx = 0;
+                    if (++ty == p->th) ty = 0, j++;
                 }
             }
         }
     }
 }
 
-/* y (COUT, H, W) of one sample = A^T m A of its tiles, m = M (16, COUT, ldm)
- * columns [j0, j0+P). A^T = [1 1 1 0; 0 1 -1 -1]. */
-static void output_tf(float *y, const float *M, size_t ldm, size_t j0, int cout, int H, int W,
-                      const wino_plan *p) {
-    const int TH = p->th, TW = p->tw;
-    const size_t cs = (size_t)cout * ldm;
-    for (int o = 0; o < cout; o++) {
-        float *yo = y + (size_t)o * H * W;
-        for (int ty = 0; ty < TH; ty++) {
-            const float *mb = M + (size_t)o * ldm + j0 + (size_t)ty * TW;
-            float *y0 = yo + (size_t)(2 * ty) * W;
-            float *y1 = 2 * ty + 1 < H ? y0 + W : NULL;
-            for (int tx = 0; tx < TW; tx++) {
-                float m[16];
-                for (int q = 0; q < 16; q++) m[q] = mb[q * cs + tx];
-                float s0[4], s1[4];
-                for (int b = 0; b < 4; b++) {
-                    s0[b] = m[b] + m[4 + b] + m[8 + b];
-                    s1[b] = m[4 + b] - m[8 + b] - m[12 + b];
-                }
-                int x0 = 2 * tx;
-                y0[x0] = s0[0] + s0[1] + s0[2];
-                if (x0 + 1 < W) y0[x0 + 1] = s0[1] - s0[2] - s0[3];
-                if (y1) {
-                    y1[x0] = s1[0] + s1[1] + s1[2];
-                    if (x0 + 1 < W) y1[x0 + 1] = s1[1] - s1[2] - s1[3];
-                }
-            }
-        }
-    }
+static void output_tf(float *y, const float *Mb, int gc, int cout, int H, int W,
+                      const wino_plan *p, float *tmp) {
+    if (p->M == 4) output_tf_m(4, y, Mb, gc, cout, H, W, p, tmp);
+    else output_tf_m(2, y, Mb, gc, cout, H, W, p, tmp);
 }
 
 /* out (n, cout, H, W) = 3x3 pad-1 conv of in (n, cin, H, W). The kernel
  * (out r, in s) is w[(r*C + s)*9] (bwd = 0) or w[(s*C + r)*9] flipped
  * (bwd = 1), with w (OC, C, 3, 3) and C = g->c. */
-static void wino_run(float *out, const float *in, const float *w, const lg_conv_geom *g, int cin,
-                     int cout, int bwd, float *ws) {
+static void wino_run(float *out, const float *in, const float *w, const lg_conv_geom *g, int M,
+                     int cin, int cout, int bwd, float *ws) {
     wino_plan p;
-    wino_plan_make(&p, g, cin, cout);
-    const int H = g->h, W = g->w, C = g->c;
+    wino_plan_make(&p, g, M, cin, cout);
+    const int H = g->h, W = g->w, C = g->c, Q = p.Q;
     const size_t ins = (size_t)cin * H * W, outs = (size_t)cout * H * W;
-    float *U = ws; /* (16, cout, cin), then the slots after T of them */
-    const size_t ucs = (size_t)cout * cin;
+    float *U = ws; /* (Q, cout, cin), then the slots after T of them */
+    const size_t us = wino_qs((size_t)cout * cin);
 #pragma omp parallel num_threads(p.T)
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads();
-#pragma omp for schedule(static)
-        for (int r = 0; r < cout; r++)
-            for (int s = 0; s < cin; s++)
-                lg_wino_filter_one(U, w, C, cout, cin, bwd, (int64_t)r * cin + s);
-        /* implicit barrier: U is complete */
-        float *V = ws + (size_t)p.T * p.u + (size_t)t * p.slot, *M = V + p.v, *rows = M + p.m;
+        filter_tf(M, U, us, w, C, (int)((int64_t)cout * t / T), (int)((int64_t)cout * (t + 1) / T),
+                  cin, bwd);
+        /* U is complete after this */
+#pragma omp barrier
+        float *V = ws + (size_t)p.T * p.u + (size_t)t * p.slot, *Mq = V + p.v, *tmp = Mq + p.m;
         int c0 = (int)((int64_t)p.nchunk * t / T), c1 = (int)((int64_t)p.nchunk * (t + 1) / T);
         for (int ch = c0; ch < c1; ch++) {
             int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
             size_t ld = (size_t)gc * p.P;
-            for (int j = 0; j < gc; j++)
-                input_tf(V, ld, (size_t)j * p.P, in + (size_t)(g0 + j) * ins, cin, H, W, &p, rows);
+            size_t vq = wino_qs((size_t)cin * ld), mq = wino_qs((size_t)cout * ld);
+            input_tf(V, in + (size_t)g0 * ins, gc, cin, H, W, &p, tmp);
             /* M[q] (cout, ld) = U[q] (cout, cin) V[q] (cin, ld) */
-            for (int q = 0; q < 16; q++)
+            for (int q = 0; q < Q; q++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, (int)ld, cin, 1.0f,
-                            U + q * ucs, cin, V + (size_t)q * cin * ld, (int)ld, 0.0f,
-                            M + (size_t)q * cout * ld, (int)ld);
-            for (int j = 0; j < gc; j++)
-                output_tf(out + (size_t)(g0 + j) * outs, M, ld, (size_t)j * p.P, cout, H, W, &p);
+                            U + q * us, cin, V + q * vq, (int)ld, 0.0f, Mq + q * mq, (int)ld);
+            output_tf(out + (size_t)g0 * outs, Mq, gc, cout, H, W, &p, tmp);
         }
     }
 }
 
-void lg_cpu_wino_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g,
+void lg_cpu_wino_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, int m,
                         float *ws) {
     LG_ASSERT(lg_cpu_wino_ok(g));
-    wino_run(y, x, w, g, g->c, g->oc, 0, ws);
+    wino_run(y, x, w, g, m, g->c, g->oc, 0, ws);
 }
 
-void lg_cpu_wino_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
+void lg_cpu_wino_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g, int m,
                           float *ws) {
     LG_ASSERT(lg_cpu_wino_ok(g));
-    wino_run(dx, dy, w, g, g->oc, g->c, 1, ws);
-}
-
-/* Z (16, OC, ldz) columns [j0, j0+P) = A dy A^T of every 2x2 tile of one
- * sample dy (OC, H, W), zero past the edge. A = [1 0; 1 1; 1 -1; 0 -1]. */
-static void grad_tf(float *Z, size_t ldz, size_t j0, const float *dy, int oc, int H, int W,
-                    const wino_plan *p, float *rows) {
-    const int pw = p->pw, TH = p->th, TW = p->tw;
-    float *d = rows;          /* (2, pw): dy rows 2ty, 2ty+1, zero padded */
-    float *t = rows + 2 * pw; /* (4, pw): A d, down the columns */
-    const size_t cs = (size_t)oc * ldz;
-    for (int o = 0; o < oc; o++) {
-        const float *dyo = dy + (size_t)o * H * W;
-        for (int ty = 0; ty < TH; ty++) {
-            for (int k = 0; k < 2; k++) {
-                float *dk = d + k * pw;
-                int iy = 2 * ty + k;
-                if (iy >= H) {
-                    memset(dk, 0, sizeof(float) * pw);
-                    continue;
-                }
-                memcpy(dk, dyo + (size_t)iy * W, sizeof(float) * W);
-                for (int i = W; i < pw; i++) dk[i] = 0.0f;
-            }
-            for (int i = 0; i < 2 * TW; i++) {
-                float d0 = d[i], d1 = d[pw + i];
-                t[i] = d0;
-                t[pw + i] = d0 + d1;
-                t[2 * pw + i] = d0 - d1;
-                t[3 * pw + i] = -d1;
-            }
-            float *zb = Z + (size_t)o * ldz + j0 + (size_t)ty * TW;
-            for (int r = 0; r < 4; r++) {
-                const float *tr = t + r * pw;
-                float *z0 = zb + (size_t)(r * 4) * cs, *z1 = z0 + cs, *z2 = z1 + cs, *z3 = z2 + cs;
-                for (int tx = 0; tx < TW; tx++) {
-                    float a = tr[2 * tx], b = tr[2 * tx + 1];
-                    z0[tx] = a;
-                    z1[tx] = a + b;
-                    z2[tx] = a - b;
-                    z3[tx] = -b;
-                }
-            }
-        }
-    }
+    wino_run(dx, dy, w, g, m, g->oc, g->c, 1, ws);
 }
 
 /* dW = sum over samples and tiles of G^T [(A dy A^T) (.) (B^T x B)] G: each
- * thread sums its chunks into its own dU (16, OC, C) with 16 SGEMMs per chunk
+ * thread sums its chunks into its own dU (Q, OC, C) with Q SGEMMs per chunk
  * (beta = 1 after its first), the partials are added in thread order, then
  * transformed back. Fixed for a thread count. */
 void lg_cpu_wino_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
-                            float *ws) {
+                            int m, float *ws) {
     LG_ASSERT(lg_cpu_wino_ok(g));
     wino_plan p;
-    wino_plan_make(&p, g, g->c, g->oc);
-    const int H = g->h, W = g->w, C = g->c, OC = g->oc;
-    const size_t xs = (size_t)C * H * W, ys = (size_t)OC * H * W, ucs = (size_t)OC * C;
+    wino_plan_make(&p, g, m, g->c, g->oc);
+    const int H = g->h, W = g->w, C = g->c, OC = g->oc, Q = p.Q;
+    const size_t xs = (size_t)C * H * W, ys = (size_t)OC * H * W, us = wino_qs((size_t)OC * C);
 #pragma omp parallel num_threads(p.T)
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads();
-        float *acc = ws + (size_t)t * p.u; /* (16, OC, C) */
-        float *V = ws + (size_t)p.T * p.u + (size_t)t * p.slot, *Z = V + p.v, *rows = Z + p.m;
+        float *acc = ws + (size_t)t * p.u; /* (Q, OC, C) */
+        float *V = ws + (size_t)p.T * p.u + (size_t)t * p.slot, *Z = V + p.v, *tmp = Z + p.m;
         int c0 = (int)((int64_t)p.nchunk * t / T), c1 = (int)((int64_t)p.nchunk * (t + 1) / T);
-        if (c0 == c1) memset(acc, 0, sizeof(float) * 16 * ucs);
+        if (c0 == c1) memset(acc, 0, sizeof(float) * Q * us);
         for (int ch = c0; ch < c1; ch++) {
             int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
             size_t ld = (size_t)gc * p.P;
-            for (int j = 0; j < gc; j++) {
-                input_tf(V, ld, (size_t)j * p.P, x + (size_t)(g0 + j) * xs, C, H, W, &p, rows);
-                grad_tf(Z, ld, (size_t)j * p.P, dy + (size_t)(g0 + j) * ys, OC, H, W, &p, rows);
-            }
+            size_t vq = wino_qs((size_t)C * ld), zq = wino_qs((size_t)OC * ld);
+            input_tf(V, x + (size_t)g0 * xs, gc, C, H, W, &p, tmp);
+            grad_tf(Z, dy + (size_t)g0 * ys, gc, OC, H, W, &p, tmp);
             /* dU[q] (OC, C) += Z[q] (OC, ld) V[q]^T (ld, C) */
-            for (int q = 0; q < 16; q++)
+            for (int q = 0; q < Q; q++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C, (int)ld, 1.0f,
-                            Z + (size_t)q * OC * ld, (int)ld, V + (size_t)q * C * ld, (int)ld,
-                            ch == c0 ? 0.0f : 1.0f, acc + q * ucs, C);
+                            Z + q * zq, (int)ld, V + q * vq, (int)ld, ch == c0 ? 0.0f : 1.0f,
+                            acc + q * us, C);
         }
 #pragma omp barrier
         /* dW[o][c] = G^T (sum over threads of dU[.][o][c]) G, rows of o split over
          * threads; the partials are summed in thread order into thread 0's dU */
-#pragma omp for schedule(static)
-        for (int o = 0; o < OC; o++) {
-            for (int c = 0; c < C; c++) {
-                size_t i = (size_t)o * C + c;
-                for (int q = 0; q < 16; q++)
-                    for (int k = 1; k < T; k++) ws[q * ucs + i] += ws[(size_t)k * p.u + q * ucs + i];
-                lg_wino_filter_adj_one(dw, ws, OC, C, (int64_t)i);
-            }
-        }
+        int o0 = (int)((int64_t)OC * t / T), o1 = (int)((int64_t)OC * (t + 1) / T);
+        for (int q = 0; q < Q; q++)
+            for (size_t i = (size_t)o0 * C; i < (size_t)o1 * C; i++)
+                for (int k = 1; k < T; k++) ws[q * us + i] += ws[(size_t)k * p.u + q * us + i];
+        filter_adj(m, dw, ws, us, C, o0, o1);
     }
 }
