@@ -33,6 +33,10 @@ d* tensors are gradients of sum(dy * y)):
                      lipgan's fused bias + ReLU (lg_add_relu): y, dy, dx, dw, db, and
                      the second order the gradient penalty takes: gp (1) =
                      sum(dx^2) with dx built differentiably, gp_dw = d gp / dw
+  conv_wino          conv2d 64 -> 64 channels, 3x3, stride 1, pad 1 (w, b at PyTorch's
+                     init scale), on x7 (2,64,7,7) and x2 (2,64,2,2), wide enough
+                     for the CPU backend's Winograd F(4x4) and F(2x2) paths:
+                     y7, dy7, dx7, dw7, db7, gp7 = sum(dx7^2), gp_dw7; y2 .. db2
   activations        x (64) spread over [-6, 6] plus +-20, +-30; for each of
                      relu, leaky_relu (0.2), tanh, sigmoid, softplus: y_<act>,
                      dx_<act> for the common dy
@@ -135,6 +139,27 @@ def conv_bias_relu_case():
     return dict(x=x, w=w, b=b, y=y, dy=dy, dx=dx, dw=dw, db=db, gp=gp.reshape(1), gp_dw=gp_dw)
 
 
+def conv_wino_case():
+    """64 -> 64 channel 3x3 convs, wide enough for the CPU backend's
+    Winograd paths: 7x7 takes F(4x4,3x3) (partial tiles), 2x2 F(2x2,3x3)."""
+    torch.manual_seed(14)
+    bound = 1.0 / (64 * 9) ** 0.5  # PyTorch's default init scale
+    w, b = leaf(64, 64, 3, 3, lo=-bound, hi=bound), leaf(64, lo=-bound, hi=bound)
+    out = dict(w=w, b=b)
+    for tag, hw in (("7", 7), ("2", 2)):
+        x = leaf(2, 64, hw, hw)
+        y = F.conv2d(x, w, b, stride=1, padding=1)
+        dy = torch.rand_like(y) * 2 - 1
+        dx, dw, db = torch.autograd.grad(y, (x, w, b), dy, create_graph=True)
+        out.update({"x" + tag: x, "y" + tag: y, "dy" + tag: dy, "dx" + tag: dx, "dw" + tag: dw,
+                    "db" + tag: db})
+        if tag == "7":  # the gradient penalty's second order through the same convs
+            gp = (dx ** 2).sum()
+            (gp_dw,) = torch.autograd.grad(gp, (w,))
+            out.update(gp7=gp.reshape(1), gp_dw7=gp_dw)
+    return out
+
+
 def cat_rows_case():
     torch.manual_seed(11)
     a, b = leaf(2, 2, 3), leaf(3, 2, 3)
@@ -226,6 +251,7 @@ def main():
         "cat_rows": cat_rows_case(),
         "linear": linear_case(),
         "conv_bias_relu": conv_bias_relu_case(),
+        "conv_wino": conv_wino_case(),
         "activations": activations_case(),
         "wgan_gp": wgan_gp_case(),
     }
