@@ -206,6 +206,30 @@ static void test_sync_bn(void) {
     }
 }
 
+/* A run directory locked by another program: rank 0 alone locks, and the
+ * refusal must reach rank 1 before any collective step (it used to wait
+ * there forever). Every process exits 2, one message says why. */
+static void test_locked_dir(void) {
+    if (!lg_dist_available()) return;
+    static char log[16384];
+    char cmd[3072];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/locked && (flock %s/locked/.lock sleep 30 & echo $! > %s/holder; sleep 1) "
+             ">/dev/null 2>&1; for resume in '' '--resume'; do timeout 60 %s '%s' train %s "
+             "--set dist=mpi $resume --out %s/locked 2>&1; echo \"rc=$?\"; done; "
+             "kill $(cat %s/holder) 2>/dev/null; true",
+             g_dir, g_dir, g_dir, MPIRUN, g_bin, TOY, g_dir, g_dir);
+    lg_test_sh(cmd, log, sizeof log);
+    int n_rc2 = 0, n_err = 0;
+    for (const char *p = log; (p = strstr(p, "rc=2\n")); p++) n_rc2++;
+    for (const char *p = log; (p = strstr(p, "error: ")); p++) n_err++;
+    CHECK(n_rc2 == 2 && !strstr(log, "rc=124"),
+          "locked run directory under 2 processes, fresh and --resume: want exit 2 twice, no "
+          "timeout:\n%s", log);
+    CHECK(n_err == 2 && strstr(log, "is in use by process"),
+          "want one message per run, naming the lock:\n%s", log);
+}
+
 /* threads 0: the processes on one machine divide its cores (or OMP_NUM_THREADS) */
 static void test_threads_shared(void) {
     if (!lg_dist_available()) return;
@@ -242,6 +266,16 @@ static void test_resume_bitwise(void) {
     CHECK(rc == 0, "resumed to 8 steps: exit %d\n%s", rc, log);
     double d = ckpt_diff("straight", "resumed", 8, "");
     CHECK(d == 0, "resumed two-process run vs straight: rel-L2 %.3g, want bitwise equal", d);
+    /* one process resuming what two wrote goes on, and says it is not bit for bit */
+    char cmd[3072];
+    snprintf(cmd, sizeof cmd,
+             "'%s' train configs/toy_ring8.yaml --set threads=1 --set log.every=1 --set "
+             "log.spectra_every=0 --set eval.every=0 --set log.tensorboard=false %s --set "
+             "train.steps=9 --resume --out %s/resumed 2>&1",
+             g_bin, c, g_dir);
+    rc = lg_test_sh(cmd, log, sizeof log);
+    CHECK(rc == 0 && strstr(log, "was written by 2 processes and is resumed by 1"),
+          "resume under another process count: exit %d, want the warning:\n%s", rc, log);
 }
 
 int main(void) {
@@ -260,6 +294,7 @@ int main(void) {
     LG_TEST_RUN(test_matches_single_process);
     LG_TEST_RUN(test_resume_bitwise);
     LG_TEST_RUN(test_sync_bn);
+    LG_TEST_RUN(test_locked_dir);
     LG_TEST_RUN(test_threads_shared);
     tf_rm_rf(g_dir);
     return lg_test_summary("test_dist");

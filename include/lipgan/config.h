@@ -9,7 +9,7 @@
  *
  *   data:
  *     format: fashion-mnist
- *     path: /usr/share/dataset-fashion-mnist
+ *     path: /usr/share/datasets/fashion-mnist
  *   model: {g: {arch: resnet, width: 64}, d: {arch: resnet, width: 64}}
  *   loss: hinge
  *   lipschitz: {d: {sn: true}}

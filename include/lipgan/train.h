@@ -96,18 +96,22 @@ void lg_trainer_free(lg_trainer *t);
 lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *stats);
 
 /* How steps run, in one line: "cpu: classic step", "cuda: sync-free step,
- * CUDA graphs (D update N nodes, G update M nodes)", or why graphs are off. */
+ * CUDA graphs (D update N nodes, G update M nodes)", or why graphs are off.
+ * The string belongs to t: valid until its next step or lg_trainer_free. */
 const char *lg_trainer_device_info(const lg_trainer *t);
 
 /* G steps done so far. */
 int64_t lg_trainer_steps_done(const lg_trainer *t);
 const lg_config *lg_trainer_config(const lg_trainer *t);
-/* The networks (the EMA generator is NULL when ema.decay is 0). */
+/* The networks (the EMA generator is NULL when ema.decay is 0). They
+ * belong to t: do not free them; valid until lg_trainer_free. */
 lg_model *lg_trainer_generator(lg_trainer *t);
 lg_model *lg_trainer_discriminator(lg_trainer *t);
 lg_model *lg_trainer_ema(lg_trainer *t);
 
-/* Writes a checkpoint of everything above to path (atomically). */
+/* Writes a checkpoint of everything above to path (atomically). The
+ * directory must exist (lg_trainer_run creates its run directory; this
+ * does not). */
 lg_status lg_trainer_save(lg_trainer *t, const char *path);
 /* Restores a checkpoint written by lg_trainer_save for the same model
  * config. Every tensor's presence and shape is checked first (errors name
@@ -173,6 +177,13 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *opts);
  * (locked by another process, or holding checkpoints / a metrics.jsonl
  * without resume): a conflict in how it was asked for, not bad data. */
 int lg_trainer_run_dir_conflict(const lg_trainer *t);
+/* dist: 1 if the last lg_trainer_run failed because another process failed
+ * to start the run. Every process that fails before the first step meets
+ * the others first, so a failure anywhere stops all of them before any
+ * collective step: the same status (and run_dir_conflict) on every
+ * process, the failing one with its own message. Before that meeting no
+ * step has run, so the processes may also end MPI normally. */
+int lg_trainer_run_peer_failed(const lg_trainer *t);
 /* Steps done when the last lg_trainer_run began stepping (after a resume);
  * -1 if it never got there. Equal to lg_trainer_steps_done afterwards when
  * there was nothing to do. */
@@ -187,7 +198,8 @@ lg_status lg_checkpoint_latest(const char *dir, char *buf, size_t cap, int64_t *
 
 /* A generator restored from a checkpoint file (or the newest one of a run
  * directory) for sampling: its config (optional out), the EMA weights when
- * use_ema and present. Sample shape from data.shape. */
+ * use_ema and present. Sample shape from data.shape. *g is the caller's:
+ * free it with lg_model_free. */
 lg_status lg_checkpoint_load_generator(const char *path, const lg_backend *be, int use_ema,
                                        lg_model **g, lg_config *cfg_out);
 

@@ -82,6 +82,7 @@ int lg_cmd_train(int argc, char **argv) {
     int nsets = 0;
     if (!sets) return lg_cli_fail("train", lg_error_set(LG_ERR_NOMEM, "out of memory"));
     int code = LG_EXIT_OK;
+    int together_start = 0; /* dist: failed before the first step, agreed by all */
     lg_status s = LG_OK;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -163,6 +164,9 @@ int lg_cmd_train(int argc, char **argv) {
     }
     if (lg_dist_rank() != 0) quiet = 1; /* dist: rank 0 speaks for the run */
     if (lg_dist_rank() == 0) lg_config_warnings(&cfg, stderr, "lipgan train: "); /* even when quiet */
+    if (!strcmp(cfg.dist, "mpi") && lg_dist_world() == 1)
+        fprintf(stderr, "lipgan train: warning: dist: mpi with 1 process (started without "
+                        "mpirun -np P?); training as one process\n");
     if (!quiet)
         fprintf(stderr, "lipgan train: %s -> %s (%s, %lld steps, G %s / D %s, loss %s, device %s%s)\n",
                 cfg_path, out, cfg.data.format, (long long)cfg.train.steps, cfg.model.g.arch,
@@ -202,6 +206,9 @@ int lg_cmd_train(int argc, char **argv) {
         /* a resumed run already at train.steps said so ("nothing to do") */
         int ran = lg_trainer_steps_done(t) > lg_trainer_run_start(t);
         if (!quiet && ran) fprintf(stderr, "lipgan train: done; samples in %s/samples.png\n", out);
+    } else if (lg_trainer_run_peer_failed(t)) {
+        /* dist: the failing process says why; the others end with its code */
+        code = lg_trainer_run_dir_conflict(t) ? LG_EXIT_USAGE : lg_cli_exit_code(s);
     } else if (lg_trainer_run_dir_conflict(t)) {
         /* locked, or a fresh run into a DIR holding one: how it was asked for */
         fprintf(stderr, "lipgan train: error: %s\n", lg_error_msg());
@@ -212,6 +219,8 @@ int lg_cmd_train(int argc, char **argv) {
     } else {
         code = lg_cli_fail("train", s);
     }
+    /* dist: a failure before the first step was agreed by every process */
+    together_start = s != LG_OK && lg_trainer_run_start(t) < 0;
     lg_trainer_free(t);
 done:
     free(sets);
@@ -219,7 +228,7 @@ done:
      * other failure (e.g. rank 0 cannot write) must not leave the other
      * processes waiting in a collective call */
     if (code == LG_EXIT_OK || s == LG_OK || s == LG_ERR_INTERRUPTED || s == LG_ERR_NONFINITE ||
-        !lg_dist_active())
+        together_start || !lg_dist_active())
         lg_dist_finalize();
     else
         lg_dist_abort(code);

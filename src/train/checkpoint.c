@@ -188,6 +188,9 @@ lg_status lg_trainer_save(lg_trainer *t, const char *path) {
     if (st == LG_OK) st = lg_st_writer_add_meta(w, "lipgan_version", lg_version());
     if (st == LG_OK) st = lg_st_writer_add_meta(w, "step", step);
     if (st == LG_OK) st = lg_st_writer_add_meta(w, "config", t->cfg_yaml);
+    char procs[16]; /* dist: a resume under another count is warned about */
+    snprintf(procs, sizeof procs, "%d", t->world);
+    if (st == LG_OK) st = lg_st_writer_add_meta(w, "processes", procs);
     size_t off = 0;
     for (int i = 0; i < s.n && st == LG_OK; i++) {
         slot *x = &s.v[i];

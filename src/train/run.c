@@ -32,6 +32,7 @@ lg_status lg__checkpoint_older_intact(const char *dir, int64_t below, char *buf,
                                       int64_t *step);
 lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged);
 
+#define LG_DIST_AGREE_MAX 4096 /* processes a start-up agreement handles */
 #define PATH_CAP (LG_CFG_PATH_MAX + 64)
 
 static double now_s(void) {
@@ -541,9 +542,35 @@ static void warn_config_diff(lg_trainer *t, const char *path, const char *old_ya
 
 static lg_status run_locked(lg_trainer *t, const lg_train_opts *o);
 
-lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
-    t->dir_conflict = 0;
-    t->run_start = -1;
+/* dist: the start-up (directory checks, lock, resume, files, watchers) can
+ * fail on some processes only, e.g. rank 0 finds the directory locked. All
+ * meet here once before the first step, each with its own outcome, so that
+ * a failure anywhere stops every process instead of leaving the others
+ * waiting in a step's collectives. One failure speaks for the run: the
+ * lowest rank's that failed. Every process returns its status (and
+ * conflict flag); the others are marked peer_failed and stay quiet. */
+static lg_status agree_startup(lg_trainer *t, lg_status mine) {
+    t->agreed = 1;
+    if (t->world < 2) return mine;
+    double code = mine == LG_OK ? 0 : (t->dir_conflict ? 1000 : 0) + (int)mine;
+    double all[LG_DIST_AGREE_MAX];
+    if (t->world > LG_DIST_AGREE_MAX || lg_dist_allgather(&code, all, 1, NULL) != LG_OK) {
+        /* no agreement possible: this process's own outcome (the CLI aborts) */
+        return mine != LG_OK ? mine : lg_error_set(LG_ERR_IO, "dist: start-up agreement failed");
+    }
+    int first = -1;
+    for (int r = 0; r < t->world && first < 0; r++)
+        if (all[r] != 0) first = r;
+    if (first < 0) return LG_OK;
+    if (first == t->rank) return mine;
+    t->peer_failed = 1;
+    int c = (int)all[first], s = c % 1000;
+    t->dir_conflict = c >= 1000;
+    return lg_error_set(s > 0 && s < LG_STATUS_COUNT ? (lg_status)s : LG_ERR_IO,
+                        "process %d of this run failed to start it (its message says why)", first);
+}
+
+static lg_status run_start(lg_trainer *t, const lg_train_opts *o, int *lock) {
     const char *dir = o->out_dir;
     const char *wdir = t->rank == 0 ? dir : NULL; /* dist: rank 0 alone writes */
     if (o->resume) {
@@ -555,12 +582,22 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
                                 "without --resume to start it",
                                 dir);
     }
-    int lock = -1;
     if (wdir) {
         LG_TRY(mkdir_p(wdir));
-        LG_TRY(lock_dir(t, wdir, o->progress, &lock));
+        LG_TRY(lock_dir(t, wdir, o->progress, lock));
     }
-    lg_status st = run_locked(t, o);
+    return LG_OK;
+}
+
+lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
+    t->dir_conflict = 0;
+    t->agreed = 0;
+    t->peer_failed = 0;
+    t->run_start = -1;
+    int lock = -1;
+    lg_status st = run_start(t, o, &lock);
+    if (st == LG_OK) st = run_locked(t, o);
+    if (st != LG_OK && !t->agreed) st = agree_startup(t, st); /* failed before meeting the others */
     if (lock >= 0) close(lock); /* releases the lock */
     return st;
 }
@@ -585,12 +622,19 @@ static lg_status run_locked(lg_trainer *t, const lg_train_opts *o) {
             return lg_error_set(LG_ERR_NOT_FOUND, "%s holds no checkpoint to resume from; run without --resume",
                                 dir);
         char *old_yaml = NULL;
+        int old_procs = 0; /* 0: not recorded (before the key existed) */
         lg_st_file *f;
         if (lg_st_open(&f, p) == LG_OK) {
-            const char *y = lg_st_meta(f, "config");
+            const char *y = lg_st_meta(f, "config"), *np = lg_st_meta(f, "processes");
             old_yaml = y ? strdup(y) : NULL; /* y lives in f */
+            old_procs = np ? atoi(np) : 0;
             lg_st_close(f);
         }
+        if (log && old_procs > 0 && old_procs != t->world)
+            fprintf(log, "warning: %s was written by %d process%s and is resumed by %d: the run goes on, "
+                         "but not bit for bit as it would under %d (each process's slice and the order "
+                         "of the sums change)\n",
+                    p, old_procs, old_procs == 1 ? "" : "es", t->world, old_procs);
         lg_error_clear();
         int damaged = 0;
         st = lg__trainer_load_ex(t, p, &damaged);
@@ -613,6 +657,7 @@ static lg_status run_locked(lg_trainer *t, const lg_train_opts *o) {
         warn_config_diff(t, p, old_yaml, log);
         free(old_yaml);
         if (t->step >= c->train.steps) {
+            LG_TRY(agree_startup(t, LG_OK));
             if (log)
                 fprintf(log, "already at step %" PRId64 " >= train.steps %" PRId64 "; nothing to do (raise "
                              "train.steps to train on)\n", t->step, c->train.steps);
@@ -666,6 +711,7 @@ static lg_status run_locked(lg_trainer *t, const lg_train_opts *o) {
         if ((st = lg_tfevents_open(&tb.w, wdir)) != LG_OK) goto out;
     }
     if (writer && (st = eval_setup(t, &ev, log)) != LG_OK) goto out;
+    if ((st = agree_startup(t, LG_OK)) != LG_OK) goto out;
 
     t->run_start = t->step;
     char dev_info[320] = ""; /* printed when it changes (graphs recorded, or switched off) */
@@ -807,4 +853,5 @@ out:
 }
 
 int lg_trainer_run_dir_conflict(const lg_trainer *t) { return t->dir_conflict; }
+int lg_trainer_run_peer_failed(const lg_trainer *t) { return t->peer_failed; }
 int64_t lg_trainer_run_start(const lg_trainer *t) { return t->run_start; }

@@ -87,6 +87,8 @@ struct lg_trainer {
                                 * non-finite step must not leave NaN in SN u/v or BN stats */
     int64_t run_start;         /* steps done when lg_trainer_run's loop began (-1: not run) */
     int dir_conflict;          /* the last lg_trainer_run was refused for its run directory */
+    int agreed;                /* dist: this lg_trainer_run met the others at start-up */
+    int peer_failed;           /* dist: ... and another process had failed there */
 };
 
 /* Builds a model spec for role from the config and the sample shape. */
