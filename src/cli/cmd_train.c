@@ -159,7 +159,13 @@ int lg_cmd_train(int argc, char **argv) {
     lg_trainer *t;
     s = lg_trainer_create(&t, &cfg);
     if (s != LG_OK) {
-        code = lg_cli_fail("train", s);
+        /* dist: set-up errors (config, batch sizes, data) are the same on
+         * every process; rank 0 alone says so. The rank comes from the
+         * launcher's environment, as MPI may not have started yet. */
+        const char *r = getenv("OMPI_COMM_WORLD_RANK");
+        if (!r) r = getenv("PMI_RANK");
+        if (!strcmp(cfg.dist, "mpi") && r && strcmp(r, "0") != 0) code = lg_cli_exit_code(s);
+        else code = lg_cli_fail("train", s);
         goto done;
     }
     if (lg_dist_rank() != 0) quiet = 1; /* dist: rank 0 speaks for the run */
