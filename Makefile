@@ -108,8 +108,15 @@ PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -fno-semantic-interposition -MMD -MP -c $< -o $@
-$(SHLIB): $(PIC_OBJ)
-	$(CC) -shared -Wl,-soname,$(SO_NAME) $(PIC_OBJ) $(LDLIBS) -o $@
+# Only the functions the public headers declare are exported; the backends'
+# and trainer's internals (lg_cpu_*, lg__*, ...) stay inside the library.
+$(BUILD)/lipgan.map: $(wildcard include/lipgan/*.h)
+	@mkdir -p $(dir $@)
+	{ echo '{ global:'; grep -ho '\blg_[a-z0-9_]*[[:space:]]*(' include/lipgan/*.h | \
+	  sed 's/[[:space:]]*($$/;/' | sort -u; echo 'local: *; };'; } > $@
+$(SHLIB): $(PIC_OBJ) $(BUILD)/lipgan.map
+	$(CC) -shared -Wl,-soname,$(SO_NAME) -Wl,--version-script,$(BUILD)/lipgan.map $(PIC_OBJ) \
+		$(LDLIBS) -o $@
 shared: $(SHLIB)
 
 $(CLI): $(CLI_OBJ) $(LIB)

@@ -157,6 +157,14 @@ int main(void) {
         test_example("custom_wgan_gp", "3", 1);
 #else
         CHECK(exists("lib/liblipgan.so") && exists("lib/liblipgan.so.0"), "no shared library");
+        /* the public headers' functions are exported, the internals are not */
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "nm -D --defined-only %s/lib/liblipgan.so.0", g_pfx);
+        int rc = sh(cmd, "", "");
+        CHECK(rc == 0 && strstr(g_log, " lg_trainer_create\n") && strstr(g_log, " lg_conv2d\n") &&
+                  !strstr(g_log, " lg__train_step_dev\n") && !strstr(g_log, " lg_cpu_wino_conv2d\n"),
+              "exported symbols: exit %d, want lg_trainer_create and lg_conv2d but not "
+              "lg__train_step_dev or lg_cpu_wino_conv2d", rc);
         test_example("embed_trainer", "20", 0);
         test_example("custom_wgan_gp", "3", 1);
 #endif
