@@ -41,7 +41,9 @@ const char *lg_status_str(lg_status s);
 lg_status lg_error_set(lg_status s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* The last message recorded on this thread ("" if none). */
+/* The last message recorded on this thread ("" if none). A later call
+ * that succeeds does not clear it: read it only right after a call
+ * returned an error (lg_error_clear() empties it). */
 const char *lg_error_msg(void);
 
 /* Clears the calling thread's message. */
