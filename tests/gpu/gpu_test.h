@@ -3,6 +3,7 @@
 #ifndef LIPGAN_TESTS_GPU_TEST_H
 #define LIPGAN_TESTS_GPU_TEST_H
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,19 @@ static inline const lg_backend *gpu_test_backend(const char *prog, int *rc) {
            required ? ", but LG_REQUIRE_CUDA=1: failing" : "");
     *rc = required ? 1 : 0;
     return NULL;
+}
+
+/* Normalized squared error sum (a-b)^2 / sum b^2 (the plain sum when b is
+ * all zero), in double; INFINITY if either side holds a non-finite value. */
+static inline double gpu_test_nmse(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? num / den : num;
 }
 
 /* LG_TEST_SEED (fresh inputs on demand), else `fallback`. */

@@ -117,16 +117,6 @@ static const opspec OPS[] = {
      {S4(3, 3, 16, 16), S4(8, 3, 3, 3), S4(8, 8, 3, 3), S4(1, 8, 0, 0)}, 1, 0},
 };
 
-static double nmse(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? num / den : num;
-}
 
 /* Results of one backend: y, dL/din[i], dG/din[i] (host copies). */
 typedef struct result {
@@ -220,12 +210,12 @@ static void test_ops(void) {
         int ok = run_on(cpu, op, hin, g_seed + k, &rc) == 0 && run_on(g_cuda, op, hin, g_seed + k, &rg) == 0;
         CHECK(ok, "%s: a backend failed", op->name);
         if (ok) {
-            double worst = nmse(rg.y, rc.y, rc.ny);
+            double worst = gpu_test_nmse(rg.y, rc.y, rc.ny);
             for (int i = 0; i < op->nin; i++) {
-                double e1 = nmse(rg.g1[i], rc.g1[i], rc.n[i]);
+                double e1 = gpu_test_nmse(rg.g1[i], rc.g1[i], rc.n[i]);
                 if (e1 > worst) worst = e1;
                 if (op->order2) {
-                    double e2 = nmse(rg.g2[i], rc.g2[i], rc.n[i]);
+                    double e2 = gpu_test_nmse(rg.g2[i], rc.g2[i], rc.n[i]);
                     if (e2 > worst) worst = e2;
                 }
             }
@@ -301,7 +291,7 @@ static void test_models(void) {
                            cases[k].s, &yg, &nyg, &gg, &ngg) == 0;
         CHECK(ok, "%s failed", cases[k].name);
         if (ok) {
-            double ey = nmse(yg, yc, nyc), eg = nmse(gg, gc, ngc);
+            double ey = gpu_test_nmse(yg, yc, nyc), eg = gpu_test_nmse(gg, gc, ngc);
             printf("  %-48s nMSE out %.2e, param grads %.2e\n", cases[k].name, ey, eg);
             CHECK(ey <= NMSE_BAR && eg <= NMSE_BAR, "%s: nMSE %.2e / %.2e", cases[k].name, ey, eg);
         }

@@ -474,14 +474,7 @@ static void print_sync(const char *what, const sync_drift *d) {
 }
 
 static double rel_l2(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
+    return sqrt(gpu_test_nmse(a, b, n));
 }
 
 static inline double l2_diff(const float *a, const float *b, size_t n) {
