@@ -127,26 +127,15 @@ __global__ void k_col2im(float *dx, const float *dcol, lg_conv_geom g, int64_t n
     }
 }
 
-/* dyt (oc, nb, ohw) = dy (nb, oc, ohw) */
-__global__ void k_bct_transpose(float *dyt, const float *dy, int64_t nb, int64_t oc,
-                                int64_t ohw) {
-    int64_t total = nb * oc * ohw;
+/* out (d1, d0, ohw) = in (d0, d1, ohw): swaps the first two dims, e.g. dyt
+ * (oc, nb, ohw) from dy (nb, oc, ohw) and back */
+__global__ void k_swap01(float *out, const float *in, int64_t d0, int64_t d1, int64_t ohw) {
+    int64_t total = d0 * d1 * ohw;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x) {
         int64_t p = i % ohw, t = i / ohw;
-        int64_t b = t % nb, o = t / nb;
-        dyt[i] = dy[(b * oc + o) * ohw + p];
-    }
-}
-
-/* y (nb, oc, ohw) = yt (oc, nb, ohw) */
-__global__ void k_cbt_transpose(float *y, const float *yt, int64_t nb, int64_t oc, int64_t ohw) {
-    int64_t total = nb * oc * ohw;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
-         i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t p = i % ohw, t = i / ohw;
-        int64_t o = t % oc, b = t / oc;
-        y[i] = yt[(o * nb + b) * ohw + p];
+        int64_t a = t % d0, b = t / d0; /* out[b][a] */
+        out[i] = in[(a * d1 + b) * ohw + p];
     }
 }
 
@@ -202,8 +191,8 @@ void lgc_im2col_conv2d(float *y, const float *x, const float *w, const lg_conv_g
             LGC_BLAS(cublasSgemm(lgc_blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)kdim, g->oc, (int)q.ckk,
                                  &kOne, col, (int)kdim, w, (int)q.ckk, &kZero, yt, (int)kdim));
             size_t ty = (size_t)(nb * ys);
-            k_cbt_transpose<<<lgc_grid(ty), LGC_THREADS, 0, lgc_stream>>>(y + b0 * ys, yt, nb,
-                                                                          g->oc, q.ohw);
+            k_swap01<<<lgc_grid(ty), LGC_THREADS, 0, lgc_stream>>>(y + b0 * ys, yt, g->oc, nb,
+                                                                   q.ohw);
             LGC_LAUNCHED();
         }
         return;
@@ -238,8 +227,8 @@ void lgc_im2col_conv2d_bwd_data(float *dx, const float *dy, const float *w,
         for (int64_t b0 = 0; b0 < g->n; b0 += q.bc) {
             int64_t nb = g->n - b0 < q.bc ? g->n - b0 : q.bc, kdim = nb * q.ohw;
             size_t ty = (size_t)(nb * ys);
-            k_bct_transpose<<<lgc_grid(ty), LGC_THREADS, 0, lgc_stream>>>(dyt, dy + b0 * ys, nb,
-                                                                          g->oc, q.ohw);
+            k_swap01<<<lgc_grid(ty), LGC_THREADS, 0, lgc_stream>>>(dyt, dy + b0 * ys, nb, g->oc,
+                                                                   q.ohw);
             LGC_LAUNCHED();
             /* dcol^T (K x ckk) = dyt^T (K x oc) . W (oc x ckk) */
             LGC_BLAS(cublasSgemm(lgc_blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)kdim, (int)q.ckk, g->oc,
@@ -294,8 +283,8 @@ void lgc_im2col_conv2d_bwd_weight(float *dw, const float *x, const float *dy,
         }
         if (nb > 1) {
             size_t tot = (size_t)(nb * ys);
-            k_bct_transpose<<<lgc_grid(tot), LGC_THREADS, 0, lgc_stream>>>(dyt, dyp, nb,
-                                                                           g->oc, q.ohw);
+            k_swap01<<<lgc_grid(tot), LGC_THREADS, 0, lgc_stream>>>(dyt, dyp, nb, g->oc,
+                                                                    q.ohw);
             LGC_LAUNCHED();
             dyp = dyt;
         }
