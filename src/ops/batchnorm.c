@@ -35,6 +35,19 @@ static lg_status bw_bn(lg_ctx *ctx, lg_node *n, lg_tensor *g, lg_tensor **gin, c
 }
 static const lg_op_def OP_BN = {"batchnorm", bw_bn};
 
+/* Records a training-mode forward y = op(x, gamma, beta), keeping the
+ * statistics its backward reads; returns y. */
+static lg_tensor *bn_record(lg_ctx *ctx, const lg_op_def *op, lg_tensor *y, lg_tensor *x,
+                            lg_tensor *gamma, lg_tensor *beta, lg_tensor *mean, lg_tensor *rstd) {
+    lg_tensor *src[3] = {x, gamma, beta};
+    lg_node *nd = lg_graph_record(ctx, op, y, 3, src);
+    if (nd) {
+        nd->aux[0] = mean;
+        nd->aux[1] = rstd;
+    }
+    return y;
+}
+
 /* ---- synchronized batch norm (lg_ctx_set_bn_sync) ----
  * Each process reduces its own slice on the backend, the per-channel
  * values go round through the gatherer, and every process combines all of
@@ -177,13 +190,7 @@ static lg_tensor *bn_train_sync(lg_ctx *ctx, const lg_bn_sync *s, lg_tensor *x, 
     /* normalizing by given statistics is what the eval kernel does */
     be->bn_eval(y->data, x->data, gamma->data, beta->data, mean->data, var->data, nb, c, hw,
                 st->eps);
-    lg_tensor *src[3] = {x, gamma, beta};
-    lg_node *nd = lg_graph_record(ctx, &OP_BN_SYNC, y, 3, src);
-    if (nd) {
-        nd->aux[0] = mean;
-        nd->aux[1] = rstd;
-    }
-    return y;
+    return bn_record(ctx, &OP_BN_SYNC, y, x, gamma, beta, mean, rstd);
 }
 
 lg_tensor *lg_batchnorm(lg_ctx *ctx, lg_tensor *x, lg_tensor *gamma, lg_tensor *beta, lg_bn_state *st,
@@ -230,11 +237,5 @@ lg_tensor *lg_batchnorm(lg_ctx *ctx, lg_tensor *x, lg_tensor *gamma, lg_tensor *
     if (!mean || !rstd) return NULL;
     be->bn_train(y->data, mean->data, rstd->data, x->data, gamma->data, beta->data, st->run_mean,
                  st->run_var, n, c, hw, st->eps, st->momentum);
-    lg_tensor *src[3] = {x, gamma, beta};
-    lg_node *nd = lg_graph_record(ctx, &OP_BN, y, 3, src);
-    if (nd) {
-        nd->aux[0] = mean;
-        nd->aux[1] = rstd;
-    }
-    return y;
+    return bn_record(ctx, &OP_BN, y, x, gamma, beta, mean, rstd);
 }
