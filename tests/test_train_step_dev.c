@@ -160,6 +160,18 @@ int main(void) {
     CHECK_OK(lg_config_set(&c, "lipschitz.g.clamp_ratio=1.2"));
     compare(&c, 5, "toy gradient clamping D+G");
     CHECK(g_clamped > 0, "no layer was clamped in the last step: the case tests nothing");
+    /* lipschitz.<net>.clamp_iters reaches every layer's estimator (default 3) */
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.clamp_iters=7"));
+    {
+        lg_trainer *tr = NULL;
+        CHECK_OK(lg_trainer_create(&tr, &c));
+        for (int i = 0; tr && i < tr->xd.nl; i++)
+            CHECK(tr->xd.gc[i].n_iter == 7 && tr->xg.gc[i < tr->xg.nl ? i : 0].n_iter == 3,
+                  "layer %d: clamping iterations D %d G %d, want 7 and 3", i, tr->xd.gc[i].n_iter,
+                  tr->xg.gc[i < tr->xg.nl ? i : 0].n_iter);
+        lg_trainer_free(tr);
+    }
+    compare(&c, 3, "toy gradient clamping, 7 iterations in D");
 
     /* non-finite: a NaN planted in one weight of G (both trainers) makes
      * every update of one step non-finite: all are skipped with the state

@@ -68,6 +68,8 @@ typedef struct lg_cfg_lip {
     char gp_kind[LG_CFG_STR_MAX]; /* two-sided | one-sided | zero-centered */
     float rw_lambda;            /* > 0: r(W) rank penalty weight (thesis 4.2.2) */
     float clamp_ratio;          /* > 0: spectral gradient clamping ratio r (thesis 4.2.3) */
+    int clamp_iters;            /* power iterations per update for the gradient's top two
+                                 * singular pairs (warm-started; the thesis code: 3) */
 } lg_cfg_lip;
 
 /* optim.g / optim.d */

@@ -51,7 +51,10 @@
     {"lipschitz." n ".rw_lambda", LG_CFG_FLOAT, OFF(lipschitz.N.rw_lambda), 0, 1e6, NULL,    \
      rw_help},                                                                               \
     {"lipschitz." n ".clamp_ratio", LG_CFG_FLOAT, OFF(lipschitz.N.clamp_ratio), 0, 1e6,      \
-     NULL, "> 0: spectral gradient clamping, sigma0(grad) <= r sigma1(grad)"}
+     NULL, "> 0: spectral gradient clamping, sigma0(grad) <= r sigma1(grad)"},             \
+    {"lipschitz." n ".clamp_iters", LG_CFG_INT, OFF(lipschitz.N.clamp_iters), 1, 100, NULL,  \
+     "power iterations per update estimating the gradient's sigma0 and sigma1 for clamping "  \
+     "(warm-started from the last update; the thesis code used 3)"}
 
 #define ADAM_ROWS(N, n)                                                                     \
     {"optim." n ".lr", LG_CFG_FLOAT, OFF(optim.N.lr), 0, 10, NULL, "Adam learning rate"},    \
@@ -174,6 +177,10 @@ static void default_lip(lg_cfg_lip *l, int sn) {
     l->sn = sn;
     l->sn_iters = 1;
     l->sr_every = 5;  /* the SR-GAN code's period */
+    /* The gradient is new at every update, so one warm-started iteration
+     * (the estimates' first version) tracks sigma0/sigma1 poorly; the
+     * thesis code (sn_gan_pytorch, SNConv2d.Ip_grad) used 3. */
+    l->clamp_iters = 3;
     strcpy(l->gp_kind, "two-sided");
 }
 
@@ -957,7 +964,7 @@ int lg_config_diff(const lg_config *a, const lg_config *b, char *buf, size_t cap
 }
 
 int lg_config_warnings(const lg_config *c, FILE *f, const char *prefix) {
-    char w[8][400];
+    char w[12][400];
     int n = 0;
     lg_config def;
     lg_config_default(&def);
@@ -978,6 +985,11 @@ int lg_config_warnings(const lg_config *c, FILE *f, const char *prefix) {
             snprintf(w[n++], sizeof w[0],
                      "lipschitz.%s.sn_iters %d is not used: neither lipschitz.%s.sn nor toeplitz_k is on",
                      nn[i], l->sn_iters, nn[i]);
+        if (l->clamp_iters != d->clamp_iters && !(l->clamp_ratio > 0))
+            snprintf(w[n++], sizeof w[0],
+                     "lipschitz.%s.clamp_iters %d is not used: gradient clamping is off "
+                     "(lipschitz.%s.clamp_ratio 0)",
+                     nn[i], l->clamp_iters, nn[i]);
     }
     if (strcmp(c->lipschitz.d.gp_kind, def.lipschitz.d.gp_kind) != 0 && !(c->lipschitz.d.gp_lambda > 0))
         snprintf(w[n++], sizeof w[0],

@@ -64,6 +64,7 @@ static lg_status extra_init(lg_trainer *t, lg_net_extra *x, lg_model *m, const l
             const lg_layer_info *L = lg_model_layer(m, i);
             LG_TRY(lg_gclamp_init(&x->gc[i], t->be, L->w->ndim, L->w->shape, L->out_dim,
                                   lip->clamp_ratio, mix64(seed + 101 * (uint64_t)i)));
+            x->gc[i].n_iter = lip->clamp_iters;
         }
     }
     if (lip->rw_lambda > 0) {
