@@ -33,7 +33,9 @@
     {"lipschitz." n ".sn", LG_CFG_BOOL, OFF(lipschitz.N.sn), 0, 1, NULL,                     \
      "spectral normalization of every weight layer"},                                        \
     {"lipschitz." n ".sn_iters", LG_CFG_INT, OFF(lipschitz.N.sn_iters), 1, 100, NULL,        \
-     "power iterations per step (SN and Toeplitz)"},                                         \
+     "power iterations per update of this network (SN and Toeplitz), run once in its "       \
+     "update's forward (D: over real and fake together); the other network's update reuses " \
+     "the vectors (the SN-GAN and thesis codes also iterate there)"},                        \
     {"lipschitz." n ".toeplitz_k", LG_CFG_FLOAT, OFF(lipschitz.N.toeplitz_k), 0, 1000, NULL, \
      "> 0: Toeplitz normalization (true conv operator norm) scaled to k, instead of SN"},    \
     {"lipschitz." n ".sr_gamma", LG_CFG_FLOAT, OFF(lipschitz.N.sr_gamma), 0, 1, NULL,        \
