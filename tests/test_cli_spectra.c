@@ -5,7 +5,12 @@
  * its config), read from a run directory too; a NaN weight is exit 3 with
  * one clean line; the conv operator norm of the shipped classifier's real
  * conv weights converges with the default --iters; one-line errors with exit
- * code 3 for a missing, truncated or malformed file. */
+ * code 3 for a missing, truncated or malformed file. A real (3-step CNN)
+ * run: each conv layer's operator norm at its own input size, stride and
+ * padding from the checkpoint's config (transposed convs known as such),
+ * equal to the library's at that geometry, unlike the one-geometry value,
+ * and close to the training monitor's; --input-size overriding it; a
+ * checkpoint whose tensors do not match its config refused in one line. */
 #include <cJSON.h>
 #include <math.h>
 #include <stdlib.h>
@@ -15,8 +20,12 @@
 #include <unistd.h>
 
 #include "lg_test.h"
+#include "lipgan/backend_cpu.h"
 #include "lipgan/lipschitz.h"
+#include "lipgan/model.h"
+#include "lipgan/monitor.h"
 #include "lipgan/safetensors.h"
+#include "train_fixtures.h"
 
 static char g_bin[512];
 static char g_data[512];
@@ -200,7 +209,17 @@ static void test_checkpoint(void) {
     CHECK(rc == 0 && strstr(g_out, "weights: the raw stored ones") && strstr(g_out, "  G     raw ") &&
               strstr(g_out, "  D     raw ") && strstr(g_out, "normalized ") && strstr(g_out, " normed\n"),
           "checkpoint table: exit %d: %s", rc, g_out);
+    /* its config has no data.shape (not written by lipgan train): no
+     * networks to take geometry from, the defaults, no warning */
+    snprintf(args, sizeof args, "spectra '%s' --filter D.c1", ck);
+    rc = run_cli(args, 1, g_out, sizeof g_out);
+    CHECK(rc == 0 && !strstr(g_out, "warning") && strstr(g_out, "32x32 s1 p1 flag") &&
+              strstr(g_out, "the defaults of --input-size"),
+          "config without data.shape: exit %d: %s", rc, g_out);
     rc = run_cli("spectra --help", 0, g_out, sizeof g_out);
+    CHECK(rc == 0 && strstr(g_out, "OWN input size") && strstr(g_out, "EVERY conv layer") &&
+              !strstr(g_out, "one geometry"),
+          "--help explains the geometry rule");
     CHECK(rc == 0 && strstr(g_out, "RAW weights") && strstr(g_out, "sn_sigma") && strstr(g_out, "toep_sigma") &&
               strstr(g_out, "RUN_DIR"),
           "--help explains raw vs normalized and run directories");
@@ -228,6 +247,248 @@ static void test_checkpoint(void) {
     CHECK(rc == 3 && at && !strstr(at + 1, "G.fc0.weight") && strstr(g_out, p) && strstr(g_out, "NaN") && nl &&
               nl[1] == '\0' && !strstr(strstr(g_out, "error:") + 1, "error:"),
           "NaN weight: exit %d: %s", rc, g_out);
+}
+
+/* ---- each layer's own geometry, from a real run's config ---- */
+
+/* The standard CNN at 32x32 (model_cnn.c): the conv whose operator norm
+ * each weight has, written out here by hand so that the test does not take
+ * it from the code under test. A transposed conv's is its adjoint conv's on
+ * the transposed conv's output (4 -> 8 -> 16 -> 32). */
+static const struct own_geom {
+    const char *name;
+    int h, stride, pad, convt;
+} k_cnn_geom[] = {
+    {"D.c0_0.weight", 32, 1, 1, 0}, {"D.c0_1.weight", 32, 2, 1, 0}, {"D.c1_0.weight", 16, 1, 1, 0},
+    {"D.c1_1.weight", 16, 2, 1, 0}, {"D.c2_0.weight", 8, 1, 1, 0},  {"D.c2_1.weight", 8, 2, 1, 0},
+    {"D.c3_0.weight", 4, 1, 1, 0},  {"G.dc1.weight", 8, 2, 1, 1},   {"G.dc2.weight", 16, 2, 1, 1},
+    {"G.dc3.weight", 32, 2, 1, 1},  {"G.c4.weight", 32, 1, 1, 0},   {"EMA.dc1.weight", 8, 2, 1, 1},
+    {"EMA.dc2.weight", 16, 2, 1, 1}, {"EMA.dc3.weight", 32, 2, 1, 1}, {"EMA.c4.weight", 32, 1, 1, 0},
+};
+enum { N_CNN_GEOM = sizeof k_cnn_geom / sizeof k_cnn_geom[0] };
+
+static char g_run[300], g_ckpt[400];
+
+/* A 3-step run of the CNN GAN (width 4, EMA, the monitor every step) on 64
+ * generated CIFAR records: g_run, its checkpoint g_ckpt. 0 on success. */
+static int make_run(void) {
+    char data[300], cfg[1024], p[300], args[1024];
+    if (tf_write_cifar(g_tmp, 64, data, sizeof data) != 0) return -1;
+    snprintf(cfg, sizeof cfg,
+             "data: {format: cifar10, path: %s}\n"
+             "model: {z_dim: 8, g: {arch: cnn, width: 4, bn: true}, d: {arch: cnn, width: 4}}\n"
+             "loss: hinge\nlipschitz: {d: {sn: true}}\nema: {decay: 0.9}\n"
+             "train: {steps: 3, n_dis: 1, batch_d: 8, batch_g: 8}\nseed: 1\nthreads: 1\n"
+             "log: {every: 1, samples_every: 0, checkpoint_every: 0, keep: 1, sample_n: 4, spectra_every: 1,"
+             " tensorboard: false}\neval: {every: 0}\n",
+             data);
+    snprintf(p, sizeof p, "%s/cnn.yaml", g_tmp);
+    FILE *f = fopen(p, "w");
+    if (!f || fputs(cfg, f) < 0 || fclose(f) != 0) return -1;
+    snprintf(g_run, sizeof g_run, "%s/cnn_run", g_tmp);
+    snprintf(args, sizeof args, "train '%s' --out '%s' --quiet", p, g_run);
+    int rc = run_cli(args, 1, g_out, sizeof g_out);
+    CHECK(rc == 0, "training run: exit %d: %s", rc, g_out);
+    snprintf(g_ckpt, sizeof g_ckpt, "%s/ckpt_000000003.safetensors", g_run);
+    return rc == 0 ? 0 : -1;
+}
+
+static const cJSON *find_tensor(const cJSON *root, const char *name) {
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "tensors")) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "name");
+        if (cJSON_IsString(n) && !strcmp(n->valuestring, name)) return e;
+    }
+    return NULL;
+}
+
+static const char *str(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* sigma(T) of stored weight name at input h x h, stride, pad, as spectra
+ * computes it by default (1000 iterations, tol 1e-6, seed 0) */
+static double op_norm_at(lg_st_file *f, const char *name, int h, int stride, int pad) {
+    const lg_st_tensor *t = lg_st_find(f, name);
+    if (!t || t->ndim != 4) return NAN;
+    float *w = malloc(sizeof(float) * (size_t)t->numel);
+    lg_conv_norms cn;
+    lg_status s = lg_st_get_f32(f, name, -1, NULL, w);
+    if (s == LG_OK)
+        s = lg_conv_norms_compute(w, (int)t->shape[0], (int)t->shape[1], (int)t->shape[2], (int)t->shape[3], h, h,
+                                  stride, pad, 1000, 1e-6, 0, &cn);
+    free(w);
+    return s == LG_OK ? cn.op_norm : NAN;
+}
+
+static void test_own_geometry(void) {
+    /* the CLI runs with --threads 1: the same sums, so the same iterates */
+    lg_cpu_set_threads(1);
+    if (make_run() != 0) return;
+    char args[1024];
+    snprintf(args, sizeof args, "spectra '%s' --json --threads 1", g_run);
+    int rc = run_cli(args, 0, g_out, sizeof g_out);
+    CHECK(rc == 0, "spectra of the run: exit %d", rc);
+    cJSON *root = cJSON_Parse(g_out);
+    CHECK(root != NULL, "not JSON: %.200s", g_out);
+    lg_st_file *f = NULL;
+    CHECK_OK(lg_st_open(&f, g_ckpt));
+    if (!root || !f) {
+        cJSON_Delete(root);
+        if (f) lg_st_close(f);
+        return;
+    }
+    CHECK(!strcmp(str(root, "geometry"), "config") && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(root, "input_size")),
+          "every conv layer's geometry from the config");
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "tensors")) == 5 + 8 + 5,
+          "G, D and EMA: %d tensors", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "tensors")));
+    for (int i = 0; i < N_CNN_GEOM; i++) {
+        const struct own_geom *x = &k_cnn_geom[i];
+        const cJSON *e = find_tensor(root, x->name);
+        CHECK(e != NULL, "%s not listed", x->name);
+        if (!e) continue;
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(e, "geometry");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "conv");
+        CHECK(!strcmp(str(g, "source"), "config") && num(g, "input_h") == x->h && num(g, "input_w") == x->h &&
+                  num(g, "stride") == x->stride && num(g, "pad") == x->pad &&
+                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "transposed")) == x->convt,
+              "%s: geometry %s %gx%g s%g p%g, want config %dx%d s%d p%d%s", x->name, str(g, "source"),
+              num(g, "input_h"), num(g, "input_w"), num(g, "stride"), num(g, "pad"), x->h, x->h, x->stride, x->pad,
+              x->convt ? " transposed" : "");
+        CHECK(!strcmp(str(e, "kind"), x->convt ? "conv_transpose2d" : "conv2d"), "%s: kind %s", x->name,
+              str(e, "kind"));
+        /* the reported norm is the one at the layer's own geometry ... */
+        const double own = op_norm_at(f, x->name, x->h, x->stride, x->pad);
+        CHECK(fabs(num(c, "op_norm") - own) <= 1e-9 * own, "%s: op norm %.9g, at its own geometry %.9g", x->name,
+              num(c, "op_norm"), own);
+        /* ... which is not the one-geometry (32x32, stride 1) value where
+         * the layer differs: stride 2, or a transposed conv */
+        if (x->stride == 2) {
+            const double one = op_norm_at(f, x->name, 32, 1, 1);
+            CHECK(fabs(one - own) > 0.05 * own, "%s: own %.6g and one-geometry %.6g should differ", x->name, own,
+                  one);
+        }
+    }
+
+    /* the training monitor's last record (the checkpoint's step) agrees:
+     * its power iteration is warm-started, 30 + 4 per record, and
+     * approaches sigma(T) from below, so within a few percent */
+    char p[400];
+    snprintf(p, sizeof p, "%s/spectra.bin", g_run);
+    lg_spectra_log log;
+    memset(&log, 0, sizeof log);
+    CHECK_OK(lg_spectra_read(p, &log));
+    int compared = 0;
+    for (int r = 0; r < log.n; r++) {
+        const lg_spectra_record *rec = &log.rec[r];
+        if (rec->step != 3) continue;
+        for (int l = 0; l < rec->n_layers; l++) {
+            const lg_monitor_layer *ml = &rec->layers[l];
+            char name[128];
+            snprintf(name, sizeof name, "%s.%s.weight", rec->net, ml->name);
+            const cJSON *e = find_tensor(root, name);
+            CHECK(e != NULL, "monitor layer %s not listed by spectra", name);
+            if (!e || ml->kind == LG_LAYER_LINEAR) continue;
+            double sp = num(cJSON_GetObjectItemCaseSensitive(e, "conv"), "op_norm");
+            CHECK(ml->op_norm <= sp * (1 + 1e-3) && ml->op_norm >= sp * (1 - 0.03),
+                  "%s: monitor op norm %.6g vs spectra %.6g", name, ml->op_norm, sp);
+            compared++;
+        }
+    }
+    CHECK(compared == 11, "compared %d conv layers with the monitor's step-3 records", compared);
+    lg_spectra_log_free(&log);
+    cJSON_Delete(root);
+
+    /* the table: a geometry column saying where it came from */
+    snprintf(args, sizeof args, "spectra '%s' --threads 1 --filter c0_1", g_ckpt);
+    rc = run_cli(args, 0, g_out, sizeof g_out);
+    CHECK(rc == 0 && strstr(g_out, " geometry ") && strstr(g_out, "32x32 s2 p1 cfg") &&
+              strstr(g_out, "each layer's own input size"),
+          "table: exit %d: %s", rc, g_out);
+
+    /* --input-size: that geometry for every layer ('flags'); still a
+     * transposed conv by the config */
+    snprintf(args, sizeof args, "spectra '%s' --json --threads 1 --input-size 16 --filter dc1", g_ckpt);
+    rc = run_cli(args, 0, g_out, sizeof g_out);
+    root = cJSON_Parse(g_out);
+    CHECK(rc == 0 && root, "--input-size 16: exit %d", rc);
+    const cJSON *e = find_tensor(root, "G.dc1.weight");
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(e, "geometry");
+    double want = op_norm_at(f, "G.dc1.weight", 16, 1, 1);
+    CHECK(e && !strcmp(str(g, "source"), "flags") && num(g, "input_h") == 16 && num(g, "stride") == 1 &&
+              !strcmp(str(g, "transposed_source"), "config") && !strcmp(str(e, "kind"), "conv_transpose2d") &&
+              fabs(num(cJSON_GetObjectItemCaseSensitive(e, "conv"), "op_norm") - want) <= 1e-9 * want,
+          "--input-size 16 overrides the geometry of G.dc1.weight, its kind stays");
+    CHECK(root && !strcmp(str(root, "geometry"), "flags") &&
+              num(root, "input_size") == 16, "root geometry flags, input_size 16");
+    cJSON_Delete(root);
+    lg_st_close(f);
+}
+
+/* A checkpoint whose tensors do not match its config: exit 3, one line
+ * naming the tensor and the fix; the fix works. */
+static void test_geometry_mismatch(void) {
+    if (!g_ckpt[0]) return;
+    lg_st_file *f = NULL;
+    CHECK_OK(lg_st_open(&f, g_ckpt));
+    if (!f) return;
+    int64_t shp[3];
+    CHECK_OK(lg_st_get_i64(f, "data.shape", 1, (int64_t[]){3}, shp));
+    static float w[4 * 4 * 4 * 4];
+    memset(w, 0, sizeof w);
+    w[0] = 1.0f;
+    struct {
+        const char *name, *say;
+        int64_t shape[4];
+    } bad[2] = {{"D.c0_1.weight", "has it as (4,4,4,4)", {4, 4, 3, 3}}, {"D.c9.weight", "has no such tensor", {4, 4, 4, 4}}};
+    for (int i = 0; i < 2; i++) {
+        char p[300], args[1024];
+        snprintf(p, sizeof p, "%s/bad%d.safetensors", g_tmp, i);
+        lg_st_writer *wr;
+        CHECK_OK(lg_st_writer_create(&wr));
+        lg_status s = lg_st_writer_add_meta(wr, "format", "lipgan-checkpoint-1");
+        if (!s) s = lg_st_writer_add_meta(wr, "config", lg_st_meta(f, "config"));
+        if (!s) s = lg_st_writer_add_i64(wr, "data.shape", 1, (int64_t[]){3}, shp);
+        if (!s) s = lg_st_writer_add_f32(wr, "D.c0_0.weight", 4, (int64_t[]){4, 3, 3, 3}, w);
+        if (!s) s = lg_st_writer_add_f32(wr, bad[i].name, 4, bad[i].shape, w);
+        if (!s) s = lg_st_writer_write(wr, p, 0);
+        lg_st_writer_free(wr);
+        CHECK_OK(s);
+        snprintf(args, sizeof args, "spectra '%s' --threads 1", p);
+        int rc = run_cli(args, 1, g_out, sizeof g_out);
+        const char *nl = strchr(g_out, '\n');
+        CHECK(rc == 3 && strstr(g_out, bad[i].name) && strstr(g_out, bad[i].say) && strstr(g_out, "--input-size") &&
+                  strstr(g_out, "--convt") && nl && nl[1] == '\0',
+              "%s: exit %d: %s", bad[i].name, rc, g_out);
+        /* the fixes: the flags for every layer, or leaving it out */
+        snprintf(args, sizeof args, "spectra '%s' --threads 1 --input-size 8 --convt dc --json", p);
+        rc = run_cli(args, 0, g_out, sizeof g_out);
+        CHECK(rc == 0 && strstr(g_out, bad[i].name) && strstr(g_out, "\"flags\""), "%s with the flags: exit %d",
+              bad[i].name, rc);
+        snprintf(args, sizeof args, "spectra '%s' --threads 1 --filter c0_0", p);
+        rc = run_cli(args, 0, g_out, sizeof g_out);
+        CHECK(rc == 0 && strstr(g_out, "D.c0_0.weight") && strstr(g_out, "32x32 s1 p1 cfg"),
+              "%s left out by --filter: exit %d: %s", bad[i].name, rc, g_out);
+    }
+    /* a config the networks cannot be built from (30x30 samples: the
+     * models need a multiple of 8): a warning, then the flags' defaults */
+    char p[300], args[1024];
+    snprintf(p, sizeof p, "%s/bad_shape.safetensors", g_tmp);
+    lg_st_writer *wr;
+    CHECK_OK(lg_st_writer_create(&wr));
+    lg_status s = lg_st_writer_add_meta(wr, "config", lg_st_meta(f, "config"));
+    static const int64_t shp30[3] = {3, 30, 30}; /* the writer keeps the pointer */
+    if (!s) s = lg_st_writer_add_i64(wr, "data.shape", 1, (int64_t[]){3}, shp30);
+    if (!s) s = lg_st_writer_add_f32(wr, "D.c0_0.weight", 4, (int64_t[]){4, 3, 3, 3}, w);
+    if (!s) s = lg_st_writer_write(wr, p, 0);
+    lg_st_writer_free(wr);
+    CHECK_OK(s);
+    snprintf(args, sizeof args, "spectra '%s' --threads 1", p);
+    int rc = run_cli(args, 1, g_out, sizeof g_out);
+    CHECK(rc == 0 && strstr(g_out, "warning: ") && strstr(g_out, "32x32 s1 p1 flag"), "unbuildable config: exit %d: %s",
+          rc, g_out);
+    lg_st_close(f);
 }
 
 /* Real trained conv weights (the shipped classifier): the operator norm at
@@ -308,6 +569,8 @@ int main(void) {
         return 1;
     }
     LG_TEST_RUN(test_checkpoint);
+    LG_TEST_RUN(test_own_geometry);
+    LG_TEST_RUN(test_geometry_mismatch);
     LG_TEST_RUN(test_conv_converges);
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf '%s'", g_tmp);

@@ -215,6 +215,15 @@ lg_status lg_monitor_record(lg_monitor *mon, int64_t step, const char *net, lg_m
  * lg_monitor_free); NULL with *n = 0 if none. */
 const lg_monitor_layer *lg_monitor_last(const lg_monitor *mon, const char *net, int *n);
 
+/* The convolution whose operator norm the monitor records for a conv or
+ * transposed-conv layer L (lg_model_layer; not for linear layers), as one
+ * sample (n = 1): L's own input size, stride and padding; a transposed conv
+ * as its adjoint conv, i.e. its weight (c, oc, kh, kw) read as a conv
+ * weight (oc' = c, c' = oc) on the transposed conv's output (oc, out_h,
+ * out_w) (an operator and its adjoint have the same norm). `lipgan spectra`
+ * takes each layer's geometry from here. */
+void lg_monitor_layer_geom(const lg_layer_info *L, lg_conv_geom *g);
+
 /* The summary as a JSON fragment for a metrics.jsonl row: it starts with a
  * comma, so it goes right before the row's closing brace:
  *   ,"spec_D_auc_min":0.31,"spec_D_auc_mean":0.52,"spec_D_collapsed":0,

@@ -203,6 +203,17 @@ lg_status lg_checkpoint_latest(const char *dir, char *buf, size_t cap, int64_t *
 lg_status lg_checkpoint_load_generator(const char *path, const lg_backend *be, int use_ema,
                                        lg_model **g, lg_config *cfg_out);
 
+/* G and D as the config of a checkpoint file (or of the newest one of a run
+ * directory) builds them: its "config" metadata and data.shape, on the CPU,
+ * with freshly initialized weights (the file's are NOT loaded). For what
+ * needs the layers, not the trained values: names, shapes and each layer's
+ * geometry (lg_model_layer; `lipgan spectra`). An EMA generator has G's
+ * layers. *g and *d are the caller's (lg_model_free); both NULL on error.
+ * Errors: LG_ERR_NOT_FOUND (no config metadata or no data.shape: not
+ * written by lipgan train), LG_ERR_FORMAT / LG_ERR_INVALID_ARG (a config
+ * or sample shape the models cannot be built from), the file's errors. */
+lg_status lg_checkpoint_models(const char *path, lg_model **g, lg_model **d);
+
 /* n samples from G (living on backend be) in evaluation mode (BN running
  * statistics, stored SN vectors, nothing updated), z ~ N(0, I) from
  * lg_rng(seed, LG_RNG_STREAM_EVAL), in batches of 64; out (n, sample size)

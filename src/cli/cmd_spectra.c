@@ -12,6 +12,8 @@
 #include "lipgan/backend_cpu.h"
 #include "lipgan/config.h"
 #include "lipgan/lipschitz.h"
+#include "lipgan/model.h"
+#include "lipgan/monitor.h"
 #include "lipgan/safetensors.h"
 #include "lipgan/train.h"
 
@@ -42,9 +44,9 @@ static void usage(FILE *f) {
             "its newest checkpoint): its shape, the largest singular value sigma by power\n"
             "iteration (%d iterations) and exactly (LAPACK), sigma0/sigma1, the rank metric\n"
             "r(W) = ||W||_F / (m sigma) (m = columns, thesis 4.2.1), and for 4-D tensors the\n"
-            "true operator norm of the convolution at input size H x H (default 32; power\n"
-            "iteration with conv and its transpose) next to the reshaped-matrix norm and the\n"
-            "Tsuzuku bound sqrt(n) sigma(R_K). Last, the product of the per-layer norms\n"
+            "true operator norm of the convolution (power iteration with conv and its\n"
+            "transpose; geometry below) next to the reshaped-matrix norm and the Tsuzuku\n"
+            "bound sqrt(n) sigma(R_K). Last, the product of the per-layer norms\n"
             "(operator norm for 4-D): an upper bound on the Lipschitz constant of a plain\n"
             "feed-forward stack of these layers; for a checkpoint, one per network (G., D., EMA.).\n"
             "\n"
@@ -56,12 +58,26 @@ static void usage(FILE *f) {
             "file holds a layer's stored sigma (NAME.sn_sigma / NAME.toep_sigma next to\n"
             "NAME.weight), column 'normed' is that layer's norm as the network applies it,\n"
             "k * norm / stored sigma, and the per-network line adds the product of those.\n"
-            "conv_op uses one geometry (--input-size, --stride, --pad) for every layer; the\n"
-            "training monitor (spectra.bin, lipgan report) uses each layer's own.\n"
             "\n"
-            "  --input-size H  conv input size (default 32)\n"
-            "  --stride S      conv stride (default 1; the file does not record it)\n"
-            "  --pad P         conv padding (default (kh-1)/2, i.e. 'same' for odd kernels)\n"
+            "Geometry of conv_op (column 'geometry': input HxW, stride, pad, and 'cfg' or 'flag'):\n"
+            "  - a checkpoint written by lipgan train, or its run directory: every G./D./EMA.\n"
+            "    conv weight takes its layer's OWN input size, stride and padding, and whether it\n"
+            "    is a transposed conv (G.dc*: shape marked T), from the networks the checkpoint's\n"
+            "    config builds, as the training monitor (spectra.bin, lipgan report) does ('cfg').\n"
+            "  - --input-size, --stride or --pad given: the flags' geometry (unset ones at their\n"
+            "    defaults) for EVERY conv layer, overriding the config ('flag'); --convt given:\n"
+            "    it alone says which layers are transposed, overriding the config.\n"
+            "  - a G./D./EMA. tensor that the config's networks do not have, or have with another\n"
+            "    shape, is an error (exit 3) naming it (the file does not match its config),\n"
+            "    unless --convt and one of --input-size/--stride/--pad are given (then the\n"
+            "    config is not read for geometry); or leave it out with --filter.\n"
+            "  - a file without a config and data.shape (not written by lipgan train), or (with a\n"
+            "    warning) with a config the networks cannot be built from: the flags or their\n"
+            "    defaults.\n"
+            "\n"
+            "  --input-size H  conv input size for every layer (default 32)\n"
+            "  --stride S      conv stride for every layer (default 1)\n"
+            "  --pad P         conv padding for every layer (default (kh-1)/2, i.e. 'same')\n"
             "  --iters N       max power iterations for the conv operator norm (default %d);\n"
             "                  stops earlier once an iteration changes the estimate by < %g\n"
             "                  (relative), typically still ~1e-4 below the true norm (it\n"
@@ -70,20 +86,22 @@ static void usage(FILE *f) {
             "  --convt TEXT    tensors whose name contains TEXT are transposed-conv weights\n"
             "                  (in, out, kh, kw): their matrix uses dim 1 as the output dim,\n"
             "                  and their operator norm (that of the adjoint conv) is taken at\n"
-            "                  the transposed conv's OUTPUT size H\n"
+            "                  the transposed conv's OUTPUT size H (a checkpoint's config says\n"
+            "                  which layers are transposed without it, see above)\n"
             "  --svals         also print every singular value (always in --json)\n"
             "  --threads T     CPU threads (default 0 = all cores; the convolutions of one\n"
             "                  power iteration are small, so 1 is often as fast, and faster on a\n"
             "                  busy machine)\n"
             "  --json          print one JSON document instead of the table\n"
-            "Exit codes: 0 ok, 2 usage, 3 unreadable file, no checkpoint in RUN_DIR, or a\n"
-            "tensor with NaN/Inf.\n",
+            "Exit codes: 0 ok, 2 usage, 3 unreadable file, no checkpoint in RUN_DIR, a tensor\n"
+            "with NaN/Inf, or a tensor the checkpoint's config does not describe.\n",
             LG_SPECTRUM_POWER_ITERS, SPECTRA_CONV_ITERS, SPECTRA_CONV_TOL);
 }
 
 typedef struct opts {
     const char *path, *filter, *convt;
     int input_size, stride, pad, iters, json, svals, threads;
+    int geom_flags;  /* any of --input-size/--stride/--pad given */
 } opts;
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
@@ -114,6 +132,86 @@ typedef struct net_acc {
     double raw, eff;       /* products of raw norms / of normalized (else raw) norms */
 } net_acc;
 
+static void fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape) {
+    size_t n = (size_t)snprintf(buf, cap, "(");
+    for (int d = 0; d < ndim && n < cap; d++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", d ? "," : "", (long long)shape[d]);
+    if (n < cap) snprintf(buf + n, cap - n, ")");
+}
+
+/* The convolution whose operator norm a 4-D tensor gets: input size,
+ * stride and padding are the layer's own, from the networks the
+ * checkpoint's config builds (GEOM_CONFIG), unless --input-size/--stride/
+ * --pad say them for every layer (GEOM_FLAGS; also without a config, with
+ * their defaults); whether it is a transposed conv: --convt if given, else
+ * the config, else not. A transposed conv's is its adjoint conv's: the
+ * stored weight (in, out, kh, kw) read as a conv weight on the transposed
+ * conv's output (h, w). */
+enum { GEOM_FLAGS = 0, GEOM_CONFIG };
+typedef struct conv_geom {
+    int src;               /* where h, w, stride, pad come from: GEOM_FLAGS or GEOM_CONFIG */
+    int convt;             /* a transposed-conv weight ... */
+    int convt_src;         /* ... says GEOM_FLAGS (--convt, or none) or GEOM_CONFIG */
+    int h, w, stride, pad; /* the conv's input size, stride and padding */
+} conv_geom;
+
+static conv_geom flags_geom(const opts *o, const lg_st_tensor *ti) {
+    conv_geom g = {GEOM_FLAGS, 0, GEOM_FLAGS, o->input_size, o->input_size, o->stride, o->pad};
+    if (ti->ndim == 4) {
+        g.convt = o->convt && strstr(ti->name, o->convt);
+        if (o->pad < 0) g.pad = (int)(ti->shape[2] - 1) / 2;
+    }
+    return g;
+}
+
+/* Network tensor ti (G., D. or EMA.: net) checked against the networks the
+ * checkpoint's config builds (nets[0] G, also for EMA; nets[1] D), and for
+ * a 4-D weight its layer's geometry, taken as the training monitor takes it
+ * (lg_monitor_layer_geom). LG_ERR_FORMAT naming the tensor and the fix if
+ * they do not have it with this shape, or not as a conv layer's weight. */
+static lg_status config_geom(const char *file, const opts *o, lg_model *const nets[2], int net,
+                             const lg_st_tensor *ti, conv_geom *out) {
+    lg_model *m = nets[net == 1];
+    const char *local = ti->name + strlen(k_nets[net]) + 1;
+    const lg_named_tensor *nt = lg_model_find(m, local);
+    int same = nt && nt->t->ndim == ti->ndim;
+    for (int d = 0; same && d < ti->ndim; d++) same = nt->t->shape[d] == ti->shape[d];
+    const lg_layer_info *L = NULL;
+    char wname[LG_MODEL_NAME_MAX + 16];
+    for (int i = 0; same && ti->ndim == 4 && !L && i < lg_model_num_layers(m); i++) {
+        const lg_layer_info *li = lg_model_layer(m, i);
+        snprintf(wname, sizeof wname, "%s.weight", li->name);
+        if (li->kind != LG_LAYER_LINEAR && !strcmp(wname, local)) L = li;
+    }
+    if (!same || (ti->ndim == 4 && !L)) {
+        char got[96], have[96] = "";
+        fmt_shape(got, sizeof got, ti->ndim, ti->shape);
+        if (nt && !same) fmt_shape(have, sizeof have, nt->t->ndim, nt->t->shape);
+        const lg_model_spec *sp = lg_model_get_spec(m);
+        return lg_error_set(LG_ERR_FORMAT,
+                            "%s: tensor %s %s: the %s network of the file's config (%s, width %d) %s%s; the file does "
+                            "not match its config: give --input-size (with --stride, --pad) and --convt to take every "
+                            "layer's geometry and kind from the flags, or --filter to leave it out",
+                            file, ti->name, got, net == 1 ? "D" : "G", lg_model_arch_name(sp->arch), sp->ch,
+                            !nt ? "has no such tensor" : !same ? "has it as " : "has it, but not as a conv weight",
+                            have);
+    }
+    if (L && !o->geom_flags) {
+        lg_conv_geom g;
+        lg_monitor_layer_geom(L, &g);
+        out->src = GEOM_CONFIG;
+        out->h = g.h;
+        out->w = g.w;
+        out->stride = g.stride;
+        out->pad = g.pad;
+    }
+    if (L && !o->convt) {
+        out->convt = L->kind == LG_LAYER_CONVT;
+        out->convt_src = GEOM_CONFIG;
+    }
+    return LG_OK;
+}
+
 /* A layer's stored normalization: NAME.sn_sigma or NAME.toep_sigma for
  * NAME.weight. Returns 0 if there is none (or it is not a usable number). */
 static int stored_sigma(const lg_st_file *f, const char *name, const char **kind, double *sigma) {
@@ -136,7 +234,7 @@ static int stored_sigma(const lg_st_file *f, const char *name, const char **kind
 }
 
 int lg_cmd_spectra(int argc, char **argv) {
-    opts o = {NULL, NULL, NULL, 32, 1, -1, SPECTRA_CONV_ITERS, 0, 0, 0};
+    opts o = {NULL, NULL, NULL, 32, 1, -1, SPECTRA_CONV_ITERS, 0, 0, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -147,6 +245,7 @@ int lg_cmd_spectra(int argc, char **argv) {
                     !strcmp(a, "--iters") || !strcmp(a, "--filter") || !strcmp(a, "--convt") ||
                     !strcmp(a, "--threads");
         if (takes && i + 1 >= argc) return lg_cli_usage_error("spectra", "%s needs a value", a);
+        if (!strcmp(a, "--input-size") || !strcmp(a, "--stride") || !strcmp(a, "--pad")) o.geom_flags = 1;
         if (!strcmp(a, "--input-size")) {
             if (!parse_int(argv[++i], 1, 4096, &o.input_size))
                 return lg_cli_usage_error("spectra", "--input-size must be 1..4096");
@@ -208,9 +307,28 @@ int lg_cmd_spectra(int argc, char **argv) {
         lg_error_clear();
     }
 
-    /* which tensors are listed; whether any has a network prefix or a stored sigma */
-    int checkpoint = 0, any_norm = 0;
-    for (size_t t = 0; t < lg_st_count(f); t++) {
+    /* each layer's own geometry and kind: the networks the checkpoint's
+     * config builds, unless the flags say both for every layer */
+    lg_model *nets[2] = {NULL, NULL};
+    lg_status ms = cfg_text && !(o.geom_flags && o.convt) ? lg_checkpoint_models(file, &nets[0], &nets[1]) : LG_OK;
+    if (ms == LG_ERR_NOT_FOUND) { /* no data.shape: not from lipgan train, a file like any other */
+        lg_error_clear();
+    } else if (ms != LG_OK) {
+        fprintf(stderr,
+                "lipgan spectra: warning: %s: its config does not build the networks (%s); every conv layer takes "
+                "the geometry of --input-size/--stride/--pad (%dx%d, stride %d, pad %s) and is a transposed conv "
+                "only by --convt\n",
+                file, lg_error_msg(), o.input_size, o.input_size, o.stride, o.pad >= 0 ? "as given" : "(kh-1)/2");
+        lg_error_clear();
+    }
+    conv_geom *geo = calloc(lg_st_count(f) + 1, sizeof *geo); /* (tensors) */
+    if (!geo) s = lg_error_set(LG_ERR_NOMEM, "out of memory");
+
+    /* which tensors are listed; whether any has a network prefix or a stored
+     * sigma; where each one's geometry comes from (a tensor the config's
+     * networks do not describe fails here, before any output) */
+    int checkpoint = 0, any_norm = 0, n_cfg = 0, n_flag = 0, n_convt = 0;
+    for (size_t t = 0; t < lg_st_count(f) && s == LG_OK; t++) {
         const lg_st_tensor *ti = lg_st_at(f, t);
         if ((ti->ndim != 2 && ti->ndim != 4) || ti->numel == 0 || (o.filter && !strstr(ti->name, o.filter)))
             continue;
@@ -218,15 +336,32 @@ int lg_cmd_spectra(int argc, char **argv) {
             continue;
         const char *kind;
         double sg;
-        checkpoint |= net_of(ti->name) < NNET;
+        const int net = net_of(ti->name);
+        checkpoint |= net < NNET;
         any_norm |= stored_sigma(f, ti->name, &kind, &sg);
+        geo[t] = flags_geom(&o, ti);
+        if (nets[0] && net < NNET) s = config_geom(file, &o, nets, net, ti, &geo[t]);
+        if (ti->ndim == 4) {
+            n_cfg += geo[t].src == GEOM_CONFIG;
+            n_flag += geo[t].src == GEOM_FLAGS;
+            n_convt += geo[t].convt;
+        }
+    }
+    lg_model_free(nets[0]);
+    lg_model_free(nets[1]);
+    if (s != LG_OK) {
+        free(geo);
+        lg_st_close(f);
+        return lg_cli_fail("spectra", s);
     }
 
     cJSON *root = o.json ? cJSON_CreateObject() : NULL, *arr = NULL;
     if (root) {
         cJSON_AddStringToObject(root, "file", file);
         cJSON_AddStringToObject(root, "weights", "raw"); /* as stored, before SN/Toeplitz */
-        cJSON_AddNumberToObject(root, "input_size", o.input_size);
+        /* the flags' input size where some conv layer used it */
+        cJSON_AddItemToObject(root, "input_size", n_flag ? cJSON_CreateNumber(o.input_size) : cJSON_CreateNull());
+        cJSON_AddStringToObject(root, "geometry", n_cfg && n_flag ? "mixed" : n_cfg ? "config" : "flags");
         arr = cJSON_AddArrayToObject(root, "tensors");
     }
     net_acc acc[NNET + 1];
@@ -240,7 +375,8 @@ int lg_cmd_spectra(int argc, char **argv) {
             continue;
         if (ti->numel == 0) continue;
         if (o.filter && !strstr(ti->name, o.filter)) continue;
-        const int convt = ti->ndim == 4 && o.convt && strstr(ti->name, o.convt);
+        const conv_geom *cg = &geo[t];
+        const int convt = ti->ndim == 4 && cg->convt;
         float *w = malloc(sizeof(float) * (size_t)ti->numel);
         double *sv = NULL;
         if (!w) {
@@ -282,15 +418,13 @@ int lg_cmd_spectra(int argc, char **argv) {
         /* conv operator norm; a transposed conv's operator is the adjoint of
          * the conv whose weight (oc' = in, c' = out, kh, kw) it stores, so its
          * norm, reshaped kernel R_K and Tsuzuku bound are that conv's */
-        int have_conv = 0, pad = 0;
+        int have_conv = 0;
         lg_conv_norms cn;
         memset(&cn, 0, sizeof cn);
         if (ti->ndim == 4) {
-            pad = o.pad >= 0 ? o.pad : (int)(ti->shape[2] - 1) / 2;
             lg_status cs = lg_conv_norms_compute(w, (int)ti->shape[0], (int)ti->shape[1],
-                                                 (int)ti->shape[2], (int)ti->shape[3],
-                                                 o.input_size, o.input_size, o.stride, pad,
-                                                 o.iters, SPECTRA_CONV_TOL, 0, &cn);
+                                                 (int)ti->shape[2], (int)ti->shape[3], cg->h, cg->w,
+                                                 cg->stride, cg->pad, o.iters, SPECTRA_CONV_TOL, 0, &cn);
             if (cs == LG_OK) have_conv = 1;
             else if (cs != LG_ERR_SHAPE) {
                 char why[1024];
@@ -337,11 +471,21 @@ int lg_cmd_spectra(int argc, char **argv) {
             cJSON_AddItemToObject(e, "r", json_num(info.r));
             cJSON *sva = cJSON_AddArrayToObject(e, "singular_values");
             for (int64_t k = 0; k < nsv; k++) cJSON_AddItemToArray(sva, json_num(sv[k]));
+            if (ti->ndim == 4) { /* where conv's numbers come from, also when there are none */
+                cJSON *gj = cJSON_AddObjectToObject(e, "geometry");
+                cJSON_AddStringToObject(gj, "source", cg->src == GEOM_CONFIG ? "config" : "flags");
+                cJSON_AddNumberToObject(gj, "input_h", cg->h);
+                cJSON_AddNumberToObject(gj, "input_w", cg->w);
+                cJSON_AddNumberToObject(gj, "stride", cg->stride);
+                cJSON_AddNumberToObject(gj, "pad", cg->pad);
+                cJSON_AddBoolToObject(gj, "transposed", cg->convt);
+                cJSON_AddStringToObject(gj, "transposed_source", cg->convt_src == GEOM_CONFIG ? "config" : "flags");
+            }
             if (ti->ndim == 4 && have_conv) {
                 cJSON *c = cJSON_AddObjectToObject(e, "conv");
-                cJSON_AddNumberToObject(c, "input_size", o.input_size);
-                cJSON_AddNumberToObject(c, "stride", o.stride);
-                cJSON_AddNumberToObject(c, "pad", pad);
+                cJSON_AddNumberToObject(c, "input_size", cg->h);
+                cJSON_AddNumberToObject(c, "stride", cg->stride);
+                cJSON_AddNumberToObject(c, "pad", cg->pad);
                 cJSON_AddItemToObject(c, "op_norm", json_num(cn.op_norm));
                 cJSON_AddItemToObject(c, "reshaped", json_num(cn.reshaped));
                 cJSON_AddItemToObject(c, "tsuzuku", json_num(cn.tsuzuku));
@@ -361,9 +505,13 @@ int lg_cmd_spectra(int argc, char **argv) {
             cJSON_AddItemToArray(arr, e);
         } else {
             if (count == 1) /* the header once there is a row to print */
-                printf("%-36s %-18s %10s %10s %8s %9s %10s %10s %10s%s\n", "tensor", "shape", "sigma_pi", "sigma",
-                       "s0/s1", "r(W)", "conv_op", "reshaped", "tsuzuku", any_norm ? "     normed" : "");
-            char conv[3][16] = {"", "", ""}, nz[24] = "";
+                printf("%-36s %-18s %10s %10s %8s %9s %10s %10s %10s  %-18s%s\n", "tensor", "shape", "sigma_pi",
+                       "sigma", "s0/s1", "r(W)", "conv_op", "reshaped", "tsuzuku", "geometry",
+                       any_norm ? "     normed" : "");
+            char conv[3][16] = {"", "", ""}, nz[24] = "", gs[48] = "";
+            if (ti->ndim == 4)
+                snprintf(gs, sizeof gs, "%dx%d s%d p%d %s", cg->h, cg->w, cg->stride, cg->pad,
+                         cg->src == GEOM_CONFIG ? "cfg" : "flag");
             if (have_conv) {
                 snprintf(conv[0], 16, "%.5g%s", cn.op_norm, cn.converged ? "" : "*");
                 snprintf(conv[1], 16, "%.5g", cn.reshaped);
@@ -372,8 +520,8 @@ int lg_cmd_spectra(int argc, char **argv) {
                 snprintf(conv[0], 16, "n/a");
             }
             if (isfinite(normed)) snprintf(nz, sizeof nz, " %10.5g", normed);
-            printf("%-36s %-18s %10.5g %10.5g %8.4g %9.4g %10s %10s %10s%s\n", ti->name, shp, info.sigma_power,
-                   info.sigma_exact, info.ratio01, info.r, conv[0], conv[1], conv[2], nz);
+            printf("%-36s %-18s %10.5g %10.5g %8.4g %9.4g %10s %10s %10s  %-18s%s\n", ti->name, shp,
+                   info.sigma_power, info.sigma_exact, info.ratio01, info.r, conv[0], conv[1], conv[2], gs, nz);
             if (o.svals) {
                 printf("  singular values:");
                 for (int64_t k = 0; k < nsv; k++) printf(" %.6g", sv[k]);
@@ -386,6 +534,7 @@ int lg_cmd_spectra(int argc, char **argv) {
     if (s == LG_OK && count == 0)
         s = lg_error_set(LG_ERR_FORMAT, "%s: no 2-D or 4-D float tensors%s%s", file,
                          o.filter ? " matching " : "", o.filter ? o.filter : "");
+    free(geo);
     if (s != LG_OK) {
         cJSON_Delete(root);
         lg_st_close(f);
@@ -411,9 +560,19 @@ int lg_cmd_spectra(int argc, char **argv) {
         free(text);
         cJSON_Delete(root);
     } else {
-        printf("conv_op: operator norm at %dx%d input, stride %d, pad %s%s\n", o.input_size,
-               o.input_size, o.stride, o.pad >= 0 ? "as given" : "(kh-1)/2",
-               " (* = not converged in --iters)");
+        const char *nc = " (* = not converged in --iters)";
+        if (n_cfg)
+            printf("conv_op: operator norm at each layer's own input size, stride and pad ('cfg': from the\n"
+                   "networks of the run's config, as the training monitor)%s\n",
+                   n_flag ? "" : nc);
+        if (n_flag)
+            printf("conv_op%s: operator norm at %dx%d input, stride %d, pad %s ('flag': %s)%s\n",
+                   n_cfg ? " of the other conv layers" : "", o.input_size, o.input_size, o.stride,
+                   o.pad >= 0 ? "as given" : "(kh-1)/2",
+                   o.geom_flags ? "the flags, for every layer" : "the defaults of --input-size/--stride/--pad", nc);
+        if (n_convt)
+            printf("T: a transposed conv (%s): the operator norm of its adjoint conv, on its output\n",
+                   o.convt ? "by --convt" : "known from the run's config");
         printf("weights: the raw stored ones. SN divides a layer's weight by its sn_sigma (~ 'sigma'),\n"
                "Toeplitz by its toep_sigma (~ the conv operator norm at the layer's own size) times\n"
                "toeplitz_k%s\n",

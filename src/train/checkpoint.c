@@ -520,31 +520,54 @@ lg_status lg__checkpoint_older_intact(const char *dir, int64_t below, char *buf,
 
 /* ---- sampling from a checkpoint ---- */
 
+/* Opens the checkpoint at path (a run directory means its newest) into *f,
+ * with its config (cfg) and sample shape (shp: C, H, W) read and checked.
+ * strict: the file must be a lipgan checkpoint (format metadata), and a
+ * missing config is LG_ERR_FORMAT; else any safetensors file is opened and a
+ * missing config or data.shape is LG_ERR_NOT_FOUND, so that a caller can
+ * tell "not from lipgan train" from a broken file. file (nfile bytes) gets
+ * the file's path. On error *f is NULL. */
+static lg_status open_with_config(const char *path, int strict, char *file, size_t nfile,
+                                  lg_st_file **f, lg_config *cfg, int64_t shp[3]) {
+    *f = NULL;
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) LG_TRY(lg_checkpoint_latest(path, file, nfile, NULL));
+    else snprintf(file, nfile, "%s", path);
+    LG_TRY(strict ? open_checkpoint(f, file) : lg_st_open(f, file));
+    lg_status st = LG_OK;
+    lg_config_default(cfg);
+    const char *text = lg_st_meta(*f, "config");
+    char label[LG_CFG_PATH_MAX + 96];
+    snprintf(label, sizeof label, "%s (config in metadata)", file);
+    if (!text)
+        st = lg_error_set(strict ? LG_ERR_FORMAT : LG_ERR_NOT_FOUND,
+                          "checkpoint %s: no config in the metadata (not written by lipgan train)", file);
+    else if (!strict && !lg_st_find(*f, "data.shape"))
+        st = lg_error_set(LG_ERR_NOT_FOUND,
+                          "checkpoint %s: no data.shape tensor, so no sample shape for the models", file);
+    else
+        st = lg_config_load_string(cfg, text, strlen(text), label);
+    if (st == LG_OK) st = lg_st_get_i64(*f, "data.shape", 1, (int64_t[]){3}, shp);
+    if (st == LG_OK && (shp[0] < 1 || shp[1] < 1 || shp[2] < 1 || shp[0] > 65536 || shp[1] > 65536 || shp[2] > 65536))
+        st = lg_error_set(LG_ERR_FORMAT, "checkpoint %s: bad data.shape", file);
+    if (st != LG_OK) {
+        lg_st_close(*f);
+        *f = NULL;
+    }
+    return st;
+}
+
 lg_status lg_checkpoint_load_generator(const char *path, const lg_backend *be, int use_ema,
                                        lg_model **g, lg_config *cfg_out) {
     *g = NULL;
     char file[LG_CFG_PATH_MAX + 64];
-    struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) LG_TRY(lg_checkpoint_latest(path, file, sizeof file, NULL));
-    else snprintf(file, sizeof file, "%s", path);
     lg_st_file *f;
-    LG_TRY(open_checkpoint(&f, file));
-    lg_status st = LG_OK;
     lg_config cfg;
-    lg_config_default(&cfg);
-    const char *text = lg_st_meta(f, "config");
-    char label[LG_CFG_PATH_MAX + 96];
-    snprintf(label, sizeof label, "%s (config in metadata)", file);
-    if (!text) st = lg_error_set(LG_ERR_FORMAT, "checkpoint %s: no config in the metadata", file);
-    else st = lg_config_load_string(&cfg, text, strlen(text), label);
     int64_t shp[3];
-    if (st == LG_OK) st = lg_st_get_i64(f, "data.shape", 1, (int64_t[]){3}, shp);
-    if (st == LG_OK && (shp[0] < 1 || shp[1] < 1 || shp[2] < 1 || shp[0] > 65536 || shp[1] > 65536 || shp[2] > 65536))
-        st = lg_error_set(LG_ERR_FORMAT, "checkpoint %s: bad data.shape", file);
+    LG_TRY(open_with_config(path, 1, file, sizeof file, &f, &cfg, shp));
     lg_model_spec spec;
-    if (st == LG_OK)
-        st = lg__train_model_spec(&cfg, LG_NET_G, (int)shp[0], (int)shp[1], (int)shp[2],
-                                  lg_config_is_toy(&cfg), &spec);
+    lg_status st = lg__train_model_spec(&cfg, LG_NET_G, (int)shp[0], (int)shp[1], (int)shp[2],
+                                        lg_config_is_toy(&cfg), &spec);
     if (st == LG_OK) st = lg_model_create(g, &spec, be, (uint64_t)cfg.seed);
     const char *prefix = "G.";  /* the EMA weights when asked for and saved */
     for (size_t j = 0; use_ema && j < lg_st_count(f); j++)
@@ -583,6 +606,29 @@ lg_status lg_checkpoint_load_generator(const char *path, const lg_backend *be, i
     }
     if (cfg_out) *cfg_out = cfg;
     return LG_OK;
+}
+
+lg_status lg_checkpoint_models(const char *path, lg_model **g, lg_model **d) {
+    *g = *d = NULL;
+    char file[LG_CFG_PATH_MAX + 64];
+    lg_st_file *f;
+    lg_config cfg;
+    int64_t shp[3]; /* {C, H, W} of a sample */
+    LG_TRY(open_with_config(path, 0, file, sizeof file, &f, &cfg, shp));
+    lg_st_close(f);
+    /* the same specs (and seed) the trainer builds its networks from */
+    lg_model_spec sg, sd;
+    const int toy = lg_config_is_toy(&cfg);
+    lg_status st = lg__train_model_spec(&cfg, LG_NET_G, (int)shp[0], (int)shp[1], (int)shp[2], toy, &sg);
+    if (st == LG_OK) st = lg__train_model_spec(&cfg, LG_NET_D, (int)shp[0], (int)shp[1], (int)shp[2], toy, &sd);
+    if (st == LG_OK) st = lg_model_create(g, &sg, NULL, (uint64_t)cfg.seed);
+    if (st == LG_OK) st = lg_model_create(d, &sd, NULL, (uint64_t)cfg.seed);
+    if (st != LG_OK) {
+        lg_model_free(*g);
+        lg_model_free(*d);
+        *g = *d = NULL;
+    }
+    return st;
 }
 
 int64_t lg_generator_sample_size(const lg_model *g) {

@@ -593,7 +593,7 @@ static void dscale(float *x, size_t n, double d) {
  * geometry; a transposed conv as its adjoint conv (weight (cin, cout, k, k)
  * read as (oc, c, k, k) on the (cout, out_h, out_w) output space; an
  * operator and its adjoint have the same norm). */
-static void layer_geom(const lg_layer_info *L, lg_conv_geom *g) {
+void lg_monitor_layer_geom(const lg_layer_info *L, lg_conv_geom *g) {
     const int64_t *s = L->w->shape;
     int h = L->in_h, w = L->in_w;
     if (L->kind == LG_LAYER_CONVT) {
@@ -613,7 +613,7 @@ static lg_status conv_norm(const lg_monitor *mon, mon_layer_state *ls, const lg_
                            const float *w, float *u_est, int prime, lg_monitor_layer *out, uint64_t seed) {
     const lg_backend *cpu = lg_backend_cpu();
     lg_conv_geom g;
-    layer_geom(L, &g);
+    lg_monitor_layer_geom(L, &g);
     if (g.oh < 1 || g.ow < 1)
         return lg_error_set(LG_ERR_SHAPE, "monitor: layer %s: conv does not fit its input %dx%d", L->name, g.h, g.w);
     const size_t nin = (size_t)g.c * g.h * g.w, nout = (size_t)g.oc * g.oh * g.ow;
