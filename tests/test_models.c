@@ -15,6 +15,8 @@
 #include "lipgan/model.h"
 #include "lipgan/ops.h"
 #include "lipgan/safetensors.h"
+#include "lipgan/train.h"
+#include "train_fixtures.h"
 
 static lg_model *make(lg_model_arch arch, lg_net_role role, int c, int size, int ch,
                       lg_lip_kind lip, uint64_t seed) {
@@ -138,7 +140,7 @@ static size_t resnet_d_count(size_t c, size_t ch) {
     return conv_p(c, ch, 3) + conv_p(ch, ch, 3) + conv_p(c, ch, 1)  /* block1 */
            + 2 * conv_p(ch, ch, 3) + conv_p(ch, ch, 1)             /* block2 */
            + 4 * conv_p(ch, ch, 3)                                 /* block3, 4 */
-           + ch + 1;                                               /* l5 */
+           + ch;                                                   /* l5, no bias */
 }
 static size_t resnet_g_count(size_t c, size_t ch, size_t z, size_t b) {
     return z * b * b * ch + b * b * ch                                 /* l1 */
@@ -187,10 +189,10 @@ static void count_case(lg_model_arch a, lg_net_role role, int c, int size, int c
 
 static void test_param_counts(void) {
     /* numbers printed by tools/model_param_counts.py (torch.nn modules) */
-    count_case(LG_ARCH_RESNET, LG_NET_D, 3, 32, 128, 4, 0, 0, resnet_d_count(3, 128), 1053825);
+    count_case(LG_ARCH_RESNET, LG_NET_D, 3, 32, 128, 4, 0, 0, resnet_d_count(3, 128), 1053824);
     count_case(LG_ARCH_RESNET, LG_NET_G, 3, 32, 256, 4, 0, 0, resnet_g_count(3, 256, 128, 4),
                4276739);
-    count_case(LG_ARCH_RESNET, LG_NET_D, 1, 32, 64, 4, 0, 0, resnet_d_count(1, 64), 263489);
+    count_case(LG_ARCH_RESNET, LG_NET_D, 1, 32, 64, 4, 0, 0, resnet_d_count(1, 64), 263488);
     count_case(LG_ARCH_RESNET, LG_NET_G, 1, 48, 64, 4, 0, 0, resnet_g_count(1, 64, 128, 6), 532737);
     count_case(LG_ARCH_CNN, LG_NET_D, 3, 32, 64, 4, 0, 0, cnn_d_count(3, 64, 4), 2935873);
     count_case(LG_ARCH_CNN, LG_NET_G, 3, 32, 64, 4, 0, 0, cnn_g_count(3, 64, 128, 4), 3813379);
@@ -247,6 +249,23 @@ static void test_tables_and_init(void) {
     CHECK(lg_model_find(d, "block1.c1.toep_u") && lg_model_find(d, "l5.sn_u") &&
               !lg_model_find(d, "l5.toep_u"),
           "Toeplitz D: convs carry toep_u, the linear layer sn_u");
+    /* the ResNet D's l5 has no bias at all (snresnet_32.py nobias=True, the
+     * thesis code bias=False); every other weight layer has one */
+    CHECK(lg_model_find(d, "l5.weight") && !lg_model_find(d, "l5.bias"), "resnet D: l5.bias must not exist");
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < lg_model_num_layers(ms[k]); i++) {
+            const lg_layer_info *l = lg_model_layer(ms[k], i);
+            int want = !(k == 1 && !strcmp(l->name, "l5"));
+            CHECK((l->b != NULL) == want, "resnet %s %s: bias %s, want %s", k ? "D" : "G", l->name,
+                  l->b ? "present" : "absent", want ? "present" : "absent");
+        }
+    lg_model *cd = make(LG_ARCH_CNN, LG_NET_D, 3, 32, 8, LG_LIP_NONE, 5);
+    lg_model *md = make(LG_ARCH_MLP, LG_NET_D, 1, 8, 8, LG_LIP_NONE, 5);
+    CHECK(cd && md && lg_model_find(cd, "l4.bias") && lg_model_find(md, "fc4.bias") &&
+              lg_model_layer(cd, lg_model_num_layers(cd) - 1)->b,
+          "cnn D l4 and mlp D fc4 keep their biases");
+    lg_model_free(cd);
+    lg_model_free(md);
     const lg_named_tensor *tu = lg_model_find(d, "block2.c1.toep_u");
     CHECK(tu && tu->t->ndim == 3 && tu->t->shape[0] == 16 && tu->t->shape[1] == 16 &&
               tu->t->shape[2] == 16,
@@ -447,6 +466,9 @@ static void test_fd(void) {
     fd_check(d, 2, 2, 1, 2e-3, 3e-2, "resnet D sn");
     lg_model_free(d);
     d = make(LG_ARCH_RESNET, LG_NET_D, 1, 8, 3, LG_LIP_TOEPLITZ, 4);
+    /* so these first- and second-order checks cover a weight layer
+     * without bias (the gradient penalty differentiates through it) */
+    CHECK(d && !lg_model_layer(d, lg_model_num_layers(d) - 1)->b, "resnet D l5 runs without bias");
     fd_check(d, 2, 1, 1, 2e-3, 2e-2, "resnet D toeplitz");
     fd_check(d, 2, 2, 1, 2e-3, 3e-2, "resnet D toeplitz");
     lg_model_free(d);
@@ -626,6 +648,56 @@ static void check_sigmas(lg_model *m, const char *what) {
     lg_ctx_free(ctx);
 }
 
+/* Thesis 5.5.1 / its code: k scales each (transposed) convolution of a
+ * Toeplitz network; its linear layers are plain SN (scale 1). */
+static void check_toeplitz_scales(const lg_model *m, float k, const char *what) {
+    int nconv = 0, nlin = 0;
+    for (int i = 0; i < lg_model_num_layers(m); i++) {
+        const lg_layer_info *l = lg_model_layer(m, i);
+        if (l->kind == LG_LAYER_LINEAR) {
+            nlin++;
+            CHECK(l->lip == LG_LIP_SN && l->lip_scale == 1.0f, "%s: linear %s has %s x %g, want sn x 1",
+                  what, l->name, lg_lip_kind_name(l->lip), (double)l->lip_scale);
+        } else {
+            nconv++;
+            CHECK(l->lip == LG_LIP_TOEPLITZ && l->lip_scale == k, "%s: conv %s has %s x %g, want toeplitz x %g",
+                  what, l->name, lg_lip_kind_name(l->lip), (double)l->lip_scale, (double)k);
+        }
+    }
+    CHECK(nconv > 0 && nlin > 0, "%s: %d convs, %d linear layers", what, nconv, nlin);
+}
+
+/* The scale reaches the forward: a network of linear layers only (an MLP
+ * D) under Toeplitz with k = 3 computes exactly what it computes under SN
+ * (same seed: same weights and u/v); with k on its 4 linear layers the
+ * output would be 81 times larger. */
+static void test_toeplitz_linear_unscaled(void) {
+    lg_model_spec s;
+    lg_model_spec_default(&s, LG_ARCH_MLP, LG_NET_D);
+    s.img_c = 1, s.img_size = 8, s.ch = 8, s.depth = 3, s.lip = LG_LIP_SN;
+    lg_model *sn, *tp;
+    CHECK_OK(lg_model_create(&sn, &s, NULL, 41));
+    s.lip = LG_LIP_TOEPLITZ, s.toep_k = 3.0f;
+    CHECK_OK(lg_model_create(&tp, &s, NULL, 41));
+    if (!sn || !tp) return;
+    lg_ctx *ctx;
+    CHECK_OK(lg_ctx_create(&ctx, NULL));
+    lg_test_rng r = lg_test_rng_make(8);
+    lg_tensor *x = model_input(ctx, &r, sn, 3);
+    lg_tensor *ya = lg_model_forward(ctx, sn, x, 1), *yb = lg_model_forward(ctx, tp, x, 1);
+    CHECK_OK(lg_ctx_status(ctx));
+    if (ya && yb) {
+        double big = 0;
+        for (int64_t i = 0; i < ya->numel; i++) big = fmax(big, fabs(ya->data[i]));
+        CHECK(big > 1e-3 && memcmp(ya->data, yb->data, (size_t)ya->numel * sizeof(float)) == 0,
+              "mlp D: toeplitz k=3 output %g vs sn %g (linear layers must not take k)",
+              (double)yb->data[0], (double)ya->data[0]);
+    }
+    lg_ctx_free(ctx);
+    lg_model_free(sn);
+    lg_model_free(tp);
+}
+
 static void test_sigma(void) {
     lg_model_spec s;
     lg_model_spec_default(&s, LG_ARCH_RESNET, LG_NET_D);
@@ -637,18 +709,19 @@ static void test_sigma(void) {
     s.lip = LG_LIP_TOEPLITZ, s.toep_k = 2.0f;
     CHECK_OK(lg_model_create(&m, &s, NULL, 22));
     check_sigmas(m, "resnet D toeplitz");
-    for (int i = 0; i < lg_model_num_layers(m); i++)
-        CHECK(lg_model_layer(m, i)->lip_scale == 2.0f, "toeplitz k on every layer");
+    check_toeplitz_scales(m, 2.0f, "resnet D toeplitz");
     lg_model_free(m);
     lg_model_spec_default(&s, LG_ARCH_CNN, LG_NET_G);
     s.img_c = 1, s.img_size = 8, s.ch = 2, s.z_dim = 5, s.lip = LG_LIP_SN, s.sn_iters = 10;
     CHECK_OK(lg_model_create(&m, &s, NULL, 23));
     check_sigmas(m, "cnn G sn (convT out dim 1)");
     lg_model_free(m);
-    s.lip = LG_LIP_TOEPLITZ;
+    s.lip = LG_LIP_TOEPLITZ, s.toep_k = 1.5f;
     CHECK_OK(lg_model_create(&m, &s, NULL, 24));
     check_sigmas(m, "cnn G toeplitz (convT adjoint)");
+    check_toeplitz_scales(m, 1.5f, "cnn G toeplitz");
     lg_model_free(m);
+    test_toeplitz_linear_unscaled();
 }
 
 /* ---- u/v update flags, eval mode, EMA ---- */
@@ -820,6 +893,94 @@ static void test_reference(void) {
     }
 }
 
+/* ---- a checkpoint from before l5 lost its bias ---- */
+
+/* Copies checkpoint src to dst as a build with a biased l5 wrote it: an
+ * extra D.l5.bias (1) after D.l5.weight and, if old_adam, D's Adam moments
+ * 16 floats longer (the bias took one 16-float-aligned slot of D's
+ * parameter buffer). */
+static void write_old_layout(const char *src, const char *dst, int old_adam) {
+    lg_st_file *f;
+    CHECK_OK(lg_st_open(&f, src));
+    if (!f) return;
+    lg_st_writer *w;
+    CHECK_OK(lg_st_writer_create(&w));
+    for (size_t i = 0; i < lg_st_meta_count(f); i++) {
+        const char *k, *v;
+        lg_st_meta_at(f, i, &k, &v);
+        CHECK_OK(lg_st_writer_add_meta(w, k, v));
+    }
+    size_t n = lg_st_count(f);
+    void **bufs = calloc(n, sizeof *bufs);
+    static const float zero_bias[1] = {0.0f};
+    for (size_t i = 0; i < n; i++) {
+        const lg_st_tensor *t = lg_st_at(f, i);
+        if (t->dtype == LG_ST_I64) {
+            bufs[i] = malloc((size_t)t->numel * sizeof(int64_t));
+            CHECK_OK(lg_st_get_i64(f, t->name, -1, NULL, bufs[i]));
+            CHECK_OK(lg_st_writer_add_i64(w, t->name, t->ndim, t->shape, bufs[i]));
+            continue;
+        }
+        int grow = old_adam && (!strcmp(t->name, "D.adam.m") || !strcmp(t->name, "D.adam.v"));
+        bufs[i] = calloc((size_t)t->numel + 16, sizeof(float));
+        CHECK_OK(lg_st_get_f32(f, t->name, -1, NULL, bufs[i]));
+        int64_t sh[8];
+        for (int d = 0; d < t->ndim; d++) sh[d] = t->shape[d];
+        if (grow) sh[0] += 16;
+        CHECK_OK(lg_st_writer_add_f32(w, t->name, t->ndim, sh, bufs[i]));
+        if (!strcmp(t->name, "D.l5.weight"))
+            CHECK_OK(lg_st_writer_add_f32(w, "D.l5.bias", 1, (int64_t[]){1}, zero_bias));
+    }
+    CHECK_OK(lg_st_writer_write(w, dst, 0));
+    lg_st_writer_free(w);
+    for (size_t i = 0; i < n; i++) free(bufs[i]);
+    free(bufs);
+    lg_st_close(f);
+}
+
+static void test_old_checkpoint_rejected(void) {
+    char dir[64], cifar[256], path[300], old[300];
+    CHECK(tf_mkdtemp(dir, sizeof dir) == 0, "mkdtemp");
+    CHECK(tf_write_cifar(dir, 4, cifar, sizeof cifar) == 0, "tiny cifar");
+    lg_config c;
+    lg_config_default(&c);
+    char dp[300];
+    snprintf(dp, sizeof dp, "data.path=%s", cifar);
+    const char *sets[] = {"data.format=cifar10", dp, "model.z_dim=4", "model.g.arch=resnet", "model.g.width=4",
+                          "model.d.arch=resnet", "model.d.width=4", "lipschitz.d.sn=true", "train.batch_d=2",
+                          "train.batch_g=2", "threads=1", NULL};
+    for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
+    lg_trainer *t = NULL;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (t) {
+        snprintf(path, sizeof path, "%s/new.safetensors", dir);
+        CHECK_OK(lg_trainer_save(t, path));
+        CHECK_OK(lg_trainer_load(t, path));
+        lg_model *d = lg_trainer_discriminator(t);
+        float *before = malloc(lg_model_num_params(d) * sizeof(float));
+        memcpy(before, lg_model_params(d), lg_model_num_params(d) * sizeof(float));
+        for (int old_adam = 0; old_adam < 2; old_adam++) {
+            snprintf(old, sizeof old, "%s/old%d.safetensors", dir, old_adam);
+            write_old_layout(path, old, old_adam);
+            lg_error_clear();
+            lg_status st = lg_trainer_load(t, old);
+            const char *msg = lg_error_msg();
+            CHECK(st != LG_OK && strstr(msg, old) && !strchr(msg, '\n'),
+                  "old layout %d: %s: one line naming the file: %s", old_adam, lg_status_str(st), msg);
+            /* the message names the tensor the model no longer has, also
+             * when D's Adam moments are longer too (a real old checkpoint):
+             * the loader checks names before shapes */
+            CHECK(st == LG_ERR_FORMAT && strstr(msg, "D.l5.bias") && strstr(msg, "not part of this model"),
+                  "old layout %d: %s", old_adam, msg);
+            CHECK(memcmp(before, lg_model_params(d), lg_model_num_params(d) * sizeof(float)) == 0,
+                  "a rejected load changed D");
+        }
+        free(before);
+        lg_trainer_free(t);
+    }
+    tf_rm_rf(dir);
+}
+
 /* ---- errors ---- */
 
 static void test_errors(void) {
@@ -874,5 +1035,6 @@ int main(void) {
     LG_TEST_RUN(test_flags_and_ema);
     LG_TEST_RUN(test_reference);
     LG_TEST_RUN(test_errors);
+    LG_TEST_RUN(test_old_checkpoint_rejected);
     return lg_test_summary("test_models");
 }

@@ -190,9 +190,11 @@ static void test_toeplitz_and_convt(void) {
     check_layers(mon, d, "D", 1e-4, "cnn D toeplitz");
     int n;
     const lg_monitor_layer *ls = lg_monitor_last(mon, "D", &n);
-    for (int i = 0; i < n; i++)
-        CHECK(fabs(ls[i].eff_norm - 2.0) < 5e-3, "toeplitz layer %s effective norm %g, want k = 2", ls[i].name,
-              ls[i].eff_norm);
+    for (int i = 0; i < n; i++) { /* k = 2 on the convs; the linear l4 is plain SN (thesis 5.5.1) */
+        double want = lg_model_layer(d, i)->kind == LG_LAYER_LINEAR ? 1.0 : 2.0;
+        CHECK(fabs(ls[i].eff_norm - want) < 5e-3, "toeplitz layer %s effective norm %g, want %g", ls[i].name,
+              ls[i].eff_norm, want);
+    }
     CHECK(fabs(s.lip_upper - s.lip_upper_product) == 0 && isnan(s.lip_lower), "cnn D: product, no samples");
     lg_monitor_free(mon);
     lg_model_free(d);

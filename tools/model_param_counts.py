@@ -18,7 +18,7 @@ def resnet_d(c=3, ch=128):
         nn.Conv2d(ch, ch, 3, 1, 1), nn.Conv2d(ch, ch, 3, 1, 1), nn.Conv2d(ch, ch, 1),  # block2
         nn.Conv2d(ch, ch, 3, 1, 1), nn.Conv2d(ch, ch, 3, 1, 1),  # block3
         nn.Conv2d(ch, ch, 3, 1, 1), nn.Conv2d(ch, ch, 3, 1, 1),  # block4
-        nn.Linear(ch, 1)])
+        nn.Linear(ch, 1, bias=False)])  # l5: no bias, as snresnet_32.py / the thesis code
 
 
 def resnet_g(c=3, ch=256, z=128, size=32, bn=True):

@@ -67,7 +67,8 @@ class Net:
 
     def _module(self, name, mod):
         mod.weight.data.copy_(self.t[name + ".weight"])
-        mod.bias.data.copy_(self.t[name + ".bias"])
+        if mod.bias is not None:
+            mod.bias.data.copy_(self.t[name + ".bias"])
         if self.lip == "SN" or (self.lip == "TOEPLITZ" and isinstance(mod, nn.Linear)):
             mod = nn.utils.spectral_norm(mod)  # dim 1 for ConvTranspose2d
             mod.weight_u.data.copy_(self.t[name + ".sn_u"])
@@ -76,10 +77,12 @@ class Net:
         return mod
 
     def linear(self, name, x):
+        # A Toeplitz network's linear layers are plain SN, without k (the
+        # thesis code's SNLinear). A layer without "<name>.bias" in the
+        # file (the ResNet D's l5) is built with bias=False.
         w = self.t[name + ".weight"]
-        m = self._module(name, nn.Linear(w.shape[1], w.shape[0]))
-        y = m(x)
-        return self.k * (y - m.bias) + m.bias if self.lip == "TOEPLITZ" else y
+        bias = name + ".bias" in self.t
+        return self._module(name, nn.Linear(w.shape[1], w.shape[0], bias=bias))(x)
 
     def _toeplitz_w(self, name, w, stride, pad):
         # power iteration on the conv T (weight w) over u's space, one step

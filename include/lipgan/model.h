@@ -13,7 +13,8 @@
  *  - LG_ARCH_RESNET: the SN-GAN ResNet (Miyato et al. 2018; thesis figs.
  *    5.2-5.4; block structure of the authors' code, see model_resnet.c).
  *    D: OptimizedBlock(c->ch, down), ResBlock(ch->ch, down), ResBlock(ch),
- *    ResBlock(ch), ReLU, global sum pool, linear(ch->1).
+ *    ResBlock(ch), ReLU, global sum pool, linear(ch->1) without a bias
+ *    (as the SN-GAN and thesis code: no "l5.bias" tensor at all).
  *    G: linear(z->bottom^2*ch), 3 up-ResBlocks(ch) (BN, ReLU, upsample,
  *    conv3x3, BN, ReLU, conv3x3; shortcut upsample + conv1x1), BN, ReLU,
  *    conv3x3(ch->c), tanh. bottom = size/8. At size 48 this is the 32x32
@@ -34,7 +35,7 @@
  *  - RESNET: Xavier-uniform as the SN-GAN code (Chainer/PyTorch ports):
  *    gain sqrt(2) for the 3x3 convs inside residual branches, gain 1 for
  *    1x1 shortcut convs, the first linear of G, the last conv of G and the
- *    final linear of D; biases 0.
+ *    final linear of D; biases 0 (D's l5 has none).
  *  - CNN and MLP: PyTorch's default (kaiming_uniform(a=sqrt(5)), i.e.
  *    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases).
  *  - BN: gamma 1, beta 0, running mean 0, running var 1.
@@ -45,9 +46,11 @@
  *  - LG_LIP_SN: spectral normalization of the reshaped weight matrix
  *    (out x in*kh*kw; for a transposed conv the "out" dim is dim 1), u/v
  *    persistent, sn_iters power iterations per updating forward.
- *  - LG_LIP_TOEPLITZ: convolutions are scaled to operator norm toep_k by
- *    power iteration on the true convolution (thesis 4.1.2); linear layers
- *    (where the Toeplitz matrix is the weight) get SN scaled by toep_k.
+ *  - LG_LIP_TOEPLITZ: convolutions (and transposed convolutions) are
+ *    scaled to operator norm toep_k by power iteration on the true
+ *    convolution (thesis 4.1.2, 5.5.1); linear layers (where the Toeplitz
+ *    matrix is the weight) get plain SN, unscaled (norm 1), as the thesis
+ *    code's SNLinear: k multiplies each convolution only.
  * Weight clipping, SR, clamping and the r(W) penalty are applied by the
  * trainer on the raw weights (lg_model_layer()).
  *
@@ -209,14 +212,15 @@ typedef struct lg_layer_info {
     lg_layer_kind kind;
     const char *name;     /* "block1.c1" */
     lg_tensor *w;         /* raw weight, a parameter tensor (before SN) */
-    lg_tensor *b;         /* bias or NULL */
+    lg_tensor *b;         /* bias, or NULL for a layer without one (ResNet D's l5) */
     size_t w_offset;      /* offset of w in the parameter buffer */
     int out_dim;          /* dim of w that is "output" for SN: 0, or 1 for CONVT */
     int stride, pad;      /* conv geometry (1, 0 for linear) */
     int in_h, in_w;       /* input spatial size this layer sees (1, 1 for linear) */
     lg_lip_kind lip;      /* method attached to this layer (a linear layer of a
                            * Toeplitz network says LG_LIP_SN) */
-    float lip_scale;      /* target norm: toep_k in a Toeplitz network, else 1 */
+    float lip_scale;      /* target norm: toep_k for a conv/convT layer of a
+                           * Toeplitz network, else 1 (linear layers too) */
     void *lip_state;      /* lg_sn_state* (lip SN) or lg_toep_state* (TOEPLITZ),
                            * lipschitz.h; NULL for LG_LIP_NONE */
 } lg_layer_info;

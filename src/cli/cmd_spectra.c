@@ -53,11 +53,12 @@ static void usage(FILE *f) {
             "All of these are norms of the RAW weights as stored. A network trained with spectral\n"
             "normalization (SN) divides each weight by its layer's sn_sigma (a power-iteration\n"
             "estimate of the reshaped-matrix norm 'sigma'), a Toeplitz one by toep_sigma (the conv\n"
-            "operator norm at the layer's own input size and stride) and multiplies by toeplitz_k;\n"
+            "operator norm at the layer's own input size and stride) times toeplitz_k (convs only);\n"
             "so raw bounds can be in the thousands while training reports 'Lip <= 1.01'. When the\n"
             "file holds a layer's stored sigma (NAME.sn_sigma / NAME.toep_sigma next to\n"
             "NAME.weight), column 'normed' is that layer's norm as the network applies it,\n"
-            "k * norm / stored sigma, and the per-network line adds the product of those.\n"
+            "k * norm / stored sigma (k = 1 for SN and linear layers), and the per-network line\n"
+            "adds the product of those.\n"
             "\n"
             "Geometry of conv_op (column 'geometry': input HxW, stride, pad, and 'cfg' or 'flag'):\n"
             "  - a checkpoint written by lipgan train, or its run directory: every G./D./EMA.\n"
@@ -293,8 +294,9 @@ int lg_cmd_spectra(int argc, char **argv) {
     lg_st_file *f = NULL;
     if ((s = lg_st_open(&f, file)) != LG_OK) return lg_cli_fail("spectra", s);
 
-    /* Toeplitz networks scale every layer by toeplitz_k (lipgan/model.h); a
-     * checkpoint's config says which */
+    /* Toeplitz networks scale their convolutions (4-D weights) by toeplitz_k,
+     * not their linear layers (lipgan/model.h, thesis 4.1.2); a checkpoint's
+     * config says which networks */
     double scale[NNET + 1] = {1.0, 1.0, 1.0, 1.0};
     const char *cfg_text = lg_st_meta(f, "config");
     if (cfg_text) {
@@ -440,7 +442,8 @@ int lg_cmd_spectra(int argc, char **argv) {
         const int net = net_of(ti->name);
         const char *nkind = NULL;
         double nsigma = 0.0, normed = NAN;
-        if (stored_sigma(f, ti->name, &nkind, &nsigma)) normed = scale[net] * norm / nsigma;
+        const double k = ti->ndim == 4 ? scale[net] : 1.0; /* k: convolutions only */
+        if (stored_sigma(f, ti->name, &nkind, &nsigma)) normed = k * norm / nsigma;
         acc[net].layers++;
         acc[net].raw *= norm;
         acc[net].eff *= isfinite(normed) ? normed : norm;
@@ -499,7 +502,7 @@ int lg_cmd_spectra(int argc, char **argv) {
                 cJSON *nz = cJSON_AddObjectToObject(e, "normalization");
                 cJSON_AddStringToObject(nz, "kind", nkind);
                 cJSON_AddItemToObject(nz, "stored_sigma", json_num(nsigma));
-                cJSON_AddItemToObject(nz, "scale", json_num(scale[net]));
+                cJSON_AddItemToObject(nz, "scale", json_num(k));
                 cJSON_AddItemToObject(nz, "norm", json_num(normed)); /* scale * norm / stored_sigma */
             }
             cJSON_AddItemToArray(arr, e);
@@ -575,7 +578,7 @@ int lg_cmd_spectra(int argc, char **argv) {
                    o.convt ? "by --convt" : "known from the run's config");
         printf("weights: the raw stored ones. SN divides a layer's weight by its sn_sigma (~ 'sigma'),\n"
                "Toeplitz by its toep_sigma (~ the conv operator norm at the layer's own size) times\n"
-               "toeplitz_k%s\n",
+               "toeplitz_k (convs)%s\n",
                any_norm ? "; 'normed' = k * norm / the stored sigma, the layer as the network applies it"
                         : "; this file stores no sn_sigma/toep_sigma, so no normalized values");
         if (!checkpoint) {

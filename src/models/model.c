@@ -108,15 +108,17 @@ static lg_wlayer *new_layer(lg_model *m, const char *name, lg_layer_kind kind) {
 
 static void add_lip_state(lg_model *m, lg_wlayer *l, const char *name);
 
+/* nbias 0: a layer without bias (bi stays -1, no tensor registered) */
 static int finish_layer(lg_model *m, lg_wlayer *l, const char *name, int ndim, const int64_t *wshape,
                         int64_t nbias) {
     l->wi = add_tensor(m, 1, name, "weight", ndim, wshape);
-    l->bi = add_tensor(m, 1, name, "bias", 1, &nbias);
+    if (nbias > 0) l->bi = add_tensor(m, 1, name, "bias", 1, &nbias);
     add_lip_state(m, l, name);
     return m->n_layers++;
 }
 
-int lg__add_linear(lg_model *m, const char *name, int in, int out, lg_init_kind init, float gain) {
+int lg__add_linear(lg_model *m, const char *name, int in, int out, int bias, lg_init_kind init,
+                   float gain) {
     lg_wlayer *l = new_layer(m, name, LG_LAYER_LINEAR);
     if (!l) return -1;
     l->cin = in;
@@ -128,7 +130,7 @@ int lg__add_linear(lg_model *m, const char *name, int in, int out, lg_init_kind 
     l->init = init;
     l->gain = gain;
     int64_t s[2] = {out, in};
-    return finish_layer(m, l, name, 2, s, out);
+    return finish_layer(m, l, name, 2, s, bias ? out : 0);
 }
 
 /* A conv (transposed = 0, weight (cout, cin, k, k)) or transposed conv
@@ -192,8 +194,10 @@ int lg__add_bn(lg_model *m, const char *name, int c) {
  * own (cin, cout, k, k) tensor read as (oc, c, k, k), taking cout x out_h x
  * out_w to cin x in_h x in_w; an operator and its adjoint have the same
  * norm, so its Toeplitz state lives on (cout, out_h, out_w). Linear layers
- * of a Toeplitz network (where the Toeplitz matrix IS the weight) use SN
- * scaled by k. */
+ * of a Toeplitz network (where the Toeplitz matrix IS the weight) use plain
+ * SN, unscaled: the thesis adds k "to each spectrally normalized
+ * convolutional layer" and counts D's constant as k^(number of convs)
+ * (5.5.1); its code's dense layer is an SNLinear without k. */
 
 static int layer_lip_kind(const lg_model *m, const lg_wlayer *l) {
     if (m->spec.lip == LG_LIP_TOEPLITZ && l->info.kind == LG_LAYER_LINEAR) return LG_LIP_SN;
@@ -202,7 +206,8 @@ static int layer_lip_kind(const lg_model *m, const lg_wlayer *l) {
 
 static void add_lip_state(lg_model *m, lg_wlayer *l, const char *name) {
     l->info.lip = (lg_lip_kind)layer_lip_kind(m, l);
-    l->info.lip_scale = m->spec.lip == LG_LIP_TOEPLITZ ? m->spec.toep_k : 1.0f;
+    l->info.lip_scale =
+        m->spec.lip == LG_LIP_TOEPLITZ && l->info.kind != LG_LAYER_LINEAR ? m->spec.toep_k : 1.0f;
     int64_t one = 1;
     if (l->info.lip == LG_LIP_SN) {
         int64_t rows = l->cout, cols = (int64_t)l->cin * l->k * l->k;

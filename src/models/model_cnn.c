@@ -3,7 +3,8 @@
  *  D  c0_0 conv3x3 s1 ch, c0_1 conv4x4 s2 ch, c1_0 conv3x3 2ch,
  *     c1_1 conv4x4 s2 2ch, c2_0 conv3x3 4ch, c2_1 conv4x4 s2 4ch,
  *     c3_0 conv3x3 8ch, each followed by LeakyReLU(lrelu = 0.1);
- *     l4 linear(b*b*8ch -> 1).
+ *     l4 linear(b*b*8ch -> 1), with a bias (as chainer-gan-lib's
+ *     SNDCGANDiscriminator l4; only the ResNet D's l5 has none).
  *  G  l0 linear(z -> b*b*8ch), reshape, bn0, relu; dc1..dc3 convT4x4 s2 p1
  *     to 4ch, 2ch, ch, each bn + relu; c4 conv3x3 (ch -> c), tanh.
  * Init: PyTorch's defaults (U(+-1/sqrt(fan_in)) for weights and biases). */
@@ -22,11 +23,11 @@ lg_status lg__build_cnn(lg_model *m) {
             cin = mult[i] * ch;
             h = lg_conv_out_size(h, k[i], st, 1);
         }
-        lg__add_linear(m, "l4", b * b * 8 * ch, 1, LG_INIT_TORCH, 1.0f);
+        lg__add_linear(m, "l4", b * b * 8 * ch, 1, LG_BIAS, LG_INIT_TORCH, 1.0f);
         return LG_OK;
     }
     const int bn = s->batchnorm;
-    lg__add_linear(m, "l0", s->z_dim, b * b * 8 * ch, LG_INIT_TORCH, 1.0f);
+    lg__add_linear(m, "l0", s->z_dim, b * b * 8 * ch, LG_BIAS, LG_INIT_TORCH, 1.0f);
     if (bn) lg__add_bn(m, "bn0", 8 * ch);
     int cin = 8 * ch, h = b;
     for (int i = 1; i <= 3; i++, h *= 2) {

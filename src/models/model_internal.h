@@ -26,7 +26,7 @@ typedef struct lg_wlayer {
     int out_h, out_w;        /* output spatial size */
     lg_init_kind init;
     float gain;              /* xavier gain */
-    int wi, bi;              /* indices in the parameter table (bi -1: no bias) */
+    int wi, bi;              /* indices in the parameter table (bi -1: no bias, info.b NULL) */
     int lip_si[4];           /* indices of the Lipschitz state tensors (-1: none) */
     /* Lipschitz state (pointers into the state buffer set at finalize) */
     void *lip;               /* lg_sn_state or lg_toep_state, owned by the model */
@@ -73,8 +73,15 @@ struct lg_model {
 };
 
 /* ---- building (model.c) ---- */
-/* Registers a linear layer in -> out (with bias); returns its index. */
-int lg__add_linear(lg_model *m, const char *name, int in, int out, lg_init_kind init, float gain);
+/* Whether a linear layer has a bias tensor. Without one the layer has no
+ * "<name>.bias" in the parameter table (nor in checkpoints), info.b is
+ * NULL and bi is -1; the apply path then adds nothing (and its fused
+ * bias + ReLU is a plain ReLU). */
+enum { LG_NOBIAS = 0, LG_BIAS = 1 };
+/* Registers a linear layer in -> out, with a bias if bias (LG_BIAS);
+ * returns its index. */
+int lg__add_linear(lg_model *m, const char *name, int in, int out, int bias, lg_init_kind init,
+                   float gain);
 /* conv k x k, stride, pad on an in_h x in_w input (with bias). */
 int lg__add_conv(lg_model *m, const char *name, int cin, int cout, int k, int stride, int pad,
                  int in_h, int in_w, lg_init_kind init, float gain);

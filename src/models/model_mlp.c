@@ -18,7 +18,7 @@ lg_status lg__build_mlp(lg_model *m) {
     for (int i = 0; i < s->depth; i++) {
         char n[16];
         snprintf(n, sizeof n, "fc%d", i);
-        lg__add_linear(m, n, i == 0 ? in : s->ch, s->ch, LG_INIT_TORCH, 1.0f);
+        lg__add_linear(m, n, i == 0 ? in : s->ch, s->ch, LG_BIAS, LG_INIT_TORCH, 1.0f);
         if (s->batchnorm) {
             snprintf(n, sizeof n, "bn%d", i);
             lg__add_bn(m, n, s->ch);
@@ -26,7 +26,7 @@ lg_status lg__build_mlp(lg_model *m) {
     }
     char n[16];
     snprintf(n, sizeof n, "fc%d", s->depth);
-    lg__add_linear(m, n, s->ch, s->role == LG_NET_G ? (int)out : 1, LG_INIT_TORCH, 1.0f);
+    lg__add_linear(m, n, s->ch, s->role == LG_NET_G ? (int)out : 1, LG_BIAS, LG_INIT_TORCH, 1.0f);
     return LG_OK;
 }
 

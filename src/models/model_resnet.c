@@ -7,7 +7,10 @@
  *     block2 Block(ch -> ch, down):     res = pool(c2(relu(c1(relu(h)))))
  *                                      sc  = pool(c_sc(h))
  *     block3, block4 Block(ch -> ch):   res = c2(relu(c1(relu(h)))), sc = h
- *     relu, sum over H and W, l5 linear(ch -> 1)
+ *     relu, sum over H and W, l5 linear(ch -> 1) WITHOUT bias (as both
+ *     references: snresnet_32.py SNLinear(ch, 1, nobias=True), the thesis
+ *     code SNLinear(channels, 1, bias=False); under the hinge loss a bias
+ *     shifts D(x) against the margins, so it is not a no-op)
  *  G  l1 linear(z -> b*b*ch), reshape (N, ch, b, b), b = size/8
  *     block2..4 Block(ch -> ch, up):   res = c2(relu(b2(c1(up(relu(b1(h)))))))
  *                                      sc  = c_sc(up(h))
@@ -15,7 +18,7 @@
  * (1x1 conv and 2x2 average pooling commute, so the two shortcut orders
  * differ only in rounding; we keep the reference's.)
  * Init: Xavier-uniform, gain sqrt(2) for the 3x3 convs inside blocks, 1
- * for shortcuts, l1, c5 and l5; zero biases. */
+ * for shortcuts, l1, c5 and l5; zero biases (every layer but l5 has one). */
 #include <math.h>
 
 #include "models/model_internal.h"
@@ -35,11 +38,11 @@ lg_status lg__build_resnet(lg_model *m) {
         lg__add_conv(m, "block3.c2", ch, ch, 3, 1, 1, S / 4, S / 4, LG_INIT_XAVIER, g2);
         lg__add_conv(m, "block4.c1", ch, ch, 3, 1, 1, S / 4, S / 4, LG_INIT_XAVIER, g2);
         lg__add_conv(m, "block4.c2", ch, ch, 3, 1, 1, S / 4, S / 4, LG_INIT_XAVIER, g2);
-        lg__add_linear(m, "l5", ch, 1, LG_INIT_XAVIER, 1.0f);
+        lg__add_linear(m, "l5", ch, 1, LG_NOBIAS, LG_INIT_XAVIER, 1.0f);
         return LG_OK;
     }
     const int bn = s->batchnorm;
-    lg__add_linear(m, "l1", s->z_dim, b * b * ch, LG_INIT_XAVIER, 1.0f);
+    lg__add_linear(m, "l1", s->z_dim, b * b * ch, LG_BIAS, LG_INIT_XAVIER, 1.0f);
     int h = b;
     for (int i = 2; i <= 4; i++, h *= 2) {
         char n[32];

@@ -307,8 +307,12 @@ lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged) {
         return st;
     }
     float *tmp = NULL;
-    /* 1. every expected tensor present with its shape, nothing unexpected */
-    for (int i = 0; i < s.n && st == LG_OK; i++) st = check_slot(f, path, &s.v[i]);
+    /* 1. every expected tensor present, nothing unexpected, then dtypes and
+     * shapes: a tensor the model no longer has (D.l5.bias of a checkpoint
+     * from before the ResNet D's l5 lost its bias) is named, not the Adam
+     * buffer it made longer */
+    for (int i = 0; i < s.n && st == LG_OK; i++)
+        if (!lg_st_find(f, s.v[i].name)) st = check_slot(f, path, &s.v[i]);
     for (size_t j = 0; j < lg_st_count(f) && st == LG_OK; j++) {
         const char *nm = lg_st_at(f, j)->name;
         int known = 0;
@@ -319,6 +323,7 @@ lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged) {
                               "with another config (model, Lipschitz options or EMA differ)",
                               path, nm);
     }
+    for (int i = 0; i < s.n && st == LG_OK; i++) st = check_slot(f, path, &s.v[i]);
     /* 2. integers into staging, validated */
     for (int i = 0; i < s.n && st == LG_OK; i++)
         if (s.v[i].kind == SLOT_I64) st = lg_st_get_i64(f, s.v[i].name, 1, s.v[i].shape, s.v[i].i64);
