@@ -62,7 +62,7 @@ class D(nn.Module):
         super().__init__()
         self.blocks = nn.Sequential(DBlock(c, ch, True, True, sn), DBlock(ch, ch, True, False, sn),
                                     DBlock(ch, ch, False, False, sn), DBlock(ch, ch, False, False, sn))
-        self.l = maybe_sn(nn.Linear(ch, 1), sn)
+        self.l = maybe_sn(nn.Linear(ch, 1, bias=False), sn)
 
     def forward(self, x):
         h = F.relu(self.blocks(x))
