@@ -191,6 +191,70 @@ static void test_run_directory_guards(void) {
           "resume with other keys: exit %d: %s", rc, g_out);
 }
 
+/* data settings a format cannot honour, and data folders in the wrong layout:
+ * exit 4 (config) or 3 (data), one line, naming the setting to change */
+#define TINY_IMG_SETS                                                                                  \
+    "--set model.g.arch=cnn --set model.d.arch=cnn --set model.g.width=8 --set model.d.width=8 "      \
+    "--set train.steps=1 --set log.samples_every=0 --set log.checkpoint_every=0 --set threads=1 "     \
+    "--set eval.every=0 --set log.spectra_every=0 --set log.tensorboard=false --set log.sample_n=4"
+
+static void test_data_settings_and_layouts(void) {
+    int rc = cli("train %s/cifar10_sngan_hinge.yaml --set data.image_size=64 --print-config", g_cfg);
+    CHECK(rc == 4 && strstr(g_out, "data.image_size") && strstr(g_out, "32x32") && count_str(g_out, "\n") == 1,
+          "cifar10 at 64: exit %d: %s", rc, g_out);
+    rc = cli("train %s/cifar10_sngan_hinge.yaml --set data.channels=1 --print-config", g_cfg);
+    CHECK(rc == 4 && strstr(g_out, "data.channels") && strstr(g_out, "RGB") && count_str(g_out, "\n") == 1,
+          "cifar10 gray: exit %d: %s", rc, g_out);
+    rc = cli("train %s/toy_ring8.yaml --set data.image_size=64 --print-config", g_cfg);
+    CHECK(rc == 0 && strstr(g_out, "lipgan train: warning: data.image_size 64 is not used"),
+          "image_size on a toy: exit %d: %.300s", rc, g_out);
+
+    /* a CIFAR-10 folder with the test split only, default split train */
+    char dir[300], p[400], out[300];
+    snprintf(dir, sizeof dir, "%s/cifar_test_only", g_tmp);
+    mkdir(dir, 0777);
+    snprintf(p, sizeof p, "%s/test_batch.bin", dir);
+    CHECK_OK(lg_file_write_atomic(p, "", 0)); /* only its presence matters */
+    snprintf(out, sizeof out, "%s/run_split", g_tmp);
+    rc = cli("train %s/cifar10_sngan_hinge.yaml " TINY_IMG_SETS " --set data.path=%s --out %s", g_cfg, dir, out);
+    CHECK(rc == 3 && strstr(g_out, "data_batch_1.bin") && strstr(g_out, "data.split: test"),
+          "test-only CIFAR-10 folder: exit %d: %s", rc, g_out);
+
+    /* the where-to-get-it hint only for a missing data set, once */
+    snprintf(p, sizeof p, "%s/bad_label.bin", g_tmp);
+    {
+        unsigned char rec[3073] = {10}; /* label 10 */
+        CHECK_OK(lg_file_write_atomic(p, rec, sizeof rec));
+    }
+    rc = cli("train %s/cifar10_sngan_hinge.yaml " TINY_IMG_SETS " --set data.path=%s --out %s", g_cfg, p, out);
+    CHECK(rc == 3 && strstr(g_out, "label 10") && !strstr(g_out, "cifar-10-binary"), "label error: exit %d: %s", rc,
+          g_out);
+    snprintf(p, sizeof p, "%s/no_such_cifar", g_tmp);
+    rc = cli("train %s/cifar10_sngan_hinge.yaml " TINY_IMG_SETS " --set data.path=%s --out %s", g_cfg, p, out);
+    CHECK(rc == 3 && count_str(g_out, "cifar-10-binary.tar.gz") == 1, "missing CIFAR-10: exit %d: %s", rc, g_out);
+    snprintf(p, sizeof p, "%s/no_such_mnist", g_tmp);
+    rc = cli("train %s/fmnist_sn_hinge.yaml " TINY_IMG_SETS " --set data.path=%s --out %s", g_cfg, p, out);
+    CHECK(rc == 3 && count_str(g_out, "/usr/share/datasets/fashion-mnist") == 1, "missing MNIST: exit %d: %s", rc,
+          g_out);
+
+    /* png: data.path is a file; a broken link in the folder */
+    snprintf(dir, sizeof dir, "%s/pngs", g_tmp);
+    mkdir(dir, 0777);
+    snprintf(p, sizeof p, "%s/a.png", dir);
+    CHECK_OK(lg_file_write_atomic(p, "not really", 10));
+    snprintf(out, sizeof out, "%s/run_pngfile", g_tmp);
+    rc = cli("train %s/cifar10_sngan_hinge.yaml " TINY_IMG_SETS " --set data.format=png --set data.path=%s --out %s",
+             g_cfg, p, out);
+    CHECK(rc == 3 && strstr(g_out, "is a file, not a directory"), "png data.path a file: exit %d: %s", rc, g_out);
+    char link[400];
+    snprintf(link, sizeof link, "%s/b.png", dir);
+    CHECK(symlink("no_such_target.png", link) == 0, "symlink %s", link);
+    rc = cli("train %s/cifar10_sngan_hinge.yaml " TINY_IMG_SETS " --set data.format=png --set data.path=%s --out %s",
+             g_cfg, dir, out);
+    CHECK(rc == 3 && strstr(g_out, "b.png") && strstr(g_out, "broken symbolic link"), "broken link: exit %d: %s", rc,
+          g_out);
+}
+
 static void test_sample_damaged(void) {
     /* items 5 and 7 through `lipgan sample` */
     char p[300], out[300];
@@ -244,6 +308,7 @@ int main(void) {
     LG_TEST_RUN(test_lock_two_processes);
     LG_TEST_RUN(test_run_directory_guards);
     LG_TEST_RUN(test_sample_damaged);
+    LG_TEST_RUN(test_data_settings_and_layouts);
     tf_rm_rf(g_tmp);
     return lg_test_summary("test_cli_train");
 }

@@ -415,6 +415,86 @@ static void test_settings_that_do_nothing(void) {
           lg_config_warnings(&c, NULL, ""));
 }
 
+/* Settings a data format cannot honour are errors; ones it ignores warn. */
+static void test_data_settings(void) {
+    char m[512];
+    struct { const char *set[4]; const char *want; } bad[] = {
+        {{"data.image_size=64", NULL}, "cifar10 images are 32x32"},      /* default format cifar10 */
+        {{"data.image_size=16", NULL}, "use 0 or 32"},
+        {{"data.channels=1", NULL}, "cifar10 images are RGB"},
+        {{"data.format=stl10", "data.channels=1", NULL}, "stl10 images are RGB"},
+        {{"data.format=png", "data.channels=2", NULL}, "1 (gray) or 3 (RGB)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lg_status s = validate_sets(bad[i].set, m, sizeof m);
+        CHECK(s == LG_ERR_INVALID_ARG && strstr(m, bad[i].want) &&
+                  strstr(m, strstr(bad[i].set[0], "channels") || (bad[i].set[1] && strstr(bad[i].set[1], "channels"))
+                                ? "data.channels" : "data.image_size"),
+              "case %zu: %s (%s), want '%s'", i, lg_status_str(s), m, bad[i].want);
+    }
+    const char *ok[][4] = {
+        {"data.image_size=32", NULL},
+        {"data.format=png", "data.channels=1", "data.image_size=16", NULL},
+        {"data.format=fashion-mnist", "data.channels=1", "data.image_size=32", NULL},
+        {"data.format=stl10", "data.image_size=48", NULL},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        CHECK(validate_sets(ok[i], m, sizeof m) == LG_OK, "ok case %zu rejected: %s", i, m);
+
+    /* ignored settings: one warning each, naming the key */
+    struct { const char *set[5]; const char *want; } warn[] = {
+        {{"data.format=ring8", "model.g.arch=mlp", "model.d.arch=mlp", "data.image_size=64", NULL},
+         "warning: data.image_size 64 is not used"},
+        {{"data.format=ring8", "model.g.arch=mlp", "model.d.arch=mlp", "data.channels=1", NULL},
+         "warning: data.channels 1 is not used"},
+        {{"data.format=grid25", "model.g.arch=mlp", "model.d.arch=mlp", "data.split=test", NULL},
+         "warning: data.split test is not used"},
+        {{"data.format=ring8", "model.g.arch=mlp", "model.d.arch=mlp", "data.instance_noise=0.01", NULL},
+         "warning: data.instance_noise 0.01 is not used"},
+        {{"data.toy_n=500", NULL}, "warning: data.toy_n 500 is not used"},
+        {{"data.format=png", "data.split=test", NULL}, "png reads every .png file"},
+        {{"data.path=FILE", "data.split=test", NULL}, "is a file"},
+    };
+    char dir[64], file[128], set_file[160], set_dir[96];
+    CHECK(tf_mkdtemp(dir, sizeof dir) == 0, "mkdtemp");
+    snprintf(file, sizeof file, "%s/one.bin", dir);
+    FILE *ff = fopen(file, "w");
+    CHECK(ff && fclose(ff) == 0, "create %s", file);
+    snprintf(set_file, sizeof set_file, "data.path=%s", file);
+    snprintf(set_dir, sizeof set_dir, "data.path=%s", dir);
+    for (size_t i = 0; i < sizeof warn / sizeof warn[0]; i++) {
+        lg_config c;
+        lg_config_default(&c);
+        for (int j = 0; warn[i].set[j]; j++)
+            CHECK_OK(lg_config_set(&c, strcmp(warn[i].set[j], "data.path=FILE") ? warn[i].set[j] : set_file));
+        CHECK_OK(lg_config_validate(&c));
+        char *txt = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&txt, &len);
+        int n = lg_config_warnings(&c, f, "");
+        fclose(f);
+        CHECK(n == 1 && txt && strstr(txt, warn[i].want) && strchr(txt, '\n') == txt + len - 1,
+              "warn case %zu: %d warnings: %s", i, n, txt ? txt : "");
+        free(txt);
+    }
+    /* a folder path with a split: no warning */
+    lg_config c;
+    lg_config_default(&c);
+    CHECK_OK(lg_config_set(&c, set_dir));
+    CHECK_OK(lg_config_set(&c, "data.split=test"));
+    CHECK(lg_config_warnings(&c, NULL, "") == 0, "split on a folder warns");
+    tf_rm_rf(dir);
+    /* every data row and every lipschitz row at once fit in the buffer */
+    const char *all[] = {"data.format=ring8", "model.g.arch=mlp", "model.d.arch=mlp", "data.path=/x",
+                         "data.image_size=64", "data.channels=1", "data.split=test", "data.instance_noise=0.1",
+                         "lipschitz.g.sr_every=3", "lipschitz.d.sr_every=3", "lipschitz.g.sn_iters=3",
+                         "lipschitz.d.sn=false", "lipschitz.d.sn_iters=3", "lipschitz.g.clamp_iters=7",
+                         "lipschitz.d.clamp_iters=7", "lipschitz.d.gp_kind=one-sided", NULL};
+    lg_config_default(&c);
+    for (int j = 0; all[j]; j++) CHECK_OK(lg_config_set(&c, all[j]));
+    CHECK(lg_config_warnings(&c, NULL, "") == 12, "all warnings: %d", lg_config_warnings(&c, NULL, ""));
+}
+
 static void test_empty_config_file(void) {
     char dir[64], p[128];
     CHECK(tf_mkdtemp(dir, sizeof dir) == 0, "mkdtemp");
@@ -513,6 +593,7 @@ int main(void) {
     LG_TEST_RUN(test_keys_of_the_other_network);
     LG_TEST_RUN(test_d_batchnorm);
     LG_TEST_RUN(test_settings_that_do_nothing);
+    LG_TEST_RUN(test_data_settings);
     LG_TEST_RUN(test_empty_config_file);
     LG_TEST_RUN(test_decimal_numbers_only);
     LG_TEST_RUN(test_diff);

@@ -782,6 +782,165 @@ static void test_png(void) {
     lg_data_free(&d);
 }
 
+/* ---- layouts and settings the loaders cannot honour ------------------------- */
+
+/* A 4x4 RGB PNG whose pixels are all v. */
+static void write_flat_png(const char *path, int side, unsigned v) {
+    uint8_t pix[8 * 8 * 3]; /* (side, side, 3), side <= 8 */
+    memset(pix, (int)v, sizeof pix);
+    if (lg_image_write_png(path, pix, side, side, 3) != LG_OK) {
+        fprintf(stderr, "writing %s failed: %s\n", path, lg_error_msg());
+        abort();
+    }
+}
+
+static void test_png_layouts(void) {
+    lg_dataset d;
+    /* torchvision's ImageFolder: classes = sorted subfolders, samples class
+     * by class, names sorted. Expected order and labels as printed by
+     * torchvision.datasets.ImageFolder on this layout:
+     * Alpha/a.PNG 0, Alpha/x10.png 0, Alpha/x2.png 0, b_mid/... 1, zeta/... 2 */
+    const char *cls[3] = {"zeta", "Alpha", "b_mid"}; /* created unsorted */
+    const char *files[3] = {"x2.png", "x10.png", "a.PNG"};
+    const int cls_rank[3] = {2, 0, 1}, file_rank[3] = {2, 1, 0};
+    mkdir_t("pngcls");
+    for (int k = 0; k < 3; k++) {
+        char p[128];
+        snprintf(p, sizeof p, "pngcls/%s", cls[k]);
+        mkdir_t(p);
+        for (int i = 0; i < 3; i++) {
+            snprintf(p, sizeof p, "pngcls/%s/%s", cls[k], files[i]);
+            write_flat_png(tpath(p), 4, (unsigned)(cls_rank[k] * 3 + file_rank[i]) * 20); /* value = position */
+        }
+    }
+    mkdir_t("pngcls/zeta/deeper"); /* one level only: not read */
+    write_flat_png(tpath("pngcls/zeta/deeper/q.png"), 4, 250);
+    mkdir_t("pngcls/.hidden"); /* skipped, like dot files */
+    write_file(tpath("pngcls/readme.txt"), "x", 1);
+    CHECK_OK(lg_data_load_png_dir(&d, tpath("pngcls"), 1));
+    CHECK(d.n == 9 && d.c == 1 && d.h == 4 && d.w == 4 && d.y && d.num_classes == 3,
+          "class folders: n %lld, y %p, %d classes", (long long)d.n, (void *)d.y, d.num_classes);
+    for (int i = 0; d.n == 9 && d.y && i < 9; i++) {
+        CHECK(d.y[i] == i / 3, "sample %d label %d, want %d", i, d.y[i], i / 3);
+        CHECK(fabsf(d.x[i * 16] - unit((unsigned)i * 20)) < 1e-5f && /* gray: luma of R = G = B */
+                  fabsf(d.x[i * 16 + 15] - unit((unsigned)i * 20)) < 1e-5f,
+              "sample %d is not the %d-th file in ImageFolder order (%g)", i, i, d.x[i * 16]);
+    }
+    lg_data_free(&d);
+    /* a class folder without images is an error (as torchvision's) */
+    mkdir_t("pngcls/empty_class");
+    CHECK_ERR(lg_data_load_png_dir(&d, tpath("pngcls"), 3), LG_ERR_NOT_FOUND, "empty_class");
+    CHECK(strstr(lg_error_msg(), "class") != NULL, "%s", lg_error_msg());
+    /* images at the top level win: subfolders are not read then */
+    write_flat_png(tpath("pngcls/top.png"), 4, 7);
+    CHECK_OK(lg_data_load_png_dir(&d, tpath("pngcls"), 3));
+    CHECK(d.n == 1 && d.y == NULL, "top-level png: n %lld", (long long)d.n);
+    lg_data_free(&d);
+    /* subfolders without images anywhere: the message says how deep it reads */
+    mkdir_t("pngnest");
+    mkdir_t("pngnest/a");
+    mkdir_t("pngnest/a/b");
+    write_flat_png(tpath("pngnest/a/b/x.png"), 4, 7);
+    CHECK_ERR(lg_data_load_png_dir(&d, tpath("pngnest"), 3), LG_ERR_NOT_FOUND, "no .png files");
+    CHECK(strstr(lg_error_msg(), "subfolders") && strstr(lg_error_msg(), "one level"), "%s", lg_error_msg());
+
+    /* a broken *.png link is an error, not a silently smaller data set */
+    mkdir_t("pnglink");
+    write_flat_png(tpath("pnglink/a.png"), 4, 7);
+    CHECK(symlink(tpath("pnglink/gone.png"), tpath("pnglink/b.png")) == 0, "symlink");
+    CHECK_ERR(lg_data_load_png_dir(&d, tpath("pnglink"), 3), LG_ERR_NOT_FOUND, "b.png");
+    CHECK(strstr(lg_error_msg(), "broken symbolic link") != NULL, "%s", lg_error_msg());
+    /* a working link is read */
+    remove(tpath("pnglink/b.png"));
+    CHECK(symlink(tpath("pnglink/a.png"), tpath("pnglink/b.png")) == 0, "symlink");
+    CHECK_OK(lg_data_load_png_dir(&d, tpath("pnglink"), 3));
+    CHECK(d.n == 2, "linked png read: n %lld", (long long)d.n);
+    lg_data_free(&d);
+
+    /* a file where the folder should be: bad input (exit 3), not an I/O failure */
+    CHECK_ERR(lg_data_load_png_dir(&d, tpath("pnglink/a.png"), 3), LG_ERR_FORMAT, "not a directory");
+
+    /* sizes: PNGs are not resized, cifar10 is 32x32 */
+    lg_data_spec sp = {.format = "png", .path = tpath("pnglink"), .channels = 3, .size = 64};
+    CHECK_ERR(lg_data_load(&d, &sp), LG_ERR_INVALID_ARG, "data.image_size");
+    CHECK(strstr(lg_error_msg(), "4x4") != NULL, "%s", lg_error_msg());
+    sp.size = 4;
+    CHECK_OK(lg_data_load(&d, &sp));
+    CHECK(d.n == 2 && d.h == 4, "png at its own size");
+    lg_data_free(&d);
+    const unsigned char labs[] = {1, 2};
+    make_cifar(tpath("c2.bin"), 2, labs, 2, 0);
+    lg_data_spec sc = {.format = "cifar10", .path = tpath("c2.bin"), .size = 64};
+    CHECK_ERR(lg_data_load(&d, &sc), LG_ERR_INVALID_ARG, "data.image_size");
+    sc.size = 32;
+    CHECK_OK(lg_data_load(&d, &sc));
+    CHECK(d.n == 2 && d.h == 32, "cifar10 at 32");
+    lg_data_free(&d);
+}
+
+/* The hint of lg_data_load for a missing standard data set. */
+static void test_missing_hints(void) {
+    lg_dataset d;
+    lg_data_spec sp = {.format = "cifar10", .split = LG_SPLIT_TRAIN};
+    /* test split only, train asked: name data.split */
+    mkdir_t("h_cifar");
+    write_file(tpath("h_cifar/test_batch.bin"), "", 0); /* only its presence matters here */
+    sp.path = tpath("h_cifar");
+    CHECK_ERR(lg_data_load(&d, &sp), LG_ERR_NOT_FOUND, "data_batch_1.bin");
+    CHECK(strstr(lg_error_msg(), "data.split: test") && strstr(lg_error_msg(), "--split test") &&
+              !strstr(lg_error_msg(), "cifar-10-binary"),
+          "%s", lg_error_msg());
+    /* nothing there: where to get it */
+    sp.path = tpath("h_nothing");
+    CHECK_ERR(lg_data_load(&d, &sp), LG_ERR_NOT_FOUND, "h_nothing");
+    CHECK(strstr(lg_error_msg(), "cifar-10-binary.tar.gz") && !strstr(lg_error_msg(), "data.split"), "%s",
+          lg_error_msg());
+    /* the Python version */
+    mkdir_t("h_cifar_py");
+    write_file(tpath("h_cifar_py/data_batch_1"), "", 0);
+    sp.path = tpath("h_cifar_py");
+    CHECK_ERR(lg_data_load(&d, &sp), LG_ERR_NOT_FOUND, "data_batch_1.bin");
+    CHECK(strstr(lg_error_msg(), "Python") != NULL, "%s", lg_error_msg());
+    /* not for errors a download would not fix: a bad label, a missing split kind */
+    const unsigned char bad[] = {0, 10};
+    make_cifar(tpath("h_label.bin"), 2, bad, 2, 0);
+    sp.path = tpath("h_label.bin");
+    CHECK_ERR(lg_data_load(&d, &sp), LG_ERR_FORMAT, "label 10");
+    CHECK(!strstr(lg_error_msg(), "cifar-10-binary"), "hint on a label error: %s", lg_error_msg());
+    sp.path = tpath("h_cifar");
+    sp.split = LG_SPLIT_UNLABELED;
+    CHECK_ERR(lg_data_load(&d, &sp), LG_ERR_INVALID_ARG, "only train and test");
+    CHECK(!strstr(lg_error_msg(), "cifar-10-binary") && !strstr(lg_error_msg(), "data.split"),
+          "hint on a split error: %s", lg_error_msg());
+
+    /* STL-10: unlabeled only; test + unlabeled */
+    mkdir_t("h_stl");
+    make_stl(tpath("h_stl/unlabeled_X.bin"), 1, 0);
+    lg_data_spec ss = {.format = "stl10", .path = tpath("h_stl"), .split = LG_SPLIT_TRAIN, .size = 32};
+    CHECK_ERR(lg_data_load(&d, &ss), LG_ERR_NOT_FOUND, "train_X.bin");
+    CHECK(strstr(lg_error_msg(), "data.split: unlabeled") != NULL, "%s", lg_error_msg());
+    make_stl(tpath("h_stl/test_X.bin"), 1, 0);
+    CHECK_ERR(lg_data_load(&d, &ss), LG_ERR_NOT_FOUND, "train_X.bin");
+    CHECK(strstr(lg_error_msg(), "test and unlabeled splits") != NULL, "%s", lg_error_msg());
+    ss.path = tpath("h_nothing");
+    CHECK_ERR(lg_data_load(&d, &ss), LG_ERR_NOT_FOUND, "h_nothing");
+    CHECK(strstr(lg_error_msg(), "stl10_binary") != NULL, "%s", lg_error_msg());
+
+    /* MNIST layout: test only; nothing (the Fashion-MNIST hint, also for mnist and idx) */
+    mkdir_t("h_idx");
+    write_file(tpath("h_idx/t10k-images-idx3-ubyte.gz"), "", 0);
+    const char *fmts[3] = {"mnist", "idx", "fashion-mnist"};
+    for (int i = 0; i < 3; i++) {
+        lg_data_spec sm = {.format = fmts[i], .path = tpath("h_idx"), .split = LG_SPLIT_TRAIN};
+        CHECK_ERR(lg_data_load(&d, &sm), LG_ERR_NOT_FOUND, "train-images-idx3-ubyte");
+        CHECK(strstr(lg_error_msg(), "data.split: test") != NULL, "%s: %s", fmts[i], lg_error_msg());
+        sm.path = tpath("h_nothing");
+        CHECK_ERR(lg_data_load(&d, &sm), LG_ERR_NOT_FOUND, "h_nothing");
+        CHECK(strstr(lg_error_msg(), "/usr/share/datasets/fashion-mnist") != NULL, "%s: %s", fmts[i],
+              lg_error_msg());
+    }
+}
+
 /* ---- toys ------------------------------------------------------------------- */
 
 static void check_toy(lg_toy_kind kind, int want_k, float want_std) {
@@ -1039,6 +1198,8 @@ int main(void) {
     LG_TEST_RUN(test_cifar10);
     LG_TEST_RUN(test_stl10);
     LG_TEST_RUN(test_png);
+    LG_TEST_RUN(test_png_layouts);
+    LG_TEST_RUN(test_missing_hints);
     LG_TEST_RUN(test_toys);
     LG_TEST_RUN(test_sampler);
     LG_TEST_RUN(test_header_example);

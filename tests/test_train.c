@@ -547,6 +547,104 @@ static void test_diverged_step_number(void) {
     tf_rm_rf(dir);
 }
 
+/* The divergence message and the diverged step's stats give the run as the
+ * limit it reached, train.max_nonfinite, in both step paths. n_dis 3 and
+ * max_nonfinite 2: after step 3 either D's weights get a NaN (every update
+ * of step 4 is skipped: the sync-free step, which finishes its step, used
+ * to report 4) or the data does (D's updates are skipped, G's is finite:
+ * it used to report 0). The classic step stops at step 4's second update,
+ * before G's. The newest checkpoint is step 2's and holds its weights; D
+ * is left as it was when poisoned, and G too where no finite update could
+ * follow the limit (all but the sync-free step with NaN data). */
+typedef struct limit_poison {
+    int nan_data;
+    size_t ng, nd;
+    float *g2, *d2;           /* (ng), (nd) G and D after step 2 (checkpointed) */
+    float *g3, *d3;           /* G and D after step 3, D poisoned or not */
+    lg_train_stats last;
+} limit_poison;
+
+static float *dup_floats(const float *x, size_t n) {
+    float *y = malloc(n * sizeof(float));
+    if (y) memcpy(y, x, n * sizeof(float));
+    return y;
+}
+
+static void limit_poison_hook(lg_trainer *t, const lg_train_stats *s, void *user) {
+    limit_poison *p = user;
+    lg_model *g = lg_trainer_generator(t), *d = lg_trainer_discriminator(t);
+    p->last = *s;
+    p->ng = lg_model_num_params(g);
+    p->nd = lg_model_num_params(d);
+    if (s->step == 2) {
+        p->g2 = dup_floats(lg_model_params(g), p->ng);
+        p->d2 = dup_floats(lg_model_params(d), p->nd);
+    }
+    if (s->step != 3) return;
+    if (p->nan_data)
+        for (int64_t i = 0; i < t->data.n * lg_data_sample_size(&t->data); i++) t->data.x[i] = NAN;
+    else
+        lg_model_params(d)[0] = NAN;
+    p->g3 = dup_floats(lg_model_params(g), p->ng);
+    p->d3 = dup_floats(lg_model_params(d), p->nd);
+}
+
+static void test_diverged_count_is_limit(void) {
+    char dir[64], p[256];
+    CHECK(tf_mkdtemp(dir, sizeof dir) == 0, "mkdtemp");
+    for (int k = 0; k < 4; k++) {
+        int mode = k & 1, nan_data = k >> 1;
+        lg_config c;
+        toy_config(&c);
+        const char *sets[] = {"train.n_dis=3", "train.max_nonfinite=2", "train.steps=8",
+                              "log.every=1", "log.samples_every=0", "log.checkpoint_every=2",
+                              "log.spectra_every=0", "log.tensorboard=false", NULL};
+        for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
+        lg_trainer *t;
+        CHECK_OK(lg_trainer_create(&t, &c));
+        if (!t) return;
+        CHECK_OK(lg__trainer_set_step_mode(t, mode));
+        limit_poison lp = {.nan_data = nan_data};
+        snprintf(p, sizeof p, "%s/run%d", dir, k);
+        lg_train_opts o = {.out_dir = p, .after_step = limit_poison_hook, .user = &lp};
+        lg_status s = lg_trainer_run(t, &o);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", lg_error_msg());
+        CHECK(s == LG_ERR_NONFINITE && strstr(msg, "diverged at step 4: 2 updates in a row"),
+              "mode %d, NaN %s: %s (%s), want step 4 and the limit 2", mode, nan_data ? "data" : "D",
+              lg_status_str(s), msg);
+        CHECK(lp.last.step == 4 && lp.last.nonfinite_run == 2,
+              "mode %d, NaN %s: the diverged step's stats say step %lld, run %d (want 4, 2)", mode,
+              nan_data ? "data" : "D", (long long)lp.last.step, lp.last.nonfinite_run);
+        lg_model *g = lg_trainer_generator(t), *d = lg_trainer_discriminator(t);
+        CHECK(lp.d3 && same_buffer(lp.d3, lg_model_params(d), lp.nd), "mode %d, NaN %s: D changed",
+              mode, nan_data ? "data" : "D");
+        if (!(mode == 1 && nan_data))
+            CHECK(lp.g3 && same_buffer(lp.g3, lg_model_params(g), lp.ng), "mode %d, NaN %s: G changed",
+                  mode, nan_data ? "data" : "D");
+        char latest[512];
+        int64_t step = -1;
+        CHECK_OK(lg_checkpoint_latest(p, latest, sizeof latest, &step));
+        CHECK(step == 2, "mode %d: newest checkpoint is step %lld, want 2", mode, (long long)step);
+        lg_trainer *t2;
+        CHECK_OK(lg_trainer_create(&t2, &c));
+        if (t2 && step == 2) {
+            CHECK_OK(lg_trainer_load(t2, latest));
+            CHECK(lp.g2 && lp.d2 &&
+                      same_buffer(lp.g2, lg_model_params(lg_trainer_generator(t2)), lp.ng) &&
+                      same_buffer(lp.d2, lg_model_params(lg_trainer_discriminator(t2)), lp.nd),
+                  "mode %d: the step-2 checkpoint does not hold step 2's weights", mode);
+        }
+        lg_trainer_free(t2);
+        free(lp.g2);
+        free(lp.d2);
+        free(lp.g3);
+        free(lp.d3);
+        lg_trainer_free(t);
+    }
+    tf_rm_rf(dir);
+}
+
 /* QA item 11: the progress line labels D's sigma column by what it is. */
 static void test_progress_sigma_label(void) {
     char dir[64], p[256], cifar[256];
@@ -602,6 +700,7 @@ int main(void) {
     LG_TEST_RUN(test_skip_restores_sn_state);
     LG_TEST_RUN(test_example_configs_run);
     LG_TEST_RUN(test_diverged_step_number);
+    LG_TEST_RUN(test_diverged_count_is_limit);
     LG_TEST_RUN(test_progress_sigma_label);
     return lg_test_summary("test_train");
 }

@@ -127,12 +127,22 @@ lg_status lg_data_load_stl10_dir(lg_dataset *out, const char *dir,
 /* ---- folder of PNG images ------------------------------------------------- */
 
 /* Loads every regular file in dir whose name ends in ".png" (any case) and
- * does not start with '.', sorted by name (byte order). All must have the same width and height (the
+ * does not start with '.', sorted by name (byte order); no labels. If dir has
+ * no such file, its subfolders are read instead, one level deep, as class
+ * folders (torchvision's ImageFolder layout, dir/CLASS/NAME.png): class k is
+ * the k-th subfolder in byte order (names starting with '.' skipped), the
+ * samples come class by class, each sorted by name, y = k, num_classes = the
+ * number of subfolders; a subfolder without .png files is an error (as in
+ * torchvision), and deeper folders are not read. Subfolders of a dir that has
+ * .png files of its own are not read.
+ * All images must have the same width and height (the
  * first file sets them; an odd one is an error naming it). Accepts gray,
  * gray+alpha, RGB, RGBA and palette images at any bit depth (16-bit samples
  * keep their precision). Alpha is dropped (not composited). channels: 1 or 3;
  * gray -> 3 replicates, RGB -> 1 uses 0.299 R + 0.587 G + 0.114 B (as PIL's
- * convert("L")). A corrupt or non-PNG file is an error naming it. No labels. */
+ * convert("L")). A corrupt or non-PNG file is an error naming it, and so is
+ * a *.png entry that cannot be read as a file (a broken symbolic link:
+ * LG_ERR_NOT_FOUND). dir being a regular file is LG_ERR_FORMAT. */
 lg_status lg_data_load_png_dir(lg_dataset *out, const char *dir, int channels);
 
 /* ---- 2-D toy distributions (VEEGAN / PacGAN) ------------------------------ */
@@ -163,15 +173,23 @@ typedef struct lg_data_spec {
                             "png" (a directory), "ring8", "grid25" */
     const char *path;    /* file or directory; unused for toys */
     lg_data_split split; /* for directory forms */
-    int size;            /* mnist: pad_to (0 or e.g. 32); stl10: 0/96, 48, 32 */
-    int channels;        /* png: 1 or 3 */
+    int size;            /* mnist: pad_to (0 or e.g. 32); stl10: 0/96, 48, 32;
+                            cifar10: 0 or 32; png: 0 or the files' own side
+                            (checked: PNGs are not resized) */
+    int channels;        /* png: 1 or 3 (0 = 3); ignored by the others (idx is
+                            always 1 channel, cifar10 and stl10 3) */
     int64_t n;           /* toys: number of points */
     uint64_t seed;       /* toys: generator seed */
 } lg_data_spec;
 
 /* Loads the dataset a spec names; an unknown format is LG_ERR_INVALID_ARG
  * with the list of known ones. For "stl10" with a file path, the labels are
- * taken from the sibling file with _X.bin replaced by _y.bin if it exists. */
+ * taken from the sibling file with _X.bin replaced by _y.bin if it exists.
+ * A size a format cannot produce is LG_ERR_INVALID_ARG. Being meant for
+ * configs and the CLI, its messages name the config keys: a missing file of
+ * mnist/idx/cifar10/stl10 (LG_ERR_NOT_FOUND) gets a hint appended, naming
+ * the data.split the folder does have if the asked-for split is absent,
+ * else where to get the data (and only then: other errors get no hint). */
 lg_status lg_data_load(lg_dataset *out, const lg_data_spec *spec);
 
 /* ---- batch sampler -------------------------------------------------------- */

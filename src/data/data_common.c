@@ -225,24 +225,102 @@ static int replace_last(char *dst, size_t cap, const char *src, const char *from
     return k > 0 && (size_t)k < cap;
 }
 
-lg_status lg_data_load(lg_dataset *out, const lg_data_spec *spec) {
-    memset(out, 0, sizeof *out);
-    const char *fmt = spec->format ? spec->format : "";
-    if (!strcmp(fmt, "ring8")) return lg_data_make_toy(out, LG_TOY_RING8, spec->n, spec->seed);
-    if (!strcmp(fmt, "grid25")) return lg_data_make_toy(out, LG_TOY_GRID25, spec->n, spec->seed);
-    int known = !strcmp(fmt, "mnist") || !strcmp(fmt, "fashion-mnist") || !strcmp(fmt, "idx") ||
-                !strcmp(fmt, "cifar10") || !strcmp(fmt, "stl10") || !strcmp(fmt, "png");
-    if (!known)
-        return lg_error_set(LG_ERR_INVALID_ARG,
-                            "unknown dataset format \"%s\"; use mnist, fashion-mnist, idx, cifar10, stl10, png, ring8 or grid25",
-                            fmt);
-    if (!spec->path || !spec->path[0])
-        return lg_error_set(LG_ERR_INVALID_ARG, "dataset format %s needs a path", fmt);
+/* ---- hints for a missing data set ----------------------------------------- */
+
+enum { KIND_IDX, KIND_CIFAR, KIND_STL };
+
+/* 1 if dir holds any image file of the split (of a kind's standard layout). */
+static int has_split(int kind, const char *dir, lg_data_split split) {
+    static const char *const names[3][3][6] = {
+        [KIND_IDX] = {{"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"},
+                      {"t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"}},
+        [KIND_CIFAR] = {{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                         "data_batch_5.bin"},
+                        {"test_batch.bin"}},
+        [KIND_STL] = {{"train_X.bin"}, {"test_X.bin"}, {"unlabeled_X.bin"}},
+    };
+    if ((int)split < 0 || split > LG_SPLIT_UNLABELED) return 0;
+    for (int i = 0; i < 6 && names[kind][split][i]; i++) {
+        char p[4096];
+        if (lg_path_join(p, sizeof p, dir, names[kind][split][i]) == LG_OK && lg_path_exists(p)) return 1;
+    }
+    return 0;
+}
+
+/* 1 if <dir>/<name> exists. */
+static int has_entry(const char *dir, const char *name) {
+    char p[4096];
+    return lg_path_join(p, sizeof p, dir, name) == LG_OK && lg_path_exists(p);
+}
+
+/* Appends to a "file/directory ...: cannot open" error (LG_ERR_NOT_FOUND) of
+ * a standard data set what to do: the data.split that the folder has, or
+ * where to get the data. Other errors (permissions, corrupt files, labels)
+ * get no hint, since re-downloading would not fix them. */
+static lg_status missing_hint(lg_status s, int kind, const char *path, lg_data_split split) {
+    static const char *const split_name[3] = {"train", "test", "unlabeled"};
+    char msg[1024], hint[640] = "";
+    snprintf(msg, sizeof msg, "%s", lg_error_msg());
+    int dir = lg_path_is_dir(path);
+    if (dir && !has_split(kind, path, split)) {
+        int other[3], n = 0;
+        for (int sp = 0; sp < 3; sp++)
+            if (sp != (int)split && has_split(kind, path, (lg_data_split)sp)) other[n++] = sp;
+        const char *want = (int)split >= 0 && split <= LG_SPLIT_UNLABELED ? split_name[split] : "?";
+        if (n == 1)
+            snprintf(hint, sizeof hint,
+                     "; the folder has no %s split but has the %s split: set data.split: %s (lipgan fid-stats: "
+                     "--split %s)",
+                     want, split_name[other[0]], split_name[other[0]], split_name[other[0]]);
+        else if (n == 2)
+            snprintf(hint, sizeof hint,
+                     "; the folder has no %s split but has the %s and %s splits: set data.split to one of them "
+                     "(lipgan fid-stats: --split)",
+                     want, split_name[other[0]], split_name[other[1]]);
+    }
+    if (!hint[0] && kind == KIND_CIFAR) {
+        if (dir && has_entry(path, "cifar-10-batches-bin"))
+            snprintf(hint, sizeof hint, "; point data.path at %.512s/cifar-10-batches-bin", path);
+        else if (dir && (has_entry(path, "data_batch_1") || has_entry(path, "test_batch") ||
+                         has_entry(path, "cifar-10-batches-py")))
+            snprintf(hint, sizeof hint,
+                     "; this is the Python (pickle) version, which lipgan does not read: extract the binary "
+                     "version (cifar-10-binary.tar.gz) and point data.path at cifar-10-batches-bin");
+        else
+            snprintf(hint, sizeof hint,
+                     "; extract the CIFAR-10 binary version (cifar-10-binary.tar.gz) and point data.path at "
+                     "cifar-10-batches-bin");
+    } else if (!hint[0] && kind == KIND_STL) {
+        if (dir && has_entry(path, "stl10_binary"))
+            snprintf(hint, sizeof hint, "; point data.path at %.512s/stl10_binary", path);
+        else
+            snprintf(hint, sizeof hint,
+                     "; extract the STL-10 binary version (stl10_binary.tar.gz) and point data.path at "
+                     "stl10_binary");
+    } else if (!hint[0]) {
+        snprintf(hint, sizeof hint,
+                 "; data.path must be a folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; "
+                 "Debian's dataset-fashion-mnist (tools/setup.sh) puts Fashion-MNIST in "
+                 "/usr/share/datasets/fashion-mnist");
+    }
+    return lg_error_set(s, "%s%s", msg, hint);
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+static lg_status load_by_format(lg_dataset *out, const lg_data_spec *spec, const char *fmt) {
     const char *path = spec->path;
     int is_dir = lg_path_is_dir(path);
     char sib[4096];
-    if (!strcmp(fmt, "cifar10")) return lg_data_load_cifar10(out, path, spec->split);
-    if (!strcmp(fmt, "png")) return lg_data_load_png_dir(out, path, spec->channels ? spec->channels : 3);
+    if (!strcmp(fmt, "cifar10")) {
+        if (spec->size != 0 && spec->size != 32)
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "path %s: cifar10 images are 32x32 and are not resized, but data.image_size "
+                                "(--image-size) is %d; set it to 0 or 32",
+                                path, spec->size);
+        return lg_data_load_cifar10(out, path, spec->split);
+    }
+    if (!strcmp(fmt, "png")) return lg_png_dir_load(out, path, spec->channels ? spec->channels : 3, spec->size);
     if (!strcmp(fmt, "stl10")) {
         if (is_dir) return lg_data_load_stl10_dir(out, path, spec->split, spec->size);
         int have = replace_last(sib, sizeof sib, path, "_X.bin", "_y.bin") && lg_path_exists(sib);
@@ -258,4 +336,24 @@ lg_status lg_data_load(lg_dataset *out, const lg_data_spec *spec) {
         have = lg_path_exists(sib);
     }
     return lg_data_load_idx(out, path, have ? sib : NULL, 10, spec->size);
+}
+
+lg_status lg_data_load(lg_dataset *out, const lg_data_spec *spec) {
+    memset(out, 0, sizeof *out);
+    const char *fmt = spec->format ? spec->format : "";
+    if (!strcmp(fmt, "ring8")) return lg_data_make_toy(out, LG_TOY_RING8, spec->n, spec->seed);
+    if (!strcmp(fmt, "grid25")) return lg_data_make_toy(out, LG_TOY_GRID25, spec->n, spec->seed);
+    int known = !strcmp(fmt, "mnist") || !strcmp(fmt, "fashion-mnist") || !strcmp(fmt, "idx") ||
+                !strcmp(fmt, "cifar10") || !strcmp(fmt, "stl10") || !strcmp(fmt, "png");
+    if (!known)
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "unknown dataset format \"%s\"; use mnist, fashion-mnist, idx, cifar10, stl10, png, ring8 or grid25",
+                            fmt);
+    if (!spec->path || !spec->path[0])
+        return lg_error_set(LG_ERR_INVALID_ARG, "dataset format %s needs a path", fmt);
+    lg_status s = load_by_format(out, spec, fmt);
+    if (s == LG_ERR_NOT_FOUND && strcmp(fmt, "png") != 0)
+        s = missing_hint(s, !strcmp(fmt, "cifar10") ? KIND_CIFAR : !strcmp(fmt, "stl10") ? KIND_STL : KIND_IDX,
+                         spec->path, spec->split);
+    return s;
 }

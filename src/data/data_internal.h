@@ -67,4 +67,9 @@ int lg_path_is_dir(const char *path);
 /* 1 if path exists (any type), else 0. */
 int lg_path_exists(const char *path);
 
+/* lg_data_load_png_dir with a size check for lg_data_load: size 0 takes the
+ * files' own size, otherwise the images must be size x size (PNGs are not
+ * resized; anything else is LG_ERR_INVALID_ARG naming data.image_size). */
+lg_status lg_png_dir_load(lg_dataset *out, const char *dir, int channels, int size);
+
 #endif

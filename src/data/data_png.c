@@ -71,72 +71,191 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Lists regular *.png files (not starting with '.') in dir, sorted. */
-static lg_status list_pngs(const char *dir, char ***names_out, size_t *n_out) {
-    *names_out = NULL;
-    *n_out = 0;
-    DIR *dp = opendir(dir);
-    if (!dp)
-        return lg_error_set(errno == ENOENT ? LG_ERR_NOT_FOUND : LG_ERR_IO,
-                            "directory %s: cannot open: %s", dir, strerror(errno));
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    lg_status s = LG_OK;
-    struct dirent *e;
-    while (s == LG_OK && (e = readdir(dp)) != NULL) {
-        if (e->d_name[0] == '.' || !has_png_suffix(e->d_name)) continue;
-        char full[4096];
-        struct stat st;
-        if (lg_path_join(full, sizeof full, dir, e->d_name) != LG_OK || stat(full, &st) != 0 ||
-            !S_ISREG(st.st_mode))
-            continue;
-        if (n == cap) {
-            size_t nc = cap ? 2 * cap : 64;
-            char **nn = realloc(names, nc * sizeof *nn);
-            if (!nn) {
-                s = lg_error_set(LG_ERR_NOMEM, "directory %s: out of memory listing files", dir);
-                break;
-            }
-            names = nn;
-            cap = nc;
-        }
-        names[n] = strdup(e->d_name);
-        if (!names[n]) s = lg_error_set(LG_ERR_NOMEM, "directory %s: out of memory listing files", dir);
-        else n++;
+/* A growable list of malloc'ed strings. */
+typedef struct name_list {
+    char **v;
+    size_t n, cap;
+} name_list;
+
+static void names_free(name_list *l) {
+    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static lg_status names_push(name_list *l, const char *s, const char *dir) {
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? 2 * l->cap : 64;
+        char **nv = realloc(l->v, nc * sizeof *nv);
+        if (!nv) return lg_error_set(LG_ERR_NOMEM, "directory %s: out of memory listing files", dir);
+        l->v = nv;
+        l->cap = nc;
     }
-    closedir(dp);
-    if (s != LG_OK) {
-        for (size_t i = 0; i < n; i++) free(names[i]);
-        free(names);
-        return s;
-    }
-    if (n > 0) qsort(names, n, sizeof *names, cmp_str);
-    *names_out = names;
-    *n_out = n;
+    if (!(l->v[l->n] = strdup(s)))
+        return lg_error_set(LG_ERR_NOMEM, "directory %s: out of memory listing files", dir);
+    l->n++;
     return LG_OK;
 }
 
-lg_status lg_data_load_png_dir(lg_dataset *out, const char *dir, int channels) {
+/* Lists dir (names not starting with '.'): regular *.png files into pngs
+ * and, if dirs is not NULL, subdirectories into dirs; both sorted by byte
+ * order. Symbolic links are followed. A *.png entry that is not readable as
+ * a file (a broken link, a fifo, no permission to stat) is an error, as an
+ * unreadable image would be: skipping it would change the data set
+ * silently. */
+static lg_status list_dir(const char *dir, name_list *pngs, name_list *dirs) {
+    DIR *dp = opendir(dir);
+    if (!dp) {
+        int e = errno;
+        if (e == ENOTDIR)
+            return lg_error_set(LG_ERR_FORMAT,
+                                "path %s: is a file, not a directory; format png reads a folder of .png "
+                                "files (or of class folders of them): give the folder",
+                                dir);
+        return lg_error_set(e == ENOENT ? LG_ERR_NOT_FOUND : LG_ERR_IO, "directory %s: cannot open: %s", dir,
+                            strerror(e));
+    }
+    lg_status s = LG_OK;
+    struct dirent *e;
+    while (s == LG_OK && (e = readdir(dp)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        int png = has_png_suffix(e->d_name);
+        if (!png && !dirs) continue;
+        char full[4096];
+        struct stat st;
+        s = lg_path_join(full, sizeof full, dir, e->d_name);
+        if (s != LG_OK) break;
+        if (stat(full, &st) != 0) {
+            int err = errno;
+            if (!png) continue; /* not an image and not a folder we could read */
+            struct stat lst;
+            if (err == ENOENT && lstat(full, &lst) == 0 && S_ISLNK(lst.st_mode))
+                s = lg_error_set(LG_ERR_NOT_FOUND,
+                                 "file %s: is a broken symbolic link (its target does not exist); fix or "
+                                 "remove it",
+                                 full);
+            else
+                s = lg_error_set(err == ENOENT ? LG_ERR_NOT_FOUND : LG_ERR_IO, "file %s: cannot stat: %s", full,
+                                 strerror(err));
+        } else if (S_ISDIR(st.st_mode)) {
+            if (dirs) s = names_push(dirs, e->d_name, dir);
+        } else if (!png) {
+            continue;
+        } else if (!S_ISREG(st.st_mode)) {
+            s = lg_error_set(LG_ERR_FORMAT, "file %s: is not a regular file; remove it from the folder", full);
+        } else {
+            s = names_push(pngs, e->d_name, dir);
+        }
+    }
+    closedir(dp);
+    if (s != LG_OK) {
+        names_free(pngs);
+        if (dirs) names_free(dirs);
+        return s;
+    }
+    if (pngs->n > 1) qsort(pngs->v, pngs->n, sizeof *pngs->v, cmp_str);
+    if (dirs && dirs->n > 1) qsort(dirs->v, dirs->n, sizeof *dirs->v, cmp_str);
+    return LG_OK;
+}
+
+/* The images of dir as paths relative to it ("a.png", or "class/a.png")
+ * with labels (NULL: unlabeled): dir's own *.png files if it has any,
+ * otherwise one level of class folders (torchvision's ImageFolder: class k
+ * is the k-th subfolder in sorted order). */
+static lg_status list_images(const char *dir, name_list *files, int32_t **labels, int *num_classes) {
+    name_list subs = {0};
+    *labels = NULL;
+    *num_classes = 0;
+    LG_TRY(list_dir(dir, files, &subs));
+    if (files->n > 0 || subs.n == 0) {
+        names_free(&subs);
+        if (files->n == 0)
+            return lg_error_set(LG_ERR_NOT_FOUND, "directory %s: contains no .png files", dir);
+        return LG_OK;
+    }
+    /* class folders */
+    lg_status s = LG_OK;
+    size_t empty = 0;
+    const char *first_empty = NULL;
+    name_list per = {0};
+    int32_t *lab = NULL;
+    size_t lab_cap = 0;
+    for (size_t k = 0; s == LG_OK && k < subs.n; k++) {
+        char sub[4096];
+        s = lg_path_join(sub, sizeof sub, dir, subs.v[k]);
+        if (s == LG_OK) s = list_dir(sub, &per, NULL);
+        if (s == LG_OK && per.n == 0) {
+            empty++;
+            if (!first_empty) first_empty = subs.v[k];
+        }
+        for (size_t i = 0; s == LG_OK && i < per.n; i++) {
+            char rel[4096];
+            s = lg_path_join(rel, sizeof rel, subs.v[k], per.v[i]);
+            if (s == LG_OK) s = names_push(files, rel, dir);
+            if (s == LG_OK && files->n > lab_cap) {
+                size_t nc = lab_cap ? 2 * lab_cap : 64;
+                int32_t *nl = realloc(lab, nc * sizeof *nl);
+                if (!nl) s = lg_error_set(LG_ERR_NOMEM, "directory %s: out of memory listing files", dir);
+                else lab = nl, lab_cap = nc;
+            }
+            if (s == LG_OK) lab[files->n - 1] = (int32_t)k;
+        }
+        names_free(&per);
+    }
+    if (s == LG_OK && empty == subs.n)
+        s = lg_error_set(LG_ERR_NOT_FOUND,
+                         "directory %s: contains no .png files, and neither do its %zu subfolders (read one level "
+                         "deep as class folders, %s/<class>/*.png; deeper folders are not read)",
+                         dir, subs.n, dir);
+    else if (s == LG_OK && empty > 0)
+        s = lg_error_set(LG_ERR_NOT_FOUND,
+                         "directory %s/%s: has no .png files, but %s is read as class folders (no .png files of "
+                         "its own; every subfolder is a class, as in torchvision's ImageFolder): add images to "
+                         "it or remove it",
+                         dir, first_empty, dir);
+    if (s == LG_OK) *num_classes = (int)subs.n;
+    names_free(&subs);
+    if (s != LG_OK) {
+        free(lab);
+        names_free(files);
+        return s;
+    }
+    *labels = lab;
+    return LG_OK;
+}
+
+lg_status lg_png_dir_load(lg_dataset *out, const char *dir, int channels, int size) {
     memset(out, 0, sizeof *out);
     if (channels != 1 && channels != 3)
         return lg_error_set(LG_ERR_INVALID_ARG, "directory %s: channels must be 1 or 3, not %d", dir, channels);
-    char **names;
-    size_t n;
-    LG_TRY(list_pngs(dir, &names, &n));
+    name_list files = {0};
+    int32_t *labels;
+    int ncls;
+    LG_TRY(list_images(dir, &files, &labels, &ncls));
     lg_status s = LG_OK;
-    if (n == 0) s = lg_error_set(LG_ERR_NOT_FOUND, "directory %s: contains no .png files", dir);
     char first[4096], path[4096];
     int h = 0, w = 0;
-    if (s == LG_OK) s = lg_path_join(first, sizeof first, dir, names[0]);
+    s = lg_path_join(first, sizeof first, dir, files.v[0]);
     if (s == LG_OK) s = png_read_one(first, first, channels, &h, &w, NULL);
-    if (s == LG_OK) s = lg_data_alloc(out, (int64_t)n, channels, h, w, 0, 0, first);
+    /* PNGs are not resized: an asked-for size must be the files' own */
+    if (s == LG_OK && size != 0 && (h != size || w != size))
+        s = lg_error_set(LG_ERR_INVALID_ARG,
+                         "file %s: is %dx%d (WxH), but data.image_size (--image-size) is %d; png images are "
+                         "not resized: set it to 0 (the files' own size) or resize the files",
+                         first, w, h, size);
+    if (s == LG_OK) s = lg_data_alloc(out, (int64_t)files.n, channels, h, w, labels != NULL, ncls, first);
     size_t per = (size_t)channels * h * w;
-    for (size_t i = 0; s == LG_OK && i < n; i++) {
-        s = lg_path_join(path, sizeof path, dir, names[i]);
+    for (size_t i = 0; s == LG_OK && i < files.n; i++) {
+        s = lg_path_join(path, sizeof path, dir, files.v[i]);
         if (s == LG_OK) s = png_read_one(path, first, channels, &h, &w, out->x + i * per);
+        if (s == LG_OK && labels) out->y[i] = labels[i];
     }
-    for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names);
+    free(labels);
+    names_free(&files);
     if (s != LG_OK) lg_data_free(out);
     return s;
+}
+
+lg_status lg_data_load_png_dir(lg_dataset *out, const char *dir, int channels) {
+    return lg_png_dir_load(out, dir, channels, 0);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "lipgan/config.h"
@@ -59,21 +60,32 @@
      "(warm-started from the last update; the thesis code used 3)"}
 
 #define ADAM_ROWS(N, n)                                                                     \
-    {"optim." n ".lr", LG_CFG_FLOAT, OFF(optim.N.lr), 0, 10, NULL, "Adam learning rate"},    \
-    {"optim." n ".beta1", LG_CFG_FLOAT, OFF(optim.N.beta1), 0, 0.999999, NULL, "Adam beta1"},\
-    {"optim." n ".beta2", LG_CFG_FLOAT, OFF(optim.N.beta2), 0, 0.999999, NULL, "Adam beta2"},\
-    {"optim." n ".eps", LG_CFG_FLOAT, OFF(optim.N.eps), 1e-30, 1, NULL, "Adam epsilon"}
+    {"optim." n ".kind", LG_CFG_ENUM, OFF(optim.N.kind), 0, 0, "adam|rmsprop",               \
+     "optimizer: Adam (bias-corrected) or RMSProp as torch.optim.RMSprop (WGAN with "         \
+     "clipping; no momentum, not centered)"},                                                \
+    {"optim." n ".lr", LG_CFG_FLOAT, OFF(optim.N.lr), 0, 10, NULL, "learning rate"},         \
+    {"optim." n ".beta1", LG_CFG_FLOAT, OFF(optim.N.beta1), 0, 0.999999, NULL,               \
+     "Adam beta1 (kind adam only)"},                                                         \
+    {"optim." n ".beta2", LG_CFG_FLOAT, OFF(optim.N.beta2), 0, 0.999999, NULL,               \
+     "Adam beta2 (kind adam only)"},                                                         \
+    {"optim." n ".alpha", LG_CFG_FLOAT, OFF(optim.N.alpha), 0, 0.999999, NULL,               \
+     "RMSProp's square-average decay (kind rmsprop only; PyTorch's default 0.99)"},          \
+    {"optim." n ".eps", LG_CFG_FLOAT, OFF(optim.N.eps), 1e-30, 1, NULL,                      \
+     "epsilon added to the denominator (Adam and RMSProp)"}
 
 static const lg_cfg_key k_keys[] = {
     {"data.format", LG_CFG_ENUM, OFF(data.format), 0, 0,
      "fashion-mnist|mnist|idx|cifar10|stl10|png|ring8|grid25",
-     "dataset format (idx/mnist/fashion-mnist: a directory of IDX files)"},
+     "dataset format (idx/mnist/fashion-mnist: a directory of IDX files; png: a folder of "
+     ".png files, or of class folders of them as torchvision's ImageFolder)"},
     {"data.path", LG_CFG_PATH, OFF(data.path), 0, 0, NULL, "dataset file or directory"},
     {"data.split", LG_CFG_ENUM, OFF(data.split), 0, 0, "train|test|unlabeled",
      "which part of a standard dataset to train on"},
     {"data.image_size", LG_CFG_INT, OFF(data.image_size), 0, 4096, NULL,
-     "idx: pad images to this size (0 = native 28); stl10: 96, 48 or 32 (0 = 96)"},
-    {"data.channels", LG_CFG_INT, OFF(data.channels), 1, 3, NULL, "png: 1 (gray) or 3 (RGB)"},
+     "idx: pad images to this size (0 = native 28); stl10: 96, 48 or 32 (0 = 96); cifar10: 0 or "
+     "32; png: 0 or the files' own size (images are not resized)"},
+    {"data.channels", LG_CFG_INT, OFF(data.channels), 1, 3, NULL,
+     "png: 1 (gray) or 3 (RGB); cifar10/stl10: 3 only; idx images are always 1 channel"},
     {"data.toy_n", LG_CFG_I64, OFF(data.toy_n), 1, 100000000, NULL,
      "2-D toys: number of points drawn"},
     {"data.instance_noise", LG_CFG_FLOAT, OFF(data.instance_noise), 0, 1, NULL,
@@ -98,6 +110,13 @@ static const lg_cfg_key k_keys[] = {
     {"train.steps", LG_CFG_I64, OFF(train.steps), 1, 1e12, NULL, "generator updates"},
     {"train.n_dis", LG_CFG_INT, OFF(train.n_dis), 1, 1000, NULL,
      "discriminator updates per generator update"},
+    {"train.n_dis_boost", LG_CFG_INT, OFF(train.n_dis_boost), 0, 1000, NULL,
+     "> 0: discriminator updates before the boosted generator updates, the first "
+     "n_dis_boost_first and every n_dis_boost_every-th (WGAN reference code: 100); 0 = off"},
+    {"train.n_dis_boost_first", LG_CFG_I64, OFF(train.n_dis_boost_first), 0, 1e12, NULL,
+     "the first N generator updates are boosted (WGAN: 25)"},
+    {"train.n_dis_boost_every", LG_CFG_I64, OFF(train.n_dis_boost_every), 0, 1e12, NULL,
+     "every N-th generator update (G updates done % N == 0) is boosted (WGAN: 500; 0 = none)"},
     {"train.batch_d", LG_CFG_INT, OFF(train.batch_d), 1, 65536, NULL,
      "discriminator batch (real and fake each)"},
     {"train.batch_g", LG_CFG_INT, OFF(train.batch_g), 1, 65536, NULL, "generator batch"},
@@ -206,10 +225,13 @@ void lg_config_default(lg_config *c) {
     strcpy(c->loss, "hinge");
     default_lip(&c->lipschitz.g, 0);
     default_lip(&c->lipschitz.d, 1);
-    c->optim.g = (lg_cfg_adam){2e-4f, 0.0f, 0.9f, 1e-8f};
+    c->optim.g = (lg_cfg_adam){2e-4f, 0.0f, 0.9f, 1e-8f, 0.99f, "adam"};
     c->optim.d = c->optim.g;
     c->train.steps = 50000;
     c->train.n_dis = 5;
+    c->train.n_dis_boost = 0;
+    c->train.n_dis_boost_first = 25;  /* the WGAN reference's values, used once boost > 0 */
+    c->train.n_dis_boost_every = 500;
     c->train.batch_d = 64;
     c->train.batch_g = 128;
     strcpy(c->train.lr_decay, "linear");
@@ -691,6 +713,20 @@ lg_status lg_config_validate(const lg_config *c) {
         c->data.image_size != 48 && c->data.image_size != 32)
         return lg_error_set(LG_ERR_INVALID_ARG, "data.image_size: stl10 supports 96, 48 or 32, not %d",
                             c->data.image_size);
+    /* what a format cannot produce is an error, not a silent change of the
+     * sample shape (idx pads, stl10 averages; cifar10 and png are as stored) */
+    if (!strcmp(c->data.format, "cifar10") && c->data.image_size != 0 && c->data.image_size != 32)
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "data.image_size: cifar10 images are 32x32 and are not resized, so %d cannot be "
+                            "produced; use 0 or 32 (stl10 offers 96, 48 and 32)",
+                            c->data.image_size);
+    if (c->data.channels == 2)
+        return lg_error_set(LG_ERR_INVALID_ARG, "data.channels: 2; use 1 (gray) or 3 (RGB)");
+    if ((!strcmp(c->data.format, "cifar10") || !strcmp(c->data.format, "stl10")) && c->data.channels != 3)
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "data.channels: %s images are RGB and are not converted, so %d cannot be "
+                            "produced; data.channels applies to png only: remove it (or set 3)",
+                            c->data.format, c->data.channels);
     if (!lg_config_is_toy(c)) {
         int size = c->data.image_size;
         if (is_idx(c) && size == 0) size = 28;
@@ -751,6 +787,26 @@ lg_status lg_config_validate(const lg_config *c) {
                                 "lipschitz.%s.sn the layers are not normalized between SR steps; set "
                                 "lipschitz.%s.sn: true (or sr_gamma: 0)",
                                 nn[i], nn[i], nn[i]);
+    }
+    /* one optimizer's keys with the other optimizer (set = not the default) */
+    lg_config def;
+    lg_config_default(&def);
+    const lg_cfg_adam *opts[2] = {&c->optim.g, &c->optim.d};
+    for (int i = 0; i < 2; i++) {
+        const lg_cfg_adam *o = opts[i], *d = &def.optim.g;
+        if (!strcmp(o->kind, "rmsprop")) {
+            const char *key = o->beta1 != d->beta1 ? "beta1" : o->beta2 != d->beta2 ? "beta2" : NULL;
+            if (key)
+                return lg_error_set(LG_ERR_INVALID_ARG,
+                                    "optim.%s.%s: an Adam setting, not used by optim.%s.kind rmsprop; "
+                                    "remove it (RMSProp's decay is optim.%s.alpha)",
+                                    nn[i], key, nn[i], nn[i]);
+        } else if (o->alpha != d->alpha) {
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "optim.%s.alpha: an RMSProp setting, not used by optim.%s.kind %s; "
+                                "remove it or set optim.%s.kind: rmsprop",
+                                nn[i], nn[i], o->kind, nn[i]);
+        }
     }
     if (c->ema.decay > 0 && c->ema.start >= c->train.steps)
         return lg_error_set(LG_ERR_INVALID_ARG,
@@ -966,15 +1022,54 @@ int lg_config_diff(const lg_config *a, const lg_config *b, char *buf, size_t cap
 }
 
 int lg_config_warnings(const lg_config *c, FILE *f, const char *prefix) {
-    char w[12][400];
+    char w[16][400]; /* at most 5 data rows + 7 lipschitz rows + 2 schedule rows */
     int n = 0;
     lg_config def;
     lg_config_default(&def);
-    if (lg_config_is_toy(c) && c->data.path[0] && strcmp(c->data.path, def.data.path) != 0)
+    int toy = lg_config_is_toy(c);
+    if (toy && c->data.path[0] && strcmp(c->data.path, def.data.path) != 0)
         snprintf(w[n++], sizeof w[0],
                  "data.path \"%.256s\" is not used: data.format %s draws its points from the seed; "
                  "remove data.path",
                  c->data.path, c->data.format);
+    if (toy && c->data.image_size != def.data.image_size)
+        snprintf(w[n++], sizeof w[0],
+                 "data.image_size %d is not used: data.format %s draws 2-D points, not images; remove "
+                 "data.image_size",
+                 c->data.image_size, c->data.format);
+    if (toy && c->data.channels != def.data.channels)
+        snprintf(w[n++], sizeof w[0],
+                 "data.channels %d is not used: data.format %s draws 2-D points, not images; remove "
+                 "data.channels",
+                 c->data.channels, c->data.format);
+    if (toy && c->data.instance_noise != def.data.instance_noise)
+        snprintf(w[n++], sizeof w[0],
+                 "data.instance_noise %g is not used: it is added to real images only, not to data.format "
+                 "%s's 2-D points; remove data.instance_noise",
+                 c->data.instance_noise, c->data.format);
+    if (!toy && c->data.toy_n != def.data.toy_n)
+        snprintf(w[n++], sizeof w[0],
+                 "data.toy_n %lld is not used: only data.format ring8 and grid25 draw points; remove "
+                 "data.toy_n",
+                 (long long)c->data.toy_n);
+    if (strcmp(c->data.split, def.data.split) != 0) {
+        struct stat sb;
+        if (toy)
+            snprintf(w[n++], sizeof w[0],
+                     "data.split %s is not used: data.format %s draws its points from the seed; remove "
+                     "data.split",
+                     c->data.split, c->data.format);
+        else if (!strcmp(c->data.format, "png"))
+            snprintf(w[n++], sizeof w[0],
+                     "data.split %s is not used: png reads every .png file of data.path, it has no splits; "
+                     "point data.path at the split's folder and remove data.split",
+                     c->data.split);
+        else if (stat(c->data.path, &sb) == 0 && !S_ISDIR(sb.st_mode))
+            snprintf(w[n++], sizeof w[0],
+                     "data.split %s is not used: data.path \"%.200s\" is a file, and a split picks the "
+                     "files of a data set folder; remove data.split (or give the folder)",
+                     c->data.split, c->data.path);
+    }
     const lg_cfg_lip *lips[2] = {&c->lipschitz.g, &c->lipschitz.d};
     const char *nn[2] = {"g", "d"};
     for (int i = 0; i < 2; i++) {
@@ -993,6 +1088,25 @@ int lg_config_warnings(const lg_config *c, FILE *f, const char *prefix) {
                      "(lipschitz.%s.clamp_ratio 0)",
                      nn[i], l->clamp_iters, nn[i]);
     }
+    /* the critic schedule's boost */
+    if (c->train.n_dis_boost == 0 && c->train.n_dis_boost_first != def.train.n_dis_boost_first)
+        snprintf(w[n++], sizeof w[0],
+                 "train.n_dis_boost_first %lld is not used: the boost is off (train.n_dis_boost 0)",
+                 (long long)c->train.n_dis_boost_first);
+    if (c->train.n_dis_boost == 0 && c->train.n_dis_boost_every != def.train.n_dis_boost_every)
+        snprintf(w[n++], sizeof w[0],
+                 "train.n_dis_boost_every %lld is not used: the boost is off (train.n_dis_boost 0)",
+                 (long long)c->train.n_dis_boost_every);
+    if (c->train.n_dis_boost > 0 && c->train.n_dis_boost_first == 0 && c->train.n_dis_boost_every == 0)
+        snprintf(w[n++], sizeof w[0],
+                 "train.n_dis_boost %d is not used: no step is boosted (train.n_dis_boost_first and "
+                 "n_dis_boost_every are 0)",
+                 c->train.n_dis_boost);
+    else if (c->train.n_dis_boost > 0 && c->train.n_dis_boost == c->train.n_dis)
+        snprintf(w[n++], sizeof w[0],
+                 "train.n_dis_boost %d does nothing: it equals train.n_dis; remove it (or set another "
+                 "count)",
+                 c->train.n_dis_boost);
     if (strcmp(c->lipschitz.d.gp_kind, def.lipschitz.d.gp_kind) != 0 && !(c->lipschitz.d.gp_lambda > 0))
         snprintf(w[n++], sizeof w[0],
                  "lipschitz.d.gp_kind %s is not used: the gradient penalty is off (lipschitz.d.gp_lambda 0)",

@@ -124,17 +124,11 @@ static lg_status load_data_cb(lg_dataset *d, void *user) {
     ds.seed = mix64((uint64_t)c->seed + 4);
     lg_status s = lg_data_load(d, &ds);
     if (s != LG_OK) {
-        /* name the config keys and how to get the data */
-        char msg[768];
+        /* name the config keys; lg_data_load hints at data.split or where to
+         * get the data when files are missing (and only then) */
+        char msg[1024];
         snprintf(msg, sizeof msg, "%s", lg_error_msg());
-        const char *hint = "";
-        if (!strcmp(ds.format, "fashion-mnist"))
-            hint = "; Debian's dataset-fashion-mnist (tools/setup.sh) puts it in "
-                   "/usr/share/datasets/fashion-mnist";
-        else if (!strcmp(ds.format, "cifar10"))
-            hint = "; extract the CIFAR-10 binary version (cifar-10-binary.tar.gz) and point "
-                   "data.path at cifar-10-batches-bin";
-        return lg_error_set(s, "data.format %s, data.path %s: %s%s", ds.format, ds.path, msg, hint);
+        return lg_error_set(s, "data.format %s, data.path %s: %s", ds.format, ds.path, msg);
     }
     return LG_OK;
 }
@@ -149,6 +143,12 @@ static lg_status load_data(lg_trainer *t) {
     t->w = t->data.w;
     t->sample_size = lg_data_sample_size(&t->data);
     return lg_data_sampler_init(&t->smp, &t->data, mix64((uint64_t)c->seed + 3));
+}
+
+/* optim.<net>: Adam or RMSProp (lipgan/optim.h) */
+static lg_status optim_init(lg_adam *a, const lg_backend *be, size_t n, const lg_cfg_adam *o) {
+    if (!strcmp(o->kind, "rmsprop")) return lg_rmsprop_init(a, be, n, o->alpha, o->eps);
+    return lg_adam_init(a, be, n, o->beta1, o->beta2, o->eps);
 }
 
 lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
@@ -214,10 +214,8 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
     if (c->ema.decay > 0) TRY(lg_model_clone(&t->ema, t->g));
     t->npg = lg_model_param_tensors(t->g, t->pg);
     t->npd = lg_model_param_tensors(t->d, t->pd);
-    TRY(lg_adam_init(&t->opt_g, t->be, lg_model_num_params(t->g), c->optim.g.beta1,
-                     c->optim.g.beta2, c->optim.g.eps));
-    TRY(lg_adam_init(&t->opt_d, t->be, lg_model_num_params(t->d), c->optim.d.beta1,
-                     c->optim.d.beta2, c->optim.d.eps));
+    TRY(optim_init(&t->opt_g, t->be, lg_model_num_params(t->g), &c->optim.g));
+    TRY(optim_init(&t->opt_d, t->be, lg_model_num_params(t->d), &c->optim.d));
     TRY(extra_init(t, &t->xg, t->g, &c->lipschitz.g, mix64((uint64_t)c->seed + 11)));
     TRY(extra_init(t, &t->xd, t->d, &c->lipschitz.d, mix64((uint64_t)c->seed + 12)));
     lg_rng_init(&t->rng_noise, (uint64_t)c->seed, LG_RNG_STREAM_NOISE);
@@ -511,15 +509,20 @@ static lg_status g_update(lg_trainer *t, float lr, lg_train_stats *st) {
 }
 
 /* step: the step that was running (1-based: steps done before it + 1), as
- * the progress lines number it; also put in st->step. */
+ * the progress lines number it; also put in st->step. The run is reported
+ * as the limit it reached, in both step paths: the classic step stops at
+ * that update, but the sync-free one computes the rest of its step first,
+ * so its own count at the end can be past the limit, or back at 0 when a
+ * later update of the step was finite. */
 static lg_status diverged(lg_trainer *t, lg_train_stats *st, int64_t step) {
+    int lim = t->cfg.train.max_nonfinite;
     st->step = step;
-    st->nonfinite_run = t->nonfinite_run;
+    st->nonfinite_run = lim;
     return lg_error_set(LG_ERR_NONFINITE,
                         "training diverged at step %lld: %d updates in a row had a non-finite "
                         "loss or gradient (train.max_nonfinite); lower the learning rate or "
                         "add a Lipschitz constraint",
-                        (long long)step, t->nonfinite_run);
+                        (long long)step, lim);
 }
 
 lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *st) {
@@ -537,7 +540,7 @@ lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *st) {
         st->nonfinite_run = t->nonfinite_run;
         if (div) return diverged(t, st, cur);
     } else {
-        for (int i = 0; i < c->train.n_dis; i++) {
+        for (int i = 0, nd = lg__train_n_dis(t); i < nd; i++) {
             LG_TRY(d_update(t, st->lr_d, st));
             if (t->nonfinite_run >= c->train.max_nonfinite) return diverged(t, st, cur);
         }

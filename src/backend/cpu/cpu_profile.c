@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "backend/cpu/cpu_internal.h"
+#include "backend/profile_wrap.h"
 #include "lipgan/backend_cpu.h"
 
 enum { MAX_ROWS = 512, KEY = 80, REPORT_CAP = 96 * 1024 };
@@ -64,151 +65,31 @@ static void add(const char *entry, const char *detail, double ms) {
     pthread_mutex_unlock(&g_mu);
 }
 
-static void geom_str(char *b, size_t cap, const lg_conv_geom *g) {
-    snprintf(b, cap, "n%d c%d %dx%d oc%d k%dx%d s%d p%d", g->n, g->c, g->h, g->w, g->oc, g->kh,
-             g->kw, g->stride, g->pad);
-}
-
-/* A wrapper per entry: time the real call, add it to its row. */
-#define TIMED(entry, detail, call)      \
-    do {                                \
-        double t0_ = now_ms();          \
-        call;                           \
-        add(entry, detail, now_ms() - t0_); \
-    } while (0)
-
-static void p_copy(float *d, const float *s, size_t n) { TIMED("copy", "", g_raw->copy(d, s, n)); }
-static void p_fill(float *d, float v, size_t n) { TIMED("fill", "", g_raw->fill(d, v, n)); }
-static void p_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-                   const float *b, int ldb, float beta, float *c, int ldc) {
-    char d[KEY];
-    snprintf(d, sizeof d, "%s%s m%d n%d k%d", ta ? "T" : "N", tb ? "T" : "N", m, n, k);
-    TIMED("gemm", d, g_raw->gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
-}
-static void p_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, float *ws) {
-    char d[KEY];
-    geom_str(d, sizeof d, g);
-    TIMED("conv2d", d, g_raw->conv2d(y, x, w, g, ws));
-}
-static void p_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
-                              float *ws) {
-    char d[KEY];
-    geom_str(d, sizeof d, g);
-    TIMED("conv2d_bwd_data", d, g_raw->conv2d_bwd_data(dx, dy, w, g, ws));
-}
-static void p_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
-                                float *ws) {
-    char d[KEY];
-    geom_str(d, sizeof d, g);
-    TIMED("conv2d_bwd_weight", d, g_raw->conv2d_bwd_weight(dw, x, dy, g, ws));
-}
-static void p_unary(lg_unary op, float *y, const float *x, size_t n, float alpha) {
-    TIMED("unary", lg_unary_name(op), g_raw->unary(op, y, x, n, alpha));
-}
-static void p_binary(lg_binary op, float *y, const int64_t ys[4], const float *a,
-                     const int64_t as[4], const float *b, const int64_t bs[4]) {
-    TIMED("binary", lg_binary_name(op), g_raw->binary(op, y, ys, a, as, b, bs));
-}
-static void p_sum_to(float *y, const int64_t ys[4], const float *x, const int64_t xs[4]) {
-    TIMED("sum_to", "", g_raw->sum_to(y, ys, x, xs));
-}
-static void p_sum_all(float *y, const float *x, size_t n) {
-    TIMED("sum_all", "", g_raw->sum_all(y, x, n));
-}
-static void p_upsample2x(float *y, const float *x, int64_t nc, int64_t h, int64_t w) {
-    TIMED("upsample2x", "", g_raw->upsample2x(y, x, nc, h, w));
-}
-static void p_sumpool2x2(float *y, const float *x, int64_t nc, int64_t h, int64_t w) {
-    TIMED("sumpool2x2", "", g_raw->sumpool2x2(y, x, nc, h, w));
-}
-static void p_bn_train(float *y, float *mean, float *rstd, const float *x, const float *gamma,
-                       const float *beta, float *rm, float *rv, int64_t n, int64_t c, int64_t hw,
-                       float eps, float momentum) {
-    TIMED("bn_train", "",
-          g_raw->bn_train(y, mean, rstd, x, gamma, beta, rm, rv, n, c, hw, eps, momentum));
-}
-static void p_bn_eval(float *y, const float *x, const float *gamma, const float *beta,
-                      const float *rm, const float *rv, int64_t n, int64_t c, int64_t hw,
-                      float eps) {
-    TIMED("bn_eval", "", g_raw->bn_eval(y, x, gamma, beta, rm, rv, n, c, hw, eps));
-}
-static void p_bn_bwd(float *dx, float *dg, float *db, const float *dy, const float *x,
-                     const float *mean, const float *rstd, const float *gamma, int64_t n,
-                     int64_t c, int64_t hw) {
-    TIMED("bn_bwd", "", g_raw->bn_bwd(dx, dg, db, dy, x, mean, rstd, gamma, n, c, hw));
-}
-static void p_bn_stats(float *mean, float *m2, const float *x, int64_t n, int64_t c, int64_t hw) {
-    TIMED("bn_stats", "", g_raw->bn_stats(mean, m2, x, n, c, hw));
-}
-static void p_bn_bwd_sums(float *sdy, float *sdyx, const float *dy, const float *x,
-                          const float *mean, int64_t n, int64_t c, int64_t hw) {
-    TIMED("bn_bwd_sums", "", g_raw->bn_bwd_sums(sdy, sdyx, dy, x, mean, n, c, hw));
-}
-static void p_bn_bwd_apply(float *dx, const float *dy, const float *x, const float *mean,
-                           const float *rstd, const float *gamma, const float *sdy,
-                           const float *sdyx, double cnt, int64_t n, int64_t c, int64_t hw) {
-    TIMED("bn_bwd_apply", "",
-          g_raw->bn_bwd_apply(dx, dy, x, mean, rstd, gamma, sdy, sdyx, cnt, n, c, hw));
-}
-static void p_dot(float *y, const float *a, const float *b, size_t n) {
-    TIMED("dot", "", g_raw->dot(y, a, b, n));
-}
-static void p_normalize(float *x, size_t n, float eps) {
-    TIMED("normalize", "", g_raw->normalize(x, n, eps));
-}
-static void p_adam(float *p, float *m, float *v, const float *g, size_t n, float lr, float b1,
-                   float b2, float eps, int64_t t) {
-    TIMED("adam", "", g_raw->adam(p, m, v, g, n, lr, b1, b2, eps, t));
-}
-static void p_all_finite(float *y, const float *x, size_t n) {
-    TIMED("all_finite", "", g_raw->all_finite(y, x, n));
-}
-static void p_adam_prep(float *hp, float *tc, const float *flag, const float *lr, float b1,
-                        float b2) {
-    TIMED("adam_prep", "", g_raw->adam_prep(hp, tc, flag, lr, b1, b2));
-}
-static void p_adam_flagged(float *p, float *m, float *v, const float *g, size_t n,
-                           const float *hp, float b1, float b2, float eps) {
-    TIMED("adam_flagged", "", g_raw->adam_flagged(p, m, v, g, n, hp, b1, b2, eps));
-}
-static void p_cond_copy(float *d, const float *s, size_t n, const float *flag) {
-    TIMED("cond_copy", "", g_raw->cond_copy(d, s, n, flag));
-}
-static void p_flag_track(float *c, const float *flag) {
-    TIMED("flag_track", "", g_raw->flag_track(c, flag));
-}
+/* A wrapper per entry of LG_PROF_ENTRIES: time the real call, add it to
+ * the row of its entry and detail. */
+#define X(entry, params, args, describe)            \
+    static void p_##entry params {                  \
+        double t0_ = now_ms();                      \
+        g_raw->entry args;                          \
+        double ms_ = now_ms() - t0_;                \
+        lg_prof_call c_ = describe;                 \
+        char d_[KEY];                               \
+        lg_prof_detail(d_, sizeof d_, &c_);         \
+        add(#entry, d_, ms_);                       \
+    }
+LG_PROF_ENTRIES(X)
+#undef X
 
 const lg_backend *lg__cpu_profile_wrap(const lg_backend *raw) {
     const char *e = getenv("LG_CPU_PROFILE");
     if (!e || !*e || !strcmp(e, "0")) return raw;
     g_raw = raw;
     g_prof = *raw; /* memory, sync and upload/download pass through */
-    g_prof.copy = p_copy;
-    g_prof.fill = p_fill;
-    g_prof.gemm = p_gemm;
-    g_prof.conv2d = p_conv2d;
-    g_prof.conv2d_bwd_data = p_conv2d_bwd_data;
-    g_prof.conv2d_bwd_weight = p_conv2d_bwd_weight;
-    g_prof.unary = p_unary;
-    g_prof.binary = p_binary;
-    g_prof.sum_to = p_sum_to;
-    g_prof.sum_all = p_sum_all;
-    g_prof.upsample2x = p_upsample2x;
-    g_prof.sumpool2x2 = p_sumpool2x2;
-    g_prof.bn_train = p_bn_train;
-    g_prof.bn_eval = p_bn_eval;
-    g_prof.bn_bwd = p_bn_bwd;
-    g_prof.dot = p_dot;
-    g_prof.normalize = p_normalize;
-    g_prof.adam = p_adam;
-    g_prof.all_finite = p_all_finite;
-    g_prof.adam_prep = p_adam_prep;
-    g_prof.adam_flagged = p_adam_flagged;
-    g_prof.cond_copy = p_cond_copy;
-    g_prof.flag_track = p_flag_track;
-    if (raw->bn_stats) g_prof.bn_stats = p_bn_stats; /* optional entries */
-    if (raw->bn_bwd_sums) g_prof.bn_bwd_sums = p_bn_bwd_sums;
-    if (raw->bn_bwd_apply) g_prof.bn_bwd_apply = p_bn_bwd_apply;
+    /* optional entries stay NULL where the plain table has none */
+#define X(entry, params, args, describe) \
+    if (raw->entry) g_prof.entry = p_##entry;
+    LG_PROF_ENTRIES(X)
+#undef X
     g_on = 1;
     atexit(lg__cpu_profile_at_exit);
     return &g_prof;

@@ -14,10 +14,13 @@
  * Each row also carries the call's byte floor (the bytes it must move at
  * least, at 3.0 TB/s, an H100's HBM3 bandwidth) or, for gemm and
  * convolutions, its floating-point operations, so the report says how far
- * each kernel is from its bound. Event times include launch gaps when the
- * GPU waits for the host; in a step whose GPU time exceeds its host time
- * (the generator at batch 128) they are the kernels' own times. */
+ * each kernel is from its bound. The entries wrapped, their geometry
+ * strings and floors are in backend/profile_wrap.h, shared with the CPU
+ * profile. Event times include launch gaps when the GPU waits for the
+ * host; in a step whose GPU time exceeds its host time (the generator at
+ * batch 128) they are the kernels' own times. */
 #include "cuda_internal.h"
+#include "backend/profile_wrap.h"
 
 #include <algorithm>
 #include <mutex>
@@ -140,19 +143,24 @@ static prof_tok prof_begin(void) {
     return t;
 }
 
-/* Ends a timing: the row is entry + the printf-formatted geometry. */
-static void prof_end(const prof_tok &t, const char *entry, double bytes, double flops,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void prof_end(const prof_tok &t, const char *entry, double bytes, double flops,
-                     const char *fmt, ...) {
+/* "cudnn algo N" / "im2col" for a convolution pass (0 fwd, 1 data, 2 filter). */
+static const char *conv_path(const lg_conv_geom *g, int pass, char *buf, size_t n) {
+    int al[3];
+    if (lg_cuda_cudnn() && lg_cuda_conv_algos(g, al) && al[pass] >= 0)
+        snprintf(buf, n, "cudnn algo %d", al[pass]);
+    else
+        snprintf(buf, n, "im2col");
+    return buf;
+}
+
+/* Ends a timing: the row is entry + the call's geometry (lg_prof_geometry). */
+static void prof_end(const prof_tok &t, const char *entry, const lg_prof_call &c) {
     if (!t.on) return;
     bool rec = cudaEventRecord(t.e1, lgc_stream) == cudaSuccess;
     if (!rec) (void)cudaGetLastError();
-    char geom[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(geom, sizeof geom, fmt, ap);
-    va_end(ap);
+    char geom[256], path[32] = "";
+    if (c.kind == LG_PROF_CONV) conv_path(c.g, c.op, path, sizeof path);
+    lg_prof_geometry(geom, sizeof geom, &c, path);
     std::string key = std::string(entry) + '|' + geom;
     std::lock_guard<std::mutex> lk(g_mu);
     if (!rec) {
@@ -169,8 +177,8 @@ static void prof_end(const prof_tok &t, const char *entry, double bytes, double 
         r.geom = geom;
         r.calls = 0;
         r.ms = r.min_ms = r.max_ms = 0.0;
-        r.bytes = bytes;
-        r.flops = flops;
+        r.bytes = c.bytes;
+        r.flops = c.flops;
         row = (int)g_rows.size();
         g_rows.push_back(r);
         g_index.emplace(key, row);
@@ -188,72 +196,21 @@ static void prof_resolve_idle(void) {
     resolve_locked();
 }
 
-/* ---- geometry strings ---- */
-
-struct shape_str {
-    char s[64];
-};
-static shape_str fmt_shape(const int64_t sh[4]) {
-    shape_str r;
-    snprintf(r.s, sizeof r.s, "(%lld,%lld,%lld,%lld)", (long long)sh[0], (long long)sh[1],
-             (long long)sh[2], (long long)sh[3]);
-    return r;
-}
-static double numel4(const int64_t sh[4]) {
-    return (double)sh[0] * (double)sh[1] * (double)sh[2] * (double)sh[3];
-}
-
-/* "cudnn algo N" / "im2col" for a convolution pass (0 fwd, 1 data, 2 filter). */
-static const char *conv_path(const lg_conv_geom *g, int pass, char *buf, size_t n) {
-    int al[3];
-    if (lg_cuda_cudnn() && lg_cuda_conv_algos(g, al) && al[pass] >= 0)
-        snprintf(buf, n, "cudnn algo %d", al[pass]);
-    else
-        snprintf(buf, n, "im2col");
-    return buf;
-}
-
-static double conv_flops(const lg_conv_geom *g) {
-    return 2.0 * g->n * g->oc * g->oh * g->ow * (double)g->c * g->kh * g->kw;
-}
-static double conv_bytes(const lg_conv_geom *g) {
-    return 4.0 * ((double)g->n * g->c * g->h * g->w + (double)g->oc * g->c * g->kh * g->kw +
-                  (double)g->n * g->oc * g->oh * g->ow);
-}
-
-#define CONV_GEOM "n%d c%d %dx%d -> oc%d %dx%d k%dx%d s%d p%d, %s"
-#define CONV_ARGS(g, pass)                                                                  \
-    g->n, g->c, g->h, g->w, g->oc, g->oh, g->ow, g->kh, g->kw, g->stride, g->pad,           \
-        conv_path(g, pass, path, sizeof path)
-
 /* ---- the wrappers ---- */
 
-static void *p_alloc(size_t bytes) { return g_raw->alloc(bytes); }
-static void p_free(void *p) { g_raw->free(p); }
-
+/* Transfers and sync are timed here only (the host link has no HBM floor);
+ * a download or sync waited for the stream, so the events are read then. */
 static void p_upload(float *dst, const float *src, size_t n) {
     prof_tok t = prof_begin();
     g_raw->upload(dst, src, n);
-    prof_end(t, "upload", 0.0, 0.0, "n %zu", n); /* host link: no HBM floor */
+    prof_end(t, "upload", lg_prof_n(n, 0.0));
 }
 
 static void p_download(float *dst, const float *src, size_t n) {
     prof_tok t = prof_begin();
     g_raw->download(dst, src, n);
-    prof_end(t, "download", 0.0, 0.0, "n %zu", n);
+    prof_end(t, "download", lg_prof_n(n, 0.0));
     prof_resolve_idle();
-}
-
-static void p_copy(float *dst, const float *src, size_t n) {
-    prof_tok t = prof_begin();
-    g_raw->copy(dst, src, n);
-    prof_end(t, "copy", 8.0 * n, 0.0, "n %zu", n);
-}
-
-static void p_fill(float *dst, float value, size_t n) {
-    prof_tok t = prof_begin();
-    g_raw->fill(dst, value, n);
-    prof_end(t, "fill", 4.0 * n, 0.0, "n %zu", n);
 }
 
 static void p_sync(void) {
@@ -261,144 +218,20 @@ static void p_sync(void) {
     prof_resolve_idle();
 }
 
-static void p_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-                   const float *b, int ldb, float beta, float *c, int ldc) {
-    prof_tok t = prof_begin();
-    g_raw->gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    double bytes = 4.0 * ((double)m * k + (double)k * n + (double)m * n * (beta != 0.0f ? 2 : 1));
-    prof_end(t, "gemm", bytes, 2.0 * m * n * (double)k, "ta%d tb%d m%d n%d k%d%s", ta, tb, m, n, k,
-             beta != 0.0f ? " beta" : "");
+/* The compute entries (profile_wrap.h). adam_flagged, the sync-free step's
+ * update, shares adam's row so the two step paths' profiles compare. */
+static const char *row_name(const char *entry) {
+    return strcmp(entry, "adam_flagged") ? entry : "adam";
 }
 
-static size_t p_conv_workspace(const lg_conv_geom *g) { return g_raw->conv_workspace(g); }
-
-static void p_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g,
-                     float *ws) {
-    prof_tok t = prof_begin();
-    g_raw->conv2d(y, x, w, g, ws);
-    char path[32];
-    prof_end(t, "conv2d", conv_bytes(g), conv_flops(g), CONV_GEOM, CONV_ARGS(g, 0));
-}
-
-static void p_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
-                              float *ws) {
-    prof_tok t = prof_begin();
-    g_raw->conv2d_bwd_data(dx, dy, w, g, ws);
-    char path[32];
-    prof_end(t, "conv2d_bwd_data", conv_bytes(g), conv_flops(g), CONV_GEOM, CONV_ARGS(g, 1));
-}
-
-static void p_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
-                                float *ws) {
-    prof_tok t = prof_begin();
-    g_raw->conv2d_bwd_weight(dw, x, dy, g, ws);
-    char path[32];
-    prof_end(t, "conv2d_bwd_weight", conv_bytes(g), conv_flops(g), CONV_GEOM, CONV_ARGS(g, 2));
-}
-
-static void p_unary(lg_unary op, float *y, const float *x, size_t n, float alpha) {
-    prof_tok t = prof_begin();
-    g_raw->unary(op, y, x, n, alpha);
-    prof_end(t, "unary", 8.0 * n, 0.0, "%s n %zu%s", lg_unary_name(op), n,
-             y == x ? " in place" : "");
-}
-
-static void p_binary(lg_binary op, float *y, const int64_t ys[4], const float *a,
-                     const int64_t as[4], const float *b, const int64_t bs[4]) {
-    prof_tok t = prof_begin();
-    g_raw->binary(op, y, ys, a, as, b, bs);
-    prof_end(t, "binary", 4.0 * (numel4(ys) + numel4(as) + numel4(bs)), 0.0, "%s %s <- %s, %s",
-             lg_binary_name(op), fmt_shape(ys).s, fmt_shape(as).s, fmt_shape(bs).s);
-}
-
-static void p_sum_to(float *y, const int64_t ys[4], const float *x, const int64_t xs[4]) {
-    prof_tok t = prof_begin();
-    g_raw->sum_to(y, ys, x, xs);
-    prof_end(t, "sum_to", 4.0 * (numel4(ys) + numel4(xs)), 0.0, "%s -> %s", fmt_shape(xs).s,
-             fmt_shape(ys).s);
-}
-
-static void p_sum_all(float *y, const float *x, size_t n) {
-    prof_tok t = prof_begin();
-    g_raw->sum_all(y, x, n);
-    prof_end(t, "sum_all", 4.0 * n, 0.0, "n %zu", n);
-}
-
-static void p_upsample2x(float *y, const float *x, int64_t nc, int64_t h, int64_t w) {
-    prof_tok t = prof_begin();
-    g_raw->upsample2x(y, x, nc, h, w);
-    prof_end(t, "upsample2x", 20.0 * nc * h * w, 0.0, "nc %lld %lldx%lld -> %lldx%lld",
-             (long long)nc, (long long)h, (long long)w, (long long)(2 * h), (long long)(2 * w));
-}
-
-static void p_sumpool2x2(float *y, const float *x, int64_t nc, int64_t h, int64_t w) {
-    prof_tok t = prof_begin();
-    g_raw->sumpool2x2(y, x, nc, h, w);
-    prof_end(t, "sumpool2x2", 5.0 * nc * h * w, 0.0, "nc %lld %lldx%lld -> %lldx%lld",
-             (long long)nc, (long long)h, (long long)w, (long long)(h / 2), (long long)(w / 2));
-}
-
-/* Batch-norm floors: train reads x for the statistics, then reads x and
- * writes y (12 bytes per element); backward reads dy and x for its sums,
- * then both again and writes dx (20 bytes). */
-static void p_bn_train(float *y, float *mean, float *rstd, const float *x, const float *gamma,
-                       const float *beta, float *run_mean, float *run_var, int64_t n, int64_t c,
-                       int64_t hw, float eps, float momentum) {
-    prof_tok t = prof_begin();
-    g_raw->bn_train(y, mean, rstd, x, gamma, beta, run_mean, run_var, n, c, hw, eps, momentum);
-    prof_end(t, "bn_train", 12.0 * n * c * hw, 0.0, "n %lld c %lld hw %lld", (long long)n,
-             (long long)c, (long long)hw);
-}
-
-static void p_bn_eval(float *y, const float *x, const float *gamma, const float *beta,
-                      const float *run_mean, const float *run_var, int64_t n, int64_t c,
-                      int64_t hw, float eps) {
-    prof_tok t = prof_begin();
-    g_raw->bn_eval(y, x, gamma, beta, run_mean, run_var, n, c, hw, eps);
-    prof_end(t, "bn_eval", 8.0 * n * c * hw, 0.0, "n %lld c %lld hw %lld", (long long)n,
-             (long long)c, (long long)hw);
-}
-
-static void p_bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                     const float *mean, const float *rstd, const float *gamma, int64_t n,
-                     int64_t c, int64_t hw) {
-    prof_tok t = prof_begin();
-    g_raw->bn_bwd(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, n, c, hw);
-    prof_end(t, "bn_bwd", 20.0 * n * c * hw, 0.0, "n %lld c %lld hw %lld", (long long)n,
-             (long long)c, (long long)hw);
-}
-
-static void p_dot(float *y, const float *a, const float *b, size_t n) {
-    prof_tok t = prof_begin();
-    g_raw->dot(y, a, b, n);
-    prof_end(t, "dot", 8.0 * n, 0.0, "n %zu", n);
-}
-
-static void p_normalize(float *x, size_t n, float eps) {
-    prof_tok t = prof_begin();
-    g_raw->normalize(x, n, eps);
-    prof_end(t, "normalize", 12.0 * n, 0.0, "n %zu", n);
-}
-
-static void p_adam(float *p, float *m, float *v, const float *g, size_t n, float lr, float b1,
-                   float b2, float eps, int64_t step) {
-    prof_tok t = prof_begin();
-    g_raw->adam(p, m, v, g, n, lr, b1, b2, eps, step);
-    prof_end(t, "adam", 28.0 * n, 0.0, "n %zu", n);
-}
-
-static void p_all_finite(float *y, const float *x, size_t n) {
-    prof_tok t = prof_begin();
-    g_raw->all_finite(y, x, n);
-    prof_end(t, "all_finite", 4.0 * n, 0.0, "n %zu", n);
-}
-
-static void p_adam_flagged(float *p, float *m, float *v, const float *g, size_t n,
-                           const float *hp, float b1, float b2, float eps) {
-    prof_tok t = prof_begin();
-    g_raw->adam_flagged(p, m, v, g, n, hp, b1, b2, eps);
-    prof_end(t, "adam", 28.0 * n, 0.0, "n %zu", n);
-}
+#define X(entry, params, args, describe)                     \
+    static void p_##entry params {                           \
+        prof_tok tok_ = prof_begin();                        \
+        g_raw->entry args;                                   \
+        if (tok_.on) prof_end(tok_, row_name(#entry), describe); \
+    }
+LG_PROF_ENTRIES(X)
+#undef X
 
 static void at_exit_report(void) {
     bool dirty;
@@ -414,32 +247,14 @@ const lg_backend *lgc_profiled_table(const lg_backend *raw) {
     g_prof = *raw;
     const char *e = getenv("LG_CUDA_PROFILE");
     g_sync = e && !strcmp(e, "sync");
-    g_prof.alloc = p_alloc;
-    g_prof.free = p_free;
     g_prof.upload = p_upload;
     g_prof.download = p_download;
-    g_prof.copy = p_copy;
-    g_prof.fill = p_fill;
     g_prof.sync = p_sync;
-    g_prof.gemm = p_gemm;
-    g_prof.conv_workspace = p_conv_workspace;
-    g_prof.conv2d = p_conv2d;
-    g_prof.conv2d_bwd_data = p_conv2d_bwd_data;
-    g_prof.conv2d_bwd_weight = p_conv2d_bwd_weight;
-    g_prof.unary = p_unary;
-    g_prof.binary = p_binary;
-    g_prof.sum_to = p_sum_to;
-    g_prof.sum_all = p_sum_all;
-    g_prof.upsample2x = p_upsample2x;
-    g_prof.sumpool2x2 = p_sumpool2x2;
-    g_prof.bn_train = p_bn_train;
-    g_prof.bn_eval = p_bn_eval;
-    g_prof.bn_bwd = p_bn_bwd;
-    g_prof.dot = p_dot;
-    g_prof.normalize = p_normalize;
-    g_prof.adam = p_adam;
-    g_prof.all_finite = p_all_finite;
-    g_prof.adam_flagged = p_adam_flagged;
+    /* optional entries stay NULL where the plain table has none */
+#define X(entry, params, args, describe) \
+    if (raw->entry) g_prof.entry = p_##entry;
+    LG_PROF_ENTRIES(X)
+#undef X
     g_on = true;
     atexit(at_exit_report);
     return &g_prof;
