@@ -81,7 +81,7 @@ typedef struct lg_train_stats {
                            * matrix; Toeplitz: the convolution's operator norm; SR
                            * rescales raw weights to norm 1 at its steps); 0 if none */
     int skipped;          /* updates skipped in this step (non-finite) */
-    int nonfinite_run;    /* skipped updates in a row so far */
+    int nonfinite_run;    /* skipped updates in a row so far (on divergence: train.max_nonfinite) */
 } lg_train_stats;
 
 typedef struct lg_trainer lg_trainer;
