@@ -1,5 +1,6 @@
 /* Tests of checkpoints: bitwise resume equivalence (N steps + resume N
- * equals 2N uninterrupted: losses and every buffer), a process killed while
+ * equals 2N uninterrupted: losses and every buffer; also with RMSProp and
+ * the critic schedule's boost), a process killed while
  * writing a checkpoint (and a full disk) leaves the previous one loadable,
  * load validation errors, pruning to log.keep, run-directory guards,
  * sampling from a checkpoint, and the CLI (train, sample, SIGTERM). */
@@ -55,6 +56,23 @@ static void cnn_small(lg_config *c, const char *cifar) {
         "model.g.width=4", "model.d.arch=cnn", "model.d.width=4", "lipschitz.d.toeplitz_k=2",
         "train.steps=6", "train.n_dis=2", "train.batch_d=5", "train.batch_g=3", "seed=5",
         "log.every=1", "log.samples_every=3", "log.checkpoint_every=0", "log.sample_n=4", "threads=1", NULL};
+    set_all(c, s);
+}
+
+/* The WGAN reference setup on the toy: RMSProp on both networks, weight
+ * clipping, and the critic schedule's boost (3 D updates at steps 0, 3 and
+ * 6 (the first and every 3rd), 1 otherwise), so that a resume at step 4
+ * must restore the square averages and find step 6 boosted again. */
+static void toy_wgan(lg_config *c) {
+    lg_config_default(c);
+    static const char *const s[] = {
+        "data.format=ring8", "data.toy_n=500", "model.z_dim=4", "model.g.arch=mlp", "model.g.width=16",
+        "model.g.depth=2", "model.d.arch=mlp", "model.d.width=16", "model.d.depth=2", "loss=wasserstein",
+        "lipschitz.d.sn=false", "lipschitz.d.clip=0.05", "optim.d.kind=rmsprop", "optim.g.kind=rmsprop",
+        "optim.d.alpha=0.95", "optim.d.lr=1e-3", "optim.g.lr=1e-3", "train.n_dis=1", "train.n_dis_boost=3",
+        "train.n_dis_boost_first=1", "train.n_dis_boost_every=3", "train.steps=8", "train.batch_d=16",
+        "train.batch_g=8", "train.lr_decay=none", "seed=13", "log.every=1", "log.samples_every=0",
+        "log.checkpoint_every=0", "log.sample_n=16", "threads=1", NULL};
     set_all(c, s);
 }
 
@@ -136,6 +154,8 @@ static void test_resume_bitwise(void) {
     CHECK(tf_write_cifar(g_tmp, 7, cifar, sizeof cifar) == 0, "tiny cifar");
     cnn_small(&c, cifar);
     resume_case("cnn", &c, 3);
+    toy_wgan(&c);
+    resume_case("wgan", &c, 4);
 }
 
 static float *copy_params(lg_model *m) {

@@ -11,8 +11,21 @@
  *  - eval of a tiny Fashion-MNIST-shaped checkpoint: cfid,classes with the
  *    reference computed from the data and with --ref from fid-stats;
  *    fid without Inception weights fails with exit 3; --ref files of an
- *    unused dimension or a second one of a kind have messages of their own;
+ *    unknown dimension (exit 3) or a second one of a kind (exit 2) have
+ *    messages of their own;
  *  - sample --out x.csv of an image run names the image shape;
+ *  - --ref checks: a file no requested metric uses is refused up front
+ *    (exit 2); fid-stats' recorded source (data shape, feature network)
+ *    is compared and a mismatch warned about; NaN, a non-covariance and a
+ *    .npz are exit 3 naming the file; IS with --n below its splits exit 2;
+ *  - --log is checked before any work, with the reason;
+ *  - --out never replaces a checkpoint, a run's own file or the command's
+ *    input (exit 2, file untouched), but may replace an earlier output;
+ *  - report names sample images it could not read;
+ *  - fid-stats on CIFAR-10's pickle folder (named as such), an ImageFolder
+ *    tree (detected as png, for the loader's class folders), 1 image;
+ *  - fid,kid without --ref share one Inception pass over the real images
+ *    (synthetic weights);
  *  - train-classifier and fid-stats check that --out can be written before
  *    any work (no progress line), leaving no temp file. */
 #include "lg_test.h"
@@ -25,6 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lipgan/inception.h"
 #include "lipgan/metrics.h"
 #include "train_fixtures.h"
 
@@ -204,16 +218,16 @@ static void test_image_eval(void) {
           stats);
     lg_fid_stats_free(&s);
     double mu3[3] = {0, 0, 0}, sig3[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
-    lg_fid_stats s3 = {3, 10, mu3, sig3};
+    lg_fid_stats s3 = {.dim = 3, .n = 10, .mu = mu3, .sigma = sig3};
     CHECK(lg_fid_stats_save(&s3, odd, "3-D features") == LG_OK, "write %s: %s", odd, lg_error_msg());
     snprintf(a, sizeof a, "eval %s --n 10 --metrics cfid --ref %s --ref %s", run, stats, stats2);
     rc = run_cli(a, 1, g_out, sizeof g_out);
-    CHECK(rc == 4 && strstr(g_out, "cls_stats2.safetensors: a second cfid reference") &&
+    CHECK(rc == 2 && strstr(g_out, "cls_stats2.safetensors: a second cfid reference") &&
               strstr(g_out, "cls_stats.safetensors was already given") && !strstr(g_out, "neither"),
           "two cfid references: exit %d: %s", rc, g_out);
     snprintf(a, sizeof a, "eval %s --n 10 --metrics cfid --ref %s --ref %s", run, stats, odd);
     rc = run_cli(a, 1, g_out, sizeof g_out);
-    CHECK(rc == 4 && strstr(g_out, "dim3.safetensors: features of dimension 3 are used by no metric") &&
+    CHECK(rc == 3 && strstr(g_out, "dim3.safetensors: features of dimension 3 are used by no metric") &&
               !strstr(g_out, "second"),
           "a 3-D reference: exit %d: %s", rc, g_out);
 
@@ -221,6 +235,273 @@ static void test_image_eval(void) {
     snprintf(a, sizeof a, "sample %s -n 4 --out %s/fm.csv", run, g_dir);
     rc = run_cli(a, 1, g_out, sizeof g_out);
     CHECK(rc == 2 && strstr(g_out, "this generator makes 1x32x32 images"), "sample to CSV: exit %d: %s", rc, g_out);
+}
+
+/* Statistics of dimension d (identity covariance, n 10) with a given
+ * source, written to g_dir/name; the path in out. */
+static void write_stats(const char *name, int d, const char *source, char *out, size_t cap) {
+    snprintf(out, cap, "%s/%s", g_dir, name);
+    lg_fid_stats s = {.dim = d, .n = 10, .mu = calloc((size_t)d, sizeof(double)),
+                      .sigma = calloc((size_t)d * d, sizeof(double))};
+    LG_ASSERT(s.mu && s.sigma);
+    for (int i = 0; i < d; i++) s.sigma[(size_t)i * d + i] = 1;
+    CHECK(lg_fid_stats_save(&s, out, source) == LG_OK, "write %s: %s", out, lg_error_msg());
+    lg_fid_stats_free(&s);
+}
+
+/* --ref files: one no requested metric uses is refused before any work
+ * (exit 2, naming file, dimension and metric); a recorded source that
+ * disagrees with the generator's shape or the feature network is a warning;
+ * NaN, a non-covariance and a pytorch-fid .npz are bad input (exit 3) with
+ * the file named; IS with fewer samples than splits is refused up front;
+ * fid-stats names IDX data "idx" unless its path says which. */
+static void test_ref_checks(void) {
+    char run[256], stats[256], a[2048], p[300];
+    snprintf(run, sizeof run, "%s/img_run", g_dir);
+    snprintf(stats, sizeof stats, "%s/cls_stats.safetensors", g_dir);
+    if (access(stats, F_OK) != 0) {
+        CHECK(0, "test_image_eval must run first");
+        return;
+    }
+    /* a classifier file with --metrics fid: no Inception needed to refuse it */
+    snprintf(a, sizeof a, "eval %s --n 10 --metrics fid --ref %s --inception %s/none.safetensors", run, stats, g_dir);
+    int rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 2 && strstr(g_out, "cls_stats.safetensors: classifier statistics (dimension 128) are for cfid") &&
+              !strstr(g_out, "no --ref given") && strchr(g_out, '\n') == g_out + strlen(g_out) - 1,
+          "128-D --ref with fid: exit %d: %s", rc, g_out);
+    write_stats("pool3.safetensors", 2048, NULL, p, sizeof p);
+    snprintf(a, sizeof a, "eval %s --n 10 --metrics cfid --ref %s", run, p);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 2 && strstr(g_out, "pool3.safetensors: Inception pool3 statistics (dimension 2048) are for fid"),
+          "2048-D --ref with cfid: exit %d: %s", rc, g_out);
+    unlink(p);
+
+    /* the source fid-stats recorded: the data shape, named "idx" (not mnist) */
+    lg_fid_stats t;
+    memset(&t, 0, sizeof t);
+    CHECK(lg_fid_stats_load(&t, stats) == LG_OK && strstr(t.source, "(idx, train, 1x32x32)") &&
+              strstr(t.source, "lipgan Fashion-MNIST classifier fc1 features (128; test accuracy"),
+          "source: %s", t.source);
+    lg_fid_stats_free(&t);
+    /* ... matches this generator and classifier: no warning */
+    snprintf(a, sizeof a, "eval %s --n 20 --metrics cfid --ref %s --quiet --threads 1", run, stats);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 0 && !strstr(g_out, "warning"), "matching --ref: exit %d: %s", rc, g_out);
+    /* ... CIFAR-shaped statistics from another network: two warnings, still computed */
+    char src[512];
+    snprintf(src, sizeof src, "lipgan Fashion-MNIST classifier fc1 features (128; test accuracy 0.1234); data "
+                              "/d/cifar, x (cifar10, train, 3x32x32), first 10 of 50000 images");
+    write_stats("cifar_src.safetensors", 128, src, p, sizeof p);
+    snprintf(a, sizeof a, "eval %s --n 20 --metrics cfid --ref %s --quiet --threads 1", run, p);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 0 && strstr(g_out, "cFID ") &&
+              strstr(g_out, "warning: --ref") && strstr(g_out, "3x32x32 images (data /d/cifar, x (cifar10, train, "
+                                                                "3x32x32)) but the generator makes 1x32x32") &&
+              strstr(g_out, "other features (lipgan Fashion-MNIST classifier fc1 features (128; test accuracy "
+                            "0.1234))"),
+          "mismatching --ref: exit %d: %s", rc, g_out);
+
+    /* NaN, not a covariance, .npz: exit 3 naming the file */
+    memset(&t, 0, sizeof t);
+    CHECK(lg_fid_stats_load(&t, stats) == LG_OK, "reload %s", stats);
+    t.sigma[5] = NAN;
+    snprintf(p, sizeof p, "%s/nan.safetensors", g_dir);
+    CHECK(lg_fid_stats_save(&t, p, t.source) == LG_OK, "write %s", p);
+    snprintf(a, sizeof a, "eval %s --n 20 --metrics cfid --ref %s --quiet --threads 1", run, p);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 3 && strstr(g_out, "nan.safetensors") && strstr(g_out, "non-finite"), "NaN --ref: exit %d: %s", rc,
+          g_out);
+    for (int i = 0; i < t.dim * t.dim; i++) t.sigma[i] = i % (t.dim + 1) == 0 ? -1.0 : 0.0; /* -I */
+    snprintf(p, sizeof p, "%s/negdef.safetensors", g_dir);
+    CHECK(lg_fid_stats_save(&t, p, t.source) == LG_OK, "write %s", p);
+    lg_fid_stats_free(&t);
+    snprintf(a, sizeof a, "eval %s --n 20 --metrics cfid --ref %s --quiet --threads 1", run, p);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 3 && strstr(g_out, "--ref ") && strstr(g_out, "negdef.safetensors: cfid reference statistics") &&
+              strstr(g_out, "not a covariance"),
+          "non-covariance --ref: exit %d: %s", rc, g_out);
+    snprintf(p, sizeof p, "%s/fid_stats.npz", g_dir);
+    FILE *f = fopen(p, "wb");
+    CHECK(f && fwrite("PK\003\004\024\000\000\000\000\000", 1, 10, f) == 10 && fclose(f) == 0, "write %s", p);
+    snprintf(a, sizeof a, "eval %s --n 20 --metrics cfid --ref %s --quiet", run, p);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 3 && strstr(g_out, "fid_stats.npz: a zip archive") && strstr(g_out, "python3 -c") &&
+              !strstr(g_out, "header length"),
+          ".npz --ref: exit %d: %s", rc, g_out);
+
+    /* IS needs n >= its 10 splits: refused before the weights are even looked for */
+    snprintf(a, sizeof a, "eval %s --n 5 --metrics is --inception %s/none.safetensors", run, g_dir);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 2 && strstr(g_out, "--n 5: is needs at least 10 samples"), "IS with n 5: exit %d: %s", rc, g_out);
+}
+
+/* --log is checked before any work, with the reason (here metrics.jsonl is
+ * a directory, which fails even for root). */
+static void test_log_checked_first(void) {
+    char run[256], a[1024], p[300];
+    snprintf(run, sizeof run, "%s/toy_run", g_dir);
+    char ck[300];
+    snprintf(a, sizeof a, "ls %s/ckpt_*.safetensors | head -1", run);
+    if (lg_test_sh(a, ck, sizeof ck) != 0 || !ck[0]) {
+        CHECK(0, "test_toy_eval must run first");
+        return;
+    }
+    ck[strcspn(ck, "\n")] = '\0';
+    snprintf(p, sizeof p, "%s/ro_run", g_dir);
+    CHECK(mkdir(p, 0700) == 0, "mkdir %s", p);
+    snprintf(a, sizeof a, "cp %s %s/ && mkdir %s/metrics.jsonl", ck, p, p);
+    CHECK(system(a) == 0, "%s", a);
+    snprintf(a, sizeof a, "eval %s --n 100 --log --threads 1", p);
+    int rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 1 && strstr(g_out, "ro_run/metrics.jsonl: Is a directory") && !strstr(g_out, "samples, seed") &&
+              !strstr(g_out, "modes covered"),
+          "--log into an unwritable metrics.jsonl: exit %d: %s", rc, g_out);
+}
+
+/* --out of sample, report and fid-stats never replaces a checkpoint (by
+ * content, any name), a run's own files or the command's input (exit 2,
+ * file untouched); an earlier output of the same kind may be replaced. */
+static void test_out_protected(void) {
+    char run[256], a[2048], ck[300], p[300];
+    snprintf(run, sizeof run, "%s/toy_run", g_dir);
+    snprintf(a, sizeof a, "ls %s/ckpt_*.safetensors | tail -1", run);
+    if (lg_test_sh(a, ck, sizeof ck) != 0 || !ck[0]) {
+        CHECK(0, "test_toy_eval must run first");
+        return;
+    }
+    ck[strcspn(ck, "\n")] = '\0';
+    struct stat before, after;
+    CHECK(stat(ck, &before) == 0, "stat %s", ck);
+    snprintf(a, sizeof a, "cp %s %s/renamed.safetensors", ck, g_dir);
+    CHECK(system(a) == 0, "%s", a);
+    const char *targets[] = {ck, "renamed.safetensors"}; /* sample takes .png/.safetensors/.csv names only */
+    for (int i = 0; i < 2; i++) {
+        if (targets[i][0] == '/') snprintf(p, sizeof p, "%s", targets[i]);
+        else snprintf(p, sizeof p, "%s/%s", g_dir, targets[i]);
+        snprintf(a, sizeof a, "sample %s -n 4 --out %s", run, p);
+        int rc = run_cli(a, 1, g_out, sizeof g_out);
+        CHECK(rc == 2 && strstr(g_out, p) && strstr(g_out, "choose another path") &&
+                  strchr(g_out, '\n') == g_out + strlen(g_out) - 1,
+              "sample --out %s: exit %d: %s", p, rc, g_out);
+    }
+    CHECK(stat(ck, &after) == 0 && after.st_size == before.st_size && after.st_mtime == before.st_mtime &&
+              after.st_ino == before.st_ino,
+          "the checkpoint was replaced");
+    /* CKPT itself as the output (a copy with a .safetensors name is a checkpoint too) */
+    snprintf(a, sizeof a, "sample %s/renamed.safetensors -n 4 --out %s/renamed.safetensors", g_dir, g_dir);
+    int rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 2, "sample over its own CKPT: exit %d: %s", rc, g_out);
+    /* an earlier grid, twice: allowed */
+    for (int i = 0; i < 2; i++) {
+        snprintf(a, sizeof a, "sample %s -n 4 --out %s/grid.png", run, g_dir);
+        rc = run_cli(a, 1, g_out, sizeof g_out);
+        CHECK(rc == 0, "sample --out grid.png (run %d): exit %d: %s", i, rc, g_out);
+    }
+    /* report: the run's own files refused (unchanged), an earlier report replaced */
+    const char *own[] = {"metrics.jsonl", "config.yaml"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/%s", run, own[i]);
+        CHECK(stat(p, &before) == 0, "stat %s", p);
+        snprintf(a, sizeof a, "report %s --out %s", run, p);
+        rc = run_cli(a, 1, g_out, sizeof g_out);
+        CHECK(rc == 2 && strstr(g_out, "run directory's own file") && strstr(g_out, own[i]) &&
+                  stat(p, &after) == 0 && after.st_ino == before.st_ino && after.st_size == before.st_size,
+              "report --out %s: exit %d: %s", own[i], rc, g_out);
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf(a, sizeof a, "report %s --out %s/r.html", run, g_dir);
+        rc = run_cli(a, 1, g_out, sizeof g_out);
+        CHECK(rc == 0, "report --out r.html (run %d): exit %d: %s", i, rc, g_out);
+    }
+    /* fid-stats: its input (the weights file) refused, before anything is loaded */
+    char data[256];
+    snprintf(data, sizeof data, "%s/idx", g_dir);
+    snprintf(p, sizeof p, "%s/weights.safetensors", g_dir);
+    CHECK(write_file(g_dir, "weights.safetensors", "x") == 0, "write %s", p);
+    snprintf(a, sizeof a, "fid-stats %s --out %s --features classifier --classifier %s", data, p, p);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 2 && strstr(g_out, "is this command's input"), "fid-stats over its input: exit %d: %s", rc, g_out);
+    /* a run's file by name (spectra.bin), wherever it lies */
+    CHECK(write_file(g_dir, "spectra.bin", "x") == 0, "write spectra.bin");
+    snprintf(a, sizeof a, "fid-stats %s --out %s/spectra.bin --features classifier", data, g_dir);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 2 && strstr(g_out, "spectra.bin: is a run directory's own file"), "fid-stats --out spectra.bin: "
+          "exit %d: %s", rc, g_out);
+}
+
+/* The report counts sample images it could not read. */
+static void test_report_bad_png(void) {
+    char run[256], a[1024], d[300];
+    snprintf(run, sizeof run, "%s/toy_run", g_dir);
+    snprintf(d, sizeof d, "%s/samples", run);
+    mkdir(d, 0700);
+    snprintf(a, sizeof a, "sample %s -n 4 --out %s/step_000010.png", run, d);
+    int rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 0, "sample grid: exit %d: %s", rc, g_out);
+    CHECK(write_file(d, "step_000020.png", "not a png") == 0, "write a corrupt png");
+    snprintf(a, sizeof a, "report %s --out %s/rep.html", run, g_dir);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 0 && strstr(g_out, "lipgan report: warning: 1 of ") &&
+              strstr(g_out, " sample images are not readable PNG files (e.g. ") && strstr(g_out, "step_000020.png"),
+          "report with a corrupt sample image: exit %d: %s", rc, g_out);
+}
+
+/* fid-stats says what it found when the data is in a form it does not read. */
+static void test_fid_stats_data_messages(void) {
+    char d[300], a[1024];
+    /* torchvision's CIFAR-10 download: pickles */
+    snprintf(d, sizeof d, "%s/cifar-10-batches-py", g_dir);
+    CHECK(mkdir(d, 0700) == 0 && write_file(d, "data_batch_1", "pickle") == 0 &&
+              write_file(d, "batches.meta", "pickle") == 0,
+          "pickle fixture");
+    snprintf(a, sizeof a, "fid-stats %s --out %s/p.safetensors --features classifier", d, g_dir);
+    int rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 3 && strstr(g_out, "python (pickle) version") && strstr(g_out, "cifar-10-batches-bin") &&
+              !strstr(g_out, "no .png"),
+          "fid-stats on cifar-10-batches-py: exit %d: %s", rc, g_out);
+    /* an ImageFolder tree is detected as png and goes to the png loader,
+     * which reads class folders (here it meets the damaged image) */
+    snprintf(d, sizeof d, "%s/imgfolder", g_dir);
+    char sub[320];
+    snprintf(sub, sizeof sub, "%s/cat", d);
+    CHECK(mkdir(d, 0700) == 0 && mkdir(sub, 0700) == 0 && write_file(sub, "a.png", "x") == 0, "ImageFolder fixture");
+    snprintf(a, sizeof a, "fid-stats %s --out %s/p.safetensors --features classifier", d, g_dir);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 3 && strstr(g_out, "cat/a.png") && !strstr(g_out, "no data set files recognized") &&
+              !strstr(g_out, "no .png"),
+          "fid-stats on an ImageFolder tree: exit %d: %s", rc, g_out);
+    /* one image: bad data (3), not a config error */
+    snprintf(d, sizeof d, "%s/one", g_dir);
+    CHECK(mkdir(d, 0700) == 0 && tf_write_idx_dir(d, 1) == 0, "one-image fixture");
+    snprintf(a, sizeof a, "fid-stats %s --out %s/p.safetensors --features classifier --quiet", d, g_dir);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 3 && strstr(g_out, "1 image(s); a covariance needs at least 2"), "fid-stats on 1 image: exit %d: %s",
+          rc, g_out);
+}
+
+/* Without --ref, fid and kid take their real features from one Inception
+ * pass (synthetic weights, 2 real images). The run is cut when the samples
+ * are drawn (sed quits, the next progress line gets SIGPIPE), so the
+ * costly 2048-D FID itself is never computed. */
+static void test_fid_kid_share_features(void) {
+    char run[256], w[300], a[2048];
+    snprintf(run, sizeof run, "%s/img_run", g_dir);
+    snprintf(w, sizeof w, "%s/inception_synth.safetensors", g_dir);
+    if (access(run, F_OK) != 0) {
+        CHECK(0, "test_image_eval must run first");
+        return;
+    }
+    CHECK(lg_inception_write_synthetic(w, 1) == LG_OK, "synthetic weights: %s", lg_error_msg());
+    snprintf(a, sizeof a,
+             "eval %s --metrics fid,kid --n 2 --ref-n 2 --inception %s --threads 2 2>&1 | sed '/samples, seed/q'",
+             run, w);
+    int rc = run_cli(a, 2, g_out, sizeof g_out);
+    int passes = 0;
+    for (const char *q = g_out; (q = strstr(q, "inception features: 2/2 images")); q++) passes++;
+    CHECK(rc == 0 && passes == 1 && strstr(g_out, "fid reference from the same 2 real images' features") &&
+              strstr(g_out, "samples, seed"),
+          "fid,kid: %d passes over the real images (want 1): %s", passes, g_out);
+    unlink(w);
 }
 
 /* 1 if dir holds a file whose name contains ".tmp." */
@@ -281,6 +562,12 @@ int main(void) {
     LG_TEST_RUN(test_missing_files);
     LG_TEST_RUN(test_toy_eval);
     LG_TEST_RUN(test_image_eval);
+    LG_TEST_RUN(test_ref_checks);
+    LG_TEST_RUN(test_log_checked_first);
+    LG_TEST_RUN(test_out_protected);
+    LG_TEST_RUN(test_report_bad_png);
+    LG_TEST_RUN(test_fid_stats_data_messages);
+    LG_TEST_RUN(test_fid_kid_share_features);
     LG_TEST_RUN(test_out_checked_first);
     tf_rm_rf(g_dir);
     return lg_test_summary("test_cli_eval");

@@ -415,6 +415,95 @@ static void test_settings_that_do_nothing(void) {
           lg_config_warnings(&c, NULL, ""));
 }
 
+/* optim.<net>.kind rmsprop (the WGAN reference's optimizer) and the
+ * critic schedule's keys: defaults, parsing, the other optimizer's keys
+ * rejected, boost keys that do nothing warned about, and the WGAN config
+ * as the reference code. */
+static void test_optim_kind_and_boost(void) {
+    lg_config c;
+    char m[1024];
+    lg_config_default(&c);
+    CHECK(!strcmp(c.optim.g.kind, "adam") && !strcmp(c.optim.d.kind, "adam") && c.optim.d.alpha == 0.99f,
+          "optim defaults: %s %s alpha %g", c.optim.g.kind, c.optim.d.kind, c.optim.d.alpha);
+    CHECK(c.train.n_dis_boost == 0 && c.train.n_dis_boost_first == 25 && c.train.n_dis_boost_every == 500,
+          "boost defaults %d %lld %lld", c.train.n_dis_boost, (long long)c.train.n_dis_boost_first,
+          (long long)c.train.n_dis_boost_every);
+    lg_status s = load(&c, "optim: {d: {kind: rmsprop, alpha: 0.9, lr: 5e-5}}\n"
+                           "train: {n_dis_boost: 100, n_dis_boost_first: 3, n_dis_boost_every: 7}\n",
+                       m, sizeof m);
+    CHECK(s == LG_OK && !strcmp(c.optim.d.kind, "rmsprop") && c.optim.d.alpha == 0.9f &&
+              !strcmp(c.optim.g.kind, "adam") && c.train.n_dis_boost == 100 && c.train.n_dis_boost_first == 3 &&
+              c.train.n_dis_boost_every == 7,
+          "rmsprop yaml: %s (%s)", lg_status_str(s), m);
+    CHECK_OK(lg_config_validate(&c));
+    CHECK(lg_config_warnings(&c, NULL, "") == 0, "rmsprop + boost warns");
+    char *y = lg_config_to_yaml(&c);
+    lg_config d;
+    lg_config_default(&d);
+    CHECK(y && lg_config_load_string(&d, y, strlen(y), "round trip") == LG_OK && !strcmp(d.optim.d.kind, "rmsprop") &&
+              d.optim.d.alpha == 0.9f && d.train.n_dis_boost_every == 7,
+          "round trip of kind/alpha/boost");
+    free(y);
+    EXPECT_ERR("optim: {g: {kind: sgd}}\n", "optim.g.kind", "adam|rmsprop");
+    EXPECT_ERR("train: {n_dis_boost: -1}\n", "train.n_dis_boost", "out of range");
+
+    /* one optimizer's keys with the other: errors naming the key and the fix */
+    const char *b1[] = {"optim.d.kind=rmsprop", "optim.d.beta1=0.5", NULL};
+    s = validate_sets(b1, m, sizeof m);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(m, "optim.d.beta1") && strstr(m, "rmsprop") &&
+              strstr(m, "optim.d.alpha") && !strchr(m, '\n'),
+          "rmsprop + beta1: %s (%s)", lg_status_str(s), m);
+    const char *b2[] = {"optim.g.kind=rmsprop", "optim.g.beta2=0.999", NULL};
+    s = validate_sets(b2, m, sizeof m);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(m, "optim.g.beta2") && strstr(m, "remove it"),
+          "rmsprop + beta2: %s (%s)", lg_status_str(s), m);
+    const char *al[] = {"optim.g.alpha=0.9", NULL};
+    s = validate_sets(al, m, sizeof m);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(m, "optim.g.alpha") && strstr(m, "optim.g.kind: rmsprop"),
+          "adam + alpha: %s (%s)", lg_status_str(s), m);
+    const char *ok[] = {"optim.g.kind=rmsprop", "optim.g.alpha=0.9", "optim.d.kind=rmsprop",
+                        "optim.d.eps=1e-6", "optim.d.lr=1e-4", NULL};
+    CHECK(validate_sets(ok, m, sizeof m) == LG_OK, "rmsprop with alpha, eps, lr rejected: %s", m);
+
+    /* boost keys that do nothing warn, one line each naming the key */
+    struct { const char *set[3]; int n; const char *want; } w[] = {
+        {{"train.n_dis_boost_first=10", NULL}, 1, "train.n_dis_boost_first 10 is not used"},
+        {{"train.n_dis_boost_every=10", "train.n_dis_boost_first=3", NULL}, 2, "train.n_dis_boost_every 10"},
+        {{"train.n_dis_boost=9", "train.n_dis_boost_first=0", "train.n_dis_boost_every=0"}, 1,
+         "no step is boosted"},
+        {{"train.n_dis_boost=5", NULL}, 1, "equals train.n_dis"},
+        {{"train.n_dis_boost=9", "train.n_dis_boost_first=0", NULL}, 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+        lg_config_default(&c);
+        for (int j = 0; j < 3 && w[i].set[j]; j++) CHECK_OK(lg_config_set(&c, w[i].set[j]));
+        CHECK_OK(lg_config_validate(&c));
+        char *txt = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&txt, &len);
+        int n = lg_config_warnings(&c, f, "");
+        fclose(f);
+        CHECK(n == w[i].n && (!w[i].want || (txt && strstr(txt, w[i].want))),
+              "boost warning case %zu: %d warnings: %s", i, n, txt ? txt : "");
+        free(txt);
+    }
+
+    /* the WGAN config is the reference code's setup */
+    const char *dir = tf_configs_dir();
+    char p[512];
+    snprintf(p, sizeof p, "%s/cifar10_wgan_clip.yaml", dir ? dir : "configs");
+    lg_config_default(&c);
+    CHECK_OK(lg_config_load_file(&c, p));
+    CHECK(!strcmp(c.optim.g.kind, "rmsprop") && !strcmp(c.optim.d.kind, "rmsprop") && c.optim.g.lr == 5e-5f &&
+              c.optim.d.lr == 5e-5f && c.optim.d.alpha == 0.99f && c.optim.d.eps == 1e-8f &&
+              c.lipschitz.d.clip == 0.01f && !c.lipschitz.d.sn && !strcmp(c.loss, "wasserstein") &&
+              c.train.n_dis == 5 && c.train.n_dis_boost == 100 && c.train.n_dis_boost_first == 25 &&
+              c.train.n_dis_boost_every == 500 && c.train.batch_d == 64 && c.train.batch_g == 64 &&
+              !strcmp(c.train.lr_decay, "none"),
+          "%s is not the WGAN reference setup", p);
+    CHECK(lg_config_warnings(&c, NULL, "") == 0, "%s warns", p);
+}
+
 /* Settings a data format cannot honour are errors; ones it ignores warn. */
 static void test_data_settings(void) {
     char m[512];
@@ -593,6 +682,7 @@ int main(void) {
     LG_TEST_RUN(test_keys_of_the_other_network);
     LG_TEST_RUN(test_d_batchnorm);
     LG_TEST_RUN(test_settings_that_do_nothing);
+    LG_TEST_RUN(test_optim_kind_and_boost);
     LG_TEST_RUN(test_data_settings);
     LG_TEST_RUN(test_empty_config_file);
     LG_TEST_RUN(test_decimal_numbers_only);

@@ -11,6 +11,12 @@
  *   pool3, logits: |c - ref| <= 2e-5 + 2e-4 * |ref|  (float32 vs float64;
  *                  values are O(1); the observed max error is 2e-6)
  *   resize:        |c - ref| <= 1e-6 + 1e-5 * |ref|
+ * and the Inception Score's logits without the fc bias
+ * (lg_inception_is_logits) with the same tolerance; in the full run also
+ * the IS that lg_eval_samples reports for the RGB pair, which quantizes it
+ * to 8 bits first, against PyTorch's bias-free logits of the quantized pair
+ * (absolute 1e-8; the fc bias or skipping the quantization move it more
+ * than 5x that, which the test checks too).
  *
  * Runtime: each image is ~11 GFLOP (resized to 299x299). By default the RGB
  * pair runs as one batch (the OpenMP path) and the grayscale image alone
@@ -25,6 +31,7 @@
 #include <unistd.h>
 
 #include "lg_test.h"
+#include "lipgan/eval.h"
 #include "lipgan/inception.h"
 #include "lipgan/safetensors.h"
 
@@ -215,10 +222,73 @@ static void compare(const lg_inception *net, const char *tag, const float *x, in
     } else {
         CHECK(0, "logits.%s: want %d x %d values", tag, n, k);
     }
+    /* the Inception Score's logits: pool3 times fc.weight^T, no fc.bias */
+    snprintf(key, sizeof key, "logits_unbiased.%s", tag);
+    int64_t nu = 0;
+    float *want_u = ref_get(key, &nu);
+    if (want_u && nu == (int64_t)n * k) {
+        CHECK_OK(lg_inception_is_logits(net, pool3, n, logits));
+        snprintf(key, sizeof key, "IS logits without bias (%s)", tag);
+        lg_test_close(logits, want_u, (size_t)nu, ATOL, RTOL, key);
+    } else {
+        CHECK(0, "logits_unbiased.%s: want %d x %d values", tag, n, k);
+    }
+    free(want_u);
     free(want_p);
     free(want_l);
     free(pool3);
     free(logits);
+}
+
+/* IS of 2 rows of logits (2, K), one split. */
+static double is_of_logits(const float *logits, int k) {
+    float *p = malloc(sizeof(float) * 2 * (size_t)k);
+    LG_ASSERT(p);
+    lg_softmax_rows(logits, 2, k, p);
+    lg_is_result r;
+    CHECK_OK(lg_inception_score(p, 2, k, 1, 0, &r));
+    free(p);
+    return r.mean;
+}
+
+/* lg_eval_samples' IS of the RGB pair, as it is given (off the 8-bit grid):
+ * it must equal the IS of PyTorch's bias-free logits of the QUANTIZED pair.
+ * IS with the biased logits, or of the unquantized pair, are printed and
+ * must differ by more than the tolerance, so either mistake fails. */
+static void check_eval_is(const lg_inception *net, const float *rgb) {
+    int k = lg_inception_num_classes(net);
+    int64_t nq = 0, nu = 0, nb = 0, nr = 0;
+    float *q8 = ref_get("input.rgb_q8", &nq), *lq = ref_get("logits_unbiased.rgb_q8", &nu);
+    float *lu = ref_get("logits_unbiased.rgb", &nr), *lb = ref_get("logits.rgb", &nb);
+    if (!q8 || !lq || !lu || !lb || nq != 2 * 3 * 32 * 32 || nu != 2 * k || nr != 2 * k || nb != 2 * k) {
+        CHECK(0, "reference lacks the rgb_q8 / unbiased tensors");
+    } else {
+        float y[2 * 3 * 32 * 32];
+        lg_eval_quantize8(rgb, (size_t)nq, y);
+        CHECK(!memcmp(y, q8, sizeof y), "lg_eval_quantize8 must give PyTorch's 8-bit levels bit for bit");
+        double want = is_of_logits(lq, k), biased = is_of_logits(lb, k), unquant = is_of_logits(lu, k);
+        lg_eval_inputs in;
+        lg_eval_inputs_default(&in);
+        in.metrics = LG_EVAL_IS;
+        in.inception = net;
+        in.is_splits = 1;
+        lg_eval_result r;
+        CHECK_OK(lg_eval_samples(&in, rgb, 2, 3, 32, 32, &r));
+        /* noise images on synthetic weights give near-uniform predictions:
+         * IS - 1 is ~8e-5, so the tolerance is absolute; the float32 error
+         * observed is ~1e-9, the bias moves IS by ~2.5e-7, the
+         * quantization by ~9e-8 */
+        double tol = 1e-8;
+        printf("  IS of the pair: %.11f (want %.11f; with the fc bias %.11f, unquantized %.11f)\n", r.is.mean, want,
+               biased, unquant);
+        CHECK(fabs(r.is.mean - want) <= tol, "eval IS %.9f, want %.9f", r.is.mean, want);
+        CHECK(fabs(biased - want) > 5 * tol && fabs(unquant - want) > 5 * tol,
+              "the test must tell the bias (%.9f) and the quantization (%.9f) apart from %.9f", biased, unquant, want);
+    }
+    free(q8);
+    free(lq);
+    free(lu);
+    free(lb);
 }
 
 static void test_forward(void) {
@@ -239,6 +309,7 @@ static void test_forward(void) {
     if (full) {
         float *rgb = ref_get("input.rgb", &n);
         if (rgb && n == 2 * 3 * 32 * 32) compare(net, "rgb", rgb, 2, 3, 32, 32);
+        if (rgb && n == 2 * 3 * 32 * 32) check_eval_is(net, rgb);
         free(rgb);
     } else {
         printf("  (RGB batch skipped: sanitizer build or LG_TEST_INCEPTION_FULL=0)\n");

@@ -1,6 +1,10 @@
 /* Known-answer tests of the metric math (include/lipgan/metrics.h): FID,
  * feature statistics and their files, Inception Score, KID, toy mode
- * metrics, class histograms, the spectral-collapse statistic and detector. */
+ * metrics, class histograms, the spectral-collapse statistic and detector;
+ * and the parts of eval.h that need no downloaded network: 8-bit
+ * quantization of samples (with a fresh classifier), the text lines, a
+ * reference that is not a covariance, statistics files' source, NaN and
+ * .npz inputs. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +12,8 @@
 #include <unistd.h>
 
 #include "lg_test.h"
+#include "lipgan/classifier.h"
+#include "lipgan/eval.h"
 #include "lipgan/metrics.h"
 #include "lipgan/safetensors.h"
 
@@ -20,7 +26,8 @@ static double normal(lg_test_rng *r) {
 
 /* Statistics built by hand (owned arrays). */
 static lg_fid_stats stats_make(int d, int64_t n) {
-    lg_fid_stats s = {d, n, calloc((size_t)d, sizeof(double)), calloc((size_t)d * d, sizeof(double))};
+    lg_fid_stats s = {.dim = d, .n = n, .mu = calloc((size_t)d, sizeof(double)),
+                      .sigma = calloc((size_t)d * d, sizeof(double))};
     LG_ASSERT(s.mu && s.sigma);
     return s;
 }
@@ -623,6 +630,137 @@ static void test_collapse_detector(void) {
     CHECK(onset == 10, "collapse onset at step %lld (first auc %g)", (long long)onset, first_auc);
 }
 
+/* ---- evaluation plumbing (eval.h) that needs no downloaded network ---- */
+
+/* lg_eval_quantize8: the 256 grid values come back bit for bit (they are what
+ * the loaders make of 8-bit pixels), an off-grid value moves to the nearest
+ * one, out-of-range values clamp, NaN stays. */
+static void test_eval_quantize8(void) {
+    float g[256], q[256];
+    for (int v = 0; v < 256; v++) g[v] = (float)v / 127.5f - 1.0f; /* the loaders' u8 -> float */
+    lg_eval_quantize8(g, 256, q);
+    int same = 1;
+    for (int v = 0; v < 256; v++) same &= memcmp(&g[v], &q[v], sizeof(float)) == 0;
+    CHECK(same, "8-bit grid values must be unchanged");
+    float x[6] = {0.1f, -0.3337f, 1.5f, -7.0f, NAN, 0.0f}, y[6];
+    lg_eval_quantize8(x, 6, y);
+    CHECK(y[0] != x[0] && fabsf(y[0] - x[0]) <= 1.0f / 127.5f / 2 + 1e-6f, "off-grid 0.1 -> %.9g", y[0]);
+    CHECK(y[0] == (float)rint((0.1 + 1) * 127.5) / 127.5f - 1.0f, "0.1 -> the nearest level, %.9g", y[0]);
+    CHECK(y[2] == 1.0f && y[3] == -1.0f, "clamped: %g %g", y[2], y[3]);
+    CHECK(isnan(y[4]), "NaN stays NaN for the networks' check");
+    CHECK(fabsf(y[5] - 0.0f) < 0.004f && y[5] != 0.0f, "0 is between two levels: %.9g", y[5]);
+    lg_eval_quantize8(x, 6, x); /* in place */
+    CHECK(memcmp(x, y, sizeof x - sizeof(float) * 2) == 0, "in place = out of place");
+}
+
+/* Generated images are quantized before the network: a batch and its
+ * quantized copy give identical metrics (the classifier's cFID and class
+ * counts; the same code path feeds Inception), while a copy moved by half a
+ * level, across the rounding boundary, gives other ones. */
+static void test_eval_quantizes_samples(void) {
+    enum { N = 24, S = 32 * 32 };
+    lg_classifier *c = NULL;
+    CHECK_OK(lg_classifier_create(&c, NULL, 11));
+    if (!c) return;
+    lg_test_rng r = lg_test_rng_make(9);
+    float *x = malloc(sizeof(float) * N * S), *xq = malloc(sizeof(float) * N * S), *ref = malloc(sizeof(float) * N * S);
+    LG_ASSERT(x && xq && ref);
+    lg_test_fill_uniform(&r, x, (size_t)N * S, -1.0f, 1.0f); /* off the grid almost everywhere */
+    lg_test_fill_uniform(&r, ref, (size_t)N * S, -1.0f, 1.0f);
+    lg_eval_quantize8(x, (size_t)N * S, xq);
+    lg_fid_stats rs;
+    CHECK_OK(lg_eval_stats(NULL, c, ref, N, 1, 32, 32, NULL, &rs));
+    lg_eval_inputs in;
+    lg_eval_inputs_default(&in);
+    in.metrics = LG_EVAL_CFID | LG_EVAL_CLASSES;
+    in.classifier = c;
+    in.cfid_ref = &rs;
+    lg_eval_result a, b, d;
+    CHECK_OK(lg_eval_samples(&in, x, N, 1, 32, 32, &a));
+    CHECK_OK(lg_eval_samples(&in, xq, N, 1, 32, 32, &b));
+    CHECK(a.cfid.fid == b.cfid.fid && !memcmp(a.class_counts, b.class_counts, sizeof a.class_counts),
+          "samples and their 8-bit version: cFID %.17g vs %.17g", a.cfid.fid, b.cfid.fid);
+    /* the samples' own values are not touched */
+    float x0 = x[0];
+    CHECK(x0 != xq[0] || x[1] != xq[1], "the input must not be quantized in place");
+    for (int i = 0; i < N * S; i++) xq[i] += (xq[i] < 0 ? 0.5f : -0.5f) / 127.5f + (xq[i] < 0 ? 1e-4f : -1e-4f);
+    CHECK_OK(lg_eval_samples(&in, xq, N, 1, 32, 32, &d));
+    CHECK(d.cfid.fid != a.cfid.fid, "values moved past half a level must change the result (%.17g)", d.cfid.fid);
+
+    /* a reference that is not a covariance is bad input, named as the reference */
+    for (int i = 0; i < rs.dim * rs.dim; i++) rs.sigma[i] = -rs.sigma[i];
+    lg_status s = lg_eval_samples(&in, x, N, 1, 32, 32, &a);
+    CHECK(s == LG_ERR_FORMAT && !strncmp(lg_error_msg(), "cfid reference statistics", 25),
+          "negated reference: %s: %s", lg_status_str(s), lg_error_msg());
+    lg_fid_stats_free(&rs);
+    lg_classifier_free(c);
+    free(x);
+    free(xq);
+    free(ref);
+}
+
+/* The text lines: a reference without a recorded size says so (not "vs 0
+ * reference"); a KID whose subsets are all the whole of both sets says its
+ * std means nothing instead of printing "+- 0". */
+static void test_eval_print(void) {
+    lg_eval_result r;
+    memset(&r, 0, sizeof r);
+    r.done = LG_EVAL_CFID | LG_EVAL_KID;
+    r.cfid.fid = 1.5;
+    r.cfid.n1 = 100;
+    r.cfid.n2 = 0;
+    r.kid.mean = 0.01;
+    r.kid.subsets = 100;
+    r.kid.subset_size = 50;
+    r.kid.n1 = 50;
+    r.kid.n2 = 50;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    LG_ASSERT(f);
+    lg_eval_result_print(&r, f);
+    r.kid.n2 = 80; /* the reference's subsets differ now: a real std */
+    r.kid.std = 0.002;
+    lg_eval_result_print(&r, f);
+    fclose(f);
+    CHECK(!strstr(buf, "vs 0 reference") && strstr(buf, "a reference of unrecorded size"), "n_ref 0: %s", buf);
+    CHECK(strstr(buf, "no std") && !strstr(buf, "+- 0.000000"), "identical KID subsets: %s", buf);
+    CHECK(strstr(buf, "+- 0.002000   (50 samples vs 80 reference"), "KID with a spread: %s", buf);
+    free(buf);
+}
+
+/* lg_fid_stats_load keeps "source"; a NaN is a bad file (FORMAT, not the
+ * NONFINITE of a diverged run); a zip (.npz) gets a conversion command. */
+static void test_fid_stats_load_inputs(void) {
+    enum { D = 3 };
+    char p[128];
+    lg_fid_stats s = stats_make(D, 10), t;
+    for (int i = 0; i < D; i++) s.sigma[i * D + i] = 1;
+    snprintf(p, sizeof p, "%s/src.safetensors", g_dir);
+    const char *src = "features X; data /d (cifar10, train, 3x32x32), first 10 of 10 images";
+    CHECK_OK(lg_fid_stats_save(&s, p, src));
+    CHECK_OK(lg_fid_stats_load(&t, p));
+    CHECK(!strcmp(t.source, src), "source kept: '%s'", t.source);
+    lg_fid_stats_free(&t);
+    CHECK(t.source[0] == '\0', "free clears source");
+    s.sigma[4] = NAN;
+    CHECK_OK(lg_fid_stats_save(&s, p, NULL));
+    lg_status st = lg_fid_stats_load(&t, p);
+    CHECK(st == LG_ERR_FORMAT && strstr(lg_error_msg(), "src.safetensors") && strstr(lg_error_msg(), "non-finite"),
+          "NaN in a file: %s: %s", lg_status_str(st), lg_error_msg());
+    snprintf(p, sizeof p, "%s/stats.npz", g_dir);
+    FILE *f = fopen(p, "wb");
+    LG_ASSERT(f);
+    static const char zip[] = "PK\x03\x04\x14\x00\x00\x00 and more";
+    fwrite(zip, 1, sizeof zip - 1, f);
+    fclose(f);
+    st = lg_fid_stats_load(&t, p);
+    CHECK(st == LG_ERR_FORMAT && strstr(lg_error_msg(), "zip archive") && strstr(lg_error_msg(), "python3 -c") &&
+              strstr(lg_error_msg(), "stats.npz"),
+          "npz: %s: %s", lg_status_str(st), lg_error_msg());
+    lg_fid_stats_free(&s);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/lg_test_metrics_XXXXXX");
     if (!mkdtemp(g_dir)) {
@@ -643,6 +781,10 @@ int main(void) {
     LG_TEST_RUN(test_class_hist);
     LG_TEST_RUN(test_collapse_stat);
     LG_TEST_RUN(test_collapse_detector);
+    LG_TEST_RUN(test_eval_quantize8);
+    LG_TEST_RUN(test_eval_quantizes_samples);
+    LG_TEST_RUN(test_eval_print);
+    LG_TEST_RUN(test_fid_stats_load_inputs);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);

@@ -1,10 +1,12 @@
 /* Tests of the training pieces: losses against closed forms (values and
- * gradients), Adam against a double-precision reference, the learning-rate
- * schedule, a short deterministic toy run whose D loss moves as it should,
+ * gradients), Adam against a double-precision reference, RMSProp against
+ * PyTorch, the learning-rate and critic schedules, a short deterministic toy run whose D loss moves as it should,
  * non-finite updates being skipped and stopping a diverged run, and every
  * example config running a few steps on tiny data. */
 #include <dirent.h>
+#include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -14,6 +16,7 @@
 #include "lipgan/loss.h"
 #include "lipgan/ops.h"
 #include "lipgan/optim.h"
+#include "lipgan/safetensors.h"
 #include "lipgan/train.h"
 #include "train/train_internal.h" /* lg__trainer_set_step_mode */
 #include "train_fixtures.h"
@@ -191,6 +194,200 @@ static void toy_config(lg_config *c) {
 }
 
 static int same_buffer(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof(float)) == 0; }
+
+/* ---- RMSProp and the critic schedule ---- */
+
+/* PyTorch's RMSprop step (torch/optim/rmsprop.py, _single_tensor_rmsprop,
+ * centered=False, momentum=0) in float, in its order of operations:
+ *   square_avg.mul_(alpha).addcmul_(g, g, value=1-alpha)
+ *   avg = square_avg.sqrt().add_(eps); p.addcdiv_(g, avg, value=-lr)
+ * where torch 2.x's CPU kernels compute addcmul as a fused multiply-add,
+ * fma(value*t1, t2, self) (its square averages are reproduced bit for bit
+ * below), and addcdiv as self + (value*t1)/t2; 1-alpha is formed in double
+ * from the float alpha (the reference file's hyperparameters are float
+ * values). Its vectorized float sqrt is not always correctly rounded (1 ulp
+ * off at some inputs), so its parameters are only compared to a tolerance. */
+static void torch_rmsprop_step(float *p, float *sq, const float *g, size_t n, float lr, float alpha,
+                               float eps) {
+    const float c = (float)(1.0 - (double)alpha), nlr = -lr;
+    for (size_t i = 0; i < n; i++) {
+        sq[i] = fmaf(c * g[i], g[i], sq[i] * alpha);
+        float avg = sqrtf(sq[i]) + eps;
+        p[i] = p[i] + nlr * g[i] / avg;
+    }
+}
+
+/* largest |a - b| in units of the float spacing at max(|a|, |b|) */
+static double max_ulps(const float *a, const float *b, size_t n) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        float m = fmaxf(fabsf(a[i]), fabsf(b[i]));
+        double ulp = m > 0 ? (double)nextafterf(m, INFINITY) - (double)m : (double)FLT_TRUE_MIN;
+        double u = fabs((double)a[i] - (double)b[i]) / ulp;
+        if (u > worst) worst = u;
+    }
+    return worst;
+}
+
+/* lipgan's RMSProp (Adam with beta1 = 0 and no bias correction, optim.c)
+ * against PyTorch's formula (above) and the numbers of torch.optim.RMSprop
+ * in tests/data/ref/rmsprop.safetensors (tools/gen_reference_rmsprop.py).
+ * lipgan rounds differently in two places (backend/adam_math.h, shared
+ * with Adam): v*alpha + c*g*g without the fused multiply-add, and
+ * p - lr*(g/avg) for p + (-lr*g)/avg; so square averages are compared to
+ * t ulps after step t and parameters to t * 2^-22 (updates are at most
+ * lr/sqrt(1-alpha) = 0.1 here, parameters below 2). A bias correction left
+ * in (1/sqrt(1-alpha^t) = 10 at t = 1) or a wrong lr would be far outside.
+ * The sync-free step's flagged update is bitwise the classic one, and a
+ * flag of 0 changes nothing. */
+static void test_rmsprop(void) {
+    const lg_backend *be = lg_backend_cpu();
+    const char *dir = getenv("LG_TEST_DATA");
+    char path[512];
+    snprintf(path, sizeof path, "%s/ref/rmsprop.safetensors", dir ? dir : "tests/data");
+    lg_st_file *f = NULL;
+    lg_status s = lg_st_open(&f, path);
+    CHECK(s == LG_OK, "%s: %s (python3 tools/gen_reference_rmsprop.py writes it)", path, lg_error_msg());
+    if (s != LG_OK) return;
+    enum { N = 37, T = 8 };
+    float p0[N], g[T][N], hyper[3], rp[T][N], rsq[T][N];
+    CHECK_OK(lg_st_get_f32(f, "p0", 1, (int64_t[]){N}, p0));
+    CHECK_OK(lg_st_get_f32(f, "g", 2, (int64_t[]){T, N}, &g[0][0]));
+    CHECK_OK(lg_st_get_f32(f, "hyper", 1, (int64_t[]){3}, hyper));
+    CHECK_OK(lg_st_get_f32(f, "p", 2, (int64_t[]){T, N}, &rp[0][0]));
+    CHECK_OK(lg_st_get_f32(f, "sq", 2, (int64_t[]){T, N}, &rsq[0][0]));
+    lg_st_close(f);
+    const float lr = hyper[0], alpha = hyper[1], eps = hyper[2];
+
+    float *p = lg_buffer_alloc(be, N), *pf = lg_buffer_alloc(be, N), *gb = lg_buffer_alloc(be, N);
+    float *dev = lg_buffer_alloc(be, 6); /* lr, tc, flag, hp (3) */
+    float fp[N], fsq[N] = {0};
+    memcpy(p, p0, sizeof p0);
+    memcpy(pf, p0, sizeof p0);
+    memcpy(fp, p0, sizeof p0);
+    lg_adam a, af;
+    CHECK_OK(lg_rmsprop_init(&a, be, N, alpha, eps));
+    CHECK_OK(lg_rmsprop_init(&af, be, N, alpha, eps));
+    double worst_sq[2] = {0, 0}, worst_p[2] = {0, 0};
+    for (int t = 0; t < T; t++) {
+        memcpy(gb, g[t], sizeof g[t]);
+        lg_adam_step(&a, p, gb, lr);
+        torch_rmsprop_step(fp, fsq, g[t], N, lr, alpha, eps);
+        /* the formula's square average is PyTorch's, bit for bit (this
+         * fails if the file is regenerated where torch's addcmul has no FMA) */
+        CHECK(same_buffer(fsq, rsq[t], N), "step %d: the float formula's square_avg differs from "
+              "torch.optim.RMSprop's", t);
+        const float *ref_p[2] = {rp[t], fp}, *ref_sq[2] = {rsq[t], fsq};
+        for (int k = 0; k < 2; k++) {
+            double u = max_ulps(a.v, ref_sq[k], N);
+            if (u > worst_sq[k]) worst_sq[k] = u;
+            CHECK(u <= t + 1, "step %d: square_avg %.1f ulps from %s", t, u, k ? "the formula" : "PyTorch");
+            for (int i = 0; i < N; i++) {
+                double e = fabs((double)p[i] - (double)ref_p[k][i]);
+                if (e > worst_p[k]) worst_p[k] = e;
+                CHECK(e <= (t + 1) * 0x1p-22, "step %d: param %d is %a, %s %a", t, i, p[i],
+                      k ? "the formula's" : "PyTorch's", ref_p[k][i]);
+            }
+        }
+        for (int i = 0; i < N; i++) CHECK(a.m[i] == 0.0f, "step %d: m[%d] = %g, not reset to 0", t, i, a.m[i]);
+        /* the flagged update: skipped with flag 0, then bitwise the classic one */
+        float pb[N], vb[N];
+        memcpy(pb, pf, sizeof pb);
+        memcpy(vb, af.v, sizeof vb);
+        dev[0] = lr;
+        dev[1] = (float)t;
+        dev[2] = 0.0f;
+        lg_adam_step_flagged(&af, pf, gb, dev, dev + 1, dev + 2, dev + 3);
+        CHECK(same_buffer(pf, pb, N) && same_buffer(af.v, vb, N) && dev[1] == (float)t,
+              "step %d: a flagged update with flag 0 changed something", t);
+        dev[2] = 1.0f;
+        lg_adam_step_flagged(&af, pf, gb, dev, dev + 1, dev + 2, dev + 3);
+        CHECK(dev[1] == (float)(t + 1) && dev[3] == lr && dev[4] == 1.0f && dev[5] == 1.0f,
+              "step %d: adam_prep gave t %g hp {%g, %g, %g}, want {lr, 1, 1}", t, dev[1], dev[3], dev[4],
+              dev[5]);
+        CHECK(same_buffer(pf, p, N) && same_buffer(af.v, a.v, N) && same_buffer(af.m, a.m, N),
+              "step %d: the flagged update differs from the classic one", t);
+    }
+    CHECK(a.t == T, "t = %lld", (long long)a.t);
+    if (getenv("LG_TEST_VERBOSE"))
+        printf("  rmsprop: square_avg within %.0f ulps of PyTorch's (%.0f of the formula), params within "
+               "%.3g (%.3g)\n", worst_sq[0], worst_sq[1], worst_p[0], worst_p[1]);
+    /* the steps moved the parameters far beyond the tolerance (an lr or
+     * bias-correction error would show), eps-dominated elements included */
+    CHECK(fabsf(p[1] - p0[1]) > 1e-3f && fabsf(p[10] - p0[10]) > 1e-2f, "RMSProp barely moved: %g, %g",
+          p[1] - p0[1], p[10] - p0[10]);
+    lg_adam_free(&a);
+    lg_adam_free(&af);
+    CHECK(lg_rmsprop_init(&a, be, N, 1.0f, 1e-8f) == LG_ERR_INVALID_ARG, "alpha = 1 rejected");
+    CHECK(lg_rmsprop_init(&a, be, N, 0.9f, 0.0f) == LG_ERR_INVALID_ARG, "eps = 0 rejected");
+    lg_buffer_free(be, p);
+    lg_buffer_free(be, pf);
+    lg_buffer_free(be, gb);
+    lg_buffer_free(be, dev);
+}
+
+/* The critic schedule: lg_dis_at's rule, and lg_dis_updates' closed form
+ * against a plain sum over the steps. */
+static void test_dis_schedule(void) {
+    lg_dis_schedule wgan = {5, 100, 25, 500};
+    int want[][2] = {{0, 100}, {24, 100}, {25, 5}, {26, 5}, {499, 5}, {500, 100}, {501, 5}, {1000, 100}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        CHECK(lg_dis_at(&wgan, want[i][0]) == want[i][1], "WGAN schedule at %d: %d, want %d", want[i][0],
+              lg_dis_at(&wgan, want[i][0]), want[i][1]);
+    lg_dis_schedule off = {5, 0, 25, 500};
+    CHECK(lg_dis_at(&off, 0) == 5 && lg_dis_at(&off, 500) == 5, "boost 0 is off");
+    lg_dis_schedule ss[] = {{5, 100, 25, 500}, {1, 7, 2, 4}, {3, 9, 0, 3}, {2, 6, 5, 0}, {4, 1, 3, 2},
+                            {5, 0, 25, 500}, {2, 8, 0, 0}, {1, 3, 10, 1}};
+    for (size_t k = 0; k < sizeof ss / sizeof ss[0]; k++)
+        for (int64_t from = 0; from < 30; from += 3)
+            for (int64_t to = from; to < 1100; to += to < 40 ? 1 : 97) {
+                int64_t sum = 0;
+                for (int64_t i = from; i < to; i++) sum += lg_dis_at(&ss[k], i) + 1;
+                int64_t got = lg_dis_updates(&ss[k], from, to);
+                CHECK(got == sum, "schedule %zu: updates in [%lld, %lld): %lld, want %lld", k, (long long)from,
+                      (long long)to, (long long)got, (long long)sum);
+                if (got != sum) return;
+            }
+    CHECK(lg_dis_updates(&wgan, 10, 5) == 0, "an empty range");
+}
+
+/* The trainer runs the schedule in both step paths: D updates per step
+ * with n_dis 1, boost 7 for the first 2 steps and every 4th; and builds
+ * the optimizers optim.<net>.kind names (RMSProp on D here: its scratch m
+ * stays 0, Adam's on G does not). */
+static void test_dis_schedule_trainer(void) {
+    static const int want[10] = {7, 7, 1, 1, 7, 1, 1, 1, 7, 1};
+    for (int mode = 0; mode < 2; mode++) {
+        lg_config c;
+        toy_config(&c);
+        const char *sets[] = {"train.n_dis=1", "train.n_dis_boost=7", "train.n_dis_boost_first=2",
+                              "train.n_dis_boost_every=4", "train.batch_d=8", "train.batch_g=8",
+                              "optim.d.kind=rmsprop", "optim.d.beta1=0", "optim.d.alpha=0.9", NULL};
+        for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
+        lg_trainer *t = NULL;
+        CHECK_OK(lg_trainer_create(&t, &c));
+        if (!t) return;
+        CHECK(t->opt_d.kind == LG_OPTIM_RMSPROP && t->opt_d.beta1 == 0.0f && t->opt_d.beta2 == 0.9f &&
+                  t->opt_g.kind == LG_OPTIM_ADAM && t->opt_g.beta1 == 0.5f && t->opt_g.beta2 == 0.9f,
+              "optimizers: D kind %d betas %g %g, G kind %d betas %g %g", t->opt_d.kind, t->opt_d.beta1,
+              t->opt_d.beta2, t->opt_g.kind, t->opt_g.beta1, t->opt_g.beta2);
+        CHECK_OK(lg__trainer_set_step_mode(t, mode));
+        for (int i = 0; i < 10; i++) {
+            int64_t d0 = t->opt_d.t, g0 = t->opt_g.t;
+            lg_train_stats s;
+            CHECK_OK(lg_trainer_step(t, &s));
+            CHECK(t->opt_d.t - d0 == want[i] && t->opt_g.t - g0 == 1,
+                  "%s step: step %d ran %lld D and %lld G updates, want %d and 1",
+                  mode ? "sync-free" : "classic", i, (long long)(t->opt_d.t - d0), (long long)(t->opt_g.t - g0),
+                  want[i]);
+        }
+        int dm = 0, gm = 0;
+        for (size_t i = 0; i < t->opt_d.n; i++) dm += t->opt_d.m[i] != 0.0f;
+        for (size_t i = 0; i < t->opt_g.n; i++) gm += t->opt_g.m[i] != 0.0f;
+        CHECK(dm == 0 && gm > 0, "after 10 steps: %d nonzero m in D (RMSProp), %d in G (Adam)", dm, gm);
+        lg_trainer_free(t);
+    }
+}
 
 static void test_toy_run_deterministic(void) {
     lg_config c;
@@ -694,6 +891,9 @@ int main(void) {
     LG_TEST_RUN(test_loss_values);
     LG_TEST_RUN(test_loss_gradients);
     LG_TEST_RUN(test_adam);
+    LG_TEST_RUN(test_rmsprop);
+    LG_TEST_RUN(test_dis_schedule);
+    LG_TEST_RUN(test_dis_schedule_trainer);
     LG_TEST_RUN(test_toy_run_deterministic);
     LG_TEST_RUN(test_d_loss_moves);
     LG_TEST_RUN(test_nonfinite_skip_and_diverge);

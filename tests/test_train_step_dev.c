@@ -5,8 +5,8 @@
  * sync-free step decides on the device: plain updates, SN + gradient
  * penalty (second derivatives), weight clipping, spectral gradient
  * clamping (its vectors too), r(W) on G, BN in G, the
- * EMA of G (copy phase, averaging phase, and a skipped G update), a
- * CIFAR-shaped ResNet, and updates skipped because the loss went
+ * EMA of G (copy phase, averaging phase, and a skipped G update),
+ * RMSProp with the critic schedule's boost, a CIFAR-shaped ResNet, and updates skipped because the loss went
  * non-finite (state restored, Adam's step counter held back). On a GPU the
  * same step is what the CUDA backend runs and captures as graphs
  * (tests/gpu/test_train_cuda.c compares that with the CPU). */
@@ -140,6 +140,20 @@ int main(void) {
     CHECK_OK(lg_config_set(&c, "loss=wasserstein"));
     compare(&c, 5, "toy weight clipping");
 
+    /* RMSProp on both networks (Adam's kernels with beta1 0 and no bias
+     * correction: adam_prep gets (0, 0)) with the WGAN setup: clipping and
+     * the critic schedule's boost (4 D updates at steps 0, 3 and 6) */
+    toy(&c);
+    {
+        const char *rs[] = {"optim.d.kind=rmsprop", "optim.g.kind=rmsprop", "optim.d.beta1=0",
+                            "optim.g.beta1=0", "optim.d.alpha=0.9", "lipschitz.d.sn=false",
+                            "lipschitz.d.clip=0.05", "loss=wasserstein", "train.n_dis=1",
+                            "train.n_dis_boost=4", "train.n_dis_boost_first=1",
+                            "train.n_dis_boost_every=3", NULL};
+        for (int i = 0; rs[i]; i++) CHECK_OK(lg_config_set(&c, rs[i]));
+    }
+    compare(&c, 7, "toy RMSProp, clipping, boost");
+
     /* the EMA of G: copies for the first ema.start steps, then averages */
     toy(&c);
     CHECK_OK(lg_config_set(&c, "ema.decay=0.9"));
@@ -177,12 +191,18 @@ int main(void) {
      * every update of one step non-finite: all are skipped with the state
      * restored and Adam's counters held; then the weight is repaired and
      * training goes on. With the NaN left in, both stop as diverged. */
-    toy(&c);
-    CHECK_OK(lg_config_set(&c, "train.max_nonfinite=6"));
-    CHECK_OK(lg_config_set(&c, "ema.decay=0.8")); /* a skipped G update leaves the EMA alone */
-    CHECK_OK(lg_config_set(&c, "ema.start=1"));
-    CHECK_OK(lg_config_set(&c, "lipschitz.d.clamp_ratio=1.5")); /* its vectors are restored too */
-    for (int lasting = 0; lasting < 2; lasting++) {
+    for (int run = 0; run < 3; run++) {
+        int lasting = run == 1; /* run 2: run 0 with RMSProp (its scratch m stays 0) */
+        toy(&c);
+        CHECK_OK(lg_config_set(&c, "train.max_nonfinite=6"));
+        CHECK_OK(lg_config_set(&c, "ema.decay=0.8")); /* a skipped G update leaves the EMA alone */
+        CHECK_OK(lg_config_set(&c, "ema.start=1"));
+        CHECK_OK(lg_config_set(&c, "lipschitz.d.clamp_ratio=1.5")); /* its vectors are restored too */
+        if (run == 2) {
+            const char *rs[] = {"optim.d.kind=rmsprop", "optim.g.kind=rmsprop", "optim.d.beta1=0",
+                                "optim.g.beta1=0", NULL};
+            for (int i = 0; rs[i]; i++) CHECK_OK(lg_config_set(&c, rs[i]));
+        }
         lg_trainer *tr[2] = {NULL, NULL};
         CHECK_OK(lg_trainer_create(&tr[0], &c));
         CHECK_OK(lg_trainer_create(&tr[1], &c));
@@ -217,8 +237,8 @@ int main(void) {
             CHECK(skipped == 4, "a NaN step skipped %d updates, want n_dis + 1 = 4", skipped);
             CHECK(tr[0]->opt_d.t == 5 * 3 && tr[0]->opt_g.t == 5, "Adam steps D %lld G %lld",
                   (long long)tr[0]->opt_d.t, (long long)tr[0]->opt_g.t);
-            printf("  %-28s 6 steps, bitwise equal; %d updates skipped\n", "toy NaN in G, repaired",
-                   skipped);
+            printf("  %-28s 6 steps, bitwise equal; %d updates skipped\n",
+                   run ? "toy NaN in G, RMSProp" : "toy NaN in G, repaired", skipped);
         } else {
             CHECK(r[0] == LG_ERR_NONFINITE && stopped_at == 3,
                   "a lasting NaN: status %d at step %d, want diverged (%d) at step 3", r[0],

@@ -16,6 +16,14 @@ sides built identical weights before it compares any activation.
 The reference forward runs in float64 (weights and inputs are the float32
 values, widened), so the test measures the C float32 error alone.
 
+Besides pool3 and the fc output ("logits.*", with fc.bias), it stores the
+Inception Score's logits WITHOUT the bias ("logits_unbiased.*" = pool3 @
+fc.weight^T, as the original IS code and torch-fidelity's
+"logits_unbiased"), and those of the RGB pair after 8-bit quantization
+("input.rgb_q8", "logits_unbiased.rgb_q8": round((x + 1) * 127.5) clamped to
+0..255, then / 127.5 - 1, in float32 as lg_eval_quantize8), from which the
+test computes the IS that lg_eval_samples must report.
+
 Run from the repo root (a few seconds):
   python3 tools/gen_inception_reference.py [--weights-out W.safetensors]
 --weights-out also writes the synthetic weights with the converter's writer
@@ -287,16 +295,23 @@ def main():
     with torch.no_grad():
         m64 = FIDInception3().double().eval()
         m64.load_state_dict({k: v.double() for k, v in weights}, strict=False)
+        w64 = m64.fc.weight  # (K, 2048)
         for tag, x in (("rgb", x_rgb), ("gray", x_gray)):
             p64, l64 = m64(x.double())
             p32, l32 = model(x)
             out["input." + tag] = x
             out["pool3." + tag] = p64.float()
             out["logits." + tag] = l64.float()
+            out["logits_unbiased." + tag] = (p64 @ w64.t()).float()
             print("%s: pool3 |mean| %.4g max %.4g; logits std %.4g max|.| %.4g; torch float32 vs "
                   "float64: pool3 max err %.3g, logits max err %.3g" % (
                       tag, p64.abs().mean(), p64.max(), l64.std(), l64.abs().max(),
                       (p32.double() - p64).abs().max(), (l32.double() - l64).abs().max()))
+        # what lg_eval_samples feeds the network: 8-bit levels (half to even, as rintf)
+        x_q8 = torch.round((x_rgb + 1.0) * 127.5).clamp(0, 255) / 127.5 - 1.0  # float32 throughout
+        p64, _ = m64(x_q8.double())
+        out["input.rgb_q8"] = x_q8
+        out["logits_unbiased.rgb_q8"] = (p64 @ w64.t()).float()
         out["resize.down.in"] = r_down[0]
         out["resize.down.out"] = F.interpolate(r_down, size=(11, 13), mode="bilinear", align_corners=False)[0]
         out["resize.up.in"] = r_up[0]

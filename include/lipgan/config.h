@@ -74,7 +74,9 @@ typedef struct lg_cfg_lip {
 
 /* optim.g / optim.d */
 typedef struct lg_cfg_adam {
-    float lr, beta1, beta2, eps;
+    float lr, beta1, beta2, eps;  /* beta1, beta2: Adam only */
+    float alpha;                  /* RMSProp only: square_avg decay (PyTorch's default 0.99) */
+    char kind[LG_CFG_STR_MAX];    /* adam | rmsprop (lipgan/optim.h) */
 } lg_cfg_adam;
 
 typedef struct lg_config {
@@ -101,6 +103,9 @@ typedef struct lg_config {
     struct {
         int64_t steps;                /* generator updates */
         int n_dis;                    /* D updates per G update */
+        int n_dis_boost;              /* > 0: D updates before the boosted G updates (WGAN: 100) */
+        int64_t n_dis_boost_first;    /* ... which are the first N (WGAN: 25) */
+        int64_t n_dis_boost_every;    /* ... and every N-th (step % N == 0; WGAN: 500; 0 = none) */
         int batch_d, batch_g;
         char lr_decay[LG_CFG_STR_MAX];  /* linear | none */
         int max_nonfinite;            /* this many skipped updates in a row stop the run */
@@ -167,7 +172,8 @@ const lg_cfg_key *lg_config_keys(int *n);
 const lg_cfg_key *lg_config_find_key(const char *name);
 
 /* Fills c with the defaults (the thesis' SN-GAN baseline: ResNet, hinge,
- * SN in D, Adam 2e-4 (0, 0.9), n_dis 5, batches 64/128, linear decay). */
+ * SN in D, Adam 2e-4 (0, 0.9), n_dis 5 without boost, batches 64/128,
+ * linear decay). */
 void lg_config_default(lg_config *c);
 
 /* Sets one key from its text value ("0.5", "true", "hinge"); `where` is
@@ -188,11 +194,14 @@ lg_status lg_config_load_string(lg_config *c, const char *yaml, size_t len,
  * would do nothing are errors: a key of the other network (gradient
  * penalty on G, r(W) penalty on D), model.d.bn on a cnn/resnet D (they have
  * no batch norm), sr_dynamic without sr_gamma, SR without SN/Toeplitz on
- * that network; also e.g. a convolutional model for 2-D toy data. */
+ * that network, Adam's betas with optim.<net>.kind rmsprop and RMSProp's
+ * alpha with adam; also e.g. a convolutional model for 2-D toy data. */
 lg_status lg_config_validate(const lg_config *c);
 
 /* Harmless settings that do nothing (data.path with a 2-D toy, sr_every
- * without SR, sn_iters without SN/Toeplitz, gp_kind without the penalty):
+ * without SR, sn_iters without SN/Toeplitz, gp_kind without the penalty,
+ * train.n_dis_boost_first/_every without n_dis_boost, a boost that never
+ * applies or equals n_dis):
  * one line each, "<prefix>warning: ...", to f (NULL: only counted).
  * Returns their number. */
 int lg_config_warnings(const lg_config *c, FILE *f, const char *prefix);

@@ -94,13 +94,31 @@ typedef struct lg_eval_result {
  * C = 1 or 3, any size; the classifier 1x28x28 or 1x32x32), or toy points
  * (N, 2) with c = 2, h = w = 1. Every requested metric must have its
  * network and reference; a missing one is LG_ERR_INVALID_ARG naming it.
- * Errors of the networks and metric functions pass through. */
+ * Images are quantized to 8 bits (lg_eval_quantize8) before either
+ * network, as the reference pipelines see generated images (pytorch-fid
+ * reads saved PNGs, the SN-GAN evaluation casts to uint8, torch-fidelity
+ * takes uint8): the real data they are compared with is 8-bit too. x is
+ * not modified (chunks are quantized into scratch). IS uses the logits
+ * without the fc bias (lg_inception_is_logits). A reference that is not a
+ * covariance (lg_fid_compute's LG_ERR_INVALID_ARG) is LG_ERR_FORMAT, its
+ * message starting "fid reference statistics" or "cfid reference
+ * statistics". Other errors of the networks and metric functions pass
+ * through. */
 lg_status lg_eval_samples(const lg_eval_inputs *in, const float *x, int64_t n, int c, int h, int w,
                           lg_eval_result *out);
 
-/* Features of n images from exactly one of inc / cls (the other NULL):
- * feat (N, 2048 or 128) and/or logits (N, K); either may be NULL. Runs in
- * chunks of 256 images, a progress line per chunk of 2560 if progress. */
+/* y = x rounded to the 8-bit grid of [-1, 1]: v = round((x + 1) * 127.5)
+ * clamped to [0, 255] (round half to even), then v / 127.5 - 1, the same
+ * float the data loaders make of an 8-bit pixel v, so a value on the grid
+ * (any real 8-bit image) comes back bit for bit. NaN/Inf stay as they are
+ * (the networks reject them). n values; y may equal x. */
+void lg_eval_quantize8(const float *x, size_t n, float *y);
+
+/* Features of n images from exactly one of inc / cls (the other NULL), as
+ * given (no quantization: for real data): feat (N, 2048 or 128) and/or
+ * logits (N, K) (Inception: the fc output with its bias); either may be
+ * NULL. Runs in chunks of 256 images, a progress line per chunk of 2560 if
+ * progress. */
 lg_status lg_eval_features(const lg_inception *inc, lg_classifier *cls, const float *x, int64_t n, int c,
                            int h, int w, float *feat, float *logits, FILE *progress);
 
@@ -110,7 +128,9 @@ lg_status lg_eval_features(const lg_inception *inc, lg_classifier *cls, const fl
 lg_status lg_eval_stats(const lg_inception *inc, lg_classifier *cls, const float *x, int64_t n, int c, int h,
                         int w, FILE *progress, lg_fid_stats *out);
 
-/* Human-readable lines, one per metric, each with its sample counts. */
+/* Human-readable lines, one per metric, each with its sample counts (a
+ * reference of unknown size, n_ref 0, says so; a KID whose subsets were all
+ * the same, i.e. subset size >= both set sizes, says its std means nothing). */
 void lg_eval_result_print(const lg_eval_result *r, FILE *f);
 
 /* One metrics.jsonl row (no newline), malloc'ed (free()), NULL on

@@ -20,7 +20,8 @@
  * Outputs: pool3 (N, 2048), the global average pool after Mixed_7c (what
  * FID and KID use), and logits (N, K) of the final fc layer, K = 1008 for
  * pytorch-fid's weights (1000 for torchvision's). The Inception Score is
- * computed from softmax(logits) (see metrics.h).
+ * computed from softmax of the logits WITHOUT the fc bias
+ * (lg_inception_is_logits), as the original IS code and torch-fidelity.
  *
  * Weights: a safetensors file with torchvision/pytorch-fid state-dict names
  * ("Conv2d_1a_3x3.conv.weight", "Conv2d_1a_3x3.bn.running_var", ...,
@@ -89,6 +90,16 @@ const char *lg_inception_describe(const lg_inception *net);
  * both outputs NULL), LG_ERR_NONFINITE (a NaN/Inf pixel), LG_ERR_NOMEM. */
 lg_status lg_inception_run(const lg_inception *net, const float *x, int n, int c, int h, int w,
                            float *pool3, float *logits);
+
+/* The logits the Inception Score uses: logits (N, K) = pool3 (N, 2048)
+ * times fc.weight^T, WITHOUT fc.bias. The original IS code (openai
+ * improved-gan inception_score.py: logits = pool3 @ W, W the input of
+ * softmax/logits/MatMul) and torch-fidelity / torchmetrics
+ * ("logits_unbiased") leave the bias out; lg_inception_run's logits are the
+ * classification output, with it. Errors: LG_ERR_INVALID_ARG (n < 1, a
+ * NULL pointer). */
+lg_status lg_inception_is_logits(const lg_inception *net, const float *pool3 /* (N,2048) */, int64_t n,
+                                 float *logits /* (N,K) */);
 
 /* Bilinear resize of c planes x (C, H, W) to y (C, OH, OW), as
  * F.interpolate(mode="bilinear", align_corners=False, antialias=False)

@@ -44,6 +44,10 @@ typedef struct lg_fid_stats {
                        without the "n" metadata) */
     double *mu;     /* (D) */
     double *sigma;  /* (D, D) symmetric */
+    char source[1024]; /* what the features and data were (the file's
+                          "source" metadata, as lipgan fid-stats writes it:
+                          "<feature network>; data <path> (<format>, <split>,
+                          CxHxW), first N of M images"); "" if unknown */
 } lg_fid_stats;
 
 /* Statistics of n feature vectors feat (N, D); n >= 2. The sums run in
@@ -81,8 +85,11 @@ void lg_fid_accum_free(lg_fid_accum *a);
 lg_status lg_fid_stats_save(const lg_fid_stats *s, const char *path, const char *source);
 /* Loads statistics saved above, or any safetensors file with "mu" (D) and
  * "sigma" (D, D) as F64 or F32 (F32 is widened); n comes from metadata "n"
- * (0 if absent). Errors: LG_ERR_NOT_FOUND, LG_ERR_IO, LG_ERR_FORMAT,
- * LG_ERR_SHAPE, LG_ERR_NONFINITE, LG_ERR_NOMEM. */
+ * (0 if absent), source from metadata "source" ("" if absent, truncated to
+ * the field). Errors: LG_ERR_NOT_FOUND, LG_ERR_IO, LG_ERR_FORMAT (not
+ * safetensors: a zip archive, e.g. pytorch-fid's .npz, gets a message with
+ * a conversion command; a NaN/Inf value, since a file is bad input, not a
+ * diverged computation), LG_ERR_SHAPE, LG_ERR_NOMEM. */
 lg_status lg_fid_stats_load(lg_fid_stats *out, const char *path);
 
 typedef struct lg_fid_result {

@@ -1,12 +1,18 @@
 /* Exit codes and error printing shared by the subcommands. */
 #include "cli/cli.h"
 
+#include <cJSON.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "lipgan/fileio.h"
+#include "lipgan/train.h"
+
+static lg_status writable_only(const char *opt, const char *path);
 
 int lg_cli_exit_code(lg_status s) {
     switch (s) {
@@ -17,14 +23,20 @@ int lg_cli_exit_code(lg_status s) {
     case LG_ERR_INVALID_ARG: return LG_EXIT_CONFIG;
     case LG_ERR_NONFINITE: return LG_EXIT_DIVERGED;
     case LG_ERR_INTERRUPTED: return LG_EXIT_INTERRUPTED;
-    default: return LG_EXIT_RUNTIME;
+    default: return s == LG_CLI_USAGE ? LG_EXIT_USAGE : LG_EXIT_RUNTIME;
     }
 }
 
 int lg_cli_fail(const char *cmd, lg_status s) {
+    if (s == LG_CLI_USAGE && cmd) return lg_cli_usage_error(cmd, "%s", lg_error_msg());
     fprintf(stderr, "lipgan%s%s: error: %s\n", cmd ? " " : "", cmd ? cmd : "",
             *lg_error_msg() ? lg_error_msg() : lg_status_str(s));
     return lg_cli_exit_code(s);
+}
+
+int lg_cli_fail_input(const char *cmd, lg_status s) {
+    int code = lg_cli_fail(cmd, s);
+    return s == LG_ERR_NONFINITE ? LG_EXIT_DATA : code;
 }
 
 int lg_cli_usage_error(const char *cmd, const char *fmt, ...) {
@@ -37,7 +49,69 @@ int lg_cli_usage_error(const char *cmd, const char *fmt, ...) {
     return LG_EXIT_USAGE;
 }
 
+/* 1 if path is a safetensors file whose metadata "format" is fmt. Reads
+ * only the header (a checkpoint can be large). */
+static int st_format_is(const char *path, const char *fmt) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char len8[8];
+    int yes = 0;
+    if (fread(len8, 1, 8, f) == 8) {
+        uint64_t n = 0;
+        for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
+        struct stat sb;
+        int ok = fstat(fileno(f), &sb) == 0 && n > 0 && n <= 100000000 && n <= (uint64_t)sb.st_size - 8;
+        char *h = ok ? malloc(n + 1) : NULL;
+        if (h && fread(h, 1, n, f) == n) {
+            h[n] = '\0';
+            cJSON *root = cJSON_Parse(h);
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "__metadata__"),
+                                                               "format");
+            yes = cJSON_IsString(v) && strcmp(v->valuestring, fmt) == 0;
+            cJSON_Delete(root);
+        }
+        free(h);
+    }
+    fclose(f);
+    return yes;
+}
+
+/* Why an existing regular file at path must not be replaced, or NULL. */
+static const char *protected_file(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    static const char *run_files[] = {"metrics.jsonl", "config.yaml", "spectra.bin", ".lock"};
+    for (size_t i = 0; i < sizeof run_files / sizeof run_files[0]; i++)
+        if (!strcmp(base, run_files[i])) return "is a run directory's own file";
+    size_t bl = strlen(base);
+    if ((!strncmp(base, "ckpt_", 5) && bl > 17 && !strcmp(base + bl - 12, ".safetensors")) ||
+        !strncmp(base, "events.out.tfevents.", 20))
+        return "is a run directory's own file";
+    if (st_format_is(path, LG_CHECKPOINT_FORMAT)) return "is a lipgan training checkpoint";
+    return NULL;
+}
+
+lg_status lg_cli_check_output(const char *opt, const char *path, const char *const *inputs, int n) {
+    struct stat sb, si;
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        for (int i = 0; i < n; i++)
+            if (inputs[i] && stat(inputs[i], &si) == 0 && si.st_dev == sb.st_dev && si.st_ino == sb.st_ino)
+                return lg_error_set(LG_CLI_USAGE, "%s %s: is this command's input %s; it would be overwritten: "
+                                                  "choose another path",
+                                    opt, path, inputs[i]);
+        const char *why = protected_file(path);
+        if (why)
+            return lg_error_set(LG_CLI_USAGE, "%s %s: %s; it would be overwritten: choose another path", opt, path,
+                                why);
+    }
+    return writable_only(opt, path);
+}
+
 lg_status lg_cli_check_writable(const char *opt, const char *path) {
+    return lg_cli_check_output(opt, path, NULL, 0);
+}
+
+static lg_status writable_only(const char *opt, const char *path) {
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
         return lg_error_set(LG_ERR_IO, "%s %s: is a directory; give a file name (e.g. %s/out.safetensors)", opt,

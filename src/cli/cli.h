@@ -23,6 +23,11 @@ enum {
                                  signal's own code; 130 where none is known) */
 };
 
+/* A status only the CLI uses: the message is a usage error (exit 2), e.g.
+ * an --out that would overwrite a checkpoint. The library never returns it
+ * (it lies past the library's statuses). */
+#define LG_CLI_USAGE ((lg_status)LG_STATUS_COUNT)
+
 typedef int (*lg_cli_fn)(int argc, char **argv);
 
 typedef struct lg_cli_cmd {
@@ -33,12 +38,18 @@ typedef struct lg_cli_cmd {
 
 /* Exit code for a library status: OK 0; FORMAT, NOT_FOUND, SHAPE 3 (bad
  * input); INVALID_ARG 4 (bad config value); NONFINITE 5; INTERRUPTED 130;
- * everything else (IO, NOMEM, UNSUPPORTED, BACKEND) 1. */
+ * LG_CLI_USAGE 2; everything else (IO, NOMEM, UNSUPPORTED, BACKEND) 1. */
 int lg_cli_exit_code(lg_status s);
 
 /* Prints "lipgan <cmd>: error: <lg_error_msg()>" to stderr and returns
- * lg_cli_exit_code(s). cmd may be NULL. */
+ * lg_cli_exit_code(s); for LG_CLI_USAGE it prints as lg_cli_usage_error.
+ * cmd may be NULL. */
 int lg_cli_fail(const char *cmd, lg_status s);
+
+/* lg_cli_fail for commands that do not train (eval, fid-stats, sample): a
+ * NaN/Inf there comes from a bad input file, not a diverged run, so
+ * LG_ERR_NONFINITE exits 3, not 5. */
+int lg_cli_fail_input(const char *cmd, lg_status s);
 
 /* Prints "lipgan <cmd>: <message>; see 'lipgan <cmd> --help'" to stderr and
  * returns LG_EXIT_USAGE. */
@@ -49,7 +60,19 @@ int lg_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
  * must not be a directory, and its temp file "<path>.tmp.<pid>" is created
  * and removed again in the target directory. Nothing is left behind and an
  * existing file at path is not touched. LG_ERR_IO with a message naming the
- * path, prefixed by opt (e.g. "--out"). */
+ * path, prefixed by opt (e.g. "--out").
+ * It also refuses (LG_CLI_USAGE: exit 2, "choose another path") to replace
+ * an existing file that is a lipgan training checkpoint (safetensors whose
+ * metadata format is LG_CHECKPOINT_FORMAT, whatever its name) or one of a
+ * run directory's own files by name: metrics.jsonl, config.yaml,
+ * spectra.bin, .lock, ckpt_*.safetensors, events.out.tfevents.*. An
+ * earlier output of the command's own kind (a PNG grid, an HTML report,
+ * FID statistics) may be replaced: re-running a command does that. */
 lg_status lg_cli_check_writable(const char *opt, const char *path);
+
+/* lg_cli_check_writable, and also refuses (LG_CLI_USAGE) a path that is
+ * the same file (device and inode) as one of the command's n input paths
+ * (NULL entries and paths that do not exist are skipped). */
+lg_status lg_cli_check_output(const char *opt, const char *path, const char *const *inputs, int n);
 
 #endif

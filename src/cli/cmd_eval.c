@@ -1,5 +1,7 @@
 /* lipgan eval: metrics of a checkpoint's generator (lipgan/eval.h), and the
  * helpers it shares with `lipgan fid-stats` (cli/eval_common.h). */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,17 +20,18 @@
 
 /* ---- shared with fid-stats ---- */
 
+const char *lg_cli_weights_path(int classifier, const char *path, char *buf, size_t cap) {
+    if (path) return path;
+    const char *env = classifier ? NULL : getenv("LG_INCEPTION_WEIGHTS");
+    if (env && *env) return env;
+    lg_file_find_shipped(classifier ? LG_CLS_DEFAULT_PATH : LG_CLI_INCEPTION_DEFAULT, buf, cap);
+    return buf;
+}
+
 lg_status lg_cli_load_inception(const char *path, lg_inception **out) {
     char def[PATH_MAX + 16];
     *out = NULL;
-    if (!path) {
-        const char *env = getenv("LG_INCEPTION_WEIGHTS");
-        if (env && *env) path = env;
-        else {
-            lg_file_find_shipped(LG_CLI_INCEPTION_DEFAULT, def, sizeof def);
-            path = def;
-        }
-    }
+    path = lg_cli_weights_path(0, path, def, sizeof def);
     if (access(path, F_OK) != 0)
         return lg_error_set(LG_ERR_NOT_FOUND,
                             "Inception weights %s: no such file; lipgan downloads nothing: on a machine that has "
@@ -42,11 +45,7 @@ lg_status lg_cli_load_inception(const char *path, lg_inception **out) {
 
 lg_status lg_cli_load_classifier(const char *path, lg_classifier **out) {
     char def[PATH_MAX + 16];
-    if (!path) {
-        lg_file_find_shipped(LG_CLS_DEFAULT_PATH, def, sizeof def);
-        path = def;
-    }
-    return lg_classifier_load(out, path, NULL);
+    return lg_classifier_load(out, lg_cli_weights_path(1, path, def, sizeof def), NULL);
 }
 
 lg_status lg_cli_load_images(lg_dataset *d, const char *format, const char *path, const char *split, int size,
@@ -59,6 +58,28 @@ lg_status lg_cli_load_images(lg_dataset *d, const char *format, const char *path
     ds.size = size;
     ds.channels = channels;
     return lg_data_load(d, &ds);
+}
+
+void lg_cli_features_desc(const lg_inception *inc, lg_classifier *cls, char *buf, size_t cap) {
+    if (inc) snprintf(buf, cap, "%s", lg_inception_describe(inc));
+    else
+        snprintf(buf, cap, "lipgan Fashion-MNIST classifier fc1 features (%d; test accuracy %.4f)", LG_CLS_FEAT_DIM,
+                 lg_classifier_get_info(cls)->test_accuracy);
+}
+
+int lg_cli_source_shape(const char *source, int *c, int *h, int *w) {
+    /* "...; data PATH (FORMAT, SPLIT, CxHxW), first N of M images": the last
+     * "), first " and the ", " before it (PATH may hold anything) */
+    const char *d = strstr(source, "; data ");
+    if (!d) return 0;
+    const char *end = NULL;
+    for (const char *p = d; (p = strstr(p, "), first ")); p++) end = p;
+    if (!end) return 0;
+    const char *sh = NULL;
+    for (const char *p = d; p < end; p++)
+        if (p[0] == ',' && p[1] == ' ') sh = p + 2;
+    char tail[8];
+    return sh && sscanf(sh, "%dx%dx%d%7s", c, h, w, tail) == 4 && tail[0] == ')';
 }
 
 /* ---- eval ---- */
@@ -81,19 +102,33 @@ static void usage(FILE *f) {
             "Default LIST: toy for 2-D toys, cfid,classes for 1x32x32 images, else is,fid.\n"
             "Default N: 2500 for toys, 10000 for images.\n"
             "\n"
+            "Generated images are quantized to 8 bits before the Inception net or the classifier\n"
+            "(round((x+1)*127.5) clamped to 0..255, then back to [-1, 1]), as pytorch-fid (saved\n"
+            "PNGs), the SN-GAN code (uint8) and torch-fidelity (uint8) see them; real data is 8-bit.\n"
+            "IS uses the Inception logits without the fc bias, as the original IS code and\n"
+            "torch-fidelity. Without --ref, fid and kid share one pass over the real images.\n"
+            "\n"
             "  --ref STATS       reference statistics from `lipgan fid-stats` (repeatable): used for\n"
-            "                    fid if their dimension is 2048, for cfid if it is 128. Without one,\n"
-            "                    the reference is computed from the checkpoint's training data\n"
-            "                    (--data PATH overrides its path), first --ref-n images (default\n"
-            "                    10000); kid always uses --ref-n real images' features.\n"
+            "                    fid if their dimension is 2048, for cfid if it is 128; a file that no\n"
+            "                    requested metric uses is refused (exit 2). Its recorded source (data\n"
+            "                    shape, feature network) is compared with this generator and network:\n"
+            "                    a mismatch is a warning on stderr. A pytorch-fid .npz is refused with\n"
+            "                    a command that converts it. Without one, the reference is computed\n"
+            "                    from the checkpoint's training data (--data PATH overrides its\n"
+            "                    path), first --ref-n images (default 10000); kid always uses --ref-n\n"
+            "                    real images' features.\n"
             "  --inception FILE  Inception-v3 weights (default $LG_INCEPTION_WEIGHTS or\n"
             "                    " LG_CLI_INCEPTION_DEFAULT "; make it with\n"
             "                    tools/convert_inception_weights.py from pytorch-fid's weights)\n"
             "  --classifier FILE classifier weights (default " LG_CLS_DEFAULT_PATH ",\n"
             "                    from `lipgan train-classifier`)\n"
             "  --json            print one JSON object instead of text\n"
-            "  --log             append that JSON row to the run's metrics.jsonl\n"
-            "  --seed S          latent noise seed (default 0); also the KID subsets\n");
+            "  --log             append that JSON row to the run's metrics.jsonl (checked writable\n"
+            "                    before any work)\n"
+            "  --seed S          latent noise seed (default 0); also the KID subsets\n"
+            "--n must be at least 10 for is (10 splits). Exit codes: 2 usage (also a --ref no metric\n"
+            "uses, --n below the IS splits), 3 bad input file (checkpoint, --ref, weights, data;\n"
+            "also NaN/Inf in them or in the samples), 1 runtime error.\n");
 }
 
 typedef struct eval_args {
@@ -191,6 +226,7 @@ typedef struct eval_state {
     int have_real;
     float *kid_ref;   /* (kid_n, 2048) */
     float *x;         /* (n, sample size) */
+    const char *fid_from, *cfid_from; /* the --ref that gave each reference, or NULL */
 } eval_state;
 
 static void state_free(eval_state *st) {
@@ -236,6 +272,59 @@ static lg_status resolve_ckpt(const char *path, char *file, size_t cap, int64_t 
     return LG_OK;
 }
 
+/* The run's metrics.jsonl next to checkpoint file, into path. */
+static void log_path(const char *file, char *path, size_t cap) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", file);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    snprintf(path, cap, "%s/metrics.jsonl", dir);
+}
+
+/* --log: can the row be appended? Asked before any work, as it will be done
+ * (an existing file opened for appending; else its directory writable). */
+static lg_status check_log(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+        int fd = open(path, O_WRONLY | O_APPEND);
+        if (fd < 0)
+            return lg_error_set(LG_ERR_IO, "--log: cannot append to %s: %s; drop --log or make it writable", path,
+                                strerror(errno));
+        close(fd);
+        return LG_OK;
+    }
+    char dir[PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    if (access(dir, W_OK | X_OK) != 0)
+        return lg_error_set(LG_ERR_IO, "--log: cannot create %s: %s; drop --log or make the directory writable",
+                            path, strerror(errno));
+    return LG_OK;
+}
+
+/* One stderr line per mismatch between a --ref file's recorded source and
+ * what this eval uses: the data shape, the feature network. Files without
+ * lipgan's source (converted ones) are not checked. */
+static void check_ref_source(const char *file, const lg_fid_stats *ref, const char *features, int c, int h,
+                             int w) {
+    const char *src = ref->source, *d = strstr(src, "; data ");
+    if (!d) return;
+    int rc, rh, rw;
+    if (lg_cli_source_shape(src, &rc, &rh, &rw) && (rc != c || rh != h || rw != w))
+        fprintf(stderr,
+                "lipgan eval: warning: --ref %s holds statistics of %dx%dx%d images (%.*s) but the generator makes "
+                "%dx%dx%d; a distance to another data set's statistics means little: make them with lipgan "
+                "fid-stats on the training data\n",
+                file, rc, rh, rw, (int)strcspn(d + 2, ")") + 1, d + 2, c, h, w);
+    if (strlen(features) != (size_t)(d - src) || strncmp(src, features, (size_t)(d - src)) != 0)
+        fprintf(stderr,
+                "lipgan eval: warning: --ref %s was made with other features (%.*s) than this eval uses (%s); the "
+                "values are not comparable: remake it with lipgan fid-stats and these weights\n",
+                file, (int)(d - src), src, features);
+}
+
 static lg_status run_eval(const eval_args *a, eval_state *st, int *usage_code) {
     char file[PATH_MAX];
     int64_t step = 0;
@@ -265,17 +354,61 @@ static lg_status run_eval(const eval_args *a, eval_state *st, int *usage_code) {
         return LG_OK;
     }
     int64_t n = a->n > 0 ? a->n : toy ? 2500 : 10000;
+    /* before any sample goes through a network */
+    if ((m & LG_EVAL_IS) && n < LG_IS_SPLITS) {
+        *usage_code = lg_cli_usage_error("eval", "--n %lld: is needs at least %d samples (one per split; 50000 is "
+                                                 "the convention)",
+                                         (long long)n, LG_IS_SPLITS);
+        return LG_OK;
+    }
     FILE *prog = a->quiet ? NULL : stderr;
+    char logp[PATH_MAX + 16];
+    log_path(file, logp, sizeof logp);
+    if (a->log) LG_TRY(check_log(logp));
+
+    /* the --ref files: each must serve a requested metric, one per metric */
+    for (int i = 0; i < a->nrefs; i++) {
+        lg_fid_stats s;
+        LG_TRY(lg_fid_stats_load(&s, a->refs[i]));
+        const int d = s.dim, is_fid = d == LG_INCEPTION_POOL3_DIM, is_cfid = d == LG_CLS_FEAT_DIM;
+        const char *first = is_fid ? st->fid_from : is_cfid ? st->cfid_from : NULL;
+        const unsigned want = is_fid ? LG_EVAL_FID : LG_EVAL_CFID;
+        if (is_fid && !first && (m & want)) st->fid_ref = s, st->have_fid_ref = 1, st->fid_from = a->refs[i];
+        else if (is_cfid && !first && (m & want)) st->cfid_ref = s, st->have_cfid_ref = 1, st->cfid_from = a->refs[i];
+        else lg_fid_stats_free(&s);
+        if (!is_fid && !is_cfid)
+            return lg_error_set(LG_ERR_FORMAT,
+                                "--ref %s: features of dimension %d are used by no metric (fid needs Inception's "
+                                "%d, cfid the classifier's %d); make the file with lipgan fid-stats",
+                                a->refs[i], d, LG_INCEPTION_POOL3_DIM, LG_CLS_FEAT_DIM);
+        if (!(m & want)) {
+            *usage_code = lg_cli_usage_error(
+                "eval", "--ref %s: %s statistics (dimension %d) are for %s, which is not among the metrics computed "
+                        "(%s); add %s to --metrics or leave this --ref out",
+                a->refs[i], is_fid ? "Inception pool3" : "classifier", d, is_fid ? "fid" : "cfid",
+                a->metrics ? a->metrics : "the default ones", is_fid ? "fid" : "cfid");
+            return LG_OK;
+        }
+        if (first) {
+            *usage_code = lg_cli_usage_error("eval", "--ref %s: a second %s reference (dimension %d); %s was already "
+                                                     "given for it; pass one --ref per metric",
+                                             a->refs[i], is_fid ? "fid" : "cfid", d, first);
+            return LG_OK;
+        }
+    }
 
     lg_eval_inputs in;
     lg_eval_inputs_default(&in);
     in.metrics = m;
     in.seed = (uint64_t)a->seed;
     in.progress = prog;
-    /* networks first: a missing weights file should fail before any long work */
+    /* networks next: a missing weights file should fail before any long work */
+    char desc[512];
     if (m & LG_EVAL_NEEDS_INCEPTION) {
         LG_TRY(lg_cli_load_inception(a->inception, &st->inc));
         in.inception = st->inc;
+        lg_cli_features_desc(st->inc, NULL, desc, sizeof desc);
+        if (st->have_fid_ref) check_ref_source(st->fid_from, &st->fid_ref, desc, c, h, w);
     }
     if (m & LG_EVAL_NEEDS_CLASSIFIER) {
         LG_TRY(lg_cli_load_classifier(a->classifier, &st->cls));
@@ -285,43 +418,11 @@ static lg_status run_eval(const eval_args *a, eval_state *st, int *usage_code) {
                                 "metrics cfid/classes use the Fashion-MNIST classifier (1x32x32 images); %s makes "
                                 "%dx%dx%d images: use is,fid,kid",
                                 file, c, h, w);
+        lg_cli_features_desc(NULL, st->cls, desc, sizeof desc);
+        if (st->have_cfid_ref) check_ref_source(st->cfid_from, &st->cfid_ref, desc, c, h, w);
     }
-    const char *fid_from = NULL, *cfid_from = NULL; /* the --ref that gave each kind */
-    for (int i = 0; i < a->nrefs; i++) {
-        lg_fid_stats s;
-        LG_TRY(lg_fid_stats_load(&s, a->refs[i]));
-        const int d = s.dim, is_fid = d == LG_INCEPTION_POOL3_DIM, is_cfid = d == LG_CLS_FEAT_DIM;
-        const char *first = is_fid ? fid_from : is_cfid ? cfid_from : NULL;
-        if (is_fid && !first) st->fid_ref = s, st->have_fid_ref = 1, fid_from = a->refs[i];
-        else if (is_cfid && !first) st->cfid_ref = s, st->have_cfid_ref = 1, cfid_from = a->refs[i];
-        else lg_fid_stats_free(&s);
-        if (!is_fid && !is_cfid)
-            return lg_error_set(LG_ERR_INVALID_ARG,
-                                "--ref %s: features of dimension %d are used by no metric (fid needs Inception's "
-                                "%d, cfid the classifier's %d); make the file with lipgan fid-stats",
-                                a->refs[i], d, LG_INCEPTION_POOL3_DIM, LG_CLS_FEAT_DIM);
-        if (first)
-            return lg_error_set(LG_ERR_INVALID_ARG,
-                                "--ref %s: a second %s reference (dimension %d); %s was already given for it; pass "
-                                "one --ref per metric",
-                                a->refs[i], is_fid ? "fid" : "cfid", d, first);
-    }
-    if ((m & LG_EVAL_FID) && !st->have_fid_ref) {
-        LG_TRY(real_data(st, &cfg, a));
-        int64_t rn = a->ref_n < st->real.n ? a->ref_n : st->real.n;
-        if (prog) fprintf(prog, "lipgan eval: fid reference from %lld real images (no --ref given)\n", (long long)rn);
-        LG_TRY(lg_eval_stats(st->inc, NULL, st->real.x, rn, st->real.c, st->real.h, st->real.w, prog, &st->fid_ref));
-        st->have_fid_ref = 1;
-    }
-    if ((m & LG_EVAL_CFID) && !st->have_cfid_ref) {
-        LG_TRY(real_data(st, &cfg, a));
-        int64_t rn = a->ref_n < st->real.n ? a->ref_n : st->real.n;
-        if (prog) fprintf(prog, "lipgan eval: cfid reference from %lld real images (no --ref given)\n", (long long)rn);
-        LG_TRY(lg_eval_stats(NULL, st->cls, st->real.x, rn, st->real.c, st->real.h, st->real.w, prog, &st->cfid_ref));
-        st->have_cfid_ref = 1;
-    }
-    if (st->have_fid_ref) in.fid_ref = &st->fid_ref;
-    if (st->have_cfid_ref) in.cfid_ref = &st->cfid_ref;
+    /* kid's real features first: fid's reference, when computed, comes from
+     * the same features instead of a second pass through Inception */
     if (m & LG_EVAL_KID) {
         LG_TRY(real_data(st, &cfg, a));
         int64_t rn = a->ref_n < st->real.n ? a->ref_n : st->real.n;
@@ -333,6 +434,31 @@ static lg_status run_eval(const eval_args *a, eval_state *st, int *usage_code) {
         in.kid_ref = st->kid_ref;
         in.kid_ref_n = rn;
     }
+    if ((m & LG_EVAL_FID) && !st->have_fid_ref) {
+        if (st->kid_ref) {
+            if (prog)
+                fprintf(prog, "lipgan eval: fid reference from the same %lld real images' features (no --ref given)\n",
+                        (long long)in.kid_ref_n);
+            LG_TRY(lg_fid_stats_compute(&st->fid_ref, st->kid_ref, in.kid_ref_n, LG_INCEPTION_POOL3_DIM));
+        } else {
+            LG_TRY(real_data(st, &cfg, a));
+            int64_t rn = a->ref_n < st->real.n ? a->ref_n : st->real.n;
+            if (prog)
+                fprintf(prog, "lipgan eval: fid reference from %lld real images (no --ref given)\n", (long long)rn);
+            LG_TRY(lg_eval_stats(st->inc, NULL, st->real.x, rn, st->real.c, st->real.h, st->real.w, prog,
+                                 &st->fid_ref));
+        }
+        st->have_fid_ref = 1;
+    }
+    if ((m & LG_EVAL_CFID) && !st->have_cfid_ref) {
+        LG_TRY(real_data(st, &cfg, a));
+        int64_t rn = a->ref_n < st->real.n ? a->ref_n : st->real.n;
+        if (prog) fprintf(prog, "lipgan eval: cfid reference from %lld real images (no --ref given)\n", (long long)rn);
+        LG_TRY(lg_eval_stats(NULL, st->cls, st->real.x, rn, st->real.c, st->real.h, st->real.w, prog, &st->cfid_ref));
+        st->have_cfid_ref = 1;
+    }
+    if (st->have_fid_ref) in.fid_ref = &st->fid_ref;
+    if (st->have_cfid_ref) in.cfid_ref = &st->cfid_ref;
     if (m & LG_EVAL_TOY) {
         lg_toy_kind kind;
         if (!strcmp(cfg.data.format, "ring8")) kind = LG_TOY_RING8;
@@ -348,7 +474,19 @@ static lg_status run_eval(const eval_args *a, eval_state *st, int *usage_code) {
                       (long long)n, a->seed);
     LG_TRY(lg_generate(st->g, be, n, (uint64_t)a->seed, st->x));
     lg_eval_result r;
-    LG_TRY(lg_eval_samples(&in, st->x, n, c, h, w, &r));
+    lg_status es = lg_eval_samples(&in, st->x, n, c, h, w, &r);
+    if (es == LG_ERR_FORMAT) {
+        /* a reference that is not a covariance: name its file */
+        const char *msg = lg_error_msg(), *from = NULL;
+        if (!strncmp(msg, "fid reference statistics", 24)) from = st->fid_from;
+        if (!strncmp(msg, "cfid reference statistics", 25)) from = st->cfid_from;
+        if (from) {
+            char m2[900];
+            snprintf(m2, sizeof m2, "%s", msg);
+            return lg_error_set(es, "--ref %s: %s; remake it with lipgan fid-stats", from, m2);
+        }
+    }
+    LG_TRY(es);
 
     char *row = (a->json || a->log) ? lg_eval_result_json(&r, step, file) : NULL;
     if ((a->json || a->log) && !row) return lg_error_set(LG_ERR_NOMEM, "eval: out of memory");
@@ -356,20 +494,15 @@ static lg_status run_eval(const eval_args *a, eval_state *st, int *usage_code) {
     else lg_eval_result_print(&r, stdout);
     lg_status s = LG_OK;
     if (a->log) {
-        char dir[PATH_MAX], path[PATH_MAX + 16];
-        snprintf(dir, sizeof dir, "%s", file);
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = '\0';
-        else snprintf(dir, sizeof dir, ".");
-        snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-        FILE *f = fopen(path, "a");
-        int bad = !f;
+        FILE *f = fopen(logp, "a");
+        int bad = !f, err = errno;
         if (f) {
             bad |= fprintf(f, "%s\n", row) < 0;
-            bad |= fclose(f) != 0;
+            if (bad) err = errno;
+            if (fclose(f) != 0 && !bad) bad = 1, err = errno;
         }
-        if (bad) s = lg_error_set(LG_ERR_IO, "cannot append to %s", path);
-        if (s == LG_OK && prog) fprintf(prog, "lipgan eval: appended to %s\n", path);
+        if (bad) s = lg_error_set(LG_ERR_IO, "cannot append to %s: %s", logp, strerror(err));
+        if (s == LG_OK && prog) fprintf(prog, "lipgan eval: appended to %s\n", logp);
     }
     free(row);
     return s;
@@ -385,5 +518,5 @@ int lg_cmd_eval(int argc, char **argv) {
     lg_status s = run_eval(&a, &st, &usage_code);
     state_free(&st);
     if (usage_code >= 0) return usage_code;
-    return s == LG_OK ? LG_EXIT_OK : lg_cli_fail("eval", s);
+    return s == LG_OK ? LG_EXIT_OK : lg_cli_fail_input("eval", s);
 }

@@ -1,5 +1,6 @@
 /* lipgan fid-stats: reference statistics (mean and covariance of a data
  * set's features, float64) for FID, written by lg_fid_stats_save. */
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +29,16 @@ static void usage(FILE *f) {
             "                         default weights " LG_CLS_DEFAULT_PATH ")\n"
             "DATA is a directory (or a file, for cifar10/stl10); --format is detected from its\n"
             "files (train-images-idx3-ubyte* -> mnist, data_batch_1.bin / test_batch.bin ->\n"
-            "cifar10, *_X.bin -> stl10, *.png -> png) unless given. --split: default train.\n"
+            "cifar10, *_X.bin -> stl10, *.png or class folders of them -> png) unless given.\n"
+            "--split: default train.\n"
             "--image-size: mnist is padded to 32 by default (what `lipgan train` generates);\n"
-            "use the size the GAN was trained at (stl10: 48 or 32).\n");
+            "use the size the GAN was trained at (stl10: 48 or 32).\n"
+            "A png folder may also hold class folders of PNGs (ImageFolder); CIFAR-10's python\n"
+            "(pickle) version is not read (use the binary one). At least 2 images (thousands for FID).\n"
+            "--out may replace an earlier statistics file, but never an existing checkpoint, a run\n"
+            "directory's own file (metrics.jsonl, config.yaml, spectra.bin, .lock, ckpt_*, events.*)\n"
+            "or this command's input (exit 2: choose another path).\n"
+            "Exit codes: 2 usage, 3 bad or missing data / weights, 1 runtime error.\n");
 }
 
 static int has(const char *dir, const char *name) {
@@ -39,21 +47,94 @@ static int has(const char *dir, const char *name) {
     return access(p, R_OK) == 0;
 }
 
-static const char *detect_format(const char *path) {
+static int is_dir(const char *path) {
     struct stat sb;
-    if (stat(path, &sb) != 0) return NULL;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static int is_png_name(const char *name) {
+    size_t n = strlen(name);
+    return n > 4 && name[0] != '.' && !strcasecmp(name + n - 4, ".png");
+}
+
+/* 1 if dir holds a .png file at its top level; else, if a subfolder holds
+ * one, its path in sub (an ImageFolder layout: root/class/x.png). */
+static int png_layout(const char *dir, char *sub, size_t cap) {
+    sub[0] = '\0';
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int top = 0;
+    for (struct dirent *e; !top && (e = readdir(d));) {
+        if (is_png_name(e->d_name)) top = 1;
+        else if (!sub[0] && e->d_name[0] != '.') {
+            char p[PATH_MAX];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            DIR *s = is_dir(p) ? opendir(p) : NULL;
+            for (struct dirent *f; s && (f = readdir(s));)
+                if (is_png_name(f->d_name)) {
+                    snprintf(sub, cap, "%s", p);
+                    break;
+                }
+            if (s) closedir(s);
+        }
+    }
+    closedir(d);
+    return top;
+}
+
+/* The --format of DATA, detected from its files, into *fmt; an error that
+ * says what was found and what to do if none fits. */
+static lg_status detect_format(const char *path, const char **fmt) {
+    struct stat sb;
+    *fmt = NULL;
+    if (stat(path, &sb) != 0)
+        return lg_error_set(LG_ERR_NOT_FOUND, "data %s: no such file or directory; give a data set directory", path);
     if (!S_ISDIR(sb.st_mode)) {
         size_t n = strlen(path);
-        if (n >= 6 && !strcmp(path + n - 6, "_X.bin")) return "stl10";
-        if (n >= 4 && !strcasecmp(path + n - 4, ".bin")) return "cifar10";
-        return NULL;
+        if (n >= 6 && !strcmp(path + n - 6, "_X.bin")) *fmt = "stl10";
+        else if (n >= 4 && !strcasecmp(path + n - 4, ".bin")) *fmt = "cifar10";
+        if (*fmt) return LG_OK;
+        return lg_error_set(LG_ERR_NOT_FOUND,
+                            "data %s: a file of unknown kind (a file is read as cifar10 if it ends in .bin, stl10 if "
+                            "in _X.bin); give a data set directory or --format",
+                            path);
     }
+    /* Fashion-MNIST and MNIST have the same file names: name it only when the path does */
     if (has(path, "train-images-idx3-ubyte") || has(path, "train-images-idx3-ubyte.gz") ||
         has(path, "t10k-images-idx3-ubyte") || has(path, "t10k-images-idx3-ubyte.gz"))
-        return "mnist";
-    if (has(path, "data_batch_1.bin") || has(path, "test_batch.bin")) return "cifar10";
-    if (has(path, "train_X.bin") || has(path, "test_X.bin") || has(path, "unlabeled_X.bin")) return "stl10";
-    return "png";
+        *fmt = strcasestr(path, "fashion") ? "fashion-mnist" : strcasestr(path, "mnist") ? "mnist" : "idx";
+    else if (has(path, "data_batch_1.bin") || has(path, "test_batch.bin")) *fmt = "cifar10";
+    else if (has(path, "train_X.bin") || has(path, "test_X.bin") || has(path, "unlabeled_X.bin")) *fmt = "stl10";
+    if (*fmt) return LG_OK;
+    static const char *const bin_hint =
+        "lipgan reads the CIFAR-10 binary version: extract cifar-10-binary.tar.gz and give its cifar-10-batches-bin "
+        "directory";
+    if (has(path, "data_batch_1") || has(path, "batches.meta") || has(path, "cifar-10-batches-py/data_batch_1")) {
+        if (has(path, "cifar-10-batches-bin/data_batch_1.bin"))
+            return lg_error_set(LG_ERR_FORMAT,
+                                "data %s: the CIFAR-10 python (pickle) version; the binary version is in "
+                                "%s/cifar-10-batches-bin: give that directory",
+                                path, path);
+        return lg_error_set(LG_ERR_FORMAT, "data %s: the CIFAR-10 python (pickle) version, which lipgan does not "
+                                           "read; %s",
+                            path, bin_hint);
+    }
+    if (has(path, "cifar-10-batches-bin/data_batch_1.bin") || has(path, "cifar-10-batches-bin/test_batch.bin"))
+        return lg_error_set(LG_ERR_NOT_FOUND, "data %s: the CIFAR-10 files are in %s/cifar-10-batches-bin: give that "
+                                              "directory",
+                            path, path);
+    /* PNGs at the top, or an ImageFolder tree (root/class/x.png), which the
+     * png loader reads as class folders (lipgan/data.h) */
+    char sub[PATH_MAX];
+    if (png_layout(path, sub, sizeof sub) || sub[0]) {
+        *fmt = "png";
+        return LG_OK;
+    }
+    return lg_error_set(LG_ERR_NOT_FOUND,
+                        "data %s: no data set files recognized (train-images-idx3-ubyte[.gz] / t10k-*: mnist; "
+                        "data_batch_1.bin / test_batch.bin: cifar10; *_X.bin: stl10; *.png or class folders of "
+                        "them: png); give the data set's directory, or --format",
+                        path);
 }
 
 int lg_cmd_fid_stats(int argc, char **argv) {
@@ -100,27 +181,31 @@ int lg_cmd_fid_stats(int argc, char **argv) {
     }
     if (!data) return lg_cli_usage_error("fid-stats", "missing DATA");
     if (!out) return lg_cli_usage_error("fid-stats", "missing --out STATS.safetensors");
-    /* before the network, the data and the features, not after */
-    lg_status ws = lg_cli_check_writable("--out", out);
-    if (ws != LG_OK) return lg_cli_fail("fid-stats", ws);
-    if (!format) {
-        format = detect_format(data);
-        if (!format)
-            return lg_cli_fail("fid-stats", lg_error_set(LG_ERR_NOT_FOUND,
-                                                         "data %s: no such directory, or a file of unknown kind; "
-                                                         "give a data set directory (or --format)",
-                                                         data));
-    }
-    int mnist = !strcmp(format, "mnist") || !strcmp(format, "fashion-mnist") || !strcmp(format, "idx");
-    if (size < 0) size = mnist ? LG_CLS_SIZE : 0;
-    lg_cpu_set_threads(threads);
     int use_cls = !strcmp(features, "classifier");
+    /* before the network, the data and the features, not after; never over
+     * an input (DATA as a file, the weights) or a run's files */
+    char wbuf[PATH_MAX + 16];
+    const char *inputs[2] = {data, lg_cli_weights_path(use_cls, use_cls ? cls_path : inc_path, wbuf, sizeof wbuf)};
+    lg_status ws = lg_cli_check_output("--out", out, inputs, 2);
+    if (ws != LG_OK) return lg_cli_fail("fid-stats", ws);
+    if (access(data, F_OK) != 0)
+        return lg_cli_fail("fid-stats", lg_error_set(LG_ERR_NOT_FOUND, "data %s: no such file or directory; give "
+                                                                       "a data set directory", data));
+    lg_cpu_set_threads(threads);
 
     /* the network first, so a missing weights file fails before loading data */
     lg_inception *inc = NULL;
     lg_classifier *cls = NULL;
     lg_status s = use_cls ? lg_cli_load_classifier(cls_path, &cls) : lg_cli_load_inception(inc_path, &inc);
     if (s != LG_OK) return lg_cli_fail("fid-stats", s);
+    if (!format) s = detect_format(data, &format);
+    if (s != LG_OK) {
+        lg_inception_free(inc);
+        lg_classifier_free(cls);
+        return lg_cli_fail("fid-stats", s);
+    }
+    int mnist = !strcmp(format, "mnist") || !strcmp(format, "fashion-mnist") || !strcmp(format, "idx");
+    if (size < 0) size = mnist ? LG_CLS_SIZE : 0;
     lg_dataset d;
     memset(&d, 0, sizeof d);
     s = lg_cli_load_images(&d, format, data, split, size, use_cls ? 1 : 3); /* png: gray for the classifier */
@@ -130,6 +215,11 @@ int lg_cmd_fid_stats(int argc, char **argv) {
                          "--features inception",
                          data, d.c, d.h, d.w);
     int64_t use = (n > 0 && n < d.n) ? n : d.n;
+    if (s == LG_OK && use < 2)
+        s = lg_error_set(LG_ERR_FORMAT,
+                         "data %s: %lld image(s); a covariance needs at least 2 (and an FID reference thousands: "
+                         "10000 or 50000 are usual)",
+                         data, (long long)use);
     if (s == LG_OK && n > d.n && !quiet)
         fprintf(stderr, "lipgan fid-stats: --n %lld but %s has %lld images; using all\n", n, data, (long long)d.n);
     lg_fid_stats st;
@@ -141,17 +231,12 @@ int lg_cmd_fid_stats(int argc, char **argv) {
         s = lg_eval_stats(inc, cls, d.x, use, d.c, d.h, d.w, quiet ? NULL : stderr, &st);
     }
     if (s == LG_OK) {
-        char source[1024];
-        if (use_cls) {
-            const lg_classifier_info *ci = lg_classifier_get_info(cls);
-            snprintf(source, sizeof source,
-                     "lipgan Fashion-MNIST classifier fc1 features (128; test accuracy %.4f); data %s (%s, %s, "
-                     "%dx%dx%d), first %lld of %lld images",
-                     ci->test_accuracy, data, format, split, d.c, d.h, d.w, (long long)use, (long long)d.n);
-        } else {
-            snprintf(source, sizeof source, "%s; data %s (%s, %s, %dx%dx%d), first %lld of %lld images",
-                     lg_inception_describe(inc), data, format, split, d.c, d.h, d.w, (long long)use, (long long)d.n);
-        }
+        /* eval compares the features part and the shape with what it uses
+         * (lg_cli_features_desc, lg_cli_source_shape) */
+        char source[1024], desc[512];
+        lg_cli_features_desc(inc, cls, desc, sizeof desc);
+        snprintf(source, sizeof source, "%s; data %s (%s, %s, %dx%dx%d), first %lld of %lld images", desc, data,
+                 format, split, d.c, d.h, d.w, (long long)use, (long long)d.n);
         s = lg_fid_stats_save(&st, out, source);
     }
     if (s == LG_OK)
@@ -160,5 +245,5 @@ int lg_cmd_fid_stats(int argc, char **argv) {
     lg_data_free(&d);
     lg_inception_free(inc);
     lg_classifier_free(cls);
-    return s == LG_OK ? LG_EXIT_OK : lg_cli_fail("fid-stats", s);
+    return s == LG_OK ? LG_EXIT_OK : lg_cli_fail_input("fid-stats", s);
 }

@@ -24,7 +24,10 @@ static void usage(FILE *f) {
             "FILE's extension picks the output:\n"
             "  .png           an image grid (images) or a scatter plot over the true modes (2-D toys)\n"
             "  .safetensors   raw samples, tensor \"samples\" (N, C, H, W) or (N, D), values as G gives them\n"
-            "  .csv           one sample per line, x,y (2-D data only)\n");
+            "  .csv           one sample per line, x,y (2-D data only)\n"
+            "FILE may replace an earlier output, but never an existing checkpoint (whatever its\n"
+            "name), a run directory's own file (metrics.jsonl, config.yaml, spectra.bin, .lock,\n"
+            "ckpt_*, events.*) or CKPT itself: that is a usage error (exit 2), checked before any work.\n");
 }
 
 static int ends_with(const char *s, const char *suf) {
@@ -93,14 +96,17 @@ int lg_cmd_sample(int argc, char **argv) {
     if (!png && !st_out && !csv)
         return lg_cli_usage_error("sample", "--out %s: the extension must be .png, .safetensors or .csv", out);
 
+    /* before the generator runs; never over CKPT, a checkpoint or a run's files */
+    lg_status s = lg_cli_check_output("--out", out, (const char *const[]){ckpt}, 1);
+    if (s != LG_OK) return lg_cli_fail("sample", s);
     const lg_backend *be;
-    lg_status s = lg_backend_get(device, &be);
+    s = lg_backend_get(device, &be);
     if (s != LG_OK) return lg_cli_fail("sample", s);
     if (!be->is_device) lg_cpu_set_threads(threads);
     lg_model *g;
     lg_config cfg;
     s = lg_checkpoint_load_generator(ckpt, be, use_ema, &g, &cfg);
-    if (s != LG_OK) return lg_cli_fail("sample", s);
+    if (s != LG_OK) return lg_cli_fail_input("sample", s);
     const lg_model_spec *spec = lg_model_get_spec(g);
     int64_t ss = lg_generator_sample_size(g);
     int two_d = spec->data_dim == 2;
@@ -154,7 +160,7 @@ int lg_cmd_sample(int argc, char **argv) {
     }
     free(x);
     lg_model_free(g);
-    if (s != LG_OK) return lg_cli_fail("sample", s);
+    if (s != LG_OK) return lg_cli_fail_input("sample", s);
     fprintf(stderr, "lipgan sample: %lld samples -> %s\n", n, out);
     return LG_EXIT_OK;
 }

@@ -13,11 +13,23 @@
  * ~95 MB; made by tools/convert_inception_weights.py). */
 #define LG_CLI_INCEPTION_DEFAULT "models/inception-fid.safetensors"
 
+/* The weights file a load below reads: path if given, else (Inception)
+ * $LG_INCEPTION_WEIGHTS or the default, (classifier = 1) the shipped
+ * classifier; buf holds a found default. */
+const char *lg_cli_weights_path(int classifier, const char *path, char *buf, size_t cap);
 /* Loads Inception weights from path, or (NULL) $LG_INCEPTION_WEIGHTS or the
  * default; a missing file is LG_ERR_NOT_FOUND saying how to make one. */
 lg_status lg_cli_load_inception(const char *path, lg_inception **out);
 /* Loads the classifier from path, or (NULL) the shipped weights. */
 lg_status lg_cli_load_classifier(const char *path, lg_classifier **out);
+
+/* The feature network as lipgan fid-stats records it at the start of a
+ * statistics file's "source" (before "; data "): lg_inception_describe, or
+ * the classifier's line with its test accuracy. Exactly one of inc / cls. */
+void lg_cli_features_desc(const lg_inception *inc, lg_classifier *cls, char *buf, size_t cap);
+/* The image shape C x H x W recorded in a fid-stats "source" ("...; data
+ * PATH (FORMAT, SPLIT, CxHxW), first N of M images"); 1 if found. */
+int lg_cli_source_shape(const char *source, int *c, int *h, int *w);
 
 /* Loads a data set by config-style fields (format as lg_data_spec; split
  * "train" | "test" | "unlabeled"; size: mnist pad-to / stl10 size). */

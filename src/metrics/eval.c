@@ -1,5 +1,6 @@
 /* Evaluation of generated samples (lipgan/eval.h). */
 #include <cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,51 @@ lg_status lg_eval_features(const lg_inception *inc, lg_classifier *cls, const fl
     return LG_OK;
 }
 
+void lg_eval_quantize8(const float *x, size_t n, float *y) {
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        if (!isfinite(v)) {
+            y[i] = v; /* left for the networks' NaN/Inf check */
+            continue;
+        }
+        float q = rintf((v + 1.0f) * 127.5f); /* half to even, as numpy/torch round */
+        q = q < 0.0f ? 0.0f : q > 255.0f ? 255.0f : q;
+        y[i] = q / 127.5f - 1.0f; /* the loaders' u8 -> float (data_internal.h) */
+    }
+}
+
+/* Features of n generated samples, CHUNK at a time, each chunk quantized to
+ * 8 bits first (lg_eval_quantize8) into scratch. Inception: pool3 into feat
+ * (N, 2048) and the IS logits (no fc bias) into logits (N, K); the
+ * classifier: features (N, 128) and logits (N, 10). Either may be NULL. */
+static lg_status sample_features(const lg_inception *inc, lg_classifier *cls, const float *x, int64_t n, int c,
+                                 int h, int w, float *feat, float *logits, FILE *progress) {
+    int dim = 0, k = 0;
+    LG_TRY(one_net(inc, cls, &dim, &k));
+    const int64_t ss = (int64_t)c * h * w;
+    float *q = malloc((size_t)CHUNK * (size_t)ss * sizeof(float));                     /* (CHUNK, C, H, W) */
+    float *p3 = inc && !feat ? malloc((size_t)CHUNK * LG_INCEPTION_POOL3_DIM * sizeof(float)) : NULL; /* (CHUNK, 2048) */
+    lg_status s = LG_OK;
+    if (!q || (inc && !feat && !p3)) s = lg_error_set(LG_ERR_NOMEM, "eval: out of memory");
+    for (int64_t i = 0; s == LG_OK && i < n; i += CHUNK) {
+        int64_t b = n - i < CHUNK ? n - i : CHUNK;
+        lg_eval_quantize8(x + i * ss, (size_t)(b * ss), q);
+        float *fb = feat ? feat + i * dim : p3, *lb = logits ? logits + i * k : NULL;
+        if (inc) {
+            s = lg_inception_run(inc, q, (int)b, c, h, w, fb, NULL);
+            if (s == LG_OK && lb) s = lg_inception_is_logits(inc, fb, b, lb);
+        } else {
+            s = lg_classifier_run(cls, q, b, c, h, w, fb, lb);
+        }
+        if (s == LG_OK && progress && ((i + b) % (10 * CHUNK) == 0 || i + b == n))
+            fprintf(progress, "  %s features: %lld/%lld images\n", inc ? "inception" : "classifier",
+                    (long long)(i + b), (long long)n);
+    }
+    free(q);
+    free(p3);
+    return s;
+}
+
 lg_status lg_eval_stats(const lg_inception *inc, lg_classifier *cls, const float *x, int64_t n, int c, int h,
                         int w, FILE *progress, lg_fid_stats *out) {
     memset(out, 0, sizeof *out);
@@ -107,6 +153,19 @@ static lg_status need(const void *p, const char *metric, const char *what) {
     return LG_OK;
 }
 
+/* FID of sample statistics st against a reference; a reference that is not
+ * a covariance is bad input (FORMAT), named as the reference. */
+static lg_status fid_vs_ref(const lg_fid_stats *st, const lg_fid_stats *ref, const char *metric,
+                            lg_fid_result *out) {
+    lg_status s = lg_fid_compute(st, ref, out);
+    if (s == LG_ERR_INVALID_ARG) {
+        char msg[768];
+        snprintf(msg, sizeof msg, "%s", lg_error_msg());
+        return lg_error_set(LG_ERR_FORMAT, "%s reference statistics: %s", metric, msg);
+    }
+    return s;
+}
+
 static lg_status eval_inception(const lg_eval_inputs *in, const float *x, int64_t n, int c, int h, int w,
                                 lg_eval_result *r) {
     unsigned m = in->metrics;
@@ -118,7 +177,7 @@ static lg_status eval_inception(const lg_eval_inputs *in, const float *x, int64_
     float *logits = want_logits ? malloc((size_t)n * (size_t)k * sizeof(float)) : NULL;          /* (N,K) */
     lg_status s = LG_OK;
     if ((want_feat && !feat) || (want_logits && !logits)) s = lg_error_set(LG_ERR_NOMEM, "eval: out of memory");
-    if (s == LG_OK) s = lg_eval_features(inc, NULL, x, n, c, h, w, feat, logits, in->progress);
+    if (s == LG_OK) s = sample_features(inc, NULL, x, n, c, h, w, feat, logits, in->progress);
     if (s == LG_OK && (m & LG_EVAL_IS)) {
         lg_softmax_rows(logits, n, k, logits);
         s = lg_inception_score(logits, n, k, in->is_splits, in->is_shuffle ? (in->seed | 1u) : 0, &r->is);
@@ -128,7 +187,7 @@ static lg_status eval_inception(const lg_eval_inputs *in, const float *x, int64_
         lg_fid_stats st;
         s = lg_fid_stats_compute(&st, feat, n, LG_INCEPTION_POOL3_DIM);
         if (s == LG_OK) {
-            s = lg_fid_compute(&st, in->fid_ref, &r->fid);
+            s = fid_vs_ref(&st, in->fid_ref, "fid", &r->fid);
             lg_fid_stats_free(&st);
         }
         if (s == LG_OK) r->done |= LG_EVAL_FID;
@@ -151,12 +210,12 @@ static lg_status eval_classifier(const lg_eval_inputs *in, const float *x, int64
     int *pred = malloc((size_t)n * sizeof(int));                                                   /* (N) */
     lg_status s = LG_OK;
     if (((m & LG_EVAL_CFID) && !feat) || !logits || !pred) s = lg_error_set(LG_ERR_NOMEM, "eval: out of memory");
-    if (s == LG_OK) s = lg_eval_features(NULL, in->classifier, x, n, c, h, w, feat, logits, in->progress);
+    if (s == LG_OK) s = sample_features(NULL, in->classifier, x, n, c, h, w, feat, logits, in->progress);
     if (s == LG_OK && (m & LG_EVAL_CFID)) {
         lg_fid_stats st;
         s = lg_fid_stats_compute(&st, feat, n, LG_CLS_FEAT_DIM);
         if (s == LG_OK) {
-            s = lg_fid_compute(&st, in->cfid_ref, &r->cfid);
+            s = fid_vs_ref(&st, in->cfid_ref, "cfid", &r->cfid);
             lg_fid_stats_free(&st);
         }
         if (s == LG_OK) r->done |= LG_EVAL_CFID;
@@ -210,19 +269,38 @@ lg_status lg_eval_samples(const lg_eval_inputs *in, const float *x, int64_t n, i
 
 /* ---- output ---- */
 
+/* "N reference", or a note when the statistics file did not record N */
+static const char *ref_count(int64_t n, char *buf, size_t cap) {
+    if (n > 0) snprintf(buf, cap, "%lld reference", (long long)n);
+    else snprintf(buf, cap, "a reference of unrecorded size");
+    return buf;
+}
+
 void lg_eval_result_print(const lg_eval_result *r, FILE *f) {
     if (r->done & LG_EVAL_IS)
         fprintf(f, "IS       %.4f +- %.4f   (%lld samples, %d splits; %s)\n", r->is.mean, r->is.std,
                 (long long)r->is.n, r->is.splits, r->inception_desc);
+    char nref[64];
     if (r->done & LG_EVAL_FID)
-        fprintf(f, "FID      %.4f   (%lld samples vs %lld reference; Inception pool3%s)\n", r->fid.fid,
-                (long long)r->fid.n1, (long long)r->fid.n2, r->fid.eps > 0 ? "; 1e-6*I added" : "");
-    if (r->done & LG_EVAL_KID)
-        fprintf(f, "KID      %.6f +- %.6f   (%lld samples vs %lld reference; %d subsets of %d)\n", r->kid.mean,
-                r->kid.std, (long long)r->kid.n1, (long long)r->kid.n2, r->kid.subsets, r->kid.subset_size);
+        fprintf(f, "FID      %.4f   (%lld samples vs %s; Inception pool3%s)\n", r->fid.fid, (long long)r->fid.n1,
+                ref_count(r->fid.n2, nref, sizeof nref), r->fid.eps > 0 ? "; 1e-6*I added" : "");
+    if (r->done & LG_EVAL_KID) {
+        /* m >= both set sizes: every subset is the whole of both sets */
+        int same = (int64_t)r->kid.subset_size >= r->kid.n1 && (int64_t)r->kid.subset_size >= r->kid.n2;
+        if (same)
+            fprintf(f,
+                    "KID      %.6f   (%lld samples vs %lld reference; the %d subsets of %d are all the same, the "
+                    "whole of both sets, so there is no std: more than %d samples and reference images give one)\n",
+                    r->kid.mean, (long long)r->kid.n1, (long long)r->kid.n2, r->kid.subsets, r->kid.subset_size,
+                    r->kid.subset_size);
+        else
+            fprintf(f, "KID      %.6f +- %.6f   (%lld samples vs %lld reference; %d subsets of %d)\n", r->kid.mean,
+                    r->kid.std, (long long)r->kid.n1, (long long)r->kid.n2, r->kid.subsets, r->kid.subset_size);
+    }
     if (r->done & LG_EVAL_CFID)
-        fprintf(f, "cFID     %.4f   (%lld samples vs %lld reference; Fashion-MNIST classifier features%s)\n",
-                r->cfid.fid, (long long)r->cfid.n1, (long long)r->cfid.n2, r->cfid.eps > 0 ? "; 1e-6*I added" : "");
+        fprintf(f, "cFID     %.4f   (%lld samples vs %s; Fashion-MNIST classifier features%s)\n", r->cfid.fid,
+                (long long)r->cfid.n1, ref_count(r->cfid.n2, nref, sizeof nref),
+                r->cfid.eps > 0 ? "; 1e-6*I added" : "");
     if (r->done & LG_EVAL_CLASSES) {
         fprintf(f, "classes  %d/%d covered, KL(histogram || uniform) %.4f nats   (%lld samples; counts", 
                 r->classes.classes_covered, r->classes.k, r->classes.kl_uniform, (long long)r->classes.n);

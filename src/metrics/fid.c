@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,14 +199,44 @@ static lg_status read_f64(const lg_st_file *f, const char *path, const char *nam
         free(tmp);
         LG_TRY(s);
     }
+    /* a bad file, not a diverged computation: FORMAT (exit 3 in the CLI) */
     for (size_t i = 0; i < numel; i++)
         if (!isfinite(out[i]))
-            return lg_error_set(LG_ERR_NONFINITE, "file %s: tensor \"%s\" holds a non-finite value", path, name);
+            return lg_error_set(LG_ERR_FORMAT,
+                                "file %s: tensor \"%s\" holds a non-finite value (element %zu is %g); the file is "
+                                "damaged: remake it with lipgan fid-stats",
+                                path, name, i, out[i]);
+    return LG_OK;
+}
+
+/* pytorch-fid's --save-stats writes numpy .npz (a zip archive of mu.npy and
+ * sigma.npy); this one line of numpy (no other package) rewrites it as F64
+ * safetensors. README.md "FID reference statistics" shows it too. */
+#define NPZ_CONVERT                                                                                            \
+    "python3 -c \"import sys,json,numpy as n;z=n.load(sys.argv[1]);a=[z[k].astype('<f8') for k in "             \
+    "('mu','sigma')];h=json.dumps({'mu':{'dtype':'F64','shape':a[0].shape,'data_offsets':[0,a[0].nbytes]},"   \
+    "'sigma':{'dtype':'F64','shape':a[1].shape,'data_offsets':[a[0].nbytes,a[0].nbytes+a[1].nbytes]}})"      \
+    ".encode();h+=b' '*(-len(h)%%8);open(sys.argv[2],'wb').write(len(h).to_bytes(8,'little')+h+a[0]"          \
+    ".tobytes()+a[1].tobytes())\" IN.npz OUT.safetensors"
+
+/* LG_ERR_FORMAT with a conversion hint if path starts like a zip archive. */
+static lg_status reject_zip(const char *path) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return LG_OK; /* lg_st_open reports it */
+    unsigned char m[4] = {0, 0, 0, 0};
+    size_t got = fread(m, 1, 4, fp);
+    fclose(fp);
+    if (got == 4 && m[0] == 'P' && m[1] == 'K' && m[2] == 3 && m[3] == 4)
+        return lg_error_set(LG_ERR_FORMAT,
+                            "file %s: a zip archive (.npz, e.g. pytorch-fid --save-stats), not lipgan's safetensors "
+                            "statistics; convert it: " NPZ_CONVERT,
+                            path);
     return LG_OK;
 }
 
 lg_status lg_fid_stats_load(lg_fid_stats *out, const char *path) {
     memset(out, 0, sizeof *out);
+    LG_TRY(reject_zip(path));
     lg_st_file *f;
     LG_TRY(lg_st_open(&f, path));
     lg_status s = LG_OK;
@@ -229,6 +260,8 @@ lg_status lg_fid_stats_load(lg_fid_stats *out, const char *path) {
     }
     out->dim = (int)d;
     out->n = n;
+    const char *src = lg_st_meta(f, "source");
+    if (src) snprintf(out->source, sizeof out->source, "%s", src);
     out->mu = malloc(sizeof(double) * d);
     out->sigma = malloc(sizeof(double) * d * d);
     if (!out->mu || !out->sigma) {

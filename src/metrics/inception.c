@@ -473,6 +473,15 @@ static void forward_one(const lg_inception *net, ws *W, const float *img, int c,
     }
 }
 
+lg_status lg_inception_is_logits(const lg_inception *net, const float *pool3, int64_t n, float *logits) {
+    if (!net || !pool3 || !logits || n < 1 || n > INT32_MAX)
+        return lg_error_set(LG_ERR_INVALID_ARG, "lg_inception_is_logits: bad input (n = %lld)", (long long)n);
+    /* logits = pool3 W^T: fc.weight (K, 2048) only, no fc.bias */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, net->num_classes, LG_INCEPTION_POOL3_DIM, 1.0f,
+                pool3, LG_INCEPTION_POOL3_DIM, net->fc_w, LG_INCEPTION_POOL3_DIM, 0.0f, logits, net->num_classes);
+    return LG_OK;
+}
+
 lg_status lg_inception_run(const lg_inception *net, const float *x, int n, int c, int h, int w,
                            float *pool3, float *logits) {
     if (!net || !x || n < 1 || (c != 1 && c != 3) || h < 1 || w < 1 || h > 4096 || w > 4096)

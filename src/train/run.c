@@ -96,10 +96,22 @@ static void fmt_eta(char *buf, size_t cap, double s) {
     else snprintf(buf, cap, "%ds", (int)s);
 }
 
-static void progress_line(FILE *f, const lg_trainer *t, const lg_train_stats *s, double it_s) {
+/* Seconds left, from the last interval (steps [s0, s1) in secs): by the
+ * updates left and done, so that the critic schedule's boosted steps
+ * (n_dis_boost D updates instead of n_dis) count for the work they are. */
+static double eta_s(const lg_trainer *t, int64_t s0, int64_t s1, double secs) {
+    lg_dis_schedule ds = lg__train_dis_schedule(&t->cfg);
+    int64_t done = lg_dis_updates(&ds, s0, s1);
+    if (!(secs > 0) || done <= 0) return NAN;
+    return (double)lg_dis_updates(&ds, s1, t->cfg.train.steps) * secs / (double)done;
+}
+
+/* it_s: G steps per second; eta: seconds left (NAN: not known) */
+static void progress_line(FILE *f, const lg_trainer *t, const lg_train_stats *s, double it_s,
+                          double eta_secs) {
     if (!f) return;
     char eta[32], gp[48] = "", sig[128] = "";
-    fmt_eta(eta, sizeof eta, it_s > 0 ? (double)(t->cfg.train.steps - s->step) / it_s : NAN);
+    fmt_eta(eta, sizeof eta, eta_secs);
     if (t->cfg.lipschitz.d.gp_lambda > 0) snprintf(gp, sizeof gp, "  gp %.4f", s->gp);
     /* min/mean/max over D's normalized layers of the raw weights' estimated
      * norms (the divisors; the layers as used have norm 1, or k under
@@ -764,7 +776,7 @@ static lg_status run_locked(lg_trainer *t, const lg_train_opts *o) {
         if (t->step % c->log.every == 0 || t->step == c->train.steps) {
             double tn = now_s();
             double it_s = tn > ti ? (double)(t->step - si) / (tn - ti) : 0.0;
-            progress_line(log, t, &s, it_s);
+            progress_line(log, t, &s, it_s, eta_s(t, si, t->step, tn - ti));
             extra.n = 0;
             if (extra.p) extra.p[0] = '\0';
             for (int k = 0; k < 2; k++) {

@@ -4,8 +4,8 @@
  * to the host after every update to decide whether to apply it: on a GPU
  * that is a full pipeline drain per update, and it makes the update
  * impossible to capture as a CUDA graph. Here the decision stays on the
- * device: the flag is computed into backend memory, Adam's step counter
- * and learning rate live there too (adam_prep / adam_flagged), a skipped
+ * device: the flag is computed into backend memory, the optimizer's step
+ * counter and learning rate live there too (lg_adam_step_flagged), a skipped
  * update restores the networks' state with cond_copy, and the losses go to
  * slots that the host reads once, at the end of the step. The numbers are
  * the classic step's, bit for bit (test_train_step_dev.c checks that on the
@@ -38,7 +38,7 @@
 #include "lipgan/cuda.h"
 #endif
 
-/* Adam's step counter travels as a float: exact below 2^24. */
+/* The optimizers' step counters travel as floats: exact below 2^24. */
 #define LG_TS_MAX_T ((int64_t)1 << 24)
 
 static int needs_classic(const lg_trainer *t) {
@@ -129,7 +129,7 @@ lg_status lg__trainer_set_step_mode(lg_trainer *t, int mode) {
 
 int lg__train_dev_keep(lg_trainer *t) {
     if (!t->dev.mode) return 0;
-    if (t->opt_d.t < LG_TS_MAX_T - 1 - t->cfg.train.n_dis && t->opt_g.t < LG_TS_MAX_T - 2) return 1;
+    if (t->opt_d.t < LG_TS_MAX_T - 1 - lg__train_n_dis(t) && t->opt_g.t < LG_TS_MAX_T - 2) return 1;
     /* the device's float counters would round: the classic step from here on */
     drop_graphs(&t->dev);
     t->dev.mode = 0;
@@ -171,7 +171,7 @@ static void gclamp_flagged(lg_trainer *t, lg_model *m, const lg_net_extra *x) {
 
 /* The end of an update, all in backend memory: the flag (loss and
  * gradients finite), the skip counters, state restore on skip, gradient
- * clamping, Adam, and clipping (idempotent, so it needs no flag). */
+ * clamping, Adam or RMSProp, and clipping (idempotent, so it needs no flag). */
 static void update_flagged(lg_trainer *t, lg_model *m, lg_adam *opt, const lg_net_extra *x,
                            const lg_tensor *loss, int slot_lr, int slot_t) {
     const lg_backend *be = t->be;
@@ -188,8 +188,7 @@ static void update_flagged(lg_trainer *t, lg_model *m, lg_adam *opt, const lg_ne
     be->cond_copy(lg_model_state(t->d), t->state_bak + ng, lg_model_num_state(t->d),
                   s + LG_TS_FLAG);
     if (x->gc) gclamp_flagged(t, m, x);
-    be->adam_prep(s + LG_TS_HP, s + slot_t, s + LG_TS_FLAG, s + slot_lr, opt->beta1, opt->beta2);
-    if (n) be->adam_flagged(p, opt->m, opt->v, g, n, s + LG_TS_HP, opt->beta1, opt->beta2, opt->eps);
+    lg_adam_step_flagged(opt, p, g, s + slot_lr, s + slot_t, s + LG_TS_FLAG, s + LG_TS_HP);
     if (x->lip->clip > 0) lg_clip_weights(be, p, n, x->lip->clip);
 }
 
@@ -310,7 +309,7 @@ lg_status lg__train_step_dev(lg_trainer *t, lg_train_stats *st, int *diverged) {
     be->upload(dv->s, ctl, LG_TS_SKIPPED + 1);
     int64_t td0 = t->opt_d.t, tg0 = t->opt_g.t;
     int bd = c->train.batch_d, zd = c->model.z_dim;
-    for (int i = 0; i < c->train.n_dis; i++) {
+    for (int i = 0, nd = lg__train_n_dis(t); i < nd; i++) {
         LG_TRY(lg__train_d_prepare(t));
         be->upload(dv->in_x, t->xb, (size_t)bd * (size_t)t->sample_size);
         be->upload(dv->in_z, t->zb, (size_t)bd * (size_t)zd);

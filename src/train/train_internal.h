@@ -30,7 +30,7 @@ typedef struct lg_net_extra {
  * start of a step and reads all of them back once at its end. */
 enum {
     LG_TS_LR_D, LG_TS_LR_G,         /* learning rates of this step */
-    LG_TS_T_D, LG_TS_T_G,           /* Adam steps (lg_adam.t) of D and G */
+    LG_TS_T_D, LG_TS_T_G,           /* optimizer steps (lg_adam.t) of D and G */
     LG_TS_RUN, LG_TS_MAXRUN, LG_TS_SKIPPED, /* flag_track counters */
     LG_TS_LOSS_D, LG_TS_DREAL, LG_TS_DFAKE, LG_TS_GP, LG_TS_LOSS_G,
     LG_TS_FLAG, LG_TS_FLAG2,        /* the update's finiteness flag, and scratch */
@@ -91,6 +91,19 @@ struct lg_trainer {
     int peer_failed;           /* dist: ... and another process had failed there */
 };
 
+/* The critic schedule of a config (lipgan/optim.h: lg_dis_at). */
+static inline lg_dis_schedule lg__train_dis_schedule(const lg_config *c) {
+    lg_dis_schedule s = {c->train.n_dis, c->train.n_dis_boost, c->train.n_dis_boost_first,
+                         c->train.n_dis_boost_every};
+    return s;
+}
+
+/* D updates before the next G update (t->step G updates done). */
+static inline int lg__train_n_dis(const lg_trainer *t) {
+    lg_dis_schedule s = lg__train_dis_schedule(&t->cfg);
+    return lg_dis_at(&s, t->step);
+}
+
 /* Builds a model spec for role from the config and the sample shape. */
 lg_status lg__train_model_spec(const lg_config *c, lg_net_role role, int sc, int sh, int sw,
                                int is_toy, lg_model_spec *out);
@@ -116,12 +129,12 @@ void lg__train_states_backup(lg_trainer *t);
  * from the backend and config; free releases buffers and graphs. */
 lg_status lg__train_dev_init(lg_trainer *t);
 void lg__train_dev_free(lg_trainer *t);
-/* n_dis D updates and one G update; fills the losses, skipped and
+/* lg__train_n_dis D updates and one G update; fills the losses, skipped and
  * nonfinite_run of st; *diverged when the run of skipped updates reached
  * train.max_nonfinite during the step. */
 lg_status lg__train_step_dev(lg_trainer *t, lg_train_stats *st, int *diverged);
 /* 1 while the sync-free step is in use; switches to the classic step (and
- * returns 0) once Adam's step counters near 2^24, where the float copies
+ * returns 0) once the optimizers' step counters near 2^24, where the float copies
  * the device keeps would round. */
 int lg__train_dev_keep(lg_trainer *t);
 /* Test hook: switch a trainer between the classic (0) and the sync-free
