@@ -239,6 +239,26 @@ static void test_report(void) {
         }
     }
     free(buf);
+
+    /* an unreadable sample image is named in the page, not silently dropped
+     * under a count that includes it */
+    {
+        char bp[600], out3[600];
+        snprintf(bp, sizeof bp, "%s/samples/step_000002000.png", g_dir);
+        CHECK_OK(lg_file_write_atomic(bp, "not a png", 9));
+        snprintf(out3, sizeof out3, "%s/bad_sample.html", g_dir);
+        lg_report_info i3;
+        CHECK_OK(lg_report_write(g_dir, out3, &o, &i3));
+        unsigned char *b3;
+        size_t l3;
+        CHECK_OK(lg_file_read_all(out3, &b3, &l3));
+        const char *h3 = (const char *)b3;
+        CHECK(i3.sample_grids == 3 && strstr(h3, "<p>4 of 4 images") &&
+                  strstr(h3, "1 of the 4 selected could not be read (not a PNG or unreadable): step_000002000.png"),
+              "unreadable sample: grids %d", i3.sample_grids);
+        free(b3);
+        remove(bp);
+    }
 }
 
 static void test_empty_dir(void) {

@@ -382,6 +382,45 @@ static void test_classifier_eval(void) {
           "missing classifier: %s: %s", lg_status_str(s), lg_error_msg());
     snprintf(p, sizeof p, "%s/ckpt_000000001.safetensors", dir);
     CHECK(!file_exists(p), "training ran despite the missing classifier");
+
+    /* eval.ref: a 128-D (cfid) file with cfid off is refused before any
+     * step; with cfid on, statistics of another image shape are warned
+     * about in the log */
+    CHECK_OK(lg_config_set(&c, "eval.classifier="));
+    lg_fid_stats fs;
+    float feat[3 * LG_CLS_FEAT_DIM]; /* (3, 128) */
+    for (int i = 0; i < 3 * LG_CLS_FEAT_DIM; i++) feat[i] = (float)((i * 37) % 11);
+    CHECK_OK(lg_fid_stats_compute(&fs, feat, 3, LG_CLS_FEAT_DIM));
+    char ref[256], refset[300];
+    snprintf(ref, sizeof ref, "%s/ref128.safetensors", g_tmp);
+    CHECK_OK(lg_fid_stats_save(&fs, ref, "lipgan Fashion-MNIST classifier fc1 features (128); data /x (cifar10, "
+                                         "train, 3x32x32), first 3 of 3 images"));
+    lg_fid_stats_free(&fs);
+    snprintf(refset, sizeof refset, "eval.ref=%s", ref);
+    CHECK_OK(lg_config_set(&c, refset));
+    CHECK_OK(lg_config_set(&c, "eval.metrics=classes"));
+    snprintf(dir, sizeof dir, "%s/fmrun3", g_tmp);
+    s = run_dir(&c, dir, 0, 0, NULL);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(lg_error_msg(), "eval.ref") && strstr(lg_error_msg(), "for cfid"),
+          "unused eval.ref: %s: %s", lg_status_str(s), lg_error_msg());
+    snprintf(p, sizeof p, "%s/ckpt_000000001.safetensors", dir);
+    CHECK(!file_exists(p), "training ran despite the unused eval.ref");
+    CHECK_OK(lg_config_set(&c, "eval.metrics=cfid"));
+    snprintf(dir, sizeof dir, "%s/fmrun4", g_tmp);
+    char *logbuf = NULL;
+    size_t loglen = 0;
+    FILE *logf = open_memstream(&logbuf, &loglen);
+    lg_trainer *tr = NULL;
+    CHECK_OK(lg_trainer_create(&tr, &c));
+    if (tr && logf) {
+        lg_train_opts o = {.out_dir = dir, .progress = logf};
+        CHECK_OK(lg_trainer_run(tr, &o));
+    }
+    lg_trainer_free(tr);
+    if (logf) fclose(logf);
+    CHECK(logbuf && strstr(logbuf, "holds statistics of 3x32x32 images but the generator makes 1x32x32") != NULL,
+          "no shape warning in the log: %.400s", logbuf ? logbuf : "");
+    free(logbuf);
 }
 
 static void test_config_keys(void) {

@@ -91,6 +91,10 @@ lg_status lg_fid_stats_save(const lg_fid_stats *s, const char *path, const char 
  * a conversion command; a NaN/Inf value, since a file is bad input, not a
  * diverged computation), LG_ERR_SHAPE, LG_ERR_NOMEM. */
 lg_status lg_fid_stats_load(lg_fid_stats *out, const char *path);
+/* The sample shape a stats file's source records (the "CxHxW" of its
+ * "; data PATH (FORMAT, SPLIT, CxHxW), first N of M images" part): 1 with
+ * *c, *h, *w set, 0 if source does not say (e.g. a converted file). */
+int lg_fid_stats_source_shape(const char *source, int *c, int *h, int *w);
 
 typedef struct lg_fid_result {
     double fid;        /* mean_term + trace_term, clamped at >= 0 */

@@ -3,7 +3,8 @@
  * One "step" is one generator update preceded by train.n_dis discriminator
  * updates (thesis 5.3: 5 D updates at batch 64, then one G update at batch
  * 128; Adam per network; learning rate decayed linearly to 0 over
- * train.steps). A D update:
+ * train.steps); train.n_dis_boost raises the count for some steps (the
+ * WGAN critic schedule, lg_dis_at in optim.h). A D update:
  *   real x (batch_d) from the shuffled data (+ optional instance noise),
  *   z ~ N(0, I), fake = G(z) (no graph), loss = loss_d(D(x), D(fake))
  *   [+ gradient penalty], grads, [spectral gradient clamping], Adam,
@@ -91,7 +92,7 @@ typedef struct lg_trainer lg_trainer;
 lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg);
 void lg_trainer_free(lg_trainer *t);
 
-/* One step (n_dis D updates + 1 G update). LG_ERR_NONFINITE when the
+/* One step (n_dis D updates, or the boosted count, + 1 G update). LG_ERR_NONFINITE when the
  * skipped updates in a row reached train.max_nonfinite (stats still filled). */
 lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *stats);
 

@@ -67,21 +67,6 @@ void lg_cli_features_desc(const lg_inception *inc, lg_classifier *cls, char *buf
                  lg_classifier_get_info(cls)->test_accuracy);
 }
 
-int lg_cli_source_shape(const char *source, int *c, int *h, int *w) {
-    /* "...; data PATH (FORMAT, SPLIT, CxHxW), first N of M images": the last
-     * "), first " and the ", " before it (PATH may hold anything) */
-    const char *d = strstr(source, "; data ");
-    if (!d) return 0;
-    const char *end = NULL;
-    for (const char *p = d; (p = strstr(p, "), first ")); p++) end = p;
-    if (!end) return 0;
-    const char *sh = NULL;
-    for (const char *p = d; p < end; p++)
-        if (p[0] == ',' && p[1] == ' ') sh = p + 2;
-    char tail[8];
-    return sh && sscanf(sh, "%dx%dx%d%7s", c, h, w, tail) == 4 && tail[0] == ')';
-}
-
 /* ---- eval ---- */
 
 static void usage(FILE *f) {
@@ -312,7 +297,7 @@ static void check_ref_source(const char *file, const lg_fid_stats *ref, const ch
     const char *src = ref->source, *d = strstr(src, "; data ");
     if (!d) return;
     int rc, rh, rw;
-    if (lg_cli_source_shape(src, &rc, &rh, &rw) && (rc != c || rh != h || rw != w))
+    if (lg_fid_stats_source_shape(src, &rc, &rh, &rw) && (rc != c || rh != h || rw != w))
         fprintf(stderr,
                 "lipgan eval: warning: --ref %s holds statistics of %dx%dx%d images (%.*s) but the generator makes "
                 "%dx%dx%d; a distance to another data set's statistics means little: make them with lipgan "

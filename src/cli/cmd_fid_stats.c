@@ -232,7 +232,7 @@ int lg_cmd_fid_stats(int argc, char **argv) {
     }
     if (s == LG_OK) {
         /* eval compares the features part and the shape with what it uses
-         * (lg_cli_features_desc, lg_cli_source_shape) */
+         * (lg_cli_features_desc, lg_fid_stats_source_shape) */
         char source[1024], desc[512];
         lg_cli_features_desc(inc, cls, desc, sizeof desc);
         snprintf(source, sizeof source, "%s; data %s (%s, %s, %dx%dx%d), first %lld of %lld images", desc, data,

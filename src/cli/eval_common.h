@@ -27,9 +27,6 @@ lg_status lg_cli_load_classifier(const char *path, lg_classifier **out);
  * statistics file's "source" (before "; data "): lg_inception_describe, or
  * the classifier's line with its test accuracy. Exactly one of inc / cls. */
 void lg_cli_features_desc(const lg_inception *inc, lg_classifier *cls, char *buf, size_t cap);
-/* The image shape C x H x W recorded in a fid-stats "source" ("...; data
- * PATH (FORMAT, SPLIT, CxHxW), first N of M images"); 1 if found. */
-int lg_cli_source_shape(const char *source, int *c, int *h, int *w);
 
 /* Loads a data set by config-style fields (format as lg_data_spec; split
  * "train" | "test" | "unlabeled"; size: mnist pad-to / stl10 size). */

@@ -385,3 +385,18 @@ lg_status lg_fid_from_features(const float *f1, int64_t n1, const float *f2, int
     lg_fid_stats_free(&b);
     return s;
 }
+
+int lg_fid_stats_source_shape(const char *source, int *c, int *h, int *w) {
+    /* "...; data PATH (FORMAT, SPLIT, CxHxW), first N of M images": the last
+     * "), first " and the ", " before it (PATH may hold anything) */
+    const char *d = strstr(source, "; data ");
+    if (!d) return 0;
+    const char *end = NULL;
+    for (const char *p = d; (p = strstr(p, "), first ")); p++) end = p;
+    if (!end) return 0;
+    const char *sh = NULL;
+    for (const char *p = d; p < end; p++)
+        if (p[0] == ',' && p[1] == ' ') sh = p + 2;
+    char tail[8];
+    return sh && sscanf(sh, "%dx%dx%d%7s", c, h, w, tail) == 4 && tail[0] == ')';
+}

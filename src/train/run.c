@@ -333,6 +333,28 @@ static lg_status eval_setup(lg_trainer *t, run_eval *ev, FILE *log) {
     if (c->eval.ref[0]) {
         lg_fid_stats st;
         LG_TRY(lg_fid_stats_load(&st, c->eval.ref));
+        /* a file no computed metric uses would be ignored silently (and the
+         * metric's reference drawn from the training data instead) */
+        const unsigned uses = st.dim == LG_INCEPTION_POOL3_DIM ? LG_EVAL_FID
+                              : st.dim == LG_CLS_FEAT_DIM      ? LG_EVAL_CFID
+                                                               : 0;
+        if (uses && !(m & uses)) {
+            int d = st.dim;
+            lg_fid_stats_free(&st);
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "eval.ref %s: its %d-D statistics are for %s, which eval.metrics (%s) does not "
+                                "compute for %dx%dx%d samples; add %s to eval.metrics or remove eval.ref",
+                                c->eval.ref, d, uses == LG_EVAL_FID ? "fid" : "cfid", c->eval.metrics, t->c,
+                                t->h, t->w, uses == LG_EVAL_FID ? "fid" : "cfid");
+        }
+        int rc, rh, rw;
+        if (uses && log && lg_fid_stats_source_shape(st.source, &rc, &rh, &rw) &&
+            (rc != t->c || rh != t->h || rw != t->w))
+            fprintf(log,
+                    "eval: warning: eval.ref %s holds statistics of %dx%dx%d images but the generator makes "
+                    "%dx%dx%d; a distance to another data set's statistics means little: make them with "
+                    "lipgan fid-stats on the training data\n",
+                    c->eval.ref, rc, rh, rw, t->c, t->h, t->w);
         if (st.dim == LG_INCEPTION_POOL3_DIM) ev->fid_ref = st, ev->have_fid_ref = 1;
         else if (st.dim == LG_CLS_FEAT_DIM) ev->cfid_ref = st, ev->have_cfid_ref = 1;
         else {
