@@ -34,8 +34,8 @@
  *                            count (runs without a GPU; tests this program)
  *   LG_TEST_TRAIN_CALIBRATE=1 also run the perturbed CPU runs and print the
  *                            drift they cause (how the tolerances were set)
- *   LG_TEST_TRAIN_CASES=toy,sn,gp,toep,ema,clamp   a subset of the cases (ema and
- *                            clamp: CUDA graphs on vs off, bitwise)
+ *   LG_TEST_TRAIN_CASES=toy,sn,gp,toep,ema,clamp,wgan   a subset of the cases (ema,
+ *                            clamp and wgan: CUDA graphs on vs off, bitwise)
  *   LG_TEST_TRAIN_STEPS=20   steps per run
  *   LG_TEST_TRAIN_THREADS=0  CPU threads of the reference (0: all cores)
  *   LG_TEST_TRAIN_TABLE=0    no per-step table
@@ -922,6 +922,14 @@ int main(void) {
     static const char *const clamp[] = {"lipschitz.d.clamp_ratio=1.2",
                                         "lipschitz.g.clamp_ratio=1.2", NULL};
     if (case_wanted("clamp")) graphs_vs_eager(on_cuda, "gradient clamping", clamp);
+    /* the WGAN setup: RMSProp (the Adam kernels without bias correction),
+     * clipping, and a critic schedule that changes the D count per step */
+    static const char *const wgan[] = {"loss=wasserstein", "lipschitz.d.sn=false", "lipschitz.d.clip=0.05",
+                                       "optim.g.beta1=0", "optim.g.beta2=0.9", "optim.d.beta1=0",
+                                       "optim.d.beta2=0.9", "optim.g.kind=rmsprop", "optim.d.kind=rmsprop",
+                                       "train.n_dis_boost=4", "train.n_dis_boost_first=2",
+                                       "train.n_dis_boost_every=3", NULL};
+    if (case_wanted("wgan")) graphs_vs_eager(on_cuda, "RMSProp, clipping, critic schedule", wgan);
     unlink(g_cifar);
     rmdir(dir);
     return lg_test_summary("test_train_cuda");
