@@ -1024,48 +1024,51 @@ int lg_config_diff(const lg_config *a, const lg_config *b, char *buf, size_t cap
 int lg_config_warnings(const lg_config *c, FILE *f, const char *prefix) {
     char w[16][400]; /* at most 5 data rows + 7 lipschitz rows + 2 schedule rows */
     int n = 0;
+    /* the next free row; should the count above go stale, the last row is
+     * overwritten rather than the stack */
+#define ROW() (n < (int)(sizeof w / sizeof w[0]) ? w[n++] : w[sizeof w / sizeof w[0] - 1])
     lg_config def;
     lg_config_default(&def);
     int toy = lg_config_is_toy(c);
     if (toy && c->data.path[0] && strcmp(c->data.path, def.data.path) != 0)
-        snprintf(w[n++], sizeof w[0],
+        snprintf(ROW(), sizeof w[0],
                  "data.path \"%.256s\" is not used: data.format %s draws its points from the seed; "
                  "remove data.path",
                  c->data.path, c->data.format);
     if (toy && c->data.image_size != def.data.image_size)
-        snprintf(w[n++], sizeof w[0],
+        snprintf(ROW(), sizeof w[0],
                  "data.image_size %d is not used: data.format %s draws 2-D points, not images; remove "
                  "data.image_size",
                  c->data.image_size, c->data.format);
     if (toy && c->data.channels != def.data.channels)
-        snprintf(w[n++], sizeof w[0],
+        snprintf(ROW(), sizeof w[0],
                  "data.channels %d is not used: data.format %s draws 2-D points, not images; remove "
                  "data.channels",
                  c->data.channels, c->data.format);
     if (toy && c->data.instance_noise != def.data.instance_noise)
-        snprintf(w[n++], sizeof w[0],
+        snprintf(ROW(), sizeof w[0],
                  "data.instance_noise %g is not used: it is added to real images only, not to data.format "
                  "%s's 2-D points; remove data.instance_noise",
                  c->data.instance_noise, c->data.format);
     if (!toy && c->data.toy_n != def.data.toy_n)
-        snprintf(w[n++], sizeof w[0],
+        snprintf(ROW(), sizeof w[0],
                  "data.toy_n %lld is not used: only data.format ring8 and grid25 draw points; remove "
                  "data.toy_n",
                  (long long)c->data.toy_n);
     if (strcmp(c->data.split, def.data.split) != 0) {
         struct stat sb;
         if (toy)
-            snprintf(w[n++], sizeof w[0],
+            snprintf(ROW(), sizeof w[0],
                      "data.split %s is not used: data.format %s draws its points from the seed; remove "
                      "data.split",
                      c->data.split, c->data.format);
         else if (!strcmp(c->data.format, "png"))
-            snprintf(w[n++], sizeof w[0],
+            snprintf(ROW(), sizeof w[0],
                      "data.split %s is not used: png reads every .png file of data.path, it has no splits; "
                      "point data.path at the split's folder and remove data.split",
                      c->data.split);
         else if (stat(c->data.path, &sb) == 0 && !S_ISDIR(sb.st_mode))
-            snprintf(w[n++], sizeof w[0],
+            snprintf(ROW(), sizeof w[0],
                      "data.split %s is not used: data.path \"%.200s\" is a file, and a split picks the "
                      "files of a data set folder; remove data.split (or give the folder)",
                      c->data.split, c->data.path);
@@ -1075,42 +1078,43 @@ int lg_config_warnings(const lg_config *c, FILE *f, const char *prefix) {
     for (int i = 0; i < 2; i++) {
         const lg_cfg_lip *l = lips[i], *d = i ? &def.lipschitz.d : &def.lipschitz.g;
         if (l->sr_every != d->sr_every && !(l->sr_gamma > 0))
-            snprintf(w[n++], sizeof w[0],
+            snprintf(ROW(), sizeof w[0],
                      "lipschitz.%s.sr_every %d is not used: SR is off (lipschitz.%s.sr_gamma 0)",
                      nn[i], l->sr_every, nn[i]);
         if (l->sn_iters != d->sn_iters && !l->sn && !(l->toeplitz_k > 0))
-            snprintf(w[n++], sizeof w[0],
+            snprintf(ROW(), sizeof w[0],
                      "lipschitz.%s.sn_iters %d is not used: neither lipschitz.%s.sn nor toeplitz_k is on",
                      nn[i], l->sn_iters, nn[i]);
         if (l->clamp_iters != d->clamp_iters && !(l->clamp_ratio > 0))
-            snprintf(w[n++], sizeof w[0],
+            snprintf(ROW(), sizeof w[0],
                      "lipschitz.%s.clamp_iters %d is not used: gradient clamping is off "
                      "(lipschitz.%s.clamp_ratio 0)",
                      nn[i], l->clamp_iters, nn[i]);
     }
     /* the critic schedule's boost */
     if (c->train.n_dis_boost == 0 && c->train.n_dis_boost_first != def.train.n_dis_boost_first)
-        snprintf(w[n++], sizeof w[0],
+        snprintf(ROW(), sizeof w[0],
                  "train.n_dis_boost_first %lld is not used: the boost is off (train.n_dis_boost 0)",
                  (long long)c->train.n_dis_boost_first);
     if (c->train.n_dis_boost == 0 && c->train.n_dis_boost_every != def.train.n_dis_boost_every)
-        snprintf(w[n++], sizeof w[0],
+        snprintf(ROW(), sizeof w[0],
                  "train.n_dis_boost_every %lld is not used: the boost is off (train.n_dis_boost 0)",
                  (long long)c->train.n_dis_boost_every);
     if (c->train.n_dis_boost > 0 && c->train.n_dis_boost_first == 0 && c->train.n_dis_boost_every == 0)
-        snprintf(w[n++], sizeof w[0],
+        snprintf(ROW(), sizeof w[0],
                  "train.n_dis_boost %d is not used: no step is boosted (train.n_dis_boost_first and "
                  "n_dis_boost_every are 0)",
                  c->train.n_dis_boost);
     else if (c->train.n_dis_boost > 0 && c->train.n_dis_boost == c->train.n_dis)
-        snprintf(w[n++], sizeof w[0],
+        snprintf(ROW(), sizeof w[0],
                  "train.n_dis_boost %d does nothing: it equals train.n_dis; remove it (or set another "
                  "count)",
                  c->train.n_dis_boost);
     if (strcmp(c->lipschitz.d.gp_kind, def.lipschitz.d.gp_kind) != 0 && !(c->lipschitz.d.gp_lambda > 0))
-        snprintf(w[n++], sizeof w[0],
+        snprintf(ROW(), sizeof w[0],
                  "lipschitz.d.gp_kind %s is not used: the gradient penalty is off (lipschitz.d.gp_lambda 0)",
                  c->lipschitz.d.gp_kind);
     for (int i = 0; f && i < n; i++) fprintf(f, "%swarning: %s\n", prefix ? prefix : "", w[i]);
     return n;
+#undef ROW
 }
