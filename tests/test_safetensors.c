@@ -565,9 +565,42 @@ static void test_atomic(void) {
 
 static void cleanup_dir(void) {
     const char *names[] = {"rt.safetensors", "empty.safetensors", "bad.safetensors", "good.safetensors",
-                           "ckpt.bin", "model.safetensors"};
+                           "ckpt.bin", "model.safetensors", "peek.safetensors", "peek_cut.safetensors",
+                           "peek_bad.safetensors"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(tmp_path(names[i]));
     if (rmdir(g_dir) != 0) fprintf(stderr, "note: could not remove %s: %s\n", g_dir, strerror(errno));
+}
+
+/* lg_st_peek_meta reads a metadata value from the header alone */
+static void test_peek_meta(void) {
+    float w[4] = {1, 2, 3, 4}; /* (4) */
+    lg_st_writer *wr;
+    CHECK_OK(lg_st_writer_create(&wr));
+    CHECK_OK(lg_st_writer_add_meta(wr, "format", "lipgan-test-v1"));
+    CHECK_OK(lg_st_writer_add_f32(wr, "w", 1, (int64_t[]){4}, w));
+    const char *path = tmp_path("peek.safetensors");
+    CHECK_OK(lg_st_writer_write(wr, path, 0));
+    lg_st_writer_free(wr);
+    char buf[64], small[5];
+    CHECK(lg_st_peek_meta(path, "format", buf, sizeof buf) == 1 && !strcmp(buf, "lipgan-test-v1"), "format: %s",
+          buf);
+    CHECK(lg_st_peek_meta(path, "format", small, sizeof small) == 1 && !strcmp(small, "lipg"), "truncated: %s",
+          small);
+    CHECK(lg_st_peek_meta(path, "step", buf, sizeof buf) == 0 && buf[0] == '\0', "absent key");
+    CHECK(lg_st_peek_meta(tmp_path("missing.safetensors"), "format", buf, sizeof buf) == 0, "missing file");
+    /* a file whose data section is cut off: the header alone still answers */
+    unsigned char *raw;
+    size_t len;
+    CHECK_OK(lg_file_read_all(path, &raw, &len));
+    const char *cut = tmp_path("peek_cut.safetensors");
+    CHECK_OK(lg_file_write_atomic(cut, raw, len - 8));
+    CHECK(lg_st_peek_meta(cut, "format", buf, sizeof buf) == 1, "header of a truncated file");
+    /* a header length past the end of the file: not safetensors */
+    raw[0] = 0xff, raw[1] = 0xff;
+    const char *bad = tmp_path("peek_bad.safetensors");
+    CHECK_OK(lg_file_write_atomic(bad, raw, len));
+    CHECK(lg_st_peek_meta(bad, "format", buf, sizeof buf) == 0, "bad header length");
+    free(raw);
 }
 
 int main(int argc, char **argv) {
@@ -589,6 +622,7 @@ int main(int argc, char **argv) {
     LG_TEST_RUN(test_valid_edge_cases);
     LG_TEST_RUN(test_truncation_and_corruption);
     LG_TEST_RUN(test_atomic);
+    LG_TEST_RUN(test_peek_meta);
     cleanup_dir();
     return lg_test_summary("test_safetensors");
 }

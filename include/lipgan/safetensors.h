@@ -109,6 +109,12 @@ typedef struct lg_st_file lg_st_file;
 /* Reads and validates a whole file. Errors: LG_ERR_NOT_FOUND / LG_ERR_IO
  * (cannot read), LG_ERR_FORMAT (not a valid safetensors file). */
 lg_status lg_st_open(lg_st_file **out, const char *path);
+/* Metadata value `key` of the safetensors file at path, reading only its
+ * header (a checkpoint can be gigabytes): copied into buf (cap bytes,
+ * truncated, NUL-terminated). Returns 1 if found, 0 if the key is absent or
+ * the file is unreadable or not safetensors (no message set): for a quick
+ * "what is this file" look, not for validation (lg_st_open does that). */
+int lg_st_peek_meta(const char *path, const char *key, char *buf, size_t cap);
 /* The same from a buffer of len bytes (copied); label names it in errors. */
 lg_status lg_st_parse(lg_st_file **out, const void *buf, size_t len, const char *label);
 void lg_st_close(lg_st_file *f);

@@ -1,15 +1,13 @@
 /* Exit codes and error printing shared by the subcommands. */
 #include "cli/cli.h"
 
-#include <cJSON.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "lipgan/fileio.h"
+#include "lipgan/safetensors.h"
 #include "lipgan/train.h"
 
 static lg_status writable_only(const char *opt, const char *path);
@@ -49,33 +47,6 @@ int lg_cli_usage_error(const char *cmd, const char *fmt, ...) {
     return LG_EXIT_USAGE;
 }
 
-/* 1 if path is a safetensors file whose metadata "format" is fmt. Reads
- * only the header (a checkpoint can be large). */
-static int st_format_is(const char *path, const char *fmt) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    unsigned char len8[8];
-    int yes = 0;
-    if (fread(len8, 1, 8, f) == 8) {
-        uint64_t n = 0;
-        for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
-        struct stat sb;
-        int ok = fstat(fileno(f), &sb) == 0 && n > 0 && n <= 100000000 && n <= (uint64_t)sb.st_size - 8;
-        char *h = ok ? malloc(n + 1) : NULL;
-        if (h && fread(h, 1, n, f) == n) {
-            h[n] = '\0';
-            cJSON *root = cJSON_Parse(h);
-            const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "__metadata__"),
-                                                               "format");
-            yes = cJSON_IsString(v) && strcmp(v->valuestring, fmt) == 0;
-            cJSON_Delete(root);
-        }
-        free(h);
-    }
-    fclose(f);
-    return yes;
-}
-
 /* Why an existing regular file at path must not be replaced, or NULL. */
 static const char *protected_file(const char *path) {
     const char *slash = strrchr(path, '/');
@@ -87,7 +58,9 @@ static const char *protected_file(const char *path) {
     if ((!strncmp(base, "ckpt_", 5) && bl > 17 && !strcmp(base + bl - 12, ".safetensors")) ||
         !strncmp(base, "events.out.tfevents.", 20))
         return "is a run directory's own file";
-    if (st_format_is(path, LG_CHECKPOINT_FORMAT)) return "is a lipgan training checkpoint";
+    char fmt[64];
+    if (lg_st_peek_meta(path, "format", fmt, sizeof fmt) && !strcmp(fmt, LG_CHECKPOINT_FORMAT))
+        return "is a lipgan training checkpoint";
     return NULL;
 }
 

@@ -4,8 +4,10 @@
 #include <cJSON.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lipgan/fileio.h"
 
@@ -424,6 +426,34 @@ lg_status lg_st_open(lg_st_file **out, const char *path) {
         return s;
     }
     return st_finish(out, f);
+}
+
+int lg_st_peek_meta(const char *path, const char *key, char *buf, size_t cap) {
+    if (cap) buf[0] = '\0';
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char len8[8];
+    int found = 0;
+    struct stat sb;
+    if (fread(len8, 1, 8, f) == 8 && fstat(fileno(f), &sb) == 0) {
+        uint64_t n = 0; /* header length, little-endian */
+        for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
+        char *h = n > 0 && n <= LG_ST_MAX_HEADER && n <= (uint64_t)sb.st_size - 8 ? malloc(n + 1) : NULL;
+        if (h && fread(h, 1, n, f) == n) {
+            h[n] = '\0';
+            cJSON *root = cJSON_Parse(h);
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "__metadata__"),
+                                                               key);
+            if (cJSON_IsString(v)) {
+                found = 1;
+                if (cap) snprintf(buf, cap, "%s", v->valuestring);
+            }
+            cJSON_Delete(root);
+        }
+        free(h);
+    }
+    fclose(f);
+    return found;
 }
 
 lg_status lg_st_parse(lg_st_file **out, const void *buf, size_t len, const char *label) {
