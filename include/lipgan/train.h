@@ -12,8 +12,10 @@
  * A G update: z (batch_g), loss = loss_g(D(G(z))) [- lambda sum r(W)],
  *   grads w.r.t. G only, [clamping], Adam, [clipping], [SR], [EMA].
  * SN/Toeplitz power iterations advance once per update of their network:
- * in D's forward on real data; D's fake pass, the penalty pass and the G
- * update's pass through D use the stored vectors.
+ * in D's one forward over [real; fake] (over real data alone when D has
+ * batch norm, which needs per-batch statistics); D's fake pass in that case,
+ * the penalty pass and the G update's pass through D use the stored
+ * vectors.
  * An update whose loss or gradient is not finite is skipped (parameters,
  * moments and Adam's step count untouched) and counted; train.max_nonfinite
  * skipped updates in a row stop the run (LG_ERR_NONFINITE).
