@@ -605,6 +605,21 @@ static void test_gclamp(void) {
     CHECK(st.clamped == 0 && memcmp(keep, g, sizeof g) == 0, "in-ratio gradient changed");
     lg_gclamp_free(&st);
 
+    /* a (1, 8) weight has one singular value: its gradient is never
+     * clamped (with sigma1 = 0 the rule would zero it) */
+    {
+        const int64_t row[2] = {1, 8};
+        float g1[8], k1[8];
+        for (int i = 0; i < 8; i++) g1[i] = k1[i] = (float)(i + 1) * 0.25f;
+        lg_gclamp_state s1st;
+        CHECK_OK(lg_gclamp_init(&s1st, NULL, 2, row, 0, 1.5f, 3));
+        CHECK_OK(lg_gclamp_apply(&s1st, g1));
+        CHECK_OK(lg_gclamp_read(&s1st));
+        CHECK(s1st.single == 1 && s1st.clamped == 0 && memcmp(g1, k1, sizeof g1) == 0,
+              "a one-row gradient was changed (clamped %d)", s1st.clamped);
+        lg_gclamp_free(&s1st);
+    }
+
     /* persistent vectors: one iteration per call converges across calls */
     CHECK_OK(lg_gclamp_init(&st, NULL, 2, shape, 0, 2.0f, 2));
     for (int call = 0; call < 40; call++) {

@@ -532,6 +532,37 @@ static void test_steady_state(void) {
     lg_trainer_free(t);
 }
 
+/* With gradient clamping on, each logged row carries the largest gradient
+ * sigma0/sigma1 of the network's last update (thesis 5.5.3) and how many
+ * layers were clamped, and the ratio is that of the clamp states. */
+static void test_gclamp_logged(void) {
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/gclamp", g_tmp);
+    lg_config c;
+    toy_config(&c);
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.clamp_ratio=1.5"));
+    lg_trainer *t = NULL;
+    CHECK_OK(run_dir(&c, dir, 0, 0, &t));
+    cJSON *rows[16];
+    int n = read_rows(dir, rows, 16);
+    CHECK(n >= 1, "%d rows", n);
+    if (n >= 1 && t) {
+        const cJSON *last = rows[n - 1];
+        double r = num(last, "gclamp_D_ratio_max"), k = num(last, "gclamp_D_clamped");
+        double want = 0.0;
+        for (int i = 0; i < t->xd.nl; i++) {
+            CHECK_OK(lg_gclamp_read(&t->xd.gc[i]));
+            const lg_gclamp_state *g = &t->xd.gc[i];
+            if (g->sigma1 > 0 && g->sigma0 / g->sigma1 > want) want = g->sigma0 / g->sigma1;
+        }
+        CHECK(isfinite(r) && r > 0 && fabs(r - want) <= 1e-6 * want, "gclamp_D_ratio_max %g vs %g", r, want);
+        CHECK(k >= 0 && k <= t->xd.nl, "gclamp_D_clamped %g", k);
+        CHECK(!has(last, "gclamp_G_ratio_max"), "G has no clamping");
+    }
+    for (int i = 0; i < n; i++) cJSON_Delete(rows[i]);
+    lg_trainer_free(t);
+}
+
 int main(void) {
     if (tf_mkdtemp(g_tmp, sizeof g_tmp) != 0) {
         fprintf(stderr, "mkdtemp failed\n");
@@ -542,6 +573,7 @@ int main(void) {
     LG_TEST_RUN(test_resume_same_spectra);
     LG_TEST_RUN(test_classifier_eval);
     LG_TEST_RUN(test_steady_state);
+    LG_TEST_RUN(test_gclamp_logged);
     tf_rm_rf(g_tmp);
     return lg_test_summary("test_train_monitor");
 }

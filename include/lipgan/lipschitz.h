@@ -325,8 +325,13 @@ double lg_rank_ratio_exact(const double *s, int64_t nsv, int64_t cols);
  * changed (a zero update is added: values equal, a -0 may become +0). The
  * decision is made in backend memory: lg_gclamp_apply only queues work, so
  * the sync-free training step can run it. The thesis writes min(0, .) where the intent is
- * max(0, .) (PITFALLS); this is the max form. A rank-one gradient has
- * sigma1 = 0 and is clamped to (almost) zero, as the rule says.
+ * max(0, .) (PITFALLS); this is the max form. A weight with one row or
+ * one column (e.g. a critic's final (1, ch) linear layer) has a single
+ * singular value and no sigma1: the rule does not apply and its gradient
+ * is never clamped (with sigma1 taken as 0 it would be zeroed at every
+ * step; the thesis code clamps its convolutions only). Its lg_gclamp_read
+ * gives sigma0 = sigma1 = 0, clamped = 0. A gradient of a larger weight
+ * that happens to be rank one (batch 1) is clamped as the rule says.
  * ====================================================================== */
 typedef struct lg_gclamp_state {
     const lg_backend *be;
@@ -343,6 +348,7 @@ typedef struct lg_gclamp_state {
                          clamped before) stays untouched despite rounding */
     float sigma0, sigma1;  /* estimates of the last call (host; lg_gclamp_read) */
     int clamped;      /* 1 if the last call clamped G (lg_gclamp_read) */
+    int single;       /* 1: one row or column, one singular value: never clamped */
 } lg_gclamp_state;
 
 /* For a weight of shape (ndim, shape) with output dim out_dim. */

@@ -25,6 +25,7 @@ lg_status lg_gclamp_init(lg_gclamp_state *st, const lg_backend *be, int ndim,
     st->rows = v.rows;
     st->post = v.post;
     st->cols = lip_cols(v);
+    st->single = st->rows < 2 || st->cols < 2;
     st->n_iter = 1;
     st->eps = 1e-12f;
     st->ratio = ratio;
@@ -60,6 +61,7 @@ void lg_gclamp_free(lg_gclamp_state *st) {
 lg_status lg_gclamp_apply(lg_gclamp_state *st, float *g) {
     if (!st || !st->be || !g)
         return lg_error_set(LG_ERR_INVALID_ARG, "gradient clamping: state not initialized");
+    if (st->single) return LG_OK; /* no sigma1: nothing to clamp against (lipschitz.h) */
     const lg_backend *be = st->be;
     const lip_view v = {st->pre, st->rows, st->post};
     const size_t r = (size_t)st->rows, c = (size_t)st->cols;
@@ -128,6 +130,11 @@ lg_status lg_gclamp_apply(lg_gclamp_state *st, float *g) {
 lg_status lg_gclamp_read(lg_gclamp_state *st) {
     if (!st || !st->be)
         return lg_error_set(LG_ERR_INVALID_ARG, "gradient clamping: state not initialized");
+    if (st->single) {
+        st->sigma0 = st->sigma1 = 0.0f;
+        st->clamped = 0;
+        return LG_OK;
+    }
     const size_t r = (size_t)st->rows, c = (size_t)st->cols;
     float h[GC_NSCAL];
     st->be->download(h, st->scratch + r * c + r + c, GC_NSCAL);

@@ -440,6 +440,42 @@ static void eval_fields(sbuf *b, const lg_eval_result *r, run_tb *tb, int64_t st
     }
 }
 
+/* Spectral gradient clamping at the last update of each network: the
+ * largest sigma0/sigma1 of a layer's gradient (before clamping; thesis
+ * 5.5.3 reports it for D) and how many layers were clamped. Read from the
+ * device only here, at log steps. Fields gclamp_<net>_ratio_max,
+ * gclamp_<net>_clamped; a progress line under the step's. */
+static void gclamp_fields(lg_trainer *t, sbuf *b, run_tb *tb, FILE *log) {
+    lg_net_extra *xs[2] = {&t->xd, &t->xg};
+    const char *nm[2] = {"D", "G"};
+    lg_model *ms[2] = {t->d, t->g};
+    for (int k = 0; k < 2; k++) {
+        lg_net_extra *x = xs[k];
+        if (!x->gc) continue;
+        double rmax = 0.0;
+        int clamped = 0, arg = -1;
+        for (int i = 0; i < x->nl; i++) {
+            if (lg_gclamp_read(&x->gc[i]) != LG_OK) {
+                lg_error_clear();
+                continue;
+            }
+            double r = x->gc[i].sigma1 > 0 ? (double)x->gc[i].sigma0 / x->gc[i].sigma1 : NAN;
+            if (isfinite(r) && r > rmax) rmax = r, arg = i;
+            clamped += x->gc[i].clamped;
+        }
+        char key[48];
+        snprintf(key, sizeof key, "gclamp_%s_ratio_max", nm[k]);
+        sb_num(b, key, arg >= 0 ? rmax : NAN);
+        snprintf(key, sizeof key, "gclamp_%s_clamped", nm[k]);
+        sb_num(b, key, clamped);
+        snprintf(key, sizeof key, "gclamp_%s/ratio_max", nm[k]);
+        if (arg >= 0) tb_scalar(tb, t->step, key, rmax);
+        if (log)
+            fprintf(log, "  %s grad: sigma0/sigma1 max %.3g (%s), clamped %d of %d layers at the last update\n",
+                    nm[k], rmax, arg >= 0 ? lg_model_layer(ms[k], arg)->name : "-", clamped, x->nl);
+    }
+}
+
 /* eval.h's lines, indented under the progress line */
 static void eval_print(FILE *log, const lg_eval_result *r, int64_t step, double secs) {
     fprintf(log, "  eval at step %" PRId64 " (%.1f s):\n", step, secs);
@@ -812,6 +848,7 @@ static lg_status run_locked(lg_trainer *t, const lg_train_opts *o) {
                 sb_printf(&extra, "%s", frag);
                 tb_monitor(&tb, &ms[k]);
             }
+            gclamp_fields(t, &extra, &tb, log);
             if (evaluated) {
                 if (log) eval_print(log, &er, t->step, eval_s);
                 eval_fields(&extra, &er, &tb, t->step);
