@@ -563,6 +563,28 @@ static void test_gclamp_logged(void) {
     lg_trainer_free(t);
 }
 
+/* A critic without SN or Toeplitz has no sigma estimate: the row says
+ * null, not 0 (a 0 drew a flat curve in the report). */
+static void test_no_sigma_is_null(void) {
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/nosn", g_tmp);
+    lg_config c;
+    toy_config(&c);
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.sn=false"));
+    CHECK_OK(lg_config_set(&c, "log.spectra_every=0"));
+    CHECK_OK(lg_config_set(&c, "eval.every=0"));
+    CHECK_OK(run_dir(&c, dir, 0, 0, NULL));
+    cJSON *rows[16];
+    int n = read_rows(dir, rows, 16);
+    CHECK(n >= 1, "%d rows", n);
+    for (int i = 0; i < n; i++) {
+        const char *k[3] = {"sigma_d_min", "sigma_d_mean", "sigma_d_max"};
+        for (int j = 0; j < 3; j++)
+            CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(rows[i], k[j])), "row %d: %s is not null", i, k[j]);
+        cJSON_Delete(rows[i]);
+    }
+}
+
 int main(void) {
     if (tf_mkdtemp(g_tmp, sizeof g_tmp) != 0) {
         fprintf(stderr, "mkdtemp failed\n");
@@ -574,6 +596,7 @@ int main(void) {
     LG_TEST_RUN(test_classifier_eval);
     LG_TEST_RUN(test_steady_state);
     LG_TEST_RUN(test_gclamp_logged);
+    LG_TEST_RUN(test_no_sigma_is_null);
     tf_rm_rf(g_tmp);
     return lg_test_summary("test_train_monitor");
 }

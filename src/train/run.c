@@ -78,9 +78,11 @@ static void metrics_row(FILE *f, const lg_train_stats *s, int skipped, double it
     jnum(f, "gp", s->gp);
     jnum(f, "lr_d", s->lr_d);
     jnum(f, "lr_g", s->lr_g);
-    jnum(f, "sigma_d_min", s->sigma_min);
-    jnum(f, "sigma_d_mean", s->sigma_mean);
-    jnum(f, "sigma_d_max", s->sigma_max);
+    /* null, not 0, when D has no normalized layer (no estimate exists) */
+    const int has_sigma = s->sigma_max > 0;
+    jnum(f, "sigma_d_min", has_sigma ? s->sigma_min : NAN);
+    jnum(f, "sigma_d_mean", has_sigma ? s->sigma_mean : NAN);
+    jnum(f, "sigma_d_max", has_sigma ? s->sigma_max : NAN);
     fprintf(f, ",\"skipped\":%d", skipped);
     jnum(f, "it_per_s", it_s);
     jnum(f, "elapsed_s", elapsed);
