@@ -413,6 +413,31 @@ static void test_settings_that_do_nothing(void) {
     CHECK_OK(lg_config_validate(&c));
     CHECK(lg_config_warnings(&c, NULL, "") == 2, "sr_every without SR and gp_kind without GP: %d warnings",
           lg_config_warnings(&c, NULL, ""));
+
+    /* Toeplitz k on an MLP (no convolutions) and SR timing off the last D
+     * update of a step: one warning each, naming the key */
+    const struct { const char *set[4]; const char *want; } cases[] = {
+        {{"model.d.arch=mlp", "lipschitz.d.sn=false", "lipschitz.d.toeplitz_k=2", NULL}, "lipschitz.d.toeplitz_k 2"},
+        {{"lipschitz.d.sr_gamma=0.5", "train.n_dis=3", NULL}, "lipschitz.d.sr_every 5"},
+        {{"lipschitz.d.sr_gamma=0.5", "train.n_dis_boost=20", NULL}, "critic schedule"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        lg_config_default(&c);
+        for (int i = 0; cases[k].set[i]; i++) CHECK_OK(lg_config_set(&c, cases[k].set[i]));
+        CHECK_OK(lg_config_validate(&c));
+        txt = NULL, len = 0;
+        f = open_memstream(&txt, &len);
+        n = lg_config_warnings(&c, f, "");
+        fclose(f);
+        CHECK(n == 1 && txt && strstr(txt, cases[k].want), "case %zu: %d warnings: %s", k, n, txt ? txt : "");
+        free(txt);
+    }
+    /* the paper's timing (sr_every = n_dis = 5) and a divisor do not warn */
+    lg_config_default(&c);
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.sr_gamma=0.5"));
+    CHECK(lg_config_warnings(&c, NULL, "") == 0, "SR every 5 with n_dis 5 warns");
+    CHECK_OK(lg_config_set(&c, "train.n_dis=10"));
+    CHECK(lg_config_warnings(&c, NULL, "") == 0, "SR every 5 with n_dis 10 warns");
 }
 
 /* optim.<net>.kind rmsprop (the WGAN reference's optimizer) and the

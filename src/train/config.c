@@ -1022,7 +1022,7 @@ int lg_config_diff(const lg_config *a, const lg_config *b, char *buf, size_t cap
 }
 
 int lg_config_warnings(const lg_config *c, FILE *f, const char *prefix) {
-    char w[16][400]; /* at most 5 data rows + 7 lipschitz rows + 2 schedule rows */
+    char w[20][400]; /* at most 5 data rows + 10 lipschitz rows + 2 schedule rows */
     int n = 0;
     /* the next free row; should the count above go stale, the last row is
      * overwritten rather than the stack */
@@ -1090,7 +1090,26 @@ int lg_config_warnings(const lg_config *c, FILE *f, const char *prefix) {
                      "lipschitz.%s.clamp_iters %d is not used: gradient clamping is off "
                      "(lipschitz.%s.clamp_ratio 0)",
                      nn[i], l->clamp_iters, nn[i]);
+        const lg_cfg_net *net = i ? &c->model.d : &c->model.g;
+        if (l->toeplitz_k > 0 && !strcmp(net->arch, "mlp"))
+            snprintf(ROW(), sizeof w[0],
+                     "lipschitz.%s.toeplitz_k %g does nothing here: k scales convolutions only, and "
+                     "model.%s.arch mlp has none (its linear layers get plain SN); use a cnn or resnet, "
+                     "or lipschitz.%s.sn: true",
+                     nn[i], l->toeplitz_k, nn[i], nn[i]);
     }
+    /* SR-GAN applies SR at the last D update of each iteration (paper sec.
+     * 4): sr_every D updates line up with that only if the step's D count
+     * is fixed and a multiple or divisor of sr_every */
+    const int nd = c->train.n_dis, se = c->lipschitz.d.sr_every;
+    if (c->lipschitz.d.sr_gamma > 0 && (c->train.n_dis_boost > 0 || (nd % se != 0 && se % nd != 0)))
+        snprintf(ROW(), sizeof w[0],
+                 "lipschitz.d.sr_every %d: SR runs every %d D updates, which %s, so it does not land on "
+                 "the last D update of each step as in SR-GAN; set sr_every to train.n_dis (%d) for the "
+                 "paper's timing",
+                 se, se, c->train.n_dis_boost > 0 ? "the critic schedule (train.n_dis_boost) shifts"
+                                                  : "is neither a multiple nor a divisor of train.n_dis",
+                 nd);
     /* the critic schedule's boost */
     if (c->train.n_dis_boost == 0 && c->train.n_dis_boost_first != def.train.n_dis_boost_first)
         snprintf(ROW(), sizeof w[0],
