@@ -339,6 +339,118 @@ static void test_resume_same_spectra(void) {
     lg_trainer_free(tb);
 }
 
+/* A tiny CNN run on generated CIFAR records (conv layers: the monitor's
+ * power iterations keep warm-start vectors; SN and Toeplitz in D). */
+static void cnn_config(lg_config *c, const char *cifar) {
+    lg_config_default(c);
+    char p[600];
+    snprintf(p, sizeof p, "data.path=%s", cifar);
+    CHECK_OK(lg_config_set(c, p));
+    const char *sets[] = {"data.format=cifar10", "model.z_dim=8", "model.g.arch=cnn", "model.g.width=4",
+                          "model.d.arch=cnn", "model.d.width=4", "lipschitz.d.toeplitz_k=2", "train.steps=8",
+                          "train.n_dis=1", "train.batch_d=4", "train.batch_g=4", "seed=3", "threads=1",
+                          "log.every=1", "log.samples_every=0", "log.checkpoint_every=3", "log.sample_n=4",
+                          "log.spectra_every=1", "log.tensorboard=false", "eval.every=0", NULL};
+    for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(c, sets[i]));
+}
+
+/* Wall-time fields of a metrics.jsonl row: the only ones a resume may change. */
+static int timing_key(const char *k) {
+    size_t n = strlen(k);
+    return !strcmp(k, "it_per_s") || !strcmp(k, "elapsed_s") || !strcmp(k, "eval_s") ||
+           (n > 3 && !strcmp(k + n - 3, "_ms"));
+}
+
+/* metrics.jsonl of a and b: the same rows with the same keys, every value
+ * but the timings bitwise equal (numbers as doubles, other values as text). */
+static void same_rows(const char *a, const char *b, int want) {
+    cJSON *ra[32], *rb[32];
+    int na = read_rows(a, ra, 32), nb = read_rows(b, rb, 32);
+    CHECK(na == want && nb == want, "%d and %d rows, want %d", na, nb, want);
+    for (int i = 0; i < na && i < nb; i++) {
+        CHECK(cJSON_GetArraySize(ra[i]) == cJSON_GetArraySize(rb[i]), "row %d: %d vs %d fields", i,
+              cJSON_GetArraySize(ra[i]), cJSON_GetArraySize(rb[i]));
+        const cJSON *x;
+        cJSON_ArrayForEach(x, ra[i]) {
+            if (timing_key(x->string)) continue;
+            const cJSON *y = cJSON_GetObjectItemCaseSensitive(rb[i], x->string);
+            int same = y != NULL && x->type == y->type;
+            if (same && cJSON_IsNumber(x)) same = !memcmp(&x->valuedouble, &y->valuedouble, sizeof(double));
+            else if (same) {
+                char *px = cJSON_PrintUnformatted(x), *py = cJSON_PrintUnformatted(y);
+                same = px && py && !strcmp(px, py);
+                free(px);
+                free(py);
+            }
+            CHECK(same, "row %d (step %g) %s: %.9g vs %.9g after resuming", i, num(ra[i], "step"), x->string,
+                  cJSON_IsNumber(x) ? x->valuedouble : NAN, y && cJSON_IsNumber(y) ? y->valuedouble : NAN);
+        }
+    }
+    for (int i = 0; i < na; i++) cJSON_Delete(ra[i]);
+    for (int i = 0; i < nb; i++) cJSON_Delete(rb[i]);
+}
+
+/* spectra.bin with each record's wall time and CRC (which covers it) zeroed;
+ * NULL if unreadable or not a sequence of whole records. */
+static unsigned char *spectra_masked(const char *dir, size_t *len) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/spectra.bin", dir);
+    unsigned char *buf;
+    if (lg_file_read_all(p, &buf, len) != LG_OK) return NULL;
+    size_t i = 16; /* file header */
+    while (i + 12 <= *len) {
+        uint32_t bl = (uint32_t)buf[i + 4] | (uint32_t)buf[i + 5] << 8 | (uint32_t)buf[i + 6] << 16 |
+                      (uint32_t)buf[i + 7] << 24;
+        if (bl < 16 || i + 12 + bl > *len) break;
+        memset(buf + i + 8 + 8, 0, 8);       /* body: i64 step, f64 wall_time */
+        memset(buf + i + 8 + bl, 0, 4);      /* crc32 */
+        i += 12 + (size_t)bl;
+    }
+    if (i != *len) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static void same_spectra_bytes(const char *a, const char *b) {
+    size_t la = 0, lb = 0;
+    unsigned char *x = spectra_masked(a, &la), *y = spectra_masked(b, &lb);
+    CHECK(x && y, "spectra.bin of %s or %s unreadable", a, b);
+    CHECK(la == lb, "spectra.bin: %zu vs %zu bytes", la, lb);
+    if (x && y && la == lb) {
+        size_t k = 0;
+        while (k < la && x[k] == y[k]) k++;
+        CHECK(k == la, "spectra.bin differs at byte %zu of %zu after resuming (wall times masked)", k, la);
+    }
+    free(x);
+    free(y);
+}
+
+/* A run killed and resumed must log what an uninterrupted one does: the
+ * monitor's warm-start vectors and detectors travel in the checkpoint. Run
+ * b stops at 5 (checkpoint 5), loses that checkpoint as in a crash, and
+ * resumes from 3 with records and rows of 4 and 5 past it. */
+static void test_resume_conv_monitor(void) {
+    char a[128], b[128], p[256], cifar[256];
+    snprintf(a, sizeof a, "%s/cwhole", g_tmp);
+    snprintf(b, sizeof b, "%s/cresumed", g_tmp);
+    CHECK(tf_write_cifar(g_tmp, 24, cifar, sizeof cifar) == 0, "tiny CIFAR");
+    lg_config c;
+    cnn_config(&c, cifar);
+    lg_trainer *ta = NULL, *tb = NULL;
+    CHECK_OK(run_dir(&c, a, 0, 0, &ta));
+    CHECK_OK(run_dir(&c, b, 0, 5, NULL));
+    lg_checkpoint_path(p, sizeof p, b, 5);
+    CHECK(remove(p) == 0, "remove %s", p);
+    CHECK_OK(run_dir(&c, b, 1, 0, &tb));
+    CHECK(ta && tb && same_weights(ta, tb), "resumed weights differ from the uninterrupted run's");
+    same_rows(a, b, 8);
+    same_spectra_bytes(a, b);
+    lg_trainer_free(ta);
+    lg_trainer_free(tb);
+}
+
 /* cfid and classes with the shipped classifier on tiny Fashion-MNIST-like
  * data; a missing classifier fails before any step. */
 static void test_classifier_eval(void) {
@@ -593,6 +705,7 @@ int main(void) {
     LG_TEST_RUN(test_config_keys);
     LG_TEST_RUN(test_monitored_run);
     LG_TEST_RUN(test_resume_same_spectra);
+    LG_TEST_RUN(test_resume_conv_monitor);
     LG_TEST_RUN(test_classifier_eval);
     LG_TEST_RUN(test_steady_state);
     LG_TEST_RUN(test_gclamp_logged);

@@ -88,11 +88,15 @@ static void usage(FILE *f) {
             "                  (in, out, kh, kw): their matrix uses dim 1 as the output dim,\n"
             "                  and their operator norm (that of the adjoint conv) is taken at\n"
             "                  the transposed conv's OUTPUT size H (a checkpoint's config says\n"
-            "                  which layers are transposed without it, see above)\n"
+            "                  which layers are transposed without it, see above); 'sigma' is\n"
+            "                  then that of the (out, in*kh*kw) matrix SN normalizes, 'reshaped'\n"
+            "                  that of the adjoint conv's (in, out*kh*kw) kernel matrix (the\n"
+            "                  Tsuzuku bound's), so the two differ\n"
             "  --svals         also print every singular value (always in --json)\n"
-            "  --threads T     CPU threads (default 0 = all cores; the convolutions of one\n"
-            "                  power iteration are small, so 1 is often as fast, and faster on a\n"
-            "                  busy machine)\n"
+            "  --threads T     CPU threads (default 1: the convolutions of one power iteration\n"
+            "                  are single images, too small to share; 0 = all cores: D of an\n"
+            "                  SN-GAN checkpoint took 3.3 s on 1 thread and 98 s on 2, on a 2-core\n"
+            "                  machine with another job running)\n"
             "  --json          print one JSON document instead of the table\n"
             "Exit codes: 0 ok, 2 usage, 3 unreadable file, no checkpoint in RUN_DIR, a tensor\n"
             "with NaN/Inf, or a tensor the checkpoint's config does not describe.\n",
@@ -235,7 +239,7 @@ static int stored_sigma(const lg_st_file *f, const char *name, const char **kind
 }
 
 int lg_cmd_spectra(int argc, char **argv) {
-    opts o = {NULL, NULL, NULL, 32, 1, -1, SPECTRA_CONV_ITERS, 0, 0, 0, 0};
+    opts o = {NULL, NULL, NULL, 32, 1, -1, SPECTRA_CONV_ITERS, 0, 0, 1, 0}; /* threads 1: see --help */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -523,8 +527,10 @@ int lg_cmd_spectra(int argc, char **argv) {
                 snprintf(conv[0], 16, "n/a");
             }
             if (isfinite(normed)) snprintf(nz, sizeof nz, " %10.5g", normed);
-            printf("%-36s %-18s %10.5g %10.5g %8.4g %9.4g %10s %10s %10s  %-18s%s\n", ti->name, shp,
-                   info.sigma_power, info.sigma_exact, info.ratio01, info.r, conv[0], conv[1], conv[2], gs, nz);
+            char r01[16] = "-"; /* a (1, n) or (n, 1) weight has one singular value: no sigma1 */
+            if (nsv >= 2 && isfinite(info.ratio01)) snprintf(r01, sizeof r01, "%.4g", info.ratio01);
+            printf("%-36s %-18s %10.5g %10.5g %8s %9.4g %10s %10s %10s  %-18s%s\n", ti->name, shp,
+                   info.sigma_power, info.sigma_exact, r01, info.r, conv[0], conv[1], conv[2], gs, nz);
             if (o.svals) {
                 printf("  singular values:");
                 for (int64_t k = 0; k < nsv; k++) printf(" %.6g", sv[k]);
@@ -585,7 +591,9 @@ int lg_cmd_spectra(int argc, char **argv) {
             printf("product of per-layer norms (Lipschitz upper bound of a feed-forward stack): %.6g\n",
                    acc[NNET].raw);
         } else {
-            printf("product of per-layer norms (Lipschitz upper bound of a feed-forward stack), per network:\n");
+            printf("product of per-layer norms (Lipschitz upper bound of a feed-forward stack; not of a residual\n"
+                   "network such as the resnet arch, whose skip connections the training monitor's lip_*_upper\n"
+                   "accounts for), per network:\n");
             for (int i = 0; i <= NNET; i++) {
                 if (!acc[i].layers) continue;
                 printf("  %-5s raw %.6g (%d layers)", i < NNET ? k_nets[i] : "other", acc[i].raw, acc[i].layers);
