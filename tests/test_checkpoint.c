@@ -626,6 +626,36 @@ static void test_resume_config_changes(void) {
           "config.yaml rewritten with nothing to do");
     free(log);
     lg_trainer_free(t);
+
+    /* only logging keys differ: a note that training is unaffected, no
+     * "will not match" warning */
+    snprintf(dir, sizeof dir, "%s/cfgdiff_log", g_tmp);
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    lg_train_opts o4 = {.out_dir = dir, .stop_at = 2};
+    CHECK_OK(lg_trainer_run(t, &o4));
+    lg_trainer_free(t);
+    lg_config c3 = c;
+    CHECK_OK(lg_config_set(&c3, "log.every=2"));
+    CHECK_OK(lg_trainer_create(&t, &c3));
+    if (!t) return;
+    CHECK_OK(run_logged(t, dir, 1, &log));
+    CHECK(log && strstr(log, "note: the config") && strstr(log, "log.every: 1 -> 2") &&
+              strstr(log, "only logging and evaluation") && !strstr(log, "will not match"),
+          "a logging-only change:\n%s", log ? log : "");
+    free(log);
+    lg_trainer_free(t);
+    /* a key that adds state the checkpoint lacks: the error names the key */
+    CHECK_OK(lg_config_set(&c3, "lipschitz.d.clamp_ratio=2"));
+    CHECK_OK(lg_trainer_create(&t, &c3));
+    if (!t) return;
+    lg_status s = run_logged(t, dir, 1, &log);
+    CHECK(s != LG_OK && strstr(lg_error_msg(), "gclamp") &&
+              strstr(lg_error_msg(), "the config differs from the checkpoint's in: ") &&
+              strstr(lg_error_msg(), "lipschitz.d.clamp_ratio: 0 -> 2"),
+          "added clamping: %s: %s", lg_status_str(s), lg_error_msg());
+    free(log);
+    lg_trainer_free(t);
 }
 
 static int count_entries(const char *dir) {

@@ -58,12 +58,12 @@ static void test_config_errors(void) {
     CHECK(rc == 4 && strstr(g_out, "lipschitz.d.rw_lambda") && strstr(g_out, "lipschitz.g.rw_lambda") &&
               count_str(g_out, "\n") == 1,
           "d.rw_lambda: exit %d: %s", rc, g_out);
-    rc = cli("train %s/fmnist_sn_hinge.yaml --set model.d.bn=true --print-config", g_cfg);
+    rc = cli("train %s/cifar10_sngan_hinge.yaml --set model.d.bn=true --print-config", g_cfg);
     CHECK(rc == 4 && strstr(g_out, "model.d.bn: false") && strstr(g_out, "no batch-norm layers") &&
               !strstr(g_out, "penalty") && !strstr(g_out, "set batchnorm 0"),
-          "fmnist model.d.bn: exit %d: %s", rc, g_out);
+          "resnet model.d.bn: exit %d: %s", rc, g_out);
     rc = cli("train --help-config");
-    CHECK(rc == 0 && strstr(g_out, "bn: false  # batch norm layers: mlp only"), "--help-config on model.d.bn");
+    CHECK(rc == 0 && strstr(g_out, "bn: false  # batch norm layers: cnn and mlp"), "--help-config on model.d.bn");
     rc = cli("train %s/toy_ring8.yaml --set lipschitz.d.sr_dynamic=true --print-config", g_cfg);
     CHECK(rc == 4 && strstr(g_out, "lipschitz.d.sr_dynamic"), "sr_dynamic: exit %d: %s", rc, g_out);
     rc = cli("train %s/cifar10_srgan.yaml --set lipschitz.d.sn=false --print-config", g_cfg);

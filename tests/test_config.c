@@ -350,25 +350,34 @@ static void test_keys_of_the_other_network(void) {
 
 static void test_d_batchnorm(void) {
     char m[1024];
-    /* item 2: the cnn and resnet D have no batch norm; the message says so
-     * and names the setting, not a gradient penalty that is not configured */
-    const char *archs[] = {"cnn", "resnet"};
-    for (int i = 0; i < 2; i++) {
-        char a[64];
-        snprintf(a, sizeof a, "model.d.arch=%s", archs[i]);
-        const char *sets[] = {a, "model.d.bn=true", NULL};
-        lg_status s = validate_sets(sets, m, sizeof m);
-        CHECK(s == LG_ERR_INVALID_ARG && strstr(m, "model.d.bn: false") && strstr(m, archs[i]) &&
-                  strstr(m, "no batch-norm layers") && !strstr(m, "penalty"),
-              "%s D with bn: %s (%s)", archs[i], lg_status_str(s), m);
+    /* item 2: the resnet D has no batch norm; the message says so and
+     * names the setting, not a gradient penalty that is not configured */
+    const char *rn[] = {"model.d.arch=resnet", "model.d.bn=true", NULL};
+    lg_status s = validate_sets(rn, m, sizeof m);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(m, "model.d.bn: false") && strstr(m, "resnet") &&
+              strstr(m, "no batch-norm layers") && !strstr(m, "penalty"),
+          "resnet D with bn: %s (%s)", lg_status_str(s), m);
+    /* the cnn D takes DCGAN's batch norm (the WGAN critic), with weight
+     * clipping, SN or Toeplitz, but not with the gradient penalty */
+    const char *cnn_ok[][3] = {{"lipschitz.d.sn=false", "lipschitz.d.clip=0.01"},
+                               {"lipschitz.d.sn=true", NULL},
+                               {"lipschitz.d.sn=false", "lipschitz.d.toeplitz_k=2"}};
+    for (int i = 0; i < 3; i++) {
+        const char *sets[] = {"model.d.arch=cnn", "model.d.bn=true", cnn_ok[i][0], cnn_ok[i][1], NULL};
+        CHECK(validate_sets(sets, m, sizeof m) == LG_OK, "cnn D with bn and %s: %s", cnn_ok[i][0], m);
     }
+    const char *cnn_gp[] = {"model.d.arch=cnn", "model.d.bn=true", "lipschitz.d.sn=false",
+                            "lipschitz.d.gp_lambda=10", NULL};
+    s = validate_sets(cnn_gp, m, sizeof m);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(m, "model.d.bn") && strstr(m, "penalty"), "cnn bn + gp: %s", m);
     const char *mlp[] = {"data.format=ring8", "model.g.arch=mlp", "model.d.arch=mlp", "model.d.bn=true", NULL};
     CHECK(validate_sets(mlp, m, sizeof m) == LG_OK, "mlp D with bn rejected: %s", m);
     const char *mlp_gp[] = {"data.format=ring8", "model.g.arch=mlp", "model.d.arch=mlp", "model.d.bn=true",
                             "lipschitz.d.gp_lambda=10", NULL};
-    lg_status s = validate_sets(mlp_gp, m, sizeof m);
+    s = validate_sets(mlp_gp, m, sizeof m);
     CHECK(s == LG_ERR_INVALID_ARG && strstr(m, "model.d.bn") && strstr(m, "penalty"), "mlp bn + gp: %s", m);
-    CHECK(strstr(help_of("model.d.bn"), "mlp only") != NULL, "help of model.d.bn: %s", help_of("model.d.bn"));
+    CHECK(strstr(help_of("model.d.bn"), "cnn and mlp") != NULL && strstr(help_of("model.d.bn"), "resnet has none"),
+          "help of model.d.bn: %s", help_of("model.d.bn"));
 }
 
 static void test_settings_that_do_nothing(void) {

@@ -3,7 +3,9 @@
  * initialization, determinism, first- and second-order finite-difference
  * checks through whole networks (with SN / Toeplitz attached), the
  * no-allocation steady state, SN/Toeplitz sigma convergence, u/v update
- * flags, EMA and spec errors. */
+ * flags, EMA, spec errors, and the CNN critic with batch norm (DCGAN's,
+ * for the WGAN weight-clipping config: tables, train/eval statistics, and
+ * a short clipped training run whose critic must stay bounded). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "lipgan/ops.h"
 #include "lipgan/safetensors.h"
 #include "lipgan/train.h"
+#include "train/train_internal.h"
 #include "train_fixtures.h"
 
 static lg_model *make(lg_model_arch arch, lg_net_role role, int c, int size, int ch,
@@ -26,6 +29,16 @@ static lg_model *make(lg_model_arch arch, lg_net_role role, int c, int size, int
     s.img_size = size;
     if (ch) s.ch = ch;
     s.lip = lip;
+    lg_model *m = NULL;
+    CHECK_OK(lg_model_create(&m, &s, NULL, seed));
+    return m;
+}
+
+/* a CNN critic with batch norm */
+static lg_model *make_dbn(int c, int size, int ch, lg_lip_kind lip, uint64_t seed) {
+    lg_model_spec s;
+    lg_model_spec_default(&s, LG_ARCH_CNN, LG_NET_D);
+    s.img_c = c, s.img_size = size, s.ch = ch, s.lip = lip, s.batchnorm = 1;
     lg_model *m = NULL;
     CHECK_OK(lg_model_create(&m, &s, NULL, seed));
     return m;
@@ -158,6 +171,14 @@ static size_t cnn_g_count(size_t c, size_t ch, size_t z, size_t b) {
            + conv_p(4 * ch, 2 * ch, 4) + 2 * 2 * ch             /* dc2, bn2 */
            + conv_p(2 * ch, ch, 4) + 2 * ch + conv_p(ch, c, 3); /* dc3, bn3, c4 */
 }
+/* with batch norm: convs c0_1..c3_0 lose their bias and gain a BN (gamma, beta) */
+static size_t cnn_d_bn_count(size_t c, size_t ch, size_t b) {
+    return conv_p(c, ch, 3) + conv_p(ch, ch, 4) - ch + 2 * ch                 /* c0_0, c0_1 bn0_1 */
+           + conv_p(ch, 2 * ch, 3) + conv_p(2 * ch, 2 * ch, 4) + 2 * 2 * ch /* c1_0, c1_1 */
+           + conv_p(2 * ch, 4 * ch, 3) + conv_p(4 * ch, 4 * ch, 4) + 2 * 4 * ch /* c2_* */
+           + conv_p(4 * ch, 8 * ch, 3) + 8 * ch                             /* c3_0 bn3_0 */
+           + b * b * 8 * ch + 1;                                             /* l4 */
+}
 static size_t mlp_count(size_t in, size_t out, size_t w, size_t depth, int bn) {
     return in * w + w + (depth - 1) * (w * w + w) + (bn ? 2 * depth * w : 0) + w * out + out;
 }
@@ -201,6 +222,22 @@ static void test_param_counts(void) {
     count_case(LG_ARCH_MLP, LG_NET_D, 1, 32, 512, 4, 0, 0, mlp_count(1024, 1, 512, 4, 0), 1313281);
     count_case(LG_ARCH_MLP, LG_NET_G, 1, 32, 128, 3, 2, 2, mlp_count(2, 2, 128, 3, 0), 33666);
     count_case(LG_ARCH_MLP, LG_NET_D, 1, 32, 128, 3, 2, 0, mlp_count(2, 1, 128, 3, 0), 33537);
+    /* the CNN critic with batch norm */
+    static const struct { int c, size, ch; size_t torch; } bn[2] = {{3, 32, 64, 2937217},
+                                                                     {1, 48, 16, 188225}};
+    for (int i = 0; i < 2; i++) {
+        lg_model_spec s;
+        lg_model_spec_default(&s, LG_ARCH_CNN, LG_NET_D);
+        s.img_c = bn[i].c, s.img_size = bn[i].size, s.ch = bn[i].ch, s.batchnorm = 1;
+        lg_model *m;
+        CHECK_OK(lg_model_create(&m, &s, NULL, 1));
+        if (!m) continue;
+        size_t got = lg_model_count_params(m),
+               want = cnn_d_bn_count((size_t)s.img_c, (size_t)s.ch, (size_t)s.img_size / 8);
+        CHECK(got == want && got == bn[i].torch, "cnn D bn c%d ch%d s%d: %zu params, formula %zu, PyTorch %zu",
+              s.img_c, s.ch, s.img_size, got, want, bn[i].torch);
+        lg_model_free(m);
+    }
 }
 
 /* ---- tables, init, determinism ---- */
@@ -396,8 +433,18 @@ static void fd_check(lg_model *m, int batch, int order, int train, double atol, 
 
     lg_tensor *pt[LG_MODEL_MAX_TENSORS], *g[LG_MODEL_MAX_TENSORS];
     int np = lg_model_param_tensors(m, pt);
-    fd_eval(ctx, &c, order, pt, np, g);
+    double v = fd_eval(ctx, &c, order, pt, np, g);
     CHECK_OK(lg_ctx_status(ctx));
+    /* a failed lg_grad leaves g unset: stop here */
+    CHECK(!isnan(v), "%s order %d: the gradient failed: %s", what, order, lg_error_msg());
+    if (isnan(v)) {
+        lg_model_set_lip_update(m, old);
+        free(c.x);
+        free(c.q);
+        free(c.r);
+        lg_ctx_free(ctx);
+        return;
+    }
     /* copy the analytic gradients out before the context is reset */
     float **ga = calloc((size_t)np, sizeof *ga);
     for (int i = 0; i < np; i++) {
@@ -475,6 +522,21 @@ static void test_fd(void) {
     d = make(LG_ARCH_CNN, LG_NET_D, 1, 8, 2, LG_LIP_SN, 5);
     fd_check(d, 2, 1, 1, 2e-3, 2e-2, "cnn D sn");
     fd_check(d, 2, 2, 1, 2e-3, 3e-2, "cnn D sn");
+    lg_model_free(d);
+    /* the CNN critic with batch norm: train mode (batch statistics, with
+     * plain weights, SN and Toeplitz) and eval mode (running statistics).
+     * First order: the gradient penalty, the one user of second
+     * derivatives, is rejected with a BN critic (lg_config_validate), and
+     * batch norm has no second derivative (test_cnn_d_bn: it fails loudly) */
+    d = make_dbn(1, 16, 2, LG_LIP_NONE, 9);
+    fd_check(d, 4, 1, 1, 2e-3, 2e-2, "cnn D bn");
+    fd_check(d, 4, 1, 0, 2e-3, 2e-2, "cnn D bn eval");
+    lg_model_free(d);
+    d = make_dbn(1, 16, 2, LG_LIP_SN, 10);
+    fd_check(d, 4, 1, 1, 2e-3, 2e-2, "cnn D bn sn");
+    lg_model_free(d);
+    d = make_dbn(1, 16, 2, LG_LIP_TOEPLITZ, 11);
+    fd_check(d, 4, 1, 1, 2e-3, 2e-2, "cnn D bn toeplitz");
     lg_model_free(d);
     /* G's (batch-norm in train mode; first order only) */
     lg_model_spec s;
@@ -816,15 +878,219 @@ static void test_flags_and_ema(void) {
     lg_model_free(g);
 }
 
+/* ---- the CNN critic with batch norm (DCGAN_D's placement) ---- */
+
+static void test_cnn_d_bn(void) {
+    /* tables: BN after every conv but the first, those convs bias-free,
+     * c0_0 and l4 keep theirs; no BN on l4 */
+    lg_model *m = make_dbn(3, 16, 4, LG_LIP_NONE, 21);
+    if (!m) return;
+    static const char *const conv[7] = {"c0_0", "c0_1", "c1_0", "c1_1", "c2_0", "c2_1", "c3_0"};
+    CHECK(lg_model_num_layers(m) == 8, "%d weight layers", lg_model_num_layers(m));
+    for (int i = 0; i < 7; i++) {
+        const lg_layer_info *l = lg_model_layer(m, i);
+        char n[64];
+        int want_bn = i > 0;
+        CHECK(l && !strcmp(l->name, conv[i]) && (l->b == NULL) == want_bn,
+              "%s: bias %s, want %s", conv[i], l && l->b ? "present" : "absent",
+              want_bn ? "absent" : "present");
+        const char *suf[4] = {"weight", "bias", "running_mean", "running_var"};
+        for (int k = 0; k < 4; k++) {
+            snprintf(n, sizeof n, "bn%s.%s", conv[i] + 1, suf[k]);
+            const lg_named_tensor *t = lg_model_find(m, n);
+            CHECK((t != NULL) == want_bn, "%s %s", n, t ? "present" : "absent");
+            if (t && want_bn) {
+                int64_t oc = lg_model_layer(m, i)->w->shape[0];
+                static const float init[4] = {1, 0, 0, 1}; /* gamma, beta, mean, var */
+                CHECK(t->t->numel == oc && t->is_param == (k < 2) && t->t->data[0] == init[k],
+                      "%s: %lld of %lld channels, is_param %d, init %g", n, (long long)t->t->numel,
+                      (long long)oc, t->is_param, t->t->data[0]);
+            }
+        }
+    }
+    CHECK(lg_model_layer(m, 7)->b && !lg_model_find(m, "bn4.weight") && !lg_model_find(m, "bn0_0.weight"),
+          "l4 keeps its bias and has no BN; c0_0 has no BN");
+
+    /* train mode: batch statistics (a sample's output depends on the rest
+     * of the batch) and a running-statistics update; eval mode: running
+     * statistics (per-sample outputs), no update */
+    lg_ctx *ctx;
+    CHECK_OK(lg_ctx_create(&ctx, NULL));
+    lg_test_rng r = lg_test_rng_make(5);
+    lg_tensor *x = model_input(ctx, &r, m, 4);
+    int64_t one[4] = {1, 3, 16, 16};
+    lg_tensor *x0 = lg_from_host(ctx, x->data, 4, one); /* sample 0 alone */
+    const lg_named_tensor *rm = lg_model_find(m, "bn3_0.running_mean");
+    lg_tensor *yt = lg_model_forward(ctx, m, x, 1), *yt0 = lg_model_forward(ctx, m, x0, 1);
+    CHECK_OK(lg_ctx_status(ctx));
+    CHECK(yt && yt0 && fabsf(yt->data[0] - yt0->data[0]) > 1e-4f,
+          "train mode: sample 0 alone %g, in the batch %g (batch statistics)", yt0 ? yt0->data[0] : 0,
+          yt ? yt->data[0] : 0);
+    CHECK(rm && rm->t->data[0] != 0.0f, "train forward left bn3_0.running_mean at 0 (or it is missing)");
+    float *st = malloc(lg_model_num_state(m) * sizeof(float));
+    memcpy(st, lg_model_state(m), lg_model_num_state(m) * sizeof(float));
+    lg_tensor *ye = lg_model_forward(ctx, m, x, 0), *ye0 = lg_model_forward(ctx, m, x0, 0);
+    CHECK_OK(lg_ctx_status(ctx));
+    CHECK(ye && ye0 && fabsf(ye->data[0] - ye0->data[0]) <= 1e-6f * (1 + fabsf(ye0->data[0])),
+          "eval mode: sample 0 alone %.9g, in the batch %.9g (running statistics)",
+          ye0 ? ye0->data[0] : 0, ye ? ye->data[0] : 0);
+    CHECK(ye && fabsf(ye->data[0] - yt->data[0]) > 1e-4f, "eval output %g equals the train output",
+          ye ? ye->data[0] : 0);
+    CHECK(memcmp(st, lg_model_state(m), lg_model_num_state(m) * sizeof(float)) == 0,
+          "an eval forward changed the running statistics");
+    free(st);
+
+    /* no second derivative through batch norm (src/ops/batchnorm.c): asked
+     * for one (what a gradient penalty would do), lg_grad fails loudly */
+    int64_t xs[4] = {4, 3, 16, 16};
+    float *hx = malloc(4 * 3 * 16 * 16 * sizeof(float));
+    lg_to_host(ctx, x, hx);
+    lg_ctx_reset(ctx);
+    lg_tensor *xg = lg_from_host(ctx, hx, 4, xs);
+    free(hx);
+    xg->requires_grad = 1;
+    lg_tensor *y = lg_model_forward(ctx, m, xg, 1), *gx = NULL, *pt[LG_MODEL_MAX_TENSORS],
+              *g[LG_MODEL_MAX_TENSORS];
+    int np = lg_model_param_tensors(m, pt);
+    CHECK_OK(lg_grad(ctx, lg_sum(ctx, y), NULL, 1, &xg, &gx, 1));
+    if (gx) {
+        lg_status s2 = lg_grad(ctx, lg_sum(ctx, lg_mul(ctx, gx, gx)), NULL, np, pt, g, 0);
+        CHECK(s2 == LG_ERR_UNSUPPORTED && strstr(lg_error_msg(), "batchnorm"),
+              "second derivative through the BN critic: %s (%s)", lg_status_str(s2), lg_error_msg());
+    }
+    lg_ctx_free(ctx);
+    lg_model_free(m);
+}
+
+/* configs/cifar10_wgan_clip.yaml (weight clipping 0.01, RMSProp,
+ * Wasserstein loss) made small and fast: tiny CIFAR file in a new temp dir
+ * (into dir), D width d_width, G width 4, batches of 4, 5 critic updates
+ * per step (the schedule's 100-update boost off), one thread, and the
+ * critic's learning rate 10x the config's 5e-5: RMSProp moves a weight by
+ * about lr per update, so the weights reach the clip bound (and, without
+ * batch norm, blow the critic up) within a few updates instead of ~100
+ * (with 5e-5 at D width 32 the no-BN critic passes 100 after ~85 updates;
+ * too slow under ASan). 0 on success. */
+static int wgan_clip_cfg(lg_config *c, int bn, int d_width, char *dir, size_t cap) {
+    const char *cfg = tf_configs_dir();
+    CHECK(cfg != NULL, "configs/ not found from the working directory");
+    char data[256], path[320], set[320], dw[64], dbn[64];
+    if (!cfg || tf_mkdtemp(dir, cap) != 0 || tf_write_cifar(dir, 16, data, sizeof data) != 0) return -1;
+    lg_config_default(c);
+    snprintf(path, sizeof path, "%s/cifar10_wgan_clip.yaml", cfg);
+    CHECK_OK(lg_config_load_file(c, path));
+    CHECK(c->model.d.bn && c->lipschitz.d.clip == 0.01f && !strcmp(c->model.d.arch, "cnn") &&
+              !strcmp(c->loss, "wasserstein"),
+          "%s: a cnn critic with batch norm, clipping 0.01, Wasserstein loss", path);
+    snprintf(set, sizeof set, "data.path=%s", data);
+    snprintf(dw, sizeof dw, "model.d.width=%d", d_width);
+    snprintf(dbn, sizeof dbn, "model.d.bn=%s", bn ? "true" : "false");
+    CHECK(c->optim.d.lr == 5e-5f, "%s: critic lr %g, want 5e-5", path, c->optim.d.lr);
+    const char *sets[] = {set, dw, dbn, "model.g.width=4", "train.batch_d=4", "train.batch_g=4",
+                          "train.n_dis_boost=0", "optim.d.lr=5e-4", "threads=1", NULL};
+    for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(c, sets[i]));
+    return 0;
+}
+
+/* A short run of that config. Without batch norm the clipped critic's
+ * weights saturate at +-0.01 and compound over the layers: at D width 24
+ * its outputs pass 100 within 15 critic updates (QA saw 1e6 at the paper's
+ * width 64 and lr); at widths below ~16 it is a constant instead. With
+ * DCGAN's batch norm (|gamma|, |beta| <= 0.01 after clipping) every layer's
+ * output is renormalized and they stay near the clip scale. Returns the largest |D| seen
+ * over all steps (-1 if the run could not be set up); in *w the critic's
+ * last Wasserstein estimate d_real - d_fake. */
+static float wgan_clip_run(int bn, int d_width, int steps, float *w) {
+    char dir[64];
+    lg_config c;
+    *w = 0;
+    if (wgan_clip_cfg(&c, bn, d_width, dir, sizeof dir) != 0) return -1;
+    lg_trainer *t = NULL;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    float worst = -1;
+    for (int i = 0; t && i < steps; i++) {
+        lg_train_stats st;
+        CHECK_OK(lg_trainer_step(t, &st));
+        float a = fmaxf(fabsf(st.d_real), fabsf(st.d_fake));
+        worst = isfinite(a) ? fmaxf(worst, a) : INFINITY;
+        *w = st.d_real - st.d_fake;
+        if (getenv("DBN_DEBUG"))
+            fprintf(stderr, "  bn %d step %d: D(x) %g D(G(z)) %g\n", bn, i, st.d_real, st.d_fake);
+    }
+    if (t) {
+        /* every critic parameter is clipped, BN's gamma and beta included,
+         * as the reference clamps all of netD.parameters() */
+        lg_model *d = lg_trainer_discriminator(t);
+        int outside = 0;
+        for (int i = 0; i < lg_model_num_named(d); i++) {
+            const lg_named_tensor *nt = lg_model_named(d, i);
+            for (int64_t e = 0; nt->is_param && e < nt->t->numel; e++)
+                outside += !(fabsf(nt->t->data[e]) <= 0.01f);
+        }
+        CHECK(outside == 0, "bn %d: %d critic parameters outside [-0.01, 0.01]", bn, outside);
+        const lg_named_tensor *g = lg_model_find(d, "bn3_0.weight");
+        CHECK((g != NULL) == bn, "bn %d: bn3_0.weight %s", bn, g ? "present" : "absent");
+    }
+    lg_trainer_free(t);
+    tf_rm_rf(dir);
+    return worst;
+}
+
+static void test_wgan_clip_bounded(void) {
+    float w = 0, worst = wgan_clip_run(1, 24, 6, &w); /* 30 critic updates */
+    CHECK(worst >= 0 && worst < 100, "BN critic: max |D| %g over 6 steps, want < 100", worst);
+    /* and it is not a constant: it separates real from fake */
+    CHECK(w > 1e-4f, "BN critic: Wasserstein estimate %g, want > 1e-4", w);
+    printf("  clipped BN critic, width 24: max |D| %.3g, W estimate %.3g\n", worst, w);
+    /* the bound can fail: the same run without batch norm blows up */
+    float w0 = 0, worst0 = wgan_clip_run(0, 24, 6, &w0);
+    CHECK(worst0 >= 100, "no-BN critic: max |D| %g; the bound is not tested", worst0);
+    printf("  clipped critic without BN:  max |D| %.3g\n", worst0);
+
+    /* the sync-free step (step_dev.c, what a device backend runs) with the
+     * BN critic: bitwise the classic step (the test hook runs it on the CPU) */
+    char dir[64];
+    lg_config c;
+    if (wgan_clip_cfg(&c, 1, 4, dir, sizeof dir) != 0) return;
+    lg_trainer *a = NULL, *b = NULL;
+    CHECK_OK(lg_trainer_create(&a, &c));
+    CHECK_OK(lg_trainer_create(&b, &c));
+    if (a && b) {
+        CHECK_OK(lg__trainer_set_step_mode(b, 1));
+        for (int i = 0; i < 3; i++) {
+            lg_train_stats sa, sb;
+            CHECK_OK(lg_trainer_step(a, &sa));
+            CHECK_OK(lg_trainer_step(b, &sb));
+            CHECK(memcmp(&sa, &sb, sizeof sa) == 0, "step %d: classic D(x) %.9g, sync-free %.9g", i,
+                  sa.d_real, sb.d_real);
+            lg_model *ma[2] = {lg_trainer_generator(a), lg_trainer_discriminator(a)};
+            lg_model *mb[2] = {lg_trainer_generator(b), lg_trainer_discriminator(b)};
+            for (int k = 0; k < 2; k++)
+                CHECK(!memcmp(lg_model_params(ma[k]), lg_model_params(mb[k]),
+                              lg_model_num_params(ma[k]) * sizeof(float)) &&
+                          !memcmp(lg_model_state(ma[k]), lg_model_state(mb[k]),
+                                  lg_model_num_state(ma[k]) * sizeof(float)),
+                      "step %d: %s parameters or BN statistics differ between the steps", i,
+                      k ? "D" : "G");
+        }
+    }
+    lg_trainer_free(a);
+    lg_trainer_free(b);
+    tf_rm_rf(dir);
+}
+
 /* ---- the forward pass against PyTorch ----
  * Each case builds a tiny model from a fixed seed and input and compares 8
  * output values with the numbers tools/model_reference.py printed after
  * loading the same weights (and the u/v vectors before the step) into the
  * same architecture written with torch.nn / torch.nn.functional, in train
- * mode (batch-norm batch statistics, one power iteration). With
+ * mode (batch-norm batch statistics, one power iteration), and for the
+ * cases without a Lipschitz method (eval = 1) then in eval mode (batch norm
+ * on the running statistics the train forward updated). With
  * LG_MODELS_DUMP=DIR the test writes DIR/<case>.safetensors for that script.
- * A wrong layer order, activation, shortcut, pooling, padding, bias, BN or
- * normalization changes these numbers. */
+ * A wrong layer order, activation, shortcut, pooling, padding, bias, BN
+ * (placement, train/eval statistics) or normalization changes these
+ * numbers. */
 
 typedef struct ref_case {
     const char *name;
@@ -833,7 +1099,10 @@ typedef struct ref_case {
     int c, size, ch, depth, data_dim;
     lg_lip_kind lip;
     float toep_k;
-    float want[8];  /* output at indices i * numel / 8 */
+    int bn;              /* spec.batchnorm */
+    int eval;            /* 1: want_eval is checked */
+    float want[8];       /* train-mode output at indices i * numel / 8 */
+    float want_eval[8];  /* then the eval-mode output, same indices */
 } ref_case;
 
 static const ref_case REF_CASES[] = {
@@ -848,6 +1117,7 @@ static void test_reference(void) {
         lg_model_spec_default(&s, rc->arch, rc->role);
         s.img_c = rc->c, s.img_size = rc->size, s.ch = rc->ch, s.depth = rc->depth;
         s.data_dim = rc->data_dim, s.z_dim = 8, s.lip = rc->lip, s.toep_k = rc->toep_k;
+        s.batchnorm = rc->bn;
         if (rc->data_dim) s.z_dim = 2;
         lg_model *m;
         CHECK_OK(lg_model_create(&m, &s, NULL, 1234 + k));
@@ -867,6 +1137,15 @@ static void test_reference(void) {
             snprintf(what, sizeof what, "%s vs PyTorch", rc->name);
             lg_test_close(got, rc->want, 8, 1e-4, 1e-3, what);
         }
+        lg_tensor *ye = y && rc->eval ? lg_model_forward(ctx, m, x, 0) : NULL;
+        CHECK_OK(lg_ctx_status(ctx));
+        if (ye) {
+            float got[8];
+            for (int i = 0; i < 8; i++) got[i] = ye->data[(int64_t)i * ye->numel / 8];
+            char what[80];
+            snprintf(what, sizeof what, "%s eval vs PyTorch", rc->name);
+            lg_test_close(got, rc->want_eval, 8, 1e-4, 1e-3, what);
+        }
         if (dump && y) {
             lg_st_writer *w;
             CHECK_OK(lg_st_writer_create(&w));
@@ -882,6 +1161,7 @@ static void test_reference(void) {
             }
             lg_st_writer_add_f32(w, "_input", x->ndim, x->shape, x->data);
             lg_st_writer_add_f32(w, "_output", y->ndim, y->shape, y->data);
+            if (ye) lg_st_writer_add_f32(w, "_output_eval", ye->ndim, ye->shape, ye->data);
             char path[512];
             snprintf(path, sizeof path, "%s/%s.safetensors", dump, rc->name);
             CHECK_OK(lg_st_writer_write(w, path, 0));
@@ -1036,5 +1316,7 @@ int main(void) {
     LG_TEST_RUN(test_reference);
     LG_TEST_RUN(test_errors);
     LG_TEST_RUN(test_old_checkpoint_rejected);
+    LG_TEST_RUN(test_cnn_d_bn);
+    LG_TEST_RUN(test_wgan_clip_bounded);
     return lg_test_summary("test_models");
 }

@@ -390,6 +390,108 @@ static void test_unprimed(void) {
     }
 }
 
+/* The state later records depend on (warm-start vectors, detectors), moved
+ * to a fresh monitor, makes it record what the original does; without it a
+ * monitor starts cold and records other numbers. */
+static void snapshot(lg_monitor *mon, const char *net, lg_model *m, int64_t *words, float **tv) {
+    for (int i = 0; i < lg_model_num_layers(m); i++) {
+        int64_t n = lg_monitor_state_len(lg_model_layer(m, i));
+        tv[i] = n ? malloc((size_t)n * sizeof(float)) : NULL;
+        CHECK_OK(lg_monitor_state_get(mon, net, m, i, words + LG_MONITOR_STATE_WORDS * i, tv[i]));
+    }
+}
+
+static int same_record(lg_monitor *a, lg_monitor *b, const char *net) {
+    int na, nb;
+    const lg_monitor_layer *x = lg_monitor_last(a, net, &na), *y = lg_monitor_last(b, net, &nb);
+    int same = x && y && na == nb;
+    for (int i = 0; same && i < na; i++)
+        same = !memcmp(&x[i].op_norm, &y[i].op_norm, sizeof(double)) &&
+               !memcmp(&x[i].op_norm_delta, &y[i].op_norm_delta, sizeof(double)) &&
+               !memcmp(&x[i].eff_norm, &y[i].eff_norm, sizeof(double)) && x[i].event == y[i].event;
+    return same;
+}
+
+static void test_state_transfer(void) {
+    lg_model *d = make(LG_ARCH_CNN, LG_NET_D, LG_LIP_TOEPLITZ, 31), *g = make(LG_ARCH_CNN, LG_NET_G, LG_LIP_NONE, 32);
+    lg_model *m[2] = {d, g};
+    const char *net[2] = {"D", "G"};
+    lg_monitor *a, *b, *cold;
+    CHECK_OK(lg_monitor_create(&a, NULL, 1, NULL));
+    CHECK_OK(lg_monitor_create(&b, NULL, 1, NULL));
+    CHECK_OK(lg_monitor_create(&cold, NULL, 1, NULL));
+    /* a net never recorded: a fresh state */
+    int64_t w[LG_MONITOR_STATE_WORDS];
+    float tv0[4096];
+    CHECK(lg_monitor_state_len(lg_model_layer(d, 0)) <= 4096, "tv fits");
+    CHECK_OK(lg_monitor_state_get(a, "D", d, 0, w, tv0));
+    double rm;
+    memcpy(&rm, &w[5], 8);
+    CHECK(w[0] == 0 && w[1] == 0 && w[2] == 0 && w[3] == -1 && w[4] == 0 && rm == -INFINITY && tv0[0] == 0,
+          "fresh state words %lld %lld %lld %lld %lld %g", (long long)w[0], (long long)w[1], (long long)w[2],
+          (long long)w[3], (long long)w[4], rm);
+    for (int k = 0; k < 3; k++)
+        for (int j = 0; j < 2; j++) CHECK_OK(lg_monitor_record(a, k, net[j], m[j], NULL, 0, NULL));
+    for (int j = 0; j < 2; j++) {
+        int nl = lg_model_num_layers(m[j]);
+        int64_t *words = malloc((size_t)nl * LG_MONITOR_STATE_WORDS * sizeof *words);
+        float *tv[LG_MODEL_MAX_LAYERS];
+        snapshot(a, net[j], m[j], words, tv);
+        int convs = 0;
+        for (int i = 0; i < nl; i++) {
+            const int64_t *wi = words + LG_MONITOR_STATE_WORDS * i;
+            convs += tv[i] != NULL;
+            CHECK(wi[1] == 3 && (wi[0] == 1) == (tv[i] != NULL), "%s layer %d: count %lld, have_tv %lld", net[j], i,
+                  (long long)wi[1], (long long)wi[0]);
+            CHECK_OK(lg_monitor_state_set(b, net[j], m[j], i, wi, tv[i]));
+            free(tv[i]);
+        }
+        CHECK(convs > 0, "%s has conv layers", net[j]);
+        free(words);
+    }
+    for (int k = 3; k < 5; k++)
+        for (int j = 0; j < 2; j++) {
+            lg_monitor_summary sa, sb, sc;
+            CHECK_OK(lg_monitor_record(a, k, net[j], m[j], NULL, 0, &sa));
+            CHECK_OK(lg_monitor_record(b, k, net[j], m[j], NULL, 0, &sb));
+            CHECK_OK(lg_monitor_record(cold, k, net[j], m[j], NULL, 0, &sc));
+            CHECK(same_record(a, b, net[j]) && !memcmp(&sa.lip_upper_product, &sb.lip_upper_product, sizeof(double)),
+                  "step %d %s: the monitor given the state records other numbers", k, net[j]);
+            if (k == 3)
+                CHECK(!same_record(a, cold, net[j]), "step %d %s: a cold monitor records the same (state unused?)", k,
+                      net[j]);
+        }
+    int64_t wa[LG_MONITOR_STATE_WORDS], wb[LG_MONITOR_STATE_WORDS];
+    CHECK_OK(lg_monitor_state_get(a, "D", d, 1, wa, tv0));
+    CHECK_OK(lg_monitor_state_get(b, "D", d, 1, wb, tv0));
+    CHECK(!memcmp(wa, wb, sizeof wa) && wa[1] == 5, "detector words after the records: count %lld vs %lld",
+          (long long)wa[1], (long long)wb[1]);
+
+    /* what a damaged checkpoint could hand over is refused */
+    const int64_t nin = lg_monitor_state_len(lg_model_layer(d, 0));
+    float *z = calloc((size_t)nin, sizeof(float)); /* (nin) */
+    int64_t bad[][LG_MONITOR_STATE_WORDS] = {
+        {2, 0, 0, -1, 0, 0}, {0, 1, 0, -1, 2, 0}, {0, -1, 0, -1, 0, 0}, {0, 1, 3, -1, 0, 0}, {1, 1, 0, -1, 0, 0}};
+    double nanv = NAN;
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        memcpy(&bad[k][5], &rm, 8); /* -inf: fine for count 0 only */
+        if (bad[k][1] > 0) bad[k][5] = 0;   /* 0.0 */
+        lg_error_clear();
+        CHECK(lg_monitor_state_set(b, "D", d, 0, bad[k], z) == LG_ERR_FORMAT && strstr(lg_error_msg(), "monitor state"),
+              "bad words %zu accepted (%s)", k, lg_error_msg());
+    }
+    int64_t nanw[LG_MONITOR_STATE_WORDS] = {0, 1, 0, -1, 0, 0};
+    memcpy(&nanw[5], &nanv, 8);
+    CHECK(lg_monitor_state_check(nanw, NULL, 0) == LG_ERR_FORMAT, "NaN running max accepted");
+    CHECK(lg_monitor_state_set(b, "D", d, 99, wa, NULL) == LG_ERR_INVALID_ARG, "layer 99 accepted");
+    free(z);
+    lg_monitor_free(a);
+    lg_monitor_free(b);
+    lg_monitor_free(cold);
+    lg_model_free(d);
+    lg_model_free(g);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/lg_test_monitor.%d", (int)getpid());
     char cmd[300];
@@ -398,6 +500,7 @@ int main(void) {
     LG_TEST_RUN(test_resnet_d);
     LG_TEST_RUN(test_toeplitz_and_convt);
     LG_TEST_RUN(test_unprimed);
+    LG_TEST_RUN(test_state_transfer);
     LG_TEST_RUN(test_collapse_and_file);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) return 1;

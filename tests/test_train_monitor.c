@@ -25,6 +25,7 @@
 #include "lipgan/fileio.h"
 #include "lipgan/monitor.h"
 #include "lipgan/report.h"
+#include "lipgan/safetensors.h"
 #include "lipgan/train.h"
 #include "train/train_internal.h"  /* the training context, for its allocation count */
 #include "train_fixtures.h"
@@ -428,25 +429,179 @@ static void same_spectra_bytes(const char *a, const char *b) {
 }
 
 /* A run killed and resumed must log what an uninterrupted one does: the
- * monitor's warm-start vectors and detectors travel in the checkpoint. Run
- * b stops at 5 (checkpoint 5), loses that checkpoint as in a crash, and
- * resumes from 3 with records and rows of 4 and 5 past it. */
+ * monitor's warm-start vectors and detectors travel in the checkpoint.
+ * every 1: run b stops at 5 (checkpoint 5), loses that checkpoint as in a
+ * crash, and resumes from 3 with records and rows of 4 and 5 past it.
+ * every 2: b stops at 1, before the monitor's first record. */
 static void test_resume_conv_monitor(void) {
-    char a[128], b[128], p[256], cifar[256];
-    snprintf(a, sizeof a, "%s/cwhole", g_tmp);
-    snprintf(b, sizeof b, "%s/cresumed", g_tmp);
+    char cifar[256];
+    CHECK(tf_write_cifar(g_tmp, 24, cifar, sizeof cifar) == 0, "tiny CIFAR");
+    for (int every = 1; every <= 2; every++) {
+        char a[128], b[128], p[256];
+        snprintf(a, sizeof a, "%s/cwhole%d", g_tmp, every);
+        snprintf(b, sizeof b, "%s/cresumed%d", g_tmp, every);
+        lg_config c;
+        cnn_config(&c, cifar);
+        CHECK_OK(lg_config_set(&c, every == 1 ? "log.spectra_every=1" : "log.spectra_every=2"));
+        lg_trainer *ta = NULL, *tb = NULL;
+        CHECK_OK(run_dir(&c, a, 0, 0, &ta));
+        CHECK_OK(run_dir(&c, b, 0, every == 1 ? 5 : 1, NULL));
+        if (every == 1) {
+            lg_checkpoint_path(p, sizeof p, b, 5);
+            CHECK(remove(p) == 0, "remove %s", p);
+        }
+        CHECK_OK(run_dir(&c, b, 1, 0, &tb));
+        CHECK(ta && tb && same_weights(ta, tb), "resumed weights differ from the uninterrupted run's");
+        same_rows(a, b, 8);
+        same_spectra_bytes(a, b);
+        lg_trainer_free(ta);
+        lg_trainer_free(tb);
+    }
+}
+
+/* Rewrites the checkpoint at path without the tensors whose name contains
+ * drop (NULL: none); with add, plus one F32 tensor of that name (4 zeros);
+ * with poke, the first integer of that I64 tensor set to 7. 0 on success. */
+static int rewrite_ckpt(const char *path, const char *drop, const char *add, const char *poke) {
+    lg_st_file *f;
+    if (lg_st_open(&f, path) != LG_OK) return -1;
+    lg_st_writer *w;
+    if (lg_st_writer_create(&w) != LG_OK) {
+        lg_st_close(f);
+        return -1;
+    }
+    const char *meta[] = {"format", "lipgan_version", "step", "config", "processes", NULL};
+    int bad = 0;
+    for (int k = 0; meta[k]; k++)
+        if (lg_st_meta(f, meta[k])) bad |= lg_st_writer_add_meta(w, meta[k], lg_st_meta(f, meta[k])) != LG_OK;
+    size_t n = lg_st_count(f);
+    void **bufs = calloc(n + 1, sizeof *bufs);
+    static float zeros[4];
+    for (size_t i = 0; i < n && !bad; i++) {
+        const lg_st_tensor *t = lg_st_at(f, i);
+        if (drop && strstr(t->name, drop)) continue;
+        int is_int = t->dtype == LG_ST_I64;
+        bufs[i] = malloc((size_t)(t->numel ? t->numel : 1) * 8);
+        if (is_int) {
+            bad |= lg_st_get_i64(f, t->name, -1, NULL, bufs[i]) != LG_OK;
+            if (poke && !strcmp(poke, t->name)) ((int64_t *)bufs[i])[0] = 7;
+            bad |= lg_st_writer_add_i64(w, t->name, t->ndim, t->shape, bufs[i]) != LG_OK;
+        } else {
+            bad |= lg_st_get_f32(f, t->name, -1, NULL, bufs[i]) != LG_OK;
+            bad |= lg_st_writer_add_f32(w, t->name, t->ndim, t->shape, bufs[i]) != LG_OK;
+        }
+    }
+    if (add) bad |= lg_st_writer_add_f32(w, add, 1, (int64_t[]){4}, zeros) != LG_OK;
+    if (!bad) bad |= lg_st_writer_write(w, path, 1) != LG_OK;
+    for (size_t i = 0; i < n; i++) free(bufs[i]);
+    free(bufs);
+    lg_st_writer_free(w);
+    lg_st_close(f);
+    return bad ? -1 : 0;
+}
+
+/* lg_trainer_run with its progress log into *log (malloc'ed). */
+static lg_status run_logged(const lg_config *c, const char *dir, int resume, int64_t stop_at, lg_trainer **keep,
+                            char **log) {
+    size_t len = 0;
+    *log = NULL;
+    FILE *lf = open_memstream(log, &len);
+    lg_trainer *t;
+    lg_status s = lg_trainer_create(&t, c);
+    if (s == LG_OK) {
+        lg_train_opts o = {.out_dir = dir, .resume = resume, .stop_at = stop_at, .progress = lf};
+        s = lg_trainer_run(t, &o);
+        if (keep) *keep = t;
+        else lg_trainer_free(t);
+    }
+    fclose(lf);
+    return s;
+}
+
+static int has_monitor_tensors(const char *dir, int64_t step) {
+    char p[256];
+    lg_checkpoint_path(p, sizeof p, dir, step);
+    lg_st_file *f;
+    if (lg_st_open(&f, p) != LG_OK) return -1;
+    int n = 0;
+    for (size_t i = 0; i < lg_st_count(f); i++) n += strstr(lg_st_at(f, i)->name, ".monitor.") != NULL;
+    lg_st_close(f);
+    return n;
+}
+
+/* Checkpoints without the monitor's state (an older lipgan, or a run with
+ * log.spectra_every = 0) still resume, with a one-line warning; a partial or
+ * damaged state is an error naming the tensor; a resume with the monitor off
+ * drops the state with a note. */
+static void test_monitor_state_compat(void) {
+    char a[128], b[128], p[256], q[300], cifar[256];
+    snprintf(a, sizeof a, "%s/swhole", g_tmp);
+    snprintf(b, sizeof b, "%s/sold", g_tmp);
     CHECK(tf_write_cifar(g_tmp, 24, cifar, sizeof cifar) == 0, "tiny CIFAR");
     lg_config c;
     cnn_config(&c, cifar);
     lg_trainer *ta = NULL, *tb = NULL;
+    char *log = NULL;
     CHECK_OK(run_dir(&c, a, 0, 0, &ta));
-    CHECK_OK(run_dir(&c, b, 0, 5, NULL));
-    lg_checkpoint_path(p, sizeof p, b, 5);
-    CHECK(remove(p) == 0, "remove %s", p);
-    CHECK_OK(run_dir(&c, b, 1, 0, &tb));
-    CHECK(ta && tb && same_weights(ta, tb), "resumed weights differ from the uninterrupted run's");
-    same_rows(a, b, 8);
-    same_spectra_bytes(a, b);
+    CHECK(has_monitor_tensors(a, 3) > 0 && has_monitor_tensors(a, 8) > 0, "checkpoints carry the monitor state");
+
+    /* an old checkpoint: the training resumes bitwise, the monitor cold */
+    CHECK_OK(run_dir(&c, b, 0, 3, NULL));
+    lg_checkpoint_path(p, sizeof p, b, 3);
+    snprintf(q, sizeof q, "%s.orig", p);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", p, q);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    CHECK(rewrite_ckpt(p, ".monitor.", NULL, NULL) == 0 && has_monitor_tensors(b, 3) == 0, "strip the monitor state");
+    CHECK_OK(run_logged(&c, b, 1, 0, &tb, &log));
+    CHECK(log && strstr(log, "holds no spectral monitor state") && strstr(log, "restarts cold"),
+          "no warning about the cold monitor: %.600s", log ? log : "");
+    CHECK(ta && tb && same_weights(ta, tb), "a checkpoint without monitor state resumed to other weights");
+    CHECK(has_monitor_tensors(b, 8) > 0, "the resumed run's checkpoints carry the state again");
+    free(log);
+    lg_trainer_free(tb);
+    tb = NULL;
+
+    /* partial, extra or out-of-range state: errors naming the tensor */
+    lg_trainer *t;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    struct { const char *drop, *add, *poke, *want; lg_status st; } bad[] = {
+        {"G.monitor.", NULL, NULL, "G.monitor.", LG_ERR_NOT_FOUND},
+        {NULL, "D.monitor.nosuch.tv", NULL, "D.monitor.nosuch.tv", LG_ERR_FORMAT},
+        {NULL, NULL, "D.monitor.l4.state", "D.monitor.l4.state", LG_ERR_FORMAT},
+    };
+    for (size_t k = 0; t && k < sizeof bad / sizeof bad[0]; k++) {
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s'", q, p);
+        CHECK(system(cmd) == 0, "%s", cmd);
+        CHECK(rewrite_ckpt(p, bad[k].drop, bad[k].add, bad[k].poke) == 0, "rewrite %zu", k);
+        lg_error_clear();
+        lg_status s = lg_trainer_load(t, p);
+        CHECK(s == bad[k].st && strstr(lg_error_msg(), bad[k].want), "case %zu: %s: %s, want %s naming %s", k,
+              lg_status_str(s), lg_error_msg(), lg_status_str(bad[k].st), bad[k].want);
+    }
+    lg_trainer_free(t);
+
+    /* the monitor off on resume: the state is dropped with a note; back on:
+     * the warning */
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", b);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    CHECK_OK(run_dir(&c, b, 0, 3, NULL));
+    CHECK_OK(lg_config_set(&c, "log.spectra_every=0"));
+    CHECK_OK(run_logged(&c, b, 1, 6, NULL, &log));
+    CHECK(log && strstr(log, "holds the spectral monitor's state, but log.spectra_every is 0"),
+          "no note about the unused state: %.600s", log ? log : "");
+    CHECK(has_monitor_tensors(b, 6) == 0, "a run without the monitor saved monitor state");
+    free(log);
+    CHECK_OK(lg_config_set(&c, "log.spectra_every=2"));
+    CHECK_OK(run_logged(&c, b, 1, 0, &tb, &log));
+    CHECK(log && strstr(log, "holds no spectral monitor state"), "no cold-start warning: %.600s", log ? log : "");
+    CHECK(ta && tb && same_weights(ta, tb), "switching the monitor off and on changed the training");
+    snprintf(p, sizeof p, "%s/spectra.bin", b);
+    lg_spectra_log sl;
+    CHECK_OK(lg_spectra_read(p, &sl));
+    CHECK(sl.n == 8 && sl.rec[7].step == 8, "%d records, want D and G at 1, 2, 3 and 8", sl.n);
+    lg_spectra_log_free(&sl);
+    free(log);
     lg_trainer_free(ta);
     lg_trainer_free(tb);
 }
@@ -697,6 +852,42 @@ static void test_no_sigma_is_null(void) {
     }
 }
 
+/* Under the critic schedule the progress line says how many D updates
+ * each logged step ran, and every row counts the D updates applied. */
+static void test_boost_logged(void) {
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/boost", g_tmp);
+    lg_config c;
+    toy_config(&c);
+    const char *sets[] = {"train.steps=4", "log.every=1", "log.spectra_every=0", "eval.every=0",
+                          "train.n_dis_boost=3", "train.n_dis_boost_first=1", "train.n_dis_boost_every=3", NULL};
+    for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
+    char *log = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&log, &len);
+    lg_trainer *t = NULL;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (t && f) {
+        lg_train_opts o = {.out_dir = dir, .progress = f};
+        CHECK_OK(lg_trainer_run(t, &o));
+    }
+    if (f) fclose(f);
+    lg_trainer_free(t);
+    /* steps 1..4 run after 0..3 G updates: boosted at 0 (first) and 3 (every) */
+    CHECK(log && strstr(log, "step 1/4 ") && strstr(strstr(log, "step 1/4 "), "n_dis 3") &&
+              strstr(strstr(log, "step 2/4 "), "n_dis 1") && strstr(strstr(log, "step 4/4 "), "n_dis 3"),
+          "progress lines:\n%s", log ? log : "");
+    free(log);
+    cJSON *rows[8];
+    int n = read_rows(dir, rows, 8);
+    const double want[4] = {3, 4, 5, 8};
+    CHECK(n == 4, "%d rows", n);
+    for (int i = 0; i < n && i < 4; i++)
+        CHECK(num(rows[i], "d_updates") == want[i], "row %d: d_updates %g, want %g", i, num(rows[i], "d_updates"),
+              want[i]);
+    for (int i = 0; i < n; i++) cJSON_Delete(rows[i]);
+}
+
 int main(void) {
     if (tf_mkdtemp(g_tmp, sizeof g_tmp) != 0) {
         fprintf(stderr, "mkdtemp failed\n");
@@ -706,10 +897,12 @@ int main(void) {
     LG_TEST_RUN(test_monitored_run);
     LG_TEST_RUN(test_resume_same_spectra);
     LG_TEST_RUN(test_resume_conv_monitor);
+    LG_TEST_RUN(test_monitor_state_compat);
     LG_TEST_RUN(test_classifier_eval);
     LG_TEST_RUN(test_steady_state);
     LG_TEST_RUN(test_gclamp_logged);
     LG_TEST_RUN(test_no_sigma_is_null);
+    LG_TEST_RUN(test_boost_logged);
     tf_rm_rf(g_tmp);
     return lg_test_summary("test_train_monitor");
 }

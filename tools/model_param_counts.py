@@ -34,14 +34,19 @@ def resnet_g(c=3, ch=256, z=128, size=32, bn=True):
     return nn.ModuleList(mods)
 
 
-def cnn_d(c=3, ch=64, size=32):
+def cnn_d(c=3, ch=64, size=32, bn=False):
+    # bn: DCGAN_D's batch norm (martinarjovsky/WassersteinGAN models/dcgan.py)
+    # after every conv but the first, those convs bias=False; none on l4
     b = size // 8
-    return nn.Sequential(
-        nn.Conv2d(c, ch, 3, 1, 1), nn.LeakyReLU(0.1), nn.Conv2d(ch, ch, 4, 2, 1), nn.LeakyReLU(0.1),
-        nn.Conv2d(ch, 2 * ch, 3, 1, 1), nn.LeakyReLU(0.1), nn.Conv2d(2 * ch, 2 * ch, 4, 2, 1),
-        nn.LeakyReLU(0.1), nn.Conv2d(2 * ch, 4 * ch, 3, 1, 1), nn.LeakyReLU(0.1),
-        nn.Conv2d(4 * ch, 4 * ch, 4, 2, 1), nn.LeakyReLU(0.1), nn.Conv2d(4 * ch, 8 * ch, 3, 1, 1),
-        nn.LeakyReLU(0.1), nn.Flatten(), nn.Linear(b * b * 8 * ch, 1))
+    mods, cin = [], c
+    for i, (m, k) in enumerate(((1, 3), (1, 4), (2, 3), (2, 4), (4, 3), (4, 4), (8, 3))):
+        with_bn = bn and i > 0
+        mods.append(nn.Conv2d(cin, m * ch, k, 2 if k == 4 else 1, 1, bias=not with_bn))
+        if with_bn:
+            mods.append(nn.BatchNorm2d(m * ch))
+        mods.append(nn.LeakyReLU(0.1))
+        cin = m * ch
+    return nn.Sequential(*mods, nn.Flatten(), nn.Linear(b * b * 8 * ch, 1))
 
 
 def cnn_g(c=3, ch=64, z=128, size=32):
@@ -72,6 +77,8 @@ if __name__ == "__main__":
         ("cnn D c3 ch64 32", cnn_d(3, 64, 32)),
         ("cnn G c3 ch64 32", cnn_g(3, 64, 128, 32)),
         ("cnn D c3 ch64 48", cnn_d(3, 64, 48)),
+        ("cnn D bn c3 ch64 32", cnn_d(3, 64, 32, bn=True)),
+        ("cnn D bn c1 ch16 48", cnn_d(1, 16, 48, bn=True)),
         ("mlp G 4x512 bn c1 32", mlp(128, 1024, 512, 4, bn=True)),
         ("mlp D 4x512 c1 32", mlp(1024, 1, 512, 4)),
         ("mlp G toy 3x128 z2", mlp(2, 2, 128, 3)),

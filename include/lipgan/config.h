@@ -192,8 +192,8 @@ lg_status lg_config_load_string(lg_config *c, const char *yaml, size_t len,
 
 /* Cross-key checks; the message names the offending key. Settings that
  * would do nothing are errors: a key of the other network (gradient
- * penalty on G, r(W) penalty on D), model.d.bn on a cnn/resnet D (they have
- * no batch norm), sr_dynamic without sr_gamma, SR without SN/Toeplitz on
+ * penalty on G, r(W) penalty on D), model.d.bn on a resnet D (it has no batch
+ * norm; a cnn D has DCGAN's), sr_dynamic without sr_gamma, SR without SN/Toeplitz on
  * that network, Adam's betas with optim.<net>.kind rmsprop and RMSProp's
  * alpha with adam; also e.g. a convolutional model for 2-D toy data. */
 lg_status lg_config_validate(const lg_config *c);

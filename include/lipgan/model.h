@@ -24,8 +24,11 @@
  *  - LG_ARCH_CNN: the "standard CNN" of Miyato et al. (DCGAN-style).
  *    D: conv3x3 ch s1, conv4x4 ch s2, conv3x3 2ch, conv4x4 2ch s2, conv3x3
  *    4ch, conv4x4 4ch s2, conv3x3 8ch, linear(bottom^2*8ch -> 1), LeakyReLU
- *    0.1 after every conv. G: linear(z -> bottom^2*8ch), BN, ReLU, convT4x4
- *    s2 to 4ch, 2ch, ch (each BN, ReLU), conv3x3 to c, tanh.
+ *    0.1 after every conv; with batchnorm (default off), BN between every
+ *    conv but the first and its LeakyReLU, those convs without bias (the
+ *    DCGAN discriminator's placement, the WGAN paper's critic; see
+ *    model_cnn.c). G: linear(z -> bottom^2*8ch), BN, ReLU, convT4x4 s2 to
+ *    4ch, 2ch, ch (each BN, ReLU), conv3x3 to c, tanh.
  *  - LG_ARCH_MLP: depth hidden linear layers of width ch with ReLU (as the
  *    WGAN paper's MLP: depth 4, width 512), optional BN after each hidden
  *    linear; G ends with tanh for images and with no activation for flat
@@ -52,7 +55,9 @@
  *    matrix is the weight) get plain SN, unscaled (norm 1), as the thesis
  *    code's SNLinear: k multiplies each convolution only.
  * Weight clipping, SR, clamping and the r(W) penalty are applied by the
- * trainer on the raw weights (lg_model_layer()).
+ * trainer on the raw weights (lg_model_layer()); clipping covers the whole
+ * parameter buffer, batch norm's gamma and beta included (as the WGAN code
+ * clamps all of the critic's parameters).
  *
  * Usage:
  *   lg_model_spec s; lg_model_spec_default(&s, LG_ARCH_RESNET, LG_NET_D);
@@ -117,8 +122,8 @@ typedef struct lg_model_spec {
     int ch;           /* width: RESNET D 128 / G 256; CNN D 64 (base) / G 64
                        * (base; top is 8*ch = 512); MLP hidden 512 */
     int depth;        /* MLP hidden layers (default 4) */
-    int batchnorm;    /* BN layers: default 1 for G, 0 for D (CNN/RESNET D
-                       * do not support BN; MLP D does, if asked) */
+    int batchnorm;    /* BN layers: default 1 for G, 0 for D (a RESNET D
+                       * has none; CNN and MLP D have them if asked) */
     float lrelu;      /* CNN D LeakyReLU slope (default 0.1) */
     lg_lip_kind lip;  /* Lipschitz reparametrization of every weight layer */
     int sn_iters;     /* power iterations per updating forward (default 1) */

@@ -19,7 +19,8 @@
  *    the monitor keeps per layer: toep_first_iters iterations at a layer's
  *    first record, toep_iters afterwards, so its cost stays small while the
  *    estimate tracks the slowly changing weights (it approaches sigma(T)
- *    from below; op_norm_delta says how much the last iteration moved it);
+ *    from below; op_norm_delta says how much the last iteration moved it;
+ *    checkpoints keep the vectors, "the monitor's state" below);
  *  - the "effective" norm of the layer as the forward applies it (operator
  *    norm / normalization estimate x scale);
  *  - the collapse statistics of the normalized spectrum s_i / s_1 (metrics.h
@@ -37,6 +38,14 @@
  *    norm 1/2), times size/4 (the global sum pool over (size/4)^2 positions
  *    has norm size/4) times |l5|. The product alone is NOT a bound for a
  *    residual network (it ignores the shortcut sums and pooling);
+ *    both "upper bounds" are ESTIMATES of those bounds, not certified: a
+ *    linear layer's norm is exact (LAPACK), but a conv layer's operator
+ *    norm comes from the power iteration above, which approaches it from
+ *    below, so the value can lie slightly under the bound it estimates
+ *    (most after a layer's first record; op_norm_delta, per layer in
+ *    spectra.bin, says how much the last iteration still moved it). A
+ *    certified per-conv bound costs far more (e.g. an FFT-based bound:
+ *    one c_out x c_in SVD per frequency) and is not computed;
  *  - lip_lower: the empirical lower bound max_i ||grad_x D(x_i)|| over up to
  *    lower_n given samples (lipschitz.h lg_lipschitz_lower; evaluation-mode
  *    forward, so nothing in the model changes), for a critic only.
@@ -224,6 +233,38 @@ const lg_monitor_layer *lg_monitor_last(const lg_monitor *mon, const char *net, 
  * takes each layer's geometry from here. */
 void lg_monitor_layer_geom(const lg_layer_info *L, lg_conv_geom *g);
 
+/* ---- the monitor's state in checkpoints ----
+ * Later records depend on what the monitor keeps between records: per
+ * conv/convT layer the warm-start vector of its operator-norm power
+ * iteration (toep_first_iters iterations from a seeded random vector at a
+ * layer's first record, toep_iters from the kept vector afterwards), and per
+ * layer the collapse detector. lg_trainer_run's checkpoints carry it as the
+ * tensors <net>.monitor.<layer>.state (I64, LG_MONITOR_STATE_WORDS) and, for
+ * conv/convT layers, <net>.monitor.<layer>.tv (F32, lg_monitor_state_len), so
+ * a resumed run logs and appends to spectra.bin exactly what an
+ * uninterrupted one does. words: have_tv (0/1; tv is zeros while 0),
+ * detector count, collapsed (0/1), onset_step (-1: none), onsets, and the
+ * IEEE-754 bits of running_max (a double, kept exact). A network or layer
+ * not recorded yet gives the state of a fresh one. */
+#define LG_MONITOR_STATE_WORDS 6
+
+/* Floats of layer L's warm-start vector: c*h*w of the input of
+ * lg_monitor_layer_geom for a conv or transposed conv, 0 for linear. */
+int64_t lg_monitor_state_len(const lg_layer_info *L);
+/* net's state for layer i of model m into words and tv
+ * (lg_monitor_state_len floats; may be NULL when that is 0). */
+lg_status lg_monitor_state_get(const lg_monitor *mon, const char *net, const lg_model *m, int i,
+                               int64_t words[LG_MONITOR_STATE_WORDS], float *tv);
+/* LG_ERR_FORMAT (message without a name: the caller adds the tensor's) if
+ * words are out of range, or have_tv = 1 with a tv of n values that is
+ * missing, zero or not finite. */
+lg_status lg_monitor_state_check(const int64_t words[LG_MONITOR_STATE_WORDS], const float *tv, int64_t n);
+/* Sets net's state for layer i of model m (the net is created for m's
+ * layers if the monitor has not seen it, e.g. before its first record).
+ * Errors: lg_monitor_state_check's, LG_ERR_INVALID_ARG, LG_ERR_NOMEM. */
+lg_status lg_monitor_state_set(lg_monitor *mon, const char *net, const lg_model *m, int i,
+                               const int64_t words[LG_MONITOR_STATE_WORDS], const float *tv);
+
 /* The summary as a JSON fragment for a metrics.jsonl row: it starts with a
  * comma, so it goes right before the row's closing brace:
  *   ,"spec_D_auc_min":0.31,"spec_D_auc_mean":0.52,"spec_D_collapsed":0,
@@ -234,7 +275,7 @@ void lg_monitor_layer_geom(const lg_layer_info *L, lg_conv_geom *g);
 int lg_monitor_summary_json(const lg_monitor_summary *s, char *buf, size_t cap);
 
 /* A short text for the progress line, e.g.
- * "  D: auc min 0.31 (block3.c1) Lip <= 12.5, >= 0.82" followed by
+ * "  D: auc min 0.31 (block3.c1) Lip upper est. 12.5, >= 0.82" followed by
  * "  WARNING: spectral collapse in D: ..." when there is a warning. */
 int lg_monitor_summary_line(const lg_monitor_summary *s, char *buf, size_t cap);
 

@@ -36,6 +36,10 @@
  *   D.adam.*                  the same for D
  *   G.gclamp.<layer>.{u0,u1,v0,v1}, G.rw.<layer>.{u,v}, D.sr.<layer>.ref
  *                             trainer-owned Lipschitz state, when used
+ *   D.monitor.<layer>.{state,tv}, G.monitor.<layer>.{state,tv}
+ *                             spectral monitor state (monitor.h) of a run with
+ *                             log.spectra_every > 0; all or none (none: resumes
+ *                             with a warning, the monitor restarts cold)
  *   train.state (I64)         {G steps done, D updates done, G updates done,
  *                             skipped updates in a row}
  *   data.shape (I64)          {C, H, W} of a sample ({2, 1, 1} for toys)
@@ -161,7 +165,9 @@ typedef struct lg_train_opts {
  *    into out_dir/spectra.bin, and its summary goes into that step's
  *    metrics.jsonl row (spec_D_auc_min, lip_D_upper, ...) and, as a line
  *    under the progress line, with a WARNING on spectral collapse; on
- *    resume the records past the checkpoint are dropped;
+ *    resume the records past the checkpoint are dropped and the monitor
+ *    continues from the state the checkpoint carries, so its records equal
+ *    an uninterrupted run's;
  *  - every eval.every steps eval.n samples of the EMA generator (else G),
  *    from fixed noise of their own seed, are evaluated (eval.h; networks and
  *    reference statistics are loaded once, before the first step, so a

@@ -54,7 +54,7 @@ static void usage(FILE *f) {
             "normalization (SN) divides each weight by its layer's sn_sigma (a power-iteration\n"
             "estimate of the reshaped-matrix norm 'sigma'), a Toeplitz one by toep_sigma (the conv\n"
             "operator norm at the layer's own input size and stride) times toeplitz_k (convs only);\n"
-            "so raw bounds can be in the thousands while training reports 'Lip <= 1.01'. When the\n"
+            "so raw bounds can be in the thousands while training reports 'Lip upper est. 1.01'. When the\n"
             "file holds a layer's stored sigma (NAME.sn_sigma / NAME.toep_sigma next to\n"
             "NAME.weight), column 'normed' is that layer's norm as the network applies it,\n"
             "k * norm / stored sigma (k = 1 for SN and linear layers), and the per-network line\n"

@@ -407,7 +407,7 @@ static void spectra_net(page *p, const lg_spectra_log *log, const char *net) {
             b[2 * nr + r] = rec->lip_lower;
             any |= isfinite(rec->lip_upper) || isfinite(rec->lip_upper_product) || isfinite(rec->lip_lower);
         }
-        lg_plot_series s[3] = {{"upper bound (architecture)", x, b, nr, 0},
+        lg_plot_series s[3] = {{"upper bound est. (architecture)", x, b, nr, 0},
                                {"product of layer norms", x, b + nr, nr, 0},
                                {"lower bound max ||grad D||", x, b + 2 * nr, nr, 0}};
         char t[96];
@@ -493,7 +493,8 @@ static void spectra_net(page *p, const lg_spectra_log *log, const char *net) {
     fmt_num(u[0], 32, last->lip_upper);
     fmt_num(u[1], 32, last->lip_upper_product);
     fmt_num(u[2], 32, last->lip_lower);
-    fprintf(p->f, "</tbody></table>\n<p>Lipschitz constant: upper bound %s (product of applied layer norms %s), "
+    fprintf(p->f, "</tbody></table>\n<p>Lipschitz constant: upper bound %s (product of applied layer norms %s; estimates: conv "
+                  "operator norms come from a power iteration, which approaches them from below), "
                   "empirical lower bound %s.</p>\n",
             u[0], u[1], u[2]);
     free(ri);

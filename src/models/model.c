@@ -136,7 +136,8 @@ int lg__add_linear(lg_model *m, const char *name, int in, int out, int bias, lg_
 /* A conv (transposed = 0, weight (cout, cin, k, k)) or transposed conv
  * (transposed = 1, weight (cin, cout, k, k): output channels are dim 1). */
 static int add_conv_layer(lg_model *m, const char *name, int transposed, int cin, int cout, int k,
-                          int stride, int pad, int in_h, int in_w, lg_init_kind init, float gain) {
+                          int stride, int pad, int in_h, int in_w, lg_init_kind init, float gain,
+                          int bias) {
     lg_wlayer *l = new_layer(m, name, transposed ? LG_LAYER_CONVT : LG_LAYER_CONV);
     if (!l) return -1;
     l->cin = cin;
@@ -157,17 +158,22 @@ static int add_conv_layer(lg_model *m, const char *name, int transposed, int cin
     l->init = init;
     l->gain = gain;
     int64_t s[4] = {transposed ? cin : cout, transposed ? cout : cin, k, k};
-    return finish_layer(m, l, name, 4, s, cout);
+    return finish_layer(m, l, name, 4, s, bias ? cout : 0);
 }
 
 int lg__add_conv(lg_model *m, const char *name, int cin, int cout, int k, int stride, int pad,
                  int in_h, int in_w, lg_init_kind init, float gain) {
-    return add_conv_layer(m, name, 0, cin, cout, k, stride, pad, in_h, in_w, init, gain);
+    return add_conv_layer(m, name, 0, cin, cout, k, stride, pad, in_h, in_w, init, gain, LG_BIAS);
+}
+
+int lg__add_conv_nobias(lg_model *m, const char *name, int cin, int cout, int k, int stride,
+                        int pad, int in_h, int in_w, lg_init_kind init, float gain) {
+    return add_conv_layer(m, name, 0, cin, cout, k, stride, pad, in_h, in_w, init, gain, LG_NOBIAS);
 }
 
 int lg__add_convt(lg_model *m, const char *name, int cin, int cout, int k, int stride, int pad,
                   int in_h, int in_w, lg_init_kind init, float gain) {
-    return add_conv_layer(m, name, 1, cin, cout, k, stride, pad, in_h, in_w, init, gain);
+    return add_conv_layer(m, name, 1, cin, cout, k, stride, pad, in_h, in_w, init, gain, LG_BIAS);
 }
 
 int lg__add_bn(lg_model *m, const char *name, int c) {
@@ -466,12 +472,11 @@ lg_status lg_model_create(lg_model **out, const lg_model_spec *spec, const lg_ba
     }
     if (s->arch == LG_ARCH_MLP && (s->depth < 1 || s->depth > 32))
         return lg_error_set(LG_ERR_INVALID_ARG, "model: depth = %d out of range [1, 32]", s->depth);
-    if (s->role == LG_NET_D && s->batchnorm && s->arch != LG_ARCH_MLP)
+    if (s->role == LG_NET_D && s->batchnorm && s->arch == LG_ARCH_RESNET)
         return lg_error_set(LG_ERR_INVALID_ARG,
-                            "model: the %s discriminator has no batch-norm layers (as in the "
-                            "papers: batch norm only in the generator; an MLP D may have them); "
-                            "set batchnorm 0",
-                            lg_model_arch_name(s->arch));
+                            "model: the resnet discriminator has no batch-norm layers (as in "
+                            "SN-GAN: batch norm only in the generator; a cnn or mlp D may have "
+                            "them); set batchnorm 0");
 
     lg_model *m = calloc(1, sizeof *m);
     if (!m) return lg_error_set(LG_ERR_NOMEM, "model: out of memory");

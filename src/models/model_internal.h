@@ -85,6 +85,11 @@ int lg__add_linear(lg_model *m, const char *name, int in, int out, int bias, lg_
 /* conv k x k, stride, pad on an in_h x in_w input (with bias). */
 int lg__add_conv(lg_model *m, const char *name, int cin, int cout, int k, int stride, int pad,
                  int in_h, int in_w, lg_init_kind init, float gain);
+/* The same conv without a bias: for a conv followed by batch norm, whose
+ * mean subtraction cancels a bias (its gradient is 0 in training mode), as
+ * DCGAN's bias=False convs. */
+int lg__add_conv_nobias(lg_model *m, const char *name, int cin, int cout, int k, int stride,
+                        int pad, int in_h, int in_w, lg_init_kind init, float gain);
 /* transposed conv (weight (cin, cout, k, k)), out = (in-1)*stride - 2 pad + k. */
 int lg__add_convt(lg_model *m, const char *name, int cin, int cout, int k, int stride, int pad,
                   int in_h, int in_w, lg_init_kind init, float gain);

@@ -12,8 +12,10 @@
 #include "lipgan/version.h"
 #include "train/train_internal.h"
 
-/* One tensor of the checkpoint: where its data lives in the trainer. */
-typedef enum { SLOT_DEV, SLOT_I64, SLOT_SR } slot_kind;
+/* One tensor of the checkpoint: where its data lives in the trainer.
+ * SLOT_MONTV: a spectral monitor layer's warm-start vector (host floats);
+ * its words are a SLOT_I64 with mon set. The monitor's tensors come last. */
+typedef enum { SLOT_DEV, SLOT_I64, SLOT_SR, SLOT_MONTV } slot_kind;
 
 typedef struct slot {
     char name[128];
@@ -25,6 +27,12 @@ typedef struct slot {
     int64_t *i64;          /* SLOT_I64: host staging */
     lg_sr_state *sr;       /* SLOT_SR: optional, host */
     int64_t sr_max;        /* SLOT_SR: largest valid length */
+    int mon;               /* 1: the spectral monitor's (.state words or SLOT_MONTV) */
+    const char *mon_net;   /* ... its network ("D", "G"), model and layer */
+    lg_model *mon_m;
+    int mon_layer;
+    float *host;           /* SLOT_MONTV: (numel) host floats while saving */
+    size_t off;            /* load: offset of the floats in the staging buffer */
 } slot;
 
 /* Integer state staged through host arrays (so a load is all or nothing). */
@@ -130,8 +138,40 @@ static int add_extra(slots *s, const char *net, lg_model *m, lg_net_extra *x) {
     return 0;
 }
 
-/* Every tensor of t's checkpoint. stage receives / provides the integers. */
-static lg_status build_slots(lg_trainer *t, slots *s, stage *sg) {
+/* The spectral monitor's tensors of net m (monitor.h): per layer
+ * <net>.monitor.<layer>.state (I64 words, into words[LG_MONITOR_STATE_WORDS
+ * * layer]) and, for conv/convT layers, <net>.monitor.<layer>.tv. */
+static int add_monitor(slots *s, const char *net, lg_model *m, int64_t *words) {
+    char pre[32];
+    snprintf(pre, sizeof pre, "%s.monitor.", net);
+    for (int i = 0; i < lg_model_num_layers(m); i++) {
+        const lg_layer_info *L = lg_model_layer(m, i);
+        slot *x = slot_add(s, SLOT_I64, pre, L->name, ".state");
+        if (!x) return -1;
+        x->i64 = words + (size_t)LG_MONITOR_STATE_WORDS * i;
+        x->ndim = 1;
+        x->shape[0] = x->numel = LG_MONITOR_STATE_WORDS;
+        x->mon = 1;
+        x->mon_net = net;
+        x->mon_m = m;
+        x->mon_layer = i;
+        int64_t n = lg_monitor_state_len(L);
+        if (n == 0) continue;
+        if (!(x = slot_add(s, SLOT_MONTV, pre, L->name, ".tv"))) return -1;
+        x->ndim = 1;
+        x->shape[0] = x->numel = n;
+        x->mon = 1;
+        x->mon_net = net;
+        x->mon_m = m;
+        x->mon_layer = i;
+    }
+    return 0;
+}
+
+/* Every tensor of t's checkpoint. stage receives / provides the integers;
+ * monw (NULL: no monitor tensors) receives / provides the monitor's words,
+ * LG_MONITOR_STATE_WORDS per layer of D, then of G. */
+static lg_status build_slots(lg_trainer *t, slots *s, stage *sg, int64_t *monw) {
     memset(s, 0, sizeof *s);
     int64_t ng = (int64_t)lg_model_num_params(t->g), nd = (int64_t)lg_model_num_params(t->d);
     int bad = add_model(s, "G.", t->g) || add_model(s, "D.", t->d) ||
@@ -147,6 +187,9 @@ static lg_status build_slots(lg_trainer *t, slots *s, stage *sg) {
               slot_i64(s, "rng.noise", sg->rng[0], LG_RNG_STATE_WORDS) ||
               slot_i64(s, "rng.gp", sg->rng[1], LG_RNG_STATE_WORDS) ||
               slot_i64(s, "rng.data", sg->rng[2], LG_RNG_STATE_WORDS);
+    if (!bad && monw)
+        bad = add_monitor(s, "D", t->d, monw) ||
+              add_monitor(s, "G", t->g, monw + (size_t)LG_MONITOR_STATE_WORDS * lg_model_num_layers(t->d));
     if (bad) {
         free(s->v);
         return lg_error_set(LG_ERR_NOMEM, "checkpoint: out of memory");
@@ -170,18 +213,45 @@ static void stage_from_trainer(const lg_trainer *t, stage *sg) {
     sg->adam_t[1] = t->opt_d.t;
 }
 
+/* Monitor words of a checkpoint: LG_MONITOR_STATE_WORDS per layer of D and G. */
+static size_t mon_words(const lg_trainer *t) {
+    return (size_t)LG_MONITOR_STATE_WORDS * (size_t)(lg_model_num_layers(t->d) + lg_model_num_layers(t->g));
+}
+
 lg_status lg_trainer_save(lg_trainer *t, const char *path) {
     stage sg;
     stage_from_trainer(t, &sg);
     slots s;
-    LG_TRY(build_slots(t, &s, &sg));
-    /* one host buffer for every device tensor (the writer does not copy) */
+    /* the run's spectral monitor, if one is attached: its state too */
+    int64_t *monw = NULL;
+    if (t->mon && !(monw = malloc(mon_words(t) * sizeof *monw)))
+        return lg_error_set(LG_ERR_NOMEM, "checkpoint: out of memory");
+    lg_status bst = build_slots(t, &s, &sg, monw);
+    if (bst != LG_OK) {
+        free(monw);
+        return bst;
+    }
+    /* one host buffer for every device tensor and monitor vector (the
+     * writer does not copy) */
     size_t total = 0;
     for (int i = 0; i < s.n; i++)
-        if (s.v[i].kind == SLOT_DEV) total += (size_t)s.v[i].numel;
+        if (s.v[i].kind == SLOT_DEV || s.v[i].kind == SLOT_MONTV) total += (size_t)s.v[i].numel;
     float *host = malloc((total ? total : 1) * sizeof(float));
     lg_st_writer *w = NULL;
     lg_status st = host ? lg_st_writer_create(&w) : lg_error_set(LG_ERR_NOMEM, "checkpoint: out of memory");
+    size_t hoff = 0;
+    for (int i = 0; i < s.n && st == LG_OK; i++) { /* the monitor's words and vectors, staged */
+        slot *x = &s.v[i];
+        if (x->mon && x->kind == SLOT_I64) { /* its .tv, if any, follows it */
+            slot *tv = i + 1 < s.n && s.v[i + 1].kind == SLOT_MONTV ? &s.v[i + 1] : NULL;
+            if (tv) {
+                tv->host = host + hoff;
+                hoff += (size_t)tv->numel;
+                i++;
+            }
+            st = lg_monitor_state_get(t->mon, x->mon_net, x->mon_m, x->mon_layer, x->i64, tv ? tv->host : NULL);
+        }
+    }
     char step[32];
     snprintf(step, sizeof step, "%" PRId64, t->step);
     if (st == LG_OK) st = lg_st_writer_add_meta(w, "format", LG_CHECKPOINT_FORMAT);
@@ -191,7 +261,7 @@ lg_status lg_trainer_save(lg_trainer *t, const char *path) {
     char procs[16]; /* dist: a resume under another count is warned about */
     snprintf(procs, sizeof procs, "%d", t->world);
     if (st == LG_OK) st = lg_st_writer_add_meta(w, "processes", procs);
-    size_t off = 0;
+    size_t off = hoff;
     for (int i = 0; i < s.n && st == LG_OK; i++) {
         slot *x = &s.v[i];
         if (x->kind == SLOT_DEV) {
@@ -199,6 +269,8 @@ lg_status lg_trainer_save(lg_trainer *t, const char *path) {
             off += (size_t)x->numel;
             t->be->download(h, x->dev, (size_t)x->numel);
             st = lg_st_writer_add_f32(w, x->name, x->ndim, x->shape, h);
+        } else if (x->kind == SLOT_MONTV) {
+            st = lg_st_writer_add_f32(w, x->name, x->ndim, x->shape, x->host);
         } else if (x->kind == SLOT_I64) {
             st = lg_st_writer_add_i64(w, x->name, x->ndim, x->shape, x->i64);
         } else if (x->sr->have_ref) {
@@ -208,6 +280,7 @@ lg_status lg_trainer_save(lg_trainer *t, const char *path) {
     if (st == LG_OK) st = lg_st_writer_write(w, path, 1);
     lg_st_writer_free(w);
     free(host);
+    free(monw);
     free(s.v);
     return st;
 }
@@ -217,12 +290,18 @@ static lg_status check_slot(const lg_st_file *f, const char *path, const slot *x
     const lg_st_tensor *ft = lg_st_find(f, x->name);
     if (!ft) {
         if (x->kind == SLOT_SR) return LG_OK;  /* not yet recorded when saved */
+        if (x->mon) /* asked for only when other monitor tensors are there */
+            return lg_error_set(LG_ERR_NOT_FOUND,
+                                "checkpoint %s: tensor %s is missing, but other spectral monitor tensors "
+                                "(*.monitor.*) are there: the file is damaged or was edited; use an older "
+                                "checkpoint",
+                                path, x->name);
         return lg_error_set(LG_ERR_NOT_FOUND,
                             "checkpoint %s: tensor %s is missing; it was written with another "
                             "config (model, Lipschitz options or EMA differ)",
                             path, x->name);
     }
-    int want_int = x->kind == SLOT_I64;
+    int want_int = x->kind == SLOT_I64;  /* a monitor's .state too */
     int is_int = ft->dtype == LG_ST_I64 || ft->dtype == LG_ST_I32;
     int is_float = ft->dtype == LG_ST_F32;
     if (want_int ? !is_int : !is_float)
@@ -301,11 +380,24 @@ lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged) {
     }
     stage sg;
     slots s;
-    lg_status st = build_slots(t, &s, &sg);
+    int64_t *monw = malloc(mon_words(t) * sizeof *monw);
+    lg_status st = monw ? build_slots(t, &s, &sg, monw) : lg_error_set(LG_ERR_NOMEM, "checkpoint: out of memory");
     if (st != LG_OK) {
+        free(monw);
         lg_st_close(f);
         return st;
     }
+    /* the spectral monitor's tensors (the last slots) are all there or none:
+     * none is a checkpoint of a run without the monitor, or from before
+     * lipgan saved its state; that still resumes (the monitor restarts
+     * cold, lg__checkpoint_monitor_attach warns) */
+    int mon_first = s.n, mon_present = 0;
+    for (int i = 0; i < s.n; i++)
+        if (s.v[i].mon) {
+            if (mon_first == s.n) mon_first = i;
+            mon_present |= lg_st_find(f, s.v[i].name) != NULL;
+        }
+    if (!mon_present) s.n = mon_first;
     float *tmp = NULL;
     /* 1. every expected tensor present, nothing unexpected, then dtypes and
      * shapes: a tensor the model no longer has (D.l5.bias of a checkpoint
@@ -353,10 +445,22 @@ lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged) {
         slot *x = &s.v[i];
         const lg_st_tensor *ft = lg_st_find(f, x->name);
         if (x->kind == SLOT_I64 || !ft) continue;
-        st = x->kind == SLOT_DEV ? lg_st_get_f32(f, x->name, x->ndim, x->shape, tmp + off)
-                                 : lg_st_get_f32(f, x->name, 1, ft->shape, tmp + off);
+        st = x->kind != SLOT_SR ? lg_st_get_f32(f, x->name, x->ndim, x->shape, tmp + off)
+                                : lg_st_get_f32(f, x->name, 1, ft->shape, tmp + off);
         if (st == LG_OK && (st = check_finite(path, x->name, tmp + off, ft->numel)) != LG_OK) *damaged = 1;
+        x->off = off;
         off += (size_t)ft->numel;
+    }
+    /* the monitor's words in range, its vectors usable */
+    for (int i = mon_first; i < s.n && st == LG_OK; i++) {
+        const slot *x = &s.v[i];
+        if (x->kind != SLOT_I64) continue;
+        const slot *tv = i + 1 < s.n && s.v[i + 1].kind == SLOT_MONTV ? &s.v[i + 1] : NULL;
+        if (lg_monitor_state_check(x->i64, tv ? tmp + tv->off : NULL, tv ? tv->numel : 0) != LG_OK) {
+            st = lg_error_set(LG_ERR_FORMAT, "checkpoint %s: tensor %s%s: %s; the file is damaged; use an older checkpoint",
+                              path, x->name, tv ? " (with its .tv)" : "", lg_error_msg());
+            *damaged = 1;
+        }
     }
     /* the one fallible mutation goes first; it leaves the sampler as it was on error */
     if (st == LG_OK) st = lg_data_sampler_set_cursor(&t->smp, sg.cursor);
@@ -397,12 +501,68 @@ lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged) {
     t->rng_data = r[2];
     for (int i = 0; t->xg.rw && i < t->xg.nl; i++) t->xg.rw[i].primed = 1;
     for (int i = 0; t->xd.rw && i < t->xd.nl; i++) t->xd.rw[i].primed = 1;
+    /* the monitor's state goes to the run's monitor once it exists
+     * (lg__checkpoint_monitor_attach reads it from this file again) */
+    t->mon_ckpt = mon_present ? 1 : -1;
+    t->mon_ckpt_step = t->step;
+    snprintf(t->mon_ckpt_path, sizeof t->mon_ckpt_path, "%s", path);
     st = lg_model_state_loaded(t->g);
     if (st == LG_OK) st = lg_model_state_loaded(t->d);
     if (st == LG_OK && t->ema) st = lg_model_state_loaded(t->ema);
 done:
     free(tmp);
+    free(monw);
     free(s.v);
+    lg_st_close(f);
+    return st;
+}
+
+lg_status lg__checkpoint_monitor_attach(lg_trainer *t, lg_monitor *mon, FILE *log) {
+    t->mon = mon;
+    const int had = t->mon_ckpt;
+    t->mon_ckpt = 0;
+    if (had == 0) return LG_OK;
+    if (!mon) {
+        if (had > 0 && log)
+            fprintf(log, "note: %s holds the spectral monitor's state, but log.spectra_every is 0 now: not "
+                         "used, and this run's checkpoints will not carry it\n", t->mon_ckpt_path);
+        return LG_OK;
+    }
+    if (had < 0) {
+        if (log)
+            fprintf(log, "warning: %s holds no spectral monitor state (written with log.spectra_every = 0 or by "
+                         "an older lipgan): the monitor restarts cold, so its records after step %" PRId64
+                         " (lip_*, sn_*_err_max, spectra.bin) can differ slightly from an uninterrupted run's\n",
+                    t->mon_ckpt_path, t->mon_ckpt_step);
+        return LG_OK;
+    }
+    const char *path = t->mon_ckpt_path;
+    lg_st_file *f;
+    LG_TRY(open_checkpoint(&f, path));
+    lg_status st = LG_OK;
+    float *tv = NULL;
+    struct { const char *net; lg_model *m; } nets[2] = {{"D", t->d}, {"G", t->g}};
+    for (int k = 0; k < 2 && st == LG_OK; k++)
+        for (int i = 0; i < lg_model_num_layers(nets[k].m) && st == LG_OK; i++) {
+            const lg_layer_info *L = lg_model_layer(nets[k].m, i);
+            char name[160];
+            int64_t words[LG_MONITOR_STATE_WORDS], n = lg_monitor_state_len(L);
+            snprintf(name, sizeof name, "%s.monitor.%s.state", nets[k].net, L->name);
+            st = lg_st_get_i64(f, name, 1, (int64_t[]){LG_MONITOR_STATE_WORDS}, words);
+            if (st == LG_OK && n > 0) {
+                float *q = realloc(tv, (size_t)n * sizeof(float)); /* (c, h, w) */
+                if (!q) {
+                    st = lg_error_set(LG_ERR_NOMEM, "checkpoint %s: out of memory", path);
+                    break;
+                }
+                tv = q;
+                snprintf(name, sizeof name, "%s.monitor.%s.tv", nets[k].net, L->name);
+                st = lg_st_get_f32(f, name, 1, &n, tv);
+            }
+            if (st == LG_OK) st = lg_monitor_state_set(mon, nets[k].net, nets[k].m, i, words, n > 0 ? tv : NULL);
+            if (st != LG_OK) lg_error_set(st, "checkpoint %s: spectral monitor state of %s: %s", path, name, lg_error_msg());
+        }
+    free(tv);
     lg_st_close(f);
     return st;
 }

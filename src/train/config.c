@@ -94,8 +94,8 @@ static const lg_cfg_key k_keys[] = {
     NET_ROWS(g, "g", "batch norm layers (default on; every architecture)",
              "unused: the generator uses ReLU (the CNN discriminator's slope is model.d.lrelu)"),
     NET_ROWS(d, "d",
-             "batch norm layers: mlp only (the cnn and resnet discriminators have none, as in "
-             "SN-GAN; thesis 5.2: batch norm only in the generator); not with lipschitz.d.gp_lambda",
+             "batch norm layers: cnn and mlp (cnn: DCGAN's, after every conv but the first, as "
+             "the WGAN paper's critic; resnet has none, as SN-GAN); not with lipschitz.d.gp_lambda",
              "LeakyReLU slope of the CNN discriminator (resnet and mlp use ReLU)"),
     {"loss", LG_CFG_ENUM, OFF(loss), 0, 0, "minimax|nonsat|hinge|wasserstein", "GAN objective"},
     LIP_ROWS(g, "g", "discriminator only: must stay 0 here; set lipschitz.d.gp_lambda",
@@ -751,13 +751,14 @@ lg_status lg_config_validate(const lg_config *c) {
                             "lipschitz.d.rw_lambda: the r(W) penalty is a generator penalty (thesis "
                             "4.2.2, -lambda sum r(W) added to the generator's loss); set "
                             "lipschitz.g.rw_lambda, or 0 here");
-    /* the cnn and resnet discriminators are built without batch norm (the
-     * model would refuse the spec with a message about the penalty) */
-    if (c->model.d.bn && strcmp(c->model.d.arch, "mlp") != 0)
+    /* the resnet discriminator is built without batch norm (the model
+     * would refuse the spec); the cnn one has DCGAN's (model_cnn.c) */
+    if (c->model.d.bn && strcmp(c->model.d.arch, "resnet") == 0)
         return lg_error_set(LG_ERR_INVALID_ARG,
                             "model.d.bn: the %s discriminator has no batch-norm layers (as in "
                             "SN-GAN and the thesis, sec. 5.2: batch norm only in the generator); "
-                            "only model.d.arch: mlp takes model.d.bn; set model.d.bn: false",
+                            "model.d.arch cnn (DCGAN's placement) and mlp take model.d.bn; set "
+                            "model.d.bn: false",
                             c->model.d.arch);
     if (c->lipschitz.d.gp_lambda > 0 && c->model.d.bn)
         return lg_error_set(LG_ERR_INVALID_ARG,

@@ -791,8 +791,8 @@ static double eff_of(const lg_monitor_layer *ls, int nl, const char *name) {
 static double arch_upper(const lg_model *m, const lg_monitor_layer *ls, int nl, double product) {
     const lg_model_spec *sp = lg_model_get_spec(m);
     if (sp->role != LG_NET_D) return NAN;
-    if (sp->arch == LG_ARCH_CNN) return product;
-    if (sp->arch == LG_ARCH_MLP) return sp->batchnorm ? NAN : product;
+    /* batch norm rescales by batch statistics: no bound from the weights */
+    if (sp->arch == LG_ARCH_CNN || sp->arch == LG_ARCH_MLP) return sp->batchnorm ? NAN : product;
     if (sp->arch != LG_ARCH_RESNET) return NAN;
     /* model_resnet.c: a block with a shortcut conv downsamples (2x2 average
      * pooling on both branches); without one it is an identity shortcut */
@@ -851,26 +851,14 @@ static lg_status lower_bound(lg_monitor *mon, lg_model *m, const float *x, int n
     return LG_OK;
 }
 
-lg_status lg_monitor_record(lg_monitor *mon, int64_t step, const char *net, lg_model *m,
-                            const float *x, int n, lg_monitor_summary *summary) {
-    lg_monitor_summary dummy;
-    lg_monitor_summary *sm = summary ? summary : &dummy;
-    memset(sm, 0, sizeof *sm);
-    if (!lg_monitor_due(mon, step)) return LG_OK;
-    if (!net || !*net || strlen(net) >= LG_SPECTRA_NET_MAX || !m)
-        return lg_error_set(LG_ERR_INVALID_ARG, "monitor: network name '%s' must have 1..%d bytes, and a model",
-                            net ? net : "(null)", LG_SPECTRA_NET_MAX - 1);
-    double t0 = now_mono();
+static const mon_net *net_match(const lg_monitor *mon, const char *net, const lg_model *m);
+
+/* The state of network `net` for model m: found, or (first record of the
+ * net, or its model changed) created fresh. */
+static lg_status net_for_model(lg_monitor *mon, const char *net, const lg_model *m, mon_net **out) {
     const int nl = lg_model_num_layers(m);
     mon_net *nt = net_find(mon, net);
-    int same = nt && nt->nl == nl;
-    for (int i = 0; same && i < nl; i++) {
-        const lg_layer_info *L = lg_model_layer(m, i);
-        int64_t r, c;
-        same = strcmp(nt->last[i].name, L->name) == 0 &&
-               lg_weight_mat_dims(L->w->ndim, L->w->shape, L->out_dim, &r, &c) == LG_OK &&
-               nt->last[i].nsv == (r < c ? r : c);
-    }
+    const int same = nt && net_match(mon, net, m) == nt;
     if (!same) { /* first record of this net (or a changed model): fresh state */
         int added = !nt;
         if (!nt) {
@@ -897,6 +885,23 @@ lg_status lg_monitor_record(lg_monitor *mon, int64_t step, const char *net, lg_m
             return st;
         }
     }
+    *out = nt;
+    return LG_OK;
+}
+
+lg_status lg_monitor_record(lg_monitor *mon, int64_t step, const char *net, lg_model *m,
+                            const float *x, int n, lg_monitor_summary *summary) {
+    lg_monitor_summary dummy;
+    lg_monitor_summary *sm = summary ? summary : &dummy;
+    memset(sm, 0, sizeof *sm);
+    if (!lg_monitor_due(mon, step)) return LG_OK;
+    if (!net || !*net || strlen(net) >= LG_SPECTRA_NET_MAX || !m)
+        return lg_error_set(LG_ERR_INVALID_ARG, "monitor: network name '%s' must have 1..%d bytes, and a model",
+                            net ? net : "(null)", LG_SPECTRA_NET_MAX - 1);
+    double t0 = now_mono();
+    const int nl = lg_model_num_layers(m);
+    mon_net *nt;
+    LG_TRY(net_for_model(mon, net, m, &nt));
     nt->have_last = 0;
     double prod = 1.0, smin = INFINITY, ssum = 0, errmax = NAN;
     for (int i = 0; i < nl; i++) {
@@ -962,6 +967,118 @@ lg_status lg_monitor_record(lg_monitor *mon, int64_t step, const char *net, lg_m
     return LG_OK;
 }
 
+/* ---- the state later records depend on (checkpoints) ---- */
+
+int64_t lg_monitor_state_len(const lg_layer_info *L) {
+    if (L->kind == LG_LAYER_LINEAR) return 0;
+    lg_conv_geom g;
+    lg_monitor_layer_geom(L, &g);
+    return (int64_t)g.c * g.h * g.w;
+}
+
+/* net's state if it exists for model m's layers (what lg_monitor_record
+ * would reuse), else NULL. */
+static const mon_net *net_match(const lg_monitor *mon, const char *net, const lg_model *m) {
+    const mon_net *nt = NULL;
+    for (int i = 0; i < mon->n_nets && !nt; i++)
+        if (strcmp(mon->nets[i].name, net) == 0) nt = &mon->nets[i];
+    const int nl = lg_model_num_layers(m);
+    int same = nt && nt->nl == nl;
+    for (int i = 0; same && i < nl; i++) {
+        const lg_layer_info *L = lg_model_layer(m, i);
+        int64_t r, c;
+        same = strcmp(nt->last[i].name, L->name) == 0 &&
+               lg_weight_mat_dims(L->w->ndim, L->w->shape, L->out_dim, &r, &c) == LG_OK &&
+               nt->last[i].nsv == (r < c ? r : c);
+    }
+    return same ? nt : NULL;
+}
+
+static int64_t dbits(double v) {
+    int64_t u;
+    memcpy(&u, &v, 8);
+    return u;
+}
+
+static double bitsd(int64_t u) {
+    double v;
+    memcpy(&v, &u, 8);
+    return v;
+}
+
+lg_status lg_monitor_state_get(const lg_monitor *mon, const char *net, const lg_model *m, int i,
+                               int64_t words[LG_MONITOR_STATE_WORDS], float *tv) {
+    if (!net || !m || i < 0 || i >= lg_model_num_layers(m))
+        return lg_error_set(LG_ERR_INVALID_ARG, "monitor state: no layer %d in network %s", i, net ? net : "(null)");
+    const int64_t n = lg_monitor_state_len(lg_model_layer(m, i));
+    const mon_net *nt = net_match(mon, net, m);
+    lg_collapse_detector fresh;
+    lg_collapse_detector_init(&fresh, mon->o.collapse_drop, mon->o.collapse_warmup);
+    const lg_collapse_detector *d = nt ? &nt->ls[i].det : &fresh;
+    const int have = nt && nt->ls[i].have_tv && (int64_t)nt->ls[i].tvn == n;
+    words[0] = have;
+    words[1] = d->count;
+    words[2] = d->collapsed;
+    words[3] = d->onset_step;
+    words[4] = d->onsets;
+    words[5] = dbits(d->running_max);
+    if (n > 0) {
+        if (have) memcpy(tv, nt->ls[i].tv, (size_t)n * sizeof(float));
+        else memset(tv, 0, (size_t)n * sizeof(float));
+    }
+    return LG_OK;
+}
+
+lg_status lg_monitor_state_check(const int64_t words[LG_MONITOR_STATE_WORDS], const float *tv, int64_t n) {
+    const double rmax = bitsd(words[5]);
+    if (words[0] < 0 || words[0] > 1 || words[1] < 0 || words[2] < 0 || words[2] > 1 || words[3] < -1 ||
+        words[4] < 0 || words[4] > words[1] || isnan(rmax) || rmax == INFINITY || (words[1] > 0 && !isfinite(rmax)))
+        return lg_error_set(LG_ERR_FORMAT,
+                            "monitor state words out of range (have_tv %lld, count %lld, collapsed %lld, "
+                            "onset_step %lld, onsets %lld, running_max %g)",
+                            (long long)words[0], (long long)words[1], (long long)words[2], (long long)words[3],
+                            (long long)words[4], rmax);
+    if (words[0] == 1) {
+        double s = 0;
+        for (int64_t k = 0; tv && k < n; k++) s += (double)tv[k] * tv[k];
+        if (n < 1 || !tv || !(s > 0) || !isfinite(s))
+            return lg_error_set(LG_ERR_FORMAT, "monitor state: the warm-start vector (%lld values) is %s",
+                                (long long)n, n < 1 || !tv ? "missing" : "zero or not finite");
+    }
+    return LG_OK;
+}
+
+lg_status lg_monitor_state_set(lg_monitor *mon, const char *net, const lg_model *m, int i,
+                               const int64_t words[LG_MONITOR_STATE_WORDS], const float *tv) {
+    if (!net || !*net || strlen(net) >= LG_SPECTRA_NET_MAX || !m || i < 0 || i >= lg_model_num_layers(m))
+        return lg_error_set(LG_ERR_INVALID_ARG, "monitor state: no layer %d in network %s", i, net ? net : "(null)");
+    const int64_t n = lg_monitor_state_len(lg_model_layer(m, i));
+    LG_TRY(lg_monitor_state_check(words, tv, n));
+    mon_net *nt;
+    LG_TRY(net_for_model(mon, net, m, &nt));
+    mon_layer_state *ls = &nt->ls[i];
+    lg_collapse_detector *d = &ls->det;
+    d->count = words[1];
+    d->collapsed = (int)words[2];
+    d->onset_step = words[3];
+    d->onsets = words[4];
+    d->running_max = bitsd(words[5]);
+    if (words[0] == 1) {
+        if (ls->tvn != (size_t)n || !ls->tv) {
+            float *q = malloc((size_t)n * sizeof(float)); /* (c, h, w) */
+            if (!q) return lg_error_set(LG_ERR_NOMEM, "monitor: out of memory");
+            free(ls->tv);
+            ls->tv = q;
+            ls->tvn = (size_t)n;
+        }
+        memcpy(ls->tv, tv, (size_t)n * sizeof(float));
+        ls->have_tv = 1;
+    } else {
+        ls->have_tv = 0;  /* the next record starts it cold, as a fresh net */
+    }
+    return LG_OK;
+}
+
 /* ---- formatting ---- */
 
 static int jnum(char *buf, size_t cap, size_t *used, const char *k1, const char *net, const char *k2, double v) {
@@ -1013,6 +1130,8 @@ int lg_monitor_summary_line(const lg_monitor_summary *s, char *buf, size_t cap) 
     double u = isfinite(s->lip_upper) ? s->lip_upper : s->lip_upper_product;
     if (isfinite(u)) snprintf(up, sizeof up, "%.3g%s", u, isfinite(s->lip_upper) ? "" : " (product)");
     if (isfinite(s->lip_lower)) snprintf(lo, sizeof lo, ", >= %.3g", s->lip_lower);
-    return snprintf(buf, cap, "  %s: %s min %.3g (%s) Lip <= %s%s%s%s", s->net, s->stat_name, s->stat_min,
+    /* "upper est.": conv norms come from a power iteration, which approaches
+     * them from below, so the printed bound is an estimate (monitor.h) */
+    return snprintf(buf, cap, "  %s: %s min %.3g (%s) Lip upper est. %s%s%s%s", s->net, s->stat_name, s->stat_min,
                     s->stat_min_layer, up, lo, s->warning[0] ? "  WARNING: " : "", s->warning);
 }

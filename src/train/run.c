@@ -122,8 +122,15 @@ static void progress_line(FILE *f, const lg_trainer *t, const lg_train_stats *s,
         snprintf(sig, sizeof sig, "  D raw %s min/mean/max %.3g/%.3g/%.3g",
                  t->cfg.lipschitz.d.toeplitz_k > 0 ? "op-norm" : "sigma", s->sigma_min, s->sigma_mean,
                  s->sigma_max);
-    fprintf(f, "step %" PRId64 "/%" PRId64 "  loss D %.4f G %.4f%s  D(x) %.3f D(G(z)) %.3f%s  lr %.3g  %.2f it/s  ETA %s\n",
-            s->step, t->cfg.train.steps, s->loss_d, s->loss_g, gp, s->d_real, s->d_fake, sig, s->lr_g,
+    /* under the critic schedule, the D updates this step ran (it/s swings
+     * with them) */
+    char nd[32] = "";
+    if (t->cfg.train.n_dis_boost > 0) {
+        lg_dis_schedule ds = lg__train_dis_schedule(&t->cfg);
+        snprintf(nd, sizeof nd, "  n_dis %d", lg_dis_at(&ds, s->step - 1));
+    }
+    fprintf(f, "step %" PRId64 "/%" PRId64 "  loss D %.4f G %.4f%s  D(x) %.3f D(G(z)) %.3f%s%s  lr %.3g  %.2f it/s  ETA %s\n",
+            s->step, t->cfg.train.steps, s->loss_d, s->loss_g, gp, s->d_real, s->d_fake, sig, nd, s->lr_g,
             it_s, eta);
     fflush(f);
 }
@@ -585,20 +592,43 @@ static float sched_lr(const lg_config *c, float base, int64_t step) {
 
 /* Names the keys in which the config of checkpoint `path` (its YAML text
  * `old_yaml`) differs from the run's, and how the learning rate changes. */
+/* The checkpoint's config (old_yaml) parsed into old and compared with the
+ * run's: how many keys differ (-1: old_yaml does not parse; its message is
+ * left set), the "key: a -> b, ..." list in diff, and in *n_train how many
+ * of them can change training (all but log.* and eval.*, which only say
+ * what is written and measured). */
+static int config_diff_old(const lg_trainer *t, const char *path, const char *old_yaml, lg_config *old,
+                           char *diff, size_t cap, int *n_train) {
+    lg_config_default(old);
+    if (lg_config_load_string(old, old_yaml, strlen(old_yaml), path) != LG_OK) return -1;
+    int n = lg_config_diff(old, &t->cfg, diff, cap);
+    lg_config o2 = *old;
+    o2.log = t->cfg.log;
+    o2.eval = t->cfg.eval;
+    char scratch[64];
+    *n_train = lg_config_diff(&o2, &t->cfg, scratch, sizeof scratch);
+    return n;
+}
+
 static void warn_config_diff(lg_trainer *t, const char *path, const char *old_yaml, FILE *log) {
     const lg_config *c = &t->cfg;
     if (!log || !old_yaml || !strcmp(old_yaml, t->cfg_yaml)) return;
     lg_config old;
-    lg_config_default(&old);
-    if (lg_config_load_string(&old, old_yaml, strlen(old_yaml), path) != LG_OK) {
+    char diff[2048];
+    int n_train = 0, n = config_diff_old(t, path, old_yaml, &old, diff, sizeof diff, &n_train);
+    if (n < 0) {
         fprintf(log, "warning: the config differs from the one %s was written with (which does not parse "
                      "here: %s); the run will not match an uninterrupted one\n", path, lg_error_msg());
         lg_error_clear();
         return;
     }
-    char diff[2048];
-    int n = lg_config_diff(&old, c, diff, sizeof diff);
     if (n == 0) return;
+    if (n_train == 0) {
+        fprintf(log, "note: the config (CONFIG and --set) differs from the one %s was written with in %d "
+                     "key%s: %s; these change only logging and evaluation, so training goes on as it "
+                     "would have\n", path, n, n > 1 ? "s" : "", diff);
+        return;
+    }
     fprintf(log, "warning: the config (CONFIG and --set) differs from the one %s was written with in %d "
                  "key%s: %s; the run will not match an uninterrupted one\n", path, n, n > 1 ? "s" : "", diff);
     int64_t k = t->step;
@@ -711,6 +741,19 @@ static lg_status run_locked(lg_trainer *t, const lg_train_opts *o) {
         int damaged = 0;
         st = lg__trainer_load_ex(t, p, &damaged);
         if (st != LG_OK) {
+            if (!damaged && old_yaml && strcmp(old_yaml, t->cfg_yaml) != 0) {
+                /* a tensor the new config needs or does not know: say which keys made it so */
+                char msg[1024], diff[1024];
+                lg_config old;
+                int n_train = 0;
+                snprintf(msg, sizeof msg, "%s", lg_error_msg());
+                int n = config_diff_old(t, p, old_yaml, &old, diff, sizeof diff, &n_train);
+                lg_error_clear();
+                if (n > 0)
+                    st = lg_error_set(st, "%s; the config differs from the checkpoint's in: %s", msg, diff);
+                else
+                    st = lg_error_set(st, "%s", msg);
+            }
             free(old_yaml);
             if (!damaged) return st;
             /* name the newest older checkpoint that opens; never fall back silently */
@@ -779,6 +822,8 @@ static lg_status run_locked(lg_trainer *t, const lg_train_opts *o) {
         mo.resume_step = o->resume ? t->step : -1;  /* drops records past the checkpoint */
         if ((st = lg_monitor_create(&mon, wdir, c->log.spectra_every, &mo)) != LG_OK) goto out;
     }
+    /* checkpoints carry the monitor's state; a resumed one gets it back */
+    if ((st = lg__checkpoint_monitor_attach(t, mon, log)) != LG_OK) goto out;
     if (wdir && c->log.tensorboard) {
         if ((st = lg_tfevents_open(&tb.w, wdir)) != LG_OK) goto out;
     }
@@ -850,6 +895,7 @@ static lg_status run_locked(lg_trainer *t, const lg_train_opts *o) {
                 sb_printf(&extra, "%s", frag);
                 tb_monitor(&tb, &ms[k]);
             }
+            sb_num(&extra, "d_updates", (double)t->xd.updates); /* applied so far (the critic schedule) */
             gclamp_fields(t, &extra, &tb, log);
             if (evaluated) {
                 if (log) eval_print(log, &er, t->step, eval_s);
@@ -904,6 +950,7 @@ static lg_status run_locked(lg_trainer *t, const lg_train_opts *o) {
         }
     }
 out:
+    t->mon = NULL;
     lg_monitor_free(mon);
     eval_free(&ev);
     free(extra.p);

@@ -3,11 +3,14 @@
 #ifndef LIPGAN_SRC_TRAIN_INTERNAL_H
 #define LIPGAN_SRC_TRAIN_INTERNAL_H
 
+#include <stdio.h>
+
 #include "lipgan/config.h"
 #include "lipgan/data.h"
 #include "lipgan/lipschitz.h"
 #include "lipgan/loss.h"
 #include "lipgan/model.h"
+#include "lipgan/monitor.h"
 #include "lipgan/optim.h"
 #include "lipgan/rng.h"
 #include "lipgan/train.h"
@@ -89,6 +92,13 @@ struct lg_trainer {
     int dir_conflict;          /* the last lg_trainer_run was refused for its run directory */
     int agreed;                /* dist: this lg_trainer_run met the others at start-up */
     int peer_failed;           /* dist: ... and another process had failed there */
+    /* the spectral monitor (monitor.h) and checkpoints: its state travels in them */
+    lg_monitor *mon;           /* the running lg_trainer_run's monitor (run.c), or NULL;
+                                * lg_trainer_save adds its state */
+    int mon_ckpt;              /* the checkpoint last loaded: 1 holds monitor state, -1 not;
+                                * 0: none loaded, or already handed on */
+    int64_t mon_ckpt_step;     /* ... its step and path */
+    char mon_ckpt_path[LG_CFG_PATH_MAX + 64];
 };
 
 /* The critic schedule of a config (lipgan/optim.h: lg_dis_at). */
@@ -107,6 +117,15 @@ static inline int lg__train_n_dis(const lg_trainer *t) {
 /* Builds a model spec for role from the config and the sample shape. */
 lg_status lg__train_model_spec(const lg_config *c, lg_net_role role, int sc, int sh, int sw,
                                int is_toy, lg_model_spec *out);
+
+/* checkpoint.c: attaches the run's spectral monitor (NULL: none) to t, so
+ * that checkpoints carry its state, and hands it the state of the checkpoint
+ * t was loaded from (once). log (may be NULL) gets a one-line warning when
+ * that checkpoint holds no monitor state (the monitor restarts cold), or a
+ * note when it does but mon is NULL (log.spectra_every = 0: the state is
+ * dropped). Errors: reading the checkpoint again (LG_ERR_IO, ...),
+ * LG_ERR_NOMEM. Detach with t->mon = NULL before freeing the monitor. */
+lg_status lg__checkpoint_monitor_attach(lg_trainer *t, lg_monitor *mon, FILE *log);
 
 /* Shared by the two step paths (trainer.c). */
 lg_status lg__train_d_prepare(lg_trainer *t);
