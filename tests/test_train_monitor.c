@@ -91,6 +91,24 @@ static lg_status run_dir(const lg_config *c, const char *dir, int resume, int64_
     return s;
 }
 
+/* lg_trainer_run with its progress log into *log (malloc'ed). */
+static lg_status run_logged(const lg_config *c, const char *dir, int resume, int64_t stop_at, lg_trainer **keep,
+                            char **log) {
+    size_t len = 0;
+    *log = NULL;
+    FILE *lf = open_memstream(log, &len);
+    lg_trainer *t;
+    lg_status s = lg_trainer_create(&t, c);
+    if (s == LG_OK) {
+        lg_train_opts o = {.out_dir = dir, .resume = resume, .stop_at = stop_at, .progress = lf};
+        s = lg_trainer_run(t, &o);
+        if (keep) *keep = t;
+        else lg_trainer_free(t);
+    }
+    fclose(lf);
+    return s;
+}
+
 static int same_weights(lg_trainer *a, lg_trainer *b) {
     lg_model *m[2][2] = {{lg_trainer_generator(a), lg_trainer_discriminator(a)},
                          {lg_trainer_generator(b), lg_trainer_discriminator(b)}};
@@ -500,24 +518,6 @@ static int rewrite_ckpt(const char *path, const char *drop, const char *add, con
     return bad ? -1 : 0;
 }
 
-/* lg_trainer_run with its progress log into *log (malloc'ed). */
-static lg_status run_logged(const lg_config *c, const char *dir, int resume, int64_t stop_at, lg_trainer **keep,
-                            char **log) {
-    size_t len = 0;
-    *log = NULL;
-    FILE *lf = open_memstream(log, &len);
-    lg_trainer *t;
-    lg_status s = lg_trainer_create(&t, c);
-    if (s == LG_OK) {
-        lg_train_opts o = {.out_dir = dir, .resume = resume, .stop_at = stop_at, .progress = lf};
-        s = lg_trainer_run(t, &o);
-        if (keep) *keep = t;
-        else lg_trainer_free(t);
-    }
-    fclose(lf);
-    return s;
-}
-
 static int has_monitor_tensors(const char *dir, int64_t step) {
     char p[256];
     lg_checkpoint_path(p, sizeof p, dir, step);
@@ -675,16 +675,7 @@ static void test_classifier_eval(void) {
     CHECK_OK(lg_config_set(&c, "eval.metrics=cfid"));
     snprintf(dir, sizeof dir, "%s/fmrun4", g_tmp);
     char *logbuf = NULL;
-    size_t loglen = 0;
-    FILE *logf = open_memstream(&logbuf, &loglen);
-    lg_trainer *tr = NULL;
-    CHECK_OK(lg_trainer_create(&tr, &c));
-    if (tr && logf) {
-        lg_train_opts o = {.out_dir = dir, .progress = logf};
-        CHECK_OK(lg_trainer_run(tr, &o));
-    }
-    lg_trainer_free(tr);
-    if (logf) fclose(logf);
+    CHECK_OK(run_logged(&c, dir, 0, 0, NULL, &logbuf));
     CHECK(logbuf && strstr(logbuf, "holds statistics of 3x32x32 images but the generator makes 1x32x32") != NULL,
           "no shape warning in the log: %.400s", logbuf ? logbuf : "");
     free(logbuf);
@@ -863,16 +854,7 @@ static void test_boost_logged(void) {
                           "train.n_dis_boost=3", "train.n_dis_boost_first=1", "train.n_dis_boost_every=3", NULL};
     for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
     char *log = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&log, &len);
-    lg_trainer *t = NULL;
-    CHECK_OK(lg_trainer_create(&t, &c));
-    if (t && f) {
-        lg_train_opts o = {.out_dir = dir, .progress = f};
-        CHECK_OK(lg_trainer_run(t, &o));
-    }
-    if (f) fclose(f);
-    lg_trainer_free(t);
+    CHECK_OK(run_logged(&c, dir, 0, 0, NULL, &log));
     /* steps 1..4 run after 0..3 G updates: boosted at 0 (first) and 3 (every) */
     CHECK(log && strstr(log, "step 1/4 ") && strstr(strstr(log, "step 1/4 "), "n_dis 3") &&
               strstr(strstr(log, "step 2/4 "), "n_dis 1") && strstr(strstr(log, "step 4/4 "), "n_dis 3"),

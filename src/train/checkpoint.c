@@ -141,29 +141,29 @@ static int add_extra(slots *s, const char *net, lg_model *m, lg_net_extra *x) {
 /* The spectral monitor's tensors of net m (monitor.h): per layer
  * <net>.monitor.<layer>.state (I64 words, into words[LG_MONITOR_STATE_WORDS
  * * layer]) and, for conv/convT layers, <net>.monitor.<layer>.tv. */
+/* A monitor slot of n values for layer i of net m. */
+static slot *monitor_slot(slots *s, slot_kind kind, const char *pre, const char *net, lg_model *m, int i,
+                          const char *suffix, int64_t n) {
+    slot *x = slot_add(s, kind, pre, lg_model_layer(m, i)->name, suffix);
+    if (!x) return NULL;
+    x->ndim = 1;
+    x->shape[0] = x->numel = n;
+    x->mon = 1;
+    x->mon_net = net;
+    x->mon_m = m;
+    x->mon_layer = i;
+    return x;
+}
+
 static int add_monitor(slots *s, const char *net, lg_model *m, int64_t *words) {
     char pre[32];
     snprintf(pre, sizeof pre, "%s.monitor.", net);
     for (int i = 0; i < lg_model_num_layers(m); i++) {
-        const lg_layer_info *L = lg_model_layer(m, i);
-        slot *x = slot_add(s, SLOT_I64, pre, L->name, ".state");
+        slot *x = monitor_slot(s, SLOT_I64, pre, net, m, i, ".state", LG_MONITOR_STATE_WORDS);
         if (!x) return -1;
         x->i64 = words + (size_t)LG_MONITOR_STATE_WORDS * i;
-        x->ndim = 1;
-        x->shape[0] = x->numel = LG_MONITOR_STATE_WORDS;
-        x->mon = 1;
-        x->mon_net = net;
-        x->mon_m = m;
-        x->mon_layer = i;
-        int64_t n = lg_monitor_state_len(L);
-        if (n == 0) continue;
-        if (!(x = slot_add(s, SLOT_MONTV, pre, L->name, ".tv"))) return -1;
-        x->ndim = 1;
-        x->shape[0] = x->numel = n;
-        x->mon = 1;
-        x->mon_net = net;
-        x->mon_m = m;
-        x->mon_layer = i;
+        int64_t n = lg_monitor_state_len(lg_model_layer(m, i));
+        if (n > 0 && !monitor_slot(s, SLOT_MONTV, pre, net, m, i, ".tv", n)) return -1;
     }
     return 0;
 }
