@@ -40,6 +40,7 @@
 
 #include "lipgan/inception.h"
 #include "lipgan/metrics.h"
+#include "lipgan/safetensors.h"
 #include "train_fixtures.h"
 
 static char g_bin[512];
@@ -427,6 +428,28 @@ static void test_out_protected(void) {
     rc = run_cli(a, 1, g_out, sizeof g_out);
     CHECK(rc == 2 && strstr(g_out, "spectra.bin: is a run directory's own file"), "fid-stats --out spectra.bin: "
           "exit %d: %s", rc, g_out);
+    /* another lipgan file kind (a classifier, by its format metadata) is
+     * refused; FID statistics may be replaced by fid-stats, not by sample */
+    const char *kinds[2] = {"lipgan-classifier-1", LG_FID_STATS_FORMAT};
+    for (int i = 0; i < 2; i++) {
+        float one = 1.0f; /* (1) */
+        lg_st_writer *w = NULL;
+        snprintf(p, sizeof p, "%s/kind%d.safetensors", g_dir, i);
+        CHECK_OK(lg_st_writer_create(&w));
+        CHECK_OK(lg_st_writer_add_meta(w, "format", kinds[i]));
+        CHECK_OK(lg_st_writer_add_f32(w, "x", 1, (int64_t[]){1}, &one));
+        CHECK_OK(lg_st_writer_write(w, p, 0));
+        lg_st_writer_free(w);
+        CHECK(stat(p, &before) == 0, "stat %s", p);
+        snprintf(a, sizeof a, "sample %s -n 4 --out %s", run, p);
+        rc = run_cli(a, 1, g_out, sizeof g_out);
+        CHECK(rc == 2 && strstr(g_out, "a lipgan file of another kind") && strstr(g_out, kinds[i]) &&
+                  stat(p, &after) == 0 && after.st_ino == before.st_ino,
+              "sample --out over a %s file: exit %d: %s", kinds[i], rc, g_out);
+    }
+    snprintf(a, sizeof a, "fid-stats %s --out %s/kind1.safetensors --features classifier", data, g_dir);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 0, "fid-stats over an earlier stats file: exit %d: %s", rc, g_out);
 }
 
 /* The report counts sample images it could not read. */

@@ -78,10 +78,11 @@ lg_status lg_fid_accum_finish(const lg_fid_accum *a, lg_fid_stats *out);
 void lg_fid_accum_free(lg_fid_accum *a);
 
 /* Saves statistics as safetensors: F64 tensors "mu" (D) and "sigma"
- * (D, D), metadata "format" = "lipgan-fid-stats-v1", "n" (sample count),
+ * (D, D), metadata "format" = LG_FID_STATS_FORMAT, "n" (sample count),
  * "dim", and "source" (what the features are, e.g. "pytorch-fid
  * inception-v3 pool3, 299x299 bilinear"; NULL omits it). Written
  * atomically. */
+#define LG_FID_STATS_FORMAT "lipgan-fid-stats-v1"
 lg_status lg_fid_stats_save(const lg_fid_stats *s, const char *path, const char *source);
 /* Loads statistics saved above, or any safetensors file with "mu" (D) and
  * "sigma" (D, D) as F64 or F32 (F32 is widened); n comes from metadata "n"

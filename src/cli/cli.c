@@ -47,8 +47,10 @@ int lg_cli_usage_error(const char *cmd, const char *fmt, ...) {
     return LG_EXIT_USAGE;
 }
 
-/* Why an existing regular file at path must not be replaced, or NULL. */
-static const char *protected_file(const char *path) {
+/* Why an existing regular file at path must not be replaced, or NULL (why
+ * has room for the reason). own_format: the lipgan file format the command
+ * writes itself (replacing an earlier one of those is fine), or NULL. */
+static const char *protected_file(const char *path, const char *own_format, char *why, size_t cap) {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     static const char *run_files[] = {"metrics.jsonl", "config.yaml", "spectra.bin", ".lock"};
@@ -59,12 +61,16 @@ static const char *protected_file(const char *path) {
         !strncmp(base, "events.out.tfevents.", 20))
         return "is a run directory's own file";
     char fmt[64];
-    if (lg_st_peek_meta(path, "format", fmt, sizeof fmt) && !strcmp(fmt, LG_CHECKPOINT_FORMAT))
-        return "is a lipgan training checkpoint";
-    return NULL;
+    if (!lg_st_peek_meta(path, "format", fmt, sizeof fmt) || strncmp(fmt, "lipgan-", 7) != 0 ||
+        (own_format && !strcmp(fmt, own_format)))
+        return NULL;
+    if (!strcmp(fmt, LG_CHECKPOINT_FORMAT)) return "is a lipgan training checkpoint";
+    snprintf(why, cap, "is a lipgan file of another kind (format %s)", fmt);
+    return why;
 }
 
-lg_status lg_cli_check_output(const char *opt, const char *path, const char *const *inputs, int n) {
+lg_status lg_cli_check_output(const char *opt, const char *path, const char *const *inputs, int n,
+                              const char *own_format) {
     struct stat sb, si;
     if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
         for (int i = 0; i < n; i++)
@@ -72,7 +78,8 @@ lg_status lg_cli_check_output(const char *opt, const char *path, const char *con
                 return lg_error_set(LG_CLI_USAGE, "%s %s: is this command's input %s; it would be overwritten: "
                                                   "choose another path",
                                     opt, path, inputs[i]);
-        const char *why = protected_file(path);
+        char buf[128];
+        const char *why = protected_file(path, own_format, buf, sizeof buf);
         if (why)
             return lg_error_set(LG_CLI_USAGE, "%s %s: %s; it would be overwritten: choose another path", opt, path,
                                 why);
@@ -81,7 +88,7 @@ lg_status lg_cli_check_output(const char *opt, const char *path, const char *con
 }
 
 lg_status lg_cli_check_writable(const char *opt, const char *path) {
-    return lg_cli_check_output(opt, path, NULL, 0);
+    return lg_cli_check_output(opt, path, NULL, 0, NULL);
 }
 
 static lg_status writable_only(const char *opt, const char *path) {

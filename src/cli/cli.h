@@ -62,8 +62,9 @@ int lg_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
  * existing file at path is not touched. LG_ERR_IO with a message naming the
  * path, prefixed by opt (e.g. "--out").
  * It also refuses (LG_CLI_USAGE: exit 2, "choose another path") to replace
- * an existing file that is a lipgan training checkpoint (safetensors whose
- * metadata format is LG_CHECKPOINT_FORMAT, whatever its name) or one of a
+ * an existing file that is a lipgan safetensors file (metadata format
+ * "lipgan-...": a checkpoint, the classifier, FID statistics; whatever its
+ * name) or one of a
  * run directory's own files by name: metrics.jsonl, config.yaml,
  * spectra.bin, .lock, ckpt_*.safetensors, events.out.tfevents.*. An
  * earlier output of the command's own kind (a PNG grid, an HTML report,
@@ -72,7 +73,11 @@ lg_status lg_cli_check_writable(const char *opt, const char *path);
 
 /* lg_cli_check_writable, and also refuses (LG_CLI_USAGE) a path that is
  * the same file (device and inode) as one of the command's n input paths
- * (NULL entries and paths that do not exist are skipped). */
-lg_status lg_cli_check_output(const char *opt, const char *path, const char *const *inputs, int n);
+ * (NULL entries and paths that do not exist are skipped). Any lipgan
+ * safetensors file (metadata format "lipgan-...": a checkpoint, the
+ * classifier, FID statistics) is refused too, except one of own_format,
+ * the kind the command writes (NULL: none), which it may replace. */
+lg_status lg_cli_check_output(const char *opt, const char *path, const char *const *inputs, int n,
+                              const char *own_format);
 
 #endif

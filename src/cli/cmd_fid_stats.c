@@ -35,9 +35,9 @@ static void usage(FILE *f) {
             "use the size the GAN was trained at (stl10: 48 or 32).\n"
             "A png folder may also hold class folders of PNGs (ImageFolder); CIFAR-10's python\n"
             "(pickle) version is not read (use the binary one). At least 2 images (thousands for FID).\n"
-            "--out may replace an earlier statistics file, but never an existing checkpoint, a run\n"
-            "directory's own file (metrics.jsonl, config.yaml, spectra.bin, .lock, ckpt_*, events.*)\n"
-            "or this command's input (exit 2: choose another path).\n"
+            "--out may replace an earlier statistics file, but never another lipgan file (checkpoint,\n"
+            "classifier), a run directory's own file (metrics.jsonl, config.yaml, spectra.bin, .lock,\n"
+            "ckpt_*, events.*) or this command's input (exit 2: choose another path).\n"
             "Exit codes: 2 usage, 3 bad or missing data / weights, 1 runtime error.\n");
 }
 
@@ -186,7 +186,7 @@ int lg_cmd_fid_stats(int argc, char **argv) {
      * an input (DATA as a file, the weights) or a run's files */
     char wbuf[PATH_MAX + 16];
     const char *inputs[2] = {data, lg_cli_weights_path(use_cls, use_cls ? cls_path : inc_path, wbuf, sizeof wbuf)};
-    lg_status ws = lg_cli_check_output("--out", out, inputs, 2);
+    lg_status ws = lg_cli_check_output("--out", out, inputs, 2, LG_FID_STATS_FORMAT);
     if (ws != LG_OK) return lg_cli_fail("fid-stats", ws);
     if (access(data, F_OK) != 0)
         return lg_cli_fail("fid-stats", lg_error_set(LG_ERR_NOT_FOUND, "data %s: no such file or directory; give "

@@ -18,8 +18,9 @@ static void usage(FILE *f) {
             "bounds from spectra.bin (the spectral monitor), sample grids over time (samples/*.png),\n"
             "collapse warnings, and the config. Missing parts are noted in the page.\n"
             "  --out FILE        output file (default DIR/report.html); it may replace an earlier\n"
-            "                    report, never a checkpoint or a run's own file (metrics.jsonl,\n"
-            "                    config.yaml, spectra.bin, .lock, ckpt_*, events.*): exit 2\n"
+            "                    report, never a lipgan file (checkpoint, classifier, FID statistics)\n"
+            "                    or a run's own file (metrics.jsonl, config.yaml, spectra.bin, .lock,\n"
+            "                    ckpt_*, events.*): exit 2\n"
             "  --title TEXT      page title (default \"lipgan report: DIR\")\n"
             "  --samples N       sample grids shown, evenly spaced over training (default 12)\n"
             "  --spectra-steps N curves per spectrum plot (default 8)\n");

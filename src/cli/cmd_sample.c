@@ -25,8 +25,8 @@ static void usage(FILE *f) {
             "  .png           an image grid (images) or a scatter plot over the true modes (2-D toys)\n"
             "  .safetensors   raw samples, tensor \"samples\" (N, C, H, W) or (N, D), values as G gives them\n"
             "  .csv           one sample per line, x,y (2-D data only)\n"
-            "FILE may replace an earlier output, but never an existing checkpoint (whatever its\n"
-            "name), a run directory's own file (metrics.jsonl, config.yaml, spectra.bin, .lock,\n"
+            "FILE may replace an earlier output, but never a lipgan file (checkpoint, classifier, FID\n"
+            "statistics: by its metadata, whatever its name), a run directory's own file (metrics.jsonl, config.yaml, spectra.bin, .lock,\n"
             "ckpt_*, events.*) or CKPT itself: that is a usage error (exit 2), checked before any work.\n");
 }
 
@@ -97,7 +97,7 @@ int lg_cmd_sample(int argc, char **argv) {
         return lg_cli_usage_error("sample", "--out %s: the extension must be .png, .safetensors or .csv", out);
 
     /* before the generator runs; never over CKPT, a checkpoint or a run's files */
-    lg_status s = lg_cli_check_output("--out", out, (const char *const[]){ckpt}, 1);
+    lg_status s = lg_cli_check_output("--out", out, (const char *const[]){ckpt}, 1, NULL);
     if (s != LG_OK) return lg_cli_fail("sample", s);
     const lg_backend *be;
     s = lg_backend_get(device, &be);

@@ -135,7 +135,7 @@ lg_status lg_fid_stats_save(const lg_fid_stats *s, const char *path, const char 
     char *json = NULL;
     if (!root || !meta || !mu || !sig) goto nomem;
     cJSON_AddItemToObject(root, "__metadata__", meta);
-    cJSON_AddStringToObject(meta, "format", "lipgan-fid-stats-v1");
+    cJSON_AddStringToObject(meta, "format", LG_FID_STATS_FORMAT);
     cJSON_AddStringToObject(meta, "n", nbuf);
     cJSON_AddStringToObject(meta, "dim", dbuf);
     if (source) cJSON_AddStringToObject(meta, "source", source);
