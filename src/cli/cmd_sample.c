@@ -26,8 +26,9 @@ static void usage(FILE *f) {
             "  .safetensors   raw samples, tensor \"samples\" (N, C, H, W) or (N, D), values as G gives them\n"
             "  .csv           one sample per line, x,y (2-D data only)\n"
             "FILE may replace an earlier output, but never a lipgan file (checkpoint, classifier, FID\n"
-            "statistics: by its metadata, whatever its name), a run directory's own file (metrics.jsonl, config.yaml, spectra.bin, .lock,\n"
-            "ckpt_*, events.*) or CKPT itself: that is a usage error (exit 2), checked before any work.\n");
+            "statistics: by its metadata, whatever its name), a run directory's own file\n"
+            "(metrics.jsonl, config.yaml, spectra.bin, .lock, ckpt_*, events.*) or CKPT itself: that\n"
+            "is a usage error (exit 2), checked before any work.\n");
 }
 
 static int ends_with(const char *s, const char *suf) {
