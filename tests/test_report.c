@@ -253,6 +253,10 @@ static void test_report(void) {
         size_t l3;
         CHECK_OK(lg_file_read_all(out3, &b3, &l3));
         const char *h3 = (const char *)b3;
+        CHECK(i3.sample_tried == 4 && i3.sample_unreadable == 1 &&
+                  !strcmp(i3.sample_unreadable_first, "step_000002000.png"),
+              "info: tried %d, unreadable %d (%s)", i3.sample_tried, i3.sample_unreadable,
+              i3.sample_unreadable_first);
         CHECK(i3.sample_grids == 3 && strstr(h3, "<p>4 of 4 images") &&
                   strstr(h3, "1 of the 4 selected could not be read (not a PNG or unreadable): step_000002000.png"),
               "unreadable sample: grids %d", i3.sample_grids);

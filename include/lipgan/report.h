@@ -61,6 +61,9 @@ typedef struct lg_report_info {
     int spectra_records;     /* records read from spectra.bin */
     int spectra_plots;       /* plots from spectra.bin */
     int sample_grids;        /* sample images embedded */
+    int sample_tried;        /* sample images picked for the page (embedded or not) */
+    int sample_unreadable;   /* ... of which not readable PNG files (left out) */
+    char sample_unreadable_first[256]; /* the first of those, by file name */
     int images;              /* <img> elements in total */
     int warnings;            /* warnings listed (metrics.jsonl + collapse onsets) */
     int has_config;          /* a config was found */

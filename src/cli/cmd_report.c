@@ -1,6 +1,5 @@
 /* lipgan report: one self-contained HTML page of a run directory
  * (lipgan/report.h). */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,36 +23,6 @@ static void usage(FILE *f) {
             "  --title TEXT      page title (default \"lipgan report: DIR\")\n"
             "  --samples N       sample grids shown, evenly spaced over training (default 12)\n"
             "  --spectra-steps N curves per spectrum plot (default 8)\n");
-}
-
-/* The sample images the page shows are picked from DIR/samples/ PNGs (else
- * the PNGs in DIR), as src/io/report.c lists them; those that are not readable
- * PNG files are left out of the page. Counts them (and names the first)
- * so the command can say so. */
-static void count_bad_pngs(const char *dir, int *total, int *bad, char *first, size_t cap) {
-    char sd[4096];
-    *total = *bad = 0;
-    first[0] = '\0';
-    for (int pass = 0; pass < 2 && *total == 0; pass++) {
-        if (pass == 0) snprintf(sd, sizeof sd, "%s/samples", dir);
-        else snprintf(sd, sizeof sd, "%s", dir);
-        DIR *d = opendir(sd);
-        if (!d) continue;
-        for (struct dirent *e; (e = readdir(d));) {
-            size_t l = strlen(e->d_name);
-            if (l < 5 || strcmp(e->d_name + l - 4, ".png") || e->d_name[0] == '.') continue;
-            (*total)++;
-            char p[8192];
-            snprintf(p, sizeof p, "%s/%s", sd, e->d_name);
-            static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-            unsigned char h[8];
-            FILE *f = fopen(p, "rb");
-            int ok = f && fread(h, 1, 8, f) == 8 && !memcmp(h, sig, 8);
-            if (f) fclose(f);
-            if (!ok && (*bad)++ == 0) snprintf(first, cap, "%s", p);
-        }
-        closedir(d);
-    }
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
@@ -111,13 +80,10 @@ int lg_cmd_report(int argc, char **argv) {
     if (s != LG_OK) return lg_cli_fail("report", s);
     printf("wrote %s: %d figures (%d curves, %d spectra, %d sample grids), %d warnings, %ld KB\n", out, info.images,
            info.curve_plots, info.spectra_plots, info.sample_grids, info.warnings, (info.bytes + 1023) / 1024);
-    int total, bad;
-    char first[8192];
-    count_bad_pngs(dir, &total, &bad, first, sizeof first);
-    if (bad)
+    if (info.sample_unreadable)
         fprintf(stderr,
                 "lipgan report: warning: %d of %d sample images are not readable PNG files (e.g. %s); the page "
                 "leaves them out, so it shows fewer grids than its count says\n",
-                bad, total, first);
+                info.sample_unreadable, info.sample_tried, info.sample_unreadable_first);
     return LG_EXIT_OK;
 }

@@ -610,7 +610,7 @@ static void samples_section(page *p, const char *dir) {
     int k = p->o->max_samples > 0 ? p->o->max_samples : 1;
     if (k > n) k = n;
     fprintf(p->f, "<p>%d of %d images, evenly spaced.</p>\n<div class=\"grid samples\">\n", k, n);
-    int prev = -1, bad = 0;
+    int prev = -1, bad = 0, tried = 0;
     char bad_names[512] = ""; /* the first unreadable ones, for the note */
     for (int i = 0; i < k; i++) {
         int j = k == 1 ? n - 1 : (int)((double)i * (n - 1) / (k - 1) + 0.5);
@@ -620,7 +620,10 @@ static void samples_section(page *p, const char *dir) {
         if (fs[j].step >= 0) snprintf(cap_, sizeof cap_, "step %lld (%s)", fs[j].step, fs[j].name);
         else snprintf(cap_, sizeof cap_, "%s", fs[j].name);
         int ok = embed_png(p, fs[j].path, cap_, cap_, "sample");
+        tried++;
         p->info->sample_grids += ok;
+        if (!ok && bad == 0)
+            snprintf(p->info->sample_unreadable_first, sizeof p->info->sample_unreadable_first, "%s", fs[j].name);
         if (!ok && bad++ < 4) {
             size_t l = strlen(bad_names);
             snprintf(bad_names + l, sizeof bad_names - l, "%s%s", l ? ", " : "", fs[j].name);
@@ -629,11 +632,13 @@ static void samples_section(page *p, const char *dir) {
     fputs("</div>\n", p->f);
     if (bad) { /* say so rather than show fewer images than the line above counts */
         fprintf(p->f, "<p class=\"none\">%d of the %d selected could not be read (not a PNG or unreadable): ",
-                bad, k);
+                bad, tried);
         esc(p->f, bad_names);
         fputs(bad > 4 ? ", ...</p>\n" : "</p>\n", p->f);
     }
     fputs("</section>\n", p->f);
+    p->info->sample_tried = tried;
+    p->info->sample_unreadable = bad;
     free(fs);
 }
 
