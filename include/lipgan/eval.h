@@ -77,6 +77,11 @@ typedef struct lg_eval_inputs {
 /* Zeroes in and sets the defaults above (seed 0, no metrics). */
 void lg_eval_inputs_default(lg_eval_inputs *in);
 
+/* The metric reference statistics of dimension dim serve: LG_EVAL_FID for
+ * Inception pool3 features (LG_INCEPTION_POOL3_DIM), LG_EVAL_CFID for the
+ * classifier's (LG_CLS_FEAT_DIM), 0 for any other. */
+unsigned lg_eval_ref_metric(int dim);
+
 typedef struct lg_eval_result {
     unsigned done;               /* the metrics computed */
     int64_t n;                   /* samples evaluated */

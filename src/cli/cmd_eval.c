@@ -356,13 +356,17 @@ static lg_status run_eval(const eval_args *a, eval_state *st, int *usage_code) {
     for (int i = 0; i < a->nrefs; i++) {
         lg_fid_stats s;
         LG_TRY(lg_fid_stats_load(&s, a->refs[i]));
-        const int d = s.dim, is_fid = d == LG_INCEPTION_POOL3_DIM, is_cfid = d == LG_CLS_FEAT_DIM;
-        const char *first = is_fid ? st->fid_from : is_cfid ? st->cfid_from : NULL;
-        const unsigned want = is_fid ? LG_EVAL_FID : LG_EVAL_CFID;
-        if (is_fid && !first && (m & want)) st->fid_ref = s, st->have_fid_ref = 1, st->fid_from = a->refs[i];
-        else if (is_cfid && !first && (m & want)) st->cfid_ref = s, st->have_cfid_ref = 1, st->cfid_from = a->refs[i];
-        else lg_fid_stats_free(&s);
-        if (!is_fid && !is_cfid)
+        const int d = s.dim;
+        const unsigned want = lg_eval_ref_metric(d);
+        const int is_fid = want == LG_EVAL_FID;
+        const char *first = is_fid ? st->fid_from : want ? st->cfid_from : NULL;
+        if (want && !first && (m & want)) { /* serves a requested metric, the first for it: kept */
+            if (is_fid) st->fid_ref = s, st->have_fid_ref = 1, st->fid_from = a->refs[i];
+            else st->cfid_ref = s, st->have_cfid_ref = 1, st->cfid_from = a->refs[i];
+            continue;
+        }
+        lg_fid_stats_free(&s);
+        if (!want)
             return lg_error_set(LG_ERR_FORMAT,
                                 "--ref %s: features of dimension %d are used by no metric (fid needs Inception's "
                                 "%d, cfid the classifier's %d); make the file with lipgan fid-stats",

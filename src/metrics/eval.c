@@ -42,6 +42,10 @@ lg_status lg_eval_parse_metrics(const char *list, unsigned *out) {
 
 void lg_eval_inputs_default(lg_eval_inputs *in) { memset(in, 0, sizeof *in); }
 
+unsigned lg_eval_ref_metric(int dim) {
+    return dim == LG_INCEPTION_POOL3_DIM ? LG_EVAL_FID : dim == LG_CLS_FEAT_DIM ? LG_EVAL_CFID : 0;
+}
+
 /* ---- features ---- */
 
 #define CHUNK 256

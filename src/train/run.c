@@ -342,12 +342,18 @@ static lg_status eval_setup(lg_trainer *t, run_eval *ev, FILE *log) {
     if (c->eval.ref[0]) {
         lg_fid_stats st;
         LG_TRY(lg_fid_stats_load(&st, c->eval.ref));
+        const unsigned uses = lg_eval_ref_metric(st.dim);
+        if (!uses) {
+            int d = st.dim;
+            lg_fid_stats_free(&st);
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "eval.ref %s: dimension %d is neither Inception's (2048, fid) nor the "
+                                "classifier's (128, cfid)",
+                                c->eval.ref, d);
+        }
         /* a file no computed metric uses would be ignored silently (and the
          * metric's reference drawn from the training data instead) */
-        const unsigned uses = st.dim == LG_INCEPTION_POOL3_DIM ? LG_EVAL_FID
-                              : st.dim == LG_CLS_FEAT_DIM      ? LG_EVAL_CFID
-                                                               : 0;
-        if (uses && !(m & uses)) {
+        if (!(m & uses)) {
             int d = st.dim;
             lg_fid_stats_free(&st);
             return lg_error_set(LG_ERR_INVALID_ARG,
@@ -357,23 +363,15 @@ static lg_status eval_setup(lg_trainer *t, run_eval *ev, FILE *log) {
                                 t->h, t->w, uses == LG_EVAL_FID ? "fid" : "cfid");
         }
         int rc, rh, rw;
-        if (uses && log && lg_fid_stats_source_shape(st.source, &rc, &rh, &rw) &&
+        if (log && lg_fid_stats_source_shape(st.source, &rc, &rh, &rw) &&
             (rc != t->c || rh != t->h || rw != t->w))
             fprintf(log,
                     "eval: warning: eval.ref %s holds statistics of %dx%dx%d images but the generator makes "
                     "%dx%dx%d; a distance to another data set's statistics means little: make them with "
                     "lipgan fid-stats on the training data\n",
                     c->eval.ref, rc, rh, rw, t->c, t->h, t->w);
-        if (st.dim == LG_INCEPTION_POOL3_DIM) ev->fid_ref = st, ev->have_fid_ref = 1;
-        else if (st.dim == LG_CLS_FEAT_DIM) ev->cfid_ref = st, ev->have_cfid_ref = 1;
-        else {
-            int d = st.dim;
-            lg_fid_stats_free(&st);
-            return lg_error_set(LG_ERR_INVALID_ARG,
-                                "eval.ref %s: dimension %d is neither Inception's (2048, fid) nor the "
-                                "classifier's (128, cfid)",
-                                c->eval.ref, d);
-        }
+        if (uses == LG_EVAL_FID) ev->fid_ref = st, ev->have_fid_ref = 1;
+        else ev->cfid_ref = st, ev->have_cfid_ref = 1;
     }
     const lg_dataset *d = &t->data;
     int64_t rn = c->eval.ref_n < d->n ? c->eval.ref_n : d->n;
@@ -590,8 +588,6 @@ static float sched_lr(const lg_config *c, float base, int64_t step) {
     return strcmp(c->train.lr_decay, "linear") == 0 ? lg_lr_linear(base, step, c->train.steps) : base;
 }
 
-/* Names the keys in which the config of checkpoint `path` (its YAML text
- * `old_yaml`) differs from the run's, and how the learning rate changes. */
 /* The checkpoint's config (old_yaml) parsed into old and compared with the
  * run's: how many keys differ (-1: old_yaml does not parse; its message is
  * left set), the "key: a -> b, ..." list in diff, and in *n_train how many
@@ -610,6 +606,8 @@ static int config_diff_old(const lg_trainer *t, const char *path, const char *ol
     return n;
 }
 
+/* Names the keys in which the config of checkpoint `path` (its YAML text
+ * `old_yaml`) differs from the run's, and how the learning rate changes. */
 static void warn_config_diff(lg_trainer *t, const char *path, const char *old_yaml, FILE *log) {
     const lg_config *c = &t->cfg;
     if (!log || !old_yaml || !strcmp(old_yaml, t->cfg_yaml)) return;
