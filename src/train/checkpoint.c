@@ -138,9 +138,6 @@ static int add_extra(slots *s, const char *net, lg_model *m, lg_net_extra *x) {
     return 0;
 }
 
-/* The spectral monitor's tensors of net m (monitor.h): per layer
- * <net>.monitor.<layer>.state (I64 words, into words[LG_MONITOR_STATE_WORDS
- * * layer]) and, for conv/convT layers, <net>.monitor.<layer>.tv. */
 /* A monitor slot of n values for layer i of net m. */
 static slot *monitor_slot(slots *s, slot_kind kind, const char *pre, const char *net, lg_model *m, int i,
                           const char *suffix, int64_t n) {
@@ -155,6 +152,9 @@ static slot *monitor_slot(slots *s, slot_kind kind, const char *pre, const char 
     return x;
 }
 
+/* The spectral monitor's tensors of net m (monitor.h): per layer
+ * <net>.monitor.<layer>.state (I64 words, into words[LG_MONITOR_STATE_WORDS
+ * * layer]) and, for conv/convT layers, <net>.monitor.<layer>.tv. */
 static int add_monitor(slots *s, const char *net, lg_model *m, int64_t *words) {
     char pre[32];
     snprintf(pre, sizeof pre, "%s.monitor.", net);
@@ -361,6 +361,14 @@ static lg_status check_finite(const char *path, const char *name, const float *x
     return LG_OK;
 }
 
+/* The monitor state a loaded checkpoint handed over, dropped once used. */
+static void mon_stage_free(lg_trainer *t) {
+    free(t->mon_ckpt_words);
+    free(t->mon_ckpt_tv);
+    t->mon_ckpt_words = NULL;
+    t->mon_ckpt_tv = NULL;
+}
+
 /* lg_trainer_load; *damaged (optional) = 1 when it failed because the file
  * itself is damaged (does not open as a checkpoint, or holds non-finite
  * values), not because it belongs to another config. */
@@ -462,9 +470,27 @@ lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged) {
             *damaged = 1;
         }
     }
+    /* the monitor's vectors, kept with its words for the run's monitor
+     * (lg__checkpoint_monitor_attach): it does not exist yet */
+    float *mon_tv = NULL;
+    if (st == LG_OK && mon_present) {
+        size_t ntv = 0;
+        for (int i = mon_first; i < s.n; i++)
+            if (s.v[i].kind == SLOT_MONTV) ntv += (size_t)s.v[i].numel;
+        if (!(mon_tv = malloc((ntv ? ntv : 1) * sizeof(float))))
+            st = lg_error_set(LG_ERR_NOMEM, "checkpoint %s: out of memory", path);
+        for (int i = mon_first, k = 0; st == LG_OK && i < s.n; i++)
+            if (s.v[i].kind == SLOT_MONTV) {
+                memcpy(mon_tv + k, tmp + s.v[i].off, (size_t)s.v[i].numel * sizeof(float));
+                k += (int)s.v[i].numel;
+            }
+    }
     /* the one fallible mutation goes first; it leaves the sampler as it was on error */
     if (st == LG_OK) st = lg_data_sampler_set_cursor(&t->smp, sg.cursor);
-    if (st != LG_OK) goto done;
+    if (st != LG_OK) {
+        free(mon_tv);
+        goto done;
+    }
 
     /* 4. apply (nothing below can fail, except memory for SR spectra) */
     off = 0;
@@ -502,7 +528,11 @@ lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged) {
     for (int i = 0; t->xg.rw && i < t->xg.nl; i++) t->xg.rw[i].primed = 1;
     for (int i = 0; t->xd.rw && i < t->xd.nl; i++) t->xd.rw[i].primed = 1;
     /* the monitor's state goes to the run's monitor once it exists
-     * (lg__checkpoint_monitor_attach reads it from this file again) */
+     * (lg__checkpoint_monitor_attach) */
+    mon_stage_free(t);
+    t->mon_ckpt_words = mon_present ? monw : NULL;
+    t->mon_ckpt_tv = mon_tv;
+    if (mon_present) monw = NULL; /* the trainer's now */
     t->mon_ckpt = mon_present ? 1 : -1;
     t->mon_ckpt_step = t->step;
     snprintf(t->mon_ckpt_path, sizeof t->mon_ckpt_path, "%s", path);
@@ -526,6 +556,7 @@ lg_status lg__checkpoint_monitor_attach(lg_trainer *t, lg_monitor *mon, FILE *lo
         if (had > 0 && log)
             fprintf(log, "note: %s holds the spectral monitor's state, but log.spectra_every is 0 now: not "
                          "used, and this run's checkpoints will not carry it\n", t->mon_ckpt_path);
+        mon_stage_free(t);
         return LG_OK;
     }
     if (had < 0) {
@@ -536,34 +567,22 @@ lg_status lg__checkpoint_monitor_attach(lg_trainer *t, lg_monitor *mon, FILE *lo
                     t->mon_ckpt_path, t->mon_ckpt_step);
         return LG_OK;
     }
-    const char *path = t->mon_ckpt_path;
-    lg_st_file *f;
-    LG_TRY(open_checkpoint(&f, path));
+    const int64_t *w = t->mon_ckpt_words;
+    const float *tv = t->mon_ckpt_tv;
     lg_status st = LG_OK;
-    float *tv = NULL;
     struct { const char *net; lg_model *m; } nets[2] = {{"D", t->d}, {"G", t->g}};
     for (int k = 0; k < 2 && st == LG_OK; k++)
         for (int i = 0; i < lg_model_num_layers(nets[k].m) && st == LG_OK; i++) {
             const lg_layer_info *L = lg_model_layer(nets[k].m, i);
-            char name[160];
-            int64_t words[LG_MONITOR_STATE_WORDS], n = lg_monitor_state_len(L);
-            snprintf(name, sizeof name, "%s.monitor.%s.state", nets[k].net, L->name);
-            st = lg_st_get_i64(f, name, 1, (int64_t[]){LG_MONITOR_STATE_WORDS}, words);
-            if (st == LG_OK && n > 0) {
-                float *q = realloc(tv, (size_t)n * sizeof(float)); /* (c, h, w) */
-                if (!q) {
-                    st = lg_error_set(LG_ERR_NOMEM, "checkpoint %s: out of memory", path);
-                    break;
-                }
-                tv = q;
-                snprintf(name, sizeof name, "%s.monitor.%s.tv", nets[k].net, L->name);
-                st = lg_st_get_f32(f, name, 1, &n, tv);
-            }
-            if (st == LG_OK) st = lg_monitor_state_set(mon, nets[k].net, nets[k].m, i, words, n > 0 ? tv : NULL);
-            if (st != LG_OK) lg_error_set(st, "checkpoint %s: spectral monitor state of %s: %s", path, name, lg_error_msg());
+            int64_t n = lg_monitor_state_len(L);
+            st = lg_monitor_state_set(mon, nets[k].net, nets[k].m, i, w, n > 0 ? tv : NULL);
+            if (st != LG_OK)
+                lg_error_set(st, "checkpoint %s: spectral monitor state of %s.monitor.%s: %s", t->mon_ckpt_path,
+                             nets[k].net, L->name, lg_error_msg());
+            w += LG_MONITOR_STATE_WORDS;
+            tv += n;
         }
-    free(tv);
-    lg_st_close(f);
+    mon_stage_free(t);
     return st;
 }
 

@@ -99,6 +99,11 @@ struct lg_trainer {
                                 * 0: none loaded, or already handed on */
     int64_t mon_ckpt_step;     /* ... its step and path */
     char mon_ckpt_path[LG_CFG_PATH_MAX + 64];
+    int64_t *mon_ckpt_words;   /* ... its validated monitor words (LG_MONITOR_STATE_WORDS per
+                                * layer of D, then of G) and .tv vectors (each conv layer's
+                                * lg_monitor_state_len floats, same order), kept for
+                                * lg__checkpoint_monitor_attach; NULL when mon_ckpt <= 0 */
+    float *mon_ckpt_tv;
 };
 
 /* The critic schedule of a config (lipgan/optim.h: lg_dis_at). */
@@ -123,8 +128,10 @@ lg_status lg__train_model_spec(const lg_config *c, lg_net_role role, int sc, int
  * t was loaded from (once). log (may be NULL) gets a one-line warning when
  * that checkpoint holds no monitor state (the monitor restarts cold), or a
  * note when it does but mon is NULL (log.spectra_every = 0: the state is
- * dropped). Errors: reading the checkpoint again (LG_ERR_IO, ...),
- * LG_ERR_NOMEM. Detach with t->mon = NULL before freeing the monitor. */
+ * dropped). The state was validated and kept when the checkpoint was
+ * loaded (mon_ckpt_words, mon_ckpt_tv), so the file is not read again;
+ * errors are lg_monitor_state_set's. Detach with t->mon = NULL before
+ * freeing the monitor. */
 lg_status lg__checkpoint_monitor_attach(lg_trainer *t, lg_monitor *mon, FILE *log);
 
 /* Shared by the two step paths (trainer.c). */

@@ -260,6 +260,8 @@ void lg_trainer_free(lg_trainer *t) {
     free(t->zb);
     free(t->eb);
     free(t->cfg_yaml);
+    free(t->mon_ckpt_words);
+    free(t->mon_ckpt_tv);
     free(t);
 }
 
