@@ -979,9 +979,7 @@ int64_t lg_monitor_state_len(const lg_layer_info *L) {
 /* net's state if it exists for model m's layers (what lg_monitor_record
  * would reuse), else NULL. */
 static const mon_net *net_match(const lg_monitor *mon, const char *net, const lg_model *m) {
-    const mon_net *nt = NULL;
-    for (int i = 0; i < mon->n_nets && !nt; i++)
-        if (strcmp(mon->nets[i].name, net) == 0) nt = &mon->nets[i];
+    const mon_net *nt = net_find((lg_monitor *)mon, net); /* a lookup: nothing changes */
     const int nl = lg_model_num_layers(m);
     int same = nt && nt->nl == nl;
     for (int i = 0; same && i < nl; i++) {
