@@ -20,6 +20,7 @@
 #include "lipgan/fileio.h"
 #include "lipgan/safetensors.h"
 #include "lipgan/train.h"
+#include "train/train_internal.h" /* the optimizers' state */
 #include "train_fixtures.h"
 
 static char g_tmp[64];
@@ -654,6 +655,38 @@ static void test_resume_config_changes(void) {
               strstr(lg_error_msg(), "the config differs from the checkpoint's in: ") &&
               strstr(lg_error_msg(), "lipschitz.d.clamp_ratio: 0 -> 2"),
           "added clamping: %s: %s", lg_status_str(s), lg_error_msg());
+    free(log);
+    lg_trainer_free(t);
+
+    /* D's optimizer switched from Adam to RMSProp: it starts afresh (zero
+     * moments, step 0) instead of reading Adam's v as RMSProp's square
+     * average; G's, unchanged, keeps its state; the run says so */
+    lg_config c4 = c;
+    CHECK_OK(lg_config_set(&c4, "optim.d.kind=rmsprop"));
+    CHECK_OK(lg_config_set(&c4, "optim.d.beta1=0"));
+    snprintf(p, sizeof p, "%s/cfgdiff_log/ckpt_000000002.safetensors", g_tmp);
+    CHECK_OK(lg_trainer_create(&t, &c4));
+    if (!t) return;
+    CHECK_OK(lg_trainer_load(t, p));
+    size_t nd = t->opt_d.n, zero = 0, gnz = 0;
+    float *mv = malloc(2 * nd * sizeof *mv); /* (2 nd) D's m then v */
+    if (mv) {
+        t->be->download(mv, t->opt_d.m, 2 * nd);
+        for (size_t i = 0; i < 2 * nd; i++) zero += mv[i] == 0.0f;
+    }
+    for (size_t i = 0; i < t->opt_g.n; i++) gnz += t->opt_g.v[i] != 0.0f;
+    CHECK(mv && zero == 2 * nd && t->opt_d.t == 0, "switched D optimizer: %zu of %zu moments zero, t %lld",
+          zero, 2 * nd, (long long)t->opt_d.t);
+    CHECK(t->opt_g.t == 2 && gnz > 0, "G's optimizer lost its state: t %lld, %zu nonzero v",
+          (long long)t->opt_g.t, gnz);
+    free(mv);
+    lg_trainer_free(t);
+    CHECK_OK(lg_trainer_create(&t, &c4));
+    if (!t) return;
+    CHECK_OK(run_logged(t, dir, 1, &log));
+    CHECK(log && strstr(log, "note: optim.d.kind is rmsprop") && strstr(log, "was adam: D's optimizer starts afresh") &&
+              !strstr(log, "optim.g.kind is"),
+          "no note on the switched optimizer:\n%s", log ? log : "");
     free(log);
     lg_trainer_free(t);
 }

@@ -106,7 +106,7 @@ static void test_every_entry(void) {
     be->dot(c, a, b, N);
     be->normalize(c, N, 1e-12f);
     float p[N] = {0}, m[N] = {0}, v[N] = {0}, hp[3], tc[1] = {0}, flag[1] = {1}, lr[1] = {0.1f},
-          trk[3] = {0, 0, 0};
+          trk[4] = {0, 0, 0, 5};
     be->adam(p, m, v, b, N, 0.1f, 0.9f, 0.999f, 1e-8f, 1);
     be->all_finite(c, a, N);
     be->adam_prep(hp, tc, flag, lr, 0.9f, 0.999f);

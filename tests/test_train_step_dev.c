@@ -12,6 +12,7 @@
  * (tests/gpu/test_train_cuda.c compares that with the CPU). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lg_test.h"
@@ -223,13 +224,17 @@ int main(void) {
                 r[k] = lg_trainer_step(tr[k], &s[k]);
             }
             CHECK(r[0] == r[1], "NaN case step %d: status %d vs %d", i, r[0], r[1]);
-            /* the diverging step differs by design: the classic step stops at
-             * the update that reaches max_nonfinite, the sync-free one at the
-             * end of the step */
+            /* on the diverging step the losses may differ (the sync-free step
+             * computes, without applying, the updates after the limit) */
             CHECK(r[0] != LG_OK || memcmp(&s[0], &s[1], sizeof s[0]) == 0,
                   "NaN case step %d: stats differ (skipped %d/%d, run %d/%d)", i, s[0].skipped,
                   s[1].skipped, s[0].nonfinite_run, s[1].nonfinite_run);
-            if (!lasting) check_nets(tr[0], tr[1], "NaN case", i);
+            CHECK(s[0].step == s[1].step && s[0].skipped == s[1].skipped &&
+                      s[0].nonfinite_run == s[1].nonfinite_run,
+                  "NaN case step %d: step %lld/%lld skipped %d/%d run %d/%d", i,
+                  (long long)s[0].step, (long long)s[1].step, s[0].skipped, s[1].skipped,
+                  s[0].nonfinite_run, s[1].nonfinite_run);
+            check_nets(tr[0], tr[1], "NaN case", i);
             skipped += s[0].skipped;
             if (r[0] != LG_OK) stopped_at = i;
         }
@@ -244,6 +249,58 @@ int main(void) {
                   "a lasting NaN: status %d at step %d, want diverged (%d) at step 3", r[0],
                   stopped_at, LG_ERR_NONFINITE);
             printf("  %-28s both diverged at step %d\n", "toy NaN in G, lasting", stopped_at);
+        }
+        lg_trainer_free(tr[0]);
+        lg_trainer_free(tr[1]);
+    }
+
+    /* Divergence in D alone: every real point is NaN, so every D update is
+     * non-finite while G's loss (fakes only) stays finite. With
+     * max_nonfinite 2 and n_dis 3 the classic step stops at the 2nd D
+     * update; the sync-free step must not apply its 3rd D update or its G
+     * update either: G and its EMA keep their initial weights in both. */
+    {
+        toy(&c);
+        CHECK_OK(lg_config_set(&c, "train.max_nonfinite=2"));
+        CHECK_OK(lg_config_set(&c, "ema.decay=0.8"));
+        lg_trainer *tr[2] = {NULL, NULL};
+        CHECK_OK(lg_trainer_create(&tr[0], &c));
+        CHECK_OK(lg_trainer_create(&tr[1], &c));
+        if (tr[0] && tr[1]) {
+            CHECK_OK(lg__trainer_set_step_mode(tr[1], 1));
+            lg_model *g = lg_trainer_generator(tr[0]);
+            size_t ng = lg_model_num_params(g);
+            float *g0 = malloc(ng * sizeof *g0); /* (ng) G's initial weights */
+            CHECK(g0 != NULL, "malloc");
+            if (g0) memcpy(g0, lg_model_params(g), ng * sizeof *g0);
+            lg_train_stats s[2];
+            lg_status r[2];
+            for (int k = 0; k < 2; k++) {
+                lg_dataset *d = &tr[k]->data;
+                for (int64_t i = 0; i < d->n * lg_data_sample_size(d); i++) d->x[i] = NAN;
+                r[k] = lg_trainer_step(tr[k], &s[k]);
+            }
+            CHECK(r[0] == LG_ERR_NONFINITE && r[1] == LG_ERR_NONFINITE,
+                  "NaN real data: status %d/%d, want diverged (%d) at the first step", r[0], r[1],
+                  LG_ERR_NONFINITE);
+            check_nets(tr[0], tr[1], "NaN real data", 0);
+            CHECK(s[0].skipped == 2 && s[1].skipped == 2 && s[0].nonfinite_run == 2 &&
+                      s[1].nonfinite_run == 2 && s[0].step == 1 && s[1].step == 1,
+                  "NaN real data: skipped %d/%d run %d/%d step %lld/%lld, want 2, 2, 1",
+                  s[0].skipped, s[1].skipped, s[0].nonfinite_run, s[1].nonfinite_run,
+                  (long long)s[0].step, (long long)s[1].step);
+            for (int k = 0; k < 2; k++) {
+                lg_model *gk = lg_trainer_generator(tr[k]), *ek = lg_trainer_ema(tr[k]);
+                CHECK(g0 && same(g0, lg_model_params(gk), ng) && tr[k]->opt_g.t == 0,
+                      "NaN real data, %s step: G was updated after D diverged (Adam t %lld)",
+                      k ? "sync-free" : "classic", (long long)tr[k]->opt_g.t);
+                CHECK(ek && g0 && same(g0, lg_model_params(ek), ng),
+                      "NaN real data, %s step: the EMA of G moved", k ? "sync-free" : "classic");
+                CHECK(lg_trainer_steps_done(tr[k]) == 0, "NaN real data: %lld steps done, want 0",
+                      (long long)lg_trainer_steps_done(tr[k]));
+            }
+            printf("  %-28s both stop at D update 2 of 3; G untouched\n", "toy NaN real data");
+            free(g0);
         }
         lg_trainer_free(tr[0]);
         lg_trainer_free(tr[1]);

@@ -163,14 +163,16 @@ typedef struct lg_backend {
      *   nothing when hp[2] != 1 (bitwise equal to `adam` otherwise).
      * cond_copy: dst (n) = src (n) when flag[0] != 1 (restores state saved
      *   before a skipped update).
-     * flag_track: c (3) = {run, max_run, skipped}: flag 1 sets run = 0;
+     * flag_track: c (4) = {run, max_run, skipped, limit}: once max_run has
+     *   reached limit, sets flag[0] = 0 and counts nothing (the run has
+     *   stopped: later updates are not applied); else flag 1 sets run = 0,
      *   otherwise run, skipped += 1 and max_run = max(max_run, run). */
     void (*adam_prep)(float *hp, float *tc, const float *flag, const float *lr, float b1,
                       float b2);
     void (*adam_flagged)(float *p, float *m, float *v, const float *g, size_t n,
                          const float *hp, float b1, float b2, float eps);
     void (*cond_copy)(float *dst, const float *src, size_t n, const float *flag);
-    void (*flag_track)(float *c, const float *flag);
+    void (*flag_track)(float *c, float *flag);
 
     /* ---- optional (NULL: not offered; callers do it on the host) ----
      * Thin SVD of the column-major m x n matrix a (m >= n >= 1), float:

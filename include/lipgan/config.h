@@ -61,7 +61,8 @@ typedef struct lg_cfg_lip {
     float toeplitz_k;           /* > 0: Toeplitz (true conv operator) norm scaled to k, instead of SN */
     float sr_gamma;             /* > 0: SR-GAN, compensating this fraction of the singular
                                  * values (paper: 0.5; tiny = 1 value = exact SN) */
-    int sr_every;               /* ... applied every N updates of the network (paper: 5) */
+    int sr_every;               /* ... applied after every N-th update of the network, skipped
+                                 * (non-finite) ones counted (paper: 5, = n_dis) */
     int sr_dynamic;             /* SR's dynamic variant (running maximum of the spectrum) */
     float clip;                 /* > 0: weight clipping to [-c, c] after each update (WGAN) */
     float gp_lambda;            /* > 0: gradient penalty weight (D only) */

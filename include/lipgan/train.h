@@ -99,7 +99,9 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg);
 void lg_trainer_free(lg_trainer *t);
 
 /* One step (n_dis D updates, or the boosted count, + 1 G update). LG_ERR_NONFINITE when the
- * skipped updates in a row reached train.max_nonfinite (stats still filled). */
+ * skipped updates in a row reached train.max_nonfinite: the step ends at that update, the
+ * rest of it is not applied and the step is not counted in lg_trainer_steps_done (stats hold
+ * the losses, skipped count and run; the sigma fields are 0). */
 lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *stats);
 
 /* How steps run, in one line: "cpu: classic step", "cuda: sync-free step,
@@ -122,7 +124,9 @@ lg_model *lg_trainer_ema(lg_trainer *t);
 lg_status lg_trainer_save(lg_trainer *t, const char *path);
 /* Restores a checkpoint written by lg_trainer_save for the same model
  * config. Every tensor's presence and shape is checked first (errors name
- * the file and tensor); on error t is unchanged. */
+ * the file and tensor); on error t is unchanged. An optimizer whose kind
+ * (optim.<net>.kind) differs from the checkpoint config's starts afresh:
+ * zero moments, step 0. */
 lg_status lg_trainer_load(lg_trainer *t, const char *path);
 
 typedef struct lg_train_opts {

@@ -204,7 +204,7 @@ static inline lg_prof_call lg_prof_bn(int64_t n, int64_t c_, int64_t hw, double 
       (p, m, v, g, n, hp, b1, b2, eps), lg_prof_n(n, 28.0 * n))                                  \
     X(cond_copy, (float *dst, const float *src, size_t n, const float *flag),                    \
       (dst, src, n, flag), lg_prof_n(n, 0.0))                                                    \
-    X(flag_track, (float *c, const float *flag), (c, flag), lg_prof_none())                      \
+    X(flag_track, (float *c, float *flag), (c, flag), lg_prof_none())                            \
     X(bn_stats, (float *mean, float *m2, const float *x, int64_t n, int64_t c, int64_t hw),      \
       (mean, m2, x, n, c, hw), lg_prof_bn(n, c, hw, 4.0))                                        \
     X(bn_bwd_sums,                                                                               \

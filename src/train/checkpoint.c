@@ -374,6 +374,24 @@ static void mon_stage_free(lg_trainer *t) {
  * values), not because it belongs to another config. */
 lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged);
 
+/* The optimizer kinds (G, D) of the config the checkpoint was written with,
+ * into was[]; "" where it matches the run's or cannot be told (no config,
+ * or one that does not parse here). */
+static void optim_kinds_of(lg_st_file *f, const lg_trainer *t, char was[2][LG_CFG_STR_MAX]) {
+    was[0][0] = was[1][0] = '\0';
+    const char *text = lg_st_meta(f, "config");
+    lg_config *old = malloc(sizeof *old);
+    if (text && old) {
+        lg_config_default(old);
+        if (lg_config_load_string(old, text, strlen(text), "checkpoint config") == LG_OK) {
+            if (strcmp(old->optim.g.kind, t->cfg.optim.g.kind)) snprintf(was[0], LG_CFG_STR_MAX, "%s", old->optim.g.kind);
+            if (strcmp(old->optim.d.kind, t->cfg.optim.d.kind)) snprintf(was[1], LG_CFG_STR_MAX, "%s", old->optim.d.kind);
+        }
+        lg_error_clear();
+    }
+    free(old);
+}
+
 lg_status lg_trainer_load(lg_trainer *t, const char *path) { return lg__trainer_load_ex(t, path, NULL); }
 
 lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged) {
@@ -522,6 +540,16 @@ lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged) {
     t->nonfinite_run = (int)sg.train[3];
     t->opt_g.t = sg.adam_t[0];
     t->opt_d.t = sg.adam_t[1];
+    /* an optimizer of another kind than the checkpoint's (adam <-> rmsprop)
+     * starts afresh, as a new torch optimizer would: Adam's bias-corrected
+     * moments are not RMSProp's square average, nor the other way round */
+    optim_kinds_of(f, t, t->optim_was);
+    lg_adam *opt[2] = {&t->opt_g, &t->opt_d};
+    for (int k = 0; k < 2; k++)
+        if (t->optim_was[k][0]) {
+            t->be->fill(opt[k]->m, 0.0f, 2 * opt[k]->n); /* m and v: one allocation */
+            opt[k]->t = 0;
+        }
     t->rng_noise = r[0];
     t->rng_gp = r[1];
     t->rng_data = r[2];

@@ -42,7 +42,7 @@
     {"lipschitz." n ".sr_gamma", LG_CFG_FLOAT, OFF(lipschitz.N.sr_gamma), 0, 1, NULL,        \
      "> 0: SR-GAN, compensate this fraction of the singular values (paper 0.5)"},            \
     {"lipschitz." n ".sr_every", LG_CFG_INT, OFF(lipschitz.N.sr_every), 1, 1000000, NULL,    \
-     "apply SR every N updates of this network"},                                            \
+     "apply SR after every N-th update of this network (skipped updates count)"},              \
     {"lipschitz." n ".sr_dynamic", LG_CFG_BOOL, OFF(lipschitz.N.sr_dynamic), 0, 1, NULL,     \
      "SR's dynamic variant: keep the running maximum of the normalized spectrum"},           \
     {"lipschitz." n ".clip", LG_CFG_FLOAT, OFF(lipschitz.N.clip), 0, 1000, NULL,             \

@@ -769,6 +769,11 @@ static lg_status run_locked(lg_trainer *t, const lg_train_opts *o) {
         if (log) fprintf(log, "resumed from %s at step %" PRId64 "\n", p, t->step);
         warn_config_diff(t, p, old_yaml, log);
         free(old_yaml);
+        for (int k = 0; k < 2 && log; k++)
+            if (t->optim_was[k][0])
+                fprintf(log, "note: optim.%s.kind is %s, %s's was %s: %s's optimizer starts afresh (zero "
+                             "moments, step 0), as a new one would\n",
+                        k ? "d" : "g", k ? c->optim.d.kind : c->optim.g.kind, p, t->optim_was[k], k ? "D" : "G");
         if (t->step >= c->train.steps) {
             LG_TRY(agree_startup(t, LG_OK));
             if (log)

@@ -21,9 +21,12 @@
  * recording); a capture that fails runs the update eagerly, and three
  * failures switch graphs off (lg_trainer_device_info says why).
  *
- * Differences from the classic step, by design: the run of skipped updates
- * is checked against train.max_nonfinite at the end of the step rather
- * than after each update; SR-GAN's SVD needs host decisions between
+ * Differences from the classic step, by design: the host learns at the end
+ * of the step that the run of skipped updates reached train.max_nonfinite
+ * (the classic step stops at that update). The updates after it are still
+ * computed, but flag_track clears their flag, so they are neither applied
+ * nor counted and the networks end as the classic step leaves them.
+ * SR-GAN's SVD needs host decisions between
  * updates and keeps the classic step (gradient clamping decides on the
  * device, lg_gclamp_apply). The EMA of G is
  * updated on the device after G's update and undone by the flag; the G
@@ -300,13 +303,14 @@ lg_status lg__train_step_dev(lg_trainer *t, lg_train_stats *st, int *diverged) {
     lg_train_dev *dv = &t->dev;
     *diverged = 0;
     size_t a_start = lg_ctx_sys_allocs(t->ctx);
-    float ctl[LG_TS_SKIPPED + 1] = {0};
+    float ctl[LG_TS_LIMIT + 1] = {0};
     ctl[LG_TS_LR_D] = st->lr_d;
     ctl[LG_TS_LR_G] = st->lr_g;
     ctl[LG_TS_T_D] = (float)t->opt_d.t;
     ctl[LG_TS_T_G] = (float)t->opt_g.t;
     ctl[LG_TS_RUN] = (float)t->nonfinite_run;
-    be->upload(dv->s, ctl, LG_TS_SKIPPED + 1);
+    ctl[LG_TS_LIMIT] = (float)c->train.max_nonfinite;
+    be->upload(dv->s, ctl, LG_TS_LIMIT + 1);
     int64_t td0 = t->opt_d.t, tg0 = t->opt_g.t;
     int bd = c->train.batch_d, zd = c->model.z_dim;
     for (int i = 0, nd = lg__train_n_dis(t); i < nd; i++) {

@@ -29,12 +29,13 @@ typedef struct lg_net_extra {
 } lg_net_extra;
 
 /* The sync-free step (step_dev.c): control and statistics slots in
- * lg_train_dev.s, in backend memory. The host uploads LR_D..SKIPPED at the
+ * lg_train_dev.s, in backend memory. The host uploads LR_D..LIMIT at the
  * start of a step and reads all of them back once at its end. */
 enum {
     LG_TS_LR_D, LG_TS_LR_G,         /* learning rates of this step */
     LG_TS_T_D, LG_TS_T_G,           /* optimizer steps (lg_adam.t) of D and G */
-    LG_TS_RUN, LG_TS_MAXRUN, LG_TS_SKIPPED, /* flag_track counters */
+    LG_TS_RUN, LG_TS_MAXRUN, LG_TS_SKIPPED, /* flag_track counters, */
+    LG_TS_LIMIT,                    /* and its limit (train.max_nonfinite) */
     LG_TS_LOSS_D, LG_TS_DREAL, LG_TS_DFAKE, LG_TS_GP, LG_TS_LOSS_G,
     LG_TS_FLAG, LG_TS_FLAG2,        /* the update's finiteness flag, and scratch */
     LG_TS_HP, LG_TS_HP1, LG_TS_HP2, /* adam_prep's output */
@@ -95,6 +96,9 @@ struct lg_trainer {
     /* the spectral monitor (monitor.h) and checkpoints: its state travels in them */
     lg_monitor *mon;           /* the running lg_trainer_run's monitor (run.c), or NULL;
                                 * lg_trainer_save adds its state */
+    char optim_was[2][LG_CFG_STR_MAX]; /* G, D: the optimizer kind of the checkpoint last
+                                * loaded where it differs from the config's (that optimizer
+                                * then started afresh), else "" */
     int mon_ckpt;              /* the checkpoint last loaded: 1 holds monitor state, -1 not;
                                 * 0: none loaded, or already handed on */
     int64_t mon_ckpt_step;     /* ... its step and path */

@@ -302,9 +302,12 @@ static void states_restore(lg_trainer *t) {
 }
 
 /* Applies the update of one network from the gradients in its buffer, or
- * skips it if loss or gradients are not finite. */
+ * skips it if loss or gradients are not finite. attempt: this update's
+ * number among the network's updates, skipped ones included (1-based). SR
+ * keys on it rather than on the applied count, so that a skipped update does
+ * not move SR off its place in the step (sr_every = n_dis: the last D update). */
 static lg_status apply_update(lg_trainer *t, lg_model *m, lg_adam *opt, lg_net_extra *x,
-                              float loss, float lr, lg_train_stats *st) {
+                              float loss, float lr, int64_t attempt, lg_train_stats *st) {
     const lg_backend *be = t->be;
     float *p = lg_model_params(m), *g = lg_model_grads(m);
     size_t n = lg_model_num_params(m);
@@ -325,7 +328,7 @@ static lg_status apply_update(lg_trainer *t, lg_model *m, lg_adam *opt, lg_net_e
     lg_adam_step(opt, p, g, lr);
     if (x->lip->clip > 0) lg_clip_weights(be, p, n, x->lip->clip);
     x->updates++;
-    if (x->sr && x->updates % x->lip->sr_every == 0) {
+    if (x->sr && attempt % x->lip->sr_every == 0) {
         for (int i = 0; i < x->nl; i++) {
             if (!x->sr_on[i]) continue;
             const lg_layer_info *L = lg_model_layer(m, i);
@@ -470,7 +473,8 @@ lg_status lg__train_backprop(lg_trainer *t, lg_tensor *loss, int gen) {
     return t->world > 1 ? lg_dist_mean(lg_model_grads(m), lg_model_num_params(m)) : LG_OK;
 }
 
-static lg_status d_update(lg_trainer *t, float lr, lg_train_stats *st) {
+/* update: this D update's index within the step (0-based) */
+static lg_status d_update(lg_trainer *t, float lr, int update, lg_train_stats *st) {
     lg_ctx *ctx = t->ctx;
     lg_ctx_reset(ctx);
     lg__train_states_backup(t);
@@ -487,7 +491,9 @@ static lg_status d_update(lg_trainer *t, float lr, lg_train_stats *st) {
     st->d_real = v[1];
     st->d_fake = v[2];
     st->gp = v[3];
-    return apply_update(t, t->d, &t->opt_d, &t->xd, st->loss_d, lr, st);
+    lg_dis_schedule ds = lg__train_dis_schedule(&t->cfg);
+    int64_t before = lg_dis_updates(&ds, 0, t->step) - t->step; /* D updates of earlier steps */
+    return apply_update(t, t->d, &t->opt_d, &t->xd, st->loss_d, lr, before + update + 1, st);
 }
 
 static lg_status g_update(lg_trainer *t, float lr, lg_train_stats *st) {
@@ -502,7 +508,7 @@ static lg_status g_update(lg_trainer *t, float lr, lg_train_stats *st) {
     LG_TRY(lg_ctx_status(ctx));
     if (t->world > 1) LG_TRY(lg_dist_mean(&st->loss_g, 1));
     int before = st->skipped;
-    LG_TRY(apply_update(t, t->g, &t->opt_g, &t->xg, st->loss_g, lr, st));
+    LG_TRY(apply_update(t, t->g, &t->opt_g, &t->xg, st->loss_g, lr, t->step + 1, st));
     if (t->ema && st->skipped == before) {
         if (t->step < c->ema.start) LG_TRY(lg_model_copy(t->ema, t->g));
         else LG_TRY(lg_model_ema_update(t->ema, t->g, c->ema.decay));
@@ -511,11 +517,10 @@ static lg_status g_update(lg_trainer *t, float lr, lg_train_stats *st) {
 }
 
 /* step: the step that was running (1-based: steps done before it + 1), as
- * the progress lines number it; also put in st->step. The run is reported
- * as the limit it reached, in both step paths: the classic step stops at
- * that update, but the sync-free one computes the rest of its step first,
- * so its own count at the end can be past the limit, or back at 0 when a
- * later update of the step was finite. */
+ * the progress lines number it; also put in st->step. Both step paths end
+ * at the update that reached the limit: the classic step stops there, the
+ * sync-free one neither applies nor counts the rest of its step; neither
+ * counts the step as done. */
 static lg_status diverged(lg_trainer *t, lg_train_stats *st, int64_t step) {
     int lim = t->cfg.train.max_nonfinite;
     st->step = step;
@@ -537,16 +542,17 @@ lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *st) {
     if (lg__train_dev_keep(t)) {
         int div = 0;
         LG_TRY(lg__train_step_dev(t, st, &div));
+        if (div) return diverged(t, st, cur);
         t->step++;
         st->step = t->step;
         st->nonfinite_run = t->nonfinite_run;
-        if (div) return diverged(t, st, cur);
     } else {
         for (int i = 0, nd = lg__train_n_dis(t); i < nd; i++) {
-            LG_TRY(d_update(t, st->lr_d, st));
+            LG_TRY(d_update(t, st->lr_d, i, st));
             if (t->nonfinite_run >= c->train.max_nonfinite) return diverged(t, st, cur);
         }
         LG_TRY(g_update(t, st->lr_g, st));
+        if (t->nonfinite_run >= c->train.max_nonfinite) return diverged(t, st, cur);
         t->step++;
         st->step = t->step;
         st->nonfinite_run = t->nonfinite_run;
@@ -563,6 +569,5 @@ lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *st) {
         k++;
     }
     st->sigma_mean = k ? (float)(sum / k) : 0.0f;
-    if (t->nonfinite_run >= c->train.max_nonfinite) return diverged(t, st, cur);
     return LG_OK;
 }

@@ -125,7 +125,7 @@ void lg_cpu_adam_prep(float *hp, float *tc, const float *flag, const float *lr, 
 void lg_cpu_adam_flagged(float *p, float *m, float *v, const float *g, size_t n, const float *hp,
                          float b1, float b2, float eps);
 void lg_cpu_cond_copy(float *dst, const float *src, size_t n, const float *flag);
-void lg_cpu_flag_track(float *c, const float *flag);
+void lg_cpu_flag_track(float *c, float *flag);
 void lg_cpu_all_finite(float *y, const float *x, size_t n);
 
 /* cpu_profile.c: the timing table when LG_CPU_PROFILE is set, else raw */

@@ -49,7 +49,11 @@ void lg_cpu_cond_copy(float *dst, const float *src, size_t n, const float *flag)
     if (flag[0] != 1.0f && n && dst != src) memmove(dst, src, n * sizeof *dst);
 }
 
-void lg_cpu_flag_track(float *c, const float *flag) {
+void lg_cpu_flag_track(float *c, float *flag) {
+    if (c[1] >= c[3]) {
+        flag[0] = 0.0f;
+        return;
+    }
     if (flag[0] == 1.0f) {
         c[0] = 0.0f;
         return;

@@ -802,7 +802,11 @@ void lgc_cond_copy(float *dst, const float *src, size_t n, const float *flag) {
     LGC_LAUNCHED();
 }
 
-__global__ void k_flag_track(float *c, const float *flag) {
+__global__ void k_flag_track(float *c, float *flag) {
+    if (c[1] >= c[3]) {
+        flag[0] = 0.0f;
+        return;
+    }
     if (flag[0] == 1.0f) {
         c[0] = 0.0f;
         return;
@@ -812,7 +816,7 @@ __global__ void k_flag_track(float *c, const float *flag) {
     if (c[0] > c[1]) c[1] = c[0];
 }
 
-void lgc_flag_track(float *c, const float *flag) {
+void lgc_flag_track(float *c, float *flag) {
     k_flag_track<<<1, 1, 0, lgc_stream>>>(c, flag);
     LGC_LAUNCHED();
 }

@@ -155,7 +155,7 @@ void lgc_adam_prep(float *hp, float *tc, const float *flag, const float *lr, flo
 void lgc_adam_flagged(float *p, float *m, float *v, const float *g, size_t n, const float *hp,
                       float b1, float b2, float eps);
 void lgc_cond_copy(float *dst, const float *src, size_t n, const float *flag);
-void lgc_flag_track(float *c, const float *flag);
+void lgc_flag_track(float *c, float *flag);
 /* cuda_reduce.cu */
 void lgc_sum_all(float *y, const float *x, size_t n);
 void lgc_dot(float *y, const float *a, const float *b, size_t n);
