@@ -703,8 +703,11 @@ static void test_adam(void) {
 
 static void test_resample(void) {
     lg_test_rng r = lg_test_rng_make(9);
-    const int64_t shapes[][3] = {{1, 1, 1}, {5, 3, 7}, {3, 4, 6}, {64, 32, 32}};
-    for (int s = 0; s < 4; s++) {
+    /* odd sizes: pooling floors (PyTorch's avg_pool2d), the last row or
+     * column is not read; 1x1 pools to nothing */
+    const int64_t shapes[][3] = {{1, 1, 1}, {5, 3, 7}, {3, 4, 6}, {64, 32, 32},
+                                 {2, 5, 4}, {3, 4, 5}, {2, 2, 3}, {4, 33, 31}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t nc = shapes[s][0], h = shapes[s][1], w = shapes[s][2];
         size_t nx = (size_t)(nc * h * w);
         float *x = rnd(&r, nx, -1, 1), *y = nans(4 * nx), *ref = malloc(sizeof(float) * 4 * nx);
@@ -714,20 +717,24 @@ static void test_resample(void) {
                     ref[(p * 2 * h + i) * 2 * w + j] = x[(p * h + i / 2) * w + j / 2];
         be->upsample2x(y, x, nc, h, w);
         lg_test_close(y, ref, 4 * nx, 0, 0, "upsample2x");
-        if (h % 2 == 0 && w % 2 == 0) {
-            float *py = nans(nx / 4), *pref = malloc(sizeof(float) * (nx / 4 + 1));
-            for (int64_t p = 0; p < nc; p++)
-                for (int64_t i = 0; i < h / 2; i++)
-                    for (int64_t j = 0; j < w / 2; j++) {
-                        const float *q = x + (p * h + 2 * i) * w + 2 * j;
-                        pref[(p * (h / 2) + i) * (w / 2) + j] =
-                            (float)((double)q[0] + q[1] + q[w] + q[w + 1]);
-                    }
-            be->sumpool2x2(py, x, nc, h, w);
-            lg_test_close(py, pref, nx / 4, 1e-6, 1e-6, "sumpool2x2");
-            free(py);
-            free(pref);
-        }
+        int64_t oh = h / 2, ow = w / 2;
+        size_t no = (size_t)(nc * oh * ow);
+        /* one guard element past the output must stay NaN */
+        float *py = nans(no + 1), *pref = malloc(sizeof(float) * (no + 1));
+        for (int64_t p = 0; p < nc; p++)
+            for (int64_t i = 0; i < oh; i++)
+                for (int64_t j = 0; j < ow; j++) {
+                    const float *q = x + (p * h + 2 * i) * w + 2 * j;
+                    pref[(p * oh + i) * ow + j] = (float)((double)q[0] + q[1] + q[w] + q[w + 1]);
+                }
+        be->sumpool2x2(py, x, nc, h, w);
+        char what[64];
+        snprintf(what, sizeof what, "sumpool2x2 %lldx%lldx%lld", (long long)nc, (long long)h,
+                 (long long)w);
+        lg_test_close(py, pref, no, 1e-6, 1e-6, what);
+        CHECK(isnan(py[no]), "%s wrote past its (nc, h/2, w/2) output", what);
+        free(py);
+        free(pref);
         free(x);
         free(y);
         free(ref);

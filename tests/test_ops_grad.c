@@ -422,31 +422,86 @@ static void test_conv2d_wgrad(void) {
 
 /* ---- resampling ---- */
 
+/* 2x2 pooling of x (N,C,H,W), any H, W >= 2: y (N,C,H/2,W/2) rounded down
+ * (PyTorch's avg_pool2d floor; an odd H's last row and an odd W's last
+ * column are left out), forward values and derivatives of both orders. */
+static void check_pool(int N, int C, int H, int W) {
+    const int OH = H / 2, OW = W / 2;
+    float *x = buf_u((size_t)N * C * H * W, -1, 1);
+    lg_gc_input in[1] = {IN1("x", x, 4, N, C, H, W)};
+    float *avg = buf_new((size_t)N * C * OH * OW), *sum = buf_new((size_t)N * C * OH * OW);
+    for (int nc = 0; nc < N * C; nc++) {
+        const float *xp = x + nc * H * W;
+        for (int i = 0; i < OH; i++)
+            for (int j = 0; j < OW; j++) {
+                float s = xp[2 * i * W + 2 * j] + xp[2 * i * W + 2 * j + 1] +
+                          xp[(2 * i + 1) * W + 2 * j] + xp[(2 * i + 1) * W + 2 * j + 1];
+                sum[(nc * OH + i) * OW + j] = s;
+                avg[(nc * OH + i) * OW + j] = s / 4;
+            }
+    }
+    struct { int op; const char *name; float *ref; } t[] = {
+        {OP_AVG, "avgpool2x2", avg},
+        {OP_SUMPOOL, "sumpool2x2", sum},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        char what[96];
+        snprintf(what, sizeof what, "%s (%d,%d,%d,%d)", t[i].name, N, C, H, W);
+        opcase c = {.op = t[i].op, .nin = 1};
+        float *y;
+        int64_t n, ys[LG_MAX_DIMS];
+        int yd;
+        if (!op_forward(&c, in, &y, &n, &yd, ys))
+            CHECK(yd == 4 && ys[0] == N && ys[1] == C && ys[2] == OH && ys[3] == OW,
+                  "%s: output (%lld,%lld,%lld,%lld), want (%d,%d,%d,%d)", what, (long long)ys[0],
+                  (long long)ys[1], (long long)ys[2], (long long)ys[3], N, C, OH, OW);
+        fwd_check(what, &c, in, t[i].ref, (int64_t)N * C * OH * OW);
+        gcheck12(what, &c, 1, in);
+    }
+}
+
+/* The gradient of sum(dy * avgpool2x2(x)) for a random dy (N,C,H/2,W/2):
+ * exactly dy/4 over each pooled 2x2 block, exactly 0 on the dropped row and
+ * column (sizes too large for differences included). */
+static void check_pool_grad(int N, int C, int H, int W) {
+    const int OH = H / 2, OW = W / 2;
+    size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * OH * OW;
+    float *x = buf_u(nx, -1, 1), *dy = buf_u(ny, -1, 1);
+    lg_ctx *ctx;
+    CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
+    lg_tensor *xt = lg_test_tensor(ctx, x, 4, (int64_t[]){N, C, H, W}, 1), *gx = NULL;
+    lg_tensor *seed = lg_test_tensor(ctx, dy, 4, (int64_t[]){N, C, OH, OW}, 0);
+    CHECK_OK(lg_grad(ctx, lg_avgpool2x2(ctx, xt), seed, 1, &xt, &gx, 0));
+    if (gx) {
+        float *h = buf_new(nx), *want = buf_new(nx);
+        lg_to_host(ctx, gx, h);
+        for (int nc = 0; nc < N * C; nc++)
+            for (int i = 0; i < H; i++)
+                for (int j = 0; j < W; j++)
+                    want[(nc * H + i) * W + j] =
+                        i < 2 * OH && j < 2 * OW ? 0.25f * dy[(nc * OH + i / 2) * OW + j / 2] : 0.0f;
+        char what[96];
+        snprintf(what, sizeof what, "d avgpool2x2 / dx (%d,%d,%d,%d)", N, C, H, W);
+        lg_test_close(h, want, nx, 0, 0, what);
+    }
+    lg_ctx_free(ctx);
+}
+
 static void test_resample(void) {
     const int N = 2, C = 3, H = 4, W = 6;
     float *x = buf_u(N * C * H * W, -1, 1);
     lg_gc_input in[1] = {IN1("x", x, 4, N, C, H, W)};
-    float *up = buf_new(N * C * H * W * 4), *avg = buf_new(N * C * H * W / 4);
-    float *sum = buf_new(N * C * H * W / 4), *gsp = buf_new(N * C);
+    float *up = buf_new(N * C * H * W * 4), *gsp = buf_new(N * C);
     for (int nc = 0; nc < N * C; nc++) {
         const float *xp = x + nc * H * W;
         double g = 0;
         for (int i = 0; i < 2 * H; i++)
             for (int j = 0; j < 2 * W; j++) up[(nc * 2 * H + i) * 2 * W + j] = xp[(i / 2) * W + j / 2];
-        for (int i = 0; i < H / 2; i++)
-            for (int j = 0; j < W / 2; j++) {
-                float s = xp[2 * i * W + 2 * j] + xp[2 * i * W + 2 * j + 1] +
-                          xp[(2 * i + 1) * W + 2 * j] + xp[(2 * i + 1) * W + 2 * j + 1];
-                sum[(nc * H / 2 + i) * W / 2 + j] = s;
-                avg[(nc * H / 2 + i) * W / 2 + j] = s / 4;
-            }
         for (int i = 0; i < H * W; i++) g += xp[i];
         gsp[nc] = (float)g;
     }
     struct { int op; const char *name; float *ref; int64_t n; } t[] = {
         {OP_UP, "upsample2x", up, N * C * H * W * 4},
-        {OP_AVG, "avgpool2x2", avg, N * C * H * W / 4},
-        {OP_SUMPOOL, "sumpool2x2", sum, N * C * H * W / 4},
         {OP_GSP, "global_sum_pool", gsp, N * C},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -454,6 +509,15 @@ static void test_resample(void) {
         fwd_check(t[i].name, &c, in, t[i].ref, t[i].n);
         gcheck12(t[i].name, &c, 1, in);
     }
+    /* pooling: even, odd and mixed sizes, the smallest ones included */
+    static const int ps[][4] = {{2, 3, 4, 6}, {2, 2, 5, 7}, {1, 2, 5, 4}, {2, 1, 4, 7},
+                                {1, 2, 3, 3}, {2, 1, 2, 3}, {1, 1, 3, 2}, {1, 1, 2, 2}};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
+        check_pool(ps[i][0], ps[i][1], ps[i][2], ps[i][3]);
+        check_pool_grad(ps[i][0], ps[i][1], ps[i][2], ps[i][3]);
+    }
+    check_pool_grad(4, 16, 33, 31); /* planes on several threads */
+    check_pool_grad(2, 8, 32, 17);
     /* global_sum_pool output is (N,C) */
     {
         opcase c = {.op = OP_GSP, .nin = 1};
@@ -892,8 +956,9 @@ static void test_errors(void) {
         {"matmul inner mismatch", 0}, {"add not broadcastable", 1}, {"conv2d channels", 2},
         {"linear in features", 3},    {"sum_to not reducible", 4},  {"reshape numel", 5},
         {"conv_transpose2d channels", 6}, {"batchnorm gamma size", 7},
-        {"avgpool2x2 odd height", 8},     {"sum_axes mask beyond ndim", 9},
+        {"avgpool2x2 height 1", 8},       {"sum_axes mask beyond ndim", 9},
         {"conv2d_wgrad dy size", 10},     {"matmul 4-D operand", 11},
+        {"sumpool2x2 width 1", 12},       {"avgpool2x2 3-D input", 13},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         lg_ctx_reset(ctx);
@@ -915,14 +980,21 @@ static void test_errors(void) {
         case 5: y = lg_reshape(ctx, a23, 2, (int64_t[]){4, 2}); break;
         case 6: y = lg_conv_transpose2d(ctx, x4, wt, NULL, 2, 1, 0); break;
         case 7: y = lg_batchnorm(ctx, x4, g3, g3, &st, 1); break;
-        case 8: y = lg_avgpool2x2(ctx, lg_full(ctx, 4, (int64_t[]){1, 1, 3, 4}, 1.0f)); break;
+        /* PyTorch: "output size is too small" (the output would be empty) */
+        case 8: y = lg_avgpool2x2(ctx, lg_full(ctx, 4, (int64_t[]){1, 1, 1, 3}, 1.0f)); break;
         case 9: y = lg_sum_axes(ctx, a23, 0x4); break;
         case 10: y = lg_conv2d_wgrad(ctx, x4, x4, 3, 3, 2, 1); break; /* dy should be 2x2 */
         case 11: y = lg_matmul(ctx, x4, a23, 0, 0); break;
+        case 12: y = lg_sumpool2x2(ctx, lg_full(ctx, 4, (int64_t[]){2, 1, 3, 1}, 1.0f)); break;
+        case 13: y = lg_avgpool2x2(ctx, lg_full(ctx, 3, (int64_t[]){2, 4, 4}, 1.0f)); break;
         }
         CHECK(y == NULL, "%s: expected NULL", t[i].name);
         CHECK(lg_ctx_status(ctx) == LG_ERR_SHAPE, "%s: status %s (%s), want shape error",
               t[i].name, lg_status_str(lg_ctx_status(ctx)), lg_error_msg());
+        /* pooling says why itself (not a later empty-tensor failure) */
+        if (t[i].which == 8 || t[i].which == 12 || t[i].which == 13)
+            CHECK(strstr(lg_error_msg(), "2x2 pooling") != NULL, "%s: message '%s'", t[i].name,
+                  lg_error_msg());
         CHECK(lg_relu(ctx, y) == NULL, "%s: an op given NULL returns NULL", t[i].name);
         CHECK(lg_ctx_status(ctx) == LG_ERR_SHAPE, "%s: the first failure stays", t[i].name);
     }

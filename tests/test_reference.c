@@ -268,6 +268,64 @@ static void test_resample(void) {
     test_unary_file("global_sum_pool", lg_global_sum_pool);
 }
 
+/* pool_odd: 2x2 avg and sum pooling on odd and mixed sizes (PyTorch
+ * floors), forward and backward, and the gradient penalty's second order
+ * through an odd-size pool. */
+static void test_pool_odd(void) {
+    reffile rf;
+    if (!ref_open(&rf, "pool_odd")) return;
+    lg_ctx *ctx;
+    CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
+    static const char *tags[5] = {"5x7", "5x4", "4x7", "3x3", "2x3"};
+    char key[3][32];
+    for (int t = 0; t < 5; t++) {
+        ref *rx = get(&rf, (snprintf(key[0], sizeof key[0], "x_%s", tags[t]), key[0]));
+        for (int sum = 0; sum < 2; sum++) {
+            const char *kind = sum ? "sum" : "avg";
+            lg_ctx_reset(ctx);
+            lg_tensor *x = tens(ctx, rx, 1);
+            lg_tensor *y = sum ? lg_sumpool2x2(ctx, x) : lg_avgpool2x2(ctx, x);
+            snprintf(key[0], sizeof key[0], "%s_%s", kind, tags[t]);
+            snprintf(key[1], sizeof key[1], "d%s_y_%s", kind, tags[t]);
+            snprintf(key[2], sizeof key[2], "d%s_%s", kind, tags[t]);
+            ref *ry = get(&rf, key[0]);
+            cmp(ctx, "pool_odd", key[0], y, ry, ATOL, RTOL);
+            for (int i = 0; y && i < 4; i++)
+                CHECK(y->shape[i] == ry->shape[i], "pool_odd: %s dim %d is %lld, torch %lld",
+                      key[0], i, (long long)y->shape[i], (long long)ry->shape[i]);
+            const char *names[1] = {key[2]};
+            ref *refs[1] = {get(&rf, key[2])};
+            cmp_grads(ctx, "pool_odd", y, get(&rf, key[1]), 1, &x, names, refs);
+        }
+    }
+    /* D(x) = fc(flatten(avgpool(leaky_relu(conv(x))))) on x (2,3,5,7);
+     * gp = mean_n (||grad_x sum(D)_n|| - 1)^2 and its parameter gradients */
+    lg_ctx_reset(ctx);
+    lg_tensor *x = tens(ctx, get(&rf, "x_5x7"), 1);
+    lg_tensor *p[3] = {tens(ctx, get(&rf, "cw"), 1), tens(ctx, get(&rf, "cb"), 1),
+                       tens(ctx, get(&rf, "fw"), 1)};
+    lg_tensor *h = lg_leaky_relu(ctx, lg_conv2d(ctx, x, p[0], p[1], 1, 1), 0.2f);
+    lg_tensor *d = lg_linear(ctx, lg_flatten(ctx, lg_avgpool2x2(ctx, h)), p[2], NULL);
+    cmp(ctx, "pool_odd", "d", d, get(&rf, "d"), ATOL, RTOL);
+    lg_tensor *g = NULL, *gp = NULL;
+    lg_tensor *s = lg_sum(ctx, d);
+    CHECK_OK(s ? lg_grad(ctx, s, NULL, 1, &x, &g, 1) : lg_ctx_status(ctx));
+    if (g) {
+        lg_tensor *nrm = lg_sqrt(ctx, lg_sum_axes(ctx, lg_square(ctx, g), 0xe));
+        gp = lg_mean(ctx, lg_square(ctx, lg_add_scalar(ctx, nrm, -1.0f)));
+    }
+    cmp(ctx, "pool_odd", "gp", gp, get(&rf, "gp"), GP_ATOL, GP_RTOL);
+    if (gp) {
+        lg_tensor *gr[3] = {0};
+        const char *gn[3] = {"gp_cw", "gp_cb", "gp_fw"};
+        CHECK_OK(lg_grad(ctx, gp, NULL, 3, p, gr, 0));
+        for (int i = 0; i < 3; i++) cmp(ctx, "pool_odd", gn[i], gr[i], get(&rf, gn[i]), GP_ATOL, GP_RTOL);
+    }
+    CHECK(lg_ctx_status(ctx) == LG_OK, "pool_odd: %s", lg_error_msg());
+    lg_ctx_free(ctx);
+    ref_close(&rf);
+}
+
 static lg_tensor *rows_1_3(lg_ctx *ctx, lg_tensor *x) { return lg_rows(ctx, x, 1, 3); }
 static lg_tensor *rows_pad_1_5(lg_ctx *ctx, lg_tensor *x) { return lg_rows_pad(ctx, x, 1, 5); }
 
@@ -453,6 +511,7 @@ int main(void) {
     LG_TEST_RUN(test_conv_bias_relu);
     LG_TEST_RUN(test_conv_wino);
     LG_TEST_RUN(test_resample);
+    LG_TEST_RUN(test_pool_odd);
     LG_TEST_RUN(test_rows);
     LG_TEST_RUN(test_activations);
     LG_TEST_RUN(test_batchnorm);

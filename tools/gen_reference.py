@@ -24,6 +24,17 @@ d* tensors are gradients of sum(dy * y)):
                      y2, dy2, dx2, dgamma2, dbeta2, rm2, rv2
   upsample           nearest x2 on x (2,3,3,4): y, dy, dx
   avgpool            avg_pool2d(2) on x (2,3,4,6): y, dy, dx
+  pool_odd           2x2 pooling on odd and mixed sizes (PyTorch floors: an odd
+                     H's last row and an odd W's last column are dropped, their
+                     gradient 0), for each tag of 5x7 (2,3,5,7), 5x4 (2,2,5,4),
+                     4x7 (1,3,4,7), 3x3 (2,2,3,3), 2x3 (1,2,2,3): x_<tag>;
+                     avg_pool2d(x, 2): avg_<tag>, davg_y_<tag> (dy), davg_<tag> (dx);
+                     sum pooling (divisor_override=1): sum_<tag>, dsum_y_<tag>,
+                     dsum_<tag>; and the second order through an odd-size pool:
+                     D(x) = fc(flatten(avg_pool2d(leaky_relu(conv(x), 0.2), 2)))
+                     with conv Conv2d(3, 4, 3, padding=1) (cw, cb), fc (1, 24) no
+                     bias (fw), on x_5x7 (2,3,5,7) -> (2,4,2,3): d (2,1),
+                     gp (1) = mean_n (||grad_x sum(D)_n||_2 - 1)^2, gp_cw, gp_cb, gp_fw
   global_sum_pool    x.sum((2,3)) on x (2,3,4,5): y (2,3), dy, dx
   rows               x[1:4] of x (5,3,2,2): y, dy, dx
   rows_pad           x (2,3) placed at row 1 of zeros (5,3): y, dy, dx
@@ -126,6 +137,28 @@ def unary_case(seed, shape, fn):
     dy = torch.rand_like(y) * 2 - 1
     (dx,) = grads(y, (x,), dy)
     return dict(x=x, y=y, dy=dy, dx=dx)
+
+
+def pool_odd_case():
+    torch.manual_seed(15)
+    out = {}
+    for tag, shape in (("5x7", (2, 3, 5, 7)), ("5x4", (2, 2, 5, 4)), ("4x7", (1, 3, 4, 7)),
+                       ("3x3", (2, 2, 3, 3)), ("2x3", (1, 2, 2, 3))):
+        x = leaf(*shape)
+        out["x_" + tag] = x
+        for kind, kw in (("avg", {}), ("sum", {"divisor_override": 1})):
+            y = F.avg_pool2d(x, 2, **kw)
+            dy = torch.rand_like(y) * 2 - 1
+            (dx,) = grads(y, (x,), dy)
+            out.update({kind + "_" + tag: y, "d" + kind + "_y_" + tag: dy, "d" + kind + "_" + tag: dx})
+    x = out["x_5x7"]
+    cw, cb, fw = leaf(4, 3, 3, 3, lo=-0.5, hi=0.5), leaf(4, lo=-0.5, hi=0.5), leaf(1, 24)
+    d = F.linear(F.avg_pool2d(F.leaky_relu(F.conv2d(x, cw, cb, padding=1), 0.2), 2).flatten(1), fw)
+    (g,) = torch.autograd.grad(d.sum(), x, create_graph=True)
+    gp = ((g.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+    gp_cw, gp_cb, gp_fw = torch.autograd.grad(gp, (cw, cb, fw))
+    out.update(cw=cw, cb=cb, fw=fw, d=d, gp=gp.reshape(1), gp_cw=gp_cw, gp_cb=gp_cb, gp_fw=gp_fw)
+    return out
 
 
 def conv_bias_relu_case():
@@ -244,6 +277,7 @@ def main():
         "upsample": unary_case(4, (2, 3, 3, 4), lambda t: F.interpolate(t, scale_factor=2,
                                                                          mode="nearest")),
         "avgpool": unary_case(8, (2, 3, 4, 6), lambda t: F.avg_pool2d(t, 2)),
+        "pool_odd": pool_odd_case(),
         "global_sum_pool": unary_case(9, (2, 3, 4, 5), lambda t: t.sum((2, 3))),
         "rows": unary_case(10, (5, 3, 2, 2), lambda t: t[1:4]),
         "rows_pad": unary_case(12, (2, 3), lambda t: torch.cat([t.new_zeros(1, 3), t,

@@ -117,7 +117,8 @@ typedef struct lg_backend {
     /* ---- resampling, x and y are (nc, h, w) planes ----
      * upsample2x:  y (nc, 2h, 2w) nearest neighbour of x (nc, h, w)
      * sumpool2x2:  y (nc, h/2, w/2) = sum of each 2x2 block of x (nc, h, w),
-     *              h and w even. */
+     *              h/2 and w/2 rounded down: an odd h's last row and an odd
+     *              w's last column are not read (PyTorch's avg_pool2d). */
     void (*upsample2x)(float *y, const float *x, int64_t nc, int64_t h, int64_t w);
     void (*sumpool2x2)(float *y, const float *x, int64_t nc, int64_t h, int64_t w);
 

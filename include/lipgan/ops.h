@@ -47,6 +47,11 @@ lg_tensor *lg_conv2d_wgrad(lg_ctx *ctx, lg_tensor *x, lg_tensor *dy,
 
 /* ---- resampling ---- */
 lg_tensor *lg_upsample2x(lg_ctx *ctx, lg_tensor *x);   /* (N,C,2H,2W) nearest */
+/* 2x2 pooling, stride 2, y (N,C,H/2,W/2) with H/2, W/2 rounded down, as
+ * PyTorch's F.avg_pool2d(x, 2) (sum pooling is 4 times it): an odd H's
+ * last row and an odd W's last column are left out, and their gradient is
+ * 0. H or W below 2 (an empty output) is LG_ERR_SHAPE, as PyTorch's
+ * "output size is too small". */
 lg_tensor *lg_avgpool2x2(lg_ctx *ctx, lg_tensor *x);   /* (N,C,H/2,W/2) */
 lg_tensor *lg_sumpool2x2(lg_ctx *ctx, lg_tensor *x);   /* (N,C,H/2,W/2) */
 lg_tensor *lg_global_sum_pool(lg_ctx *ctx, lg_tensor *x); /* (N,C) = sum over H,W */

@@ -575,10 +575,14 @@ static void test_reductions(void) {
 
 static void test_resample(void) {
     /* {nc, h, w, offset}: odd widths and offset 1 take the scalar kernels;
-     * 32768 x 16x16 is the generator's last upsampling (128 x 256 planes) */
+     * 32768 x 16x16 is the generator's last upsampling (128 x 256 planes).
+     * x itself is pooled too: odd h or w floor (PyTorch's avg_pool2d), the
+     * scalar kernel; 4 x 5x8 has w % 4 == 0 with h odd, which the vector
+     * kernel must not take. */
     static const int64_t cs[][4] = {{6, 5, 7, 0}, {1, 1, 1, 0},  {128, 16, 16, 0},
                                     {5, 3, 2, 0}, {7, 2, 6, 0},  {128, 16, 16, 1},
-                                    {9, 4, 4, 1}, {32768, 16, 16, 0}};
+                                    {9, 4, 4, 1}, {32768, 16, 16, 0}, {4, 5, 8, 0},
+                                    {3, 7, 9, 1}, {2, 33, 31, 0}, {3, 2, 3, 1}};
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         int64_t nc = cs[i][0], h = cs[i][1], w = cs[i][2];
         size_t off = (size_t)cs[i][3];
@@ -590,6 +594,20 @@ static void test_resample(void) {
         pbuf y = pb_nan_at(&yb, off, (size_t)(nc * 4 * h * w));
         for (int q = 0; q < 2; q++) B[q]->upsample2x(y.d[q], x.d[q], nc, h, w);
         compare("upsample2x", what, &y);
+        if (h >= 2 && w >= 2) {
+            /* (nc, h, w) -> (nc, h/2, w/2) rounded down; one guard element
+             * past the output must stay NaN */
+            size_t no = (size_t)(nc * (h / 2) * (w / 2));
+            pbuf ob;
+            pbuf o = pb_nan_at(&ob, off, no + 1);
+            for (int q = 0; q < 2; q++) B[q]->sumpool2x2(o.d[q], x.d[q], nc, h, w);
+            pbuf ov = pb_view(&o, 0, no);
+            compare("sumpool2x2", what, &ov);
+            float *gd = pb_get(&o, 0);
+            CHECK(isnan(gd[no]), "sumpool2x2 %s: the CUDA kernel wrote past its output", what);
+            free(gd);
+            pb_free(&ob);
+        }
         /* pool the upsampled planes back: (nc, 2h, 2w) -> (nc, h, w) */
         pbuf p = pb_nan_at(&pb, off, (size_t)(nc * h * w));
         pbuf u = pb_rand_at(&ub, off, (size_t)(nc * 4 * h * w), -1, 1);

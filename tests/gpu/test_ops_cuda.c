@@ -49,6 +49,7 @@ F(f_convt, lg_conv_transpose2d(ctx, in[0], in[1], in[2], 2, 1, 1))
 F(f_wgrad, lg_conv2d_wgrad(ctx, in[0], in[1], 3, 3, 2, 1))
 F(f_up, lg_upsample2x(ctx, in[0]))
 F(f_avg, lg_avgpool2x2(ctx, in[0]))
+F(f_sumpool, lg_sumpool2x2(ctx, in[0]))
 F(f_gsp, lg_global_sum_pool(ctx, in[0]))
 F(f_bn, lg_batchnorm(ctx, in[0], in[1], in[2], &g_bn, 1))
 F(f_relu, lg_relu(ctx, in[0]))
@@ -91,6 +92,12 @@ static const opspec OPS[] = {
     {"conv2d_wgrad", f_wgrad, 2, {4, 4}, {S4(2, 3, 8, 8), S4(2, 4, 4, 4)}, 1, 0},
     {"upsample2x", f_up, 1, {4}, {S4(2, 3, 3, 5)}, 1, 0},
     {"avgpool2x2", f_avg, 1, {4}, {S4(2, 3, 6, 4)}, 1, 0},
+    /* odd sizes floor (PyTorch): the backward is conv2d_bwd_data with a 2x2
+     * kernel of ones, so cuDNN and im2col both */
+    {"avgpool2x2 odd 5x7", f_avg, 1, {4}, {S4(2, 3, 5, 7)}, 1, 0},
+    {"avgpool2x2 odd 5x8", f_avg, 1, {4}, {S4(2, 3, 5, 8)}, 1, 0},
+    {"sumpool2x2 odd 6x9", f_sumpool, 1, {4}, {S4(3, 2, 6, 9)}, 1, 0},
+    {"sumpool2x2 odd 3x3", f_sumpool, 1, {4}, {S4(1, 2, 3, 3)}, 1, 0},
     {"global_sum_pool", f_gsp, 1, {4}, {S4(3, 4, 5, 5)}, 1, 0},
     {"batchnorm train", f_bn, 3, {4, 1, 1}, {S4(4, 3, 5, 5), S4(3, 0, 0, 0), S4(3, 0, 0, 0)}, 0, 0},
     {"relu", f_relu, 1, {3}, {S4(3, 5, 7, 0)}, 1, 0},
@@ -115,6 +122,9 @@ static const opspec OPS[] = {
     {"cat_rows", f_cat_rows, 2, {4, 4}, {S4(2, 3, 4, 5), S4(3, 3, 4, 5)}, 1, 0},
     {"critic (conv,lrelu,relu,avgpool,sumpool,linear)", f_critic, 4, {4, 4, 4, 2},
      {S4(3, 3, 16, 16), S4(8, 3, 3, 3), S4(8, 8, 3, 3), S4(1, 8, 0, 0)}, 1, 0},
+    /* the same with a 7x7 map into the pooling (odd: floors to 3x3) */
+    {"critic, odd-size avgpool (7x7)", f_critic, 4, {4, 4, 4, 2},
+     {S4(3, 3, 14, 14), S4(8, 3, 3, 3), S4(8, 8, 3, 3), S4(1, 8, 0, 0)}, 1, 0},
 };
 
 

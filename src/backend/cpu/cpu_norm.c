@@ -26,8 +26,9 @@ void lg_cpu_upsample2x(float *y, const float *x, int64_t nc, int64_t h, int64_t 
     }
 }
 
+/* oh, ow round down: an odd h's last row and an odd w's last column are
+ * never read (PyTorch's avg_pool2d floor). */
 void lg_cpu_sumpool2x2(float *y, const float *x, int64_t nc, int64_t h, int64_t w) {
-    LG_ASSERT(h % 2 == 0 && w % 2 == 0);
     int nt = lg_cpu_nthreads();
     int64_t oh = h / 2, ow = w / 2;
 #pragma omp parallel for num_threads(nt) if (nc * h * w >= (int64_t)LG_CPU_PAR_MIN) schedule(static)

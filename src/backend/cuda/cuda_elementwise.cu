@@ -662,6 +662,8 @@ __global__ void k_upsample2x(float *y, const float *x, I nc, I h, I w) {
     }
 }
 
+/* oh, ow round down as on the CPU: an odd h's last row and an odd w's last
+ * column are never read (plane p starts at input row p*h, not 2*p*oh) */
 template <typename I>
 __global__ void k_sumpool2x2(float *y, const float *x, I nc, I h, I w) {
     I ow = w / 2, oh = h / 2, n = nc * oh * ow;
@@ -693,9 +695,11 @@ __global__ void k_upsample2x_v(float *y, const float *x, unsigned npairs, lgc_fa
     }
 }
 
-/* sumpool: w % 4 == 0, x 16-byte and y 8-byte aligned; output pair q (row
- * q / (w/4)) reads a float4 from each of input rows 2*row and 2*row + 1
- * and writes a float2; the same sums in the same order as the CPU. */
+/* sumpool: w % 4 == 0, h even (output row `row` is input rows 2*row and
+ * 2*row + 1 across planes only then; odd sizes take k_sumpool2x2), x
+ * 16-byte and y 8-byte aligned; output pair q (row q / (w/4)) reads a
+ * float4 from each of input rows 2*row and 2*row + 1 and writes a float2;
+ * the same sums in the same order as the CPU. */
 __global__ void k_sumpool2x2_v(float *y, const float *x, unsigned npairs, lgc_fastdiv owp) {
     const unsigned w = 4 * owp.d;
     for (unsigned q = blockIdx.x * blockDim.x + threadIdx.x; q < npairs;
