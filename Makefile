@@ -200,3 +200,30 @@ clean:
 	rm -rf build build-*
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- fuzzing: `make fuzz BUILD=build-fuzz` (not part of all, test or check) ----
+# The libFuzzer harnesses tools/fuzz/fuzz_*.c and the seed generator
+# tools/fuzz/gen_seeds.c, linked against the library compiled again with
+# clang, coverage instrumentation and ASan+UBSan into $(BUILD)/fuzz (no MPI,
+# no CUDA). How to run them: tools/fuzz/README.md.
+FUZZ_CC := clang
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Iinclude -Isrc \
+	-I$(OBLAS_INC) -I/usr/include/cjson -O1 -g -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_LDLIBS := -L$(OBLAS_DIR) -Wl,-rpath,$(OBLAS_DIR) -lopenblas -llapacke -lcjson -lyaml -lpng -lz -lm \
+	-fopenmp -lpthread
+FUZZ_LIB := $(FUZZ_DIR)/liblipgan.a
+FUZZ_BIN := $(patsubst tools/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tools/fuzz/fuzz_*.c))
+$(FUZZ_DIR)/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+$(FUZZ_LIB): $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+$(FUZZ_DIR)/fuzz_%: tools/fuzz/fuzz_%.c $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP $< $(FUZZ_LIB) $(FUZZ_LDLIBS) -o $@
+$(FUZZ_DIR)/gen_seeds: tools/fuzz/gen_seeds.c $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP $< $(FUZZ_LIB) $(FUZZ_LDLIBS) -o $@
+.PHONY: fuzz
+fuzz: $(FUZZ_BIN) $(FUZZ_DIR)/gen_seeds

@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "io/png_read.h"
 #include "io/raster.h"
@@ -274,6 +275,18 @@ lg_status lg_png_open(const char *path, lg_png_reader **out, int *h, int *w) {
     if (r->w > LG_PNG_MAX_SIDE || r->h > LG_PNG_MAX_SIDE) {
         lg_status s = lg_error_set(LG_ERR_FORMAT, "file %s: %ux%u is too large (at most %d per side)",
                                    path, (unsigned)r->w, (unsigned)r->h, LG_PNG_MAX_SIDE);
+        lg_png_close(r);
+        return s;
+    }
+    /* The pixels must fit in the file, deflate-compressed at most 1032:1:
+     * otherwise a header of a few bytes would make the callers allocate
+     * gigabytes before the decoder finds the data missing. */
+    uint64_t bits = (uint64_t)r->w * r->h * png_get_channels(r->png, r->info) * png_get_bit_depth(r->png, r->info);
+    struct stat sb;
+    if (fstat(fileno(fp), &sb) == 0 && (uint64_t)sb.st_size < bits / 8 / 1032) {
+        lg_status s = lg_error_set(LG_ERR_FORMAT,
+                                   "file %s: truncated or corrupt: %ux%u pixels cannot fit in its %lld bytes",
+                                   path, (unsigned)r->w, (unsigned)r->h, (long long)sb.st_size);
         lg_png_close(r);
         return s;
     }

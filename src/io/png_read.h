@@ -14,7 +14,9 @@
  *
  * Error messages all start "file <path>: ...": LG_ERR_NOT_FOUND / LG_ERR_IO
  * (cannot open), LG_ERR_FORMAT (bad signature, corrupt, "file ends early
- * (truncated)", larger than LG_PNG_MAX_SIDE), LG_ERR_UNSUPPORTED, LG_ERR_NOMEM. */
+ * (truncated)", larger than LG_PNG_MAX_SIDE, or a header whose pixels cannot
+ * fit in the file even at deflate's best ratio, checked by lg_png_open before
+ * anyone allocates for them), LG_ERR_UNSUPPORTED, LG_ERR_NOMEM. */
 #ifndef LIPGAN_IO_PNG_READ_H
 #define LIPGAN_IO_PNG_READ_H
 

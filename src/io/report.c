@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -230,7 +231,8 @@ static lg_status read_metrics(page *p, const char *dir, mdata *m) {
         if (line[strspn(line, " \t\r")] != '\0') {
             cJSON *j = cJSON_Parse(line);
             const cJSON *sj = j ? cJSON_GetObjectItemCaseSensitive(j, "step") : NULL;
-            if (!cJSON_IsObject(j) || !cJSON_IsNumber(sj)) {
+            /* a step beyond int64 (1e300) would make the cast below undefined */
+            if (!cJSON_IsObject(j) || !cJSON_IsNumber(sj) || !(fabs(sj->valuedouble) < 9e18)) {
                 p->info->metrics_bad_lines++;
             } else {
                 p->info->metrics_rows++;
@@ -561,7 +563,8 @@ static long long last_number(const char *s) {
     for (const char *q = s; *q;) {
         if (*q >= '0' && *q <= '9') {
             v = 0;
-            while (*q >= '0' && *q <= '9') v = v * 10 + (*q++ - '0');
+            /* a name with more digits than fit saturates (no overflow) */
+            for (; *q >= '0' && *q <= '9'; q++) v = v > (LLONG_MAX - 9) / 10 ? LLONG_MAX : v * 10 + (*q - '0');
         } else {
             q++;
         }

@@ -332,6 +332,24 @@ static int parse_double(const char *v, double *out) {
     return 1;
 }
 
+/* Valid UTF-8: no overlong forms, surrogates or code points above U+10FFFF. */
+static int utf8_valid(const char *str) {
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        unsigned c = *s, n, lo = 0x80, hi = 0xBF;  /* allowed range of the 2nd byte */
+        if (c < 0x80) { s++; continue; }
+        if (c >= 0xC2 && c <= 0xDF) n = 2;
+        else if (c >= 0xE0 && c <= 0xEF) n = 3, lo = c == 0xE0 ? 0xA0 : lo, hi = c == 0xED ? 0x9F : hi;
+        else if (c >= 0xF0 && c <= 0xF4) n = 4, lo = c == 0xF0 ? 0x90 : lo, hi = c == 0xF4 ? 0x8F : hi;
+        else return 0;
+        if (s[1] < lo || s[1] > hi) return 0;  /* also stops at the NUL */
+        for (unsigned k = 2; k < n; k++)
+            if ((s[k] & 0xC0) != 0x80) return 0;
+        s += n;
+    }
+    return 1;
+}
+
 static const char *type_name(lg_cfg_type t) {
     switch (t) {
     case LG_CFG_INT: case LG_CFG_I64: return "an integer";
@@ -401,6 +419,11 @@ static lg_status set_key(lg_config *c, const lg_cfg_key *k, const char *v, const
         if (strlen(v) >= LG_CFG_PATH_MAX)
             return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: path longer than %d bytes",
                                 where, k->name, LG_CFG_PATH_MAX - 1);
+        /* the config is stored as YAML text (config.yaml, checkpoint
+         * metadata), which cannot hold other bytes */
+        if (!utf8_valid(v))
+            return lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: the path is not valid UTF-8; rename the file "
+                                "or folder, or link it under a UTF-8 name", where, k->name);
         strcpy(field, v);
         return LG_OK;
     }
@@ -909,13 +932,26 @@ static void fmt_float(char *buf, size_t cap, float x) {
     }
 }
 
+/* A YAML double-quoted string. Escapes what a YAML reader rejects raw
+ * (libyaml: "control characters are not allowed"): C0 controls, DEL, the
+ * C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F) and U+FFFE, U+FFFF; paths
+ * are valid UTF-8 (set_key), so a sequence is never cut. */
 static void print_quoted(FILE *f, const char *s) {
     fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-        else if (ch < 0x20) fprintf(f, "\\x%02x", ch);
-        else fputc(ch, f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char ch = *p;
+        if (ch == '"' || ch == '\\') {
+            fprintf(f, "\\%c", ch);
+        } else if (ch < 0x20 || ch == 0x7F) {
+            fprintf(f, "\\x%02x", ch);
+        } else if (ch == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) {
+            fprintf(f, "\\x%02x", *++p);
+        } else if (ch == 0xEF && p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF)) {
+            fprintf(f, "\\uFFF%c", p[2] == 0xBE ? 'E' : 'F');
+            p += 2;
+        } else {
+            fputc(ch, f);
+        }
     }
     fputc('"', f);
 }
