@@ -148,6 +148,11 @@ lg_status lg_model_create(lg_model **out, const lg_model_spec *spec,
                           const lg_backend *be, uint64_t seed);
 void lg_model_free(lg_model *m);
 const lg_model_spec *lg_model_get_spec(const lg_model *m);
+/* The learnable scalars lg_model_create would build for spec (as
+ * lg_model_count_params), without allocating the network's buffers: to
+ * check a file against the config it carries before building from it.
+ * The same errors as lg_model_create for impossible specs. */
+lg_status lg_model_spec_count(const lg_model_spec *spec, size_t *n_params);
 
 /* Forward pass. G: x = z (N, z_dim) -> (N, c, size, size), or (N, data_dim)
  * for 2-D data. D: x (N, c, size, size) (or (N, data_dim); an MLP D also

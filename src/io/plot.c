@@ -33,9 +33,10 @@ typedef struct axis {
     char lab[MAX_TICKS][48];
 } axis;
 
-/* Value -> axis space; NAN if the value cannot be shown. */
+/* Value -> axis space; NAN if the value cannot be shown: not finite, or
+ * beyond +-1e150, where spans, padding and tick steps would overflow. */
 static double tf(const axis *a, double v) {
-    if (!isfinite(v)) return NAN;
+    if (!isfinite(v) || fabs(v) > 1e150) return NAN;
     if (a->log) return v > 0 ? log10(v) : NAN;
     return v;
 }
@@ -69,7 +70,7 @@ static void fmt_tick(char *buf, size_t cap, double v, double step, int log) {
         else fmt_g(buf, cap, v, 3);
         return;
     }
-    int dec = (int)-floor(log10(step) + 1e-9);
+    int dec = step > 0 && isfinite(step) ? (int)fmin(fmax(-floor(log10(step) + 1e-9), 0), 6) : 6;
     if (dec < 0) dec = 0;
     if (dec > 6) dec = 6;
     snprintf(buf, cap, "%.*f", dec, v);
@@ -85,6 +86,7 @@ static double nice_step(double raw) {
 static void ticks_linear(axis *a, double lo, double hi, int target, int as_log) {
     double step = nice_step((hi - lo) / (target > 1 ? target : 1));
     a->nt = 0;
+    if (!(step > 0 && isfinite(step))) return; /* a span that underflows: no ticks */
     for (double k = ceil(lo / step - 1e-9); a->nt < MAX_TICKS; k++) {
         double v = k * step;
         if (v > hi + 1e-9 * step) break;

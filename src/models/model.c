@@ -368,11 +368,6 @@ static void init_layer(lg_model *m, lg_wlayer *l, float *hp, lg_rng *r) {
 
 static lg_status finalize(lg_model *m) {
     const lg_backend *be = m->be;
-    if (m->build_err)
-        return lg_error_set(LG_ERR_INVALID_ARG,
-                            "model: too many layers or tensors (limits %d layers, %d tensors); "
-                            "use fewer layers",
-                            LG_MODEL_MAX_LAYERS, LG_MODEL_MAX_TENSORS);
     size_t np = m->np ? m->np : 16, ns = m->ns ? m->ns : 16;
     m->params = lg_buffer_alloc(be, np);
     m->grads = lg_buffer_alloc(be, np);
@@ -433,10 +428,10 @@ static lg_status finalize(lg_model *m) {
     return LG_OK;
 }
 
-lg_status lg_model_create(lg_model **out, const lg_model_spec *spec, const lg_backend *be,
-                          uint64_t seed) {
+/* Validates the spec and lays the network out: the layer and tensor
+ * tables, no buffers (finalize allocates them). */
+static lg_status plan(lg_model **out, const lg_model_spec *spec, const lg_backend *be, uint64_t seed) {
     *out = NULL;
-    if (!be) be = lg_backend_cpu();
     const lg_model_spec *s = spec;
     if ((unsigned)s->arch >= LG_ARCH_COUNT)
         return lg_error_set(LG_ERR_INVALID_ARG, "model: arch %d is not one of resnet, cnn, mlp",
@@ -491,12 +486,37 @@ lg_status lg_model_create(lg_model **out, const lg_model_spec *spec, const lg_ba
     case LG_ARCH_CNN: st = lg__build_cnn(m); break;
     default: st = lg__build_mlp(m); break;
     }
-    if (st == LG_OK) st = finalize(m);
+    if (st == LG_OK && m->build_err)
+        st = lg_error_set(LG_ERR_INVALID_ARG,
+                          "model: too many layers or tensors (limits %d layers, %d tensors); "
+                          "use fewer layers",
+                          LG_MODEL_MAX_LAYERS, LG_MODEL_MAX_TENSORS);
     if (st != LG_OK) {
         lg_model_free(m);
         return st;
     }
     *out = m;
+    return LG_OK;
+}
+
+lg_status lg_model_create(lg_model **out, const lg_model_spec *spec, const lg_backend *be,
+                          uint64_t seed) {
+    if (!be) be = lg_backend_cpu();
+    LG_TRY(plan(out, spec, be, seed));
+    lg_status st = finalize(*out);
+    if (st != LG_OK) {
+        lg_model_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+lg_status lg_model_spec_count(const lg_model_spec *spec, size_t *n_params) {
+    lg_model *m;
+    *n_params = 0;
+    LG_TRY(plan(&m, spec, NULL, 0));
+    for (int i = 0; i < m->n_p; i++) *n_params += m->pdesc[i].numel;
+    lg_model_free(m);
     return LG_OK;
 }
 

@@ -769,6 +769,27 @@ static lg_status open_with_config(const char *path, int strict, char *file, size
     return st;
 }
 
+/* The config in a file's metadata says how large its networks are; a file
+ * that holds fewer values than that (damaged, or made up: 8 KB claiming a
+ * 4096-wide, 20-deep MLP) is refused before the model is allocated.
+ * free_below: networks of fewer parameters pass regardless (a file that
+ * holds some layers only, which spectra reads by name, is fine while the
+ * networks are cheap to build). */
+static lg_status check_spec_fits(lg_st_file *f, const char *file, const lg_model_spec *spec,
+                                 const char *net, size_t free_below) {
+    size_t need;
+    LG_TRY(lg_model_spec_count(spec, &need));
+    uint64_t have = 0;
+    for (size_t j = 0; j < lg_st_count(f); j++) have += (uint64_t)lg_st_at(f, j)->numel;
+    if (have < need && need >= free_below)
+        return lg_error_set(LG_ERR_FORMAT,
+                            "checkpoint %s: its config describes a %s of %zu parameters, but the file "
+                            "holds %llu values in all; the file is damaged or its config metadata "
+                            "does not belong to it",
+                            file, net, need, (unsigned long long)have);
+    return LG_OK;
+}
+
 lg_status lg_checkpoint_load_generator(const char *path, const lg_backend *be, int use_ema,
                                        lg_model **g, lg_config *cfg_out) {
     *g = NULL;
@@ -780,6 +801,7 @@ lg_status lg_checkpoint_load_generator(const char *path, const lg_backend *be, i
     lg_model_spec spec;
     lg_status st = lg__train_model_spec(&cfg, LG_NET_G, (int)shp[0], (int)shp[1], (int)shp[2],
                                         lg_config_is_toy(&cfg), &spec);
+    if (st == LG_OK) st = check_spec_fits(f, file, &spec, "generator", 0);
     if (st == LG_OK) st = lg_model_create(g, &spec, be, (uint64_t)cfg.seed);
     const char *prefix = "G.";  /* the EMA weights when asked for and saved */
     for (size_t j = 0; use_ema && j < lg_st_count(f); j++)
@@ -827,12 +849,16 @@ lg_status lg_checkpoint_models(const char *path, lg_model **g, lg_model **d) {
     lg_config cfg;
     int64_t shp[3]; /* {C, H, W} of a sample */
     LG_TRY(open_with_config(path, 0, file, sizeof file, &f, &cfg, shp));
-    lg_st_close(f);
     /* the same specs (and seed) the trainer builds its networks from */
     lg_model_spec sg, sd;
     const int toy = lg_config_is_toy(&cfg);
     lg_status st = lg__train_model_spec(&cfg, LG_NET_G, (int)shp[0], (int)shp[1], (int)shp[2], toy, &sg);
     if (st == LG_OK) st = lg__train_model_spec(&cfg, LG_NET_D, (int)shp[0], (int)shp[1], (int)shp[2], toy, &sd);
+    /* a file may hold some layers only (spectra reads them by name): only
+     * networks over 2^24 parameters (64 MB) must be backed by the file */
+    if (st == LG_OK) st = check_spec_fits(f, file, &sg, "generator", (size_t)1 << 24);
+    if (st == LG_OK) st = check_spec_fits(f, file, &sd, "discriminator", (size_t)1 << 24);
+    lg_st_close(f);
     if (st == LG_OK) st = lg_model_create(g, &sg, NULL, (uint64_t)cfg.seed);
     if (st == LG_OK) st = lg_model_create(d, &sd, NULL, (uint64_t)cfg.seed);
     if (st != LG_OK) {
