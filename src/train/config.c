@@ -819,12 +819,16 @@ lg_status lg_config_validate(const lg_config *c) {
     for (int i = 0; i < 2; i++) {
         const lg_cfg_adam *o = opts[i], *d = &def.optim.g;
         if (!strcmp(o->kind, "rmsprop")) {
-            const char *key = o->beta1 != d->beta1 ? "beta1" : o->beta2 != d->beta2 ? "beta2" : NULL;
+            int b1 = o->beta1 != d->beta1;
+            const char *key = b1 ? "beta1" : o->beta2 != d->beta2 ? "beta2" : NULL;
+            /* a key from a config file cannot be removed by --set: name its default too */
             if (key)
                 return lg_error_set(LG_ERR_INVALID_ARG,
-                                    "optim.%s.%s: an Adam setting, not used by optim.%s.kind rmsprop; "
-                                    "remove it (RMSProp's decay is optim.%s.alpha)",
-                                    nn[i], key, nn[i], nn[i]);
+                                    "optim.%s.%s: %g is an Adam setting, not used by optim.%s.kind rmsprop; "
+                                    "remove it, or set it to its default (--set optim.%s.%s=%g) "
+                                    "(RMSProp's decay is optim.%s.alpha)",
+                                    nn[i], key, b1 ? o->beta1 : o->beta2, nn[i], nn[i], key,
+                                    b1 ? d->beta1 : d->beta2, nn[i]);
         } else if (o->alpha != d->alpha) {
             return lg_error_set(LG_ERR_INVALID_ARG,
                                 "optim.%s.alpha: an RMSProp setting, not used by optim.%s.kind %s; "
