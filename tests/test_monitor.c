@@ -262,6 +262,16 @@ static void test_collapse_and_file(void) {
     }
     lg_monitor_summary_line(&s, line, sizeof line);
     CHECK(strstr(line, "WARNING: spectral collapse") && strstr(line, "D: auc min"), "line: %s", line);
+    /* the line's Lipschitz part: the architecture bound when known; without
+     * one (batch norm, G) the layer-norm product is not called an upper bound */
+    lg_monitor_summary s2 = s;
+    s2.lip_upper = 12.5;
+    s2.lip_upper_product = 3.25;
+    lg_monitor_summary_line(&s2, line, sizeof line);
+    CHECK(strstr(line, "Lip upper est. 12.5") && !strstr(line, "3.25"), "bound known: %s", line);
+    s2.lip_upper = NAN;
+    lg_monitor_summary_line(&s2, line, sizeof line);
+    CHECK(strstr(line, "Lip upper est. n/a (layer-norm product 3.25, no bound)"), "no bound: %s", line);
     CHECK_OK(lg_monitor_record(mon, 500, "D", d, NULL, 0, &s));
     CHECK(s.onsets == 0 && s.collapsed == 1 && s.warning[0] == '\0', "ongoing, no second warning");
     int n;

@@ -276,7 +276,9 @@ int lg_monitor_summary_json(const lg_monitor_summary *s, char *buf, size_t cap);
 
 /* A short text for the progress line, e.g.
  * "  D: auc min 0.31 (block3.c1) Lip upper est. 12.5, >= 0.82" followed by
- * "  WARNING: spectral collapse in D: ..." when there is a warning. */
+ * "  WARNING: spectral collapse in D: ..." when there is a warning. Without
+ * an architecture bound (lip_upper NaN: batch norm, G) the upper part reads
+ * "n/a (layer-norm product X, no bound)". */
 int lg_monitor_summary_line(const lg_monitor_summary *s, char *buf, size_t cap);
 
 /* ---- reading spectra.bin ---- */

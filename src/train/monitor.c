@@ -1124,9 +1124,12 @@ int lg_monitor_summary_json(const lg_monitor_summary *s, char *buf, size_t cap) 
 int lg_monitor_summary_line(const lg_monitor_summary *s, char *buf, size_t cap) {
     if (cap) buf[0] = '\0';
     if (!s->recorded) return 0;
-    char up[32] = "?", lo[32] = "";
-    double u = isfinite(s->lip_upper) ? s->lip_upper : s->lip_upper_product;
-    if (isfinite(u)) snprintf(up, sizeof up, "%.3g%s", u, isfinite(s->lip_upper) ? "" : " (product)");
+    char up[64] = "?", lo[32] = "";
+    /* without an architecture bound (batch norm, G) the product of the layer
+     * norms bounds nothing: said as such, not as an upper estimate */
+    if (isfinite(s->lip_upper)) snprintf(up, sizeof up, "%.3g", s->lip_upper);
+    else if (isfinite(s->lip_upper_product))
+        snprintf(up, sizeof up, "n/a (layer-norm product %.3g, no bound)", s->lip_upper_product);
     if (isfinite(s->lip_lower)) snprintf(lo, sizeof lo, ", >= %.3g", s->lip_lower);
     /* "upper est.": conv norms come from a power iteration, which approaches
      * them from below, so the printed bound is an estimate (monitor.h) */
