@@ -3,8 +3,12 @@
  * batch 128, SN on D, hinge loss, Adam, the SN-GAN ResNet of
  * configs/cifar10_sngan_hinge.yaml, on CIFAR-10-shaped data (a synthetic
  * file in the published binary format, written to a temp dir). Prints
- * `lipgan train_iter <median ms>` and '#' detail lines; the PyTorch side is
- * bench/torch_train_iter.py, bench/gpu_compare.sh runs both on a GPU.
+ * `lipgan train_iter <median ms> <method>` and '#' detail lines, each ending
+ * with the method; the PyTorch side is bench/torch_train_iter.py (its
+ * --method), bench/run.sh runs both on the CPU, bench/gpu_compare.sh on a GPU.
+ * The method is named from D's config (see method_name): the default is
+ * `sn`; e.g. --set loss=wasserstein --set lipschitz.d.sn=false
+ * --set lipschitz.d.gp_lambda=10 gives `gp` (WGAN-GP).
  *
  *   build/bench/bench_train_iter [--iters N] [--warmup N] [--device cpu|cuda]
  *        [--precision fp32|tf32|bf16] [--nondet] [--no-graph] [--set k=v ...]
@@ -51,6 +55,19 @@ static void set_or_die(lg_config *c, const char *kv) {
         fprintf(stderr, "bench_train_iter: %s\n", lg_error_msg());
         exit(4);
     }
+}
+
+/* D's Lipschitz method, named as torch_train_iter.py's --method: toeplitz,
+ * sn or none, with _gp when a gradient penalty is on, + the other D
+ * constraints (rarely benchmarked: no PyTorch counterpart there). */
+static const char *method_name(const lg_config *c, char *buf, size_t n) {
+    const lg_cfg_lip *l = &c->lipschitz.d, *lg = &c->lipschitz.g;
+    const char *base = l->toeplitz_k > 0 ? "toeplitz" : l->sn ? "sn" : "none";
+    if (l->gp_lambda > 0) base = l->toeplitz_k > 0 ? "toeplitz_gp" : l->sn ? "sn_gp" : "gp";
+    snprintf(buf, n, "%s%s%s%s%s%s", base, l->sr_gamma > 0 ? "+sr" : "", l->clip > 0 ? "+clip" : "",
+             l->clamp_ratio > 0 ? "+clamp" : "", lg->rw_lambda > 0 ? "+rw" : "",
+             lg->sn || lg->toeplitz_k > 0 ? "+g_lip" : "");
+    return buf;
 }
 
 /* Waits for all queued GPU work, so a step's time is its whole time even
@@ -152,35 +169,40 @@ int main(int argc, char **argv) {
 #ifdef LG_HAVE_CUDA
     if (cuda && lg_cuda_profile_enabled()) printf("%s", lg_cuda_profile_report(iters));
 #endif
+    char mn[96];
+    method_name(&c, mn, sizeof mn);
     if (cuda) {
 #ifdef LG_HAVE_CUDA
         static const char *pn[] = {"fp32", "tf32", "bf16"};
         int p = lg_cuda_precision();
         const char *pname = p >= 0 && p <= 2 ? pn[p] : "?";
         printf("# device cuda; precision %s; deterministic %d; graph %d (cuda.graph); "
-               "convolutions %s\n",
-               pname, lg_cuda_deterministic(), c.cuda.graph, lg_cuda_cudnn_info());
+               "convolutions %s; method %s\n",
+               pname, lg_cuda_deterministic(), c.cuda.graph, lg_cuda_cudnn_info(), mn);
         if (strcmp(pname, c.cuda.precision) || lg_cuda_deterministic() != c.cuda.deterministic)
             printf("# WARNING: the backend runs precision %s deterministic %d, the config asked "
-                   "for %s %d\n",
-                   pname, lg_cuda_deterministic(), c.cuda.precision, c.cuda.deterministic);
+                   "for %s %d; method %s\n",
+                   pname, lg_cuda_deterministic(), c.cuda.precision, c.cuda.deterministic, mn);
 #else
-        printf("# device cuda requested, but this build has no CUDA\n");
+        printf("# device cuda requested, but this build has no CUDA; method %s\n", mn);
 #endif
     } else {
-        printf("# device cpu; precision fp32; threads %d (0 = default)\n", c.threads);
+        printf("# device cpu; precision fp32; threads %d (0 = default); method %s\n", c.threads, mn);
     }
     printf("# warm-up steps (ms, not timed):");
     for (int i = 0; i < warmup; i++) printf(" %.1f", ms[i]);
-    printf("\n");
+    printf("; method %s\n", mn);
     double *tm = ms + warmup;
     double sum = 0;
     for (int i = 0; i < iters; i++) sum += tm[i];
     double med = bench_median(tm, iters); /* sorts tm */
-    printf("lipgan train_iter %.2f\n", med);
-    printf("# %d timed steps: median %.2f, min %.2f, max %.2f, mean %.2f ms\n", iters, med,
-           tm[0], tm[iters - 1], sum / iters);
-    printf("# loss D %.4f G %.4f after %d steps\n", st.loss_d, st.loss_g, iters + warmup);
+    printf("lipgan train_iter %.2f %s\n", med, mn);
+    printf("# %d timed steps: median %.2f, min %.2f, max %.2f, mean %.2f ms; method %s\n",
+           iters, med, tm[0], tm[iters - 1], sum / iters, mn);
+    printf("# loss D %.4f G %.4f after %d steps (loss %s, lipschitz.d: sn %d, toeplitz_k %g, "
+           "gp_lambda %g %s); method %s\n",
+           st.loss_d, st.loss_g, iters + warmup, c.loss, c.lipschitz.d.sn,
+           c.lipschitz.d.toeplitz_k, c.lipschitz.d.gp_lambda, c.lipschitz.d.gp_kind, mn);
     free(ms);
     lg_trainer_free(t);
     return 0;

@@ -13,7 +13,9 @@
 #          tf32 det graph | bf16 det graph  (NONDET_ALL=1: + tf32, bf16 nondet)
 #   torch  fp32 (TF32 off) | cudnn-default (TF32 convs, PyTorch's default) |
 #          tf32 | bf16 autocast          (all eager, cudnn.benchmark on)
-#   torch  fp32 + torch.compile | tf32 + torch.compile       (last, slow)
+#   METHODS (below) other than sn, per method:
+#   lipgan fp32 det graph | tf32 det graph; torch fp32 | tf32   (eager)
+#   torch  fp32 + torch.compile | tf32 + torch.compile       (last, slow; sn only)
 # Knobs (environment):
 #   DEADLINE=480        seconds for everything; runs that would start later
 #                       are skipped with a line saying so
@@ -24,12 +26,17 @@
 #   NONDET_ALL=0        1 adds lipgan tf32/bf16 nondeterministic runs
 #   TORCH=1             0 runs the lipgan side only
 #   OUT=./gpu-compare-out  where the logs go
+#   METHODS=sn          D Lipschitz methods, e.g. "sn gp sn_gp toeplitz"
+#                       (bench/torch_train_iter.py --method; lipgan's
+#                       settings as in bench/run.sh). sn: the runs above;
+#                       each other method adds the 4 runs above and a table
+#                       of its own; with the default the output is as before
 #   LG_CUDNN_PATH       cuDNN 9 for lipgan; if unset, the copy inside
 #                       PyTorch's wheel (as tests/gpu/device_run.sh finds it)
 # A failing, timed-out or skipped run shows as n/a, timeout or skipped in
 # the table and the later runs go on. Exit status: 1 if a lipgan run
 # failed (not skipped), else 0.
-# shellcheck disable=SC2086  # $L, $P, $sp: word splitting wanted
+# shellcheck disable=SC2086,SC2046  # $L, $P, $sp, $(lipgan_sets): word splitting wanted
 set -u
 PACK=${1:?usage: bench/gpu_compare.sh PACKDIR|PACK.tar.gz [ITERS]}
 ITERS=${2:-10}
@@ -40,6 +47,7 @@ COMPILE_TIMEOUT=${COMPILE_TIMEOUT:-240}
 COMPILE_MODE=${COMPILE_MODE:-default}
 NONDET_ALL=${NONDET_ALL:-0}
 TORCH=${TORCH:-1}
+METHODS=${METHODS:-sn}
 OUT=${OUT:-$PWD/gpu-compare-out}
 case "$PACK" in /*) ;; *) PACK=$PWD/$PACK ;; esac
 case "$OUT" in /*) ;; *) OUT=$PWD/$OUT ;; esac
@@ -65,6 +73,22 @@ if [ "$TORCH" = 1 ] && ! python3 -c "import torch" 2>/dev/null; then
     TORCH=0
 fi
 echo "== ITERS=$ITERS DEADLINE=${DEADLINE}s RUN_TIMEOUT=${RUN_TIMEOUT}s COMPILE=$COMPILE (${COMPILE_TIMEOUT}s, mode $COMPILE_MODE) NONDET_ALL=$NONDET_ALL"
+[ "$METHODS" = sn ] || echo "== METHODS=$METHODS"
+# lipgan's config overrides per method (as bench/run.sh, torch_train_iter.py's METHOD_SETS)
+lipgan_sets() {
+    case "$1" in
+        gp) echo "--set loss=wasserstein --set lipschitz.d.sn=false --set lipschitz.d.gp_lambda=10" ;;
+        sn_gp) echo "--set loss=wasserstein --set lipschitz.d.gp_lambda=10" ;;
+        toeplitz) echo "--set lipschitz.d.sn=false --set lipschitz.d.toeplitz_k=1" ;;
+        *) return 1 ;;
+    esac
+}
+extra=""  # the methods other than sn
+for m in $METHODS; do
+    [ "$m" = sn ] && continue
+    if lipgan_sets "$m" >/dev/null; then extra="$extra $m"
+    else echo "== METHODS: unknown method '$m' (sn, gp, sn_gp, toeplitz): skipped"; fi
+done
 
 lipfail=0
 run() { # run NAME SECONDS CMD...: log in $OUT/NAME.log, status in $OUT/NAME.rc
@@ -107,6 +131,16 @@ if [ "$TORCH" = 1 ]; then
     run torch_cudnn_default "$RUN_TIMEOUT" $P --cudnn-default
     run torch_tf32 "$RUN_TIMEOUT" $P --tf32
     run torch_bf16 "$RUN_TIMEOUT" $P --bf16
+fi
+for m in $extra; do
+    run "lipgan_fp32_det_graph_$m" "$RUN_TIMEOUT" $L --precision fp32 $(lipgan_sets "$m")
+    run "lipgan_tf32_det_graph_$m" "$RUN_TIMEOUT" $L --precision tf32 $(lipgan_sets "$m")
+    if [ "$TORCH" = 1 ]; then
+        run "torch_fp32_$m" "$RUN_TIMEOUT" $P --method "$m"
+        run "torch_tf32_$m" "$RUN_TIMEOUT" $P --method "$m" --tf32
+    fi
+done
+if [ "$TORCH" = 1 ]; then
     if [ "$COMPILE" = 1 ]; then
         run torch_fp32_compile "$COMPILE_TIMEOUT" $P --compile --compile-mode "$COMPILE_MODE"
         run torch_tf32_compile "$COMPILE_TIMEOUT" $P --tf32 --compile --compile-mode "$COMPILE_MODE"
@@ -160,5 +194,12 @@ row "bf16 det graph | bf16 autocast" lipgan_bf16_det_graph torch_bf16
 [ "$NONDET_ALL" = 1 ] && row "bf16 nondet graph | bf16 autocast" lipgan_bf16_nondet_graph torch_bf16
 row "defaults: fp32 det graph | cudnn-default" lipgan_fp32_det_graph torch_cudnn_default
 row "tf32 det graph | cudnn-default (TF32 convs)" lipgan_tf32_det_graph torch_cudnn_default
+for m in $extra; do
+    echo
+    echo "-- method $m: one full iteration (5 D b64 + 1 G b128), median of $ITERS, ms; ratios = torch/lipgan"
+    printf "%-44s %10s %10s %8s %11s %9s\n" "mode (lipgan | torch), $m" "lipgan" "torch" "ratio" "torch.comp" "ratio"
+    row "fp32 det graph | fp32 (TF32 off)" "lipgan_fp32_det_graph_$m" "torch_fp32_$m"
+    row "tf32 det graph | tf32" "lipgan_tf32_det_graph_$m" "torch_tf32_$m"
+done
 echo "== logs in $OUT; done in $(( $(date +%s) - T0 )) s"
 exit $lipfail

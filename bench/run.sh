@@ -1,24 +1,46 @@
 #!/bin/sh
 # Side-by-side benchmark: lipgan vs PyTorch (same invocation, same machine).
 #   bench/run.sh [--iters N] [--train-iters N] [--sn] [--device cpu|cuda] [--unset-coretype]
-# Cases: ResNet D fwd+bwd (b64), G fwd+bwd (b128), and one full SN-GAN
-# training iteration (5 D steps b64 + 1 G step b128; TRAIN_ITER=0 skips it).
+#                [--method M ...] [--d-width N] [--g-width N]
+# Cases: ResNet D fwd+bwd (b64), G fwd+bwd (b128) (MODELS=0 skips them), and
+# one full training iteration (5 D steps b64 + 1 G step b128; TRAIN_ITER=0
+# skips it) per D Lipschitz method: --method sn|gp|sn_gp|toeplitz (repeat
+# it, or METHODS="sn gp sn_gp toeplitz"; default sn, the SN-GAN iteration;
+# see bench/torch_train_iter.py for what each runs on both sides).
+# --d-width / --g-width set D's / G's channels of the iteration on BOTH
+# sides (lipgan: model.d.width / model.g.width; default 128 / 256).
 # --unset-coretype unsets OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) for BOTH
 # sides, as the benchmark may; by default the environment is left as it is.
+# shellcheck disable=SC2086,SC2046  # word splitting of the argument lists wanted
 set -e
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-args=""; iter_args=""; unset_ct=0
+args=""; iter_args=""; unset_ct=0; methods=""; lw=""; tw=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --unset-coretype) unset_ct=1 ;;
         --iters) args="$args $1 $2"; shift ;;
         --train-iters) iter_args="$iter_args --iters $2"; shift ;;
         --device) args="$args $1 $2"; iter_args="$iter_args $1 $2"; shift ;;
+        --method) methods="$methods $2"; shift ;;
+        --d-width) lw="$lw --set model.d.width=$2"; tw="$tw --d-width $2"; shift ;;
+        --g-width) lw="$lw --set model.g.width=$2"; tw="$tw --g-width $2"; shift ;;
         *) args="$args $1" ;;
     esac
     shift
 done
+methods=${methods:-${METHODS:-sn}}
+# lipgan's config overrides per method (the same as METHOD_SETS in torch_train_iter.py)
+lipgan_sets() {
+    case "$1" in
+        sn) echo "" ;;
+        gp) echo "--set loss=wasserstein --set lipschitz.d.sn=false --set lipschitz.d.gp_lambda=10" ;;
+        sn_gp) echo "--set loss=wasserstein --set lipschitz.d.gp_lambda=10" ;;
+        toeplitz) echo "--set lipschitz.d.sn=false --set lipschitz.d.toeplitz_k=1" ;;
+        *) echo "bench/run.sh: unknown method '$1' (sn, gp, sn_gp, toeplitz)" >&2; return 1 ;;
+    esac
+}
+for m in $methods; do lipgan_sets "$m" >/dev/null || exit 2; done
 if [ "$unset_ct" = 1 ]; then
     echo "# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for both sides"
     unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
@@ -28,17 +50,26 @@ fi
 threads=${OMP_NUM_THREADS:-$(nproc)}
 export OMP_NUM_THREADS=$threads
 make -s BUILD=$BUILD $BUILD/bench/bench_models $BUILD/bench/bench_train_iter >/dev/null
+have_torch=0
+if python3 -c "import torch" 2>/dev/null; then have_torch=1; else echo "# torch not installed: lipgan side only"; fi
+[ -n "$lw" ] && echo "# training iteration widths:$lw (lipgan) /$tw (torch)"
 out=$(mktemp)
-$BUILD/bench/bench_models $args > "$out"
-[ "${TRAIN_ITER:-1}" = 1 ] && $BUILD/bench/bench_train_iter $iter_args >> "$out"
-if python3 -c "import torch" 2>/dev/null; then
-    python3 bench/torch_models.py --threads "$threads" $args 2>/dev/null >> "$out"
-    [ "${TRAIN_ITER:-1}" = 1 ] && (cd bench && python3 torch_train_iter.py --threads "$threads" $iter_args 2>/dev/null) >> "$out"
-else
-    echo "# torch not installed: lipgan side only"
+if [ "${MODELS:-1}" = 1 ]; then
+    $BUILD/bench/bench_models $args > "$out"
+    [ "$have_torch" = 1 ] && python3 bench/torch_models.py --threads "$threads" $args 2>/dev/null >> "$out"
 fi
+if [ "${TRAIN_ITER:-1}" = 1 ]; then
+    for m in $methods; do # both sides of one method back to back
+        echo "# method $m: lipgan $(lipgan_sets "$m")$lw" >&2
+        $BUILD/bench/bench_train_iter $iter_args $(lipgan_sets "$m") $lw >> "$out"
+        [ "$have_torch" = 1 ] && (cd bench && python3 torch_train_iter.py --threads "$threads" --method "$m" $tw $iter_args 2>/dev/null) >> "$out"
+    done
+fi
+[ -n "${KEEP_LOG:-}" ] && cp "$out" "$KEEP_LOG"
+# rows: the model cases by name, the iteration as "train_iter <method>" ($4)
 awk '
-  $1=="lipgan" {l[$2]=$3} $1=="torch" {t[$2]=$3}
+  $1=="lipgan" || $1=="torch" { k = $2; if (NF >= 4) k = k " " $4 }
+  $1=="lipgan" {l[k]=$3} $1=="torch" {t[k]=$3}
   END {
     printf "%-22s %12s %12s %10s\n", "case", "lipgan ms", "torch ms", "torch/lipgan";
     for (k in l) printf "%-22s %12.2f %12s %10s\n", k, l[k], (k in t) ? sprintf("%.2f", t[k]) : "-", (k in t) ? sprintf("%.2fx", t[k]/l[k]) : "-";

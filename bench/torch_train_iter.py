@@ -1,13 +1,49 @@
 #!/usr/bin/env python3
-"""PyTorch side of the training-iteration benchmark: one SN-GAN CIFAR-10
-iteration (5 D updates at batch 64 + 1 G update at batch 128), SN on every D
-layer (torch.nn.utils.spectral_norm), hinge loss, Adam(2e-4, 0, 0.9), the
-ResNets of bench/torch_models.py. Prints `torch train_iter <median ms>`
-(`torch train_iter_compile <ms>` with --compile) and '# ' detail lines.
+"""PyTorch side of the training-iteration benchmark: one CIFAR-10 GAN
+iteration (5 D updates at batch 64 + 1 G update at batch 128), Adam(2e-4, 0,
+0.9), the ResNets of bench/torch_models.py, with D's Lipschitz method chosen
+by --method (default sn: the SN-GAN iteration). Prints
+`torch train_iter <median ms> <method>` (`torch train_iter_compile ...` with
+--compile) and '# ' detail lines, each ending with the method.
 
-  python3 bench/torch_train_iter.py [--threads 2] [--iters 5] [--warmup 3]
+  python3 bench/torch_train_iter.py [--method sn|gp|sn_gp|toeplitz] [--threads 2]
+      [--iters 5] [--warmup 3] [--d-width 128] [--g-width 256]
       [--device cpu|cuda] [--tf32] [--bf16] [--cudnn-default] [--no-benchmark]
       [--compile [--compile-mode MODE]]
+
+Methods, and the lipgan side's settings for the same work (bench/run.sh
+passes them to bench_train_iter; METHOD_SETS below):
+  sn        hinge loss, SN on every D layer        (the config's defaults)
+  gp        WGAN-GP: wasserstein loss, two-sided gradient penalty lambda 10
+            at interpolates of real and fake (torch.autograd.grad with
+            create_graph=True), no SN
+            (--set loss=wasserstein --set lipschitz.d.sn=false --set lipschitz.d.gp_lambda=10)
+  sn_gp     SN and that penalty, wasserstein loss
+            (--set loss=wasserstein --set lipschitz.d.gp_lambda=10)
+  toeplitz  hinge loss; every D conv divided by its true operator norm
+            (thesis 4.1.2), the linear layer plain SN
+            (--set lipschitz.d.sn=false --set lipschitz.d.toeplitz_k=1)
+--d-width / --g-width: channels of D and G (lipgan: model.d.width, model.g.width).
+
+Power iterations as lipgan's trainer runs them (src/train/trainer.c): one per
+D update, in that update's first D call (lipgan runs D once over [real;
+fake]; here D runs on real, then fake, as PyTorch GAN code does: the same
+multiply-adds), none in the fake and gradient-penalty calls nor in G's
+update (whose D call reuses the vectors). For the hook SN this is done by
+D.train() for the first call and D.eval() for the others (D has no batch
+norm or dropout: the mode only switches SN's power iteration). Each D call
+recomputes sigma from the stored vectors with a graph (as lipgan does in
+each of its D passes), so this side computes sigma once more per D update
+than lipgan (its separate fake pass): a mat-vec for SN, a one-image conv for
+Toeplitz.
+
+Toeplitz (ToeplitzNorm, a torch.nn.utils.parametrize parametrization of
+each Conv2d's weight): a persistent u of the layer's input shape (1, C, H,
+W); per updating call, without grad, y = normalize(conv2d(u, W)),
+u = normalize(conv_transpose2d(y, W)) (out of place: an earlier graph may
+hold the old u); then sigma = ||conv2d(u, W)|| with a graph and W / sigma.
+lipgan computes sigma as <conv2d(u, W), y_hat> with y_hat = that output
+normalized, a constant: the same value and gradient, the same one conv.
 
 Precision flags as in torch_models.py: fp32 with TF32 off by default; --tf32;
 --cudnn-default (cuDNN TF32 at PyTorch's default, on); --bf16 (autocast
@@ -32,8 +68,79 @@ parametrization starts with 15 power iterations).
 """
 import argparse, sys, time
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils import parametrize
 from torch_models import D, G, add_precision_args, apply_precision, autocast
+
+# D's loss, Lipschitz method and penalty weight per --method
+METHODS = {
+    "sn": dict(loss="hinge", lip="sn", gp=0.0),
+    "gp": dict(loss="wasserstein", lip=None, gp=10.0),
+    "sn_gp": dict(loss="wasserstein", lip="sn", gp=10.0),
+    "toeplitz": dict(loss="hinge", lip="toeplitz", gp=0.0),
+}
+# the lipgan side's config overrides for the same work (bench/run.sh)
+METHOD_SETS = {
+    "sn": "",
+    "gp": "--set loss=wasserstein --set lipschitz.d.sn=false --set lipschitz.d.gp_lambda=10",
+    "sn_gp": "--set loss=wasserstein --set lipschitz.d.gp_lambda=10",
+    "toeplitz": "--set lipschitz.d.sn=false --set lipschitz.d.toeplitz_k=1",
+}
+
+
+class ToeplitzNorm(nn.Module):
+    """Parametrization W -> W / sigma(T_W): T_W is the convolution at the
+    layer's input shape, stride and padding, sigma its operator norm by power
+    iteration with the persistent input-space vector u (1, C, H, W)."""
+
+    def __init__(self, conv, in_shape, n_iter=1, prime=15, eps=1e-12):
+        super().__init__()
+        self.stride, self.padding, self.n_iter, self.eps = conv.stride, conv.padding, n_iter, eps
+        u = torch.randn(1, *in_shape, device=conv.weight.device)
+        self.register_buffer("u", F.normalize(u.flatten(), dim=0, eps=eps).view_as(u))
+        self.power_step(conv.weight.detach(), prime)  # as parametrizations.spectral_norm's 15
+
+    @torch.no_grad()
+    def power_step(self, w, n=None):
+        u = self.u
+        with torch.autocast(u.device.type, enabled=False):  # fp32 even under --bf16
+            u = self._iterate(u, w.float(), self.n_iter if n is None else n)
+        self.u = u  # a new tensor, not an in-place update
+
+    def _iterate(self, u, w, n):
+        for _ in range(n):
+            y = F.conv2d(u, w, None, self.stride, self.padding)
+            y = F.normalize(y.flatten(), dim=0, eps=self.eps).view_as(y)
+            u = F.conv_transpose2d(y, w, None, self.stride, self.padding)
+            u = F.normalize(u.flatten(), dim=0, eps=self.eps).view_as(u)
+        return u
+
+    def forward(self, w):
+        if self.training:
+            self.power_step(w.detach())
+        sigma = torch.linalg.vector_norm(F.conv2d(self.u, w, None, self.stride, self.padding))
+        return w / sigma
+
+
+def toeplitz_d(d, sn_impl, dev, img=32):
+    """ToeplitzNorm on every Conv2d of d, at the input shape each sees (one
+    forward of one image finds them); SN on the Linear layer."""
+    shapes, hooks = {}, []
+    for m in d.modules():
+        if isinstance(m, nn.Conv2d):
+            hooks.append(m.register_forward_pre_hook(
+                lambda mod, inp: shapes.__setitem__(mod, tuple(inp[0].shape[1:]))))
+    with torch.no_grad():
+        d(torch.zeros(1, 3, img, img, device=dev))
+    for h in hooks:
+        h.remove()
+    for m in list(d.modules()):
+        if isinstance(m, nn.Conv2d):
+            parametrize.register_parametrization(m, "weight", ToeplitzNorm(m, shapes[m]))
+    d.l = (nn.utils.parametrizations.spectral_norm(d.l) if sn_impl == "param"
+           else nn.utils.spectral_norm(d.l))
+    return d
 
 
 def main():
@@ -49,20 +156,37 @@ def main():
     ap.add_argument("--sn-impl", choices=["hook", "param"], default=None,
                     help="spectral norm: torch.nn.utils.spectral_norm (hook, default eager) or "
                          "parametrizations.spectral_norm (param, default with --compile)")
+    ap.add_argument("--method", choices=sorted(METHODS), default="sn",
+                    help="D's Lipschitz method (see the module doc); default sn")
+    ap.add_argument("--d-width", type=int, default=128, help="D channels (lipgan model.d.width)")
+    ap.add_argument("--g-width", type=int, default=256, help="G channels (lipgan model.g.width)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    meth = METHODS[a.method]
+    mt = f"; method {a.method}"  # ends every output line
     sn_impl = a.sn_impl or ("param" if a.compile else "hook")
     print(apply_precision(a) + f"; spectral norm {sn_impl}" +
-          (f"; torch.compile mode {a.compile_mode}" if a.compile else ""), flush=True)
+          (f"; torch.compile mode {a.compile_mode}" if a.compile else "") +
+          f"; loss {meth['loss']}, D {meth['lip'] or 'no'} normalization, gp lambda {meth['gp']:g}, "
+          f"widths D {a.d_width} G {a.g_width}" + mt, flush=True)
     torch.manual_seed(0)
     dev = a.device
     case = "train_iter_compile" if a.compile else "train_iter"
-    d, g = D(sn=True if sn_impl == "hook" else "param").to(dev), G().to(dev)
+    if meth["lip"] == "sn":
+        d = D(ch=a.d_width, sn=True if sn_impl == "hook" else "param").to(dev)
+    elif meth["lip"] == "toeplitz":
+        d = toeplitz_d(D(ch=a.d_width).to(dev), sn_impl, dev)
+    else:
+        d = D(ch=a.d_width).to(dev)
+    g = G(ch=a.g_width).to(dev)
     sn_mods = []  # (the _SpectralNorm module, its ParametrizationList) per SN layer
+    toep_mods = [(m.parametrizations.weight[0], m.parametrizations.weight) for m in d.modules()
+                 if hasattr(m, "parametrizations") and isinstance(m.parametrizations.weight[0], ToeplitzNorm)]
     if sn_impl == "param":
         d.eval()
         sn_mods = [(m.parametrizations.weight[0], m.parametrizations.weight)
-                   for m in d.modules() if hasattr(m, "parametrizations")]
+                   for m in d.modules() if hasattr(m, "parametrizations")
+                   and not isinstance(m.parametrizations.weight[0], ToeplitzNorm)]
 
     def power_step():
         """One power iteration per SN layer, out of place (new u, v tensors,
@@ -74,13 +198,15 @@ def main():
                 v = F.normalize(torch.mv(w.t(), sn._u), dim=0, eps=sn.eps)
                 sn._u = F.normalize(torch.mv(w, v), dim=0, eps=sn.eps)
                 sn._v = v
+            for tn, pl in toep_mods:
+                tn.power_step(pl.original)
     od = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.0, 0.9))
     og = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.0, 0.9))
     data = torch.rand(1000, 3, 32, 32, device=dev) * 2 - 1
 
     def failed(e):
         msg = str(e).strip().splitlines()
-        print(f"torch {case} FAILED: {type(e).__name__}: {msg[0] if msg else ''}"[:400], flush=True)
+        print(f"torch {case} FAILED: {type(e).__name__}: {msg[0] if msg else ''}"[:400] + mt, flush=True)
         sys.exit(0)
 
     if a.compile:
@@ -92,10 +218,28 @@ def main():
     else:
         dc = d
 
-    def disc(x):
-        if sn_mods:
-            power_step()
+    def disc(x, update):
+        """D(x); update: run the power iterations (the first D call of a D update)."""
+        if sn_impl == "param":  # D stays in eval mode; the iterations are done here
+            if update:
+                power_step()
+        elif d.training != update:
+            d.train(update)  # hook SN and ToeplitzNorm iterate in training mode only
         return dc(x)
+
+    def d_loss(x, fake):
+        dr, df = disc(x, True), disc(fake, False)
+        if meth["loss"] == "hinge":
+            loss = F.relu(1 - dr).mean() + F.relu(1 + df).mean()
+        else:
+            loss = df.mean() - dr.mean()
+        if meth["gp"] > 0:  # WGAN-GP, as Gulrajani et al.'s code
+            eps = torch.rand(x.shape[0], 1, 1, 1, device=dev)
+            xh = (fake + eps * (x - fake)).detach().requires_grad_(True)
+            out = disc(xh, False)
+            gr, = torch.autograd.grad(out, xh, grad_outputs=torch.ones_like(out), create_graph=True)
+            loss = loss + meth["gp"] * ((gr.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+        return loss
 
     def iteration():
         for _ in range(5):
@@ -103,13 +247,13 @@ def main():
             with autocast(a):
                 with torch.no_grad():
                     fake = g(torch.randn(64, 128, device=dev))
-                loss = F.relu(1 - disc(x)).mean() + F.relu(1 + disc(fake)).mean()
+                loss = d_loss(x, fake)
             od.zero_grad(set_to_none=True)
             loss.backward()
             od.step()
         with autocast(a):
             fake = g(torch.randn(128, 128, device=dev))
-            lg = -disc(fake).mean()
+            lg = -disc(fake, False).mean()
         og.zero_grad(set_to_none=True)
         lg.backward()
         og.step()
@@ -134,16 +278,16 @@ def main():
         if not a.compile:
             raise
         failed(e)
-    print("# warm-up iterations (ms, not timed): " + " ".join(f"{t:.1f}" for t in wt))
+    print("# warm-up iterations (ms, not timed): " + " ".join(f"{t:.1f}" for t in wt) + mt)
     ts = []
     for _ in range(max(a.iters, 1)):
         t, losses = timed()
         ts.append(t)
     ts.sort()
     med = ts[len(ts) // 2]
-    print(f"torch {case} {med:.2f}")
+    print(f"torch {case} {med:.2f} {a.method}")
     print(f"# {len(ts)} timed iterations: median {med:.2f}, min {ts[0]:.2f}, max {ts[-1]:.2f}, "
-          f"mean {sum(ts) / len(ts):.2f} ms; loss D {losses[0]:.4f} G {losses[1]:.4f}")
+          f"mean {sum(ts) / len(ts):.2f} ms; loss D {losses[0]:.4f} G {losses[1]:.4f}" + mt)
 
 
 if __name__ == "__main__":
