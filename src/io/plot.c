@@ -70,9 +70,8 @@ static void fmt_tick(char *buf, size_t cap, double v, double step, int log) {
         else fmt_g(buf, cap, v, 3);
         return;
     }
+    /* clamped to [0, 6] before the cast, which a huge or degenerate step would overflow */
     int dec = step > 0 && isfinite(step) ? (int)fmin(fmax(-floor(log10(step) + 1e-9), 0), 6) : 6;
-    if (dec < 0) dec = 0;
-    if (dec > 6) dec = 6;
     snprintf(buf, cap, "%.*f", dec, v);
 }
 
