@@ -447,6 +447,22 @@ static void test_settings_that_do_nothing(void) {
     CHECK(lg_config_warnings(&c, NULL, "") == 0, "SR every 5 with n_dis 5 warns");
     CHECK_OK(lg_config_set(&c, "train.n_dis=10"));
     CHECK(lg_config_warnings(&c, NULL, "") == 0, "SR every 5 with n_dis 10 warns");
+    /* sr_schedule steps (the public code's timing) does not warn about
+     * n_dis; without SR it is named as unused; a bad value is refused */
+    CHECK_OK(lg_config_set(&c, "train.n_dis=3"));
+    CHECK(lg_config_warnings(&c, NULL, "") == 1, "SR every 5 with n_dis 3 does not warn");
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.sr_schedule=steps"));
+    CHECK(lg_config_warnings(&c, NULL, "") == 0, "sr_schedule steps with n_dis 3 warns");
+    CHECK_OK(lg_config_set(&c, "lipschitz.d.sr_gamma=0"));
+    txt = NULL, len = 0;
+    f = open_memstream(&txt, &len);
+    n = lg_config_warnings(&c, f, "");
+    fclose(f);
+    CHECK(n == 1 && txt && strstr(txt, "lipschitz.d.sr_schedule steps is not used"), "sr_schedule without SR: %s",
+          txt ? txt : "");
+    free(txt);
+    CHECK_STATUS(lg_config_set(&c, "lipschitz.d.sr_schedule=iterations"), LG_ERR_INVALID_ARG);
+    CHECK(strstr(lg_error_msg(), "updates|steps") != NULL, "bad sr_schedule: %s", lg_error_msg());
 }
 
 /* optim.<net>.kind rmsprop (the WGAN reference's optimizer) and the

@@ -440,13 +440,33 @@ static void test_sr(void) {
     const int64_t shape[2] = {R, C};
     double s[R];
 
-    /* gamma = round(0.5 * 5) = 3: spectrum (1, 1, 1, 0.5/4, 0.25/4) */
+    /* gamma = floor(0.5 * 5) = 2 (the SR-GAN code's s[:n // 2] = 1):
+     * spectrum (1, 1, 1/4, 0.5/4, 0.25/4) */
     memcpy(w1, w, sizeof w);
     CHECK_OK(lg_sr_apply(NULL, w1, 2, shape, 0, 0.5f, 0, NULL));
     svals_of(w1, 2, shape, 0, s);
-    const double want[R] = {1, 1, 1, 0.125, 0.0625};
+    const double want[R] = {1, 1, 0.25, 0.125, 0.0625};
     for (int i = 0; i < R; i++)
         CHECK(fabs(s[i] - want[i]) < 2e-6, "SR s[%d] = %.8g, want %.8g", i, s[i], want[i]);
+    /* 0.7f is 0.69999999, so 0.7f * 10 falls just short of 7: still 7 values
+     * (a plain floor would give 6); 0.9f likewise */
+    {
+        enum { R2 = 10, C2 = 12 };
+        double s10[R2];
+        for (int i = 0; i < R2; i++) s10[i] = 10.0 - i;
+        float w10[R2 * C2];
+        double sv[R2];
+        const float fr[2] = {0.7f, 0.9f};
+        for (int k = 0; k < 2; k++) {
+            make_matrix(R2, C2, s10, 59, w10);
+            CHECK_OK(lg_sr_apply(NULL, w10, 2, (int64_t[]){R2, C2}, 0, fr[k], 0, NULL));
+            svals_of(w10, 2, (int64_t[]){R2, C2}, 0, sv);
+            for (int i = 0; i < R2; i++) {
+                const double wi = i < 7 + 2 * k ? 1.0 : s10[i] / s10[0];
+                CHECK(fabs(sv[i] - wi) < 2e-6, "SR(%g) s[%d] = %.8g, want %.8g", fr[k], i, sv[i], wi);
+            }
+        }
+    }
 
     /* gamma = 1 is SN with the exact sigma: W / s1 elementwise */
     memcpy(w1, w, sizeof w);
@@ -470,10 +490,10 @@ static void test_sr(void) {
     float m[24], wt[24];
     make_matrix(3, 8, ts0, 53, m);
     lg_weight_from_mat(m, 4, tshape, 1, wt);
-    CHECK_OK(lg_sr_apply(NULL, wt, 4, tshape, 1, 0.5f, 0, NULL)); /* gamma = round(1.5) = 2 */
+    CHECK_OK(lg_sr_apply(NULL, wt, 4, tshape, 1, 0.5f, 0, NULL)); /* gamma = floor(1.5) = 1 */
     svals_of(wt, 4, tshape, 1, s);
-    CHECK(fabs(s[0] - 1) < 2e-6 && fabs(s[1] - 1) < 2e-6 && fabs(s[2] - 0.05) < 2e-6,
-          "SR convT spectrum %.8g %.8g %.8g, want 1 1 0.05", s[0], s[1], s[2]);
+    CHECK(fabs(s[0] - 1) < 2e-6 && fabs(s[1] - 0.5) < 2e-6 && fabs(s[2] - 0.05) < 2e-6,
+          "SR convT spectrum %.8g %.8g %.8g, want 1 0.5 0.05", s[0], s[1], s[2]);
 
     /* dynamic: keeps the elementwise max of the normalized spectra */
     lg_sr_state st = {0};

@@ -904,6 +904,44 @@ static void test_sr_phase_after_skip(void) {
     lg_trainer_free(t);
 }
 
+/* sr_schedule steps follows the public SR-GAN code (SR after every D
+ * update of every sr_every-th iteration, the first included); updates is
+ * the paper's last-update rule. n_dis 2, sr_every 3: with steps, SR ends
+ * steps 1, 4 and 7 (1-based); with updates, it follows D updates 3, 6, 9,
+ * 12, of which 6 and 12 end steps 3 and 6. sigma1 is exactly 1 after a step
+ * that ends on SR and moved by Adam after the others. */
+static void test_sr_schedule_steps(void) {
+    for (int by_step = 0; by_step < 2; by_step++) {
+        lg_config c;
+        toy_config(&c);
+        const char *sets[] = {"lipschitz.d.sn=true", "lipschitz.d.sr_gamma=0.5", "lipschitz.d.sr_every=3",
+                              "train.n_dis=2", NULL};
+        for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
+        CHECK_OK(lg_config_set(&c, by_step ? "lipschitz.d.sr_schedule=steps" : "lipschitz.d.sr_schedule=updates"));
+        lg_trainer *t;
+        CHECK_OK(lg_trainer_create(&t, &c));
+        if (!t) return;
+        double on = 0, off = 1e9;
+        for (int step = 1; step <= 7; step++) {
+            lg_train_stats st;
+            CHECK_OK(lg_trainer_step(t, &st));
+            double e = sr_sigma_err(lg_trainer_discriminator(t));
+            if (by_step ? (step - 1) % 3 == 0 : step % 3 == 0) {
+                if (e > on) on = e;
+            } else if (e < off) {
+                off = e;
+            }
+        }
+        CHECK(on < 1e-5, "sr_schedule %s: a step that ends on SR has |sigma1 - 1| = %.3g",
+              by_step ? "steps" : "updates", on);
+        CHECK(off > 1e-5, "sr_schedule %s: a step that should not end on SR has |sigma1 - 1| = %.3g",
+              by_step ? "steps" : "updates", off);
+        printf("  sr_schedule %s: max |sigma1-1| after SR steps %.2g, min after the others %.2g\n",
+               by_step ? "steps" : "updates", on, off);
+        lg_trainer_free(t);
+    }
+}
+
 /* QA item 11: the progress line labels D's sigma column by what it is. */
 static void test_progress_sigma_label(void) {
     char dir[64], p[256], cifar[256];
@@ -965,5 +1003,6 @@ int main(void) {
     LG_TEST_RUN(test_diverged_count_is_limit);
     LG_TEST_RUN(test_progress_sigma_label);
     LG_TEST_RUN(test_sr_phase_after_skip);
+    LG_TEST_RUN(test_sr_schedule_steps);
     return lg_test_summary("test_train");
 }

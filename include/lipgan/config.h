@@ -63,6 +63,10 @@ typedef struct lg_cfg_lip {
                                  * values (paper: 0.5; tiny = 1 value = exact SN) */
     int sr_every;               /* ... applied after every N-th update of the network, skipped
                                  * (non-finite) ones counted (paper: 5, = n_dis) */
+    char sr_schedule[LG_CFG_STR_MAX]; /* updates: after every sr_every-th update (the paper's
+                                 * "last D update" with sr_every = n_dis); steps: after every
+                                 * update of every sr_every-th step, the first included (the
+                                 * public SR-GAN code: iteration % 5 == 0) */
     int sr_dynamic;             /* SR's dynamic variant (running maximum of the spectrum) */
     float clip;                 /* > 0: weight clipping to [-c, c] after each update (WGAN) */
     float gp_lambda;            /* > 0: gradient penalty weight (D only) */

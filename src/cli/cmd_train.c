@@ -55,7 +55,7 @@ static void usage(FILE *f) {
             "its normalization uses (metrics.jsonl: sigma_d_min/mean/max):\n"
             "  SN        the spectral norm of the reshaped weight matrix; the layer as used has 1\n"
             "  SR-GAN    the same, about 1 just after each SR step, which rescales the raw weights\n"
-            "            (lipschitz.d.sr_every)\n"
+            "            (lipschitz.d.sr_every, sr_schedule)\n"
             "  Toeplitz  the convolution's true operator norm (linear layers: the matrix norm); a\n"
             "            conv as used has lipschitz.d.toeplitz_k, a linear layer 1 (plain SN)\n"
             "Large or growing raw norms are what D would have without the constraint, not D's\n"

@@ -42,7 +42,13 @@
     {"lipschitz." n ".sr_gamma", LG_CFG_FLOAT, OFF(lipschitz.N.sr_gamma), 0, 1, NULL,        \
      "> 0: SR-GAN, compensate this fraction of the singular values (paper 0.5)"},            \
     {"lipschitz." n ".sr_every", LG_CFG_INT, OFF(lipschitz.N.sr_every), 1, 1000000, NULL,    \
-     "apply SR after every N-th update of this network (skipped updates count)"},              \
+     "apply SR after every N-th update of this network (skipped updates count); with "       \
+     "sr_schedule steps, in every N-th step"},                                                \
+    {"lipschitz." n ".sr_schedule", LG_CFG_ENUM, OFF(lipschitz.N.sr_schedule), 0, 0,         \
+     "updates|steps",                                                                         \
+     "updates: SR after every sr_every-th update (paper sec. 4: the last D update of a step, " \
+     "sr_every = n_dis); steps: after every update of every sr_every-th step, from the first " \
+     "(the public SR-GAN code)"},                                                             \
     {"lipschitz." n ".sr_dynamic", LG_CFG_BOOL, OFF(lipschitz.N.sr_dynamic), 0, 1, NULL,     \
      "SR's dynamic variant: keep the running maximum of the normalized spectrum"},           \
     {"lipschitz." n ".clip", LG_CFG_FLOAT, OFF(lipschitz.N.clip), 0, 1000, NULL,             \
@@ -198,6 +204,7 @@ static void default_lip(lg_cfg_lip *l, int sn) {
     l->sn = sn;
     l->sn_iters = 1;
     l->sr_every = 5;  /* the SR-GAN code's period */
+    strcpy(l->sr_schedule, "updates");
     /* The gradient is new at every update, so one warm-started iteration
      * (the estimates' first version) tracks sigma0/sigma1 poorly; the
      * thesis code (sn_gan_pytorch, SNConv2d.Ip_grad) used 3. */
@@ -1122,6 +1129,10 @@ int lg_config_warnings(const lg_config *c, FILE *f, const char *prefix) {
             snprintf(ROW(), sizeof w[0],
                      "lipschitz.%s.sr_every %d is not used: SR is off (lipschitz.%s.sr_gamma 0)",
                      nn[i], l->sr_every, nn[i]);
+        if (strcmp(l->sr_schedule, d->sr_schedule) != 0 && !(l->sr_gamma > 0))
+            snprintf(ROW(), sizeof w[0],
+                     "lipschitz.%s.sr_schedule %s is not used: SR is off (lipschitz.%s.sr_gamma 0)",
+                     nn[i], l->sr_schedule, nn[i]);
         if (l->sn_iters != d->sn_iters && !l->sn && !(l->toeplitz_k > 0))
             snprintf(ROW(), sizeof w[0],
                      "lipschitz.%s.sn_iters %d is not used: neither lipschitz.%s.sn nor toeplitz_k is on",
@@ -1143,7 +1154,8 @@ int lg_config_warnings(const lg_config *c, FILE *f, const char *prefix) {
      * 4): sr_every D updates line up with that only if the step's D count
      * is fixed and a multiple or divisor of sr_every */
     const int nd = c->train.n_dis, se = c->lipschitz.d.sr_every;
-    if (c->lipschitz.d.sr_gamma > 0 && (c->train.n_dis_boost > 0 || (nd % se != 0 && se % nd != 0)))
+    if (c->lipschitz.d.sr_gamma > 0 && !strcmp(c->lipschitz.d.sr_schedule, "updates") &&
+        (c->train.n_dis_boost > 0 || (nd % se != 0 && se % nd != 0)))
         snprintf(ROW(), sizeof w[0],
                  "lipschitz.d.sr_every %d: SR runs every %d D updates, which %s, so it does not land on "
                  "the last D update of each step as in SR-GAN; set sr_every to train.n_dis (%d) for the "

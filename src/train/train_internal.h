@@ -25,6 +25,7 @@ typedef struct lg_net_extra {
     int rw_layer_sn;           /* 1: r(W) uses the layers' SN states (update 0) */
     lg_sr_state *sr;           /* (nl) SR states, or NULL */
     unsigned char *sr_on;      /* (nl) layers SR applies to */
+    int sr_by_step;            /* 1: lipschitz.<net>.sr_schedule steps */
     int64_t updates;           /* updates applied to this network */
 } lg_net_extra;
 

@@ -93,6 +93,7 @@ static lg_status extra_init(lg_trainer *t, lg_net_extra *x, lg_model *m, const l
             if (lg_model_layer(m, i)->kind != LG_LAYER_LINEAR) any_conv = 1;
         for (int i = 0; i < nl; i++)
             x->sr_on[i] = !any_conv || lg_model_layer(m, i)->kind != LG_LAYER_LINEAR;
+        x->sr_by_step = !strcmp(lip->sr_schedule, "steps");
     }
     return LG_OK;
 }
@@ -305,7 +306,9 @@ static void states_restore(lg_trainer *t) {
  * skips it if loss or gradients are not finite. attempt: this update's
  * number among the network's updates, skipped ones included (1-based). SR
  * keys on it rather than on the applied count, so that a skipped update does
- * not move SR off its place in the step (sr_every = n_dis: the last D update). */
+ * not move SR off its place in the step (sr_every = n_dis: the last D update).
+ * With sr_schedule steps it keys on the step instead: t->step is the number of
+ * steps done before this one, as the SR-GAN code's iteration counter. */
 static lg_status apply_update(lg_trainer *t, lg_model *m, lg_adam *opt, lg_net_extra *x,
                               float loss, float lr, int64_t attempt, lg_train_stats *st) {
     const lg_backend *be = t->be;
@@ -328,7 +331,7 @@ static lg_status apply_update(lg_trainer *t, lg_model *m, lg_adam *opt, lg_net_e
     lg_adam_step(opt, p, g, lr);
     if (x->lip->clip > 0) lg_clip_weights(be, p, n, x->lip->clip);
     x->updates++;
-    if (x->sr && attempt % x->lip->sr_every == 0) {
+    if (x->sr && (x->sr_by_step ? t->step : attempt) % x->lip->sr_every == 0) {
         for (int i = 0; i < x->nl; i++) {
             if (!x->sr_on[i]) continue;
             const lg_layer_info *L = lg_model_layer(m, i);
