@@ -89,7 +89,7 @@ static void test_errors_name_key_and_line(void) {
     EXPECT_ERR("seed: 1\nseed: 2\n", "t.yaml:2", "seed", "duplicate");
     EXPECT_ERR("model: 3\n", "model", "group");
     EXPECT_ERR("seed: {a: 1}\n", "seed", "not a mapping");
-    EXPECT_ERR("train: {steps: [1, 2]}\n", "train.steps", "lists");
+    EXPECT_ERR("train: {steps: [1, 2]}\n", "train.steps", "not a list");
     EXPECT_ERR("- 1\n- 2\n", "t.yaml:1", "mapping");
     /* malformed YAML: the parser's message with file:line */
     EXPECT_ERR("seed: \"abc\n", "t.yaml:", "invalid YAML");
@@ -719,12 +719,42 @@ static void test_diff(void) {
           "cut diff: '%s'", small);
 }
 
+/* eval.metrics also takes a YAML list (the items are joined with commas);
+ * a list for any other key names the type the key takes. */
+static void test_yaml_lists(void) {
+    lg_config c;
+    char m[1024];
+    lg_config_default(&c);
+    const char *y = "eval:\n  metrics: [toy, cfid]\n";
+    CHECK_OK(lg_config_load_string(&c, y, strlen(y), "l.yaml"));
+    CHECK(!strcmp(c.eval.metrics, "toy,cfid"), "eval.metrics from a list: '%s'", c.eval.metrics);
+    lg_config_default(&c);
+    y = "eval:\n  metrics:\n    - fid\n";
+    CHECK_OK(lg_config_load_string(&c, y, strlen(y), "l.yaml"));
+    CHECK(!strcmp(c.eval.metrics, "fid"), "eval.metrics from a block list: '%s'", c.eval.metrics);
+    const struct { const char *yaml, *want; } bad[] = {
+        {"eval:\n  metrics: [toy, [cfid]]\n", "a list of names"},
+        {"eval:\n  metrics: [\"toy,cfid\"]\n", "one name per item"},
+        {"eval:\n  metrics: [toy]\n  metrics: [fid]\n", "duplicate key"},
+        {"model:\n  g:\n    width: [1, 2]\n", "model.g.width: takes an integer, not a list"},
+        {"modle: [1]\n", "modle"},
+        {"eval:\n  metrics: []\n", "write auto"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lg_config_default(&c);
+        CHECK_STATUS(lg_config_load_string(&c, bad[i].yaml, strlen(bad[i].yaml), "l.yaml"), LG_ERR_INVALID_ARG);
+        snprintf(m, sizeof m, "%s", lg_error_msg());
+        CHECK(strstr(m, bad[i].want) && strstr(m, "l.yaml:"), "list case %zu: %s", i, m);
+    }
+}
+
 int main(void) {
     LG_TEST_RUN(test_defaults_are_thesis_baseline);
     LG_TEST_RUN(test_nested_yaml_and_types);
     LG_TEST_RUN(test_errors_name_key_and_line);
     LG_TEST_RUN(test_failed_load_changes_nothing);
     LG_TEST_RUN(test_set_overrides);
+    LG_TEST_RUN(test_yaml_lists);
     LG_TEST_RUN(test_print_round_trip);
     LG_TEST_RUN(test_key_table);
     LG_TEST_RUN(test_validate);

@@ -194,7 +194,8 @@ static void test_report(void) {
     CHECK(strstr(h, "a &lt;tag&gt; &amp; &quot;quotes&quot;") && !strstr(h, "<tag>"), "config escaped");
     CHECK(strstr(h, "spectral collapse onset in D.block2.c1") != NULL, "collapse onset listed");
     CHECK(strstr(h, "step 600: spectral collapse in D: block2.c1") != NULL, "metrics warning listed");
-    CHECK(info.warnings == 2, "warnings %d", info.warnings);
+    CHECK(info.warnings == 3, "warnings %d", info.warnings);
+    CHECK(strstr(h, "metrics.jsonl: 1 unreadable line skipped") != NULL, "bad metrics line warned");
     CHECK(strstr(h, "id=\"lg-check\"") == NULL && strstr(h, "getElementsByTagName('img')"), "check script present");
     CHECK(strstr(h, "step 1000 (step_000001000.png)") && strstr(h, "step 0 (step_000000000.png)"), "sample captions");
     CHECK(strstr(h, "<tr class=\"flag\"><td>block2.c1</td>") != NULL, "collapsed layer flagged in the table");
@@ -298,6 +299,19 @@ static void test_empty_dir(void) {
     CHECK(strstr((char *)buf, "No metrics.jsonl") && strstr((char *)buf, "spectra.bin could not be read") &&
               strstr((char *)buf, "No sample images"),
           "missing parts are named");
+    free(buf);
+    /* a log whose every line is unreadable is not called empty: the page
+     * and the warning count say how many lines were skipped */
+    snprintf(sp, sizeof sp, "%s/metrics.jsonl", d);
+    const char *bad_log = "{\"step\": garbage\n[1, 2]\n";
+    CHECK_OK(lg_file_write_atomic(sp, bad_log, strlen(bad_log)));
+    CHECK_OK(lg_report_write(d, out, NULL, &info));
+    CHECK(info.metrics_rows == 0 && info.metrics_bad_lines == 2 && info.warnings == 2,
+          "all lines bad: rows %d, bad %d, warnings %d", info.metrics_rows, info.metrics_bad_lines, info.warnings);
+    CHECK_OK(lg_file_read_all(out, &buf, &len));
+    CHECK(strstr((char *)buf, "No readable metrics.jsonl rows: 2 unreadable lines skipped") &&
+              strstr((char *)buf, "2 unreadable lines skipped (not a JSON object with a numeric step; the first is line 1)"),
+          "all-bad log named as such");
     free(buf);
     CHECK_STATUS(lg_report_write("/nonexistent/dir", out, NULL, &info), LG_ERR_NOT_FOUND);
 }

@@ -224,7 +224,9 @@ static lg_status read_metrics(page *p, const char *dir, mdata *m) {
     if (!buf) return LG_OK; /* no log yet */
     m->last_step = -1;
     char *s = (char *)buf;
+    int lineno = 0, first_bad = 0;
     for (char *line = s; line < s + len;) {
+        lineno++;
         char *e = strchr(line, '\n');
         if (!e) e = s + len;
         *e = '\0';
@@ -233,7 +235,7 @@ static lg_status read_metrics(page *p, const char *dir, mdata *m) {
             const cJSON *sj = j ? cJSON_GetObjectItemCaseSensitive(j, "step") : NULL;
             /* a step beyond int64 (1e300) would make the cast below undefined */
             if (!cJSON_IsObject(j) || !cJSON_IsNumber(sj) || !(fabs(sj->valuedouble) < 9e18)) {
-                p->info->metrics_bad_lines++;
+                if (!p->info->metrics_bad_lines++) first_bad = lineno;
             } else {
                 p->info->metrics_rows++;
                 double step = sj->valuedouble;
@@ -254,6 +256,10 @@ static lg_status read_metrics(page *p, const char *dir, mdata *m) {
         line = e + 1;
     }
     free(buf);
+    if (p->info->metrics_bad_lines)
+        add_warning(p, "%s: %d unreadable line%s skipped (not a JSON object with a numeric step; the first is "
+                    "line %d)", path, p->info->metrics_bad_lines, p->info->metrics_bad_lines == 1 ? "" : "s",
+                    first_bad);
     return LG_OK;
 }
 
@@ -280,7 +286,11 @@ static const struct {
 static void curves_section(page *p, mdata *m) {
     fputs("<section id=\"curves\"><h2>Training curves</h2>\n", p->f);
     if (m->ns == 0) {
-        fputs("<p class=\"none\">No metrics.jsonl rows in this directory.</p></section>\n", p->f);
+        if (p->info->metrics_bad_lines)
+            fprintf(p->f, "<p class=\"none\">No readable metrics.jsonl rows: %d unreadable lines skipped.</p></section>\n",
+                    p->info->metrics_bad_lines);
+        else
+            fputs("<p class=\"none\">No metrics.jsonl rows in this directory.</p></section>\n", p->f);
         return;
     }
     fprintf(p->f, "<p>%d rows of metrics.jsonl", p->info->metrics_rows);

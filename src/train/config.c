@@ -531,6 +531,45 @@ static lg_status ynext(ystate *s, yaml_event_t *ev) {
                         s->p.context ? " " : "", s->p.context ? s->p.context : "");
 }
 
+/* A list of scalars for a key that takes a comma-separated list
+ * (eval.metrics: [fid, kid] is eval.metrics: fid,kid); the sequence's
+ * start event has been read. */
+static lg_status yparse_list(ystate *s, const lg_cfg_key *k, const char *where) {
+    char joined[LG_CFG_PATH_MAX];
+    size_t n = 0;
+    joined[0] = '\0';
+    for (;;) {
+        yaml_event_t ev;
+        LG_TRY(ynext(s, &ev));
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            if (!n)
+                return lg_error_set(LG_ERR_INVALID_ARG,
+                                    "%s: %s: an empty list; write auto (the default) or none (no metrics)", where,
+                                    k->name);
+            return set_key(s->c, k, joined, where);
+        }
+        lg_status st = LG_OK;
+        if (ev.type != YAML_SCALAR_EVENT) {
+            st = lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: a list of names is expected (e.g. [fid, kid])", where,
+                              k->name);
+        } else {
+            const char *v = (const char *)ev.data.scalar.value;
+            size_t len = strlen(v);
+            if (strchr(v, ',') || n + len + 2 > sizeof joined)
+                st = lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: list item '%.64s' %s", where, k->name, v,
+                                  strchr(v, ',') ? "holds a comma; give one name per item" : "makes the list too long");
+            else {
+                if (n) joined[n++] = ',';
+                memcpy(joined + n, v, len + 1);
+                n += len;
+            }
+        }
+        yaml_event_delete(&ev);
+        if (st != LG_OK) return st;
+    }
+}
+
 static lg_status yparse_mapping(ystate *s, const char *prefix, int level) {
     for (;;) {
         yaml_event_t kev, vev;
@@ -574,7 +613,15 @@ static lg_status yparse_mapping(ystate *s, const char *prefix, int level) {
             else
                 st = unknown_key(key, where);
         } else if (vev.type == YAML_SEQUENCE_START_EVENT) {
-            st = lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: lists are not supported here", where, key);
+            if (k && !strcmp(k->name, "eval.metrics")) {
+                if (s->seen[k - k_keys]) st = lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: duplicate key", where, key);
+                else st = yparse_list(s, k, where);
+                s->seen[k - k_keys] = 1;
+            } else if (k) {
+                st = lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: takes %s, not a list", where, key, type_name(k->type));
+            } else {
+                st = unknown_key(key, where);
+            }
         } else if (vev.type == YAML_ALIAS_EVENT) {
             st = lg_error_set(LG_ERR_INVALID_ARG, "%s: %s: YAML aliases are not supported", where, key);
         } else {
