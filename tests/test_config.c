@@ -748,6 +748,26 @@ static void test_yaml_lists(void) {
     }
 }
 
+/* A value printed in a warning or a diff is quoted as YAML would: a quote
+ * or backslash in data.path is escaped, not printed raw. */
+static void test_quoted_values(void) {
+    lg_config c;
+    lg_config_default(&c);
+    CHECK_OK(lg_config_set(&c, "data.format=ring8"));
+    CHECK_OK(lg_config_set(&c, "data.path=\"x\\y"));
+    char *txt = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&txt, &len);
+    int n = lg_config_warnings(&c, f, "");
+    fclose(f);
+    CHECK(n >= 1 && txt && strstr(txt, "data.path \"\\\"x\\\\y\" is not used"), "quoted warning: %s", txt ? txt : "");
+    free(txt);
+    lg_config d;
+    lg_config_default(&d);
+    char buf[512];
+    CHECK(lg_config_diff(&d, &c, buf, sizeof buf) >= 1 && strstr(buf, "\"\\\"x\\\\y\""), "quoted diff: %s", buf);
+}
+
 int main(void) {
     LG_TEST_RUN(test_defaults_are_thesis_baseline);
     LG_TEST_RUN(test_nested_yaml_and_types);
@@ -755,6 +775,7 @@ int main(void) {
     LG_TEST_RUN(test_failed_load_changes_nothing);
     LG_TEST_RUN(test_set_overrides);
     LG_TEST_RUN(test_yaml_lists);
+    LG_TEST_RUN(test_quoted_values);
     LG_TEST_RUN(test_print_round_trip);
     LG_TEST_RUN(test_key_table);
     LG_TEST_RUN(test_validate);

@@ -1084,6 +1084,17 @@ lg_status lg_config_print(const lg_config *c, FILE *f, int help) {
 
 /* ---- comparing, warnings ---- */
 
+/* s as print_quoted writes it, cut to fit buf (cap >= 1) */
+static void quote_into(char *buf, size_t cap, const char *s) {
+    FILE *f = fmemopen(buf, cap, "w");
+    buf[0] = '\0';
+    if (!f) return;
+    setvbuf(f, NULL, _IONBF, 0);
+    print_quoted(f, s);
+    fclose(f);
+    buf[cap - 1] = '\0';
+}
+
 void lg_config_value_str(const lg_config *c, const lg_cfg_key *k, char *buf, size_t cap) {
     const char *field = (const char *)c + k->offset;
     if (!cap) return;
@@ -1093,7 +1104,7 @@ void lg_config_value_str(const lg_config *c, const lg_cfg_key *k, char *buf, siz
     case LG_CFG_FLOAT: fmt_float(buf, cap, *(const float *)field); break;
     case LG_CFG_BOOL: snprintf(buf, cap, "%s", *(const int *)field ? "true" : "false"); break;
     case LG_CFG_ENUM: snprintf(buf, cap, "%s", field); break;
-    case LG_CFG_PATH: snprintf(buf, cap, "\"%s\"", field); break;
+    case LG_CFG_PATH: quote_into(buf, cap, field); break;
     }
 }
 
@@ -1125,11 +1136,13 @@ int lg_config_warnings(const lg_config *c, FILE *f, const char *prefix) {
     lg_config def;
     lg_config_default(&def);
     int toy = lg_config_is_toy(c);
+    char qpath[200]; /* data.path quoted, cut */
+    quote_into(qpath, sizeof qpath, c->data.path);
     if (toy && c->data.path[0] && strcmp(c->data.path, def.data.path) != 0)
         snprintf(ROW(), sizeof w[0],
-                 "data.path \"%.256s\" is not used: data.format %s draws its points from the seed; "
+                 "data.path %s is not used: data.format %s draws its points from the seed; "
                  "remove data.path",
-                 c->data.path, c->data.format);
+                 qpath, c->data.format);
     if (toy && c->data.image_size != def.data.image_size)
         snprintf(ROW(), sizeof w[0],
                  "data.image_size %d is not used: data.format %s draws 2-D points, not images; remove "
@@ -1164,9 +1177,9 @@ int lg_config_warnings(const lg_config *c, FILE *f, const char *prefix) {
                      c->data.split);
         else if (stat(c->data.path, &sb) == 0 && !S_ISDIR(sb.st_mode))
             snprintf(ROW(), sizeof w[0],
-                     "data.split %s is not used: data.path \"%.200s\" is a file, and a split picks the "
+                     "data.split %.32s is not used: data.path %s is a file, and a split picks the "
                      "files of a data set folder; remove data.split (or give the folder)",
-                     c->data.split, c->data.path);
+                     c->data.split, qpath);
     }
     const lg_cfg_lip *lips[2] = {&c->lipschitz.g, &c->lipschitz.d};
     const char *nn[2] = {"g", "d"};
