@@ -27,6 +27,7 @@
 #include "../tools/fuzz/fuzz_safetensors.c"
 #include "../tools/fuzz/fuzz_spectra.c"
 #include "../tools/fuzz/fuzz_stl10.c"
+#include "../tools/fuzz/fuzz_tfevents.c"
 #include "lipgan/fileio.h"
 
 static const struct {
@@ -36,6 +37,7 @@ static const struct {
     {"checkpoint", fuzz_checkpoint}, {"cifar", fuzz_cifar},   {"config", fuzz_config},
     {"idx", fuzz_idx},               {"png", fuzz_png},       {"report", fuzz_report},
     {"safetensors", fuzz_safetensors}, {"spectra", fuzz_spectra}, {"stl10", fuzz_stl10},
+    {"tfevents", fuzz_tfevents},
 };
 
 static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }

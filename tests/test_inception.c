@@ -28,6 +28,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lg_test.h"
@@ -191,6 +193,119 @@ static void test_load_errors(void) {
     unlink(p);
 }
 
+/* kB value of field ("VmSize:", "VmPeak:") in /proc/self/status, -1 if absent. */
+static long vm_kb(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, field, strlen(field))) v = strtol(line + strlen(field), NULL, 10);
+    if (f) fclose(f);
+    return v;
+}
+
+/* What one lg_inception_load in a child process did: its status, message,
+ * and how far the child's peak virtual size rose above its size at the
+ * call (fork starts the child's peak afresh, so earlier tests' large
+ * buffers do not hide a new one; -1 where /proc has no VmPeak). */
+typedef struct {
+    lg_status s;
+    int got_net;
+    long grow_kb;
+    char msg[1024];
+} load_result;
+
+static load_result load_in_child(const char *path) {
+    load_result r = {.s = LG_STATUS_COUNT, .grow_kb = -1};
+    int fd[2];
+    if (pipe(fd) != 0) {
+        CHECK(0, "pipe failed");
+        return r;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        long before = vm_kb("VmSize:");
+        lg_inception *net = (lg_inception *)&r;
+        r.s = lg_inception_load(&net, path);
+        long peak = vm_kb("VmPeak:");
+        r.got_net = net != NULL;
+        r.grow_kb = before >= 0 && peak >= 0 ? peak - before : -1;
+        snprintf(r.msg, sizeof r.msg, "%s", r.s != LG_OK ? lg_error_msg() : "");
+        ssize_t w = write(fd[1], &r, sizeof r);
+        _exit(w == (ssize_t)sizeof r ? 0 : 1);
+    }
+    close(fd[1]);
+    CHECK(pid > 0, "fork failed");
+    if (pid > 0) {
+        ssize_t n = read(fd[0], &r, sizeof r);
+        int st = 0;
+        waitpid(pid, &st, 0);
+        CHECK(n == (ssize_t)sizeof r && WIFEXITED(st) && WEXITSTATUS(st) == 0, "child for %s failed", path);
+    }
+    close(fd[0]);
+    return r;
+}
+
+/* A wrong path or file is refused from the header alone: with a message of
+ * one line naming the file and the fix, and without reading the file or
+ * allocating the ~87 MB of folded weights (the loader used to allocate
+ * them before it looked for the first conv, and to read a whole .pth
+ * before finding it is not safetensors). The bound, 32 MB of peak virtual
+ * size, is far below either. */
+static void test_load_fails_fast(void) {
+    const long limit_kb = 32 << 10;
+    char p[700];
+    struct {
+        const char *file, *what;
+        lg_status want;
+        const char *need;
+    } cases[] = {
+        {"absent.safetensors", "missing file", LG_ERR_NOT_FOUND, "check the path"},
+        {"garbage.safetensors", "text file", LG_ERR_FORMAT, "is not a safetensors file"},
+        {"weights.pth", "256 MB zip (sparse)", LG_ERR_FORMAT, "zip archive"},
+        {"truncated.safetensors", "truncated file", LG_ERR_FORMAT, "is truncated"},
+        {"fc_only.safetensors", "no conv tensors", LG_ERR_NOT_FOUND, "\"Conv2d_1a_3x3.conv.weight\""},
+    };
+    const int nc = (int)(sizeof cases / sizeof cases[0]);
+    /* the files (the first is left absent) */
+    snprintf(p, sizeof p, "%s/%s", g_dir, cases[1].file);
+    FILE *f = fopen(p, "w");
+    CHECK(f && fputs("these are not Inception weights\n", f) >= 0 && fclose(f) == 0, "cannot write %s", p);
+    snprintf(p, sizeof p, "%s/%s", g_dir, cases[2].file);
+    f = fopen(p, "w");
+    CHECK(f && fwrite("PK\3\4", 1, 4, f) == 4 && ftruncate(fileno(f), (off_t)256 << 20) == 0 && fclose(f) == 0,
+          "cannot write %s", p);
+    const char *n1[] = {"fc.weight", "fc.bias"};
+    const int d1[] = {2, 1};
+    const int64_t s1[][4] = {{4, 2048}, {4}};
+    snprintf(p, sizeof p, "%s/%s", g_dir, cases[3].file);
+    write_small(p, "fid", 2, n1, d1, s1);
+    struct stat sb;
+    CHECK(stat(p, &sb) == 0 && truncate(p, sb.st_size - 100) == 0, "cannot truncate %s", p);
+    snprintf(p, sizeof p, "%s/%s", g_dir, cases[4].file);
+    write_small(p, "fid", 2, n1, d1, s1);
+
+    for (int i = 0; i < nc; i++) {
+        snprintf(p, sizeof p, "%s/%s", g_dir, cases[i].file);
+        load_result r = load_in_child(p);
+        CHECK(r.s == cases[i].want && !r.got_net, "%s: %s, want %s (*out must stay NULL): %s", cases[i].what,
+              lg_status_str(r.s), lg_status_str(cases[i].want), r.msg);
+        CHECK(strstr(r.msg, p) && strstr(r.msg, cases[i].need) && !strchr(r.msg, '\n'),
+              "%s: message must be one line naming %s and saying \"%s\": %s", cases[i].what, p, cases[i].need,
+              r.msg);
+        CHECK(strstr(r.msg, "tools/convert_inception_weights.py"),
+              "%s: message must name the converter: %s", cases[i].what, r.msg);
+        if (r.grow_kb >= 0)
+            CHECK(r.grow_kb < limit_kb, "%s: peak virtual size rose by %ld kB (limit %ld kB) before the error",
+                  cases[i].what, r.grow_kb, limit_kb);
+        else if (i == 0)
+            printf("  (no VmPeak in /proc/self/status: allocation size not checked)\n");
+        unlink(p);
+    }
+}
+
 static void compare(const lg_inception *net, const char *tag, const float *x, int n, int c, int h,
                     int w) {
     int k = lg_inception_num_classes(net);
@@ -343,6 +458,7 @@ int main(void) {
 
     LG_TEST_RUN(test_resize);
     LG_TEST_RUN(test_load_errors);
+    LG_TEST_RUN(test_load_fails_fast);
     LG_TEST_RUN(test_synthetic_weights);
     LG_TEST_RUN(test_forward);
 

@@ -2,6 +2,8 @@
  * protobuf encoding of the few Event fields we use (lipgan/tfevents.h). */
 #include <errno.h>
 #include <math.h>
+#include <png.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,9 +135,44 @@ static lg_status write_value(lg_tfevents *w, int64_t step, const pb *val) {
     return st;
 }
 
+/* Length of the valid UTF-8 prefix of s (no overlong forms, surrogates or
+ * code points above U+10FFFF). */
+static size_t utf8_valid_prefix(const unsigned char *s) {
+    size_t i = 0;
+    while (s[i]) {
+        unsigned b = s[i];
+        int k = b < 0x80 ? 0 : (b & 0xe0) == 0xc0 ? 1 : (b & 0xf0) == 0xe0 ? 2 : (b & 0xf8) == 0xf0 ? 3 : -1;
+        if (k < 0) return i;
+        uint32_t cp = k == 0 ? b : b & (0x3fu >> k);
+        for (int j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80) return i; /* also stops at the NUL */
+            cp = cp << 6 | (s[i + j] & 0x3fu);
+        }
+        static const uint32_t min_cp[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[k] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+        i += (size_t)k + 1;
+    }
+    return i;
+}
+
+/* A tag is a protobuf string: TensorBoard cannot decode a record whose tag
+ * is not UTF-8, so such a tag is refused rather than written. */
 static lg_status check_tag(const char *tag) {
     if (!tag || !*tag) return lg_error_set(LG_ERR_INVALID_ARG, "tfevents: empty tag");
+    size_t ok = utf8_valid_prefix((const unsigned char *)tag);
+    if (tag[ok])
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "tfevents: tag is not valid UTF-8 (byte %zu of %zu); TensorBoard reads only UTF-8 tags",
+                            ok, strlen(tag));
     return LG_OK;
+}
+
+/* s with control bytes as '?', cut to fit cap, for one-line messages. */
+static const char *printable(const char *s, char *buf, size_t cap) {
+    size_t n = 0;
+    for (; s[n] && n + 4 < cap; n++) buf[n] = (unsigned char)s[n] < 0x20 || s[n] == 0x7f ? '?' : s[n];
+    snprintf(buf + n, cap - n, "%s", s[n] ? "..." : "");
+    return buf;
 }
 
 lg_status lg_tfevents_open(lg_tfevents **out, const char *dir) {
@@ -207,9 +244,11 @@ lg_status lg_tfevents_scalar(lg_tfevents *w, int64_t step, const char *tag, doub
 lg_status lg_tfevents_image_png(lg_tfevents *w, int64_t step, const char *tag, const void *png, size_t len,
                                 int height, int width, int channels) {
     LG_TRY(check_tag(tag));
-    if (!png || len == 0 || height < 1 || width < 1 || channels < 1 || channels > 4)
-        return lg_error_set(LG_ERR_INVALID_ARG, "tfevents: image '%s': bad size %dx%dx%d or no data", tag, height,
-                            width, channels);
+    if (!png || len == 0 || height < 1 || width < 1 || channels < 1 || channels > 4) {
+        char pt[64];
+        return lg_error_set(LG_ERR_INVALID_ARG, "tfevents: image '%s': bad size %dx%dx%d or no data",
+                            printable(tag, pt, sizeof pt), height, width, channels);
+    }
     pb img = {0}, val = {0};
     pb_int(&img, 1, height);
     pb_int(&img, 2, width);
@@ -223,31 +262,80 @@ lg_status lg_tfevents_image_png(lg_tfevents *w, int64_t step, const char *tag, c
     return st;
 }
 
+/* ---- the PNG header of an image file ----
+ * libpng reads the chunks up to the first IDAT (no pixel is decoded), so a
+ * header is judged exactly as lipgan's decoder (src/io/image.c) judges it,
+ * and a tRNS chunk, which decoders turn into an alpha channel, counts. */
+
+typedef struct png_mem {
+    const unsigned char *p; /* (n) the file */
+    size_t n, off;
+    char msg[200]; /* libpng's error */
+} png_mem;
+
+static void png_mem_read(png_structp png, png_bytep out, size_t n) {
+    png_mem *m = png_get_io_ptr(png);
+    if (n > m->n - m->off) png_error(png, "file ends early (truncated)");
+    memcpy(out, m->p + m->off, n);
+    m->off += n;
+}
+
+static void png_mem_error(png_structp png, png_const_charp msg) {
+    png_mem *m = png_get_error_ptr(png);
+    snprintf(m->msg, sizeof m->msg, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_mem_warning(png_structp png, png_const_charp msg) {
+    (void)png;
+    (void)msg; /* e.g. a bad ancillary chunk, which libpng skips */
+}
+
+/* Height, width and channels (1 gray, 2 gray + alpha, 3 RGB, 4 RGBA, as a
+ * decoder delivers them) of the PNG file path whose bytes are m->p. m is the
+ * caller's, so that nothing local here changes between setjmp and longjmp. */
+static lg_status png_header(const char *path, png_mem *m, int *h, int *w, int *c) {
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (m->n < 8 || memcmp(m->p, sig, 8) != 0)
+        return lg_error_set(LG_ERR_FORMAT, "tfevents: %s is not a PNG file; give the path of a PNG image", path);
+    m->off = 8;
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, m, png_mem_error, png_mem_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        return lg_error_set(LG_ERR_NOMEM, "tfevents: %s: out of memory for a PNG reader", path);
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, NULL);
+        char pm[sizeof m->msg];
+        return lg_error_set(LG_ERR_FORMAT, "tfevents: %s: corrupt PNG header: %s; write the image again", path,
+                            printable(m->msg, pm, sizeof pm));
+    }
+    png_set_read_fn(png, m, png_mem_read);
+    png_set_sig_bytes(png, 8);
+    png_read_info(png, info); /* IHDR .. the first IDAT; libpng limits sides to 10^6 */
+    int type = png_get_color_type(png, info);
+    int ch = type == PNG_COLOR_TYPE_GRAY        ? 1
+             : type == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
+             : type == PNG_COLOR_TYPE_RGB_ALPHA  ? 4
+                                                 : 3; /* RGB, or a palette decoded to RGB */
+    if (ch != 2 && ch != 4 && png_get_valid(png, info, PNG_INFO_tRNS)) ch++;
+    *h = (int)png_get_image_height(png, info);
+    *w = (int)png_get_image_width(png, info);
+    *c = ch;
+    png_destroy_read_struct(&png, &info, NULL);
+    return LG_OK;
+}
+
 lg_status lg_tfevents_image_file(lg_tfevents *w, int64_t step, const char *tag, const char *path) {
+    LG_TRY(check_tag(tag));
     unsigned char *buf;
     size_t len;
     LG_TRY(lg_file_read_all(path, &buf, &len));
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    /* signature, then the IHDR chunk: length, "IHDR", width, height, bit
-     * depth, colour type */
-    if (len < 33 || memcmp(buf, sig, 8) != 0 || memcmp(buf + 12, "IHDR", 4) != 0) {
-        free(buf);
-        return lg_error_set(LG_ERR_FORMAT, "tfevents: %s is not a PNG file", path);
-    }
-    int wd = (int)((uint32_t)buf[16] << 24 | (uint32_t)buf[17] << 16 | (uint32_t)buf[18] << 8 | buf[19]);
-    int ht = (int)((uint32_t)buf[20] << 24 | (uint32_t)buf[21] << 16 | (uint32_t)buf[22] << 8 | buf[23]);
-    int ch;
-    switch (buf[25]) {
-    case 0: ch = 1; break; /* gray */
-    case 4: ch = 2; break; /* gray + alpha */
-    case 2: ch = 3; break; /* RGB */
-    case 3: ch = 3; break; /* palette: decodes to RGB */
-    case 6: ch = 4; break; /* RGBA */
-    default:
-        free(buf);
-        return lg_error_set(LG_ERR_FORMAT, "tfevents: %s: unknown PNG colour type %d", path, buf[25]);
-    }
-    lg_status st = lg_tfevents_image_png(w, step, tag, buf, len, ht, wd, ch);
+    png_mem m = {.p = buf, .n = len};
+    int ht, wd, ch;
+    lg_status st = png_header(path, &m, &ht, &wd, &ch);
+    if (st == LG_OK) st = lg_tfevents_image_png(w, step, tag, buf, len, ht, wd, ch);
     free(buf);
     return st;
 }

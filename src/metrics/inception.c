@@ -1,11 +1,14 @@
 /* Inception-v3 (pytorch-fid variant) inference: layer table, loading with
  * BN folding, and the forward pass. See lipgan/inception.h. */
+#include <cJSON.h>
 #include <cblas.h>
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lipgan/safetensors.h"
 #include "metrics/inception_internal.h"
@@ -139,6 +142,208 @@ void lg_inc_build_table(lg_inc_conv *conv, lg_inc_block *blocks) {
  * Loading
  * --------------------------------------------------------------------- */
 
+/* A weights file is checked in two passes. The first reads only the
+ * safetensors header (~40 KB for Inception-v3) and decides whether the file
+ * is usable at all: it exists, is safetensors, is not truncated, has a known
+ * variant and every tensor with its shape and a float dtype. Only then is
+ * the whole file read (lg_st_open, ~96 MB, which validates it fully) and the
+ * ~96 MB of folded weights allocated, so a wrong path or a wrong file (a
+ * .pth, another model's weights) fails at once without either allocation. */
+
+#define INC_HINT "convert pytorch-fid's or torchvision's weights with tools/convert_inception_weights.py"
+/* Largest header the first pass reads (Inception-v3's is ~40 KB). */
+#define INC_MAX_HEADER ((uint64_t)16 << 20)
+
+/* Copies at most 40 bytes of s into buf (cap >= 48) with control bytes as
+ * '?', so a value from the file cannot break the one-line message. */
+static const char *printable(const char *s, char *buf, size_t cap) {
+    size_t n = 0;
+    for (; s[n] && n < 40 && n + 4 < cap; n++) buf[n] = (unsigned char)s[n] < 0x20 || s[n] == 0x7f ? '?' : s[n];
+    snprintf(buf + n, cap - n, "%s", s[n] ? "..." : "");
+    return buf;
+}
+
+/* The variant from the metadata value v (NULL when absent). */
+static lg_status parse_variant(const char *v, const char *path, lg_inception_variant *out) {
+    if (!v || strcmp(v, "fid") == 0) {
+        *out = LG_INCEPTION_FID;
+    } else if (strcmp(v, "torchvision") == 0) {
+        *out = LG_INCEPTION_TORCHVISION;
+    } else {
+        char pv[64];
+        return lg_error_set(LG_ERR_FORMAT,
+                            "Inception-v3 weights: file %s: metadata lipgan_inception_variant = \"%s\", expected "
+                            "\"fid\" or \"torchvision\"; " INC_HINT, path, printable(v, pv, sizeof pv));
+    }
+    return LG_OK;
+}
+
+static void shape_text(char *buf, size_t cap, int ndim, const int64_t *shape) {
+    size_t n = (size_t)snprintf(buf, cap, "(");
+    for (int i = 0; i < ndim && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (n < cap) snprintf(buf + n, cap - n, ")");
+}
+
+/* The header entry of tensor name: its shape (ndim may exceed 8; only 8
+ * dims are stored) after checking that it exists with a float dtype. */
+static lg_status header_entry(const cJSON *hdr, const char *path, const char *name, int *ndim,
+                              int64_t shape[8]) {
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(hdr, name);
+    if (!e)
+        return lg_error_set(LG_ERR_NOT_FOUND,
+                            "Inception-v3 weights: file %s: no tensor \"%s\" (expected torchvision/pytorch-fid "
+                            "state-dict names); " INC_HINT, path, name);
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype"), *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    lg_st_dtype d;
+    if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || lg_st_dtype_parse(dt->valuestring, &d) != 0)
+        return lg_error_set(LG_ERR_FORMAT,
+                            "Inception-v3 weights: file %s: tensor \"%s\" has no valid dtype and shape; the file is "
+                            "corrupt: " INC_HINT, path, name);
+    if (d != LG_ST_F32 && d != LG_ST_F16 && d != LG_ST_BF16 && d != LG_ST_F64)
+        return lg_error_set(LG_ERR_UNSUPPORTED,
+                            "Inception-v3 weights: file %s: tensor \"%s\" has dtype %s, expected F32, F16, BF16 or "
+                            "F64; " INC_HINT, path, name, lg_st_dtype_name(d));
+    *ndim = 0;
+    for (const cJSON *x = sh->child; x; x = x->next, ++*ndim) {
+        double v = cJSON_IsNumber(x) ? x->valuedouble : -1.0;
+        if (!(v >= 0.0 && v <= 9007199254740992.0 && v == (double)(int64_t)v))
+            return lg_error_set(LG_ERR_FORMAT,
+                                "Inception-v3 weights: file %s: tensor \"%s\" has an invalid shape; the file is "
+                                "corrupt: " INC_HINT, path, name);
+        if (*ndim < 8) shape[*ndim] = (int64_t)v;
+    }
+    return LG_OK;
+}
+
+/* Tensor name must be in the header with shape (ndim, want). */
+static lg_status header_check(const cJSON *hdr, const char *path, const char *name, int ndim, const int64_t *want) {
+    int n;
+    int64_t got[8];
+    LG_TRY(header_entry(hdr, path, name, &n, got));
+    if (n == ndim && memcmp(got, want, sizeof *want * (size_t)ndim) == 0) return LG_OK;
+    char gs[160], ws[96];
+    if (n > 8)
+        snprintf(gs, sizeof gs, "%d dims", n);
+    else
+        shape_text(gs, sizeof gs, n, got);
+    shape_text(ws, sizeof ws, ndim, want);
+    return lg_error_set(LG_ERR_SHAPE,
+                        "Inception-v3 weights: file %s: tensor \"%s\" has shape %s, expected %s (the file holds "
+                        "another network); " INC_HINT, path, name, gs, ws);
+}
+
+/* Checks every tensor of the table conv[LG_INC_NCONV], fc.weight (K, 2048)
+ * and fc.bias (K) in the parsed header; sets *k. */
+static lg_status header_tensors(const cJSON *hdr, const char *path, const lg_inc_conv *conv, int *k) {
+    int n;
+    int64_t fc[8];
+    LG_TRY(header_entry(hdr, path, "fc.weight", &n, fc));
+    if (n != 2 || fc[1] != LG_INCEPTION_POOL3_DIM || fc[0] < 1 || fc[0] > 100000)
+        return lg_error_set(LG_ERR_SHAPE,
+                            "Inception-v3 weights: file %s: tensor \"fc.weight\" must have shape (K, 2048) with 1 <= "
+                            "K <= 100000 (1008 for pytorch-fid's weights); " INC_HINT, path);
+    *k = (int)fc[0];
+    LG_TRY(header_check(hdr, path, "fc.bias", 1, fc));
+    static const char *bn[4] = {"weight", "bias", "running_mean", "running_var"};
+    for (int i = 0; i < LG_INC_NCONV; i++) {
+        const lg_inc_conv *c = &conv[i];
+        char name[96];
+        const int64_t ws[4] = {c->oc, c->ic, c->kh, c->kw};
+        snprintf(name, sizeof name, "%.47s.conv.weight", c->name);
+        LG_TRY(header_check(hdr, path, name, 4, ws));
+        for (int j = 0; j < 4; j++) {
+            snprintf(name, sizeof name, "%.47s.bn.%s", c->name, bn[j]);
+            LG_TRY(header_check(hdr, path, name, 1, ws));
+        }
+    }
+    return LG_OK;
+}
+
+/* The first pass (see above): reads the header of the file at path and
+ * checks it against the table conv; sets the variant and K. A file this
+ * passes can still fail lg_st_open's full validation (the header's
+ * offsets, the data), never the other way round. */
+static lg_status check_header(const char *path, const lg_inc_conv *conv, lg_inception_variant *variant, int *k) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        int e = errno;
+        return lg_error_set(e == ENOENT ? LG_ERR_NOT_FOUND : LG_ERR_IO,
+                            "Inception-v3 weights: file %s: cannot open: %s; check the path, or " INC_HINT, path,
+                            strerror(e));
+    }
+    struct stat sb;
+    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(fp);
+        return lg_error_set(LG_ERR_IO, "Inception-v3 weights: file %s: not a regular file; give the path of the "
+                                       "weights file (" INC_HINT ")", path);
+    }
+    uint64_t size = (uint64_t)sb.st_size, n = 0;
+    unsigned char b[9];
+    size_t got = fread(b, 1, sizeof b, fp);
+    for (int i = 7; got == sizeof b && i >= 0; i--) n = n << 8 | b[i];
+    const char *why = NULL;
+    if (got < sizeof b)
+        why = "too short for a safetensors header";
+    else if (b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4)
+        why = "a zip archive, such as PyTorch's .pth";
+    else if (n < 2 || n > size - 8 || b[8] != '{')
+        why = "no safetensors header";
+    else if (n > INC_MAX_HEADER)
+        why = "a safetensors header above 16 MB, far larger than Inception-v3's";
+    char *h = why ? NULL : malloc(n + 1);
+    if (!why && !h) {
+        fclose(fp);
+        return lg_error_set(LG_ERR_NOMEM, "Inception-v3 weights: file %s: out of memory", path);
+    }
+    if (h) {
+        h[0] = '{';
+        if (fread(h + 1, 1, n - 1, fp) != n - 1) why = "cannot read its header (truncated?)";
+        h[n] = '\0';
+    }
+    fclose(fp);
+    if (why) {
+        free(h);
+        return lg_error_set(LG_ERR_FORMAT, "Inception-v3 weights: file %s is not a safetensors file (%s); " INC_HINT,
+                            path, why);
+    }
+    cJSON *hdr = cJSON_ParseWithLength(h, n);
+    free(h);
+    lg_status s = LG_OK;
+    if (!cJSON_IsObject(hdr)) {
+        s = lg_error_set(LG_ERR_FORMAT, "Inception-v3 weights: file %s is not a safetensors file (its header is "
+                                        "not a JSON object); " INC_HINT, path);
+        goto done;
+    }
+    /* truncated data (an interrupted copy) is the common corruption */
+    double end = 0.0;
+    for (const cJSON *e = hdr->child; e; e = e->next) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+        const cJSON *o1 = cJSON_IsArray(o) ? cJSON_GetArrayItem(o, 1) : NULL;
+        if (cJSON_IsNumber(o1) && o1->valuedouble > end && strcmp(e->string, "__metadata__") != 0)
+            end = o1->valuedouble;
+    }
+    if (end > 9007199254740992.0) {
+        s = lg_error_set(LG_ERR_FORMAT, "Inception-v3 weights: file %s: its header has invalid data offsets; the "
+                                        "file is corrupt: " INC_HINT, path);
+        goto done;
+    }
+    if ((double)(8 + n) + end > (double)size) {
+        s = lg_error_set(LG_ERR_FORMAT,
+                         "Inception-v3 weights: file %s is truncated: its header describes %.0f bytes of tensor data, "
+                         "but %llu follow; copy the file again or re-run tools/convert_inception_weights.py", path,
+                         end, (unsigned long long)(size - 8 - n));
+        goto done;
+    }
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(hdr, "__metadata__"),
+                                                      "lipgan_inception_variant");
+    if ((s = parse_variant(cJSON_IsString(v) ? v->valuestring : NULL, path, variant)) != LG_OK) goto done;
+    s = header_tensors(hdr, path, conv, k);
+done:
+    cJSON_Delete(hdr);
+    return s;
+}
+
 /* Reads one tensor; on error re-raises the reader's message with a hint. */
 static lg_status get(const lg_st_file *f, const char *name, int ndim, const int64_t *shape,
                      float *out) {
@@ -170,16 +375,17 @@ static lg_status load_conv(const lg_st_file *f, lg_inc_conv *c, float *scratch /
         if (!(var[o] >= 0.0f) || !isfinite(var[o]) || !isfinite(gamma[o]) || !isfinite(beta[o]) ||
             !isfinite(mean[o]))
             return lg_error_set(LG_ERR_NONFINITE,
-                                "Inception-v3 weights: %s.bn has a NaN/Inf value or a negative "
-                                "running_var at channel %d; the file is corrupt", c->name, o);
+                                "Inception-v3 weights: file %s: %s.bn has a NaN/Inf value or a negative "
+                                "running_var at channel %d; the file is corrupt: " INC_HINT, lg_st_path(f),
+                                c->name, o);
         /* eval-mode BN: gamma * (x - mean) / sqrt(var + eps) + beta */
         double s = (double)gamma[o] / sqrt((double)var[o] + LG_INCEPTION_BN_EPS);
         float *wo = c->w + (size_t)o * k;
         for (size_t j = 0; j < k; j++) {
             if (!isfinite(wo[j]))
                 return lg_error_set(LG_ERR_NONFINITE,
-                                    "Inception-v3 weights: %s.conv.weight has a NaN/Inf value; "
-                                    "the file is corrupt", c->name);
+                                    "Inception-v3 weights: file %s: %s.conv.weight has a NaN/Inf value; "
+                                    "the file is corrupt: " INC_HINT, lg_st_path(f), c->name);
             wo[j] = (float)((double)wo[j] * s);
         }
         c->b[o] = (float)((double)beta[o] - (double)mean[o] * s);
@@ -195,44 +401,37 @@ static const char *variant_text(lg_inception_variant v) {
 
 lg_status lg_inception_load(lg_inception **out, const char *path) {
     *out = NULL;
+    lg_inc_conv conv[LG_INC_NCONV]; /* the table (~10 KB), before anything is allocated */
+    lg_inc_block blocks[LG_INC_NBLOCK];
+    lg_inc_build_table(conv, blocks);
+    lg_inception_variant variant = LG_INCEPTION_FID;
+    int k = 0;
+    LG_TRY(check_header(path, conv, &variant, &k));
+
     lg_st_file *f = NULL;
-    LG_TRY(lg_st_open(&f, path));
-    lg_status s = LG_OK;
+    lg_status s = lg_st_open(&f, path);
+    if (s != LG_OK) {
+        char msg[768];
+        snprintf(msg, sizeof msg, "%s", lg_error_msg());
+        return lg_error_set(s, "Inception-v3 weights: %s; " INC_HINT, msg);
+    }
     float *scratch = NULL;
     lg_inception *net = calloc(1, sizeof *net);
     if (!net) {
         lg_st_close(f);
         return lg_error_set(LG_ERR_NOMEM, "Inception-v3: out of memory");
     }
-    lg_inc_build_table(net->conv, net->blocks);
-
-    const char *v = lg_st_meta(f, "lipgan_inception_variant");
-    if (!v || strcmp(v, "fid") == 0) {
-        net->variant = LG_INCEPTION_FID;
-    } else if (strcmp(v, "torchvision") == 0) {
-        net->variant = LG_INCEPTION_TORCHVISION;
-    } else {
-        s = lg_error_set(LG_ERR_FORMAT,
-                         "file %s: metadata lipgan_inception_variant = \"%s\", expected \"fid\" or "
-                         "\"torchvision\"", path, v);
-        goto done;
-    }
-
+    memcpy(net->conv, conv, sizeof conv);
+    memcpy(net->blocks, blocks, sizeof blocks);
+    /* the file may have changed since the first pass: re-derive, and get()
+     * checks every shape again */
+    if ((s = parse_variant(lg_st_meta(f, "lipgan_inception_variant"), path, &net->variant)) != LG_OK) goto done;
     const lg_st_tensor *fc = lg_st_find(f, "fc.weight");
-    if (!fc) {
-        s = lg_error_set(LG_ERR_NOT_FOUND,
-                         "Inception-v3 weights: file %s: no tensor \"fc.weight\"; convert the "
-                         "weights with tools/convert_inception_weights.py", path);
+    if (!fc || fc->ndim != 2 || fc->shape[0] != k) {
+        s = lg_error_set(LG_ERR_IO, "Inception-v3 weights: file %s changed while it was read; load it again", path);
         goto done;
     }
-    if (fc->ndim != 2 || fc->shape[1] != LG_INCEPTION_POOL3_DIM || fc->shape[0] < 1 ||
-        fc->shape[0] > 100000) {
-        s = lg_error_set(LG_ERR_SHAPE,
-                         "Inception-v3 weights: file %s: tensor \"fc.weight\" must have shape (K, "
-                         "2048) with 1 <= K <= 100000 (1008 for pytorch-fid's weights)", path);
-        goto done;
-    }
-    net->num_classes = (int)fc->shape[0];
+    net->num_classes = k;
 
     size_t total = (size_t)net->num_classes * (LG_INCEPTION_POOL3_DIM + 1);
     int max_oc = 0;
@@ -265,7 +464,7 @@ lg_status lg_inception_load(lg_inception **out, const char *path) {
     for (size_t i = 0; i < (size_t)net->num_classes * (LG_INCEPTION_POOL3_DIM + 1); i++) {
         if (!isfinite(net->fc_w[i])) {
             s = lg_error_set(LG_ERR_NONFINITE, "Inception-v3 weights: file %s: fc has a NaN/Inf "
-                                               "value; the file is corrupt", path);
+                                               "value; the file is corrupt: " INC_HINT, path);
             goto done;
         }
     }

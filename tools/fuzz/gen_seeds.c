@@ -326,6 +326,32 @@ static void seeds_png(void) {
     save("png", "palette8.png", &s);
 }
 
+/* ---- tfevents: PNGs of every colour type, some followed by a tag ---- */
+
+static void seeds_tfevents(void) {
+    static const struct {
+        const char *name, *tag; /* tag NULL: the harness's default */
+        int w, h, type, depth, interlace, trns;
+    } t[] = {
+        {"gray8.png", NULL, 3, 2, PNG_COLOR_TYPE_GRAY, 8, 0, 0},
+        {"gray1_trns.png", "samples/gray", 5, 3, PNG_COLOR_TYPE_GRAY, 1, 0, 1},
+        {"ga16.png", NULL, 2, 2, PNG_COLOR_TYPE_GA, 16, 0, 0},
+        {"rgb8_interlaced.png", "loss/D", 3, 3, PNG_COLOR_TYPE_RGB, 8, 1, 0},
+        {"rgba8.png", "\xc3\xa9" "chantillons \xe2\x86\x92 \xf0\x9f\x96\xbc", 4, 2, PNG_COLOR_TYPE_RGBA, 8, 0, 0},
+        {"palette8.png", NULL, 3, 5, PNG_COLOR_TYPE_PALETTE, 8, 0, 0},
+        {"palette2_trns.png", "samples", 6, 2, PNG_COLOR_TYPE_PALETTE, 2, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        seed s = {0};
+        png_make(&s, t[i].w, t[i].h, t[i].type, t[i].depth, t[i].interlace, t[i].trns);
+        if (t[i].tag) {
+            put_sep(&s);
+            put(&s, t[i].tag, strlen(t[i].tag));
+        }
+        save("tfevents", t[i].name, &s);
+    }
+}
+
 int main(void) {
     (void)fz_dir();
     seeds_safetensors();
@@ -333,6 +359,7 @@ int main(void) {
     seeds_data();
     seeds_png();
     seeds_run();
+    seeds_tfevents();
     printf("gen_seeds: wrote %s/*/\n", OUT);
     return 0;
 }
