@@ -27,7 +27,12 @@
  *  - fid,kid without --ref share one Inception pass over the real images
  *    (synthetic weights);
  *  - train-classifier and fid-stats check that --out can be written before
- *    any work (no progress line), leaving no temp file. */
+ *    any work (no progress line), leaving no temp file; a directory or a
+ *    missing directory as --out is exit 2;
+ *  - flags' bad values are exit 2 naming the flag (--metrics, --device,
+ *    fid-stats' --split / --image-size / an --out not named .safetensors);
+ *  - --log of a checkpoint outside a run directory is exit 2, creating
+ *    nothing; --ref a directory is exit 3. */
 #include "lg_test.h"
 
 #include <dirent.h>
@@ -147,9 +152,15 @@ static void test_toy_eval(void) {
     snprintf(a, sizeof a, "eval %s --metrics cfid", run);
     rc = run_cli(a, 1, g_out, sizeof g_out);
     CHECK(rc == 2 && strstr(g_out, "only --metrics toy"), "cfid on a toy: exit %d: %s", rc, g_out);
+    /* a flag's bad value is a usage error naming the flag (exit 2), not a
+     * bad config (4), also where a library call rejects it */
     snprintf(a, sizeof a, "eval %s --metrics tyo", run);
     rc = run_cli(a, 1, g_out, sizeof g_out);
-    CHECK(rc == 4 && strstr(g_out, "unknown metric 'tyo'"), "unknown metric: exit %d: %s", rc, g_out);
+    CHECK(rc == 2 && strstr(g_out, "--metrics tyo: unknown metric 'tyo'"), "unknown metric: exit %d: %s", rc, g_out);
+    snprintf(a, sizeof a, "eval %s --device gpu", run);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 2 && strstr(g_out, "--device gpu: unknown backend 'gpu'") && strstr(g_out, "\"cpu\""),
+          "eval --device gpu: exit %d: %s", rc, g_out);
 }
 
 static void test_image_eval(void) {
@@ -359,6 +370,87 @@ static void test_log_checked_first(void) {
           "--log into an unwritable metrics.jsonl: exit %d: %s", rc, g_out);
 }
 
+/* --log appends to a run directory's metrics.jsonl: a checkpoint outside
+ * one (no config.yaml or metrics.jsonl next to it) is refused (exit 2)
+ * and no metrics.jsonl is made there; --ref a directory is bad input (3). */
+static void test_log_needs_run_dir(void) {
+    char run[256], a[5120], ck[300], loose[300], p[400];
+    snprintf(run, sizeof run, "%s/toy_run", g_dir);
+    snprintf(a, sizeof a, "ls %s/ckpt_*.safetensors | head -1", run);
+    if (lg_test_sh(a, ck, sizeof ck) != 0 || !ck[0]) {
+        CHECK(0, "test_toy_eval must run first");
+        return;
+    }
+    ck[strcspn(ck, "\n")] = '\0';
+    snprintf(loose, sizeof loose, "%s/loose", g_dir);
+    CHECK(mkdir(loose, 0700) == 0, "mkdir %s", loose);
+    snprintf(a, sizeof a, "cp %s %s/c.safetensors", ck, loose);
+    CHECK(system(a) == 0, "%s", a);
+    char bin[4096];
+    CHECK(realpath(g_bin, bin) != NULL, "realpath %s", g_bin);
+    snprintf(a, sizeof a, "cd %s && '%s' eval c.safetensors --n 100 --log --threads 1 2>&1", loose, bin);
+    int rc = lg_test_sh(a, g_out, sizeof g_out);
+    snprintf(p, sizeof p, "%s/metrics.jsonl", loose);
+    CHECK(rc == 2 && strstr(g_out, "not in a run directory") && strstr(g_out, "drop --log") &&
+              !strstr(g_out, "modes covered") && access(p, F_OK) != 0,
+          "--log outside a run directory: exit %d, %s made %d: %s", rc, p, access(p, F_OK) == 0, g_out);
+    /* the run directory's own checkpoint: fine (config.yaml is there) */
+    snprintf(a, sizeof a, "eval %s --n 100 --log --quiet --threads 1", ck);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 0, "--log in the run directory: exit %d: %s", rc, g_out);
+    /* --ref a directory: bad input, 3 */
+    snprintf(a, sizeof a, "eval %s --n 100 --metrics toy --ref %s", run, loose);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 3 && strstr(g_out, "is a directory") && strstr(g_out, "lipgan fid-stats"), "--ref DIR: exit %d: %s", rc,
+          g_out);
+    /* sample's and report's --out a directory: usage (2), report's example is .html */
+    snprintf(a, sizeof a, "sample %s -n 4 --out %s/", run, loose);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 2, "sample --out a directory: exit %d: %s", rc, g_out);
+    snprintf(p, sizeof p, "%s/d.png", loose);
+    CHECK(mkdir(p, 0700) == 0, "mkdir %s", p);
+    snprintf(a, sizeof a, "sample %s -n 4 --out %s", run, p);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 2 && strstr(g_out, "is a directory") && strstr(g_out, "d.png/out.png"),
+          "sample --out a directory: exit %d: %s", rc, g_out);
+    snprintf(a, sizeof a, "report %s --out %s", run, loose);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 2 && strstr(g_out, "is a directory") && strstr(g_out, "loose/out.html") &&
+              !strstr(g_out, ".safetensors"),
+          "report --out a directory: exit %d: %s", rc, g_out);
+}
+
+/* fid-stats' flags: a value the data cannot take names the flag (exit 2),
+ * and --out must be named .safetensors (what is written). */
+static void test_fid_stats_flags(void) {
+    char data[256], a[1024], p[300];
+    snprintf(data, sizeof data, "%s/idx", g_dir); /* 28x28, from test_image_eval */
+    snprintf(p, sizeof p, "%s/f.safetensors", g_dir);
+    const struct {
+        const char *flags, *want;
+    } bad[] = {
+        {"--split unlabeled", "--split unlabeled: only stl10 has an unlabeled split"},
+        {"--image-size 17", "--image-size 17: "},
+        {"--format cifar10 --image-size 64", "--image-size 64: cifar10 images are 32x32"},
+    };
+    for (int i = 0; i < 3; i++) {
+        snprintf(a, sizeof a, "fid-stats %s --features classifier --out %s %s --quiet", data, p, bad[i].flags);
+        int rc = run_cli(a, 1, g_out, sizeof g_out);
+        CHECK(rc == 2 && strstr(g_out, bad[i].want) && strchr(g_out, '\n') == g_out + strlen(g_out) - 1 &&
+                  access(p, F_OK) != 0,
+              "fid-stats %s: exit %d: %s", bad[i].flags, rc, g_out);
+    }
+    CHECK(strstr(g_out, "use 0 or 32") != NULL, "the fix is named: %s", g_out);
+    snprintf(a, sizeof a, "fid-stats %s --features classifier --out %s --image-size 17", data, p);
+    run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(strstr(g_out, "28..4096") && !strstr(g_out, "pad_to"), "--image-size 17 names the fix: %s", g_out);
+    snprintf(a, sizeof a, "fid-stats %s --features classifier --out %s/x.npz", data, g_dir);
+    int rc = run_cli(a, 1, g_out, sizeof g_out);
+    snprintf(p, sizeof p, "%s/x.npz", g_dir);
+    CHECK(rc == 2 && strstr(g_out, ".safetensors") && access(p, F_OK) != 0, "fid-stats --out x.npz: exit %d: %s", rc,
+          g_out);
+}
+
 /* --out of sample, report and fid-stats never replaces a checkpoint (by
  * content, any name), a run's own files or the command's input (exit 2,
  * file untouched); an earlier output of the same kind may be replaced. */
@@ -422,12 +514,13 @@ static void test_out_protected(void) {
     snprintf(a, sizeof a, "fid-stats %s --out %s --features classifier --classifier %s", data, p, p);
     rc = run_cli(a, 1, g_out, sizeof g_out);
     CHECK(rc == 2 && strstr(g_out, "is this command's input"), "fid-stats over its input: exit %d: %s", rc, g_out);
-    /* a run's file by name (spectra.bin), wherever it lies */
-    CHECK(write_file(g_dir, "spectra.bin", "x") == 0, "write spectra.bin");
-    snprintf(a, sizeof a, "fid-stats %s --out %s/spectra.bin --features classifier", data, g_dir);
+    /* a run's file by name (ckpt_*.safetensors, whatever it holds), wherever
+     * it lies (fid-stats takes .safetensors names only) */
+    CHECK(write_file(g_dir, "ckpt_000000010.safetensors", "x") == 0, "write ckpt_000000010.safetensors");
+    snprintf(a, sizeof a, "fid-stats %s --out %s/ckpt_000000010.safetensors --features classifier", data, g_dir);
     rc = run_cli(a, 1, g_out, sizeof g_out);
-    CHECK(rc == 2 && strstr(g_out, "spectra.bin: is a run directory's own file"), "fid-stats --out spectra.bin: "
-          "exit %d: %s", rc, g_out);
+    CHECK(rc == 2 && strstr(g_out, "ckpt_000000010.safetensors: is a run directory's own file"),
+          "fid-stats --out ckpt_000000010.safetensors: exit %d: %s", rc, g_out);
     /* another lipgan file kind (a classifier, by its format metadata) is
      * refused; FID statistics may be replaced by fid-stats, not by sample */
     const char *kinds[2] = {"lipgan-classifier-1", LG_FID_STATS_FORMAT};
@@ -553,25 +646,28 @@ static void test_out_checked_first(void) {
         snprintf(to, sizeof to, "%s/%s", data, split[i][1]);
         if (access(to, F_OK) != 0) CHECK(symlink(from, to) == 0, "symlink %s", to);
     }
-    const char *bad[] = {"/proc/c.safetensors", "/nonexistent_dir/c.safetensors", g_dir};
-    for (int i = 0; i < 3; i++) {
+    /* a path that is wrong (no such directory, a directory) is a usage error,
+     * 2; a write the system refuses (/proc, as root) a runtime error, 1 */
+    char isdir[300];
+    snprintf(isdir, sizeof isdir, "%s/is_a_dir.safetensors", g_dir);
+    CHECK(mkdir(isdir, 0700) == 0, "mkdir %s", isdir);
+    const char *bad[] = {"/proc/c.safetensors", "/nonexistent_dir/c.safetensors", g_dir, isdir};
+    const int want[] = {-1, 2, 2, 2};
+    for (int i = 0; i < 4; i++) {
         snprintf(a, sizeof a, "train-classifier --data %s --out %s --epochs 1 --threads 1", data, bad[i]);
         int rc = run_cli(a, 1, g_out, sizeof g_out);
-        CHECK((rc == 1 || rc == 3) && strstr(g_out, bad[i]) && !strstr(g_out, "training images") &&
-                  strchr(g_out, '\n') == g_out + strlen(g_out) - 1,
+        CHECK((want[i] < 0 ? rc == 1 || rc == 2 : rc == want[i]) && strstr(g_out, bad[i]) &&
+                  !strstr(g_out, "training images") && strchr(g_out, '\n') == g_out + strlen(g_out) - 1,
               "train-classifier --out %s: exit %d: %s", bad[i], rc, g_out);
         snprintf(a, sizeof a, "fid-stats %s --out %s --features classifier --threads 1", data, bad[i]);
         rc = run_cli(a, 1, g_out, sizeof g_out);
-        CHECK((rc == 1 || rc == 3) && strstr(g_out, bad[i]) && !strstr(g_out, "images of") &&
-                  strchr(g_out, '\n') == g_out + strlen(g_out) - 1,
+        CHECK((want[i] < 0 ? rc == 1 || rc == 2 : rc == want[i]) && strstr(g_out, bad[i]) &&
+                  !strstr(g_out, "images of") && strchr(g_out, '\n') == g_out + strlen(g_out) - 1,
               "fid-stats --out %s: exit %d: %s", bad[i], rc, g_out);
     }
-    snprintf(a, sizeof a, "%s/is_a_dir.safetensors", g_dir);
-    CHECK(mkdir(a, 0700) == 0, "mkdir %s", a);
-    snprintf(a, sizeof a, "fid-stats %s --out %s/is_a_dir.safetensors --features classifier", data, g_dir);
-    int rc = run_cli(a, 1, g_out, sizeof g_out);
-    CHECK(rc == 1 && strstr(g_out, "is_a_dir.safetensors: is a directory"), "--out a directory: exit %d: %s", rc,
-          g_out);
+    CHECK(strstr(g_out, "is_a_dir.safetensors: is a directory") &&
+              strstr(g_out, "is_a_dir.safetensors/out.safetensors"),
+          "--out a directory: %s", g_out);
     CHECK(!has_temp_file(g_dir), "a temp file was left in %s", g_dir);
 }
 
@@ -587,6 +683,8 @@ int main(void) {
     LG_TEST_RUN(test_image_eval);
     LG_TEST_RUN(test_ref_checks);
     LG_TEST_RUN(test_log_checked_first);
+    LG_TEST_RUN(test_log_needs_run_dir);
+    LG_TEST_RUN(test_fid_stats_flags);
     LG_TEST_RUN(test_out_protected);
     LG_TEST_RUN(test_report_bad_png);
     LG_TEST_RUN(test_fid_stats_data_messages);

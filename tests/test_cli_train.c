@@ -2,7 +2,9 @@
  * BUILD from the environment, default "build"), for the QA findings that are
  * about the command line: exit codes and one-line messages of config errors,
  * the run-directory lock between two processes, the run-directory guards,
- * damaged checkpoints, resume messages, and what `train --help` says. */
+ * damaged checkpoints, resume messages, and what `train --help` says; an
+ * --out that is a file or cannot be written (exit 2, before any output);
+ * an inherited ignored SIGINT stays ignored. */
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -98,8 +100,11 @@ static void test_help_explains_sigma(void) {
           "train --help does not say what the min/mean/max run over");
 }
 
-/* Starts `lipgan train` in the background (its pid), with stderr to errf. */
-static pid_t spawn_train(const char *out, const char *errf) {
+/* Starts `lipgan train` in the background (its pid), with stderr to errf;
+ * ignore_int: with SIGINT ignored, as a shell starts a background job. */
+static pid_t spawn_train_ex(const char *out, const char *errf, int ignore_int);
+static pid_t spawn_train(const char *out, const char *errf) { return spawn_train_ex(out, errf, 0); }
+static pid_t spawn_train_ex(const char *out, const char *errf, int ignore_int) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "exec '%s' train %s/toy_ring8.yaml " TOY_SETS
              " --set log.checkpoint_every=0 --set train.steps=100000000 --out %s 2>%s",
@@ -107,6 +112,7 @@ static pid_t spawn_train(const char *out, const char *errf) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
+        if (ignore_int) signal(SIGINT, SIG_IGN); /* inherited through exec */
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -189,6 +195,84 @@ static void test_run_directory_guards(void) {
     CHECK(rc == 0 && strstr(g_out, "train.steps: 20 -> 30") && strstr(g_out, "log.every: 10 -> 5") &&
               strstr(g_out, "learning-rate schedule"),
           "resume with other keys: exit %d: %s", rc, g_out);
+}
+
+/* Waits up to 60 s for path to have content; 1 if it does. */
+static int wait_for_content(const char *path) {
+    struct stat sb = {0};
+    for (int i = 0; i < 600; i++) { /* sanitizer builds start slowly */
+        if (stat(path, &sb) == 0 && sb.st_size > 0) return 1;
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+/* A SIGINT the process started with ignored stays ignored (a background job
+ * `lipgan train ... &` of a non-interactive shell): training goes on, and
+ * SIGTERM still stops it (143). Without that inheritance SIGINT stops it (130). */
+static void test_ignored_sigint(void) {
+    char dir[300], errf[300], metrics[320];
+    for (int ignored = 1; ignored >= 0; ignored--) {
+        snprintf(dir, sizeof dir, "%s/sigint%d", g_tmp, ignored);
+        snprintf(errf, sizeof errf, "%s/sigint%d_err.txt", g_tmp, ignored);
+        snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
+        pid_t pid = spawn_train_ex(dir, errf, ignored);
+        CHECK(wait_for_content(metrics), "the run never logged a step");
+        kill(pid, SIGINT);
+        int status = 0;
+        if (ignored) {
+            struct timespec ts = {1, 0}; /* a stop takes one step and a checkpoint: far less */
+            nanosleep(&ts, NULL);
+            CHECK(waitpid(pid, &status, WNOHANG) == 0, "an inherited ignored SIGINT stopped training (status %d)",
+                  status);
+            kill(pid, SIGTERM);
+        }
+        waitpid(pid, &status, 0);
+        int want = 128 + (ignored ? SIGTERM : SIGINT);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == want, "SIGINT %s: status %d, want exit %d",
+              ignored ? "ignored" : "default", status, want);
+    }
+}
+
+/* An --out that is a file, or that cannot be created or written, is a usage
+ * error (exit 2) naming the fix, before anything else is printed. */
+static void test_out_not_a_run_dir(void) {
+    char file[300], ro[300], dir[400];
+    snprintf(file, sizeof file, "%s/ring.csv", g_tmp);
+    CHECK_OK(lg_file_write_atomic(file, "x,y\n", 4));
+    int rc = cli("train %s/toy_ring8.yaml --out %s", g_cfg, file);
+    CHECK(rc == 2 && strstr(g_out, file) && strstr(g_out, "give a directory for --out, e.g. runs/NAME") &&
+              count_str(g_out, "\n") == 1,
+          "--out a file: exit %d: %s", rc, g_out);
+    snprintf(dir, sizeof dir, "%s/sub/run", file);
+    rc = cli("train %s/toy_ring8.yaml --out %s", g_cfg, dir);
+    CHECK(rc == 2 && strstr(g_out, "is a file, not a directory") && count_str(g_out, "\n") == 1,
+          "--out under a file: exit %d: %s", rc, g_out);
+    /* a directory that cannot be written: as root, as user nobody */
+    snprintf(ro, sizeof ro, "%s/ro", g_tmp);
+    CHECK(mkdir(ro, 0555) == 0 && chmod(ro, 0555) == 0 && chmod(g_tmp, 0711) == 0, "mkdir %s", ro);
+    const char *as = "";
+    if (geteuid() == 0) {
+        if (access("/usr/sbin/runuser", X_OK) != 0 && access("/sbin/runuser", X_OK) != 0) {
+            printf("  (root without runuser: unwritable --out not tested)\n");
+            return;
+        }
+        as = "nobody";
+    }
+    const char *targets[2] = {ro, dir};
+    snprintf(dir, sizeof dir, "%s/new/run", ro);
+    for (int i = 0; i < 2; i++) {
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd, "%s%s%s'%s' train %s/toy_ring8.yaml --out %s 2>&1", *as ? "runuser -u " : "", as,
+                 *as ? " -- " : "", g_bin, g_cfg, targets[i]);
+        rc = lg_test_sh(cmd, g_out, sizeof g_out);
+        CHECK(rc == 2 && strstr(g_out, "Permission denied") && strstr(g_out, "give a directory for --out") &&
+                  count_str(g_out, "\n") == 1,
+              "%s: exit %d: %s", cmd, rc, g_out);
+    }
+    chmod(g_tmp, 0700);
+    chmod(ro, 0755);
 }
 
 /* data settings a format cannot honour, and data folders in the wrong layout:
@@ -309,6 +393,8 @@ int main(void) {
     LG_TEST_RUN(test_run_directory_guards);
     LG_TEST_RUN(test_sample_damaged);
     LG_TEST_RUN(test_data_settings_and_layouts);
+    LG_TEST_RUN(test_out_not_a_run_dir);
+    LG_TEST_RUN(test_ignored_sigint);
     tf_rm_rf(g_tmp);
     return lg_test_summary("test_cli_train");
 }

@@ -40,12 +40,15 @@ lg_status lg_cli_load_inception(const char *path, lg_inception **out) {
                             "and pass --inception FILE (or set LG_INCEPTION_WEIGHTS); --metrics cfid,classes need no "
                             "download",
                             path, LG_CLI_INCEPTION_DEFAULT);
+    LG_TRY(lg_cli_check_input("Inception weights", path, "the weights file (--inception FILE)"));
     return lg_inception_load(out, path);
 }
 
 lg_status lg_cli_load_classifier(const char *path, lg_classifier **out) {
     char def[PATH_MAX + 16];
-    return lg_classifier_load(out, lg_cli_weights_path(1, path, def, sizeof def), NULL);
+    path = lg_cli_weights_path(1, path, def, sizeof def);
+    LG_TRY(lg_cli_check_input("classifier weights", path, "the weights file (--classifier FILE)"));
+    return lg_classifier_load(out, path, NULL);
 }
 
 lg_status lg_cli_load_images(lg_dataset *d, const char *format, const char *path, const char *split, int size,
@@ -94,15 +97,19 @@ static void usage(FILE *f) {
             "IS uses the Inception logits without the fc bias, as the original IS code and\n"
             "torch-fidelity. Without --ref, fid and kid share one pass over the real images.\n"
             "\n"
+            "  --metrics LIST    comma-separated, from the list above (default: see above)\n"
+            "  -n, --n N         samples to draw, 2..10000000 (default: see above)\n"
             "  --ref STATS       reference statistics from `lipgan fid-stats` (repeatable): used for\n"
             "                    fid if their dimension is 2048, for cfid if it is 128; a file that no\n"
             "                    requested metric uses is refused (exit 2). Its recorded source (data\n"
             "                    shape, feature network) is compared with this generator and network:\n"
             "                    a mismatch is a warning on stderr. A pytorch-fid .npz is refused with\n"
             "                    a command that converts it. Without one, the reference is computed\n"
-            "                    from the checkpoint's training data (--data PATH overrides its\n"
-            "                    path), first --ref-n images (default 10000); kid always uses --ref-n\n"
-            "                    real images' features.\n"
+            "                    from the checkpoint's training data (--data), first --ref-n images.\n"
+            "  --ref-n N         real images for a reference computed from data, 2..100000000\n"
+            "                    (default 10000); kid always uses --ref-n real images' features\n"
+            "  --data PATH       the real data for those references (default: the checkpoint's\n"
+            "                    data.path; its config gives the format, split and size)\n"
             "  --inception FILE  Inception-v3 weights (default $LG_INCEPTION_WEIGHTS or\n"
             "                    " LG_CLI_INCEPTION_DEFAULT "; make it with\n"
             "                    tools/convert_inception_weights.py from pytorch-fid's weights)\n"
@@ -110,17 +117,27 @@ static void usage(FILE *f) {
             "                    from `lipgan train-classifier`)\n"
             "  --json            print one JSON object instead of text\n"
             "  --log             append that JSON row to the run's metrics.jsonl (checked writable\n"
-            "                    before any work)\n"
-            "  --seed S          latent noise seed (default 0); also the KID subsets\n"
-            "--n must be at least 10 for is (10 splits). Exit codes: 2 usage (also a --ref no metric\n"
-            "uses, --n below the IS splits), 3 bad input file (checkpoint, --ref, weights, data;\n"
-            "also NaN/Inf in them or in the samples), 1 runtime error.\n");
+            "                    before any work); CKPT must be in a run directory of lipgan train\n"
+            "                    (one holding its config.yaml or metrics.jsonl), else exit 2\n"
+            "  --seed S          latent noise seed, 0..9223372036854775807 (default 0); also the KID\n"
+            "                    subsets\n"
+            "  --no-ema          use the trained generator itself (default: the EMA generator when\n"
+            "                    the checkpoint has one)\n"
+            "  --device D        cpu or cuda, for the generator (default cpu)\n"
+            "  --threads T       CPU threads, 0..1024 (default 0 = all cores)\n"
+            "  -q, --quiet       no progress lines on stderr (default: progress shown)\n"
+            "  -h, --help        this help\n"
+            "--n must be at least 10 for is (10 splits). Exit codes: 2 usage (a flag's bad value, also\n"
+            "a --ref no metric uses, --n below the IS splits), 3 bad input file (checkpoint, --ref,\n"
+            "weights, data; also NaN/Inf in them or in the samples), 4 bad config in the checkpoint,\n"
+            "1 runtime error.\n");
 }
 
 typedef struct eval_args {
     const char *ckpt, *metrics, *inception, *classifier, *data, *device;
     const char *refs[4];
     int nrefs;
+    unsigned m; /* --metrics parsed (0: not given) */
     long long n, ref_n, seed;
     int json, log, use_ema, threads, quiet;
 } eval_args;
@@ -145,14 +162,13 @@ static int parse(int argc, char **argv, eval_args *a, int *code) {
             *code = lg_cli_usage_error("eval", "%s needs a value", s);
             return 0;
         }
-        char *end = NULL;
-        if (!strcmp(s, "--metrics")) a->metrics = argv[++i];
-        else if (!strcmp(s, "--n") || !strcmp(s, "-n")) {
-            a->n = strtoll(argv[++i], &end, 10);
-            if (*end || a->n < 2 || a->n > 10000000) {
-                *code = lg_cli_usage_error("eval", "--n must be 2..10000000");
-                return 0;
-            }
+        lg_status fs = LG_OK;
+        if (!strcmp(s, "--metrics")) {
+            /* checked now: a bad name is this flag's usage error, before any work */
+            a->metrics = argv[++i];
+            fs = lg_cli_flag_status(s, a->metrics, lg_eval_parse_metrics(a->metrics, &a->m));
+        } else if (!strcmp(s, "--n") || !strcmp(s, "-n")) {
+            fs = lg_cli_flag_ll(s, argv[++i], 2, 10000000, &a->n);
         } else if (!strcmp(s, "--ref")) {
             if (a->nrefs == 4) {
                 *code = lg_cli_usage_error("eval", "at most 4 --ref files");
@@ -160,27 +176,15 @@ static int parse(int argc, char **argv, eval_args *a, int *code) {
             }
             a->refs[a->nrefs++] = argv[++i];
         } else if (!strcmp(s, "--ref-n")) {
-            a->ref_n = strtoll(argv[++i], &end, 10);
-            if (*end || a->ref_n < 2) {
-                *code = lg_cli_usage_error("eval", "--ref-n must be >= 2");
-                return 0;
-            }
+            fs = lg_cli_flag_ll(s, argv[++i], 2, 100000000, &a->ref_n);
         } else if (!strcmp(s, "--inception")) a->inception = argv[++i];
         else if (!strcmp(s, "--classifier")) a->classifier = argv[++i];
         else if (!strcmp(s, "--data")) a->data = argv[++i];
         else if (!strcmp(s, "--device")) a->device = argv[++i];
         else if (!strcmp(s, "--seed")) {
-            a->seed = strtoll(argv[++i], &end, 10);
-            if (*end || a->seed < 0) {
-                *code = lg_cli_usage_error("eval", "--seed must be a non-negative integer");
-                return 0;
-            }
+            fs = lg_cli_flag_ll(s, argv[++i], 0, LLONG_MAX, &a->seed);
         } else if (!strcmp(s, "--threads")) {
-            a->threads = (int)strtol(argv[++i], &end, 10);
-            if (*end || a->threads < 0) {
-                *code = lg_cli_usage_error("eval", "--threads must be >= 0");
-                return 0;
-            }
+            fs = lg_cli_flag_int(s, argv[++i], 0, 1024, &a->threads);
         } else if (!strcmp(s, "--json")) a->json = 1;
         else if (!strcmp(s, "--log")) a->log = 1;
         else if (!strcmp(s, "--no-ema")) a->use_ema = 0;
@@ -191,6 +195,10 @@ static int parse(int argc, char **argv, eval_args *a, int *code) {
         } else if (!a->ckpt) a->ckpt = s;
         else {
             *code = lg_cli_usage_error("eval", "one checkpoint expected, got '%s' and '%s'", a->ckpt, s);
+            return 0;
+        }
+        if (fs != LG_OK) {
+            *code = lg_cli_fail("eval", fs);
             return 0;
         }
     }
@@ -258,14 +266,32 @@ static lg_status resolve_ckpt(const char *path, char *file, size_t cap, int64_t 
     return LG_OK;
 }
 
-/* The run's metrics.jsonl next to checkpoint file, into path. */
-static void log_path(const char *file, char *path, size_t cap) {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", file);
+/* The directory of checkpoint file, into dir; the run's metrics.jsonl there
+ * into path. */
+static void log_path(const char *file, char *dir, size_t dcap, char *path, size_t cap) {
+    snprintf(dir, dcap, "%s", file);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
-    else snprintf(dir, sizeof dir, ".");
+    else snprintf(dir, dcap, ".");
     snprintf(path, cap, "%s/metrics.jsonl", dir);
+}
+
+/* --log appends to a run's own log: dir must be a run directory, one that
+ * holds what `lipgan train` writes first (config.yaml, metrics.jsonl), so
+ * that a checkpoint copied elsewhere does not start a metrics.jsonl there
+ * (which would make that directory refuse a fresh run). */
+static lg_status check_log_run_dir(const char *file, const char *dir) {
+    char p[PATH_MAX + 16];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/config.yaml", dir);
+    if (stat(p, &sb) == 0) return LG_OK;
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    if (stat(p, &sb) == 0) return LG_OK;
+    return lg_error_set(LG_CLI_USAGE,
+                        "--log appends to the run directory's metrics.jsonl, and checkpoint %s is not in a run "
+                        "directory (%s holds no config.yaml or metrics.jsonl of lipgan train); give the run "
+                        "directory (or a checkpoint inside it), or drop --log",
+                        file, dir);
 }
 
 /* --log: can the row be appended? Asked before any work, as it will be done
@@ -316,7 +342,7 @@ static lg_status run_eval(const eval_args *a, eval_state *st, int *usage_code) {
     int64_t step = 0;
     LG_TRY(resolve_ckpt(a->ckpt, file, sizeof file, &step));
     const lg_backend *be;
-    LG_TRY(lg_backend_get(a->device, &be));
+    LG_TRY(lg_cli_flag_status("--device", a->device, lg_backend_get(a->device, &be)));
     if (!be->is_device) lg_cpu_set_threads(a->threads);
     lg_config cfg;
     LG_TRY(lg_checkpoint_load_generator(file, be, a->use_ema, &st->g, &cfg));
@@ -328,7 +354,7 @@ static lg_status run_eval(const eval_args *a, eval_state *st, int *usage_code) {
                             spec->data_dim);
 
     unsigned m;
-    if (a->metrics) LG_TRY(lg_eval_parse_metrics(a->metrics, &m));
+    if (a->metrics) m = a->m;
     else m = toy ? LG_EVAL_TOY : (c == 1 && h == LG_CLS_SIZE) ? (LG_EVAL_CFID | LG_EVAL_CLASSES) : (LG_EVAL_IS | LG_EVAL_FID);
     if (toy && (m & ~(unsigned)LG_EVAL_TOY)) {
         *usage_code = lg_cli_usage_error("eval", "%s is a 2-D toy generator: only --metrics toy applies", file);
@@ -348,13 +374,15 @@ static lg_status run_eval(const eval_args *a, eval_state *st, int *usage_code) {
         return LG_OK;
     }
     FILE *prog = a->quiet ? NULL : stderr;
-    char logp[PATH_MAX + 16];
-    log_path(file, logp, sizeof logp);
+    char logdir[PATH_MAX], logp[PATH_MAX + 16];
+    log_path(file, logdir, sizeof logdir, logp, sizeof logp);
+    if (a->log) LG_TRY(check_log_run_dir(file, logdir));
     if (a->log) LG_TRY(check_log(logp));
 
     /* the --ref files: each must serve a requested metric, one per metric */
     for (int i = 0; i < a->nrefs; i++) {
         lg_fid_stats s;
+        LG_TRY(lg_cli_check_input("--ref", a->refs[i], "a statistics file made by lipgan fid-stats"));
         LG_TRY(lg_fid_stats_load(&s, a->refs[i]));
         const int d = s.dim;
         const unsigned want = lg_eval_ref_metric(d);
@@ -403,11 +431,11 @@ static lg_status run_eval(const eval_args *a, eval_state *st, int *usage_code) {
     if (m & LG_EVAL_NEEDS_CLASSIFIER) {
         LG_TRY(lg_cli_load_classifier(a->classifier, &st->cls));
         in.classifier = st->cls;
-        if (c != 1 || (h != 28 && h != 32))
-            return lg_error_set(LG_ERR_INVALID_ARG,
-                                "metrics cfid/classes use the Fashion-MNIST classifier (1x32x32 images); %s makes "
-                                "%dx%dx%d images: use is,fid,kid",
-                                file, c, h, w);
+        if (c != 1 || (h != 28 && h != 32)) /* (the default metrics pick cfid only where it fits) */
+            return lg_error_set(LG_CLI_USAGE,
+                                "--metrics %s: cfid and classes use the Fashion-MNIST classifier (1x32x32 images); "
+                                "%s makes %dx%dx%d images: use is,fid,kid",
+                                a->metrics ? a->metrics : "cfid,classes", file, c, h, w);
         lg_cli_features_desc(NULL, st->cls, desc, sizeof desc);
         if (st->have_cfid_ref) check_ref_source(st->cfid_from, &st->cfid_ref, desc, c, h, w);
     }

@@ -21,24 +21,36 @@ static void usage(FILE *f) {
             "                       [--inception FILE] [--classifier FILE] [--threads T] [--quiet]\n"
             "\n"
             "Computes the mean (D) and covariance (D, D) in float64 of the features of the first N\n"
-            "images of DATA (default: all) and writes them with N, D and a description of the\n"
-            "features and data in the metadata; `lipgan eval --ref STATS` reads them.\n"
+            "images of DATA and writes them with N, D and a description of the features and data in\n"
+            "the metadata; `lipgan eval --ref STATS` reads them.\n"
+            "  --out FILE         the statistics file (required); its name must end in .safetensors\n"
             "  --features inception   Inception-v3 pool3, D = 2048 (default; needs --inception FILE\n"
             "                         or $LG_INCEPTION_WEIGHTS, see tools/convert_inception_weights.py)\n"
-            "  --features classifier  lipgan's Fashion-MNIST classifier, D = 128 (1-channel data;\n"
-            "                         default weights " LG_CLS_DEFAULT_PATH ")\n"
-            "DATA is a directory (or a file, for cifar10/stl10); --format is detected from its\n"
-            "files (train-images-idx3-ubyte* -> mnist, data_batch_1.bin / test_batch.bin ->\n"
-            "cifar10, *_X.bin -> stl10, *.png or class folders of them -> png) unless given.\n"
-            "--split: default train.\n"
-            "--image-size: mnist is padded to 32 by default (what `lipgan train` generates);\n"
-            "use the size the GAN was trained at (stl10: 48 or 32).\n"
-            "A png folder may also hold class folders of PNGs (ImageFolder); CIFAR-10's python\n"
-            "(pickle) version is not read (use the binary one). At least 2 images (thousands for FID).\n"
+            "  --features classifier  lipgan's Fashion-MNIST classifier, D = 128 (1-channel data)\n"
+            "  -n, --n N          images to use, >= 2 (default: all; thousands for FID)\n"
+            "  --format F         mnist, fashion-mnist, idx (IDX files), cifar10 (binary version),\n"
+            "                     stl10 or png (a folder of PNGs, or class folders of them);\n"
+            "                     default: detected from DATA's files (train-images-idx3-ubyte* ->\n"
+            "                     mnist, data_batch_1.bin / test_batch.bin -> cifar10, *_X.bin ->\n"
+            "                     stl10, *.png or class folders of them -> png)\n"
+            "  --split S          train, test, or (stl10 only) unlabeled (default train; png: unused)\n"
+            "  --image-size S     0..4096: mnist/idx are padded to S (default 32, what `lipgan train`\n"
+            "                     generates; 0 keeps 28); cifar10: 0 or 32; stl10: 0 or 96, 48, 32\n"
+            "                     (default 0 = 96; use the size the GAN was trained at); png: 0 (the\n"
+            "                     default) or the files' own size (PNGs are not resized)\n"
+            "  --inception FILE   Inception-v3 weights (default $LG_INCEPTION_WEIGHTS or\n"
+            "                     " LG_CLI_INCEPTION_DEFAULT ")\n"
+            "  --classifier FILE  classifier weights (default " LG_CLS_DEFAULT_PATH ")\n"
+            "  --threads T        CPU threads, 0..1024 (default 0 = all cores)\n"
+            "  -q, --quiet        no progress lines on stderr (default: progress shown)\n"
+            "  -h, --help         this help\n"
+            "DATA is a directory (or a file, for cifar10/stl10). CIFAR-10's python (pickle) version is\n"
+            "not read (use the binary one). At least 2 images (thousands for FID).\n"
             "--out may replace an earlier statistics file, but never another lipgan file (checkpoint,\n"
             "classifier), a run directory's own file (metrics.jsonl, config.yaml, spectra.bin, .lock,\n"
             "ckpt_*, events.*) or this command's input (exit 2: choose another path).\n"
-            "Exit codes: 2 usage, 3 bad or missing data / weights, 1 runtime error.\n");
+            "Exit codes: 2 usage (a flag's bad value too, e.g. an --image-size the data cannot take),\n"
+            "3 bad or missing data / weights, 1 runtime error.\n");
 }
 
 static int has(const char *dir, const char *name) {
@@ -137,10 +149,56 @@ static lg_status detect_format(const char *path, const char **fmt) {
                         path);
 }
 
+static int known_format(const char *f) {
+    static const char *const k[] = {"mnist", "fashion-mnist", "idx", "cifar10", "stl10", "png"};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        if (!strcmp(f, k[i])) return 1;
+    return 0;
+}
+
+/* --split and --image-size against the format, where the format alone
+ * decides (mnist/idx and png sizes depend on the files: load_data) */
+static lg_status check_split_size(const char *format, const char *split, int size, const char *size_shown) {
+    if (!strcmp(split, "unlabeled") && strcmp(format, "stl10") != 0 && strcmp(format, "png") != 0)
+        return lg_error_set(LG_CLI_USAGE, "--split unlabeled: only stl10 has an unlabeled split; %s has train and "
+                                          "test",
+                            format);
+    if (!strcmp(format, "cifar10") && size != 0 && size != 32)
+        return lg_error_set(LG_CLI_USAGE, "--image-size %s: cifar10 images are 32x32 and are not resized; use 0 or 32",
+                            size_shown);
+    if (!strcmp(format, "stl10") && size != 0 && size != 96 && size != 48 && size != 32)
+        return lg_error_set(LG_CLI_USAGE, "--image-size %s: stl10 images are 96x96 and are resized only to 48 or "
+                                          "32; use 0 (96), 48 or 32",
+                            size_shown);
+    return LG_OK;
+}
+
+/* lg_cli_load_images, with a rejected size named as --image-size's usage
+ * error. The flags were checked already; what is left of LG_ERR_INVALID_ARG
+ * is a size these files cannot take (mnist pads to at least their side, png
+ * keeps its own), or the files themselves: the same load at their own size
+ * (0) tells which, on this error path only. */
+static lg_status load_data(lg_dataset *d, const char *format, const char *data, const char *split, int size,
+                           int channels, const char *size_shown) {
+    lg_status s = lg_cli_load_images(d, format, data, split, size, channels);
+    if (s != LG_ERR_INVALID_ARG) return s;
+    char msg[1024]; /* lg_error_set must not read the buffer it writes */
+    snprintf(msg, sizeof msg, "%s", lg_error_msg());
+    lg_status s0 = LG_ERR_INVALID_ARG;
+    if (size != 0) {
+        lg_dataset probe;
+        s0 = lg_cli_load_images(&probe, format, data, split, 0, channels);
+        lg_data_free(&probe);
+    }
+    if (s0 == LG_OK) return lg_error_set(LG_CLI_USAGE, "--image-size %s: %s", size_shown, msg);
+    return lg_error_set(LG_ERR_FORMAT, "%s", msg); /* the data's, not a flag's */
+}
+
 int lg_cmd_fid_stats(int argc, char **argv) {
     const char *data = NULL, *out = NULL, *features = "inception", *format = NULL, *split = "train";
     const char *inc_path = NULL, *cls_path = NULL;
     long long n = 0;
+    const char *size_flag = NULL; /* --image-size as given */
     int size = -1, threads = 0, quiet = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -152,41 +210,54 @@ int lg_cmd_fid_stats(int argc, char **argv) {
                     !strcmp(a, "--format") || !strcmp(a, "--split") || !strcmp(a, "--image-size") ||
                     !strcmp(a, "--inception") || !strcmp(a, "--classifier") || !strcmp(a, "--threads");
         if (takes && i + 1 >= argc) return lg_cli_usage_error("fid-stats", "%s needs a value", a);
-        char *end = NULL;
+        lg_status fs = LG_OK;
         if (!strcmp(a, "--out")) out = argv[++i];
         else if (!strcmp(a, "--features")) {
             features = argv[++i];
             if (strcmp(features, "inception") && strcmp(features, "classifier"))
                 return lg_cli_usage_error("fid-stats", "--features must be inception or classifier, not '%s'", features);
         } else if (!strcmp(a, "--n") || !strcmp(a, "-n")) {
-            n = strtoll(argv[++i], &end, 10);
-            if (*end || n < 2) return lg_cli_usage_error("fid-stats", "--n must be an integer >= 2");
-        } else if (!strcmp(a, "--format")) format = argv[++i];
-        else if (!strcmp(a, "--split")) {
+            fs = lg_cli_flag_ll(a, argv[++i], 2, LLONG_MAX, &n);
+        } else if (!strcmp(a, "--format")) {
+            format = argv[++i];
+            if (!known_format(format))
+                return lg_cli_usage_error("fid-stats", "--format %s: unknown; use mnist, fashion-mnist, idx, cifar10, "
+                                                       "stl10 or png",
+                                          format);
+        } else if (!strcmp(a, "--split")) {
             split = argv[++i];
             if (strcmp(split, "train") && strcmp(split, "test") && strcmp(split, "unlabeled"))
-                return lg_cli_usage_error("fid-stats", "--split must be train, test or unlabeled");
+                return lg_cli_usage_error("fid-stats", "--split %s: use train, test or unlabeled", split);
         } else if (!strcmp(a, "--image-size")) {
-            size = (int)strtol(argv[++i], &end, 10);
-            if (*end || size < 0 || size > 4096) return lg_cli_usage_error("fid-stats", "--image-size must be 0..4096");
+            size_flag = argv[++i];
+            fs = lg_cli_flag_int(a, size_flag, 0, 4096, &size);
         } else if (!strcmp(a, "--inception")) inc_path = argv[++i];
         else if (!strcmp(a, "--classifier")) cls_path = argv[++i];
         else if (!strcmp(a, "--threads")) {
-            threads = (int)strtol(argv[++i], &end, 10);
-            if (*end || threads < 0) return lg_cli_usage_error("fid-stats", "--threads must be >= 0");
+            fs = lg_cli_flag_int(a, argv[++i], 0, 1024, &threads);
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = 1;
         else if (a[0] == '-' && a[1]) return lg_cli_usage_error("fid-stats", "unknown option '%s'", a);
         else if (!data) data = a;
         else return lg_cli_usage_error("fid-stats", "one DATA path expected, got '%s' and '%s'", data, a);
+        if (fs != LG_OK) return lg_cli_fail("fid-stats", fs);
     }
     if (!data) return lg_cli_usage_error("fid-stats", "missing DATA");
     if (!out) return lg_cli_usage_error("fid-stats", "missing --out STATS.safetensors");
+    size_t ol = strlen(out);
+    if (ol < 12 || strcasecmp(out + ol - 12, ".safetensors") != 0) {
+        const char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
+        int stem = dot && (!slash || dot > slash + 1) ? (int)(dot - out) : (int)ol;
+        return lg_cli_usage_error("fid-stats", "--out %s: the statistics are written in safetensors format (what "
+                                               "lipgan eval --ref reads), so the name must end in .safetensors, "
+                                               "e.g. %.*s.safetensors",
+                                  out, stem, out);
+    }
     int use_cls = !strcmp(features, "classifier");
     /* before the network, the data and the features, not after; never over
      * an input (DATA as a file, the weights) or a run's files */
     char wbuf[PATH_MAX + 16];
     const char *inputs[2] = {data, lg_cli_weights_path(use_cls, use_cls ? cls_path : inc_path, wbuf, sizeof wbuf)};
-    lg_status ws = lg_cli_check_output("--out", out, inputs, 2, LG_FID_STATS_FORMAT);
+    lg_status ws = lg_cli_check_output("--out", out, ".safetensors", inputs, 2, LG_FID_STATS_FORMAT);
     if (ws != LG_OK) return lg_cli_fail("fid-stats", ws);
     if (access(data, F_OK) != 0)
         return lg_cli_fail("fid-stats", lg_error_set(LG_ERR_NOT_FOUND, "data %s: no such file or directory; give "
@@ -206,13 +277,17 @@ int lg_cmd_fid_stats(int argc, char **argv) {
     }
     int mnist = !strcmp(format, "mnist") || !strcmp(format, "fashion-mnist") || !strcmp(format, "idx");
     if (size < 0) size = mnist ? LG_CLS_SIZE : 0;
+    char size_shown[64]; /* --image-size in messages, also when it is the default */
+    if (size_flag) snprintf(size_shown, sizeof size_shown, "%s", size_flag);
+    else snprintf(size_shown, sizeof size_shown, "%d (the default for %s)", size, format);
+    s = check_split_size(format, split, size, size_shown);
     lg_dataset d;
     memset(&d, 0, sizeof d);
-    s = lg_cli_load_images(&d, format, data, split, size, use_cls ? 1 : 3); /* png: gray for the classifier */
+    if (s == LG_OK) s = load_data(&d, format, data, split, size, use_cls ? 1 : 3, size_shown);
     if (s == LG_OK && use_cls && (d.c != 1 || d.h != d.w || (d.h != 28 && d.h != 32)))
-        s = lg_error_set(LG_ERR_INVALID_ARG,
-                         "data %s: the classifier takes 1x28x28 or 1x32x32 images, these are %dx%dx%d; use "
-                         "--features inception",
+        s = lg_error_set(LG_CLI_USAGE,
+                         "--features classifier: the classifier takes 1x28x28 or 1x32x32 images, data %s has "
+                         "%dx%dx%d; use --features inception",
                          data, d.c, d.h, d.w);
     int64_t use = (n > 0 && n < d.n) ? n : d.n;
     if (s == LG_OK && use < 2)

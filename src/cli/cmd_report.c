@@ -16,21 +16,14 @@ static void usage(FILE *f) {
             "run directory DIR of `lipgan train`: curves from metrics.jsonl, spectra and Lipschitz\n"
             "bounds from spectra.bin (the spectral monitor), sample grids over time (samples/*.png),\n"
             "collapse warnings, and the config. Missing parts are noted in the page.\n"
-            "  --out FILE        output file (default DIR/report.html); it may replace an earlier\n"
+            "  -o, --out FILE    output file (default DIR/report.html); it may replace an earlier\n"
             "                    report, never a lipgan file (checkpoint, classifier, FID statistics)\n"
             "                    or a run's own file (metrics.jsonl, config.yaml, spectra.bin, .lock,\n"
             "                    ckpt_*, events.*): exit 2\n"
             "  --title TEXT      page title (default \"lipgan report: DIR\")\n"
-            "  --samples N       sample grids shown, evenly spaced over training (default 12)\n"
-            "  --spectra-steps N curves per spectrum plot (default 8)\n");
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *e;
-    long v = strtol(s, &e, 10);
-    if (!*s || *e || v < lo || v > hi) return 0;
-    *out = (int)v;
-    return 1;
+            "  --samples N       sample grids shown, evenly spaced over training, 1..1000 (default 12)\n"
+            "  --spectra-steps N curves per spectrum plot, 1..64 (default 8)\n"
+            "  -h, --help        this help\n");
 }
 
 int lg_cmd_report(int argc, char **argv) {
@@ -49,12 +42,12 @@ int lg_cmd_report(int argc, char **argv) {
         } else if (!strcmp(a, "--title")) {
             if (!has) return lg_cli_usage_error("report", "--title needs a text");
             o.title = argv[++i];
-        } else if (!strcmp(a, "--samples")) {
-            if (!has || !parse_int(argv[++i], 1, 1000, &o.max_samples))
-                return lg_cli_usage_error("report", "--samples needs a number in 1..1000");
-        } else if (!strcmp(a, "--spectra-steps")) {
-            if (!has || !parse_int(argv[++i], 1, 64, &o.max_spectra_steps))
-                return lg_cli_usage_error("report", "--spectra-steps needs a number in 1..64");
+        } else if (!strcmp(a, "--samples") || !strcmp(a, "--spectra-steps")) {
+            if (!has) return lg_cli_usage_error("report", "%s needs a number", a);
+            int samples = !strcmp(a, "--samples");
+            lg_status fs = lg_cli_flag_int(a, argv[++i], 1, samples ? 1000 : 64,
+                                           samples ? &o.max_samples : &o.max_spectra_steps);
+            if (fs != LG_OK) return lg_cli_fail("report", fs);
         } else if (a[0] == '-' && a[1]) {
             return lg_cli_usage_error("report", "unknown option '%s'", a);
         } else if (!dir) {
@@ -73,7 +66,7 @@ int lg_cmd_report(int argc, char **argv) {
      * directory is lg_report_write's to explain) */
     lg_status s = LG_OK;
     struct stat sb;
-    if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)) s = lg_cli_check_writable("--out", out);
+    if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)) s = lg_cli_check_writable("--out", out, ".html");
     if (s != LG_OK) return lg_cli_fail("report", s);
     lg_report_info info;
     s = lg_report_write(dir, out, &o, &info);

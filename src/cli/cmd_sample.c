@@ -1,5 +1,6 @@
 /* lipgan sample: generate samples from a checkpoint (lipgan/train.h). */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,16 +20,26 @@ static void usage(FILE *f) {
             "                    [--threads T]\n"
             "\n"
             "Draws N samples from the generator of CKPT (a checkpoint file, or a run directory:\n"
-            "its newest checkpoint) in evaluation mode, z ~ N(0, I) from --seed (default 0).\n"
-            "Uses the EMA generator when the checkpoint has one, unless --no-ema.\n"
-            "FILE's extension picks the output:\n"
-            "  .png           an image grid (images) or a scatter plot over the true modes (2-D toys)\n"
-            "  .safetensors   raw samples, tensor \"samples\" (N, C, H, W) or (N, D), values as G gives them\n"
-            "  .csv           one sample per line, x,y (2-D data only)\n"
+            "its newest checkpoint) in evaluation mode, z ~ N(0, I) from --seed.\n"
+            "  -n N            samples to draw, 1..10000000 (required)\n"
+            "  -o, --out FILE  output file (required); its extension picks the output:\n"
+            "                    .png          an image grid (images) or a scatter plot over the\n"
+            "                                  true modes (2-D toys)\n"
+            "                    .safetensors  raw samples, tensor \"samples\" (N, C, H, W) or (N, D),\n"
+            "                                  values as G gives them\n"
+            "                    .csv          one sample per line, x,y (2-D data only)\n"
+            "  --seed S        latent noise seed, 0..9223372036854775807 (default 0)\n"
+            "  --no-ema        use the trained generator itself (default: the EMA generator when the\n"
+            "                  checkpoint has one)\n"
+            "  --device D      cpu or cuda (default cpu; cuda needs a CUDA build and a GPU)\n"
+            "  --threads T     CPU threads, 0..1024 (default 0 = all cores; cpu device)\n"
+            "  -h, --help      this help\n"
             "FILE may replace an earlier output, but never a lipgan file (checkpoint, classifier, FID\n"
             "statistics: by its metadata, whatever its name), a run directory's own file\n"
             "(metrics.jsonl, config.yaml, spectra.bin, .lock, ckpt_*, events.*) or CKPT itself: that\n"
-            "is a usage error (exit 2), checked before any work.\n");
+            "is a usage error (exit 2), checked before any work, as is a FILE that is a directory or\n"
+            "in a directory that does not exist or cannot be written.\n"
+            "Exit codes: 0 ok, 2 usage (a flag's bad value too), 3 bad checkpoint, 1 runtime error.\n");
 }
 
 static int ends_with(const char *s, const char *suf) {
@@ -66,20 +77,17 @@ int lg_cmd_sample(int argc, char **argv) {
         int takes = !strcmp(a, "-n") || !strcmp(a, "--out") || !strcmp(a, "-o") || !strcmp(a, "--seed") ||
                     !strcmp(a, "--device") || !strcmp(a, "--threads");
         if (takes && i + 1 >= argc) return lg_cli_usage_error("sample", "%s needs a value", a);
-        char *end = NULL;
+        lg_status fs = LG_OK;
         if (!strcmp(a, "-n")) {
-            n = strtoll(argv[++i], &end, 10);
-            if (*end || n < 1 || n > 10000000) return lg_cli_usage_error("sample", "-n must be 1..10000000");
+            fs = lg_cli_flag_ll(a, argv[++i], 1, 10000000, &n);
         } else if (!strcmp(a, "--out") || !strcmp(a, "-o")) {
             out = argv[++i];
         } else if (!strcmp(a, "--seed")) {
-            seed = strtoll(argv[++i], &end, 10);
-            if (*end || seed < 0) return lg_cli_usage_error("sample", "--seed must be a non-negative integer");
+            fs = lg_cli_flag_ll(a, argv[++i], 0, LLONG_MAX, &seed);
         } else if (!strcmp(a, "--device")) {
             device = argv[++i];
         } else if (!strcmp(a, "--threads")) {
-            threads = (int)strtol(argv[++i], &end, 10);
-            if (*end || threads < 0) return lg_cli_usage_error("sample", "--threads must be >= 0");
+            fs = lg_cli_flag_int(a, argv[++i], 0, 1024, &threads);
         } else if (!strcmp(a, "--no-ema")) {
             use_ema = 0;
         } else if (a[0] == '-' && a[1]) {
@@ -89,6 +97,7 @@ int lg_cmd_sample(int argc, char **argv) {
         } else {
             return lg_cli_usage_error("sample", "one checkpoint expected, got '%s' and '%s'", ckpt, a);
         }
+        if (fs != LG_OK) return lg_cli_fail("sample", fs);
     }
     if (!ckpt) return lg_cli_usage_error("sample", "missing CKPT");
     if (n < 0) return lg_cli_usage_error("sample", "missing -n N");
@@ -98,10 +107,10 @@ int lg_cmd_sample(int argc, char **argv) {
         return lg_cli_usage_error("sample", "--out %s: the extension must be .png, .safetensors or .csv", out);
 
     /* before the generator runs; never over CKPT, a checkpoint or a run's files */
-    lg_status s = lg_cli_check_output("--out", out, (const char *const[]){ckpt}, 1, NULL);
+    lg_status s = lg_cli_check_output("--out", out, strrchr(out, '.'), (const char *const[]){ckpt}, 1, NULL);
     if (s != LG_OK) return lg_cli_fail("sample", s);
     const lg_backend *be;
-    s = lg_backend_get(device, &be);
+    s = lg_cli_flag_status("--device", device, lg_backend_get(device, &be));
     if (s != LG_OK) return lg_cli_fail("sample", s);
     if (!be->is_device) lg_cpu_set_threads(threads);
     lg_model *g;

@@ -76,14 +76,15 @@ static void usage(FILE *f) {
             "    warning) with a config the networks cannot be built from: the flags or their\n"
             "    defaults.\n"
             "\n"
-            "  --input-size H  conv input size for every layer (default 32)\n"
-            "  --stride S      conv stride for every layer (default 1)\n"
-            "  --pad P         conv padding for every layer (default (kh-1)/2, i.e. 'same')\n"
-            "  --iters N       max power iterations for the conv operator norm (default %d);\n"
-            "                  stops earlier once an iteration changes the estimate by < %g\n"
-            "                  (relative), typically still ~1e-4 below the true norm (it\n"
-            "                  approaches it from below); '*' / converged=false: N was reached first\n"
-            "  --filter TEXT   only tensors whose name contains TEXT\n"
+            "  --input-size H  conv input size for every layer, 1..4096 (default 32)\n"
+            "  --stride S      conv stride for every layer, 1..64 (default 1)\n"
+            "  --pad P         conv padding for every layer, 0..64 (default (kh-1)/2, i.e. 'same')\n"
+            "  --iters N       max power iterations for the conv operator norm, 1..1000000\n"
+            "                  (default %d); stops earlier once an iteration changes the\n"
+            "                  estimate by < %g (relative), typically still ~1e-4 below the\n"
+            "                  true norm (it approaches it from below); '*' / converged=false:\n"
+            "                  N was reached first\n"
+            "  --filter TEXT   only tensors whose name contains TEXT (default: all)\n"
             "  --convt TEXT    tensors whose name contains TEXT are transposed-conv weights\n"
             "                  (in, out, kh, kw): their matrix uses dim 1 as the output dim,\n"
             "                  and their operator norm (that of the adjoint conv) is taken at\n"
@@ -92,12 +93,14 @@ static void usage(FILE *f) {
             "                  then that of the (out, in*kh*kw) matrix SN normalizes, 'reshaped'\n"
             "                  that of the adjoint conv's (in, out*kh*kw) kernel matrix (the\n"
             "                  Tsuzuku bound's), so the two differ\n"
-            "  --svals         also print every singular value (always in --json)\n"
-            "  --threads T     CPU threads (default 1: the convolutions of one power iteration\n"
+            "  --svals         also print every singular value (default: not in the table; always\n"
+            "                  in --json)\n"
+            "  --threads T     CPU threads, 0..1024 (default 1: the convolutions of one power iteration\n"
             "                  are single images, too small to share; 0 = all cores: D of an\n"
             "                  SN-GAN checkpoint took 3.3 s on 1 thread and 98 s on 2, on a 2-core\n"
             "                  machine with another job running)\n"
-            "  --json          print one JSON document instead of the table\n"
+            "  --json          print one JSON document instead of the table (default: the table)\n"
+            "  -h, --help      this help\n"
             "Exit codes: 0 ok, 2 usage, 3 unreadable file, no checkpoint in RUN_DIR, a tensor\n"
             "with NaN/Inf, or a tensor the checkpoint's config does not describe.\n",
             LG_SPECTRUM_POWER_ITERS, SPECTRA_CONV_ITERS, SPECTRA_CONV_TOL);
@@ -108,14 +111,6 @@ typedef struct opts {
     int input_size, stride, pad, iters, json, svals, threads;
     int geom_flags;  /* any of --input-size/--stride/--pad given */
 } opts;
-
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) return 0;
-    *out = (int)v;
-    return 1;
-}
 
 static cJSON *json_num(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
 
@@ -251,21 +246,17 @@ int lg_cmd_spectra(int argc, char **argv) {
                     !strcmp(a, "--threads");
         if (takes && i + 1 >= argc) return lg_cli_usage_error("spectra", "%s needs a value", a);
         if (!strcmp(a, "--input-size") || !strcmp(a, "--stride") || !strcmp(a, "--pad")) o.geom_flags = 1;
+        lg_status fs = LG_OK;
         if (!strcmp(a, "--input-size")) {
-            if (!parse_int(argv[++i], 1, 4096, &o.input_size))
-                return lg_cli_usage_error("spectra", "--input-size must be 1..4096");
+            fs = lg_cli_flag_int(a, argv[++i], 1, 4096, &o.input_size);
         } else if (!strcmp(a, "--stride")) {
-            if (!parse_int(argv[++i], 1, 64, &o.stride))
-                return lg_cli_usage_error("spectra", "--stride must be 1..64");
+            fs = lg_cli_flag_int(a, argv[++i], 1, 64, &o.stride);
         } else if (!strcmp(a, "--pad")) {
-            if (!parse_int(argv[++i], 0, 64, &o.pad))
-                return lg_cli_usage_error("spectra", "--pad must be 0..64");
+            fs = lg_cli_flag_int(a, argv[++i], 0, 64, &o.pad);
         } else if (!strcmp(a, "--iters")) {
-            if (!parse_int(argv[++i], 1, 1000000, &o.iters))
-                return lg_cli_usage_error("spectra", "--iters must be 1..1000000");
+            fs = lg_cli_flag_int(a, argv[++i], 1, 1000000, &o.iters);
         } else if (!strcmp(a, "--threads")) {
-            if (!parse_int(argv[++i], 0, 1024, &o.threads))
-                return lg_cli_usage_error("spectra", "--threads must be 0..1024");
+            fs = lg_cli_flag_int(a, argv[++i], 0, 1024, &o.threads);
         } else if (!strcmp(a, "--filter")) {
             o.filter = argv[++i];
         } else if (!strcmp(a, "--convt")) {
@@ -281,6 +272,7 @@ int lg_cmd_spectra(int argc, char **argv) {
         } else {
             return lg_cli_usage_error("spectra", "more than one file given ('%s')", a);
         }
+        if (fs != LG_OK) return lg_cli_fail("spectra", fs);
     }
     if (!o.path) return lg_cli_usage_error("spectra", "no file given");
     lg_cpu_set_threads(o.threads);

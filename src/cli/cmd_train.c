@@ -26,16 +26,21 @@ static void usage(FILE *f) {
             "Trains G and D as CONFIG says. Every key can be overridden with --set\n"
             "(e.g. --set train.steps=2000 --set model.g.width=64); --help-config lists them.\n"
             "\n"
-            "  --out DIR        run directory (default runs/<config name>): ckpt_*.safetensors,\n"
-            "                   metrics.jsonl, samples.png, samples/step_*.png, config.yaml,\n"
-            "                   spectra.bin (log.spectra_every), events.out.tfevents.* (TensorBoard,\n"
-            "                   log.tensorboard); `lipgan report DIR` turns them into one HTML page\n"
+            "  --set key=value  override a config key (repeatable; also --set=key=value); a bad\n"
+            "                   key or value is a config error (exit 4), as in the file\n"
+            "  --out DIR        run directory (default runs/<config name>; also --out=DIR):\n"
+            "                   ckpt_*.safetensors, metrics.jsonl, samples.png, samples/step_*.png,\n"
+            "                   config.yaml, spectra.bin (log.spectra_every), events.out.tfevents.*\n"
+            "                   (TensorBoard, log.tensorboard); `lipgan report DIR` turns them into\n"
+            "                   one HTML page. A file, or a place that cannot be created or written,\n"
+            "                   is exit 2, before anything else\n"
             "  --resume         continue from the newest checkpoint in DIR (bit-identical to an\n"
             "                   uninterrupted run with the same thread count; a checkpoint from an\n"
             "                   older lipgan resumes with a warning: the spectral monitor restarts cold)\n"
             "  --print-config   print the effective config (YAML) and exit\n"
             "  --help-config    print every key with its default, range and help, and exit\n"
-            "  --quiet          no progress lines\n"
+            "  -q, --quiet      no progress lines (default: a line every log.every steps)\n"
+            "  -h, --help       this help\n"
             "\n"
             "Monitoring: every log.spectra_every steps the singular values of every layer of D and\n"
             "G go to spectra.bin and a summary (collapse statistic, Lipschitz bound estimates) to the\n"
@@ -74,8 +79,11 @@ static void usage(FILE *f) {
             "--set make the config (the run's config.yaml is not read); the keys that differ from the\n"
             "checkpoint's are named in a warning.\n"
             "\n"
-            "SIGINT/SIGTERM write a checkpoint and exit (code 128+signal); a second one kills.\n"
-            "Exit codes: 0 done, 2 usage (also a run directory in use or holding a run), 3 bad data\n"
+            "SIGINT/SIGTERM write a checkpoint and exit (code 128+signal); a second one kills. A signal\n"
+            "the process started with ignored stays ignored (a background job `lipgan train ... &` of a\n"
+            "non-interactive shell ignores SIGINT: stop it with SIGTERM).\n"
+            "Exit codes: 0 done, 2 usage (also an --out that is a file or cannot be created or written,\n"
+            "checked before anything else, and a run directory in use or holding a run), 3 bad data\n"
             "or checkpoint, 4 bad config, 5 diverged\n"
             "(train.max_nonfinite non-finite updates in a row; the last good checkpoint stays),\n"
             "128+signal interrupted (130 SIGINT, 143 SIGTERM).\n");
@@ -163,15 +171,26 @@ int lg_cmd_train(int argc, char **argv) {
         out = defdir;
     }
 
+    /* --out before anything is printed or loaded. dist: rank 0 alone writes
+     * it (the rank from the launcher's environment: MPI has not started) */
+    const char *rank = getenv("OMPI_COMM_WORLD_RANK");
+    if (!rank) rank = getenv("PMI_RANK");
+    struct stat out_sb;
+    if ((!rank || !strcmp(rank, "0")) && !(resume && stat(out, &out_sb) != 0)) { /* a missing DIR to resume: exit 3 */
+        s = lg_cli_check_run_dir("--out", out);
+        if (s != LG_OK) {
+            code = lg_cli_fail("train", s);
+            goto done;
+        }
+    }
+
     lg_trainer *t;
     s = lg_trainer_create(&t, &cfg);
     if (s != LG_OK) {
         /* dist: set-up errors (config, batch sizes, data) are the same on
-         * every process; rank 0 alone says so. The rank comes from the
-         * launcher's environment, as MPI may not have started yet. */
-        const char *r = getenv("OMPI_COMM_WORLD_RANK");
-        if (!r) r = getenv("PMI_RANK");
-        if (!strcmp(cfg.dist, "mpi") && r && strcmp(r, "0") != 0) code = lg_cli_exit_code(s);
+         * every process; rank 0 alone says so (rank: from the launcher's
+         * environment, as MPI may not have started yet). */
+        if (!strcmp(cfg.dist, "mpi") && rank && strcmp(rank, "0") != 0) code = lg_cli_exit_code(s);
         else code = lg_cli_fail("train", s);
         goto done;
     }
@@ -203,8 +222,9 @@ int lg_cmd_train(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESETHAND;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    /* not over an inherited SIG_IGN (a background job's SIGINT) */
+    const int caught_int = lg_cli_catch_signal(SIGINT, &sa, &old_int);
+    const int caught_term = lg_cli_catch_signal(SIGTERM, &sa, &old_term);
 
     lg_train_opts o;
     memset(&o, 0, sizeof o);
@@ -213,8 +233,8 @@ int lg_cmd_train(int argc, char **argv) {
     o.progress = quiet ? NULL : stderr;
     o.stop_flag = &g_stop;
     s = lg_trainer_run(t, &o);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    if (caught_int) sigaction(SIGINT, &old_int, NULL);
+    if (caught_term) sigaction(SIGTERM, &old_term, NULL);
     if (s == LG_OK) {
         /* a resumed run already at train.steps said so ("nothing to do") */
         int ran = lg_trainer_steps_done(t) > lg_trainer_run_start(t);

@@ -1,5 +1,7 @@
 /* lipgan train-classifier: trains the Fashion-MNIST classifier used by
  * `lipgan eval` for download-free metrics (lipgan/classifier.h). */
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,17 @@ static void usage(FILE *f) {
             "(DIR holds train-images-idx3-ubyte[.gz] etc., padded 28 -> 32), with Adam and\n"
             "a learning rate decayed linearly to 0, then measures its accuracy on the whole\n"
             "test set and writes it (and this command) into FILE's metadata.\n"
-            "Defaults: --epochs 10 --seed 1 --batch 128 --lr 0.001; --threads 0 = all cores.\n"
+            "  --data DIR        the Fashion-MNIST directory (required)\n"
+            "  --out FILE        the weights file to write (required); it may replace an earlier\n"
+            "                    classifier, never another lipgan file (exit 2)\n"
+            "  --epochs N        1..1000 (default 10)\n"
+            "  --seed S          initialization and shuffling seed, 0..9223372036854775807 (default 1)\n"
+            "  --batch B         1..65536 (default 128)\n"
+            "  --lr LR           Adam's initial learning rate, in (0, 1) (default 0.001)\n"
+            "  --threads T       CPU threads, 0..1024 (default 0 = all cores)\n"
+            "  -q, --quiet       no progress lines on stderr (default: one per epoch, with the test\n"
+            "                    accuracy)\n"
+            "  -h, --help        this help\n"
             "The result is bitwise reproducible for the same thread count. The shipped\n"
             "models/fmnist_classifier.safetensors was made with\n"
             "  lipgan train-classifier --data /usr/share/datasets/fashion-mnist \\\n"
@@ -42,7 +54,6 @@ int lg_cmd_train_classifier(int argc, char **argv) {
         int takes = !strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--epochs") || !strcmp(a, "--seed") ||
                     !strcmp(a, "--batch") || !strcmp(a, "--lr") || !strcmp(a, "--threads");
         if (takes && i + 1 >= argc) return lg_cli_usage_error("train-classifier", "%s needs a value", a);
-        char *end = NULL;
         if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             quiet = 1;
             continue;
@@ -53,36 +64,30 @@ int lg_cmd_train_classifier(int argc, char **argv) {
         }
         const char *v = argv[++i];
         if (used < sizeof command) used += (size_t)snprintf(command + used, sizeof command - used, " %s", v);
+        lg_status fs = LG_OK;
+        long long seed;
+        double lr;
         if (!strcmp(a, "--data")) {
             data = v;
         } else if (!strcmp(a, "--out")) {
             out = v;
         } else if (!strcmp(a, "--epochs")) {
-            long e = strtol(v, &end, 10);
-            if (*end || e < 1 || e > 1000) return lg_cli_usage_error("train-classifier", "--epochs must be 1..1000");
-            o.epochs = (int)e;
+            fs = lg_cli_flag_int(a, v, 1, 1000, &o.epochs);
         } else if (!strcmp(a, "--seed")) {
-            long long sd = strtoll(v, &end, 10);
-            if (*end || sd < 0) return lg_cli_usage_error("train-classifier", "--seed must be a non-negative integer");
-            o.seed = (uint64_t)sd;
+            if ((fs = lg_cli_flag_ll(a, v, 0, LLONG_MAX, &seed)) == LG_OK) o.seed = (uint64_t)seed;
         } else if (!strcmp(a, "--batch")) {
-            long b = strtol(v, &end, 10);
-            if (*end || b < 1 || b > 65536) return lg_cli_usage_error("train-classifier", "--batch must be 1..65536");
-            o.batch = (int)b;
+            fs = lg_cli_flag_int(a, v, 1, 65536, &o.batch);
         } else if (!strcmp(a, "--lr")) {
-            double lr = strtod(v, &end);
-            if (*end || !(lr > 0.0 && lr < 1.0)) return lg_cli_usage_error("train-classifier", "--lr must be in (0, 1)");
-            o.lr = (float)lr;
+            if ((fs = lg_cli_flag_real(a, v, 0.0, 1.0, &lr)) == LG_OK) o.lr = (float)lr;
         } else {
-            long t = strtol(v, &end, 10);
-            if (*end || t < 0 || t > 1024) return lg_cli_usage_error("train-classifier", "--threads must be 0..1024");
-            threads = (int)t;
+            fs = lg_cli_flag_int(a, v, 0, 1024, &threads);
         }
+        if (fs != LG_OK) return lg_cli_fail("train-classifier", fs);
     }
     if (!data) return lg_cli_usage_error("train-classifier", "missing --data DIR");
     if (!out) return lg_cli_usage_error("train-classifier", "missing --out FILE.safetensors");
     /* before the data and the epochs of training, not after */
-    lg_status ws = lg_cli_check_output("--out", out, NULL, 0, LG_CLS_FORMAT);
+    lg_status ws = lg_cli_check_output("--out", out, ".safetensors", NULL, 0, LG_CLS_FORMAT);
     if (ws != LG_OK) return lg_cli_fail("train-classifier", ws);
     lg_cpu_set_threads(threads);
 

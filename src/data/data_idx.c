@@ -116,8 +116,10 @@ lg_status lg_data_load_idx(lg_dataset *out, const char *images_path,
     uint32_t di[3] = {0}, dl[1] = {0};
     lg_status s = idx_header(&ri, IDX_MAGIC_IMAGES, di);
     if (s == LG_OK && pad_to != 0 && (pad_to < (int)di[1] || pad_to < (int)di[2] || pad_to > (int)IDX_MAX_HW))
-        s = lg_error_set(LG_ERR_INVALID_ARG, "file %s: cannot pad %ux%u images to %d; pad_to must be 0 or >= both sides",
-                         images_path, di[1], di[2], pad_to);
+        s = lg_error_set(LG_ERR_INVALID_ARG,
+                         "file %s: cannot pad %ux%u images to %d; the padded size (data.image_size, --image-size) "
+                         "must be 0 (no padding) or in %u..%u",
+                         images_path, di[1], di[2], pad_to, di[1] > di[2] ? di[1] : di[2], (unsigned)IDX_MAX_HW);
     if (s == LG_OK && labels_path) {
         s = lg_rd_open(&rl, labels_path, 1);
         if (s == LG_OK) s = idx_header(&rl, IDX_MAGIC_LABELS, dl);
@@ -169,7 +171,10 @@ lg_status lg_data_load_mnist_dir(lg_dataset *out, const char *dir,
                                  lg_data_split split, int pad_to) {
     memset(out, 0, sizeof *out);
     if (split != LG_SPLIT_TRAIN && split != LG_SPLIT_TEST)
-        return lg_error_set(LG_ERR_INVALID_ARG, "directory %s: MNIST has only train and test splits", dir);
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "directory %s: MNIST has only train and test splits; set data.split (--split) to one "
+                            "of them",
+                            dir);
     const char *pre = split == LG_SPLIT_TRAIN ? "train" : "t10k";
     char name[64], img[4096], lab[4096];
     snprintf(name, sizeof name, "%s-images-idx3-ubyte", pre);

@@ -31,8 +31,9 @@ lg_status lg_eval_parse_metrics(const char *list, unsigned *out) {
         for (size_t i = 0; i < NNAMES; i++)
             if (strlen(NAMES[i].name) == len && strncmp(NAMES[i].name, p, len) == 0) f = NAMES[i].flag;
         if (!f)
-            return lg_error_set(LG_ERR_INVALID_ARG, "metrics '%s': %s '%.*s'; known: is, fid, kid, cfid, classes, toy",
-                                list ? list : "", len ? "unknown metric" : "empty name in", (int)len, p);
+            return lg_error_set(LG_ERR_INVALID_ARG, "%s%.*s%s; known: is, fid, kid, cfid, classes, toy (give a "
+                                "comma-separated list)",
+                                len ? "unknown metric '" : "an empty metric name", (int)len, p, len ? "'" : "");
         *out |= f;
         if (!p[len]) break;
         p += len + 1;

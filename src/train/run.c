@@ -56,7 +56,7 @@ static lg_status mkdir_p(const char *dir) {
     }
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return lg_error_set(LG_ERR_IO, "%s is not a directory", dir);
+        return lg_error_set(LG_ERR_IO, "%s is a file, not a directory", dir);
     return LG_OK;
 }
 
@@ -554,7 +554,16 @@ static lg_status lock_dir(lg_trainer *t, const char *dir, FILE *log, int *fd) {
     snprintf(p, sizeof p, "%s/.lock", dir);
     *fd = -1;
     int f = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (f < 0) return lg_error_set(LG_ERR_IO, "run directory %s: cannot open its lock file %s: %s", dir, p, strerror(errno));
+    if (f < 0) {
+        int e = errno;
+        if (e == EACCES || e == EPERM || e == EROFS) { /* a directory this user cannot write: the --out given */
+            t->dir_conflict = 1;
+            return lg_error_set(LG_ERR_IO, "run directory %s: cannot create its lock file %s: %s; give a directory "
+                                           "for --out (out_dir) that you can write, e.g. runs/NAME",
+                                dir, p, strerror(e));
+        }
+        return lg_error_set(LG_ERR_IO, "run directory %s: cannot open its lock file %s: %s", dir, p, strerror(e));
+    }
     if (flock(f, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         if (e == EWOULDBLOCK) {
@@ -682,10 +691,17 @@ static lg_status run_start(lg_trainer *t, const lg_train_opts *o, int *lock) {
                                 "without --resume to start it",
                                 dir);
     }
-    if (wdir) {
-        LG_TRY(mkdir_p(wdir));
-        LG_TRY(lock_dir(t, wdir, o->progress, lock));
+    if (wdir && mkdir_p(wdir) != LG_OK) {
+        /* a file, or a place that cannot be written: how it was asked for
+         * (the CLI checks this first; here for other callers and races) */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", lg_error_msg());
+        t->dir_conflict = 1;
+        return lg_error_set(LG_ERR_IO, "run directory %s: %s; give a directory for --out (out_dir) that can be "
+                                       "created and written, e.g. runs/NAME",
+                            wdir, why);
     }
+    if (wdir) LG_TRY(lock_dir(t, wdir, o->progress, lock));
     return LG_OK;
 }
 
