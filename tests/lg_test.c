@@ -8,6 +8,9 @@
 #include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
+
+#include "lipgan/safetensors.h"
 
 long lg_test_checks = 0;
 long lg_test_failures = 0;
@@ -367,4 +370,18 @@ int lg_test_run_cli(const char *bin, const char *args, int merge, char *out, siz
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "'%s' %s %s", bin, args, merge == 2 ? "" : merge ? "2>&1" : "2>/dev/null");
     return lg_test_sh(cmd, out, cap);
+}
+
+int lg_test_st_fix_crc(unsigned char *buf, size_t len) {
+    if (len < 8) return -1;
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | buf[i];
+    if (hl > len - 8) return -1;
+    static const char key[] = "\"" LG_ST_CRC32_KEY "\":\"";
+    unsigned char *k = memmem(buf + 8, (size_t)hl, key, sizeof key - 1);
+    if (!k || k + sizeof key - 1 + 8 > buf + 8 + hl) return -1;
+    char hex[16];
+    snprintf(hex, sizeof hex, "%08lx", crc32_z(0L, buf + 8 + hl, (z_size_t)(len - 8 - hl)));
+    memcpy(k + sizeof key - 1, hex, 8);
+    return 0;
 }

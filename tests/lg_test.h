@@ -161,4 +161,10 @@ int lg_test_sh(const char *cmd, char *out, size_t cap);
  * if it did not exit normally. */
 int lg_test_run_cli(const char *bin, const char *args, int merge, char *out, size_t cap);
 
+/* Rewrites the lipgan.crc32 value in the header of a .safetensors file held
+ * in buf (len bytes) to match its data, after a test edited the data on
+ * purpose (so the loader's own checks are what refuse it). Returns 0, or -1
+ * if buf has no such key. */
+int lg_test_st_fix_crc(unsigned char *buf, size_t len);
+
 #endif

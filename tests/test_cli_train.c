@@ -372,6 +372,7 @@ static void test_sample_damaged(void) {
     for (int i = 7; i >= 0; i--) hl = hl << 8 | buf[i];
     float nan = NAN;
     memcpy(buf + 8 + hl + off, &nan, 4);
+    CHECK(lg_test_st_fix_crc(buf, len) == 0, "checkpoint without a CRC-32");
     CHECK_OK(lg_file_write_atomic(bad, buf, len));
     free(buf);
     remove(out);

@@ -2,8 +2,9 @@
  * round trip, metadata, a file written by Python (tests/data), a file for
  * tools/check_st_in_python.py, many malformed files (each must fail with
  * LG_ERR_FORMAT and a message, without crashing), every truncation and
- * random corruptions of a valid file, and crash safety of atomic writes
- * (simulated full disk in-process; SIGKILL mid-write in a child). */
+ * random corruptions of a valid file, the data section's CRC-32 (written,
+ * verified, absent in older files, malformed), and crash safety of atomic
+ * writes (simulated full disk in-process; SIGKILL mid-write in a child). */
 #include "lg_test.h"
 
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "lipgan/fileio.h"
 #include "lipgan/safetensors.h"
@@ -103,7 +105,8 @@ static void test_roundtrip(void) {
     CHECK(gi[0] == iv[0] && gi[1] == iv[1] && gi[2] == iv[2], "ints %lld %lld %lld", (long long)gi[0],
           (long long)gi[1], (long long)gi[2]);
     /* metadata */
-    CHECK(lg_st_meta_count(f) == 2, "meta count %zu", lg_st_meta_count(f));
+    CHECK(lg_st_meta_count(f) == 3, "meta count %zu (step, the quoted key, " LG_ST_CRC32_KEY ")",
+          lg_st_meta_count(f));
     const char *v = lg_st_meta(f, "step");
     CHECK(v && strcmp(v, "1000") == 0, "meta step = %s", v ? v : "(null)");
     v = lg_st_meta(f, "quote\"back\\slash");
@@ -119,13 +122,15 @@ static void test_roundtrip(void) {
     CHECK_STATUS(lg_st_get_i64(f, "layer.w", -1, NULL, gi), LG_ERR_UNSUPPORTED);
     lg_st_close(f);
 
-    /* an empty writer gives "{}" padded, no tensors */
+    /* an empty writer gives no tensors, only the CRC-32 of no bytes */
     CHECK_OK(lg_st_writer_create(&wr));
     CHECK_OK(lg_st_writer_write(wr, tmp_path("empty.safetensors"), 1));
     lg_st_writer_free(wr);
     f = NULL;
     CHECK_OK(lg_st_open(&f, tmp_path("empty.safetensors")));
-    CHECK(f && lg_st_count(f) == 0 && lg_st_meta_count(f) == 0, "empty file");
+    CHECK(f && lg_st_count(f) == 0 && lg_st_meta_count(f) == 1, "empty file");
+    v = f ? lg_st_meta(f, LG_ST_CRC32_KEY) : NULL;
+    CHECK(v && !strcmp(v, "00000000"), "CRC-32 of an empty data section: %s", v ? v : "(none)");
     lg_st_close(f);
 
     CHECK_STATUS(lg_st_open(&f, tmp_path("does-not-exist.safetensors")), LG_ERR_NOT_FOUND);
@@ -459,6 +464,162 @@ static void test_truncation_and_corruption(void) {
     free(good);
 }
 
+/* ---------------------------------------------------------------- CRC-32 */
+
+/* The header length of a whole file in buf. */
+static uint64_t hlen_of(const unsigned char *buf) {
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | buf[i];
+    return n;
+}
+
+/* The writer stores zlib's CRC-32 of the data section (every byte after
+ * the header) as 8 lowercase hex digits under "lipgan.crc32"; the reader
+ * refuses a file whose data no longer matches it, naming the file. */
+static void test_crc_written_and_verified(void) {
+    float w[3 * 5];                /* (3, 5) */
+    int64_t iv[2] = {7, -9};       /* (2) */
+    for (int i = 0; i < 15; i++) w[i] = (float)i * 0.5f - 2.0f;
+    lg_st_writer *wr;
+    CHECK_OK(lg_st_writer_create(&wr));
+    CHECK_OK(lg_st_writer_add_meta(wr, "format", "lipgan-test-v1"));
+    /* a stale value (e.g. copied from another file's metadata) is replaced */
+    CHECK_OK(lg_st_writer_add_meta(wr, LG_ST_CRC32_KEY, "00000000"));
+    CHECK_OK(lg_st_writer_add_f32(wr, "w", 2, (int64_t[]){3, 5}, w));
+    CHECK_OK(lg_st_writer_add_f32(wr, "none", 1, (int64_t[]){0}, NULL));
+    CHECK_OK(lg_st_writer_add_i64(wr, "i", 1, (int64_t[]){2}, iv));
+    const char *path = tmp_path("crc.safetensors");
+    CHECK_OK(lg_st_writer_write(wr, path, 1));
+    lg_st_writer_free(wr);
+    unsigned char *raw;
+    size_t len;
+    CHECK_OK(lg_file_read_all(path, &raw, &len));
+    if (!raw) return;
+    uint64_t hl = hlen_of(raw);
+    CHECK(len == 8 + hl + sizeof w + sizeof iv, "file is %zu bytes", len);
+    /* the value, found in the header text, is the CRC-32 of the data */
+    char want[16], needle[64];
+    snprintf(want, sizeof want, "%08lx", crc32(0L, raw + 8 + hl, (uInt)(len - 8 - hl)));
+    snprintf(needle, sizeof needle, "\"" LG_ST_CRC32_KEY "\":\"%s\"", want);
+    char *hdr = strndup((const char *)raw + 8, (size_t)hl);
+    CHECK(hdr && strstr(hdr, needle) && strstr(hdr, "\"__metadata__\""), "header lacks %s: %s", needle,
+          hdr ? hdr : "");
+    int nkey = 0;
+    for (const char *q = hdr; q && (q = strstr(q, LG_ST_CRC32_KEY)) != NULL; q++) nkey++;
+    CHECK(nkey == 1, "the key appears %d times", nkey);
+    free(hdr);
+    lg_st_file *f = NULL;
+    CHECK_OK(lg_st_open(&f, path));
+    const char *v = f ? lg_st_meta(f, LG_ST_CRC32_KEY) : NULL;
+    CHECK(v && !strcmp(v, want), "meta %s = %s, expected %s", LG_ST_CRC32_KEY, v ? v : "(none)", want);
+    CHECK(f && lg_st_meta_count(f) == 2, "meta count %zu: format and one CRC", f ? lg_st_meta_count(f) : 0);
+    lg_st_close(f);
+
+    /* every single flipped bit of the data section is refused */
+    const char *bad = tmp_path("crc_bad.safetensors");
+    int accepted = 0, wrong = 0;
+    for (size_t pos = 8 + hl; pos < len; pos++)
+        for (int bit = 0; bit < 8; bit += 3) {
+            raw[pos] ^= (unsigned char)(1u << bit);
+            lg_status s = lg_st_parse(&f, raw, len, "mem.safetensors");
+            if (s == LG_OK) {
+                accepted++;
+                lg_st_close(f);
+            } else if (s != LG_ERR_FORMAT || !strstr(lg_error_msg(), "file mem.safetensors: data damaged (CRC-32 ") ||
+                       !strstr(lg_error_msg(), want)) {
+                wrong++;
+                if (wrong == 1) fprintf(stderr, "  unexpected: %s: %s\n", lg_status_str(s), lg_error_msg());
+            }
+            raw[pos] ^= (unsigned char)(1u << bit);
+        }
+    CHECK(accepted == 0 && wrong == 0, "flipped data bits: %d accepted, %d refused otherwise", accepted, wrong);
+    /* the same from a file: the message names it, stored and computed values, the way out */
+    raw[8 + hl + 5] ^= 0xff;
+    CHECK_OK(lg_file_write_atomic(bad, raw, len));
+    f = NULL;
+    lg_status s = lg_st_open(&f, bad);
+    char stored_computed[64];
+    snprintf(stored_computed, sizeof stored_computed, "(CRC-32 %s stored, %08lx computed)", want,
+             crc32(0L, raw + 8 + hl, (uInt)(len - 8 - hl)));
+    CHECK(s == LG_ERR_FORMAT && !f && strstr(lg_error_msg(), bad) && strstr(lg_error_msg(), "data damaged") &&
+              strstr(lg_error_msg(), stored_computed) && strstr(lg_error_msg(), "older checkpoint") &&
+              !strchr(lg_error_msg(), '\n'),
+          "damaged file: %s: %s", lg_status_str(s), lg_error_msg());
+    /* a quick look (peek) reads the header only and does not verify */
+    char buf[64];
+    CHECK(lg_st_peek_meta(bad, "format", buf, sizeof buf) == 1 && !strcmp(buf, "lipgan-test-v1"), "peek: %s", buf);
+    /* LG_ST_NO_VERIFY skips the computation */
+    CHECK_OK(lg_st_open_ex(&f, bad, LG_ST_NO_VERIFY));
+    lg_st_close(f);
+    CHECK_OK(lg_st_parse_ex(&f, raw, len, "mem", LG_ST_NO_VERIFY));
+    lg_st_close(f);
+    free(raw);
+}
+
+/* Files without the key (PyTorch's, the Inception weights, lipgan's from
+ * before it) are read as before, damaged data or not; a key whose value is
+ * not 8 lowercase hex digits is a format error naming the key. */
+static void test_crc_absent_and_malformed(void) {
+    /* the Python fixture has no key: a flipped data byte still loads */
+    unsigned char *raw;
+    size_t len;
+    CHECK_OK(lg_file_read_all("tests/data/st_from_python.safetensors", &raw, &len));
+    if (raw) {
+        lg_st_file *f = NULL;
+        raw[len - 1] ^= 0xff;
+        CHECK_OK(lg_st_parse(&f, raw, len, "python"));
+        CHECK(f && !lg_st_meta(f, LG_ST_CRC32_KEY), "the fixture has no CRC key");
+        lg_st_close(f);
+        free(raw);
+    }
+    /* hand-made headers over 8 data bytes {1,2,...,8} */
+    const unsigned char data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    char good[16];
+    snprintf(good, sizeof good, "%08lx", crc32(0L, data, 8));
+    const struct {
+        const char *value; /* NULL: no key */
+        int ok;
+    } cases[] = {
+        {NULL, 1},       {good, 1},         {"ABCDEF01", 0},  {"1234567", 0},     {"123456789", 0},
+        {"", 0},         {"0x123456", 0},   {"1234567g", 0},  {" 1234567", 0},   {"12345678\\n", 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char hdr[256];
+        if (cases[k].value)
+            snprintf(hdr, sizeof hdr, "{\"__metadata__\":{\"" LG_ST_CRC32_KEY "\":\"%s\"},\"a\":" F32A "[0,8]}}",
+                     cases[k].value);
+        else
+            snprintf(hdr, sizeof hdr, "{\"a\":" F32A "[0,8]}}");
+        size_t n;
+        unsigned char *bytes = make_file(hdr, strlen(hdr), 8, -1, &n);
+        memcpy(bytes + n - 8, data, 8);
+        lg_st_file *f = NULL;
+        lg_status s = lg_st_parse(&f, bytes, n, "hand.safetensors");
+        const char *what = cases[k].value ? cases[k].value : "(no key)";
+        if (cases[k].ok) {
+            CHECK(s == LG_OK, "%s: %s: %s", what, lg_status_str(s), lg_error_msg());
+            lg_st_close(f);
+            /* damaged: refused with the key, accepted without it */
+            bytes[n - 3] ^= 0x10;
+            s = lg_st_parse(&f, bytes, n, "hand.safetensors");
+            if (cases[k].value)
+                CHECK(s == LG_ERR_FORMAT && strstr(lg_error_msg(), "data damaged"), "%s damaged: %s: %s", what,
+                      lg_status_str(s), lg_error_msg());
+            else
+                CHECK(s == LG_OK, "no key, damaged: %s: %s", lg_status_str(s), lg_error_msg());
+            lg_st_close(f);
+        } else {
+            CHECK(s == LG_ERR_FORMAT && !f && strstr(lg_error_msg(), "hand.safetensors") &&
+                      strstr(lg_error_msg(), "\"" LG_ST_CRC32_KEY "\"") && strstr(lg_error_msg(), "hex digits") &&
+                      !strchr(lg_error_msg(), '\n'),
+                  "malformed \"%s\": %s: %s", what, lg_status_str(s), lg_error_msg());
+            /* even when the computation is skipped */
+            CHECK_STATUS(lg_st_parse_ex(&f, bytes, n, "hand", LG_ST_NO_VERIFY), LG_ERR_FORMAT);
+        }
+        free(bytes);
+    }
+}
+
 /* ---------------------------------------------------------- atomic write */
 
 static int file_is(const char *path, const char *content) {
@@ -566,7 +727,7 @@ static void test_atomic(void) {
 static void cleanup_dir(void) {
     const char *names[] = {"rt.safetensors", "empty.safetensors", "bad.safetensors", "good.safetensors",
                            "ckpt.bin", "model.safetensors", "peek.safetensors", "peek_cut.safetensors",
-                           "peek_bad.safetensors"};
+                           "peek_bad.safetensors", "crc.safetensors", "crc_bad.safetensors"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(tmp_path(names[i]));
     if (rmdir(g_dir) != 0) fprintf(stderr, "note: could not remove %s: %s\n", g_dir, strerror(errno));
 }
@@ -621,6 +782,8 @@ int main(int argc, char **argv) {
     LG_TEST_RUN(test_malformed);
     LG_TEST_RUN(test_valid_edge_cases);
     LG_TEST_RUN(test_truncation_and_corruption);
+    LG_TEST_RUN(test_crc_written_and_verified);
+    LG_TEST_RUN(test_crc_absent_and_malformed);
     LG_TEST_RUN(test_atomic);
     LG_TEST_RUN(test_peek_meta);
     cleanup_dir();

@@ -14,6 +14,7 @@ and checks every value against what the C test wrote. Exit status 0 = ok.
 import json
 import struct
 import sys
+import zlib
 
 import torch
 
@@ -43,9 +44,19 @@ def load(path):
     return out, meta
 
 
+def data_crc32(path):
+    """zlib's CRC-32 of the data section (every byte after the header), as
+    lipgan stores it under lipgan.crc32 (8 lowercase hex digits)."""
+    data = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", data[:8])
+    return "%08x" % zlib.crc32(data[8 + n:])
+
+
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "build/tests/st_written_by_lipgan.safetensors"
     t, meta = load(path)
+    crc = meta.pop("lipgan.crc32", None)
+    assert crc == data_crc32(path), "lipgan.crc32 %r, data CRC-32 %s" % (crc, data_crc32(path))
     expect_w = torch.arange(12, dtype=torch.float32).reshape(3, 4) * 0.25 - 1.0
     expect_b = -0.5 * torch.arange(1, 5, dtype=torch.float32)
     assert set(t) == {"net.weight", "net.bias", "step", "scalar"}, sorted(t)

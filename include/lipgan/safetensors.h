@@ -24,6 +24,18 @@
  * is 8-byte aligned (as the Rust writer does), and can write atomically (see
  * fileio.h), which checkpoints use.
  *
+ * Checksum (lipgan's addition, in the metadata so any safetensors reader
+ * still reads the file): the writer stores the CRC-32 (zlib's crc32) of
+ * the data section, every byte after the header, as 8 lowercase hex digits
+ * under the metadata key "lipgan.crc32". lg_st_open and lg_st_parse verify
+ * it when the key is present: a mismatch is LG_ERR_FORMAT ("file X: data
+ * damaged (CRC-32 ... stored, ... computed); ..."), a value that is not 8
+ * lowercase hex digits is LG_ERR_FORMAT naming the key. Files without the
+ * key (PyTorch's, the Inception weights, lipgan's before the key existed)
+ * are read as before. The header itself is not covered: its JSON and the
+ * checks above catch most damage there, not a changed digit or metadata
+ * byte. lg_st_peek_meta reads the header only and does not verify.
+ *
  * Reading:
  *   lg_st_file *f;
  *   LG_TRY(lg_st_open(&f, "g.safetensors"));
@@ -53,6 +65,12 @@ extern "C" {
 
 /* Largest header the reader accepts (same limit as the Rust crate). */
 #define LG_ST_MAX_HEADER 100000000ull
+/* Metadata key of the data section's CRC-32 (see above). */
+#define LG_ST_CRC32_KEY "lipgan.crc32"
+/* Flag of lg_st_open_ex / lg_st_parse_ex: skip computing the CRC-32 (the
+ * key's form is still checked). For measuring its cost and for fuzzing
+ * deeper than the checksum; readers of real files leave it off. */
+#define LG_ST_NO_VERIFY 1u
 /* Most dims the writer accepts (the reader accepts any number). */
 #define LG_ST_MAX_DIMS 8
 
@@ -106,9 +124,12 @@ typedef struct lg_st_file lg_st_file;
 
 /* ---- reading ---- */
 
-/* Reads and validates a whole file. Errors: LG_ERR_NOT_FOUND / LG_ERR_IO
- * (cannot read), LG_ERR_FORMAT (not a valid safetensors file). */
+/* Reads and validates a whole file, its CRC-32 included when it has one.
+ * Errors: LG_ERR_NOT_FOUND / LG_ERR_IO (cannot read), LG_ERR_FORMAT (not a
+ * valid safetensors file, or its data damaged). */
 lg_status lg_st_open(lg_st_file **out, const char *path);
+/* lg_st_open with flags (0 or LG_ST_NO_VERIFY). */
+lg_status lg_st_open_ex(lg_st_file **out, const char *path, unsigned flags);
 /* Metadata value `key` of the safetensors file at path, reading only its
  * header (a checkpoint can be gigabytes): copied into buf (cap bytes,
  * truncated, NUL-terminated). Returns 1 if found, 0 if the key is absent or
@@ -117,6 +138,7 @@ lg_status lg_st_open(lg_st_file **out, const char *path);
 int lg_st_peek_meta(const char *path, const char *key, char *buf, size_t cap);
 /* The same from a buffer of len bytes (copied); label names it in errors. */
 lg_status lg_st_parse(lg_st_file **out, const void *buf, size_t len, const char *label);
+lg_status lg_st_parse_ex(lg_st_file **out, const void *buf, size_t len, const char *label, unsigned flags);
 void lg_st_close(lg_st_file *f);
 
 /* The path or label given at open. */
@@ -154,7 +176,9 @@ lg_status lg_st_writer_create(lg_st_writer **out);
 void lg_st_writer_free(lg_st_writer *w);
 
 /* Adds a metadata entry (key and value are copied; both valid UTF-8).
- * A repeated key is an LG_ERR_INVALID_ARG error. */
+ * A repeated key is an LG_ERR_INVALID_ARG error. A "lipgan.crc32" entry is
+ * accepted but not written: the writer writes the CRC-32 of the data it
+ * writes (so copying a file's metadata into a writer stays correct). */
 lg_status lg_st_writer_add_meta(lg_st_writer *w, const char *key, const char *value);
 
 /* Adds a float32 tensor of shape (ndim <= 8) from host memory. The name is
@@ -167,9 +191,11 @@ lg_status lg_st_writer_add_f32(lg_st_writer *w, const char *name, int ndim,
 lg_status lg_st_writer_add_i64(lg_st_writer *w, const char *name, int ndim,
                                const int64_t *shape, const int64_t *data);
 
-/* Writes the file; atomic = 1 goes through a temp file and a rename (see
- * fileio.h) so an interrupted write leaves any previous file intact. The
- * writer can be written again (e.g. to a second path). */
+/* Writes the file, with the CRC-32 of its data section in the metadata
+ * (computed from the tensors in memory before they are written, one pass);
+ * atomic = 1 goes through a temp file and a rename (see fileio.h) so an
+ * interrupted write leaves any previous file intact. The writer can be
+ * written again (e.g. to a second path). */
 lg_status lg_st_writer_write(const lg_st_writer *w, const char *path, int atomic);
 
 #ifdef __cplusplus

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include "lipgan/fileio.h"
 
@@ -147,6 +148,13 @@ static const char *header_scan(const unsigned char *h, size_t n, size_t *at) {
     return NULL;
 }
 
+/* zlib's CRC-32 of n bytes continued from crc (0 to start). crc32_z takes
+ * a size_t length; a zero length is skipped because crc32(crc, NULL, 0)
+ * returns 0, not crc. */
+static uint32_t st_crc32(uint32_t crc, const void *p, size_t n) {
+    return n ? (uint32_t)crc32_z(crc, (const Bytef *)p, n) : crc;
+}
+
 static int cmp_str_ptr(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -164,6 +172,7 @@ struct lg_st_file {
     size_t *by_name;          /* (n) indices into t sorted by name */
     const char **mkey, **mval;/* (nmeta) */
     size_t nmeta;
+    unsigned flags;           /* LG_ST_NO_VERIFY */
 };
 
 void lg_st_close(lg_st_file *f) {
@@ -305,6 +314,37 @@ static lg_status parse_entry(lg_st_file *f, const cJSON *e, lg_st_tensor *t, int
     return LG_OK;
 }
 
+/* The data-section checksum (see safetensors.h): checked last, after the
+ * structure, so a truncated or malformed file keeps its specific message.
+ * A malformed value is checked even under LG_ST_NO_VERIFY (it is cheap). */
+static lg_status check_crc(const lg_st_file *f, const unsigned char *data, size_t n) {
+    const char *v = lg_st_meta(f, LG_ST_CRC32_KEY);
+    if (!v) return LG_OK; /* not written by lipgan (or by an older one) */
+    int ok = strlen(v) == 8;
+    uint32_t stored = 0;
+    for (int i = 0; ok && i < 8; i++) {
+        char c = v[i];
+        ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+        stored = stored << 4 | (uint32_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+    if (!ok) {
+        char shown[48]; /* at most 40 bytes of the value, control bytes as '?' */
+        size_t k = 0;
+        for (; v[k] && k < 40; k++) shown[k] = (unsigned char)v[k] < 0x20 || v[k] == 0x7f ? '?' : v[k];
+        shown[k] = '\0';
+        return bad(f, "\"__metadata__\" key \"" LG_ST_CRC32_KEY "\" is \"%s%s\", not 8 lowercase hex digits", shown,
+                   v[k] ? "..." : "");
+    }
+    if (f->flags & LG_ST_NO_VERIFY) return LG_OK;
+    uint32_t got = st_crc32(0, data, n);
+    if (got != stored)
+        return lg_error_set(LG_ERR_FORMAT,
+                            "file %s: data damaged (CRC-32 %08x stored, %08x computed); use another copy or an "
+                            "older checkpoint",
+                            f->label, (unsigned)stored, (unsigned)got);
+    return LG_OK;
+}
+
 /* Validates f->buf/len and fills the tables. */
 static lg_status parse_buffer(lg_st_file *f) {
     if (f->len < 8) return bad(f, "%zu bytes is shorter than the 8-byte header length", f->len);
@@ -391,7 +431,7 @@ static lg_status parse_buffer(lg_st_file *f) {
     /* by_name was computed before sorting by offset: redo it on the final order */
     for (size_t i = 0; i < nent; i++) f->by_name[i] = i;
     qsort_r(f->by_name, nent, sizeof *f->by_name, cmp_by_name, f);
-    return LG_OK;
+    return check_crc(f, data, (size_t)data_len);
 }
 
 static lg_status st_new(lg_st_file **out, const char *label) {
@@ -416,10 +456,13 @@ static lg_status st_finish(lg_st_file **out, lg_st_file *f) {
     return LG_OK;
 }
 
-lg_status lg_st_open(lg_st_file **out, const char *path) {
+lg_status lg_st_open(lg_st_file **out, const char *path) { return lg_st_open_ex(out, path, 0); }
+
+lg_status lg_st_open_ex(lg_st_file **out, const char *path, unsigned flags) {
     lg_st_file *f;
-    LG_TRY(st_new(&f, path));
     *out = NULL;
+    LG_TRY(st_new(&f, path));
+    f->flags = flags;
     lg_status s = lg_file_read_all(path, &f->buf, &f->len);
     if (s != LG_OK) {
         lg_st_close(f);
@@ -457,9 +500,14 @@ int lg_st_peek_meta(const char *path, const char *key, char *buf, size_t cap) {
 }
 
 lg_status lg_st_parse(lg_st_file **out, const void *buf, size_t len, const char *label) {
+    return lg_st_parse_ex(out, buf, len, label, 0);
+}
+
+lg_status lg_st_parse_ex(lg_st_file **out, const void *buf, size_t len, const char *label, unsigned flags) {
     lg_st_file *f;
-    LG_TRY(st_new(&f, label));
     *out = NULL;
+    LG_TRY(st_new(&f, label));
+    f->flags = flags;
     f->buf = malloc(len ? len : 1);
     if (!f->buf) {
         lg_st_close(f);
@@ -795,25 +843,25 @@ static void sb_json_str(sbuf *b, const char *s) {
 }
 
 lg_status lg_st_writer_write(const lg_st_writer *w, const char *path, int atomic) {
+    /* the data section's CRC-32 goes into the header, which precedes the
+     * data: one pass over the tensors in memory (they are written from
+     * memory next, so the file on disk is never read back) */
+    uint32_t crc = 0;
+    for (size_t i = 0; i < w->n; i++) crc = st_crc32(crc, w->t[i].data, w->t[i].nbytes);
     sbuf b = {0};
-    sb_put(&b, "{", 1);
-    int first = 1;
-    if (w->nmeta) {
-        sb_put(&b, "\"__metadata__\":{", 16);
-        for (size_t i = 0; i < w->nmeta; i++) {
-            if (i) sb_put(&b, ",", 1);
-            sb_json_str(&b, w->mkey[i]);
-            sb_put(&b, ":", 1);
-            sb_json_str(&b, w->mval[i]);
-        }
-        sb_put(&b, "}", 1);
-        first = 0;
+    sb_put(&b, "{\"__metadata__\":{", 17);
+    for (size_t i = 0; i < w->nmeta; i++) {
+        if (strcmp(w->mkey[i], LG_ST_CRC32_KEY) == 0) continue; /* a copied, stale one: ours replaces it */
+        sb_json_str(&b, w->mkey[i]);
+        sb_put(&b, ":", 1);
+        sb_json_str(&b, w->mval[i]);
+        sb_put(&b, ",", 1); /* the CRC entry always follows */
     }
+    sb_fmt(&b, "\"" LG_ST_CRC32_KEY "\":\"%08x\"}", (unsigned)crc);
     uint64_t off = 0;
     for (size_t i = 0; i < w->n; i++) {
         const st_wentry *e = &w->t[i];
-        if (!first) sb_put(&b, ",", 1);
-        first = 0;
+        sb_put(&b, ",", 1); /* after "__metadata__" or the previous tensor */
         sb_json_str(&b, e->name);
         sb_fmt(&b, ":{\"dtype\":\"%s\",\"shape\":[", lg_st_dtype_name(e->dtype));
         for (int d = 0; d < e->ndim; d++) sb_fmt(&b, d ? ",%lld" : "%lld", (long long)e->shape[d]);

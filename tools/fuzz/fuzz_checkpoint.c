@@ -39,7 +39,9 @@ __attribute__((unused)) static lg_status fuzz_checkpoint(const uint8_t *data, si
     lg_trainer *t = ckpt_trainer();
     char path[128];
     fz_path(path, sizeof path, "ckpt_000000001.safetensors");
-    fz_write(path, data, size);
+    uint8_t *fixed = fz_st_fixed_copy(data, size);
+    fz_write(path, fixed, size);
+    free(fixed);
     lg_status s = FZ_MAIN(lg_trainer_load(t, path));
     lg_model *g = NULL, *d = NULL;
     lg_config cfg;

@@ -32,7 +32,8 @@ static void st_walk(const lg_st_file *f) {
     }
 }
 
-static lg_status fuzz_safetensors(const uint8_t *data, size_t size) {
+static lg_status fuzz_safetensors(const uint8_t *in, size_t size) {
+    uint8_t *data = fz_st_fixed_copy(in, size);
     lg_st_file *f = NULL;
     lg_status s = FZ_MAIN(lg_st_parse(&f, data, size, "fuzz.safetensors"));
     if (s == LG_OK) {
@@ -58,6 +59,7 @@ static lg_status fuzz_safetensors(const uint8_t *data, size_t size) {
     if (FZ(lg_classifier_load(&cls, path, NULL)) == LG_OK) lg_classifier_free(cls);
     lg_inception *inc;
     if (FZ(lg_inception_load(&inc, path)) == LG_OK) lg_inception_free(inc);
+    free(data);
     return s;
 }
 
