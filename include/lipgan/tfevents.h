@@ -61,7 +61,8 @@ lg_status lg_tfevents_scalar(lg_tfevents *w, int64_t step, const char *tag, doub
  * alpha, 3 RGB, 4 RGBA: the Image.colorspace) describe it. */
 lg_status lg_tfevents_image_png(lg_tfevents *w, int64_t step, const char *tag, const void *png,
                                 size_t len, int height, int width, int channels);
-/* The same from a PNG file (size and colour type from its IHDR chunk).
+/* The same from a PNG file (size and channels from its header, as lipgan's
+ * PNG decoder reads it).
  * Errors also LG_ERR_NOT_FOUND, LG_ERR_FORMAT (not a PNG). */
 lg_status lg_tfevents_image_file(lg_tfevents *w, int64_t step, const char *tag, const char *path);
 

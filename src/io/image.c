@@ -296,6 +296,16 @@ lg_status lg_png_open(const char *path, lg_png_reader **out, int *h, int *w) {
     return LG_OK;
 }
 
+int lg_png_channels(const lg_png_reader *r) {
+    int type = png_get_color_type(r->png, r->info);
+    int ch = type == PNG_COLOR_TYPE_GRAY        ? 1
+             : type == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
+             : type == PNG_COLOR_TYPE_RGB_ALPHA  ? 4
+                                                 : 3; /* RGB, or a palette decoded to RGB */
+    if (ch != 2 && ch != 4 && png_get_valid(r->png, r->info, PNG_INFO_tRNS)) ch++;
+    return ch;
+}
+
 lg_status lg_png_decode(lg_png_reader *r, int keep16, void **out, int *c, int *depth) {
     *out = NULL;
     png_structp png = r->png;

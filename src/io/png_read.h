@@ -32,6 +32,11 @@ typedef struct lg_png_reader lg_png_reader;
  * error nothing is left open and *r is NULL. */
 lg_status lg_png_open(const char *path, lg_png_reader **r, int *h, int *w);
 
+/* The channels lg_png_decode will deliver (1 gray, 2 gray + alpha, 3 RGB,
+ * 4 RGBA: a palette decodes to RGB, tRNS adds alpha), from the header
+ * alone: no pixel is decoded. */
+int lg_png_channels(const lg_png_reader *r);
+
 /* Decodes the whole image of an opened reader into a new malloc'ed buffer
  * *pix (H, W, C), interleaved (free with free()). Palette and <8-bit gray are
  * expanded to 8 bit, tRNS becomes an alpha channel: C = 1 (gray), 2

@@ -2,8 +2,6 @@
  * protobuf encoding of the few Event fields we use (lipgan/tfevents.h). */
 #include <errno.h>
 #include <math.h>
-#include <png.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +12,7 @@
 #include "lipgan/tfevents.h"
 
 #include "io/bytebuf.h"
+#include "io/png_read.h"
 
 struct lg_tfevents {
     FILE *f;
@@ -267,75 +266,19 @@ lg_status lg_tfevents_image_png(lg_tfevents *w, int64_t step, const char *tag, c
  * header is judged exactly as lipgan's decoder (src/io/image.c) judges it,
  * and a tRNS chunk, which decoders turn into an alpha channel, counts. */
 
-typedef struct png_mem {
-    const unsigned char *p; /* (n) the file */
-    size_t n, off;
-    char msg[200]; /* libpng's error */
-} png_mem;
-
-static void png_mem_read(png_structp png, png_bytep out, size_t n) {
-    png_mem *m = png_get_io_ptr(png);
-    if (n > m->n - m->off) png_error(png, "file ends early (truncated)");
-    memcpy(out, m->p + m->off, n);
-    m->off += n;
-}
-
-static void png_mem_error(png_structp png, png_const_charp msg) {
-    png_mem *m = png_get_error_ptr(png);
-    snprintf(m->msg, sizeof m->msg, "%s", msg);
-    png_longjmp(png, 1);
-}
-
-static void png_mem_warning(png_structp png, png_const_charp msg) {
-    (void)png;
-    (void)msg; /* e.g. a bad ancillary chunk, which libpng skips */
-}
-
-/* Height, width and channels (1 gray, 2 gray + alpha, 3 RGB, 4 RGBA, as a
- * decoder delivers them) of the PNG file path whose bytes are m->p. m is the
- * caller's, so that nothing local here changes between setjmp and longjmp. */
-static lg_status png_header(const char *path, png_mem *m, int *h, int *w, int *c) {
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (m->n < 8 || memcmp(m->p, sig, 8) != 0)
-        return lg_error_set(LG_ERR_FORMAT, "tfevents: %s is not a PNG file; give the path of a PNG image", path);
-    m->off = 8;
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, m, png_mem_error, png_mem_warning);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!info) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        return lg_error_set(LG_ERR_NOMEM, "tfevents: %s: out of memory for a PNG reader", path);
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_read_struct(&png, &info, NULL);
-        char pm[sizeof m->msg];
-        return lg_error_set(LG_ERR_FORMAT, "tfevents: %s: corrupt PNG header: %s; write the image again", path,
-                            printable(m->msg, pm, sizeof pm));
-    }
-    png_set_read_fn(png, m, png_mem_read);
-    png_set_sig_bytes(png, 8);
-    png_read_info(png, info); /* IHDR .. the first IDAT; libpng limits sides to 10^6 */
-    int type = png_get_color_type(png, info);
-    int ch = type == PNG_COLOR_TYPE_GRAY        ? 1
-             : type == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
-             : type == PNG_COLOR_TYPE_RGB_ALPHA  ? 4
-                                                 : 3; /* RGB, or a palette decoded to RGB */
-    if (ch != 2 && ch != 4 && png_get_valid(png, info, PNG_INFO_tRNS)) ch++;
-    *h = (int)png_get_image_height(png, info);
-    *w = (int)png_get_image_width(png, info);
-    *c = ch;
-    png_destroy_read_struct(&png, &info, NULL);
-    return LG_OK;
-}
-
 lg_status lg_tfevents_image_file(lg_tfevents *w, int64_t step, const char *tag, const char *path) {
     LG_TRY(check_tag(tag));
+    /* size and channels from the header, by the decoder lipgan reads PNGs
+     * with (io/png_read.h): the image is embedded as it is, not decoded */
+    lg_png_reader *r;
+    int ht, wd;
+    LG_TRY(lg_png_open(path, &r, &ht, &wd));
+    int ch = lg_png_channels(r);
+    lg_png_close(r);
     unsigned char *buf;
     size_t len;
     LG_TRY(lg_file_read_all(path, &buf, &len));
-    png_mem m = {.p = buf, .n = len};
-    int ht, wd, ch;
-    lg_status st = png_header(path, &m, &ht, &wd, &ch);
-    if (st == LG_OK) st = lg_tfevents_image_png(w, step, tag, buf, len, ht, wd, ch);
+    lg_status st = lg_tfevents_image_png(w, step, tag, buf, len, ht, wd, ch);
     free(buf);
     return st;
 }
