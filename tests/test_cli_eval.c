@@ -79,6 +79,10 @@ static void test_help_and_usage(void) {
     CHECK(rc == 2 && strstr(g_out, "missing --data"), "exit %d: %s", rc, g_out);
     rc = run_cli("train-classifier --data /nonexistent_dir --out /tmp/never.safetensors", 1, g_out, sizeof g_out);
     CHECK(rc == 3, "train-classifier on a missing directory: exit %d: %s", rc, g_out);
+    /* the weights are safetensors: another name is refused before the data is read */
+    rc = run_cli("train-classifier --data /nonexistent_dir --out /tmp/lg_never_cls.npz", 1, g_out, sizeof g_out);
+    CHECK(rc == 2 && strstr(g_out, "/tmp/lg_never_cls.safetensors") && access("/tmp/lg_never_cls.npz", F_OK) != 0,
+          "train-classifier --out x.npz: exit %d: %s", rc, g_out);
 }
 
 static void test_missing_files(void) {

@@ -2,6 +2,7 @@
  * name the key (and file:line), printing round trip, validation, and that
  * every example config in configs/ parses and validates. */
 #include <dirent.h>
+#include <math.h>
 #include <string.h>
 
 #include "lg_test.h"
@@ -768,6 +769,55 @@ static void test_quoted_values(void) {
     CHECK(lg_config_diff(&d, &c, buf, sizeof buf) >= 1 && strstr(buf, "\"\\\"x\\\\y\""), "quoted diff: %s", buf);
 }
 
+/* A C caller may fill the struct without the setters: validate checks every
+ * field against its key's range and choices, and every value the setters
+ * accept (the bounds themselves) passes. */
+static void test_validate_struct_fields(void) {
+    lg_config c;
+    struct { const char *key; } bad[] = {
+        {"optim.d.lr"}, {"train.n_dis"}, {"model.z_dim"}, {"train.steps"},
+        {"lipschitz.d.sn"}, {"loss"}, {"ema.decay"}, {"data.format"},
+        {"optim.g.eps"}, {"eval.inception"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lg_config_default(&c);
+        switch (i) {
+        case 0: c.optim.d.lr = -1.0f; break;
+        case 1: c.train.n_dis = 0; break;
+        case 2: c.model.z_dim = -3; break;
+        case 3: c.train.steps = 0; break;
+        case 4: c.lipschitz.d.sn = 2; break;
+        case 5: strcpy(c.loss, "wgan"); break;
+        case 6: c.ema.decay = NAN; break;
+        case 7: memset(c.data.format, 'x', sizeof c.data.format); break; /* no NUL */
+        case 8: c.optim.g.eps = 0.0f; break;
+        case 9: strcpy(c.eval.inception, "\xff\xfe.safetensors"); break;
+        }
+        lg_error_clear();
+        lg_status s = lg_config_validate(&c);
+        CHECK(s == LG_ERR_INVALID_ARG && strncmp(lg_error_msg(), bad[i].key, strlen(bad[i].key)) == 0,
+              "%s: %s (%s), want INVALID_ARG naming the key first", bad[i].key, lg_status_str(s),
+              lg_error_msg());
+    }
+    /* every numeric key at both ends of its range, set through the setter,
+     * still validates as far as the field check goes */
+    int n;
+    const lg_cfg_key *k = lg_config_keys(&n);
+    for (int i = 0; i < n; i++) {
+        if (k[i].type != LG_CFG_INT && k[i].type != LG_CFG_I64 && k[i].type != LG_CFG_FLOAT) continue;
+        for (int end = 0; end < 2; end++) {
+            char a[160];
+            snprintf(a, sizeof a, "%s=%.17g", k[i].name, end ? k[i].max : k[i].min);
+            if (k[i].type != LG_CFG_FLOAT) snprintf(a, sizeof a, "%s=%.0f", k[i].name, end ? k[i].max : k[i].min);
+            lg_config_default(&c);
+            CHECK_OK(lg_config_set(&c, a));
+            lg_error_clear();
+            lg_status s = lg_config_validate(&c);
+            CHECK(s == LG_OK || !strstr(lg_error_msg(), "out of range"), "%s: %s", a, lg_error_msg());
+        }
+    }
+}
+
 int main(void) {
     LG_TEST_RUN(test_defaults_are_thesis_baseline);
     LG_TEST_RUN(test_nested_yaml_and_types);
@@ -779,6 +829,7 @@ int main(void) {
     LG_TEST_RUN(test_print_round_trip);
     LG_TEST_RUN(test_key_table);
     LG_TEST_RUN(test_validate);
+    LG_TEST_RUN(test_validate_struct_fields);
     LG_TEST_RUN(test_load_file_errors);
     LG_TEST_RUN(test_example_configs_parse);
     LG_TEST_RUN(test_keys_of_the_other_network);

@@ -195,7 +195,9 @@ lg_status lg_config_load_file(lg_config *c, const char *path);
 lg_status lg_config_load_string(lg_config *c, const char *yaml, size_t len,
                                 const char *label);
 
-/* Cross-key checks; the message names the offending key. Settings that
+/* Checks every field against its key's range and choices (as the setters
+ * do, for callers that fill the struct directly), then cross-key checks;
+ * the message names the offending key. Settings that
  * would do nothing are errors: a key of the other network (gradient
  * penalty on G, r(W) penalty on D), model.d.bn on a resnet D (it has no batch
  * norm; a cnn D has DCGAN's), sr_dynamic without sr_gamma, SR without SN/Toeplitz on

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,6 +91,15 @@ lg_status lg_cli_check_output(const char *opt, const char *path, const char *ext
                                 why);
     }
     return writable_only(opt, path, ext);
+}
+
+lg_status lg_cli_check_ext(const char *opt, const char *path, const char *ext, const char *what) {
+    size_t pl = strlen(path), el = strlen(ext);
+    if (pl >= el && strcasecmp(path + pl - el, ext) == 0) return LG_OK;
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    int stem = dot && (!slash || dot > slash + 1) ? (int)(dot - path) : (int)pl;
+    return lg_error_set(LG_CLI_USAGE, "%s %s: the file is written in %s, so the name must end in %s, e.g. %.*s%s",
+                        opt, path, what, ext, stem, path, ext);
 }
 
 lg_status lg_cli_check_writable(const char *opt, const char *path, const char *ext) {

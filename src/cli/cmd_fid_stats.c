@@ -243,15 +243,8 @@ int lg_cmd_fid_stats(int argc, char **argv) {
     }
     if (!data) return lg_cli_usage_error("fid-stats", "missing DATA");
     if (!out) return lg_cli_usage_error("fid-stats", "missing --out STATS.safetensors");
-    size_t ol = strlen(out);
-    if (ol < 12 || strcasecmp(out + ol - 12, ".safetensors") != 0) {
-        const char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
-        int stem = dot && (!slash || dot > slash + 1) ? (int)(dot - out) : (int)ol;
-        return lg_cli_usage_error("fid-stats", "--out %s: the statistics are written in safetensors format (what "
-                                               "lipgan eval --ref reads), so the name must end in .safetensors, "
-                                               "e.g. %.*s.safetensors",
-                                  out, stem, out);
-    }
+    lg_status es = lg_cli_check_ext("--out", out, ".safetensors", "safetensors format (what lipgan eval --ref reads)");
+    if (es != LG_OK) return lg_cli_fail("fid-stats", es);
     int use_cls = !strcmp(features, "classifier");
     /* before the network, the data and the features, not after; never over
      * an input (DATA as a file, the weights) or a run's files */

@@ -87,7 +87,9 @@ int lg_cmd_train_classifier(int argc, char **argv) {
     if (!data) return lg_cli_usage_error("train-classifier", "missing --data DIR");
     if (!out) return lg_cli_usage_error("train-classifier", "missing --out FILE.safetensors");
     /* before the data and the epochs of training, not after */
-    lg_status ws = lg_cli_check_output("--out", out, ".safetensors", NULL, 0, LG_CLS_FORMAT);
+    lg_status ws = lg_cli_check_ext("--out", out, ".safetensors",
+                                    "safetensors format (what eval.classifier and eval --classifier read)");
+    if (ws == LG_OK) ws = lg_cli_check_output("--out", out, ".safetensors", NULL, 0, LG_CLS_FORMAT);
     if (ws != LG_OK) return lg_cli_fail("train-classifier", ws);
     lg_cpu_set_threads(threads);
 

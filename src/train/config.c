@@ -759,7 +759,49 @@ static void shape_str(char *buf, size_t cap, int ch, int h, int w) {
     else snprintf(buf, cap, "%d-channel", ch);
 }
 
+/* Each field against its key's row: the setters check these, but a C
+ * caller may write the struct directly (c.optim.d.lr = -1). */
+static lg_status check_fields(const lg_config *c) {
+    for (int i = 0; i < NKEYS; i++) {
+        const lg_cfg_key *k = &k_keys[i];
+        const char *field = (const char *)c + k->offset;
+        double x = 0;
+        switch (k->type) {
+        case LG_CFG_INT: x = *(const int *)field; break;
+        case LG_CFG_I64: x = (double)*(const int64_t *)field; break;
+        case LG_CFG_FLOAT: x = *(const float *)field; break;
+        case LG_CFG_BOOL: {
+            int b = *(const int *)field;
+            if (b != 0 && b != 1)
+                return lg_error_set(LG_ERR_INVALID_ARG, "%s: %d is not a boolean; set 0 or 1", k->name, b);
+            continue;
+        }
+        case LG_CFG_ENUM:
+            if (!memchr(field, 0, LG_CFG_STR_MAX) || !in_choices(k->choices, field))
+                return lg_error_set(LG_ERR_INVALID_ARG, "%s: '%.*s' is not one of %s", k->name,
+                                    LG_CFG_STR_MAX - 1, field, k->choices);
+            continue;
+        case LG_CFG_PATH:
+            if (!memchr(field, 0, LG_CFG_PATH_MAX))
+                return lg_error_set(LG_ERR_INVALID_ARG, "%s: not NUL-terminated within %d bytes",
+                                    k->name, LG_CFG_PATH_MAX);
+            if (!utf8_valid(field))
+                return lg_error_set(LG_ERR_INVALID_ARG, "%s: the path is not valid UTF-8", k->name);
+            continue;
+        }
+        /* a float field holds (float)value, which may round past a bound
+         * the setter checked in double */
+        double lo = k->type == LG_CFG_FLOAT ? (float)k->min : k->min;
+        double hi = k->type == LG_CFG_FLOAT ? (float)k->max : k->max;
+        if (!isfinite(x) || x < lo || x > hi)
+            return lg_error_set(LG_ERR_INVALID_ARG, "%s: %.9g is out of range [%.15g, %.15g]", k->name, x,
+                                k->min, k->max);
+    }
+    return LG_OK;
+}
+
 lg_status lg_config_validate(const lg_config *c) {
+    LG_TRY(check_fields(c));
     const lg_cfg_net *nets[2] = {&c->model.g, &c->model.d};
     const char *nn[2] = {"g", "d"};
     if (lg_config_is_toy(c)) {
