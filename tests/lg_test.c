@@ -373,15 +373,5 @@ int lg_test_run_cli(const char *bin, const char *args, int merge, char *out, siz
 }
 
 int lg_test_st_fix_crc(unsigned char *buf, size_t len) {
-    if (len < 8) return -1;
-    uint64_t hl = 0;
-    for (int i = 7; i >= 0; i--) hl = hl << 8 | buf[i];
-    if (hl > len - 8) return -1;
-    static const char key[] = "\"" LG_ST_CRC32_KEY "\":\"";
-    unsigned char *k = memmem(buf + 8, (size_t)hl, key, sizeof key - 1);
-    if (!k || k + sizeof key - 1 + 8 > buf + 8 + hl) return -1;
-    char hex[16];
-    snprintf(hex, sizeof hex, "%08lx", crc32_z(0L, buf + 8 + hl, (z_size_t)(len - 8 - hl)));
-    memcpy(k + sizeof key - 1, hex, 8);
-    return 0;
+    return lg_st_restamp_crc(buf, len) == LG_OK ? 0 : -1;
 }

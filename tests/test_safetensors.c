@@ -553,6 +553,21 @@ static void test_crc_written_and_verified(void) {
     lg_st_close(f);
     CHECK_OK(lg_st_parse_ex(&f, raw, len, "mem", LG_ST_NO_VERIFY));
     lg_st_close(f);
+    /* restamping the changed data makes it verify again, with the new CRC */
+    CHECK_OK(lg_st_restamp_crc(raw, len));
+    f = NULL;
+    CHECK_OK(lg_st_parse(&f, raw, len, "mem"));
+    char now[16];
+    snprintf(now, sizeof now, "%08lx", crc32(0L, raw + 8 + hl, (uInt)(len - 8 - hl)));
+    v = f ? lg_st_meta(f, LG_ST_CRC32_KEY) : NULL;
+    CHECK(v && !strcmp(v, now) && strcmp(now, want) != 0, "restamped CRC %s, want %s", v ? v : "(none)", now);
+    lg_st_close(f);
+    /* nothing to restamp: too short, a header past the end, no key */
+    CHECK(lg_st_restamp_crc(raw, 7) == LG_ERR_FORMAT, "7 bytes restamped");
+    CHECK(lg_st_restamp_crc(raw, 8 + hl - 1) == LG_ERR_FORMAT, "cut header restamped");
+    unsigned char plain[24] = {16, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+    CHECK(lg_st_restamp_crc(plain, sizeof plain) == LG_ERR_FORMAT && strstr(lg_error_msg(), LG_ST_CRC32_KEY),
+          "no key: %s", lg_error_msg());
     free(raw);
 }
 

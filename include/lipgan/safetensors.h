@@ -191,6 +191,13 @@ lg_status lg_st_writer_add_f32(lg_st_writer *w, const char *name, int ndim,
 lg_status lg_st_writer_add_i64(lg_st_writer *w, const char *name, int ndim,
                                const int64_t *shape, const int64_t *data);
 
+/* Rewrites the "lipgan.crc32" value in the header of a whole file held in
+ * memory (buf, len bytes) to the CRC-32 of its data section as it is now,
+ * for tools and tests that change a file's data in place. The header
+ * length must fit in len and the key must be present with an 8-byte
+ * value (LG_ERR_FORMAT otherwise; buf unchanged). The JSON is not parsed. */
+lg_status lg_st_restamp_crc(uint8_t *buf, size_t len);
+
 /* Writes the file, with the CRC-32 of its data section in the metadata
  * (computed from the tensors in memory before they are written, one pass);
  * atomic = 1 goes through a temp file and a rename (see fileio.h) so an

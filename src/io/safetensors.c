@@ -2,6 +2,7 @@
 #include "lipgan/safetensors.h"
 
 #include <cJSON.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -840,6 +841,23 @@ static void sb_json_str(sbuf *b, const char *s) {
         }
     }
     sb_put(b, "\"", 1);
+}
+
+lg_status lg_st_restamp_crc(uint8_t *buf, size_t len) {
+    if (len < 8) return lg_error_set(LG_ERR_FORMAT, "restamp: %zu bytes, shorter than the 8-byte header length", len);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | buf[i];
+    if (hl > len - 8)
+        return lg_error_set(LG_ERR_FORMAT, "restamp: header length %llu exceeds the %zu bytes", (unsigned long long)hl,
+                            len);
+    static const char key[] = "\"" LG_ST_CRC32_KEY "\":\"";
+    uint8_t *k = memmem(buf + 8, (size_t)hl, key, sizeof key - 1);
+    if (!k || (size_t)(k - buf) + sizeof key - 1 + 8 > 8 + hl)
+        return lg_error_set(LG_ERR_FORMAT, "restamp: the header has no %s value to rewrite", LG_ST_CRC32_KEY);
+    char hex[9];
+    snprintf(hex, sizeof hex, "%08" PRIx32, st_crc32(0, buf + 8 + hl, (size_t)(len - 8 - hl)));
+    memcpy(k + sizeof key - 1, hex, 8);
+    return LG_OK;
 }
 
 lg_status lg_st_writer_write(const lg_st_writer *w, const char *path, int atomic) {
