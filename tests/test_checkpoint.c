@@ -826,9 +826,28 @@ static void test_run_directory_guards(void) {
     lg_status s = lg_trainer_run(t, &o);
     struct stat sb;
     snprintf(p, sizeof p, "%s/guard_missing", g_tmp);
-    CHECK(s == LG_ERR_NOT_FOUND && strstr(lg_error_msg(), dir) && !lg_trainer_run_dir_conflict(t),
+    CHECK(s == LG_ERR_NOT_FOUND && strstr(lg_error_msg(), dir) && !lg_trainer_run_dir_conflict(t) &&
+              strstr(lg_error_msg(), "--resume"),
           "resume of nothing: %s (%s)", lg_status_str(s), lg_error_msg());
     CHECK(stat(p, &sb) != 0, "--resume of a missing directory created %s", p);
+    /* resume without a directory: not a conflict; the message names the flag */
+    o = (lg_train_opts){.out_dir = NULL, .resume = 1};
+    lg_error_clear();
+    s = lg_trainer_run(t, &o);
+    CHECK(s == LG_ERR_INVALID_ARG && !lg_trainer_run_dir_conflict(t) && strstr(lg_error_msg(), "--out"),
+          "resume without out_dir: %s (%s)", lg_status_str(s), lg_error_msg());
+    /* an out_dir that is a file (or under one): LG_ERR_IO, a conflict (train.h) */
+    snprintf(p, sizeof p, "%s/guard_file", g_tmp);
+    CHECK_OK(lg_file_write_atomic(p, "x", 1));
+    for (int k = 0; k < 2; k++) {
+        snprintf(dir, sizeof dir, k ? "%s/guard_file/sub" : "%s/guard_file", g_tmp);
+        o = (lg_train_opts){.out_dir = dir};
+        lg_error_clear();
+        s = lg_trainer_run(t, &o);
+        CHECK(s == LG_ERR_IO && lg_trainer_run_dir_conflict(t) && strstr(lg_error_msg(), dir) &&
+                  strstr(lg_error_msg(), "--out"),
+              "out_dir %s: %s (%s)", dir, lg_status_str(s), lg_error_msg());
+    }
     /* a metrics.jsonl without a checkpoint: refused, the file kept */
     snprintf(dir, sizeof dir, "%s/guard_killed", g_tmp);
     mkdir(dir, 0777);

@@ -1,10 +1,15 @@
 /* Tests of the training pieces: losses against closed forms (values and
  * gradients), Adam against a double-precision reference, RMSProp against
  * PyTorch, the learning-rate and critic schedules, a short deterministic toy run whose D loss moves as it should,
- * non-finite updates being skipped and stopping a diverged run, and every
- * example config running a few steps on tiny data. */
+ * non-finite updates being skipped and stopping a diverged run, every
+ * example config running a few steps on tiny data, a trainer's thread count
+ * applied per call with the host's put back (and trainers of 1 and 2 threads
+ * taking turns computing what each does alone), and lg_generate's argument
+ * checks. */
+#include <cblas.h>
 #include <dirent.h>
 #include <lapacke.h>
+#include <omp.h>
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "lg_test.h"
+#include "lipgan/backend_cpu.h"
 #include "lipgan/config.h"
 #include "lipgan/fileio.h"
 #include "lipgan/loss.h"
@@ -987,6 +993,180 @@ static void test_progress_sigma_label(void) {
     tf_rm_rf(dir);
 }
 
+/* ---- threads: a trainer's count is its own, the host's is left alone ---- */
+
+/* The three counts a host program sees. */
+typedef struct host_threads {
+    int kernels, omp, blas;
+} host_threads;
+
+static host_threads host_threads_now(void) {
+    host_threads h = {lg_cpu_threads(), omp_get_max_threads(), openblas_get_num_threads()};
+    return h;
+}
+
+static int host_threads_eq(host_threads a, host_threads b) {
+    return a.kernels == b.kernels && a.omp == b.omp && a.blas == b.blas;
+}
+
+/* A tiny CNN on generated CIFAR records: its reductions and convolution
+ * chunks depend on the thread count, so 1 and 2 threads round differently
+ * (checked below), unlike the toy MLP whose kernels all run on one thread. */
+static void threads_config(lg_config *c, const char *cifar, int threads) {
+    lg_config_default(c);
+    char a[600];
+    snprintf(a, sizeof a, "data.path=%s", cifar);
+    CHECK_OK(lg_config_set(c, a));
+    const char *sets[] = {"data.format=cifar10", "model.z_dim=8", "model.g.arch=cnn", "model.d.arch=cnn",
+                          "model.g.width=4", "model.d.width=4", "train.steps=3", "train.n_dis=1",
+                          "train.batch_d=8", "train.batch_g=8", "seed=9", "log.every=1",
+                          "log.samples_every=0", "log.checkpoint_every=0", NULL};
+    for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(c, sets[i]));
+    c->threads = threads;
+}
+
+static host_threads g_seen; /* the counts inside lg_trainer_run's after_step */
+static void threads_hook(lg_trainer *t, const lg_train_stats *s, void *user) {
+    (void)t, (void)s, (void)user;
+    g_seen = host_threads_now();
+}
+
+static void test_threads_host_restored(void) {
+    char dir[64], cifar[128], p[160];
+    CHECK(tf_mkdtemp(dir, sizeof dir) == 0 && tf_write_cifar(dir, 16, cifar, sizeof cifar) == 0, "tiny cifar");
+    /* the host's counts, all different from each other and from the trainer's 2 */
+    lg_cpu_set_threads(4);
+    openblas_set_num_threads(3); /* also sets OpenMP's, to 3 */
+    omp_set_num_threads(5);
+    const host_threads host = host_threads_now();
+    CHECK(host.kernels == 4 && host.blas == 3 && host.omp == 5, "host counts %d %d %d", host.kernels,
+          host.blas, host.omp);
+    lg_config c;
+    threads_config(&c, cifar, 2);
+    lg_trainer *t;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) goto out;
+    host_threads h = host_threads_now();
+    CHECK(host_threads_eq(h, host), "after lg_trainer_create: kernels %d omp %d blas %d, host's 4 5 3",
+          h.kernels, h.omp, h.blas);
+    CHECK(lg_trainer_threads(t) == 2, "lg_trainer_threads %d", lg_trainer_threads(t));
+    lg_train_stats st;
+    CHECK_OK(lg_trainer_step(t, &st));
+    h = host_threads_now();
+    CHECK(host_threads_eq(h, host), "after lg_trainer_step: kernels %d omp %d blas %d, host's 4 5 3",
+          h.kernels, h.omp, h.blas);
+    snprintf(p, sizeof p, "%s/t.safetensors", dir);
+    CHECK_OK(lg_trainer_save(t, p));
+    CHECK_OK(lg_trainer_load(t, p));
+    h = host_threads_now();
+    CHECK(host_threads_eq(h, host), "after save/load: kernels %d omp %d blas %d", h.kernels, h.omp, h.blas);
+    /* the run applies the trainer's count (the callback sees it) and gives the host's back */
+    snprintf(p, sizeof p, "%s/run", dir);
+    memset(&g_seen, 0, sizeof g_seen);
+    lg_train_opts o = {.out_dir = p, .after_step = threads_hook};
+    CHECK_OK(lg_trainer_run(t, &o));
+    CHECK(g_seen.kernels == 2 && g_seen.omp == 2 && g_seen.blas == 2,
+          "inside lg_trainer_run: kernels %d omp %d blas %d, want the trainer's 2", g_seen.kernels,
+          g_seen.omp, g_seen.blas);
+    h = host_threads_now();
+    CHECK(host_threads_eq(h, host), "after lg_trainer_run: kernels %d omp %d blas %d", h.kernels, h.omp,
+          h.blas);
+    /* and when a call fails (a run directory that is a file) */
+    o.out_dir = cifar;
+    lg_error_clear();
+    CHECK(lg_trainer_run(t, &o) != LG_OK, "run into a file");
+    lg_error_clear();
+    h = host_threads_now();
+    CHECK(host_threads_eq(h, host), "after a failed run: kernels %d omp %d blas %d", h.kernels, h.omp, h.blas);
+    lg_trainer_free(t);
+out:
+    lg_cpu_set_threads(0);
+    tf_rm_rf(dir);
+}
+
+/* D's and G's parameters after `steps` steps of each trainer, taking turns:
+ * into d[k], g[k] (malloc'd). */
+static void threads_turns(lg_trainer **t, int n, int steps, float **d, float **g) {
+    lg_train_stats st;
+    for (int i = 0; i < steps; i++)
+        for (int k = 0; k < n; k++) CHECK_OK(lg_trainer_step(t[k], &st));
+    for (int k = 0; k < n; k++) {
+        lg_model *md = lg_trainer_discriminator(t[k]), *mg = lg_trainer_generator(t[k]);
+        d[k] = dup_floats(lg_model_params(md), lg_model_num_params(md));
+        g[k] = dup_floats(lg_model_params(mg), lg_model_num_params(mg));
+    }
+}
+
+static void test_threads_trainers_interleaved(void) {
+    char dir[64], cifar[128];
+    CHECK(tf_mkdtemp(dir, sizeof dir) == 0 && tf_write_cifar(dir, 16, cifar, sizeof cifar) == 0, "tiny cifar");
+    lg_cpu_set_threads(3); /* a host count neither trainer uses */
+    lg_config c[2];
+    threads_config(&c[0], cifar, 1);
+    threads_config(&c[1], cifar, 2);
+    float *d1[2] = {0}, *g1[2] = {0}, *d2[2] = {0}, *g2[2] = {0};
+    lg_trainer *t[2] = {0, 0};
+    size_t nd = 0, ng = 0;
+    for (int k = 0; k < 2; k++) { /* each alone */
+        CHECK_OK(lg_trainer_create(&t[0], &c[k]));
+        if (!t[0]) goto out;
+        nd = lg_model_num_params(lg_trainer_discriminator(t[0]));
+        ng = lg_model_num_params(lg_trainer_generator(t[0]));
+        threads_turns(t, 1, 2, &d1[k], &g1[k]);
+        lg_trainer_free(t[0]);
+        t[0] = NULL;
+    }
+    /* both alive, created in turn and stepped in turn */
+    CHECK_OK(lg_trainer_create(&t[0], &c[0]));
+    CHECK_OK(lg_trainer_create(&t[1], &c[1]));
+    if (!t[0] || !t[1]) goto out;
+    threads_turns(t, 2, 2, d2, g2);
+    for (int k = 0; k < 2; k++)
+        CHECK(d1[k] && d2[k] && g1[k] && g2[k] && same_buffer(d1[k], d2[k], nd) && same_buffer(g1[k], g2[k], ng),
+              "threads %d: the trainer taking turns with another of threads %d computed other weights "
+              "than alone", c[k].threads, c[1 - k].threads);
+    /* the comparison has power only if the counts round differently */
+    CHECK(d1[0] && d1[1] && !same_buffer(d1[0], d1[1], nd),
+          "1 and 2 threads gave the same D weights: this test needs a model whose rounding depends on "
+          "the thread count");
+    CHECK(lg_cpu_threads() == 3 && omp_get_max_threads() == 3, "host count changed to %d / %d",
+          lg_cpu_threads(), omp_get_max_threads());
+out:
+    for (int k = 0; k < 2; k++) {
+        lg_trainer_free(t[k]);
+        free(d1[k]), free(g1[k]), free(d2[k]), free(g2[k]);
+    }
+    lg_cpu_set_threads(0);
+    tf_rm_rf(dir);
+}
+
+/* lg_generate's arguments: n < 0 and a NULL out (n > 0) are refused in one
+ * line; n = 0 needs no buffer. */
+static void test_generate_args(void) {
+    lg_config c;
+    toy_config(&c);
+    lg_trainer *t;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return;
+    lg_model *g = lg_trainer_generator(t);
+    float buf[4 * 2];
+    lg_error_clear();
+    lg_status s = lg_generate(g, lg_backend_cpu(), -1, 1, buf);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(lg_error_msg(), "n is -1") && !strchr(lg_error_msg(), '\n'),
+          "n = -1: %s (%s)", lg_status_str(s), lg_error_msg());
+    lg_error_clear();
+    s = lg_generate(g, lg_backend_cpu(), 4, 1, NULL);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(lg_error_msg(), "out is NULL"), "out NULL: %s (%s)",
+          lg_status_str(s), lg_error_msg());
+    lg_error_clear();
+    s = lg_generate(NULL, lg_backend_cpu(), 4, 1, buf);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(lg_error_msg(), "g is NULL"), "g NULL: %s (%s)",
+          lg_status_str(s), lg_error_msg());
+    CHECK_OK(lg_generate(g, lg_backend_cpu(), 0, 1, NULL));
+    CHECK_OK(lg_generate(g, lg_backend_cpu(), 4, 1, buf));
+    lg_trainer_free(t);
+}
+
 int main(void) {
     LG_TEST_RUN(test_loss_values);
     LG_TEST_RUN(test_loss_gradients);
@@ -1004,5 +1184,8 @@ int main(void) {
     LG_TEST_RUN(test_progress_sigma_label);
     LG_TEST_RUN(test_sr_phase_after_skip);
     LG_TEST_RUN(test_sr_schedule_steps);
+    LG_TEST_RUN(test_threads_host_restored);
+    LG_TEST_RUN(test_threads_trainers_interleaved);
+    LG_TEST_RUN(test_generate_args);
     return lg_test_summary("test_train");
 }

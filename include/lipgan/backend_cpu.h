@@ -19,13 +19,39 @@
 extern "C" {
 #endif
 
-/* Sets the number of threads of the CPU kernels and of OpenBLAS; n <= 0
- * restores the default. Call it before sizing convolution workspaces
- * (conv_workspace depends on the thread count), i.e. at startup. Results
- * are bitwise reproducible for a fixed thread count. */
+/* Sets the number of threads of the CPU kernels and of OpenBLAS, for the
+ * whole process: OpenBLAS's openmp build also sets the calling thread's
+ * OpenMP default team size (omp_get_max_threads) with it. n <= 0 restores
+ * the default (lg_cpu_default_threads). Call it before sizing convolution
+ * workspaces (conv_workspace depends on the thread count), i.e. at startup.
+ * Results are bitwise reproducible for a fixed thread count. A library
+ * embedded in a host program should prefer lg_cpu_threads_push/pop below;
+ * the trainer (train.h) uses them. */
 void lg_cpu_set_threads(int n);
 /* The current thread count (>= 1). */
 int lg_cpu_threads(void);
+/* OMP_NUM_THREADS when set (> 0), else the number of processors. */
+int lg_cpu_default_threads(void);
+
+/* A thread count for the length of one call, the host's put back after it:
+ *   lg_cpu_threads_saved sv = lg_cpu_threads_push(n);
+ *   ...compute...
+ *   lg_cpu_threads_pop(&sv);
+ * push applies n (< 1 counts as 1) to the CPU kernels, to OpenBLAS and to
+ * the calling thread's OpenMP default team size, saving the three previous
+ * values (which may differ from each other); pop restores exactly those.
+ * Scopes nest. When all three already equal n nothing is set (a few reads,
+ * well under a microsecond); otherwise two openblas_set_num_threads calls,
+ * about 0.1 us together. The kernel and OpenBLAS counts are process-wide:
+ * scopes with different counts must not run at the same time on several
+ * host threads. */
+typedef struct lg_cpu_threads_saved {
+    int kernels, kernels_set; /* lg_cpu_threads() and whether it was set explicitly */
+    int omp, blas;            /* omp_get_max_threads(), openblas_get_num_threads() */
+    int changed;              /* push set anything (pop has work to do) */
+} lg_cpu_threads_saved;
+lg_cpu_threads_saved lg_cpu_threads_push(int n);
+void lg_cpu_threads_pop(const lg_cpu_threads_saved *s);
 
 /* Per-call timing, opt-in: with LG_CPU_PROFILE=1 in the environment when
  * the backend initializes, every kernel call is timed (wall clock; the

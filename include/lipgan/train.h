@@ -49,6 +49,29 @@
  * config as YAML), "step", "lipgan_version". The learning-rate schedule is
  * a pure function of the step and the config, both saved.
  *
+ * Threads: a trainer on the CPU computes with its config's count (threads;
+ * 0: OMP_NUM_THREADS, else all cores, divided among the processes of this
+ * machine under dist: mpi; lg_trainer_threads). Each call below that
+ * computes (lg_trainer_create, _step, _run, _save, _load) applies it on
+ * entry and puts the caller's back on return (lg_cpu_threads_push/pop,
+ * backend_cpu.h): the CPU kernels' count, OpenBLAS's and the calling
+ * thread's OpenMP default (omp_get_max_threads). So trainers of different
+ * counts can take turns in one process, and the host's own OpenMP/OpenBLAS
+ * setting is unchanged after each call. Inside lg_trainer_run the
+ * after_step callback runs under the trainer's count. What is not a
+ * trainer call runs under the caller's count: lg_generate, the
+ * lg_checkpoint_* functions, and lg_model_* calls on the networks
+ * lg_trainer_generator etc. return. The counts are process-wide for the
+ * length of a call: do not run trainers of different counts at the same
+ * time on several host threads.
+ *
+ * Messages: the trainer's errors and progress lines are also what
+ * `lipgan train` prints, so they name the CLI's flags. For a C caller:
+ * --out is lg_train_opts.out_dir, --resume is lg_train_opts.resume,
+ * "CONFIG and --set" is the lg_config given to lg_trainer_create, and a
+ * config key (train.steps) is the lg_config field of that path
+ * (cfg.train.steps).
+ *
  * Usage (what `lipgan train` does):
  *   lg_trainer *t;
  *   LG_TRY(lg_trainer_create(&t, &cfg));
@@ -94,7 +117,8 @@ typedef struct lg_train_stats {
 typedef struct lg_trainer lg_trainer;
 
 /* Loads the data, builds G, D (and the EMA of G), optimizers and random
- * streams from a validated config. Sets the CPU thread count (threads). */
+ * streams from a validated config, in the config's thread count (see
+ * Threads above; the caller's count is unchanged afterwards). */
 lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg);
 void lg_trainer_free(lg_trainer *t);
 
@@ -111,6 +135,10 @@ const char *lg_trainer_device_info(const lg_trainer *t);
 
 /* G steps done so far. */
 int64_t lg_trainer_steps_done(const lg_trainer *t);
+/* The CPU thread count t's calls apply (config threads, or its default
+ * resolved as under Threads above); 0 on a device backend, whose trainer
+ * leaves the host's count alone. */
+int lg_trainer_threads(const lg_trainer *t);
 const lg_config *lg_trainer_config(const lg_trainer *t);
 /* The networks (the EMA generator is NULL when ema.decay is 0). They
  * belong to t: do not free them; valid until lg_trainer_free. */
@@ -138,7 +166,8 @@ typedef struct lg_train_opts {
                                         * checkpoint and return LG_ERR_INTERRUPTED */
     int64_t stop_at;          /* > 0: stop (with a checkpoint) once this many steps are
                                * done, as if interrupted, but returning LG_OK */
-    /* Called after every step (monitoring, tests); may be NULL. */
+    /* Called after every step (monitoring, tests), under the trainer's thread
+     * count; may be NULL. */
     void (*after_step)(lg_trainer *t, const lg_train_stats *s, void *user);
     void *user;
 } lg_train_opts;
@@ -157,8 +186,9 @@ typedef struct lg_train_opts {
  *  - no resume: it must not hold checkpoints, nor a metrics.jsonl (a run
  *    killed before its first checkpoint);
  * the refusals (lock, checkpoints or metrics.jsonl without resume) are
- * LG_ERR_INVALID_ARG with lg_trainer_run_dir_conflict() = 1 (the CLI's
- * usage error, exit 2). Then it steps until train.steps,
+ * LG_ERR_INVALID_ARG, an out_dir that cannot be made or written
+ * LG_ERR_IO, all with lg_trainer_run_dir_conflict() = 1 (the CLI's usage
+ * error, exit 2). Then it steps until train.steps,
  * every log.every steps printing a progress line and appending a row to
  * out_dir/metrics.jsonl, writing sample grids from fixed noise and
  * checkpoints as configured, and a final checkpoint and sample grid.
@@ -186,9 +216,22 @@ typedef struct lg_train_opts {
  * written, the previous ones stay). */
 lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *opts);
 
-/* 1 if the last lg_trainer_run was refused because of its run directory
- * (locked by another process, or holding checkpoints / a metrics.jsonl
- * without resume): a conflict in how it was asked for, not bad data. */
+/* 1 if the last lg_trainer_run was refused because of its run directory,
+ * a conflict in how it was asked for, not bad data; 0 otherwise (reset by
+ * every lg_trainer_run). The refusals:
+ *  - out_dir cannot be made a directory: it (or a component of its path) is
+ *    a file, or creating it fails (no permission, read-only file system, any
+ *    mkdir error but "exists"): LG_ERR_IO;
+ *  - out_dir is not writable: its lock file out_dir/.lock cannot be created
+ *    for EACCES, EPERM or EROFS (other errors opening it are plain
+ *    LG_ERR_IO, conflict 0): LG_ERR_IO;
+ *  - out_dir is locked by another process: LG_ERR_INVALID_ARG;
+ *  - without resume, out_dir holds a checkpoint or a non-empty
+ *    metrics.jsonl: LG_ERR_INVALID_ARG.
+ * Not conflicts: resume of a missing out_dir or of one without checkpoints
+ * (LG_ERR_NOT_FOUND), resume with out_dir NULL (LG_ERR_INVALID_ARG).
+ * dist: rank 0 alone checks and locks the directory; the other processes
+ * get the same value with lg_trainer_run_peer_failed() = 1. */
 int lg_trainer_run_dir_conflict(const lg_trainer *t);
 /* dist: 1 if the last lg_trainer_run failed because another process failed
  * to start the run. Every process that fails before the first step meets
@@ -230,7 +273,9 @@ lg_status lg_checkpoint_models(const char *path, lg_model **g, lg_model **d);
 /* n samples from G (living on backend be) in evaluation mode (BN running
  * statistics, stored SN vectors, nothing updated), z ~ N(0, I) from
  * lg_rng(seed, LG_RNG_STREAM_EVAL), in batches of 64; out (n, sample size)
- * host floats. */
+ * host floats. n = 0 does nothing (out may be NULL). LG_ERR_INVALID_ARG
+ * for g NULL, n < 0, or out NULL with n > 0. Runs in the caller's thread
+ * count (lg_cpu_threads; not a trainer's). */
 lg_status lg_generate(lg_model *g, const lg_backend *be, int64_t n, uint64_t seed, float *out);
 /* Floats per generated sample: data_dim, or img_c * img_size^2. */
 int64_t lg_generator_sample_size(const lg_model *g);

@@ -209,7 +209,7 @@ int lg_cmd_train(int argc, char **argv) {
                 "lipgan train: %d MPI processes (%d on this machine, %d CPU threads each), each "
                 "computing %d of the %d samples of a D update and %d of the %d of a G update; "
                 "batch norm by %s\n",
-                lg_dist_world(), lg_dist_local_size(), lg_cpu_threads(),
+                lg_dist_world(), lg_dist_local_size(), lg_trainer_threads(t),
                 cfg.train.batch_d / lg_dist_world(), cfg.train.batch_d,
                 cfg.train.batch_g / lg_dist_world(), cfg.train.batch_g,
                 cfg.dist_sync_bn ? "the whole batch (dist_sync_bn)" : "each process's slice");

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lipgan/backend_cpu.h"
 #include "lipgan/safetensors.h"
 #include "lipgan/version.h"
 #include "train/train_internal.h"
@@ -218,7 +219,26 @@ static size_t mon_words(const lg_trainer *t) {
     return (size_t)LG_MONITOR_STATE_WORDS * (size_t)(lg_model_num_layers(t->d) + lg_model_num_layers(t->g));
 }
 
+
+static lg_status trainer_save(lg_trainer *t, const char *path);
+static lg_status trainer_load(lg_trainer *t, const char *path, int *damaged);
+
+/* save and load in the trainer's thread count, as its other calls (train.h) */
 lg_status lg_trainer_save(lg_trainer *t, const char *path) {
+    lg_cpu_threads_saved threads = lg__trainer_threads_enter(t);
+    lg_status s = trainer_save(t, path);
+    lg_cpu_threads_pop(&threads);
+    return s;
+}
+
+lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged) {
+    lg_cpu_threads_saved threads = lg__trainer_threads_enter(t);
+    lg_status s = trainer_load(t, path, damaged);
+    lg_cpu_threads_pop(&threads);
+    return s;
+}
+
+static lg_status trainer_save(lg_trainer *t, const char *path) {
     stage sg;
     stage_from_trainer(t, &sg);
     slots s;
@@ -394,7 +414,7 @@ static void optim_kinds_of(lg_st_file *f, const lg_trainer *t, char was[2][LG_CF
 
 lg_status lg_trainer_load(lg_trainer *t, const char *path) { return lg__trainer_load_ex(t, path, NULL); }
 
-lg_status lg__trainer_load_ex(lg_trainer *t, const char *path, int *damaged) {
+static lg_status trainer_load(lg_trainer *t, const char *path, int *damaged) {
     int dmg_;
     if (!damaged) damaged = &dmg_;
     *damaged = 0;
@@ -875,6 +895,13 @@ int64_t lg_generator_sample_size(const lg_model *g) {
 }
 
 lg_status lg_generate(lg_model *g, const lg_backend *be, int64_t n, uint64_t seed, float *out) {
+    if (!g) return lg_error_set(LG_ERR_INVALID_ARG, "lg_generate: g is NULL; pass a generator");
+    if (n < 0)
+        return lg_error_set(LG_ERR_INVALID_ARG, "lg_generate: n is %lld; the sample count must be >= 0",
+                            (long long)n);
+    if (n > 0 && !out)
+        return lg_error_set(LG_ERR_INVALID_ARG, "lg_generate: out is NULL for n = %lld; pass a buffer of "
+                            "n * lg_generator_sample_size(g) floats", (long long)n);
     const lg_model_spec *spec = lg_model_get_spec(g);
     int64_t ss = lg_generator_sample_size(g);
     lg_ctx *ctx;

@@ -25,6 +25,7 @@
 #include "lipgan/safetensors.h"
 #include "lipgan/tfevents.h"
 #include "lipgan/dist.h"
+#include "lipgan/backend_cpu.h"
 #include "train/train_internal.h"
 
 lg_status lg__checkpoint_prune(const char *dir, int keep, int64_t newest);
@@ -706,6 +707,7 @@ static lg_status run_start(lg_trainer *t, const lg_train_opts *o, int *lock) {
 }
 
 lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
+    lg_cpu_threads_saved threads = lg__trainer_threads_enter(t); /* the caller's back on return */
     t->dir_conflict = 0;
     t->agreed = 0;
     t->peer_failed = 0;
@@ -715,6 +717,7 @@ lg_status lg_trainer_run(lg_trainer *t, const lg_train_opts *o) {
     if (st == LG_OK) st = run_locked(t, o);
     if (st != LG_OK && !t->agreed) st = agree_startup(t, st); /* failed before meeting the others */
     if (lock >= 0) close(lock); /* releases the lock */
+    lg_cpu_threads_pop(&threads);
     return st;
 }
 

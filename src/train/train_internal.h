@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "lipgan/backend_cpu.h"
 #include "lipgan/config.h"
 #include "lipgan/data.h"
 #include "lipgan/lipschitz.h"
@@ -140,6 +141,9 @@ lg_status lg__train_model_spec(const lg_config *c, lg_net_role role, int sc, int
 lg_status lg__checkpoint_monitor_attach(lg_trainer *t, lg_monitor *mon, FILE *log);
 
 /* Shared by the two step paths (trainer.c). */
+/* Applies t's CPU thread count for one call (lg_cpu_threads_push; nothing
+ * on a device backend); pop the result on every return (trainer.c). */
+lg_cpu_threads_saved lg__trainer_threads_enter(const lg_trainer *t);
 lg_status lg__train_d_prepare(lg_trainer *t);
 void lg__train_g_prepare(lg_trainer *t);
 lg_tensor *lg__train_d_loss(lg_trainer *t, lg_tensor *x, lg_tensor *z, lg_tensor *eps,

@@ -152,6 +152,27 @@ static lg_status optim_init(lg_adam *a, const lg_backend *be, size_t n, const lg
     return lg_adam_init(a, be, n, o->beta1, o->beta2, o->eps);
 }
 
+/* ---- threads: the trainer's own count, applied per call (train.h) ---- */
+
+int lg_trainer_threads(const lg_trainer *t) {
+    if (!t->be || t->be->is_device) return 0;
+    int nt = t->cfg.threads;
+    if (nt > 0) return nt;
+    /* dist: unless the config says, the processes on one machine share its cores */
+    nt = lg_cpu_default_threads();
+    if (lg_dist_local_size() > 1) nt /= lg_dist_local_size();
+    return nt > 0 ? nt : 1;
+}
+
+/* Applies t's count until lg_cpu_threads_pop(&saved) puts the caller's back;
+ * nothing for a device backend (the pop is then a no-op). */
+lg_cpu_threads_saved lg__trainer_threads_enter(const lg_trainer *t) {
+    int n = lg_trainer_threads(t);
+    if (n > 0) return lg_cpu_threads_push(n);
+    lg_cpu_threads_saved none = {.changed = 0};
+    return none;
+}
+
 lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
     *out = NULL;
     LG_TRY(lg_config_validate(cfg));
@@ -161,6 +182,7 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
     t->run_start = -1;
     const lg_config *c = &t->cfg;
     lg_status s = LG_OK;
+    lg_cpu_threads_saved threads = {.changed = 0}; /* the caller's count, put back at the end */
 #define TRY(expr)                         \
     do {                                  \
         if ((s = (expr)) != LG_OK) goto fail; \
@@ -189,16 +211,9 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
         lg_cuda_set_benchmark(c->cuda.benchmark);
     }
 #endif
-    if (!t->be->is_device) {
-        /* dist: unless the config says, the processes on one machine share its cores */
-        int nt = c->threads;
-        if (!nt && lg_dist_local_size() > 1) {
-            lg_cpu_set_threads(0);
-            nt = lg_cpu_threads() / lg_dist_local_size();
-            if (nt < 1) nt = 1;
-        }
-        lg_cpu_set_threads(nt);
-    }
+    /* the config's count (threads) for this call only, as in every call
+     * that computes; the process-wide setting is the host's */
+    threads = lg__trainer_threads_enter(t);
     t->cfg_yaml = lg_config_to_yaml(c);
     if (!t->cfg_yaml) TRY(lg_error_set(LG_ERR_NOMEM, "trainer: out of memory"));
     TRY(lg_ctx_create(&t->ctx, t->be));
@@ -234,10 +249,12 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
         TRY(lg_error_set(LG_ERR_NOMEM, "trainer: out of memory for the batch buffers"));
     TRY(lg__train_dev_init(t));
 #undef TRY
+    lg_cpu_threads_pop(&threads);
     *out = t;
     return LG_OK;
 fail:
     lg_trainer_free(t);
+    lg_cpu_threads_pop(&threads);
     return s;
 }
 
@@ -535,7 +552,7 @@ static lg_status diverged(lg_trainer *t, lg_train_stats *st, int64_t step) {
                         (long long)step, lim);
 }
 
-lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *st) {
+static lg_status trainer_step(lg_trainer *t, lg_train_stats *st) {
     const lg_config *c = &t->cfg;
     memset(st, 0, sizeof *st);
     int linear = strcmp(c->train.lr_decay, "linear") == 0;
@@ -573,4 +590,11 @@ lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *st) {
     }
     st->sigma_mean = k ? (float)(sum / k) : 0.0f;
     return LG_OK;
+}
+
+lg_status lg_trainer_step(lg_trainer *t, lg_train_stats *st) {
+    lg_cpu_threads_saved threads = lg__trainer_threads_enter(t);
+    lg_status s = trainer_step(t, st);
+    lg_cpu_threads_pop(&threads);
+    return s;
 }

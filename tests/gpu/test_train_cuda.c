@@ -760,7 +760,10 @@ static void run_case(const tcase *tc, int on_cuda, int calibrate, const char *di
     snprintf(ck, sizeof ck, "%s/ck_%s", dir, tc->id);
     snprintf(lab, sizeof lab, "cpu (threads %d)", g_ref_threads);
     int ok = run_case_cfg(tc, "cpu", g_ref_threads, NULL, 0, -1, ck, &ref, lab);
-    int other = lg_cpu_threads() == 1 ? 2 : 1; /* another reduction order on the cpu */
+    /* another reduction order on the cpu than the reference's count (the
+     * trainer applies its count per call, so lg_cpu_threads() is the host's) */
+    int ref_threads = g_ref_threads > 0 ? g_ref_threads : lg_cpu_default_threads();
+    int other = ref_threads == 1 ? 2 : 1;
     if (ok && calibrate) {
         /* what the tolerances are measured against: the same run with
          * another reduction order, and with 1-ulp perturbed weights */

@@ -78,13 +78,18 @@ static void cpu_init(void) {
     }
 }
 
+int lg_cpu_default_threads(void) {
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env && atoi(env) > 0) return atoi(env);
+    int n = omp_get_num_procs();
+    return n > 0 ? n : 1;
+}
+
 void lg_cpu_set_threads(int n) {
     pthread_once(&g_once, cpu_init);
     if (n <= 0) {
         g_threads_set = 0;
-        n = omp_get_num_procs();
-        const char *env = getenv("OMP_NUM_THREADS");
-        if (env && atoi(env) > 0) n = atoi(env);
+        n = lg_cpu_default_threads();
     } else {
         g_threads_set = 1;
     }
@@ -95,6 +100,33 @@ void lg_cpu_set_threads(int n) {
 int lg_cpu_threads(void) {
     pthread_once(&g_once, cpu_init);
     return lg_cpu_threads_;
+}
+
+/* OpenBLAS (openmp build) keeps its own count (blas_cpu_number) and sets the
+ * calling thread's OpenMP nthreads with it; a BLAS call re-syncs its count
+ * from omp_get_max_threads(). So all three are saved, and set and put back
+ * only where they differ: a scope of the count already in place costs a few
+ * reads. */
+lg_cpu_threads_saved lg_cpu_threads_push(int n) {
+    pthread_once(&g_once, cpu_init);
+    lg_cpu_threads_saved s = {lg_cpu_threads_, g_threads_set, omp_get_max_threads(),
+                              openblas_get_num_threads(), 0};
+    if (n < 1) n = 1;
+    if (s.kernels == n && s.omp == n && s.blas == n) return s;
+    s.changed = 1;
+    lg_cpu_threads_ = n;
+    g_threads_set = 1;
+    if (s.omp != n || s.blas != n) openblas_set_num_threads(n); /* both */
+    return s;
+}
+
+void lg_cpu_threads_pop(const lg_cpu_threads_saved *s) {
+    if (!s->changed) return;
+    lg_cpu_threads_ = s->kernels;
+    g_threads_set = s->kernels_set;
+    /* OpenBLAS's first (it sets OpenMP's too), then OpenMP's, which may differ */
+    if (openblas_get_num_threads() != s->blas) openblas_set_num_threads(s->blas);
+    if (omp_get_max_threads() != s->omp) omp_set_num_threads(s->omp);
 }
 
 static const lg_backend g_cpu = {
