@@ -289,7 +289,24 @@ static void test_fid_stats_files(void) {
         const char *src = lg_st_meta(f, "source"), *fmt = lg_st_meta(f, "format");
         CHECK(src && strcmp(src, "test \"features\"\n") == 0, "source metadata %s", src ? src : "(none)");
         CHECK(fmt && strcmp(fmt, "lipgan-fid-stats-v1") == 0, "format metadata");
+        CHECK(lg_st_meta(f, LG_ST_CRC32_KEY) != NULL, "no %s in the statistics file", LG_ST_CRC32_KEY);
         lg_st_close(f);
+    }
+    /* the CRC covers mu and sigma: one flipped bit of sigma is refused */
+    {
+        unsigned char *raw;
+        size_t len;
+        CHECK_OK(lg_file_read_all(path, &raw, &len));
+        if (raw) {
+            raw[len - 3] ^= 0x10;
+            CHECK_OK(lg_file_write_atomic(bad, raw, len));
+            free(raw);
+            lg_fid_stats u;
+            lg_status ls = lg_fid_stats_load(&u, bad);
+            CHECK(ls == LG_ERR_FORMAT && strstr(lg_error_msg(), "data damaged"), "damaged sigma: %s (%s)",
+                  lg_status_str(ls), lg_error_msg());
+            if (ls == LG_OK) lg_fid_stats_free(&u);
+        }
     }
     /* an F32 file without "n" (as converted from elsewhere) */
     float mu32[D], sig32[D * D];

@@ -19,14 +19,14 @@
  * key or malformed YAML is an LG_ERR_INVALID_ARG error whose message names
  * the file and line and the full key:
  *   "cfg.yaml:7: model.g.widht: unknown key; keys of model.g: arch, width, ..."
- *   "cfg.yaml:9: optim.d.beta2: 1.5 is out of range [0, 0.9999]"
+ *   "cfg.yaml:9: optim.d.beta2: 1.5 is out of range [0, 0.999999]"
  *
  * Usage:
  *   lg_config c;
  *   lg_config_default(&c);
  *   LG_TRY(lg_config_load_file(&c, "configs/fmnist_sn_hinge.yaml"));
  *   LG_TRY(lg_config_set(&c, "train.steps=100"));      // --set overrides
- *   LG_TRY(lg_config_validate(&c));                      // cross-key checks
+ *   LG_TRY(lg_config_validate(&c));                      // ranges and cross-key checks
  *   char *text = lg_config_to_yaml(&c);                   // effective config
  */
 #ifndef LIPGAN_CONFIG_H

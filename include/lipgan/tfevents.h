@@ -1,7 +1,8 @@
 /* lipgan/tfevents.h - TensorBoard event files (scalars and PNG images),
  * written without TensorFlow or protobuf libraries (issue 6 item 7).
  *
- * A file DIR/events.out.tfevents.<10-digit unix time>.<host>.<pid>.lipgan
+ * A file DIR/events.out.tfevents.<10-digit unix time>.<host>.<pid>.<n>.lipgan
+ * (n: a per-process sequence number, so two writers never share a name)
  * is a sequence of TFRecords:
  *   u64 length, u32 masked_crc32c(length bytes), data[length],
  *   u32 masked_crc32c(data)            (all little-endian)

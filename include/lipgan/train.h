@@ -46,7 +46,8 @@
  *   data.cursor (I64)         the sampler's cursor (data.h)
  *   rng.noise, rng.gp, rng.data (I64)  rng.h states
  * and metadata "format" = "lipgan-checkpoint-1", "config" (the effective
- * config as YAML), "step", "lipgan_version". The learning-rate schedule is
+ * config as YAML), "step", "lipgan_version", "processes" (the dist: mpi
+ * process count that wrote it) and "lipgan.crc32" (safetensors.h). The learning-rate schedule is
  * a pure function of the step and the config, both saved.
  *
  * Threads: a trainer on the CPU computes with its config's count (threads;

@@ -23,7 +23,9 @@ static void usage(FILE *f) {
             "  --title TEXT      page title (default \"lipgan report: DIR\")\n"
             "  --samples N       sample grids shown, evenly spaced over training, 1..1000 (default 12)\n"
             "  --spectra-steps N curves per spectrum plot, 1..64 (default 8)\n"
-            "  -h, --help        this help\n");
+            "  -h, --help        this help\n"
+            "Exit codes: 0 written, 2 usage (a bad flag value, an --out above), 3 DIR missing or not a\n"
+            "run directory, 1 runtime error (e.g. the page cannot be written).\n");
 }
 
 int lg_cmd_report(int argc, char **argv) {

@@ -82,7 +82,7 @@ static void usage(FILE *f) {
             "SIGINT/SIGTERM write a checkpoint and exit (code 128+signal); a second one kills. A signal\n"
             "the process started with ignored stays ignored (a background job `lipgan train ... &` of a\n"
             "non-interactive shell ignores SIGINT: stop it with SIGTERM).\n"
-            "Exit codes: 0 done, 2 usage (also an --out that is a file or cannot be created or written,\n"
+            "Exit codes: 0 done, 1 runtime error, 2 usage (also an --out that is a file or cannot be created or written,\n"
             "checked before anything else, and a run directory in use or holding a run), 3 bad data\n"
             "or checkpoint, 4 bad config, 5 diverged\n"
             "(train.max_nonfinite non-finite updates in a row; the last good checkpoint stays),\n"

@@ -21,8 +21,8 @@ static void usage(FILE *f) {
             "a learning rate decayed linearly to 0, then measures its accuracy on the whole\n"
             "test set and writes it (and this command) into FILE's metadata.\n"
             "  --data DIR        the Fashion-MNIST directory (required)\n"
-            "  --out FILE        the weights file to write (required); it may replace an earlier\n"
-            "                    classifier, never another lipgan file (exit 2)\n"
+            "  --out FILE        the weights file to write (required), ending in .safetensors; it may\n"
+            "                    replace an earlier classifier, never another lipgan file (exit 2)\n"
             "  --epochs N        1..1000 (default 10)\n"
             "  --seed S          initialization and shuffling seed, 0..9223372036854775807 (default 1)\n"
             "  --batch B         1..65536 (default 128)\n"
@@ -34,7 +34,9 @@ static void usage(FILE *f) {
             "The result is bitwise reproducible for the same thread count. The shipped\n"
             "models/fmnist_classifier.safetensors was made with\n"
             "  lipgan train-classifier --data /usr/share/datasets/fashion-mnist \\\n"
-            "      --out models/fmnist_classifier.safetensors --threads 1\n");
+            "      --out models/fmnist_classifier.safetensors --threads 1\n"
+            "Exit codes: 0 written, 2 usage (a bad flag value, an --out above), 3 missing or bad data,\n"
+            "1 runtime error.\n");
 }
 
 int lg_cmd_train_classifier(int argc, char **argv) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "lipgan/fileio.h"
 #include "lipgan/metrics.h"
@@ -139,6 +140,13 @@ lg_status lg_fid_stats_save(const lg_fid_stats *s, const char *path, const char 
     cJSON_AddStringToObject(meta, "n", nbuf);
     cJSON_AddStringToObject(meta, "dim", dbuf);
     if (source) cJSON_AddStringToObject(meta, "source", source);
+    /* the data section's CRC-32, as lg_st_writer stores it (safetensors.h),
+     * over the bytes written below: mu then sigma */
+    uLong crc = crc32_z(0L, (const Bytef *)s->mu, (z_size_t)mu_bytes);
+    crc = crc32_z(crc, (const Bytef *)s->sigma, (z_size_t)sig_bytes);
+    char cbuf[16];
+    snprintf(cbuf, sizeof cbuf, "%08lx", crc & 0xffffffffUL);
+    cJSON_AddStringToObject(meta, LG_ST_CRC32_KEY, cbuf);
     cJSON_AddItemToObject(root, "mu", mu);
     cJSON_AddStringToObject(mu, "dtype", "F64");
     cJSON_AddItemToObject(mu, "shape", cJSON_CreateDoubleArray((double[]){(double)d}, 1));
