@@ -73,17 +73,17 @@ __attribute__((unused)) static void tf_be32(unsigned char *p, uint32_t v) {
 }
 
 /* A directory in the (uncompressed) MNIST / Fashion-MNIST layout with n
- * 28x28 training images and labels: dir/train-images-idx3-ubyte, ... */
-__attribute__((unused)) static int tf_write_idx_dir(const char *dir, int n) {
+ * side x side training images and labels: dir/train-images-idx3-ubyte, ... */
+__attribute__((unused)) static int tf_write_idx_dir_sized(const char *dir, int n, int side) {
     char p[512];
     unsigned char h[16];
     snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", dir);
     FILE *f = fopen(p, "wb");
     if (!f) return -1;
-    tf_be32(h, 0x803); tf_be32(h + 4, (uint32_t)n); tf_be32(h + 8, 28); tf_be32(h + 12, 28);
+    tf_be32(h, 0x803); tf_be32(h + 4, (uint32_t)n); tf_be32(h + 8, (uint32_t)side); tf_be32(h + 12, (uint32_t)side);
     fwrite(h, 1, 16, f);
     uint32_t s = 777;
-    for (int i = 0; i < n * 784; i++) fputc((int)(tf_lcg(&s) & 0xff), f);
+    for (int i = 0; i < n * side * side; i++) fputc((int)(tf_lcg(&s) & 0xff), f);
     if (fclose(f)) return -1;
     snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", dir);
     f = fopen(p, "wb");
@@ -92,6 +92,11 @@ __attribute__((unused)) static int tf_write_idx_dir(const char *dir, int n) {
     fwrite(h, 1, 8, f);
     for (int i = 0; i < n; i++) fputc(i % 10, f);
     return fclose(f);
+}
+
+/* The same with MNIST's 28x28 images. */
+__attribute__((unused)) static int tf_write_idx_dir(const char *dir, int n) {
+    return tf_write_idx_dir_sized(dir, n, 28);
 }
 
 /* The repository's configs/ directory (tests run from the repository root;

@@ -88,7 +88,7 @@ static const lg_cfg_key k_keys[] = {
     {"data.split", LG_CFG_ENUM, OFF(data.split), 0, 0, "train|test|unlabeled",
      "which part of a standard dataset to train on"},
     {"data.image_size", LG_CFG_INT, OFF(data.image_size), 0, 4096, NULL,
-     "idx: pad images to this size (0 = native 28); stl10: 96, 48 or 32 (0 = 96); cifar10: 0 or "
+     "idx/mnist/fashion-mnist: pad images to this size (0 = native, 28 for mnist/fashion-mnist); stl10: 96, 48 or 32 (0 = 96); cifar10: 0 or "
      "32; png: 0 or the files' own size (images are not resized)"},
     {"data.channels", LG_CFG_INT, OFF(data.channels), 1, 3, NULL,
      "png: 1 (gray) or 3 (RGB); cifar10/stl10: 3 only; idx images are always 1 channel"},
@@ -748,6 +748,12 @@ int lg_config_is_toy(const lg_config *c) {
     return strcmp(c->data.format, "ring8") == 0 || strcmp(c->data.format, "grid25") == 0;
 }
 
+/* The native side of the format's IDX images where the config alone tells
+ * it: 28 for mnist/fashion-mnist; 0 (not known until loaded) for idx */
+static int idx_native(const lg_config *c) {
+    return !strcmp(c->data.format, "mnist") || !strcmp(c->data.format, "fashion-mnist") ? 28 : 0;
+}
+
 static int is_idx(const lg_config *c) {
     return !strcmp(c->data.format, "idx") || !strcmp(c->data.format, "mnist") ||
            !strcmp(c->data.format, "fashion-mnist");
@@ -824,7 +830,7 @@ lg_status lg_config_validate(const lg_config *c) {
                             "cuda.precision: %s needs device: cuda (the cpu backend computes in "
                             "fp32); set cuda.precision: fp32 or device: cuda",
                             c->cuda.precision);
-    if (is_idx(c) && c->data.image_size != 0 && c->data.image_size < 28)
+    if (idx_native(c) && c->data.image_size != 0 && c->data.image_size < 28)
         return lg_error_set(LG_ERR_INVALID_ARG,
                             "data.image_size: %d is smaller than the 28x28 IDX images; use 0 or >= 28",
                             c->data.image_size);
@@ -848,7 +854,7 @@ lg_status lg_config_validate(const lg_config *c) {
                             c->data.format, c->data.channels);
     if (!lg_config_is_toy(c)) {
         int size = c->data.image_size;
-        if (is_idx(c) && size == 0) size = 28;
+        if (is_idx(c) && size == 0) size = idx_native(c);
         for (int i = 0; i < 2; i++)
             if (strcmp(nets[i]->arch, "mlp") != 0 && size != 0 && size % 8 != 0)
                 return lg_error_set(LG_ERR_INVALID_ARG,
@@ -953,7 +959,7 @@ lg_status lg_config_validate(const lg_config *c) {
     /* the sample shape where the config alone tells it (h = 0: not known) */
     int ch = 1, h = 0;
     if (lg_config_is_toy(c)) ch = 2, h = 1;
-    else if (is_idx(c)) h = c->data.image_size ? c->data.image_size : 28;
+    else if (is_idx(c)) h = c->data.image_size ? c->data.image_size : idx_native(c);
     else if (!strcmp(c->data.format, "cifar10")) ch = 3, h = 32;
     else if (!strcmp(c->data.format, "stl10")) ch = 3, h = c->data.image_size ? c->data.image_size : 96;
     else ch = c->data.channels;
