@@ -61,7 +61,8 @@ int lg_cuda_deterministic(void);
  * per geometry (cudnnFind, like torch.backends.cudnn.benchmark): fastest,
  * but two processes can time differently and choose differently, so even
  * deterministic results are bitwise reproducible only within a process;
- * 0: cuDNN's heuristic ranking alone, the same choice in every process. */
+ * 0: cuDNN's heuristic ranking alone, the same choice in every process.
+ * Until it is called, LG_CUDNN_BENCHMARK=0 in the environment means 0. */
 void lg_cuda_set_benchmark(int on);
 
 /* Largest workspace a convolution algorithm may use (default 1 GiB, or

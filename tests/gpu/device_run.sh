@@ -14,6 +14,11 @@
 #   tests/gpu/device_run.sh build-x/gpu-pack            # or: build-x/gpu-pack.tar.gz
 #   ITERS=20 TORCH=0 TF32=0 PROFILE_TEST=0 tests/gpu/device_run.sh DIR
 #   SANITIZER=0 BENCH=0 tests/gpu/device_run.sh DIR   # no memcheck / no benchmarks
+#   TESTS=0 ...                                          # no test steps
+# All steps' limits add up to well over one 10-minute device call, so a
+# session runs it in parts, one call each (bench/CUDA_NOTES.md, "Device
+# plan"): SANITIZER=0 BENCH=0 (the tests), then TESTS=0 SANITIZER=0 (the
+# benchmarks), then TESTS=0 BENCH=0 (memcheck).
 # SANITIZER=1 (default) runs test_backend_cuda, test_ops_cuda and
 # test_lipschitz_cuda under compute-sanitizer memcheck (10-50x slower; 150 s
 # each), found on PATH or in /usr/local/cuda*/bin (else "skipped: not found").
@@ -67,6 +72,7 @@ python3 -c "import torch; print('== torch', torch.__version__, 'cuda', torch.ver
 export LG_REQUIRE_CUDA=1 LG_REQUIRE_CUDNN=${LG_REQUIRE_CUDNN:-1}
 export LG_TEST_SEED=${SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 echo "== seed $LG_TEST_SEED"
+if [ "${TESTS:-1}" = 1 ]; then
 step test_backend_cuda 150 "$D/test_backend_cuda"
 tail -4 "$OUT/test_backend_cuda.log"
 grep -E "FAIL|failed" "$OUT/test_backend_cuda.log" | head -20
@@ -90,6 +96,7 @@ step test_train_cuda 300 sh -c 'cd "$1" && exec "$2"' sh "$ROOT" "$D/test_train_
 grep -E "^== |synced cuda|cuda vs cpu|graph vs eager|graphs vs eager|repeated|tf32 vs|bf16 vs" "$OUT/test_train_cuda.log"
 tail -1 "$OUT/test_train_cuda.log"
 grep -E "FAIL|failed" "$OUT/test_train_cuda.log" | head -20
+fi # TESTS
 
 if [ "${SANITIZER:-1}" = 1 ]; then
     CS=$(command -v compute-sanitizer 2>/dev/null || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
@@ -99,7 +106,9 @@ if [ "${SANITIZER:-1}" = 1 ]; then
     else
         echo "== memcheck with $CS"
         for t in test_backend_cuda test_ops_cuda test_lipschitz_cuda; do
-            step "memcheck_$t" 150 "$CS" --tool memcheck --leak-check no --error-exitcode 1 "$D/$t"
+            # heuristic algorithm choice: timing every algorithm per geometry
+            # under memcheck would use up the step's time
+            step "memcheck_$t" 150 env LG_CUDNN_BENCHMARK=0 "$CS" --tool memcheck --leak-check no --error-exitcode 1 "$D/$t"
             grep -E "ERROR SUMMARY|Invalid|FAIL|failed" "$OUT/memcheck_$t.log" | head -8
         done
     fi

@@ -317,6 +317,11 @@ static const lg_backend g_cuda_backend = {
     lgc_cond_copy,
     lgc_flag_track,
     lgc_svd,
+    /* bn_stats, bn_bwd_sums, bn_bwd_apply: not offered (synchronized batch
+     * norm runs on the cpu backend only); explicit for -Wmissing-field-initializers */
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 /* cuBLAS needs a user workspace so that it never allocates while a CUDA

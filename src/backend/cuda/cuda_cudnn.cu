@@ -139,7 +139,8 @@ static char g_fallback_msg[300]; /* the last of them */
 
 static int g_nondet = -1; /* 1: atomics-based algorithms allowed (LG_CUDNN_NONDET=1) */
 static int g_verbose = -1; /* LG_CUDNN_VERBOSE=1: print every benchmark table */
-static int g_benchmark = 1; /* 0: heuristic choice only (reproducible across processes) */
+static int g_benchmark = -1; /* 0: heuristic choice only (reproducible across processes);
+                              * -1: not decided yet (LG_CUDNN_BENCHMARK=0, else 1) */
 static size_t g_ws_limit;  /* 0: not decided yet (LG_CUDNN_WS_MB or 1 GiB) */
 
 static bool nondet_locked(void) {
@@ -156,6 +157,16 @@ static bool verbose_locked(void) {
         g_verbose = e && !strcmp(e, "1");
     }
     return g_verbose == 1;
+}
+
+/* lg_cuda_set_benchmark's setting, else LG_CUDNN_BENCHMARK (0: heuristics,
+ * e.g. under compute-sanitizer, where timing every algorithm is slow) */
+static int benchmark_locked(void) {
+    if (g_benchmark < 0) {
+        const char *e = getenv("LG_CUDNN_BENCHMARK");
+        g_benchmark = !(e && !strcmp(e, "0"));
+    }
+    return g_benchmark;
 }
 
 static size_t ws_limit_locked(void) {
@@ -303,7 +314,7 @@ static int det_locked(void) { return nondet_locked() ? 0 : 1; }
 
 static plan_key key_of(const lg_conv_geom *g, int prec, int det) {
     plan_key k = {{g->n, g->c, g->h, g->w, g->oc, g->kh, g->kw, g->stride, g->pad, prec, det,
-                   g_benchmark}};
+                   benchmark_locked()}};
     return k;
 }
 
@@ -627,7 +638,7 @@ static void choose_locked(plan *p, int pass, const lg_conv_geom *g, size_t calle
     dnn_perf r[16];
     int got = 0;
     size_t limit = ws_limit_locked();
-    bool find = g_benchmark && !lgc_capturing();
+    bool find = benchmark_locked() && !lgc_capturing();
     dnn_status s = !DNN_SUCCESS;
     if (find && !find_locked(p, pass, g, out, a, b, limit, r, &got, &s)) find = false;
     if (find && s != DNN_SUCCESS) { /* say so, and still use cuDNN, by its heuristics */

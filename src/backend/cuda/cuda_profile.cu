@@ -143,11 +143,15 @@ static prof_tok prof_begin(void) {
     return t;
 }
 
-/* "cudnn algo N" / "im2col" for a convolution pass (0 fwd, 1 data, 2 filter). */
+/* "cudnn algo N" / "winograd F(2)" / "winograd F(4)" / "im2col" for a
+ * convolution pass (0 fwd, 1 data, 2 filter). */
 static const char *conv_path(const lg_conv_geom *g, int pass, char *buf, size_t n) {
     int al[3];
-    if (lg_cuda_cudnn() && lg_cuda_conv_algos(g, al) && al[pass] >= 0)
+    bool known = lg_cuda_cudnn() && lg_cuda_conv_algos(g, al);
+    if (known && al[pass] >= 0)
         snprintf(buf, n, "cudnn algo %d", al[pass]);
+    else if (known && (al[pass] == -3 || al[pass] == -4)) /* cuda_cudnn.cu ALGO_WINO, ALGO_WINO4 */
+        snprintf(buf, n, "winograd F(%d)", al[pass] == -3 ? 2 : 4); /* was labelled im2col */
     else
         snprintf(buf, n, "im2col");
     return buf;
