@@ -67,6 +67,10 @@ typedef enum lg_binary {
     LG_B_COUNT
 } lg_binary;
 
+/* 2^63: the largest magnitude all_finite accepts (its square is finite in
+ * float, with room for Adam's running sums) */
+#define LG_FINITE_MAX 9.2233720e18f
+
 typedef struct lg_backend {
     const char *name;  /* "cpu", "cuda" */
     int is_device;     /* 1 if buffers are not host-addressable */
@@ -149,7 +153,9 @@ typedef struct lg_backend {
      * p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps). */
     void (*adam)(float *p, float *m, float *v, const float *g, size_t n,
                  float lr, float b1, float b2, float eps, int64_t t);
-    /* y[0] = 1 if every x is finite else 0 (device scalar) */
+    /* y[0] = 1 if every |x| < LG_FINITE_MAX (so finite, and x^2 too) else 0
+     * (device scalar): a gradient beyond it would overflow Adam's or
+     * RMSProp's second moment to inf, so the trainer skips it as non-finite */
     void (*all_finite)(float *y, const float *x, size_t n);
 
     /* ---- a training step without host round trips (src/train/step_dev.c):

@@ -116,7 +116,7 @@ typedef struct lg_model_spec {
     lg_model_arch arch;
     lg_net_role role;
     int img_c;        /* image channels, 1 or 3 (ignored if data_dim > 0) */
-    int img_size;     /* image height = width, a multiple of 8 (32, 48) */
+    int img_size;     /* image height = width: a multiple of 8 for cnn/resnet (32, 48), any for mlp */
     int data_dim;     /* MLP only: flat sample dimension (2 for toys); 0 = images */
     int z_dim;        /* G input dimension (default 128) */
     int ch;           /* width: RESNET D 128 / G 256; CNN D 64 (base) / G 64

@@ -289,7 +289,10 @@ lg_status lg_model_state_loaded(lg_model *m) {
         if (!isfinite(s))
             return lg_error_set(LG_ERR_NONFINITE, "model: loaded %s sigma is %g; the checkpoint is corrupt",
                                 l->info.name, s);
-        int primed = s > 0.0f;
+        /* a state is primed by its first forward, which also stores sigma
+         * = u^T W v; a later forward without iteration may store a value
+         * <= 0 from stale vectors, so only the initial exact 0 means unprimed */
+        int primed = s != 0.0f;
         if (l->info.lip == LG_LIP_SN) ((lg_sn_state *)l->lip)->primed = primed;
         else ((lg_toep_state *)l->lip)->primed = primed;
     }
@@ -459,10 +462,14 @@ static lg_status plan(lg_model **out, const lg_model_spec *spec, const lg_backen
     if (!flat) {
         if (s->img_c < 1 || s->img_c > 4)
             return lg_error_set(LG_ERR_INVALID_ARG, "model: img_c = %d must be 1..4", s->img_c);
-        if (s->img_size < 8 || s->img_size > 512 || s->img_size % 8)
+        /* the conv stacks halve or double the side three times; an MLP
+         * takes any side */
+        if (s->arch == LG_ARCH_MLP ? s->img_size < 1 || s->img_size > 512
+                                   : s->img_size < 8 || s->img_size > 512 || s->img_size % 8)
             return lg_error_set(LG_ERR_INVALID_ARG,
-                                "model: img_size = %d must be a multiple of 8 in [8, 512] "
-                                "(pad 28x28 images to 32)",
+                                s->arch == LG_ARCH_MLP ? "model: img_size = %d must be in [1, 512]"
+                                                       : "model: img_size = %d must be a multiple of 8 in [8, 512] "
+                                                         "(pad 28x28 images to 32)",
                                 s->img_size);
     }
     if (s->arch == LG_ARCH_MLP && (s->depth < 1 || s->depth > 32))

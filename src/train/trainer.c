@@ -33,6 +33,12 @@ lg_status lg__train_model_spec(const lg_config *c, lg_net_role role, int sc, int
     if (!is_toy && sh != sw)
         return lg_error_set(LG_ERR_INVALID_ARG, "data: images are %dx%d; the models need square images",
                             sh, sw);
+    if (!is_toy && arch != LG_ARCH_MLP && (sh < 8 || sh > 512 || sh % 8))
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "data.image_size: the images are %dx%d; model.%s.arch %s needs a side that is a "
+                            "multiple of 8 in [8, 512]: pad them with data.image_size (e.g. 32 for 28x28; idx "
+                            "and mnist formats), or use arch mlp",
+                            sh, sw, rn, n->arch);
     out->img_c = is_toy ? 1 : sc;
     out->img_size = is_toy ? 8 : sh;
     out->data_dim = is_toy ? sc * sh * sw : 0;
@@ -173,6 +179,34 @@ lg_cpu_threads_saved lg__trainer_threads_enter(const lg_trainer *t) {
     return none;
 }
 
+/* Batch norm in a training forward needs 2+ values per channel (as
+ * PyTorch). The smallest map a BN layer sees per sample is 1 (mlp) or
+ * (side/8)^2 (cnn/resnet: G's first map, the CNN D's last), and the batches
+ * are G on batch_d fakes and on batch_g, D on [real; fake] (2 batch_d) and
+ * on batch_g, each split over the processes unless dist_sync_bn. */
+static lg_status bn_batch_check(const lg_trainer *t, const lg_model_spec *sg, const lg_model_spec *sd) {
+    const lg_config *c = &t->cfg;
+    const lg_model_spec *sp[2] = {sg, sd};
+    const char *nn[2] = {"g", "d"};
+    int split = t->world > 1 && !c->dist_sync_bn ? t->world : 1;
+    for (int i = 0; i < 2; i++) {
+        if (!sp[i]->batchnorm || (i == 1 && sp[i]->arch == LG_ARCH_RESNET)) continue;
+        int side = sp[i]->arch == LG_ARCH_MLP ? 1 : sp[i]->img_size / 8;
+        int by_d = i == 0 ? c->train.batch_d : 2 * c->train.batch_d;
+        int small_d = by_d <= c->train.batch_g;
+        int batch = (small_d ? by_d : c->train.batch_g) / split;
+        if ((int64_t)batch * side * side < 2)
+            return lg_error_set(LG_ERR_INVALID_ARG,
+                                "train.%s: %d: model.%s.bn normalizes over %d value(s) per channel (batch %d%s x "
+                                "a %dx%d map); batch norm needs at least 2: use a larger batch or model.%s.bn: "
+                                "false",
+                                small_d ? "batch_d" : "batch_g", small_d ? c->train.batch_d : c->train.batch_g,
+                                nn[i], batch * side * side, batch, split > 1 ? " per process" : "", side, side,
+                                nn[i]);
+    }
+    return LG_OK;
+}
+
 lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
     *out = NULL;
     LG_TRY(lg_config_validate(cfg));
@@ -224,6 +258,7 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
     lg_model_spec sg, sd;
     TRY(lg__train_model_spec(c, LG_NET_G, t->c, t->h, t->w, t->is_toy, &sg));
     TRY(lg__train_model_spec(c, LG_NET_D, t->c, t->h, t->w, t->is_toy, &sd));
+    TRY(bn_batch_check(t, &sg, &sd));
     /* G and D draw from separate streams of the one seed (model.h) */
     TRY(lg_model_create(&t->g, &sg, t->be, (uint64_t)c->seed));
     TRY(lg_model_create(&t->d, &sd, t->be, (uint64_t)c->seed));

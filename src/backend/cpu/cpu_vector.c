@@ -67,6 +67,6 @@ void lg_cpu_all_finite(float *y, const float *x, size_t n) {
     int bad = 0;
     int nt = lg_cpu_nthreads();
 #pragma omp parallel for num_threads(nt) if (n >= LG_CPU_PAR_MIN) reduction(| : bad) schedule(static)
-    for (size_t i = 0; i < n; i++) bad |= !isfinite(x[i]);
+    for (size_t i = 0; i < n; i++) bad |= !(fabsf(x[i]) < LG_FINITE_MAX); /* NaN fails too */
     y[0] = bad ? 0.0f : 1.0f;
 }

@@ -45,7 +45,7 @@ __global__ void k_reduce_pass1(double *partial, const float *a, const float *b, 
         if (MODE == R_SUM) acc += x;
         if (MODE == R_DOT) acc += (double)x * b[i];
         if (MODE == R_SUMSQ) acc += (double)x * x;
-        if (MODE == R_FINITE && !isfinite(x)) acc = 0.0;
+        if (MODE == R_FINITE && !(fabsf(x) < LG_FINITE_MAX)) acc = 0.0; /* NaN fails too */
     }
     double r = MODE == R_FINITE ? block_reduce<RED_THREADS>(acc, min_op())
                                 : block_reduce<RED_THREADS>(acc, add_op());
