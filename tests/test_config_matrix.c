@@ -399,13 +399,14 @@ static int rules_broken(const combo *c, int stage, violation *out) {
         if (d == D_IDX28 && v[F_GARCH] != A_MLP) BROKEN("data.image_size", F_DATA, F_GARCH);
         if (d == D_IDX28 && v[F_DARCH] != A_MLP) BROKEN("data.image_size", F_DATA, F_DARCH);
         /* batch norm needs 2+ values per channel in a training forward
-         * (trainer.c bn_batch_check): G on batch_d and batch_g samples, D on
-         * [real; fake] (2 batch_d) and batch_g; an MLP's BN sees the batch,
+         * (trainer.c bn_batch_check): G on batch_d and batch_g samples, D with
+         * BN on real and fake separately (batch_d each) and on batch_g; an
+         * MLP's BN sees the batch,
          * a CNN/ResNet's smallest a (side/8)^2 map */
         {
             static const int bd[4] = {4, 1, 3, 2}, bg[4] = {4, 1, 2, 5};
             int side = img_side(d), b = v[F_BATCH];
-            int gmin = bd[b] < bg[b] ? bd[b] : bg[b], dmin = 2 * bd[b] < bg[b] ? 2 * bd[b] : bg[b];
+            int gmin = bd[b] < bg[b] ? bd[b] : bg[b], dmin = gmin;
             int gvals = v[F_GARCH] == A_MLP || toy ? gmin : gmin * (side / 8) * (side / 8);
             int dvals = v[F_DARCH] == A_MLP || toy ? dmin : dmin * (side / 8) * (side / 8);
             int dbn = v[F_DBN] && v[F_DARCH] != A_RESNET;

@@ -679,6 +679,57 @@ static void test_idx_other_size(void) {
           "fashion-mnist native 28 with a cnn: %s", lg_error_msg());
 }
 
+/* Batch norm needs 2+ values per channel in a training forward: refused at
+ * create, naming the batch key and the bn key, not at the first step. D
+ * with BN runs real and fake in separate passes, so batch_d 1 is too small
+ * for it even though [real; fake] would hold 2. A conv G's first BN sees a
+ * (side/8)^2 map, so batch 1 is fine on 32x32 images. */
+static void test_bn_batch_refused(void) {
+    lg_config c;
+    lg_config_default(&c);
+    const char *sets[] = {"data.format=ring8", "data.toy_n=64", "model.g.arch=mlp", "model.d.arch=mlp",
+                          "model.g.width=8", "model.d.width=8", "model.z_dim=4", "model.g.bn=false", "model.d.bn=true",
+                          "lipschitz.d.sn=false", "train.steps=1", "train.n_dis=1", "train.batch_d=1",
+                          "train.batch_g=4", "threads=1", NULL};
+    for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
+    lg_trainer *t = NULL;
+    lg_status s = lg_trainer_create(&t, &c);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(lg_error_msg(), "train.batch_d") && strstr(lg_error_msg(), "model.d.bn"),
+          "D bn, batch_d 1: %s (%s)", lg_status_str(s), lg_error_msg());
+    if (t) lg_trainer_free(t), t = NULL;
+    CHECK_OK(lg_config_set(&c, "train.batch_d=2"));
+    CHECK_OK(lg_config_set(&c, "model.g.bn=true"));
+    CHECK_OK(lg_config_set(&c, "train.batch_g=1"));
+    s = lg_trainer_create(&t, &c);
+    CHECK(s == LG_ERR_INVALID_ARG && strstr(lg_error_msg(), "train.batch_g") && strstr(lg_error_msg(), "model.g.bn"),
+          "G bn, batch_g 1: %s (%s)", lg_status_str(s), lg_error_msg());
+    if (t) lg_trainer_free(t), t = NULL;
+    CHECK_OK(lg_config_set(&c, "train.batch_g=2"));
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (t) {
+        lg_train_stats st;
+        CHECK_OK(lg_trainer_step(t, &st));
+        lg_trainer_free(t), t = NULL;
+    }
+    /* a CNN G on 32x32 CIFAR records: batch 1 gives 16 values per channel */
+    char tmp[64], cifar[256], a[600];
+    CHECK(tf_mkdtemp(tmp, sizeof tmp) == 0, "mkdtemp");
+    CHECK(tf_write_cifar(tmp, 4, cifar, sizeof cifar) == 0, "tiny cifar");
+    lg_config_default(&c);
+    snprintf(a, sizeof a, "data.path=%s", cifar);
+    CHECK_OK(lg_config_set(&c, a));
+    const char *cs[] = {"data.format=cifar10", "model.g.arch=cnn", "model.d.arch=cnn", "model.g.width=4",
+                        "model.d.width=4", "model.z_dim=4", "train.steps=1", "train.n_dis=1", "train.batch_d=1",
+                        "train.batch_g=1", "threads=1", "eval.every=0", NULL};
+    for (int i = 0; cs[i]; i++) CHECK_OK(lg_config_set(&c, cs[i]));
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (t) {
+        lg_train_stats st;
+        CHECK_OK(lg_trainer_step(t, &st));
+        lg_trainer_free(t);
+    }
+}
+
 static void test_example_configs_run(void) {
     const char *cdir = tf_configs_dir();
     CHECK(cdir != NULL, "configs/ not found");
@@ -1226,6 +1277,7 @@ int main(void) {
     LG_TEST_RUN(test_nonfinite_skip_and_diverge);
     LG_TEST_RUN(test_skip_restores_sn_state);
     LG_TEST_RUN(test_idx_other_size);
+    LG_TEST_RUN(test_bn_batch_refused);
     LG_TEST_RUN(test_example_configs_run);
     LG_TEST_RUN(test_diverged_step_number);
     LG_TEST_RUN(test_diverged_count_is_limit);

@@ -182,8 +182,9 @@ lg_cpu_threads_saved lg__trainer_threads_enter(const lg_trainer *t) {
 /* Batch norm in a training forward needs 2+ values per channel (as
  * PyTorch). The smallest map a BN layer sees per sample is 1 (mlp) or
  * (side/8)^2 (cnn/resnet: G's first map, the CNN D's last), and the batches
- * are G on batch_d fakes and on batch_g, D on [real; fake] (2 batch_d) and
- * on batch_g, each split over the processes unless dist_sync_bn. */
+ * are G on batch_d fakes and on batch_g, D (with BN: real and fake in
+ * separate passes, d_forward) on batch_d and on batch_g, each split over
+ * the processes unless dist_sync_bn. */
 static lg_status bn_batch_check(const lg_trainer *t, const lg_model_spec *sg, const lg_model_spec *sd) {
     const lg_config *c = &t->cfg;
     const lg_model_spec *sp[2] = {sg, sd};
@@ -192,9 +193,8 @@ static lg_status bn_batch_check(const lg_trainer *t, const lg_model_spec *sg, co
     for (int i = 0; i < 2; i++) {
         if (!sp[i]->batchnorm || (i == 1 && sp[i]->arch == LG_ARCH_RESNET)) continue;
         int side = sp[i]->arch == LG_ARCH_MLP ? 1 : sp[i]->img_size / 8;
-        int by_d = i == 0 ? c->train.batch_d : 2 * c->train.batch_d;
-        int small_d = by_d <= c->train.batch_g;
-        int batch = (small_d ? by_d : c->train.batch_g) / split;
+        int small_d = c->train.batch_d <= c->train.batch_g;
+        int batch = (small_d ? c->train.batch_d : c->train.batch_g) / split;
         if ((int64_t)batch * side * side < 2)
             return lg_error_set(LG_ERR_INVALID_ARG,
                                 "train.%s: %d: model.%s.bn normalizes over %d value(s) per channel (batch %d%s x "
