@@ -5,8 +5,13 @@
  * PyTorch loop does: the losses and their inputs, the SN power-iteration
  * schedule (one iteration per update of a network, in D's forward over
  * [real; fake]; the other passes use the stored vectors), the gradient
- * penalty, Adam and its betas, the linear learning-rate decay, n_dis,
- * batch_d != batch_g, batch norm's running statistics and the EMA of G.
+ * penalties, Adam and RMSProp, the linear learning-rate decay, n_dis and
+ * the WGAN critic boost, batch_d != batch_g, batch norm's running
+ * statistics, the EMA of G, and every other Lipschitz method of the
+ * trainer: weight clipping, the Toeplitz-normalized critic, spectral
+ * gradient clamping, the r(W) penalty and SR-GAN's spectral regularization
+ * (static and dynamic, both schedules). The script writes each from its
+ * source document's definition as lipgan documents it (see its docstring).
  *
  * Each case is a tiny config trained for train.steps (3) steps. The test
  * reproduces the trainer's random draws with the public API (the data set
@@ -16,20 +21,42 @@
  * stream. tests/data/ref/train_<case>.safetensors (tools/gen_reference_train.py)
  * holds those inputs, the initial weights, and PyTorch's results:
  *   stats (steps, 10)   per step: loss_d, d_real, d_fake, gp (of the step's
- *                       last D update), loss_g, lr_d, lr_g, sigma_min,
- *                       sigma_mean, sigma_max (D's SN sigmas; 0 without SN)
+ *                       last D update), loss_g (r(W) penalty included),
+ *                       lr_d, lr_g, sigma_min, sigma_mean, sigma_max (D's SN
+ *                       and Toeplitz sigmas; 0 without either)
  *   step<s>.{G,D,EMA}.<name>  every parameter and state tensor after step s
- * all compared with |lipgan - torch| <= ATOL + RTOL |torch| (observed: <= 2.4e-7,
- * under 1% of the bound), except the biases that a batch norm right after
+ *   {init,step<s>}.X.<net>.<kind>.<layer>.<v>  the trainer's state outside
+ *                       the models, read from its checkpoint (see extras):
+ *                       gradient clamping's warm-started vectors, r(W)'s own
+ *                       power iteration, dynamic SR's recorded spectrum
+ * all compared with |lipgan - torch| <= ATOL + RTOL |torch| (observed: <= 6.5e-7,
+ * under 6% of the bound), except the biases that a batch norm right after
  * their layer cancels, and that batch norm's running mean: their true
  * gradient is 0, Adam turns both sides' rounding noise into steps of up to
  * ~lr, so they are only bounded by 4 x the sum of G's learning rates (see
  * bn_cancelled). The inputs and initial weights must match to 1e-6 (they
  * are lipgan's own, copied). The largest errors are printed ("max err").
+ *
+ * The cases avoid other parameters whose true gradient is exactly 0, for
+ * the same reason (Adam's and RMSProp's first steps are ~lr sign(g), so
+ * rounding noise of either side becomes a full step): under the hinge and
+ * wasserstein losses D's output bias gets (#fake - #real)/b in margin, so
+ * those cases use batch_d 4 or 8, where these sums are exact (0 on both
+ * sides); the CNN critics without batch norm use the nonsat / minimax
+ * losses (under hinge or wasserstein, a last conv at 1x1 whose LeakyReLU
+ * pattern is the same for every sample gets a bias gradient of exactly 0);
+ * wgan_clip takes RMSProp eps 1e-3 (a batch-norm shift with as many
+ * positive outputs in the real as in the fake batch has a true gradient of
+ * 0 under the wasserstein loss). And the SR cases keep s_gamma / s_gamma+1
+ * >= 1.02 at every SR call (the script prints the smallest): W_SR's
+ * compensated subspace amplifies rounding by ~1 / (that ratio - 1).
+ *
  * Cases: sngan (hinge, SN on D, Adam (0, 0.9), linear decay, n_dis 2, ring8,
  * MLPs, BN in G), wgangp (wasserstein + GP, Adam (0.5, 0.9), no decay, 8x8
  * PNG images with instance noise, CNN G, MLP D), nonsat_ema (SN on G and
- * D with 2 iterations, EMA of G, grid25), minimax (no Lipschitz method).
+ * D with 2 iterations, EMA of G, grid25), minimax (no Lipschitz method),
+ * wgan_clip, toeplitz_gp, sn_gp, clamp_rw, clamp_g, srgan, srgan_dyn (see
+ * CASES).
  *
  * Regenerate (after a deliberate change of the trainer's maths or draws):
  *   LG_TRAIN_REF_DUMP=/tmp/trd build/tests/test_train_ref
@@ -58,7 +85,8 @@
 #define IN_TOL 1e-6 /* inputs and initial weights: lipgan's own numbers */
 #define NSTAT 10
 #define MAX_UPD 64  /* D updates + G updates of a case */
-#define NPNG 10     /* images of the PNG case */
+#define NPNG 10     /* images of the PNG cases */
+#define MAX_META 96 /* config metadata entries */
 
 static const char *const STAT_NAMES[NSTAT] = {"loss_d", "d_real", "d_fake",    "gp",        "loss_g",
                                               "lr_d",   "lr_g",   "sigma_min", "sigma_mean", "sigma_max"};
@@ -114,6 +142,93 @@ static const tcase CASES[] = {
       "optim.g.lr=0.02", "optim.g.beta1=0.5", "optim.g.beta2=0.999",
       "optim.d.lr=0.02", "optim.d.beta1=0.5", "optim.d.beta2=0.999",
       "train.n_dis=1", "train.batch_d=5", "train.batch_g=7", "train.lr_decay=linear", NULL}},
+    /* (e) WGAN: wasserstein, weight clipping of D (every parameter: weights,
+     * biases, batch norm's scale and shift), RMSProp on both (alpha not the
+     * default), the boosted critic schedule (3, 1, 3 D updates: first 1,
+     * every 2), the DCGAN critic (CNN with BN, bias-less convs before BN);
+     * eps 1e-3 and batch_d 8 against exact-zero gradients (see the top) */
+    {"wgan_clip", 1,
+     {"data.format=png", "data.channels=1", "seed=53", "loss=wasserstein",
+      "model.g.arch=mlp", "model.g.width=8", "model.g.depth=1", "model.g.bn=false",
+      "model.d.arch=cnn", "model.d.width=2", "model.d.bn=true", "model.d.lrelu=0.2",
+      "lipschitz.d.sn=false", "lipschitz.d.clip=0.05",
+      "optim.g.kind=rmsprop", "optim.g.lr=0.005", "optim.g.alpha=0.9", "optim.g.eps=1e-3",
+      "optim.d.kind=rmsprop", "optim.d.lr=0.004", "optim.d.alpha=0.95", "optim.d.eps=1e-3",
+      "train.n_dis=1", "train.n_dis_boost=3", "train.n_dis_boost_first=1", "train.n_dis_boost_every=2",
+      "train.batch_d=8", "train.batch_g=5", "train.lr_decay=linear", NULL}},
+    /* (f) Toeplitz-normalized CNN critic (true conv operator norm by power
+     * iteration through conv2d / its adjoint, 2 iterations, scale k = 2; its
+     * linear layer plain SN) with a one-sided gradient penalty through it
+     * (nonsat loss: see the top) */
+    {"toeplitz_gp", 1,
+     {"data.format=png", "data.channels=1", "data.instance_noise=0.02", "seed=59", "loss=nonsat",
+      "model.g.arch=mlp", "model.g.width=8", "model.g.depth=1", "model.g.bn=false",
+      "model.d.arch=cnn", "model.d.width=2", "model.d.lrelu=0.1",
+      "lipschitz.d.sn=false", "lipschitz.d.toeplitz_k=2", "lipschitz.d.sn_iters=2",
+      "lipschitz.d.gp_lambda=5", "lipschitz.d.gp_kind=one-sided",
+      "optim.g.lr=0.005", "optim.g.beta1=0.5", "optim.g.beta2=0.9",
+      "optim.d.lr=0.005", "optim.d.beta1=0.5", "optim.d.beta2=0.9",
+      "train.n_dis=2", "train.batch_d=4", "train.batch_g=5", "train.lr_decay=none", NULL}},
+    /* (g) SN and a gradient penalty together: the penalty's pass uses the
+     * stored u, v; zero-centered (R1: |grad|^2 at the real samples) */
+    {"sn_gp", 0,
+     {"data.format=grid25", "data.toy_n=40", "seed=61", "loss=hinge",
+      "model.g.arch=mlp", "model.g.width=8", "model.g.depth=2", "model.g.bn=true",
+      "model.d.arch=mlp", "model.d.width=10", "model.d.depth=2",
+      "lipschitz.d.sn=true", "lipschitz.d.sn_iters=1",
+      "lipschitz.d.gp_lambda=2", "lipschitz.d.gp_kind=zero-centered",
+      "optim.g.lr=0.01", "optim.g.beta1=0", "optim.g.beta2=0.9",
+      "optim.d.lr=0.01", "optim.d.beta1=0", "optim.d.beta2=0.9",
+      "train.n_dis=2", "train.batch_d=8", "train.batch_g=8", "train.lr_decay=linear", NULL}},
+    /* (h) spectral gradient clamping on D (with SN; its (1, width) output
+     * layer has one singular value and is never clamped) and the r(W)
+     * penalty on a G without SN (its own power-iteration states) */
+    {"clamp_rw", 0,
+     {"data.format=ring8", "data.toy_n=48", "seed=67", "loss=hinge",
+      "model.g.arch=mlp", "model.g.width=8", "model.g.depth=2", "model.g.bn=false",
+      "model.d.arch=mlp", "model.d.width=8", "model.d.depth=2",
+      "lipschitz.d.sn=true", "lipschitz.d.clamp_ratio=1.5", "lipschitz.d.clamp_iters=3",
+      "lipschitz.g.rw_lambda=2",
+      "optim.g.lr=0.01", "optim.g.beta1=0", "optim.g.beta2=0.9",
+      "optim.d.lr=0.01", "optim.d.beta1=0", "optim.d.beta2=0.9",
+      "train.n_dis=2", "train.batch_d=8", "train.batch_g=8", "train.lr_decay=linear", NULL}},
+    /* (i) clamping on an SN generator (2 iterations) and r(W) through the
+     * layers' own SN vectors; nonsat loss, D without a constraint */
+    {"clamp_g", 0,
+     {"data.format=grid25", "data.toy_n=40", "seed=71", "loss=nonsat",
+      "model.g.arch=mlp", "model.g.width=6", "model.g.depth=2", "model.g.bn=false",
+      "model.d.arch=mlp", "model.d.width=8", "model.d.depth=2",
+      "lipschitz.d.sn=false", "lipschitz.g.sn=true", "lipschitz.g.sn_iters=1",
+      "lipschitz.g.clamp_ratio=1.2", "lipschitz.g.clamp_iters=2", "lipschitz.g.rw_lambda=1",
+      "optim.g.lr=0.01", "optim.g.beta1=0.5", "optim.g.beta2=0.999",
+      "optim.d.lr=0.01", "optim.d.beta1=0.5", "optim.d.beta2=0.999",
+      "train.n_dis=1", "train.batch_d=6", "train.batch_g=8", "train.lr_decay=none", NULL}},
+    /* (j) SR-GAN: SN + spectral regularization (gamma = n/2) of the CNN
+     * critic's convolutions (not its linear layer) after every 2nd D update
+     * (n_dis 2: the last D update of each step); minimax loss (see the
+     * top); seed 74: every SR call has s_gamma / s_gamma+1 >= 1.03 */
+    {"srgan", 1,
+     {"data.format=png", "data.channels=1", "seed=74", "loss=minimax",
+      "model.g.arch=mlp", "model.g.width=8", "model.g.depth=1", "model.g.bn=false",
+      "model.d.arch=cnn", "model.d.width=2", "model.d.lrelu=0.1",
+      "lipschitz.d.sn=true", "lipschitz.d.sr_gamma=0.5", "lipschitz.d.sr_every=2",
+      "optim.g.lr=0.005", "optim.g.beta1=0", "optim.g.beta2=0.9",
+      "optim.d.lr=0.005", "optim.d.beta1=0", "optim.d.beta2=0.9",
+      "train.n_dis=2", "train.batch_d=4", "train.batch_g=5", "train.lr_decay=linear", NULL}},
+    /* (k) SR's dynamic variant (running maximum of the normalized spectrum),
+     * sr_schedule steps (every update of steps 0 and 2) on an MLP D (every
+     * layer; width 6: gamma = 0.25 * 6 rounds down to 1), and SR on an SN
+     * generator after each of its updates */
+    {"srgan_dyn", 0,
+     {"data.format=grid25", "data.toy_n=40", "seed=79", "loss=hinge",
+      "model.g.arch=mlp", "model.g.width=8", "model.g.depth=2", "model.g.bn=false",
+      "model.d.arch=mlp", "model.d.width=6", "model.d.depth=2",
+      "lipschitz.d.sn=true", "lipschitz.d.sr_gamma=0.25", "lipschitz.d.sr_every=2",
+      "lipschitz.d.sr_schedule=steps", "lipschitz.d.sr_dynamic=true",
+      "lipschitz.g.sn=true", "lipschitz.g.sr_gamma=0.5", "lipschitz.g.sr_every=1",
+      "optim.g.lr=0.01", "optim.g.beta1=0", "optim.g.beta2=0.9",
+      "optim.d.lr=0.01", "optim.d.beta1=0", "optim.d.beta2=0.9",
+      "train.n_dis=2", "train.batch_d=8", "train.batch_g=8", "train.lr_decay=linear", NULL}},
 };
 
 /* trainer.c's seed mixer (private there): the data seeds are derived from
@@ -149,13 +264,13 @@ typedef struct kv {
 } kv;
 
 typedef struct meta {
-    kv e[64];
+    kv e[MAX_META];
     int n;
 } meta;
 
 static void meta_add(meta *m, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void meta_add(meta *m, const char *key, const char *fmt, ...) {
-    LG_ASSERT(m->n < 64);
+    LG_ASSERT(m->n < MAX_META);
     kv *e = &m->e[m->n++];
     snprintf(e->key, sizeof e->key, "%s", key);
     va_list ap;
@@ -192,6 +307,23 @@ static void config_meta(const lg_config *c, const lg_dataset *d, int n_upd_d, me
         ADD("beta1", "%.9g", (double)opts[i]->beta1);
         ADD("beta2", "%.9g", (double)opts[i]->beta2);
         ADD("eps", "%.9g", (double)opts[i]->eps);
+        /* the later cases' settings, only where on: the first four cases'
+         * references stay as they were */
+        const lg_cfg_lip *l = lips[i];
+        if (!strcmp(opts[i]->kind, "rmsprop")) ADD("alpha", "%.9g", (double)opts[i]->alpha);
+        if (l->clip > 0) ADD("clip", "%.9g", (double)l->clip);
+        if (l->toeplitz_k > 0) ADD("toeplitz_k", "%.9g", (double)l->toeplitz_k);
+        if (l->clamp_ratio > 0) {
+            ADD("clamp_ratio", "%.9g", (double)l->clamp_ratio);
+            ADD("clamp_iters", "%d", l->clamp_iters);
+        }
+        if (l->rw_lambda > 0) ADD("rw_lambda", "%.9g", (double)l->rw_lambda);
+        if (l->sr_gamma > 0) {
+            ADD("sr_gamma", "%.9g", (double)l->sr_gamma);
+            ADD("sr_every", "%d", l->sr_every);
+            ADD("sr_schedule", "%s", l->sr_schedule);
+            ADD("sr_dynamic", "%d", l->sr_dynamic);
+        }
 #undef ADD
     }
     meta_add(m, "cfg.loss", "%s", c->loss);
@@ -199,6 +331,11 @@ static void config_meta(const lg_config *c, const lg_dataset *d, int n_upd_d, me
     meta_add(m, "cfg.gp_kind", "%s", c->lipschitz.d.gp_kind);
     meta_add(m, "cfg.steps", "%lld", (long long)c->train.steps);
     meta_add(m, "cfg.n_dis", "%d", c->train.n_dis);
+    if (c->train.n_dis_boost > 0) {
+        meta_add(m, "cfg.n_dis_boost", "%d", c->train.n_dis_boost);
+        meta_add(m, "cfg.n_dis_boost_first", "%lld", (long long)c->train.n_dis_boost_first);
+        meta_add(m, "cfg.n_dis_boost_every", "%lld", (long long)c->train.n_dis_boost_every);
+    }
     meta_add(m, "cfg.batch_d", "%d", c->train.batch_d);
     meta_add(m, "cfg.batch_g", "%d", c->train.batch_g);
     meta_add(m, "cfg.lr_decay", "%s", c->train.lr_decay);
@@ -336,9 +473,27 @@ static void ref_close(lg_st_file *f, const char *key, const float *got, size_t n
 /* Copies of the tensors handed to the dump's writer, which keeps pointers
  * until it writes (after the run has changed the model's buffers). */
 typedef struct copies {
-    float *p[4 * LG_MODEL_MAX_TENSORS];
-    int n;
+    float **p;
+    int n, cap;
 } copies;
+
+/* a new buffer of n floats, freed with the others by copies_free */
+static float *copies_new(copies *cp, size_t n) {
+    if (cp->n == cp->cap) {
+        cp->cap = cp->cap ? 2 * cp->cap : 256;
+        cp->p = realloc(cp->p, (size_t)cp->cap * sizeof *cp->p);
+        LG_ASSERT(cp->p);
+    }
+    float *c = cp->p[cp->n++] = malloc(n * sizeof(float) + 1);
+    LG_ASSERT(c);
+    return c;
+}
+
+static void copies_free(copies *cp) {
+    for (int i = 0; i < cp->n; i++) free(cp->p[i]);
+    free(cp->p);
+    memset(cp, 0, sizeof *cp);
+}
 
 /* prefix.<name> for every tensor of m, copied into the writer */
 static void dump_tensors(lg_model *m, const char *prefix, lg_st_writer *w, copies *cp) {
@@ -346,9 +501,7 @@ static void dump_tensors(lg_model *m, const char *prefix, lg_st_writer *w, copie
         const lg_named_tensor *nt = lg_model_named(m, i);
         char key[128];
         snprintf(key, sizeof key, "%s.%s", prefix, nt->name);
-        LG_ASSERT(cp->n < 4 * LG_MODEL_MAX_TENSORS);
-        float *c = cp->p[cp->n++] = malloc((size_t)nt->t->numel * sizeof(float) + 1);
-        LG_ASSERT(c);
+        float *c = copies_new(cp, (size_t)nt->t->numel);
         memcpy(c, nt->t->data, (size_t)nt->t->numel * sizeof(float)); /* CPU backend: host memory */
         CHECK_OK(lg_st_writer_add_f32(w, key, nt->t->ndim, nt->t->shape, c));
     }
@@ -455,6 +608,58 @@ static void check_draws(lg_trainer *t, const inputs *in, const char *name) {
     rmdir(dir);
 }
 
+/* The trainer's per-layer state outside the models, as its checkpoint holds
+ * it: spectral gradient clamping's warm-started vectors
+ * (<net>.gclamp.<layer>.{u0,u1,v0,v1}), the r(W) penalty's own power
+ * iteration (<net>.rw.<layer>.{u,v,sigma}, a G without SN) and dynamic SR's
+ * recorded spectrum (<net>.sr.<layer>.ref, once recorded). */
+static int is_extra(const char *name) {
+    if ((name[0] != 'G' && name[0] != 'D') || name[1] != '.') return 0;
+    return !strncmp(name + 2, "gclamp.", 7) || !strncmp(name + 2, "rw.", 3) || !strncmp(name + 2, "sr.", 3);
+}
+
+/* <prefix>.X.<name> for every extra (is_extra) of t's checkpoint: added to
+ * the dump's writer w, or compared with the reference f (tol_exact >= 0: to
+ * it, else to the trajectory bound into e), which must hold no other
+ * <prefix>.X.* tensor. */
+static void extras(lg_trainer *t, const char *prefix, lg_st_writer *w, copies *cp, lg_st_file *f,
+                   double tol_exact, errs *e) {
+    char dir[] = "/tmp/lgtrref_XXXXXX", path[128], key[192], pre[64];
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp failed");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/ck.safetensors", dir);
+    snprintf(pre, sizeof pre, "%s.X.", prefix);
+    CHECK_OK(lg_trainer_save(t, path));
+    lg_st_file *ck = NULL;
+    CHECK_OK(lg_st_open(&ck, path));
+    size_t n = 0;
+    for (size_t i = 0; ck && i < lg_st_count(ck); i++) {
+        const lg_st_tensor *x = lg_st_at(ck, i);
+        if (!is_extra(x->name)) continue;
+        n++;
+        float *v = w ? copies_new(cp, (size_t)x->numel) : malloc((size_t)x->numel * sizeof(float) + 1);
+        LG_ASSERT(v);
+        CHECK_OK(lg_st_get_f32(ck, x->name, -1, NULL, v));
+        snprintf(key, sizeof key, "%s%s", pre, x->name);
+        if (w) {
+            CHECK_OK(lg_st_writer_add_f32(w, key, x->ndim, x->shape, v));
+        } else {
+            ref_close(f, key, v, (size_t)x->numel, tol_exact, tol_exact >= 0 ? NULL : e);
+            free(v);
+        }
+    }
+    if (f) { /* the reference has no extra that lipgan lacks (e.g. an SR spectrum recorded early) */
+        size_t nr = 0;
+        for (size_t i = 0; i < lg_st_count(f); i++) nr += !strncmp(lg_st_at(f, i)->name, pre, strlen(pre));
+        CHECK(nr == n, "%s: %zu %s* tensors, lipgan's checkpoint %zu", lg_st_path(f), nr, pre, n);
+    }
+    lg_st_close(ck);
+    remove(path);
+    rmdir(dir);
+}
+
 static void stats_row(const lg_train_stats *s, float *row) {
     const float v[NSTAT] = {s->loss_d, s->d_real,    s->d_fake,     s->gp,       s->loss_g,
                             s->lr_d,   s->lr_g,      s->sigma_min, s->sigma_mean, s->sigma_max};
@@ -492,7 +697,7 @@ static void run_case(const tcase *tc, const char *dump_dir) {
 
     lg_st_writer *w = NULL;
     lg_st_file *f = NULL;
-    copies cp = {.n = 0};
+    copies cp = {NULL, 0, 0};
     char path[512];
     if (dump_dir) {
         CHECK_OK(lg_st_writer_create(&w));
@@ -516,6 +721,7 @@ static void run_case(const tcase *tc, const char *dump_dir) {
         cmp_tensors(g, "init.G", f, IN_TOL, NULL, NULL, 0);
         cmp_tensors(d, "init.D", f, IN_TOL, NULL, NULL, 0);
     }
+    extras(t, "init", w, &cp, f, IN_TOL, NULL);
     /* the inputs: written, or checked against the reference's copy */
     for (int k = 0; k < in.nd + in.ng; k++) {
         char key[64];
@@ -550,8 +756,16 @@ static void run_case(const tcase *tc, const char *dump_dir) {
         float *row = stats + s * NSTAT;
         stats_row(&st, row);
         bn_atol += 4.0 * st.lr_g;
-        if (!f) continue;
-        char pre[32];
+        char pre[48]; /* "lipgan.step<s>.G" */
+        if (!f) { /* lipgan's states too, for the script's report only */
+            snprintf(pre, sizeof pre, "lipgan.step%lld", (long long)s + 1);
+            extras(t, pre, w, &cp, NULL, 0, NULL);
+            snprintf(pre, sizeof pre, "lipgan.step%lld.G", (long long)s + 1);
+            dump_tensors(g, pre, w, &cp);
+            snprintf(pre, sizeof pre, "lipgan.step%lld.D", (long long)s + 1);
+            dump_tensors(d, pre, w, &cp);
+            continue;
+        }
         if (ref_stats) {
             for (int q = 0; q < NSTAT; q++) {
                 char what[64];
@@ -567,6 +781,8 @@ static void run_case(const tcase *tc, const char *dump_dir) {
             snprintf(pre, sizeof pre, "step%lld.EMA", (long long)s + 1);
             cmp_tensors(lg_trainer_ema(t), pre, f, -1, &ep, &eb, bn_atol);
         }
+        snprintf(pre, sizeof pre, "step%lld", (long long)s + 1);
+        extras(t, pre, NULL, NULL, f, -1, &ep);
     }
     check_draws(t, &in, tc->name);
     if (w) {
@@ -575,7 +791,7 @@ static void run_case(const tcase *tc, const char *dump_dir) {
         CHECK_OK(lg_st_writer_write(w, path, 1));
         printf("%s: wrote %s\n", tc->name, path);
         lg_st_writer_free(w);
-        for (int i = 0; i < cp.n; i++) free(cp.p[i]);
+        copies_free(&cp);
     } else {
         printf("%s: max err stats %.3g (%.3g of the bound, %s), tensors %.3g (%.3g of the bound, "
                "%s); BN-cancelled %.3g (%.3g of 4 sum lr_g, %s)\n",

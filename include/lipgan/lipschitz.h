@@ -222,8 +222,9 @@ lg_status lg_conv_norms_compute(const float *w_host, int oc, int c, int kh, int 
  * number of compensated singular values,
  *   W_SR = (W + U D V^T) / s_1,  D = diag(0, s_1 - s_2, .., s_1 - s_gamma, 0..),
  * i.e. singular values 1..gamma of W_SR are 1 and the rest s_i / s_1.
- * gamma = round(gamma_frac * n), clamped to [1, n] (paper default 0.5;
- * gamma = 1 is spectral normalization with the exact sigma). The paper's
+ * gamma = floor(gamma_frac * n) (as the SR-GAN code's n // 2), clamped to
+ * [1, n] (paper default 0.5; gamma = 1 is spectral normalization with the
+ * exact sigma). The paper's
  * code applies it to the discriminator's conv weights every 5th step, in
  * place, after the optimizer step.
  *

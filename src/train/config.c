@@ -52,7 +52,8 @@
     {"lipschitz." n ".sr_dynamic", LG_CFG_BOOL, OFF(lipschitz.N.sr_dynamic), 0, 1, NULL,     \
      "SR's dynamic variant: keep the running maximum of the normalized spectrum"},           \
     {"lipschitz." n ".clip", LG_CFG_FLOAT, OFF(lipschitz.N.clip), 0, 1000, NULL,             \
-     "> 0: clip every weight to [-c, c] after each update (WGAN)"},                          \
+     "> 0: clip every parameter (weights, biases, batch-norm scale/shift) to [-c, c] after "  \
+     "each update (WGAN)"},                                                                  \
     {"lipschitz." n ".gp_lambda", LG_CFG_FLOAT, OFF(lipschitz.N.gp_lambda), 0, 1e6, NULL,    \
      gp_help},                                                                               \
     {"lipschitz." n ".gp_kind", LG_CFG_ENUM, OFF(lipschitz.N.gp_kind), 0, 0,                 \
@@ -109,7 +110,8 @@ static const lg_cfg_key k_keys[] = {
              "> 0: r(W) = |W|_F / (m sigma(W)) penalty weight: -lambda sum r(W) added to G's loss "
              "(thesis 4.2.2)"),
     LIP_ROWS(d, "d", "> 0: gradient penalty weight at interpolates of real and fake samples",
-             "(|g|-1)^2 (WGAN-GP), max(0,|g|-1)^2, or |g|^2 at the interpolates (with gp_lambda)",
+             "(|g|-1)^2 (WGAN-GP) or max(0,|g|-1)^2 at the interpolates, or zero-centered: |g|^2 at "
+             "the real samples (R1, Mescheder et al. 2018: lambda = gamma/2); with gp_lambda",
              "generator only (thesis 4.2.2): must stay 0 here; set lipschitz.g.rw_lambda"),
     ADAM_ROWS(g, "g"),
     ADAM_ROWS(d, "d"),
