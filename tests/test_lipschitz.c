@@ -251,6 +251,66 @@ static lg_tensor *f_sn_convt(lg_ctx *ctx, lg_tensor **in, void *user) {
                                             NULL, 2, 1, 0));
 }
 
+/* W^T u exactly 0 (weights of exactly cancelling values, as clipping to
+ * +-c makes them): without keep_zero v becomes 0, sigma 0 and W/sigma NaN
+ * (as torch.nn.utils.spectral_norm); with it, v keeps its previous value and
+ * sigma stays the positive u^T W v. Where nothing is 0, keep_zero changes
+ * no bit. */
+static void test_sn_keep_zero(void) {
+    enum { R = 2, C = 2 };
+    /* W^T u = 0 exactly, with products exact in float so that no FMA
+     * leaves a residual */
+    const float w[R * C] = {0.25f, 0.0f, 0.25f, 0.0f};
+    const int64_t shape[2] = {R, C};
+    lg_ctx *ctx;
+    CHECK_OK(lg_ctx_create(&ctx, NULL));
+    for (int keep = 0; keep < 2; keep++) {
+        lg_sn_state st;
+        CHECK_OK(lg_sn_init(&st, NULL, R, C, 5));
+        st.keep_zero = keep;
+        st.primed = 1;
+        st.u[0] = 0.5f, st.u[1] = -0.5f;
+        float v0[C] = {st.v[0], st.v[1]};
+        lg_ctx_reset(ctx);
+        lg_tensor *wn = lg_sn_weight(ctx, &st, lg_from_host(ctx, w, 2, shape), 0, 1);
+        CHECK(wn != NULL, "sn weight: %s", lg_error_msg());
+        float got[R * C] = {0};
+        if (wn) lg_to_host(ctx, wn, got);
+        float sig = lg_sn_sigma(&st);
+        if (!keep) {
+            CHECK(sig == 0.0f && !isfinite(got[0]), "without keep_zero: sigma %g, W/sigma %g (the PyTorch failure)",
+                  sig, got[0]);
+        } else {
+            CHECK(st.v[0] == v0[0] && st.v[1] == v0[1], "v changed to (%g, %g) from (%g, %g)", st.v[0], st.v[1],
+                  v0[0], v0[1]);
+            double want = 0.25 * fabs((double)v0[0]) * sqrt(2.0); /* ||W v0||: u = W v0 / |.| */
+            CHECK(isfinite(got[0]) && rel(sig, want) < 1e-5, "keep_zero: sigma %g (want %g), W/sigma %g", sig,
+                  want, got[0]);
+        }
+        lg_sn_free(&st);
+    }
+    /* a generic W: the same bits with and without keep_zero */
+    enum { R2 = 5, C2 = 4 };
+    float w2[R2 * C2];
+    lg_test_rng r = lg_test_rng_make(33);
+    lg_test_fill_uniform(&r, w2, R2 * C2, -1.0f, 1.0f);
+    lg_sn_state a, b;
+    CHECK_OK(lg_sn_init(&a, NULL, R2, C2, 8));
+    CHECK_OK(lg_sn_init(&b, NULL, R2, C2, 8));
+    b.keep_zero = 1;
+    for (int it = 0; it < 3; it++) {
+        lg_ctx_reset(ctx);
+        lg_tensor *wt = lg_from_host(ctx, w2, 2, (int64_t[]){R2, C2});
+        CHECK(lg_sn_weight(ctx, &a, wt, 0, 1) && lg_sn_weight(ctx, &b, wt, 0, 1), "sn: %s", lg_error_msg());
+    }
+    CHECK(memcmp(a.u, b.u, sizeof(float) * R2) == 0 && memcmp(a.v, b.v, sizeof(float) * C2) == 0 &&
+              lg_sn_sigma(&a) == lg_sn_sigma(&b),
+          "keep_zero changed a generic power iteration");
+    lg_sn_free(&a);
+    lg_sn_free(&b);
+    lg_ctx_free(ctx);
+}
+
 static void test_sn_gradcheck(void) {
     float x[3 * 4], w[5 * 4], b[5];
     lg_test_rng r = lg_test_rng_make(31);
@@ -865,6 +925,7 @@ int main(void) {
     LG_TEST_RUN(test_power_iteration_vs_svd);
     LG_TEST_RUN(test_weight_views);
     LG_TEST_RUN(test_sn_eval_mode);
+    LG_TEST_RUN(test_sn_keep_zero);
     LG_TEST_RUN(test_sn_gradcheck);
     LG_TEST_RUN(test_toeplitz_vs_explicit);
     LG_TEST_RUN(test_toeplitz_layer);

@@ -169,6 +169,12 @@ lg_tensor *lg_model_forward(lg_ctx *ctx, lg_model *m, lg_tensor *x, int train);
  * the power iteration exactly once. Returns the old value. */
 int lg_model_set_lip_update(lg_model *m, int enabled);
 
+/* Sets keep_zero (lipschitz.h) on every SN state of m: a power-iteration
+ * vector that comes out exactly 0 keeps its previous value instead of
+ * making sigma 0 and the weight NaN. The trainer sets it on a network with
+ * weight clipping, whose weights of exactly +-c can cancel. */
+void lg_model_set_sn_keep_zero(lg_model *m, int on);
+
 /* ---- parameters and state ---- */
 
 /* The whole parameter / gradient buffer (backend memory). */

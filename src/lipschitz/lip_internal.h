@@ -27,6 +27,18 @@ void lip_mtv(const lg_backend *be, const float *w, lip_view v, const float *x, f
 /* p (numel, the weight's layout) = u v^T, u (rows), v (cols). */
 void lip_outer(const lg_backend *be, lip_view v, const float *u, const float *vv, float *p);
 
+/* dst (n) = t / max(||t||, eps), unless t is exactly 0: then dst keeps
+ * its value (t is overwritten). f: 1 float of backend scratch. All on the
+ * device, no host read, so it runs inside a captured step. */
+static inline void lip_normalize_keep(const lg_backend *be, float *dst, float *t, size_t n, float *f,
+                                      float eps) {
+    be->dot(f, t, t, n);
+    be->unary(LG_U_STEP, f, f, 1, 0.0f); /* 1 if ||t||^2 > 0, else 0 */
+    be->normalize(t, n, eps);
+    be->cond_copy(t, dst, n, f);         /* flag 0: t = the previous dst */
+    be->copy(dst, t, n);
+}
+
 /* Fills backend buffers a (na) and b (nb, may be NULL) with N(0,1) draws of
  * lg_rng(seed, LG_RNG_STREAM_SN), a first, each normalized. */
 lg_status lip_init_vectors(const lg_backend *be, uint64_t seed, float *a, size_t na, float *b,

@@ -193,7 +193,18 @@ lg_tensor *lg_sn_sigma_tensor(lg_ctx *ctx, lg_sn_state *st, lg_tensor *w, int ou
         float *scratch = NULL;
         if (v.pre > 1 && !(scratch = lg_ctx_scratch(ctx, (size_t)lip_numel(v)))) return NULL;
         /* power iteration, no graph: v <- W^T u / ||.||, u <- W v / ||.|| */
+        float *tv = NULL, *tu = NULL, *f = NULL;
+        if (st->keep_zero && (!(tv = lg_ctx_scratch(ctx, (size_t)st->in)) ||
+                              !(tu = lg_ctx_scratch(ctx, (size_t)st->out)) || !(f = lg_ctx_scratch(ctx, 1))))
+            return NULL;
         for (int i = 0; i < iters; i++) {
+            if (st->keep_zero) {
+                lip_mtv(be, w->data, v, st->u, tv, scratch);
+                lip_normalize_keep(be, st->v, tv, (size_t)st->in, f, st->eps);
+                lip_mv(be, w->data, v, st->v, tu, scratch);
+                lip_normalize_keep(be, st->u, tu, (size_t)st->out, f, st->eps);
+                continue;
+            }
             lip_mtv(be, w->data, v, st->u, st->v, scratch);
             be->normalize(st->v, (size_t)st->in, st->eps);
             lip_mv(be, w->data, v, st->v, st->u, scratch);

@@ -574,6 +574,12 @@ int lg_model_set_lip_update(lg_model *m, int enabled) {
     return old;
 }
 
+void lg_model_set_sn_keep_zero(lg_model *m, int on) {
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].lip && m->layers[i].info.lip == LG_LIP_SN)
+            ((lg_sn_state *)m->layers[i].lip)->keep_zero = on != 0;
+}
+
 /* ---- buffers and tables ---- */
 
 float *lg_model_params(lg_model *m) { return m->params; }

@@ -85,6 +85,7 @@ static lg_status extra_init(lg_trainer *t, lg_net_extra *x, lg_model *m, const l
                 int64_t rows, cols;
                 LG_TRY(lg_weight_mat_dims(L->w->ndim, L->w->shape, L->out_dim, &rows, &cols));
                 LG_TRY(lg_sn_init(&x->rw[i], t->be, rows, cols, mix64(seed + 211 * (uint64_t)i)));
+                x->rw[i].keep_zero = lip->clip > 0; /* as the layers' SN (lg_model_set_sn_keep_zero) */
             }
         }
     }
@@ -262,7 +263,11 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
     /* G and D draw from separate streams of the one seed (model.h) */
     TRY(lg_model_create(&t->g, &sg, t->be, (uint64_t)c->seed));
     TRY(lg_model_create(&t->d, &sd, t->be, (uint64_t)c->seed));
+    /* clipped weights (+-c exactly) can make W^T u exactly 0 */
+    if (c->lipschitz.g.clip > 0) lg_model_set_sn_keep_zero(t->g, 1);
+    if (c->lipschitz.d.clip > 0) lg_model_set_sn_keep_zero(t->d, 1);
     if (c->ema.decay > 0) TRY(lg_model_clone(&t->ema, t->g));
+    if (t->ema && c->lipschitz.g.clip > 0) lg_model_set_sn_keep_zero(t->ema, 1);
     t->npg = lg_model_param_tensors(t->g, t->pg);
     t->npd = lg_model_param_tensors(t->d, t->pd);
     TRY(optim_init(&t->opt_g, t->be, lg_model_num_params(t->g), &c->optim.g));
