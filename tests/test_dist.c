@@ -206,6 +206,24 @@ static void test_sync_bn(void) {
     }
 }
 
+/* One sample per process: with synchronized batch norm the whole batch
+ * (2 values per channel) counts, so it trains (the op used to check each
+ * process's own count and fail mid-run, exit 3); by each process's own
+ * slice it is refused at the start naming the batch key. */
+static void test_sync_bn_one_sample_each(void) {
+    if (!lg_dist_available()) return;
+    static char log[16384];
+    const char *one = "--set train.steps=2 --set model.g.bn=true --set model.d.bn=true --set train.batch_d=2 "
+                      "--set train.batch_g=2 --set dist=mpi";
+    int rc = train(1, one, "bn_one_sync", log, sizeof log);
+    CHECK(rc == 0 && rows("bn_one_sync") == 2, "synchronized, 1 sample per process: exit %d\n%s", rc, log);
+    char s[512];
+    snprintf(s, sizeof s, "%s --set dist_sync_bn=false", one);
+    rc = train(1, s, "bn_one_own", log, sizeof log);
+    CHECK(rc == 4 && strstr(log, "train.batch_d") && strstr(log, "per process"),
+          "own slices, 1 sample per process: exit %d (want 4 naming train.batch_d)\n%s", rc, log);
+}
+
 /* A run directory locked by another program: rank 0 alone locks, and the
  * refusal must reach rank 1 before any collective step (it used to wait
  * there forever). Every process exits 2, one message says why. */
@@ -297,6 +315,7 @@ int main(void) {
     LG_TEST_RUN(test_matches_single_process);
     LG_TEST_RUN(test_resume_bitwise);
     LG_TEST_RUN(test_sync_bn);
+    LG_TEST_RUN(test_sync_bn_one_sample_each);
     LG_TEST_RUN(test_locked_dir);
     LG_TEST_RUN(test_threads_shared);
     tf_rm_rf(g_dir);

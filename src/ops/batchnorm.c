@@ -161,6 +161,12 @@ static lg_tensor *bn_train_sync(lg_ctx *ctx, const lg_bn_sync *s, lg_tensor *x, 
         be->download(h + 4 * c, st->run_var, (size_t)c);
     }
     size_t k = 1 + 2 * (size_t)c;
+    double total = 0; /* the same on every process, so all fail together */
+    for (int r = 0; r < s->world; r++) total += all[(size_t)r * k] > 0 ? all[(size_t)r * k] : 0;
+    if (total < 2)
+        return lg_ctx_fail(ctx, LG_ERR_SHAPE,
+                           "batchnorm: training needs more than one value per channel (the whole batch "
+                           "of every process holds %.0f)", total);
     for (int64_t i = 0; i < c; i++) {
         double cnt = 0, mu = 0, m2 = 0;
         for (int r = 0; r < s->world; r++) {
@@ -202,7 +208,10 @@ lg_tensor *lg_batchnorm(lg_ctx *ctx, lg_tensor *x, lg_tensor *gamma, lg_tensor *
     if ((x->ndim != 2 && x->ndim != 4) || gamma->numel != x->shape[1] || beta->numel != x->shape[1])
         return lg_ctx_fail(ctx, LG_ERR_SHAPE, "batchnorm: input %s needs (N,C[,H,W]) with C-sized gamma/beta",
                            lg_shape_str(x, s, sizeof s));
-    if (train && x->shape[0] * (x->numel / (x->shape[0] * x->shape[1])) < 2)
+    /* synchronized: what counts is the whole batch's count (bn_train_sync),
+     * so a process may hold a single value */
+    const lg_bn_sync *sync = train ? lg_ctx_bn_sync(ctx) : NULL;
+    if (train && !sync && x->shape[0] * (x->numel / (x->shape[0] * x->shape[1])) < 2)
         return lg_ctx_fail(ctx, LG_ERR_SHAPE, "batchnorm: training needs more than one value per channel");
     int64_t n = x->shape[0], c = x->shape[1], hw = x->numel / (n * c);
     const lg_backend *be = lg_ctx_backend(ctx);
@@ -229,7 +238,6 @@ lg_tensor *lg_batchnorm(lg_ctx *ctx, lg_tensor *x, lg_tensor *gamma, lg_tensor *
         be->bn_eval(y->data, x->data, gamma->data, beta->data, st->run_mean, st->run_var, n, c, hw, st->eps);
         return y;
     }
-    const lg_bn_sync *sync = lg_ctx_bn_sync(ctx);
     if (sync) return bn_train_sync(ctx, sync, x, gamma, beta, st);
     lg_tensor *y = lg_new(ctx, x->ndim, x->shape);
     if (!y) return NULL;
