@@ -190,6 +190,9 @@ lg_status lg_st_writer_add_f32(lg_st_writer *w, const char *name, int ndim,
 /* The same for an int64 tensor. */
 lg_status lg_st_writer_add_i64(lg_st_writer *w, const char *name, int ndim,
                                const int64_t *shape, const int64_t *data);
+/* The same for a float64 tensor (FID statistics). */
+lg_status lg_st_writer_add_f64(lg_st_writer *w, const char *name, int ndim,
+                               const int64_t *shape, const double *data);
 
 /* Rewrites the "lipgan.crc32" value in the header of a whole file held in
  * memory (buf, len bytes) to the CRC-32 of its data section as it is now,

@@ -790,6 +790,10 @@ lg_status lg_st_writer_add_i64(lg_st_writer *w, const char *name, int ndim, cons
     return writer_add(w, name, LG_ST_I64, ndim, shape, data);
 }
 
+lg_status lg_st_writer_add_f64(lg_st_writer *w, const char *name, int ndim, const int64_t *shape, const double *data) {
+    return writer_add(w, name, LG_ST_F64, ndim, shape, data);
+}
+
 /* A growable string for the header. */
 typedef struct sbuf {
     char *p;

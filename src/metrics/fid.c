@@ -1,16 +1,13 @@
 /* FID: feature statistics (streaming, float64), their safetensors files,
  * and the Frechet distance with an eigendecomposition-based matrix square
  * root. See metrics.h for the definitions. */
-#include <cJSON.h>
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
-#include "lipgan/fileio.h"
 #include "lipgan/metrics.h"
 #include "lipgan/safetensors.h"
 
@@ -125,66 +122,21 @@ lg_status lg_fid_stats_save(const lg_fid_stats *s, const char *path, const char 
     if (!s || !s->mu || !s->sigma || s->dim < 1 || !path)
         return lg_error_set(LG_ERR_INVALID_ARG, "FID statistics save: empty statistics or path");
     const int64_t d = s->dim;
-    const uint64_t mu_bytes = 8 * (uint64_t)d, sig_bytes = 8 * (uint64_t)d * d;
-    /* the header, built with cJSON so `source` is escaped properly */
     char nbuf[32], dbuf[32];
     snprintf(nbuf, sizeof nbuf, "%lld", (long long)s->n);
     snprintf(dbuf, sizeof dbuf, "%lld", (long long)d);
-    cJSON *root = cJSON_CreateObject(), *meta = cJSON_CreateObject();
-    cJSON *mu = cJSON_CreateObject(), *sig = cJSON_CreateObject();
-    lg_status st = LG_OK;
-    char *json = NULL;
-    if (!root || !meta || !mu || !sig) goto nomem;
-    cJSON_AddItemToObject(root, "__metadata__", meta);
-    cJSON_AddStringToObject(meta, "format", LG_FID_STATS_FORMAT);
-    cJSON_AddStringToObject(meta, "n", nbuf);
-    cJSON_AddStringToObject(meta, "dim", dbuf);
-    if (source) cJSON_AddStringToObject(meta, "source", source);
-    /* the data section's CRC-32, as lg_st_writer stores it (safetensors.h),
-     * over the bytes written below: mu then sigma */
-    uLong crc = crc32_z(0L, (const Bytef *)s->mu, (z_size_t)mu_bytes);
-    crc = crc32_z(crc, (const Bytef *)s->sigma, (z_size_t)sig_bytes);
-    char cbuf[16];
-    snprintf(cbuf, sizeof cbuf, "%08lx", crc & 0xffffffffUL);
-    cJSON_AddStringToObject(meta, LG_ST_CRC32_KEY, cbuf);
-    cJSON_AddItemToObject(root, "mu", mu);
-    cJSON_AddStringToObject(mu, "dtype", "F64");
-    cJSON_AddItemToObject(mu, "shape", cJSON_CreateDoubleArray((double[]){(double)d}, 1));
-    cJSON_AddItemToObject(mu, "data_offsets", cJSON_CreateDoubleArray((double[]){0, (double)mu_bytes}, 2));
-    cJSON_AddItemToObject(root, "sigma", sig);
-    cJSON_AddStringToObject(sig, "dtype", "F64");
-    cJSON_AddItemToObject(sig, "shape", cJSON_CreateDoubleArray((double[]){(double)d, (double)d}, 2));
-    cJSON_AddItemToObject(sig, "data_offsets",
-                          cJSON_CreateDoubleArray((double[]){(double)mu_bytes, (double)(mu_bytes + sig_bytes)}, 2));
-    sig = mu = meta = NULL; /* owned by root now */
-    json = cJSON_PrintUnformatted(root);
-    if (!json) goto nomem;
-    size_t hlen = strlen(json), padded = (hlen + 7) / 8 * 8;
-    unsigned char *hdr = malloc(8 + padded);
-    if (!hdr) goto nomem;
-    for (int i = 0; i < 8; i++) hdr[i] = (unsigned char)((uint64_t)padded >> (8 * i));
-    memcpy(hdr + 8, json, hlen);
-    memset(hdr + 8 + hlen, ' ', padded - hlen); /* spaces keep the JSON valid */
-    lg_wfile f;
-    st = lg_wfile_open(&f, path, 1);
-    if (st == LG_OK) {
-        st = lg_wfile_write(&f, hdr, 8 + padded);
-        if (st == LG_OK) st = lg_wfile_write(&f, s->mu, mu_bytes);
-        if (st == LG_OK) st = lg_wfile_write(&f, s->sigma, sig_bytes);
-        if (st == LG_OK) st = lg_wfile_commit(&f);
-        else lg_wfile_abort(&f);
-    }
-    free(hdr);
-    free(json);
-    cJSON_Delete(root);
+    /* the shared writer: escaping, F64 tensors, the data's CRC-32, an atomic write */
+    lg_st_writer *w;
+    LG_TRY(lg_st_writer_create(&w));
+    lg_status st = lg_st_writer_add_meta(w, "format", LG_FID_STATS_FORMAT);
+    if (st == LG_OK) st = lg_st_writer_add_meta(w, "n", nbuf);
+    if (st == LG_OK) st = lg_st_writer_add_meta(w, "dim", dbuf);
+    if (st == LG_OK && source) st = lg_st_writer_add_meta(w, "source", source);
+    if (st == LG_OK) st = lg_st_writer_add_f64(w, "mu", 1, (int64_t[]){d}, s->mu);
+    if (st == LG_OK) st = lg_st_writer_add_f64(w, "sigma", 2, (int64_t[]){d, d}, s->sigma);
+    if (st == LG_OK) st = lg_st_writer_write(w, path, 1);
+    lg_st_writer_free(w);
     return st;
-nomem:
-    free(json);
-    cJSON_Delete(root);
-    cJSON_Delete(meta);
-    cJSON_Delete(mu);
-    cJSON_Delete(sig);
-    return lg_error_set(LG_ERR_NOMEM, "FID statistics save %s: out of memory", path);
 }
 
 /* Reads tensor `name` (F64 or anything lg_st_get_f32 converts) into out
