@@ -103,10 +103,8 @@ subspace is ill-defined and rounding is amplified by ~1 / (ratio - 1)).
 Only torch is needed (struct + json for the files, tools/st_write.py);
 Python is never needed to build or test lipgan.
 """
-import json
 import math
 import os
-import struct
 import sys
 
 import torch
@@ -114,28 +112,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from st_write import write_safetensors  # noqa: E402
+from st_write import read_safetensors, write_safetensors  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "ref")
 PRIME_ITERS = 15  # LG_SN_PRIME_ITERS
 GCLAMP_TOL = 1e-4  # lg_gclamp_state.tol: clamp only if sigma0 > r sigma1 (1 + tol)
 STATE_SUFFIXES = ("running_mean", "running_var", "sn_u", "sn_v", "sn_sigma", "toep_u", "toep_sigma")
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        assert v["dtype"] == "F32", (path, k, v["dtype"])
-        b, e = v["data_offsets"]
-        t = torch.frombuffer(bytearray(data[b:e]), dtype=torch.float32)
-        out[k] = t.reshape(v["shape"]).clone()
-    return out, header.get("__metadata__", {})
 
 
 def f32(x):

@@ -19,14 +19,13 @@ difference from lipgan's outputs on stderr, and prints the test's table
 with PyTorch's values on stdout. Reference only: Python
 is never needed to build or test lipgan. Needs torch, not numpy.
 """
-import json
 import os
-import struct
 import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from st_write import read_safetensors  # tools/ is the script's directory
 
 # name, arch, role, c, size, ch, depth, data_dim, lip, toep_k, bn (the
 # spec's batchnorm: the default, 1 for G and 0 for D, but for the *_bn D's)
@@ -47,21 +46,6 @@ CASES = [
     ("cnn_d_bn_sn", "CNN", "D", 1, 16, 4, 4, 0, "SN", 1.0, 1),
     ("cnn_d_bn_toep", "CNN", "D", 1, 16, 3, 4, 0, "TOEPLITZ", 2.0, 1),
 ]
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        b, e = v["data_offsets"]
-        t = torch.frombuffer(bytearray(data[b:e]), dtype=torch.float32)
-        out[k] = t.reshape(v["shape"]).clone()
-    return out, header.get("__metadata__", {})
 
 
 def normalize(x):

@@ -1,7 +1,8 @@
-"""A small safetensors writer for lipgan's reference scripts (no
-`safetensors` package needed): {name: tensor} -> F32, or I64 for integer
-tensors; optional __metadata__ first; compact JSON header padded with
-spaces to a multiple of 8; written to a temp file and renamed."""
+"""A small safetensors writer and reader for lipgan's reference scripts (no
+`safetensors` package needed). write_safetensors: {name: tensor} -> F32, or
+I64 for integer tensors; optional __metadata__ first; compact JSON header
+padded with spaces to a multiple of 8; written to a temp file and renamed.
+read_safetensors: an F32-only file -> ({name: tensor}, metadata)."""
 import json
 import os
 import struct
@@ -33,3 +34,19 @@ def write_safetensors(path, tensors, meta=None):
         for b in blobs:
             f.write(b)
     os.replace(tmp, path)
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        assert v["dtype"] == "F32", (path, k, v["dtype"])
+        b, e = v["data_offsets"]
+        t = torch.frombuffer(bytearray(data[b:e]), dtype=torch.float32)
+        out[k] = t.reshape(v["shape"]).clone()
+    return out, header.get("__metadata__", {})
