@@ -93,9 +93,14 @@ lg_status lg_cli_check_output(const char *opt, const char *path, const char *ext
     return writable_only(opt, path, ext);
 }
 
+int lg_cli_ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcasecmp(s + a - b, suffix) == 0;
+}
+
 lg_status lg_cli_check_ext(const char *opt, const char *path, const char *ext, const char *what) {
-    size_t pl = strlen(path), el = strlen(ext);
-    if (pl >= el && strcasecmp(path + pl - el, ext) == 0) return LG_OK;
+    if (lg_cli_ends_with(path, ext)) return LG_OK;
+    size_t pl = strlen(path);
     const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
     int stem = dot && (!slash || dot > slash + 1) ? (int)(dot - path) : (int)pl;
     return lg_error_set(LG_CLI_USAGE, "%s %s: the file is written in %s, so the name must end in %s, e.g. %.*s%s",

@@ -123,6 +123,9 @@ lg_status lg_cli_check_writable(const char *opt, const char *path, const char *e
 lg_status lg_cli_check_output(const char *opt, const char *path, const char *ext, const char *const *inputs,
                               int n, const char *own_format);
 
+/* 1 if s ends in suffix, ignoring case (".PNG" is ".png"). */
+int lg_cli_ends_with(const char *s, const char *suffix);
+
 /* LG_CLI_USAGE unless path ends in ext (any case): the message says the
  * file is written as `what` (e.g. "safetensors format, what lipgan eval
  * --ref reads") and suggests the path with ext. */

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "cli/cli.h"
 #include "lipgan/backend_cpu.h"
@@ -40,11 +39,6 @@ static void usage(FILE *f) {
             "is a usage error (exit 2), checked before any work, as is a FILE that is a directory or\n"
             "in a directory that does not exist or cannot be written.\n"
             "Exit codes: 0 ok, 2 usage (a flag's bad value too), 3 bad checkpoint, 1 runtime error.\n");
-}
-
-static int ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && strcasecmp(s + a - b, suf) == 0;
 }
 
 static lg_status write_csv(const char *path, const float *x, int64_t n, int64_t d) {
@@ -102,7 +96,8 @@ int lg_cmd_sample(int argc, char **argv) {
     if (!ckpt) return lg_cli_usage_error("sample", "missing CKPT");
     if (n < 0) return lg_cli_usage_error("sample", "missing -n N");
     if (!out) return lg_cli_usage_error("sample", "missing --out FILE");
-    int png = ends_with(out, ".png"), st_out = ends_with(out, ".safetensors"), csv = ends_with(out, ".csv");
+    int png = lg_cli_ends_with(out, ".png"), st_out = lg_cli_ends_with(out, ".safetensors");
+    int csv = lg_cli_ends_with(out, ".csv");
     if (!png && !st_out && !csv)
         return lg_cli_usage_error("sample", "--out %s: the extension must be .png, .safetensors or .csv", out);
 
