@@ -1213,6 +1213,34 @@ static void test_no_alloc_after_first_step(void) {
     lg_ctx_free(ctx);
 }
 
+/* The arena folds to what a step used (plus 1/8), not to the capacity of
+ * its doubling chunks: 40 tensors of 4 MB grow chunks of 1, 2, .., 256 MiB
+ * (over 500 MB) for 160 MB used. The same step then fits without a system
+ * allocation, and a step 1/16 larger still fits the headroom. */
+static void test_arena_fold_keeps_use(void) {
+    lg_ctx *ctx;
+    CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
+    const int64_t n = 1000000; /* (n) floats per tensor, 4 MB */
+    const size_t need = 40 * (size_t)n * sizeof(float);
+    size_t allocs[3] = {0}, bytes[3] = {0};
+    for (int step = 0; step < 3; step++) {
+        int count = step == 2 ? 42 : 40;
+        for (int i = 0; i < count; i++) CHECK(lg_new(ctx, 1, (int64_t[]){n}) != NULL, "alloc %d", i);
+        lg_ctx_reset(ctx);
+        allocs[step] = lg_ctx_sys_allocs(ctx);
+        bytes[step] = lg_ctx_arena_bytes(ctx);
+    }
+    /* data: 160 MB * 9/8; meta: the 40 headers in one small block */
+    CHECK(bytes[0] >= need && bytes[0] <= need + need / 8 + ((size_t)1 << 20),
+          "arena after the fold: %zu bytes for %zu used (want at most 9/8 of the use)", bytes[0],
+          need);
+    CHECK(allocs[1] == allocs[0] && allocs[2] == allocs[0] && bytes[2] == bytes[0],
+          "allocations %zu %zu %zu, bytes %zu %zu %zu: the same or a slightly larger step "
+          "should fit the folded block",
+          allocs[0], allocs[1], allocs[2], bytes[0], bytes[1], bytes[2]);
+    lg_ctx_free(ctx);
+}
+
 int main(void) {
     g_rng = lg_test_rng_make(20240601);
     LG_TEST_RUN(test_matmul);
@@ -1231,6 +1259,7 @@ int main(void) {
     LG_TEST_RUN(test_gradient_penalty);
     LG_TEST_RUN(test_fused_relu_same_as_before);
     LG_TEST_RUN(test_no_alloc_after_first_step);
+    LG_TEST_RUN(test_arena_fold_keeps_use);
     bufs_free();
     return lg_test_summary("test_ops_grad");
 }

@@ -7,7 +7,11 @@
 #include "core/graph.h"
 
 /* ---- arena: bump allocation over chunks; reset folds all chunks into one
- * so that a repeated step of the same size makes no system allocation. ---- */
+ * so that a repeated step of the same size makes no system allocation.
+ * The fold keeps what the step used plus 1/8 (steps that vary a little,
+ * such as a logging step, then still fit), not the chunks' capacity: with
+ * doubling chunks that was up to 2.3x the need (the SN-GAN iteration held
+ * 14.4 GB of arena for 6.2 GB used). ---- */
 
 #define ARENA_MAX_CHUNKS 64
 #define ARENA_ALIGN 64
@@ -62,9 +66,11 @@ static void arena_reset(arena *a) {
     if (a->n > 1) {
         size_t total = 0;
         for (int i = 0; i < a->n; i++) {
-            total += a->chunk[i].cap;
+            total += a->chunk[i].used;
             arena_sys_free(a, a->chunk[i].base);
         }
+        total += total / 8;
+        total = (total + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
         a->n = 0;
         char *base = arena_sys_alloc(a, total);
         if (base) a->chunk[a->n++] = (arena_chunk){base, total, 0};
