@@ -189,6 +189,7 @@ int main(int argc, char **argv) {
     } else {
         printf("# device cpu; precision fp32; threads %d (0 = default); method %s\n", c.threads, mn);
     }
+    printf("# step arena after the run: %.1f MB\n", (double)lg_trainer_arena_bytes(t) / 1e6);
     printf("# warm-up steps (ms, not timed):");
     for (int i = 0; i < warmup; i++) printf(" %.1f", ms[i]);
     printf("; method %s\n", mn);

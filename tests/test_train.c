@@ -401,12 +401,18 @@ static void test_toy_run_deterministic(void) {
     toy_config(&c);
     lg_trainer *t[3];
     lg_train_stats s[3][12];
+    size_t arena[12] = {0}; /* lg_trainer_arena_bytes after each step of the first run */
     for (int k = 0; k < 3; k++) {
         if (k == 2) c.seed = 4;
         CHECK_OK(lg_trainer_create(&t[k], &c));
         if (!t[k]) return;
-        for (int i = 0; i < 12; i++) CHECK_OK(lg_trainer_step(t[k], &s[k][i]));
+        for (int i = 0; i < 12; i++) {
+            CHECK_OK(lg_trainer_step(t[k], &s[k][i]));
+            if (k == 0) arena[i] = lg_trainer_arena_bytes(t[k]);
+        }
     }
+    CHECK(arena[1] > 0 && arena[11] == arena[1], "step arena %zu bytes after step 2, %zu after 12 "
+          "(want it reserved and no growth after the first steps)", arena[1], arena[11]);
     CHECK(memcmp(s[0], s[1], sizeof s[0]) == 0, "two runs with one seed gave different stats");
     CHECK(s[0][11].step == 12 && lg_trainer_steps_done(t[0]) == 12, "step count");
     for (int k = 1; k < 3; k++) {

@@ -141,6 +141,11 @@ int64_t lg_trainer_steps_done(const lg_trainer *t);
  * leaves the host's count alone. */
 int lg_trainer_threads(const lg_trainer *t);
 const lg_config *lg_trainer_config(const lg_trainer *t);
+/* Bytes the step arena holds (tensor data in the backend's memory, plus the
+ * host's graph records): after a step of each kind (a D and a G update,
+ * logging included) it stops growing, folded to what the largest used plus
+ * 1/8. Parameters and optimizer state are not counted. */
+size_t lg_trainer_arena_bytes(const lg_trainer *t);
 /* The networks (the EMA generator is NULL when ema.decay is 0). They
  * belong to t: do not free them; valid until lg_trainer_free. */
 lg_model *lg_trainer_generator(lg_trainer *t);

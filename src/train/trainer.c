@@ -159,6 +159,8 @@ static lg_status optim_init(lg_adam *a, const lg_backend *be, size_t n, const lg
     return lg_adam_init(a, be, n, o->beta1, o->beta2, o->eps);
 }
 
+size_t lg_trainer_arena_bytes(const lg_trainer *t) { return t->ctx ? lg_ctx_arena_bytes(t->ctx) : 0; }
+
 /* ---- threads: the trainer's own count, applied per call (train.h) ---- */
 
 int lg_trainer_threads(const lg_trainer *t) {
