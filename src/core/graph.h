@@ -67,6 +67,19 @@ typedef struct lg_bn_sync {
 } lg_bn_sync;
 const lg_bn_sync *lg_ctx_bn_sync(const lg_ctx *ctx);
 
+/* Release tracking, for lg_grad without create_graph: between begin and
+ * end every tensor lg_new makes is recorded; lg_ctx_track_ref counts the
+ * gradient slots that hold a tensor (any view of a block counts for the
+ * block), and lg_ctx_track_sweep gives the arena back every recorded block
+ * no slot holds, so a rule's temporaries and the gradients already passed
+ * on are reused by the rest of the step. begin returns 0 (and tracks
+ * nothing new) when tracking is already on. Nothing else may keep such a
+ * tensor: scratch (lg_ctx_scratch) and forward tensors are never tracked. */
+int lg_ctx_track_begin(lg_ctx *ctx);
+void lg_ctx_track_ref(lg_ctx *ctx, const lg_tensor *t, int delta);
+void lg_ctx_track_sweep(lg_ctx *ctx);
+void lg_ctx_track_end(lg_ctx *ctx);
+
 /* The tape tail (most recent node), for the autograd walk. */
 lg_node *lg_ctx_tape_tail(lg_ctx *ctx);
 

@@ -16,16 +16,38 @@
 #define ARENA_MAX_CHUNKS 64
 #define ARENA_ALIGN 64
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define ARENA_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define ARENA_POISON(p, n) ((void)(p), (void)(n))
+#define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 typedef struct arena_chunk {
     char *base;
     size_t cap, used;
+    size_t peak; /* the most `used` reached since the last reset: what a fold keeps */
 } arena_chunk;
+
+/* A released block (lg_grad's dead gradients, see arena_release): reused
+ * best-fit before the bump pointer moves; kept sorted by address within a
+ * chunk so that neighbours merge. */
+typedef struct free_block {
+    char *p;
+    size_t n;
+    int chunk;
+} free_block;
 
 typedef struct arena {
     const lg_backend *be;  /* NULL: host malloc */
     arena_chunk chunk[ARENA_MAX_CHUNKS];
     int n;
     size_t *sys_allocs;
+    free_block *fb;        /* (nfb) sorted by (chunk, p); host bookkeeping */
+    int nfb, capfb;
+    int poison;            /* host memory under ASan: released blocks are poisoned */
 } arena;
 
 static void *arena_sys_alloc(arena *a, size_t bytes) {
@@ -42,14 +64,34 @@ static void arena_sys_free(arena *a, void *p) {
     else free(p);
 }
 
+static void fb_remove(arena *a, int i) {
+    memmove(&a->fb[i], &a->fb[i + 1], (size_t)(a->nfb - i - 1) * sizeof *a->fb);
+    a->nfb--;
+}
+
 static void *arena_alloc(arena *a, size_t bytes) {
     bytes = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     if (bytes == 0) bytes = ARENA_ALIGN;
+    int best = -1;
+    for (int i = 0; i < a->nfb; i++)
+        if (a->fb[i].n >= bytes && (best < 0 || a->fb[i].n < a->fb[best].n)) best = i;
+    if (best >= 0) {
+        void *p = a->fb[best].p;
+        if (a->fb[best].n == bytes) fb_remove(a, best);
+        else {
+            a->fb[best].p += bytes;
+            a->fb[best].n -= bytes;
+        }
+        if (a->poison) ARENA_UNPOISON(p, bytes);
+        return p;
+    }
     if (a->n > 0) {
         arena_chunk *c = &a->chunk[a->n - 1];
         if (c->cap - c->used >= bytes) {
             void *p = c->base + c->used;
             c->used += bytes;
+            if (c->used > c->peak) c->peak = c->used;
+            if (a->poison) ARENA_UNPOISON(p, bytes);
             return p;
         }
     }
@@ -58,30 +100,82 @@ static void *arena_alloc(arena *a, size_t bytes) {
     if (cap < bytes) cap = bytes;
     char *base = arena_sys_alloc(a, cap);
     if (!base) return NULL;
-    a->chunk[a->n++] = (arena_chunk){base, cap, bytes};
+    a->chunk[a->n++] = (arena_chunk){base, cap, bytes, bytes};
     return base;
 }
 
+/* Gives back a block that arena_alloc returned (bytes as asked). Its
+ * memory is reused by later allocations of the same step; the last
+ * chunk's bump pointer moves down when the block (after merging) is its
+ * top, so that a later, larger request can still grow there. False when
+ * the bookkeeping cannot grow (the block then simply stays in use). */
+static int arena_release(arena *a, void *ptr, size_t bytes) {
+    bytes = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (bytes == 0) bytes = ARENA_ALIGN;
+    char *p = ptr;
+    int c = -1;
+    for (int i = 0; i < a->n; i++)
+        if (p >= a->chunk[i].base && p + bytes <= a->chunk[i].base + a->chunk[i].used) c = i;
+    LG_ASSERT(c >= 0); /* not from this arena */
+    if (a->nfb == a->capfb) {
+        int cap = a->capfb ? 2 * a->capfb : 64;
+        free_block *nb = realloc(a->fb, (size_t)cap * sizeof *nb);
+        if (!nb) return 0;
+        a->fb = nb;
+        a->capfb = cap;
+    }
+    if (a->poison) ARENA_POISON(p, bytes);
+    int i = 0; /* insertion point: first block after p */
+    while (i < a->nfb && (a->fb[i].chunk < c || (a->fb[i].chunk == c && a->fb[i].p < p))) i++;
+    memmove(&a->fb[i + 1], &a->fb[i], (size_t)(a->nfb - i) * sizeof *a->fb);
+    a->fb[i] = (free_block){p, bytes, c};
+    a->nfb++;
+    if (i + 1 < a->nfb && a->fb[i + 1].chunk == c && p + bytes == a->fb[i + 1].p) {
+        a->fb[i].n += a->fb[i + 1].n;
+        fb_remove(a, i + 1);
+    }
+    if (i > 0 && a->fb[i - 1].chunk == c && a->fb[i - 1].p + a->fb[i - 1].n == p) {
+        a->fb[i - 1].n += a->fb[i].n;
+        fb_remove(a, i);
+        i--;
+    }
+    arena_chunk *ch = &a->chunk[c];
+    if (c == a->n - 1 && a->fb[i].p + a->fb[i].n == ch->base + ch->used) {
+        ch->used = (size_t)(a->fb[i].p - ch->base);
+        fb_remove(a, i);
+    }
+    return 1;
+}
+
 static void arena_reset(arena *a) {
+    for (int i = 0; i < a->n; i++)
+        if (a->poison) ARENA_UNPOISON(a->chunk[i].base, a->chunk[i].cap);
+    a->nfb = 0;
     if (a->n > 1) {
         size_t total = 0;
         for (int i = 0; i < a->n; i++) {
-            total += a->chunk[i].used;
+            total += a->chunk[i].peak;
             arena_sys_free(a, a->chunk[i].base);
         }
         total += total / 8;
         total = (total + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
         a->n = 0;
         char *base = arena_sys_alloc(a, total);
-        if (base) a->chunk[a->n++] = (arena_chunk){base, total, 0};
+        if (base) a->chunk[a->n++] = (arena_chunk){base, total, 0, 0};
         return;
     }
-    if (a->n == 1) a->chunk[0].used = 0;
+    if (a->n == 1) a->chunk[0].used = a->chunk[0].peak = 0;
 }
 
 static void arena_free(arena *a) {
-    for (int i = 0; i < a->n; i++) arena_sys_free(a, a->chunk[i].base);
+    for (int i = 0; i < a->n; i++) {
+        if (a->poison) ARENA_UNPOISON(a->chunk[i].base, a->chunk[i].cap);
+        arena_sys_free(a, a->chunk[i].base);
+    }
     a->n = 0;
+    free(a->fb);
+    a->fb = NULL;
+    a->nfb = a->capfb = 0;
 }
 
 static size_t arena_bytes(const arena *a) {
@@ -102,6 +196,14 @@ struct lg_ctx {
     int64_t next_id;
     size_t sys_allocs;
     lg_bn_sync bn_sync; /* fn NULL: batch norm by this process's batch alone */
+    /* lg_grad's release tracking (graph.h): the tensor data lg_new made
+     * while it runs, with how many gradient slots reference each block */
+    struct track_rec {
+        float *p;     /* block start (lg_new's data) */
+        size_t bytes; /* as asked of the arena */
+        int refs;
+    } *trk;           /* (ntrk) host bookkeeping, kept across steps */
+    int ntrk, captrk, tracking;
 };
 
 lg_status lg_ctx_create(lg_ctx **out, const lg_backend *be) {
@@ -112,6 +214,7 @@ lg_status lg_ctx_create(lg_ctx **out, const lg_backend *be) {
     c->meta.be = NULL;
     c->meta.sys_allocs = &c->sys_allocs;
     c->data.be = c->be;
+    c->data.poison = !c->be->is_device; /* host memory: ASan sees a released block */
     c->data.sys_allocs = &c->sys_allocs;
     c->grad_enabled = 1;
     *out = c;
@@ -122,10 +225,13 @@ void lg_ctx_free(lg_ctx *ctx) {
     if (!ctx) return;
     arena_free(&ctx->meta);
     arena_free(&ctx->data);
+    free(ctx->trk);
     free(ctx);
 }
 
 void lg_ctx_reset(lg_ctx *ctx) {
+    ctx->tracking = 0;
+    ctx->ntrk = 0;
     arena_reset(&ctx->meta);
     arena_reset(&ctx->data);
     ctx->status = LG_OK;
@@ -167,6 +273,57 @@ float *lg_ctx_scratch(lg_ctx *ctx, size_t n) {
 }
 
 lg_node *lg_ctx_tape_tail(lg_ctx *ctx) { return ctx->tail; }
+
+/* ---- release tracking for lg_grad (graph.h) ---- */
+
+int lg_ctx_track_begin(lg_ctx *ctx) {
+    if (ctx->tracking) return 0;
+    ctx->tracking = 1;
+    ctx->ntrk = 0;
+    return 1;
+}
+
+void lg_ctx_track_end(lg_ctx *ctx) {
+    ctx->tracking = 0;
+    ctx->ntrk = 0;
+}
+
+static void track_add(lg_ctx *ctx, float *p, size_t bytes) {
+    if (ctx->ntrk == ctx->captrk) {
+        int cap = ctx->captrk ? 2 * ctx->captrk : 256;
+        struct track_rec *nt = realloc(ctx->trk, (size_t)cap * sizeof *nt);
+        if (!nt) return; /* untracked: the block stays until the reset */
+        ctx->trk = nt;
+        ctx->captrk = cap;
+    }
+    ctx->trk[ctx->ntrk++] = (struct track_rec){p, bytes, 0};
+}
+
+void lg_ctx_track_ref(lg_ctx *ctx, const lg_tensor *t, int delta) {
+    if (!ctx->tracking || !t || !t->data) return;
+    /* newest first: the blocks referenced most are the recent gradients */
+    for (int i = ctx->ntrk - 1; i >= 0; i--) {
+        struct track_rec *r = &ctx->trk[i];
+        if ((const char *)t->data >= (const char *)r->p &&
+            (const char *)t->data < (const char *)r->p + r->bytes) {
+            r->refs += delta;
+            return;
+        }
+    }
+}
+
+void lg_ctx_track_sweep(lg_ctx *ctx) {
+    if (!ctx->tracking) return;
+    int k = 0;
+    for (int i = 0; i < ctx->ntrk; i++) {
+        struct track_rec r = ctx->trk[i];
+        if (r.refs <= 0) {
+            if (arena_release(&ctx->data, r.p, r.bytes)) continue;
+        }
+        ctx->trk[k++] = r; /* kept in allocation order */
+    }
+    ctx->ntrk = k;
+}
 
 void lg_ctx_set_bn_sync(lg_ctx *ctx, lg_gather_fn fn, int world, void *user) {
     LG_ASSERT(!fn || world >= 1);
@@ -244,6 +401,7 @@ lg_tensor *lg_new(lg_ctx *ctx, int ndim, const int64_t *shape) {
     if (!t->data)
         return lg_ctx_fail(ctx, LG_ERR_NOMEM, "out of memory for a tensor of %lld floats",
                            (long long)t->numel);
+    if (ctx->tracking) track_add(ctx, t->data, (size_t)t->numel * sizeof(float));
     return t;
 }
 
