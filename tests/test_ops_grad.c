@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/graph.h"
 #include "lg_test.h"
 #include "lipgan/ops.h"
 
@@ -1241,6 +1242,69 @@ static void test_arena_fold_keeps_use(void) {
     lg_ctx_free(ctx);
 }
 
+/* Arena bytes of one step of `chain` tanh ops on a (n) input, after the
+ * fold, with or without the backward. */
+static size_t chain_step_bytes(int chain, int64_t n, int backward) {
+    lg_ctx *ctx;
+    CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
+    size_t bytes = 0;
+    for (int step = 0; step < 2; step++) {
+        lg_tensor *x = lg_full(ctx, 1, (int64_t[]){n}, 0.5f);
+        if (x) x->requires_grad = 1;
+        lg_tensor *y = x;
+        for (int i = 0; i < chain; i++) y = lg_tanh(ctx, y);
+        lg_tensor *g = NULL;
+        if (backward) CHECK_OK(lg_grad(ctx, lg_sum(ctx, y), NULL, 1, &x, &g, 0));
+        CHECK(lg_ctx_status(ctx) == LG_OK, "%s", lg_error_msg());
+        lg_ctx_reset(ctx);
+        bytes = lg_ctx_arena_bytes(ctx);
+    }
+    lg_ctx_free(ctx);
+    return bytes;
+}
+
+/* lg_grad without create_graph gives each gradient back to the arena once
+ * it is passed on: a chain of 24 tanh ops keeps 25 tensors for the forward,
+ * and its backward (2 new tensors per op: tanh' and the product) then adds
+ * a handful, not 48. */
+static void test_backward_releases_gradients(void) {
+    const int64_t n = 1 << 18; /* 1 MB per tensor */
+    size_t fwd = chain_step_bytes(24, n, 0), both = chain_step_bytes(24, n, 1);
+    CHECK(fwd > 0 && both < fwd + fwd / 4, "arena: forward %zu bytes, forward + backward %zu "
+          "(want the backward to add under 1/4: dead gradients reused)", fwd, both);
+}
+
+/* A layer's bias is added over the output its op has just made (one tensor
+ * per layer instead of two): conv2d, conv_transpose2d and linear. */
+static void test_bias_over_own_output(void) {
+    lg_ctx *ctx;
+    CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
+    lg_tensor *x = lg_full(ctx, 4, (int64_t[]){2, 3, 5, 5}, 0.25f);
+    lg_tensor *w = lg_full(ctx, 4, (int64_t[]){4, 3, 3, 3}, 0.5f);
+    lg_tensor *wt = lg_full(ctx, 4, (int64_t[]){3, 4, 3, 3}, 0.5f);
+    lg_tensor *b = lg_full(ctx, 1, (int64_t[]){4}, 1.0f);
+    lg_tensor *x2 = lg_full(ctx, 2, (int64_t[]){2, 3}, 0.25f), *w2 = lg_full(ctx, 2, (int64_t[]){4, 3}, 0.5f);
+    if (w) w->requires_grad = 1;
+    if (wt) wt->requires_grad = 1;
+    if (w2) w2->requires_grad = 1;
+    lg_tensor *y[3] = {lg_conv2d(ctx, x, w, b, 1, 1), lg_conv_transpose2d(ctx, x, wt, b, 1, 1, 0),
+                       lg_linear(ctx, x2, w2, b)};
+    CHECK(lg_ctx_status(ctx) == LG_OK, "%s", lg_error_msg());
+    for (int i = 0; i < 3; i++) {
+        if (!y[i]) continue;
+        CHECK(y[i]->node && y[i]->node->src[0] && y[i]->node->src[0]->data == y[i]->data,
+              "layer %d: the bias add made a new tensor instead of writing over the op's output", i);
+        /* every weight is 0.5, every input 0.25, the bias 1: y = 1 + 0.125 * taps */
+        float v[4 * 5 * 5 * 2];
+        CHECK_OK(lg_to_host(ctx, y[i], v));
+        float centre = i == 2 ? 1.0f + 0.125f * 3 : 1.0f + 0.125f * 3 * 9;
+        int64_t at = i == 2 ? 0 : 2 * 5 + 2; /* sample 0, channel 0, centre pixel */
+        CHECK(fabsf(v[at] - centre) < 1e-5f, "layer %d: y = %g, want %g", i, (double)v[at],
+              (double)centre);
+    }
+    lg_ctx_free(ctx);
+}
+
 int main(void) {
     g_rng = lg_test_rng_make(20240601);
     LG_TEST_RUN(test_matmul);
@@ -1260,6 +1324,8 @@ int main(void) {
     LG_TEST_RUN(test_fused_relu_same_as_before);
     LG_TEST_RUN(test_no_alloc_after_first_step);
     LG_TEST_RUN(test_arena_fold_keeps_use);
+    LG_TEST_RUN(test_backward_releases_gradients);
+    LG_TEST_RUN(test_bias_over_own_output);
     bufs_free();
     return lg_test_summary("test_ops_grad");
 }

@@ -53,6 +53,14 @@ lg_node *lg_graph_record(lg_ctx *ctx, const lg_op_def *op, lg_tensor *out,
         if (!(t)) return NULL;                                                 \
     } while (0)
 
+/* y + b, or relu(y + b), written over y's memory and recorded as lg_add /
+ * lg_add_relu; b broadcasts to y's shape. For a layer's bias on the output
+ * its op has just made: y's own value is gone afterwards, which is right
+ * only while nothing reads it (the conv, transposed conv and matmul rules
+ * read their inputs, not their output; add_relu's rule reads its output).
+ * Saves one tensor of the layer's output size per layer. */
+lg_tensor *lg__bias_into(lg_ctx *ctx, lg_tensor *y, lg_tensor *b, int relu);
+
 /* Scratch floats on the backend, valid until the context is reset. */
 float *lg_ctx_scratch(lg_ctx *ctx, size_t n);
 

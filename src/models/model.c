@@ -5,6 +5,7 @@
 
 #include "lipgan/lipschitz.h"
 #include "lipgan/rng.h"
+#include "core/graph.h"
 #include "models/model_internal.h"
 
 /* ---- names ---- */
@@ -331,7 +332,8 @@ static lg_tensor *wl_apply(lg_ctx *ctx, lg_model *m, int li, lg_tensor *x, int t
     if (!relu || !y) return y;
     if (!l->info.b) return lg_relu(ctx, y);
     int64_t bs[4] = {1, y->shape[1], 1, 1}; /* the bias along dim 1: (1,C) or (1,C,1,1) */
-    return lg_add_relu(ctx, y, lg_reshape(ctx, l->info.b, y->ndim, bs));
+    /* y is the layer's own fresh output (its op ran without bias): overwrite it */
+    return lg__bias_into(ctx, y, lg_reshape(ctx, l->info.b, y->ndim, bs), 1);
 }
 
 lg_tensor *lg__wl(lg_ctx *ctx, lg_model *m, int li, lg_tensor *x, int train) {

@@ -15,7 +15,7 @@ static lg_tensor *add_channel_bias(lg_ctx *ctx, lg_tensor *y, lg_tensor *b) {
         return lg_ctx_fail(ctx, LG_ERR_SHAPE, "conv: bias has %lld elements for %lld channels",
                            (long long)b->numel, (long long)y->shape[1]);
     int64_t s[4] = {1, y->shape[1], 1, 1};
-    return lg_add(ctx, y, lg_reshape(ctx, b, 4, s));
+    return lg__bias_into(ctx, y, lg_reshape(ctx, b, 4, s), 0); /* y is the conv's own */
 }
 
 static float *workspace(lg_ctx *ctx, const lg_conv_geom *g) {

@@ -214,6 +214,27 @@ lg_tensor *lg_div(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) { return binary(ctx, 
 lg_tensor *lg_add_relu(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) {
     return binary(ctx, &OP_ADD_RELU, LG_B_ADD_RELU, a, b);
 }
+lg_tensor *lg__bias_into(lg_ctx *ctx, lg_tensor *y, lg_tensor *b, int relu) {
+    LG_CHECK_IN(ctx, y);
+    LG_CHECK_IN(ctx, b);
+    const lg_op_def *def = relu ? &OP_ADD_RELU : &OP_ADD;
+    int ndim;
+    int64_t shape[4], y4[4], b4[4];
+    char sy[64], sb[64];
+    if (!broadcast_shape(y, b, &ndim, shape) || ndim != y->ndim ||
+        memcmp(shape, y->shape, (size_t)ndim * sizeof shape[0]))
+        return lg_ctx_fail(ctx, LG_ERR_SHAPE, "%s: bias %s does not broadcast to %s", def->name,
+                           lg_shape_str(b, sb, sizeof sb), lg_shape_str(y, sy, sizeof sy));
+    lg_tensor *z = lg_alias(ctx, y, y->ndim, y->shape);
+    if (!z) return NULL;
+    lg_shape4(y, y4);
+    lg_shape4(b, b4);
+    BE(ctx)->binary(relu ? LG_B_ADD_RELU : LG_B_ADD, z->data, y4, y->data, y4, b->data, b4);
+    lg_tensor *src[2] = {y, b};
+    lg_graph_record(ctx, def, z, 2, src);
+    return z;
+}
+
 /* ReLU's backward as one recorded op (g and ref have one shape) */
 static lg_tensor *relu_mask(lg_ctx *ctx, lg_tensor *g, lg_tensor *ref) {
     return binary(ctx, &OP_RELU_MASK, LG_B_RELU_MASK, g, ref);

@@ -58,5 +58,5 @@ lg_tensor *lg_linear(lg_ctx *ctx, lg_tensor *x, lg_tensor *w, lg_tensor *b) {
         return lg_ctx_fail(ctx, LG_ERR_SHAPE, "linear: bias has %lld elements, layer has %lld outputs",
                            (long long)b->numel, (long long)y->shape[1]);
     int64_t s[2] = {1, y->shape[1]};
-    return lg_add(ctx, y, lg_reshape(ctx, b, 2, s));
+    return lg__bias_into(ctx, y, lg_reshape(ctx, b, 2, s), 0); /* y is the matmul's own */
 }
