@@ -1274,6 +1274,35 @@ static void test_backward_releases_gradients(void) {
           "(want the backward to add under 1/4: dead gradients reused)", fwd, both);
 }
 
+/* A convolution's workspace goes back to the arena once its kernel is
+ * issued: a step of 8 convolutions holds their outputs and about one
+ * workspace, not 8. */
+static void test_conv_workspace_released(void) {
+    const lg_backend *be = lg_test_backend();
+    lg_conv_geom g = {4, 16, 16, 16, 16, 3, 3, 1, 1, 16, 16};
+    size_t ws = be->conv_workspace(&g) * sizeof(float);
+    const size_t act = (size_t)4 * 16 * 16 * 16 * sizeof(float); /* one (4,16,16,16) tensor */
+    if (ws < 2 * act) {
+        printf("  (this backend's workspace, %zu bytes, is too small to see)\n", ws);
+        return;
+    }
+    lg_ctx *ctx;
+    CHECK_OK(lg_ctx_create(&ctx, be));
+    size_t bytes = 0;
+    for (int step = 0; step < 2; step++) {
+        lg_tensor *x = lg_full(ctx, 4, (int64_t[]){4, 16, 16, 16}, 0.1f);
+        lg_tensor *w = lg_full(ctx, 4, (int64_t[]){16, 16, 3, 3}, 0.01f);
+        for (int i = 0; i < 8; i++) x = lg_conv2d(ctx, x, w, NULL, 1, 1);
+        CHECK(lg_ctx_status(ctx) == LG_OK, "%s", lg_error_msg());
+        lg_ctx_reset(ctx);
+        bytes = lg_ctx_arena_bytes(ctx);
+    }
+    size_t want = (10 * act + 2 * ws) * 9 / 8 + ((size_t)1 << 20);
+    CHECK(bytes <= want, "arena %zu bytes for 9 tensors of %zu and workspaces of %zu (want at most "
+          "%zu: each workspace reused)", bytes, act, ws, want);
+    lg_ctx_free(ctx);
+}
+
 /* A layer's bias is added over the output its op has just made (one tensor
  * per layer instead of two): conv2d, conv_transpose2d and linear. */
 static void test_bias_over_own_output(void) {
@@ -1326,6 +1355,7 @@ int main(void) {
     LG_TEST_RUN(test_arena_fold_keeps_use);
     LG_TEST_RUN(test_backward_releases_gradients);
     LG_TEST_RUN(test_bias_over_own_output);
+    LG_TEST_RUN(test_conv_workspace_released);
     bufs_free();
     return lg_test_summary("test_ops_grad");
 }

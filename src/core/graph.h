@@ -64,6 +64,12 @@ lg_tensor *lg__bias_into(lg_ctx *ctx, lg_tensor *y, lg_tensor *b, int relu);
 /* Scratch floats on the backend, valid until the context is reset. */
 float *lg_ctx_scratch(lg_ctx *ctx, size_t n);
 
+/* Gives back n floats of lg_ctx_scratch once the kernels that use them
+ * are issued: the backend runs kernels in order, so a later allocation may
+ * reuse the memory (a convolution's workspace: up to hundreds of MB per
+ * call on the CPU, which the step used to keep to its end). */
+void lg_ctx_scratch_release(lg_ctx *ctx, float *p, size_t n);
+
 /* Host memory valid until the context is reset. */
 void *lg_ctx_host_alloc(lg_ctx *ctx, size_t bytes);
 

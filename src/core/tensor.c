@@ -272,6 +272,10 @@ float *lg_ctx_scratch(lg_ctx *ctx, size_t n) {
     return p;
 }
 
+void lg_ctx_scratch_release(lg_ctx *ctx, float *p, size_t n) {
+    if (p) arena_release(&ctx->data, p, n * sizeof(float));
+}
+
 lg_node *lg_ctx_tape_tail(lg_ctx *ctx) { return ctx->tail; }
 
 /* ---- release tracking for lg_grad (graph.h) ---- */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lipgan/ops.h"
+#include "core/graph.h"
 #include "lipschitz/lip_internal.h"
 
 enum { OWN_U = 1, OWN_SIGMA = 4 };
@@ -105,6 +106,8 @@ lg_tensor *lg_toep_sigma_tensor(lg_ctx *ctx, lg_toep_state *st, lg_tensor *w, in
             be->conv2d_bwd_data(st->u, y, w->data, &g, ws);
             be->normalize(st->u, nin, st->eps);
         }
+        lg_ctx_scratch_release(ctx, ws, nws ? nws : 1);
+        lg_ctx_scratch_release(ctx, y, nout);
         st->primed = 1;
     }
     lg_tensor *ut = lg_new4(ctx, 1, st->c, st->h, st->w);

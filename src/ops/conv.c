@@ -18,9 +18,12 @@ static lg_tensor *add_channel_bias(lg_ctx *ctx, lg_tensor *y, lg_tensor *b) {
     return lg__bias_into(ctx, y, lg_reshape(ctx, b, 4, s), 0); /* y is the conv's own */
 }
 
-static float *workspace(lg_ctx *ctx, const lg_conv_geom *g) {
-    size_t n = lg_ctx_backend(ctx)->conv_workspace(g);
-    return lg_ctx_scratch(ctx, n ? n : 1);
+/* A convolution's workspace (*n floats), given back with
+ * lg_ctx_scratch_release(ctx, ws, *n) right after its kernel is issued. */
+static float *workspace(lg_ctx *ctx, const lg_conv_geom *g, size_t *n) {
+    *n = lg_ctx_backend(ctx)->conv_workspace(g);
+    if (*n == 0) *n = 1;
+    return lg_ctx_scratch(ctx, *n);
 }
 
 /* conv2d without bias */
@@ -39,9 +42,11 @@ static lg_tensor *conv_raw(lg_ctx *ctx, lg_tensor *x, lg_tensor *w, int stride, 
         return lg_ctx_fail(ctx, LG_ERR_SHAPE, "conv2d: input %s too small for kernel %s",
                            lg_shape_str(x, sx, sizeof sx), lg_shape_str(w, sw, sizeof sw));
     lg_tensor *y = lg_new4(ctx, g.n, g.oc, g.oh, g.ow);
-    float *ws = y ? workspace(ctx, &g) : NULL;
+    size_t nws = 0;
+    float *ws = y ? workspace(ctx, &g, &nws) : NULL;
     if (!ws) return NULL;
     lg_ctx_backend(ctx)->conv2d(y->data, x->data, w->data, &g, ws);
+    lg_ctx_scratch_release(ctx, ws, nws);
     lg_tensor *src[2] = {x, w};
     lg_node *n = lg_graph_record(ctx, &OP_CONV2D, y, 2, src);
     if (n) {
@@ -80,9 +85,11 @@ static lg_tensor *convt_raw(lg_ctx *ctx, lg_tensor *x, lg_tensor *w, int stride,
         return lg_ctx_fail(ctx, LG_ERR_SHAPE, "conv_transpose2d: invalid output size for input %s",
                            lg_shape_str(x, sx, sizeof sx));
     lg_tensor *y = lg_new4(ctx, g.n, g.c, g.h, g.w);
-    float *ws = y ? workspace(ctx, &g) : NULL;
+    size_t nws = 0;
+    float *ws = y ? workspace(ctx, &g, &nws) : NULL;
     if (!ws) return NULL;
     lg_ctx_backend(ctx)->conv2d_bwd_data(y->data, x->data, w->data, &g, ws);
+    lg_ctx_scratch_release(ctx, ws, nws);
     lg_tensor *src[2] = {x, w};
     lg_node *n = lg_graph_record(ctx, &OP_CONVT, y, 2, src);
     if (n) {
@@ -109,9 +116,11 @@ lg_tensor *lg_conv2d_wgrad(lg_ctx *ctx, lg_tensor *x, lg_tensor *dy, int kh, int
         return lg_ctx_fail(ctx, LG_ERR_SHAPE, "conv2d_wgrad: input %s and output gradient %s do not fit",
                            lg_shape_str(x, sx, sizeof sx), lg_shape_str(dy, sd, sizeof sd));
     lg_tensor *dw = lg_new4(ctx, g.oc, g.c, kh, kw);
-    float *ws = dw ? workspace(ctx, &g) : NULL;
+    size_t nws = 0;
+    float *ws = dw ? workspace(ctx, &g, &nws) : NULL;
     if (!ws) return NULL;
     lg_ctx_backend(ctx)->conv2d_bwd_weight(dw->data, x->data, dy->data, &g, ws);
+    lg_ctx_scratch_release(ctx, ws, nws);
     lg_tensor *src[2] = {x, dy};
     lg_node *n = lg_graph_record(ctx, &OP_WGRAD, dw, 2, src);
     if (n) {

@@ -42,6 +42,7 @@ static lg_tensor *sumpool_adjoint(lg_ctx *ctx, lg_tensor *g, int64_t h, int64_t 
     if (!ws) return NULL;
     be->fill(ones, 1.0f, 4);
     be->conv2d_bwd_data(y->data, g->data, ones, &geo, ws);
+    lg_ctx_scratch_release(ctx, ws, nws ? nws : 1);
     lg_graph_record(ctx, &OP_SUMPOOL_ADJ, y, 1, &g);
     return y;
 }
