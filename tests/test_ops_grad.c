@@ -1274,6 +1274,53 @@ static void test_backward_releases_gradients(void) {
           "(want the backward to add under 1/4: dead gradients reused)", fwd, both);
 }
 
+/* The gradients through relu(batchnorm(x)) with the ReLU written over the
+ * norm's output (lg__relu_into, as the models run it) equal those of
+ * lg_relu bit for bit: first order in training mode, and second order (a
+ * gradient-penalty-like sum of squared input gradients) in eval mode. */
+static void test_relu_into_same_gradients(void) {
+    const int C = 3;
+    const int64_t xs[4] = {4, C, 3, 3};
+    float *x = buf_u(4 * C * 9, -1, 1), *c = buf_u(4 * C * 9, -1, 1);
+    float *gm = buf_u(C, 0.5f, 1.5f), *bt = buf_u(C, -0.5f, 0.5f);
+    float got[2][3][4 * 3 * 9];
+    for (int train = 1; train >= 0; train--) {
+        for (int into = 0; into < 2; into++) {
+            float *rm, *rv;
+            lg_bn_state st;
+            bn_state_init(&st, C, &rm, &rv);
+            lg_ctx *ctx;
+            CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
+            lg_tensor *tx = lg_from_host(ctx, x, 4, xs), *tc = lg_from_host(ctx, c, 4, xs);
+            lg_tensor *tg = lg_from_host(ctx, gm, 1, (int64_t[]){C});
+            lg_tensor *tb = lg_from_host(ctx, bt, 1, (int64_t[]){C});
+            if (!tx || !tg || !tb) break;
+            tx->requires_grad = tg->requires_grad = tb->requires_grad = 1;
+            lg_tensor *h = lg_batchnorm(ctx, tx, tg, tb, &st, train);
+            lg_tensor *y = into ? lg__relu_into(ctx, h) : lg_relu(ctx, h);
+            if (into) CHECK(y && h && y->data == h->data, "relu_into made a new tensor");
+            lg_tensor *loss = lg_sum(ctx, lg_mul(ctx, y, tc));
+            lg_tensor *wrt[3] = {tx, tg, tb}, *g[3] = {0};
+            if (train) {
+                CHECK_OK(lg_grad(ctx, loss, NULL, 3, wrt, g, 0));
+            } else {
+                lg_tensor *gx = NULL;
+                CHECK_OK(lg_grad(ctx, loss, NULL, 1, &tx, &gx, 1));
+                CHECK_OK(lg_grad(ctx, lg_sum(ctx, lg_mul(ctx, gx, gx)), NULL, 3, wrt, g, 0));
+            }
+            for (int i = 0; i < 3; i++)
+                if (g[i]) CHECK_OK(lg_to_host(ctx, g[i], got[into][i]));
+            lg_ctx_free(ctx);
+            lg_buffer_free(lg_test_backend(), rm);
+            lg_buffer_free(lg_test_backend(), rv);
+        }
+        CHECK(!memcmp(got[0][0], got[1][0], sizeof(float) * 4 * C * 9) &&
+                  !memcmp(got[0][1], got[1][1], sizeof(float) * C) &&
+                  !memcmp(got[0][2], got[1][2], sizeof(float) * C),
+              "%s: gradients through relu_into differ from lg_relu's", train ? "train" : "eval, second order");
+    }
+}
+
 /* A convolution's workspace goes back to the arena once its kernel is
  * issued: a step of 8 convolutions holds their outputs and about one
  * workspace, not 8. */
@@ -1356,6 +1403,7 @@ int main(void) {
     LG_TEST_RUN(test_backward_releases_gradients);
     LG_TEST_RUN(test_bias_over_own_output);
     LG_TEST_RUN(test_conv_workspace_released);
+    LG_TEST_RUN(test_relu_into_same_gradients);
     bufs_free();
     return lg_test_summary("test_ops_grad");
 }

@@ -61,6 +61,11 @@ lg_node *lg_graph_record(lg_ctx *ctx, const lg_op_def *op, lg_tensor *out,
  * Saves one tensor of the layer's output size per layer. */
 lg_tensor *lg__bias_into(lg_ctx *ctx, lg_tensor *y, lg_tensor *b, int relu);
 
+/* relu(x) written over x's memory, recorded as lg_relu: its rule's mask
+ * x > 0 reads the same from relu(x). For an output nothing else reads, as
+ * batch norm's (its rule reads its input). */
+lg_tensor *lg__relu_into(lg_ctx *ctx, lg_tensor *x);
+
 /* Scratch floats on the backend, valid until the context is reset. */
 float *lg_ctx_scratch(lg_ctx *ctx, size_t n);
 

@@ -349,6 +349,11 @@ lg_tensor *lg__bn(lg_ctx *ctx, lg_model *m, int bi, lg_tensor *x, int train) {
     return lg_batchnorm(ctx, x, &m->ptens[b->gi], &m->ptens[b->bi], &b->st, train);
 }
 
+lg_tensor *lg__bn_relu(lg_ctx *ctx, lg_model *m, int bi, lg_tensor *x, int train) {
+    /* the ReLU over batch norm's own output: one tensor instead of two */
+    return lg__relu_into(ctx, lg__bn(ctx, m, bi, x, train));
+}
+
 /* ---- create / free ---- */
 
 static void init_layer(lg_model *m, lg_wlayer *l, float *hp, lg_rng *r) {

@@ -77,9 +77,9 @@ lg_tensor *lg__forward_cnn(lg_ctx *ctx, lg_model *m, lg_tensor *x, int train) {
     if (!h) return NULL;
     int64_t sh[4] = {h->shape[0], 8 * s->ch, m->bottom, m->bottom};
     h = lg_reshape(ctx, h, 4, sh);
-    if (bn) h = lg_relu(ctx, lg__bn(ctx, m, B++, h, train));
+    if (bn) h = lg__bn_relu(ctx, m, B++, h, train);
     for (int i = 0; i < 3; i++)
-        h = bn ? lg_relu(ctx, lg__bn(ctx, m, B++, lg__wl(ctx, m, L++, h, train), train))
+        h = bn ? lg__bn_relu(ctx, m, B++, lg__wl(ctx, m, L++, h, train), train)
                : lg__wl_relu(ctx, m, L++, h, train);
     return lg_tanh(ctx, lg__wl(ctx, m, L++, h, train));
 }

@@ -101,6 +101,8 @@ lg_tensor *lg__wl(lg_ctx *ctx, lg_model *m, int li, lg_tensor *x, int train);
 /* relu(lg__wl(...)), the bias add fused with the ReLU */
 lg_tensor *lg__wl_relu(lg_ctx *ctx, lg_model *m, int li, lg_tensor *x, int train);
 lg_tensor *lg__bn(lg_ctx *ctx, lg_model *m, int bi, lg_tensor *x, int train);
+/* relu(batch norm bi of x), the ReLU written over the norm's output */
+lg_tensor *lg__bn_relu(lg_ctx *ctx, lg_model *m, int bi, lg_tensor *x, int train);
 
 /* ---- architectures (model_<arch>.c) ---- */
 lg_status lg__build_resnet(lg_model *m);

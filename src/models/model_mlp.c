@@ -35,7 +35,7 @@ lg_tensor *lg__forward_mlp(lg_ctx *ctx, lg_model *m, lg_tensor *x, int train) {
     int L = 0, B = 0;
     lg_tensor *h = x->ndim == 2 ? x : lg_flatten(ctx, x);
     for (int i = 0; i < s->depth; i++) /* without BN the bias add is fused with the ReLU */
-        h = s->batchnorm ? lg_relu(ctx, lg__bn(ctx, m, B++, lg__wl(ctx, m, L++, h, train), train))
+        h = s->batchnorm ? lg__bn_relu(ctx, m, B++, lg__wl(ctx, m, L++, h, train), train)
                          : lg__wl_relu(ctx, m, L++, h, train);
     h = lg__wl(ctx, m, L++, h, train);
     if (s->role == LG_NET_D || s->data_dim > 0) return h;

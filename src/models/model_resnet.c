@@ -97,15 +97,14 @@ lg_tensor *lg__forward_resnet(lg_ctx *ctx, lg_model *m, lg_tensor *x, int train)
     h = lg_reshape(ctx, h, 4, sh);
     for (int i = 0; i < 3; i++) {
         lg_tensor *r = h;
-        if (bn) r = lg__bn(ctx, m, B++, r, train);
-        r = lg_upsample2x(ctx, lg_relu(ctx, r));
-        if (bn) r = lg_relu(ctx, lg__bn(ctx, m, B++, lg__wl(ctx, m, L++, r, train), train));
+        /* without BN the ReLU reads h, which the shortcut reads too */
+        r = lg_upsample2x(ctx, bn ? lg__bn_relu(ctx, m, B++, r, train) : lg_relu(ctx, r));
+        if (bn) r = lg__bn_relu(ctx, m, B++, lg__wl(ctx, m, L++, r, train), train);
         else r = lg__wl_relu(ctx, m, L++, r, train);
         r = lg__wl(ctx, m, L++, r, train);
         lg_tensor *sc = lg__wl(ctx, m, L++, lg_upsample2x(ctx, h), train);
         h = lg_add(ctx, r, sc);
     }
-    if (bn) h = lg__bn(ctx, m, B++, h, train);
-    h = lg__wl(ctx, m, L++, lg_relu(ctx, h), train);
+    h = lg__wl(ctx, m, L++, bn ? lg__bn_relu(ctx, m, B++, h, train) : lg_relu(ctx, h), train);
     return lg_tanh(ctx, h);
 }

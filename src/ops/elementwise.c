@@ -117,6 +117,15 @@ lg_tensor *lg_square(lg_ctx *ctx, lg_tensor *x) {
 }
 lg_tensor *lg_sqrt(lg_ctx *ctx, lg_tensor *x) { return unary(ctx, &OP_SQRT, LG_U_SQRT, x, 0.0f); }
 lg_tensor *lg_relu(lg_ctx *ctx, lg_tensor *x) { return unary(ctx, &OP_RELU, LG_U_RELU, x, 0.0f); }
+lg_tensor *lg__relu_into(lg_ctx *ctx, lg_tensor *x) {
+    LG_CHECK_IN(ctx, x);
+    lg_tensor *y = lg_alias(ctx, x, x->ndim, x->shape);
+    if (!y) return NULL;
+    BE(ctx)->unary(LG_U_RELU, y->data, x->data, (size_t)x->numel, 0.0f);
+    lg_node *n = lg_graph_record(ctx, &OP_RELU, y, 1, &x);
+    if (n) n->fp[0] = 0.0f;
+    return y;
+}
 lg_tensor *lg_leaky_relu(lg_ctx *ctx, lg_tensor *x, float alpha) {
     return unary(ctx, &OP_LRELU, LG_U_LRELU, x, alpha);
 }
