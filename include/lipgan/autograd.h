@@ -26,7 +26,11 @@ extern "C" {
 /* Gradients of y with respect to wrt[0..n): grads[i] gets a step tensor of
  * wrt[i]'s shape (zeros if y does not depend on it). dy is the seed with
  * y's shape, or NULL for a 1-element y (seed 1). With create_graph the
- * gradient computation is recorded so the gradients can be differentiated. */
+ * gradient computation is recorded so the gradients can be differentiated.
+ * Without it, the intermediate gradients (which the caller never sees) go
+ * back to the step arena as soon as they are passed on, so a backward pass
+ * needs little memory beyond the forward's; grads, the forward's tensors
+ * and dy stay valid until lg_ctx_reset. */
 lg_status lg_grad(lg_ctx *ctx, lg_tensor *y, lg_tensor *dy, int n,
                   lg_tensor *const *wrt, lg_tensor **grads, int create_graph);
 

@@ -53,7 +53,8 @@ typedef struct lg_tensor {
 lg_status lg_ctx_create(lg_ctx **out, const lg_backend *be);
 void lg_ctx_free(lg_ctx *ctx);
 /* Ends a step: forgets every step tensor and the recorded graph, keeping
- * the memory for the next step (consolidated into one block). */
+ * the memory for the next step (consolidated into one block of what the
+ * step used plus 1/8). */
 void lg_ctx_reset(lg_ctx *ctx);
 const lg_backend *lg_ctx_backend(const lg_ctx *ctx);
 /* Sticky status of the ops since the last reset: an op that fails (bad
