@@ -1239,6 +1239,16 @@ static void test_arena_fold_keeps_use(void) {
           "allocations %zu %zu %zu, bytes %zu %zu %zu: the same or a slightly larger step "
           "should fit the folded block",
           allocs[0], allocs[1], allocs[2], bytes[0], bytes[1], bytes[2]);
+    /* a step of 50 grows past the block by small chunks (1/8 of it, then
+     * doubling), not by one of twice the block; the fold then keeps 9/8 of 50 */
+    for (int i = 0; i < 50; i++) CHECK(lg_new(ctx, 1, (int64_t[]){n}) != NULL, "alloc %d", i);
+    size_t during = lg_ctx_arena_bytes(ctx);
+    lg_ctx_reset(ctx);
+    size_t after = lg_ctx_arena_bytes(ctx), need50 = 50 * (size_t)n * sizeof(float);
+    CHECK(during < bytes[0] + bytes[0] / 2, "growing past a %zu-byte block held %zu bytes "
+          "(want under 1.5x the block)", bytes[0], during);
+    CHECK(after >= need50 && after <= need50 + need50 / 8 + ((size_t)1 << 20),
+          "after the larger step: %zu bytes for %zu used", after, need50);
     lg_ctx_free(ctx);
 }
 

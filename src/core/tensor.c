@@ -48,6 +48,7 @@ typedef struct arena {
     free_block *fb;        /* (nfb) sorted by (chunk, p); host bookkeeping */
     int nfb, capfb;
     int poison;            /* host memory under ASan: released blocks are poisoned */
+    int folded;            /* chunk[0] is a fold of an earlier step's chunks */
 } arena;
 
 static void *arena_sys_alloc(arena *a, size_t bytes) {
@@ -96,7 +97,14 @@ static void *arena_alloc(arena *a, size_t bytes) {
         }
     }
     if (a->n == ARENA_MAX_CHUNKS) return NULL;
-    size_t cap = a->n > 0 ? a->chunk[a->n - 1].cap * 2 : ((size_t)1 << 20);
+    /* doubling; but past a folded block (a step larger than all before it)
+     * from 1/8 of the block, not twice it: the fold that follows gives the
+     * memory back, but meanwhile (and in the CUDA pool's cache, after) the
+     * step would hold 3x its need */
+    size_t cap = a->n == 0 ? ((size_t)1 << 20)
+                 : a->n == 1 && a->folded ? a->chunk[0].cap / 8
+                                          : a->chunk[a->n - 1].cap * 2;
+    if (cap < ((size_t)1 << 20)) cap = (size_t)1 << 20;
     if (cap < bytes) cap = bytes;
     char *base = arena_sys_alloc(a, cap);
     if (!base) return NULL;
@@ -162,6 +170,7 @@ static void arena_reset(arena *a) {
         a->n = 0;
         char *base = arena_sys_alloc(a, total);
         if (base) a->chunk[a->n++] = (arena_chunk){base, total, 0, 0};
+        a->folded = base != NULL;
         return;
     }
     if (a->n == 1) a->chunk[0].used = a->chunk[0].peak = 0;
