@@ -256,6 +256,48 @@ static lg_tensor *f_sn_convt(lg_ctx *ctx, lg_tensor **in, void *user) {
  * (as torch.nn.utils.spectral_norm); with it, v keeps its previous value and
  * sigma stays the positive u^T W v. Where nothing is 0, keep_zero changes
  * no bit. */
+/* A pass without power iteration (update 0) whose stored vectors give
+ * u^T W v = 0 exactly: without keep_zero sigma is 0 and W / sigma infinite
+ * (the update is then skipped); with it the last stored sigma stands in,
+ * and the gradient through the normalized weight stays finite. */
+static void test_sn_keep_zero_no_iteration(void) {
+    enum { R = 2, C = 2 };
+    const float w[R * C] = {0.25f, 0.0f, 0.0f, 0.25f}; /* u = e0, v = e1: u^T W v = 0 */
+    const int64_t shape[2] = {R, C};
+    lg_ctx *ctx;
+    CHECK_OK(lg_ctx_create(&ctx, NULL));
+    for (int keep = 0; keep < 2; keep++) {
+        lg_sn_state st;
+        CHECK_OK(lg_sn_init(&st, NULL, R, C, 5));
+        st.keep_zero = keep;
+        st.primed = 1;
+        st.u[0] = 1.0f, st.u[1] = 0.0f;
+        st.v[0] = 0.0f, st.v[1] = 1.0f;
+        st.sigma[0] = 0.5f; /* what the last updating pass stored */
+        lg_ctx_reset(ctx);
+        lg_tensor *wt = lg_from_host(ctx, w, 2, shape);
+        if (wt) wt->requires_grad = 1;
+        lg_tensor *wn = lg_sn_weight(ctx, &st, wt, 0, 0);
+        lg_tensor *g = NULL;
+        CHECK(wn && lg_grad(ctx, lg_sum(ctx, wn), NULL, 1, &wt, &g, 0) == LG_OK, "sn: %s", lg_error_msg());
+        float got[R * C] = {0}, dg[R * C] = {0};
+        if (wn) lg_to_host(ctx, wn, got);
+        if (g) lg_to_host(ctx, g, dg);
+        float sig = lg_sn_sigma(&st);
+        if (!keep) {
+            CHECK(sig == 0.0f && !isfinite(got[0]), "without keep_zero: sigma %g, W/sigma %g", sig, got[0]);
+        } else {
+            int fin = 1;
+            for (int i = 0; i < R * C; i++) fin &= isfinite(dg[i]);
+            CHECK(sig == 0.5f && got[0] == 0.5f && got[3] == 0.5f && got[1] == 0.0f && fin,
+                  "keep_zero: sigma %g (want the stored 0.5), W/sigma (%g, %g, %g, %g), finite gradient %d",
+                  sig, got[0], got[1], got[2], got[3], fin);
+        }
+        lg_sn_free(&st);
+    }
+    lg_ctx_free(ctx);
+}
+
 static void test_sn_keep_zero(void) {
     enum { R = 2, C = 2 };
     /* W^T u = 0 exactly, with products exact in float so that no FMA
@@ -302,6 +344,11 @@ static void test_sn_keep_zero(void) {
         lg_ctx_reset(ctx);
         lg_tensor *wt = lg_from_host(ctx, w2, 2, (int64_t[]){R2, C2});
         CHECK(lg_sn_weight(ctx, &a, wt, 0, 1) && lg_sn_weight(ctx, &b, wt, 0, 1), "sn: %s", lg_error_msg());
+        /* and a pass without iteration: the same normalized weight */
+        lg_tensor *na = lg_sn_weight(ctx, &a, wt, 0, 0), *nb = lg_sn_weight(ctx, &b, wt, 0, 0);
+        float ha[R2 * C2] = {0}, hb[R2 * C2] = {0};
+        if (na && nb) lg_to_host(ctx, na, ha), lg_to_host(ctx, nb, hb);
+        CHECK(na && nb && !memcmp(ha, hb, sizeof ha), "keep_zero changed a pass without iteration");
     }
     CHECK(memcmp(a.u, b.u, sizeof(float) * R2) == 0 && memcmp(a.v, b.v, sizeof(float) * C2) == 0 &&
               lg_sn_sigma(&a) == lg_sn_sigma(&b),
@@ -926,6 +973,7 @@ int main(void) {
     LG_TEST_RUN(test_weight_views);
     LG_TEST_RUN(test_sn_eval_mode);
     LG_TEST_RUN(test_sn_keep_zero);
+    LG_TEST_RUN(test_sn_keep_zero_no_iteration);
     LG_TEST_RUN(test_sn_gradcheck);
     LG_TEST_RUN(test_toeplitz_vs_explicit);
     LG_TEST_RUN(test_toeplitz_layer);

@@ -79,9 +79,11 @@ typedef struct lg_sn_state {
     float eps;       /* normalization guard: x / max(||x||, eps) (default 1e-12) */
     int primed;      /* 0 until u, v were updated once (see lg_sn_weight) */
     int keep_zero;   /* 1: a power-iteration step whose new u or v is exactly 0
-                        keeps the previous one (default 0, as PyTorch, where W^T u
-                        = 0 gives sigma 0 and a NaN weight; weights of exactly
-                        cancelling values, e.g. clipped to +-c, can hit it) */
+                        keeps the previous one, and a sigma u^T W v that comes
+                        out exactly 0 is replaced by the stored one (default 0,
+                        as PyTorch, where W^T u = 0 gives sigma 0 and a NaN
+                        weight; weights of exactly cancelling values, e.g.
+                        clipped to +-c, can hit it) */
     int owned_;      /* internal: which buffers lg_sn_free releases */
 } lg_sn_state;
 

@@ -31,7 +31,8 @@ typedef struct arena_chunk {
     size_t peak; /* the most `used` reached since the last reset: what a fold keeps */
 } arena_chunk;
 
-/* A released block (lg_grad's dead gradients, see arena_release): reused
+/* A released block (lg_grad's dead gradients, a kernel's finished
+ * workspace; see arena_release): reused
  * best-fit before the bump pointer moves; kept sorted by address within a
  * chunk so that neighbours merge. */
 typedef struct free_block {

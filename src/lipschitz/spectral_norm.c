@@ -217,6 +217,19 @@ lg_tensor *lg_sn_sigma_tensor(lg_ctx *ctx, lg_sn_state *st, lg_tensor *w, int ou
     if (!p) return NULL;
     lip_outer(be, v, st->u, st->v, p->data);
     lg_tensor *sigma = lg_sum(ctx, lg_mul(ctx, w, p));
+    if (sigma && st->keep_zero) {
+        /* Clipped weights can give u^T W v = 0 exactly with the stored
+         * vectors in a pass without iteration (G's update through D), and
+         * W / 0 would skip the update: the last stored sigma then stands in,
+         * added as a constant (+0 otherwise, bitwise the same), on the device */
+        lg_tensor *add = lg_new1(ctx, 1), *f = lg_new1(ctx, 1);
+        if (!add || !f) return NULL;
+        be->unary(LG_U_ABS, f->data, sigma->data, 1, 0.0f);
+        be->unary(LG_U_STEP, f->data, f->data, 1, 0.0f); /* 1 if |sigma| > 0; 0 for 0 or NaN */
+        be->fill(add->data, 0.0f, 1);
+        be->cond_copy(add->data, st->sigma, 1, f->data);  /* f != 1: the stored sigma */
+        sigma = lg_add(ctx, sigma, add);
+    }
     if (sigma) be->copy(st->sigma, sigma->data, 1);
     return sigma;
 }
