@@ -190,6 +190,14 @@ int main(int argc, char **argv) {
         printf("# device cpu; precision fp32; threads %d (0 = default); method %s\n", c.threads, mn);
     }
     printf("# step arena after the run: %.1f MB\n", (double)lg_trainer_arena_bytes(t) / 1e6);
+#ifdef LG_HAVE_CUDA
+    if (cuda) { /* what the device holds: the arena, parameters, cuDNN workspace, the pool's cache */
+        size_t reserved = 0, in_use = 0;
+        lg_cuda_pool_stats(&reserved, &in_use);
+        printf("# cuda pool: %.1f MB reserved, %.1f MB in use\n", (double)reserved / 1e6,
+               (double)in_use / 1e6);
+    }
+#endif
     printf("# warm-up steps (ms, not timed):");
     for (int i = 0; i < warmup; i++) printf(" %.1f", ms[i]);
     printf("; method %s\n", mn);
