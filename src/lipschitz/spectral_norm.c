@@ -218,10 +218,11 @@ lg_tensor *lg_sn_sigma_tensor(lg_ctx *ctx, lg_sn_state *st, lg_tensor *w, int ou
     lip_outer(be, v, st->u, st->v, p->data);
     lg_tensor *sigma = lg_sum(ctx, lg_mul(ctx, w, p));
     if (sigma && st->keep_zero) {
-        /* Clipped weights can give u^T W v = 0 exactly with the stored
-         * vectors in a pass without iteration (G's update through D), and
-         * W / 0 would skip the update: the last stored sigma then stands in,
-         * added as a constant (+0 otherwise, bitwise the same), on the device */
+        /* Clipped weights can give u^T W v = 0 exactly (in practice with the
+         * stored vectors, in a pass without iteration: G's update through D),
+         * and W / 0 would skip the update: in any pass, the last stored sigma
+         * then stands in, added as a constant (+0 otherwise, bitwise the
+         * same), on the device */
         lg_tensor *add = lg_new1(ctx, 1), *f = lg_new1(ctx, 1);
         if (!add || !f) return NULL;
         be->unary(LG_U_ABS, f->data, sigma->data, 1, 0.0f);
