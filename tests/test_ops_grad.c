@@ -1252,6 +1252,22 @@ static void test_arena_fold_keeps_use(void) {
     lg_ctx_free(ctx);
 }
 
+/* When a request does not fit the last chunk, a new chunk is added, and the
+ * old chunk's unused tail stays usable: a later small request goes there
+ * (best fit), not after the large one. */
+static void test_arena_tail_reused(void) {
+    lg_ctx *ctx;
+    CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
+    const int64_t a = 600 * 1024 / 4, b = 1024 * 1024 / 4, c = 300 * 1024 / 4; /* floats */
+    lg_tensor *ta = lg_new(ctx, 1, &a), *tb = lg_new(ctx, 1, &b), *tc = lg_new(ctx, 1, &c);
+    CHECK(ta && tb && tc, "%s", lg_error_msg());
+    /* the first chunk is 1 MiB: a fills 600 KiB of it, b needs a new chunk */
+    if (ta && tb && tc)
+        CHECK(tc->data == ta->data + a, "the 300 KiB tensor went to offset %lld from the first "
+              "(want %lld: the first chunk's tail)", (long long)(tc->data - ta->data), (long long)a);
+    lg_ctx_free(ctx);
+}
+
 /* Arena bytes of one step of `chain` tanh ops on a (n) input, after the
  * fold, with or without the backward. */
 static size_t chain_step_bytes(int chain, int64_t n, int backward) {
@@ -1410,6 +1426,7 @@ int main(void) {
     LG_TEST_RUN(test_fused_relu_same_as_before);
     LG_TEST_RUN(test_no_alloc_after_first_step);
     LG_TEST_RUN(test_arena_fold_keeps_use);
+    LG_TEST_RUN(test_arena_tail_reused);
     LG_TEST_RUN(test_backward_releases_gradients);
     LG_TEST_RUN(test_bias_over_own_output);
     LG_TEST_RUN(test_conv_workspace_released);

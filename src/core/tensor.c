@@ -78,6 +78,8 @@ static void fb_remove(arena *a, int i) {
     a->nfb--;
 }
 
+static int fb_insert(arena *a, char *p, size_t bytes, int c);
+
 static void *arena_alloc(arena *a, size_t bytes) {
     bytes = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     if (bytes == 0) bytes = ARENA_ALIGN;
@@ -85,12 +87,18 @@ static void *arena_alloc(arena *a, size_t bytes) {
     for (int i = 0; i < a->nfb; i++)
         if (a->fb[i].n >= bytes && (best < 0 || a->fb[i].n < a->fb[best].n)) best = i;
     if (best >= 0) {
-        void *p = a->fb[best].p;
+        char *p = a->fb[best].p;
+        arena_chunk *c = &a->chunk[a->fb[best].chunk];
         if (a->fb[best].n == bytes) fb_remove(a, best);
         else {
             a->fb[best].p += bytes;
             a->fb[best].n -= bytes;
         }
+        /* a block in an earlier chunk's unused tail (fb_insert from
+         * arena_alloc) lies past that chunk's `used`: count it there */
+        size_t top = (size_t)(p + bytes - c->base);
+        if (top > c->used) c->used = top;
+        if (c->used > c->peak) c->peak = c->used;
         if (a->poison) ARENA_UNPOISON(p, bytes);
         return p;
     }
@@ -116,23 +124,20 @@ static void *arena_alloc(arena *a, size_t bytes) {
     if (cap < bytes) cap = bytes;
     char *base = arena_sys_alloc(a, cap);
     if (!base) return NULL;
+    if (a->n > 0) { /* the last chunk's unused tail stays usable (best fit) */
+        arena_chunk *last = &a->chunk[a->n - 1];
+        size_t tail = last->cap - last->used;
+        if (tail >= ARENA_ALIGN) fb_insert(a, last->base + last->used, tail, a->n - 1);
+    }
     a->chunk[a->n++] = (arena_chunk){base, cap, bytes, bytes};
     return base;
 }
 
-/* Gives back a block that arena_alloc returned (bytes as asked). Its
- * memory is reused by later allocations of the same step; the last
- * chunk's bump pointer moves down when the block (after merging) is its
- * top, so that a later, larger request can still grow there. False when
- * the bookkeeping cannot grow (the block then simply stays in use). */
-static int arena_release(arena *a, void *ptr, size_t bytes) {
-    bytes = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    if (bytes == 0) bytes = ARENA_ALIGN;
-    char *p = ptr;
-    int c = -1;
-    for (int i = 0; i < a->n; i++)
-        if (p >= a->chunk[i].base && p + bytes <= a->chunk[i].base + a->chunk[i].used) c = i;
-    LG_ASSERT(c >= 0); /* not from this arena */
+/* Puts p (bytes, inside chunk c) on the free list, merged with its
+ * neighbours; the last chunk's bump pointer moves down when the merged
+ * block is its top. False when the bookkeeping cannot grow (the block then
+ * simply stays in use). */
+static int fb_insert(arena *a, char *p, size_t bytes, int c) {
     if (a->nfb == a->capfb) {
         int cap = a->capfb ? 2 * a->capfb : 64;
         free_block *nb = realloc(a->fb, (size_t)cap * sizeof *nb);
@@ -161,6 +166,20 @@ static int arena_release(arena *a, void *ptr, size_t bytes) {
         fb_remove(a, i);
     }
     return 1;
+}
+
+/* Gives back a block that arena_alloc returned (bytes as asked). Its
+ * memory is reused by later allocations of the same step. False when the
+ * bookkeeping cannot grow (the block then simply stays in use). */
+static int arena_release(arena *a, void *ptr, size_t bytes) {
+    bytes = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (bytes == 0) bytes = ARENA_ALIGN;
+    char *p = ptr;
+    int c = -1;
+    for (int i = 0; i < a->n; i++)
+        if (p >= a->chunk[i].base && p + bytes <= a->chunk[i].base + a->chunk[i].used) c = i;
+    LG_ASSERT(c >= 0); /* not from this arena */
+    return fb_insert(a, p, bytes, c);
 }
 
 static void arena_reset(arena *a) {
