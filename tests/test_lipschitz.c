@@ -256,6 +256,14 @@ static lg_tensor *f_sn_convt(lg_ctx *ctx, lg_tensor **in, void *user) {
  * (as torch.nn.utils.spectral_norm); with it, v keeps its previous value and
  * sigma stays the positive u^T W v. Where nothing is 0, keep_zero changes
  * no bit. */
+/* A 2x2 SN state on the CPU, primed, with keep_zero as given (the u and v
+ * values are set by the caller). */
+static void sn_state_2x2(lg_sn_state *st, int keep) {
+    CHECK_OK(lg_sn_init(st, NULL, 2, 2, 5));
+    st->keep_zero = keep;
+    st->primed = 1;
+}
+
 /* A pass without power iteration (update 0) whose stored vectors give
  * u^T W v = 0 exactly: without keep_zero sigma is 0 and W / sigma infinite
  * (the update is then skipped); with it the last stored sigma stands in,
@@ -268,9 +276,7 @@ static void test_sn_keep_zero_no_iteration(void) {
     CHECK_OK(lg_ctx_create(&ctx, NULL));
     for (int keep = 0; keep < 2; keep++) {
         lg_sn_state st;
-        CHECK_OK(lg_sn_init(&st, NULL, R, C, 5));
-        st.keep_zero = keep;
-        st.primed = 1;
+        sn_state_2x2(&st, keep);
         st.u[0] = 1.0f, st.u[1] = 0.0f;
         st.v[0] = 0.0f, st.v[1] = 1.0f;
         st.sigma[0] = 0.5f; /* what the last updating pass stored */
@@ -308,9 +314,7 @@ static void test_sn_keep_zero(void) {
     CHECK_OK(lg_ctx_create(&ctx, NULL));
     for (int keep = 0; keep < 2; keep++) {
         lg_sn_state st;
-        CHECK_OK(lg_sn_init(&st, NULL, R, C, 5));
-        st.keep_zero = keep;
-        st.primed = 1;
+        sn_state_2x2(&st, keep);
         st.u[0] = 0.5f, st.u[1] = -0.5f;
         float v0[C] = {st.v[0], st.v[1]};
         lg_ctx_reset(ctx);
