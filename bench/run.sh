@@ -9,6 +9,9 @@
 # see bench/torch_train_iter.py for what each runs on both sides).
 # --d-width / --g-width set D's / G's channels of the iteration on BOTH
 # sides (lipgan: model.d.width / model.g.width; default 128 / 256).
+# On the CPU it also prints each side's peak resident memory for the
+# iteration (GNU time's maximum RSS of the process; skipped without
+# /usr/bin/time).
 # --unset-coretype unsets OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) for BOTH
 # sides, as the benchmark may; by default the environment is left as it is.
 # shellcheck disable=SC2086,SC2046  # word splitting of the argument lists wanted
@@ -58,20 +61,35 @@ if [ "${MODELS:-1}" = 1 ]; then
     $BUILD/bench/bench_models $args > "$out"
     [ "$have_torch" = 1 ] && python3 bench/torch_models.py --threads "$threads" $args 2>/dev/null >> "$out"
 fi
+# peak resident memory of each side's iteration process (GNU time; on cuda
+# it is host memory only, so it is measured on the CPU alone)
+mem=$(mktemp)
+memcmd=""
+case "$iter_args" in *cuda*) ;; *) [ -x /usr/bin/time ] && memcmd="/usr/bin/time -q -f %M -o $mem" ;; esac
 if [ "${TRAIN_ITER:-1}" = 1 ]; then
     for m in $methods; do # both sides of one method back to back
         echo "# method $m: lipgan $(lipgan_sets "$m")$lw" >&2
-        $BUILD/bench/bench_train_iter $iter_args $(lipgan_sets "$m") $lw >> "$out"
-        [ "$have_torch" = 1 ] && (cd bench && python3 torch_train_iter.py --threads "$threads" --method "$m" $tw $iter_args 2>/dev/null) >> "$out"
+        $memcmd $BUILD/bench/bench_train_iter $iter_args $(lipgan_sets "$m") $lw >> "$out"
+        [ -n "$memcmd" ] && echo "mem lipgan $m $(tail -n 1 "$mem")" >> "$out"
+        if [ "$have_torch" = 1 ]; then
+            (cd bench && $memcmd python3 torch_train_iter.py --threads "$threads" --method "$m" $tw $iter_args 2>/dev/null) >> "$out"
+            [ -n "$memcmd" ] && echo "mem torch $m $(tail -n 1 "$mem")" >> "$out"
+        fi
     done
 fi
+rm -f "$mem"
 [ -n "${KEEP_LOG:-}" ] && cp "$out" "$KEEP_LOG"
 # rows: the model cases by name, the iteration as "train_iter <method>" ($4)
 awk '
+  $1=="mem" && $2=="lipgan" { ml[$3] = $4; next }
+  $1=="mem" && $2=="torch" { mt[$3] = $4; next }
   $1=="lipgan" || $1=="torch" { k = $2; if (NF >= 4) k = k " " $4 }
   $1=="lipgan" {l[k]=$3} $1=="torch" {t[k]=$3}
   END {
     printf "%-22s %12s %12s %10s\n", "case", "lipgan ms", "torch ms", "torch/lipgan";
     for (k in l) printf "%-22s %12.2f %12s %10s\n", k, l[k], (k in t) ? sprintf("%.2f", t[k]) : "-", (k in t) ? sprintf("%.2fx", t[k]/l[k]) : "-";
+    nm = 0; for (k in ml) nm++;
+    if (nm) printf "%-22s %12s %12s %10s\n", "peak RSS, iteration", "lipgan MiB", "torch MiB", "torch/lipgan";
+    for (k in ml) printf "%-22s %12.0f %12s %10s\n", "train_iter " k, ml[k] / 1024, (k in mt) ? sprintf("%.0f", mt[k] / 1024) : "-", (k in mt) ? sprintf("%.2fx", mt[k]/ml[k]) : "-";
   }' "$out"
 rm -f "$out"
