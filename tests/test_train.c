@@ -433,6 +433,36 @@ static void test_toy_run_deterministic(void) {
     for (int k = 0; k < 3; k++) lg_trainer_free(t[k]);
 }
 
+/* The D update keeps only G's output of the fake batch: G's intermediates
+ * go back to the arena before D runs, so D's forward and backward reuse
+ * them. With a deep, wide G and a D of the same size at a large batch_d
+ * (and a tiny batch_g, so that the D update sets the arena's size), a deep
+ * G then needs about the arena of a shallow one instead of adding its
+ * whole forward to D's. */
+static size_t deep_g_arena(int depth) {
+    lg_config c;
+    toy_config(&c);
+    char d[48];
+    snprintf(d, sizeof d, "model.g.depth=%d", depth);
+    const char *sets[] = {"model.g.width=256", d, "model.d.width=256", "model.d.depth=6", "train.batch_d=4096",
+                          "train.batch_g=2", "train.n_dis=1", NULL};
+    for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
+    lg_trainer *t = NULL;
+    CHECK_OK(lg_trainer_create(&t, &c));
+    if (!t) return 0;
+    lg_train_stats st;
+    for (int i = 0; i < 3; i++) CHECK_OK(lg_trainer_step(t, &st));
+    size_t bytes = lg_trainer_arena_bytes(t);
+    lg_trainer_free(t);
+    return bytes;
+}
+
+static void test_d_update_releases_g_intermediates(void) {
+    size_t one = deep_g_arena(1), eight = deep_g_arena(8);
+    CHECK(one > 0 && eight < one + one / 4, "step arena: G depth 1 %zu bytes, depth 8 %zu (want under "
+          "1.25x: D's update reuses G's 7 more (4096, 256) layers of 4 MB)", one, eight);
+}
+
 /* With G frozen (lr 0) the critic separates the fixed fakes from the ring:
  * the hinge D loss falls from ~2 (outputs near 0 at init) well below 1,
  * and D(x) ends above D(G(z)). With Wasserstein + clipping the critic's
@@ -1313,6 +1343,7 @@ int main(void) {
     LG_TEST_RUN(test_dis_schedule);
     LG_TEST_RUN(test_dis_schedule_trainer);
     LG_TEST_RUN(test_toy_run_deterministic);
+    LG_TEST_RUN(test_d_update_releases_g_intermediates);
     LG_TEST_RUN(test_d_loss_moves);
     LG_TEST_RUN(test_nonfinite_skip_and_diverge);
     LG_TEST_RUN(test_skip_restores_sn_state);

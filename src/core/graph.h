@@ -86,7 +86,9 @@ typedef struct lg_bn_sync {
 } lg_bn_sync;
 const lg_bn_sync *lg_ctx_bn_sync(const lg_ctx *ctx);
 
-/* Release tracking, for lg_grad without create_graph: between begin and
+/* Release tracking, for lg_grad without create_graph (and for a forward
+ * without a graph whose output alone is read again, as the trainer's fake
+ * batch for D): between begin and
  * end every tensor lg_new makes is recorded; lg_ctx_track_ref counts the
  * gradient slots that hold a tensor (any view of a block counts for the
  * block), and lg_ctx_track_sweep gives the arena back every recorded block

@@ -10,6 +10,7 @@
 #include "lipgan/cuda.h"
 #endif
 #include "lipgan/ops.h"
+#include "core/graph.h"
 #include "train/train_internal.h"
 
 /* ---- construction ---- */
@@ -434,7 +435,15 @@ lg_tensor *lg__train_d_loss(lg_trainer *t, lg_tensor *x, lg_tensor *z, lg_tensor
      * own update */
     int old = lg_ctx_set_grad_enabled(ctx, 0);
     int glu = lg_model_set_lip_update(t->g, 0);
+    /* nothing reads G's intermediates again: back to the arena (with equal
+     * batch sizes the D update, holding them, set the arena's size) */
+    int tracked = lg_ctx_track_begin(ctx);
     lg_tensor *fake = lg_model_forward(ctx, t->g, z, 1);
+    if (tracked) {
+        lg_ctx_track_ref(ctx, fake, 1);
+        lg_ctx_track_sweep(ctx);
+        lg_ctx_track_end(ctx);
+    }
     lg_model_set_lip_update(t->g, glu);
     lg_ctx_set_grad_enabled(ctx, old);
 
