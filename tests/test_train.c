@@ -668,22 +668,29 @@ static void log_hook(lg_trainer *t, const lg_train_stats *s, void *user) {
     r->finite &= isfinite(s->loss_d) && isfinite(s->loss_g) && s->skipped == 0;
 }
 
+/* c = the defaults, data.path = a fresh temp dir (into tmp) of n 8x8 IDX
+ * images, then sets (NULL-terminated key=value). */
+static void idx8_config(lg_config *c, char *tmp, size_t cap, int n, const char *const *sets) {
+    char a[600];
+    CHECK(tf_mkdtemp(tmp, cap) == 0, "mkdtemp");
+    CHECK(tf_write_idx_dir_sized(tmp, n, 8) == 0, "8x8 idx");
+    lg_config_default(c);
+    snprintf(a, sizeof a, "data.path=%s", tmp);
+    CHECK_OK(lg_config_set(c, a));
+    for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(c, sets[i]));
+}
+
 /* data.format idx is any IDX file, not only MNIST's 28x28: 8x8 images train
  * a CNN at their own size (the config used to assume 28, refusing the CNN
  * as "not a multiple of 8"), and a pad below the native size is refused by
  * the loader, naming the file. */
 static void test_idx_other_size(void) {
-    char tmp[64], a[600];
-    CHECK(tf_mkdtemp(tmp, sizeof tmp) == 0, "mkdtemp");
-    CHECK(tf_write_idx_dir_sized(tmp, 12, 8) == 0, "8x8 idx");
-    lg_config c;
-    lg_config_default(&c);
-    snprintf(a, sizeof a, "data.path=%s", tmp);
-    CHECK_OK(lg_config_set(&c, a));
+    char tmp[64];
     const char *sets[] = {"data.format=idx", "model.g.arch=cnn", "model.d.arch=cnn", "model.g.width=4",
                           "model.d.width=4", "model.z_dim=4", "train.steps=1", "train.n_dis=1", "train.batch_d=4",
                           "train.batch_g=4", "threads=1", "eval.every=0", NULL};
-    for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
+    lg_config c;
+    idx8_config(&c, tmp, sizeof tmp, 12, sets);
     CHECK_OK(lg_config_validate(&c));
     lg_trainer *t = NULL;
     CHECK_OK(lg_trainer_create(&t, &c));
@@ -772,19 +779,14 @@ static void test_bn_batch_refused(void) {
  * diverged at step 8 (all of seeds 1-3). With clipping, SN keeps such a
  * vector's previous value (lipschitz.h keep_zero): the run completes. */
 static void test_sn_clip_no_collapse(void) {
-    char tmp[64], a[600];
-    CHECK(tf_mkdtemp(tmp, sizeof tmp) == 0, "mkdtemp");
-    CHECK(tf_write_idx_dir_sized(tmp, 32, 8) == 0, "8x8 idx");
-    lg_config c;
-    lg_config_default(&c);
-    snprintf(a, sizeof a, "data.path=%s", tmp);
-    CHECK_OK(lg_config_set(&c, a));
+    char tmp[64];
     const char *sets[] = {"data.format=idx", "model.g.arch=resnet", "model.d.arch=resnet", "model.g.width=4",
                           "model.d.width=4", "model.z_dim=4", "loss=wasserstein", "lipschitz.d.sn=true",
                           "lipschitz.d.clip=0.01", "optim.g.lr=1e-2", "optim.d.kind=rmsprop", "optim.d.beta1=0",
                           "optim.d.lr=1e-2", "train.n_dis=2", "train.batch_d=4", "train.batch_g=4",
                           "train.steps=14", "threads=1", "eval.every=0", "seed=1", NULL};
-    for (int i = 0; sets[i]; i++) CHECK_OK(lg_config_set(&c, sets[i]));
+    lg_config c;
+    idx8_config(&c, tmp, sizeof tmp, 32, sets);
     lg_trainer *t = NULL;
     CHECK_OK(lg_trainer_create(&t, &c));
     if (!t) return;
