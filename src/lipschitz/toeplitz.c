@@ -97,8 +97,9 @@ lg_tensor *lg_toep_sigma_tensor(lg_ctx *ctx, lg_toep_state *st, lg_tensor *w, in
     int iters = update ? st->n_iter : (st->primed ? 0 : LG_SN_PRIME_ITERS);
     if (iters > 0) {
         size_t nws = be->conv_workspace(&g);
+        if (nws == 0) nws = 1;
         float *y = lg_ctx_scratch(ctx, nout);
-        float *ws = lg_ctx_scratch(ctx, nws ? nws : 1);
+        float *ws = lg_ctx_scratch(ctx, nws);
         if (!y || !ws) return NULL;
         for (int i = 0; i < iters; i++) { /* y <- T u / ||.||, u <- T^T y / ||.|| */
             be->conv2d(y, st->u, w->data, &g, ws);
@@ -106,7 +107,7 @@ lg_tensor *lg_toep_sigma_tensor(lg_ctx *ctx, lg_toep_state *st, lg_tensor *w, in
             be->conv2d_bwd_data(st->u, y, w->data, &g, ws);
             be->normalize(st->u, nin, st->eps);
         }
-        lg_ctx_scratch_release(ctx, ws, nws ? nws : 1);
+        lg_ctx_scratch_release(ctx, ws, nws);
         lg_ctx_scratch_release(ctx, y, nout);
         st->primed = 1;
     }

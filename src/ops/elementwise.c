@@ -29,15 +29,21 @@ static int broadcast_shape(const lg_tensor *a, const lg_tensor *b, int *ndim, in
 
 /* ---- unary ops: one kernel, one backward rule each ---- */
 
-static lg_tensor *unary(lg_ctx *ctx, const lg_op_def *def, lg_unary op, lg_tensor *x,
-                        float alpha) {
+/* over: y is written over x's memory (a view of it), see lg__relu_into */
+static lg_tensor *unary_op(lg_ctx *ctx, const lg_op_def *def, lg_unary op, lg_tensor *x,
+                           float alpha, int over) {
     LG_CHECK_IN(ctx, x);
-    lg_tensor *y = lg_new(ctx, x->ndim, x->shape);
+    lg_tensor *y = over ? lg_alias(ctx, x, x->ndim, x->shape) : lg_new(ctx, x->ndim, x->shape);
     if (!y) return NULL;
     BE(ctx)->unary(op, y->data, x->data, (size_t)x->numel, alpha);
     lg_node *n = lg_graph_record(ctx, def, y, 1, &x);
     if (n) n->fp[0] = alpha;
     return y;
+}
+
+static lg_tensor *unary(lg_ctx *ctx, const lg_op_def *def, lg_unary op, lg_tensor *x,
+                        float alpha) {
+    return unary_op(ctx, def, op, x, alpha, 0);
 }
 
 /* A non-recorded tensor computed from x: used for derivative factors whose
@@ -118,13 +124,7 @@ lg_tensor *lg_square(lg_ctx *ctx, lg_tensor *x) {
 lg_tensor *lg_sqrt(lg_ctx *ctx, lg_tensor *x) { return unary(ctx, &OP_SQRT, LG_U_SQRT, x, 0.0f); }
 lg_tensor *lg_relu(lg_ctx *ctx, lg_tensor *x) { return unary(ctx, &OP_RELU, LG_U_RELU, x, 0.0f); }
 lg_tensor *lg__relu_into(lg_ctx *ctx, lg_tensor *x) {
-    LG_CHECK_IN(ctx, x);
-    lg_tensor *y = lg_alias(ctx, x, x->ndim, x->shape);
-    if (!y) return NULL;
-    BE(ctx)->unary(LG_U_RELU, y->data, x->data, (size_t)x->numel, 0.0f);
-    lg_node *n = lg_graph_record(ctx, &OP_RELU, y, 1, &x);
-    if (n) n->fp[0] = 0.0f;
-    return y;
+    return unary_op(ctx, &OP_RELU, LG_U_RELU, x, 0.0f, 1);
 }
 lg_tensor *lg_leaky_relu(lg_ctx *ctx, lg_tensor *x, float alpha) {
     return unary(ctx, &OP_LRELU, LG_U_LRELU, x, alpha);
@@ -139,18 +139,22 @@ lg_tensor *lg_softplus(lg_ctx *ctx, lg_tensor *x) {
 
 /* ---- binary ops with broadcasting ---- */
 
-static lg_tensor *binary(lg_ctx *ctx, const lg_op_def *def, lg_binary op, lg_tensor *a,
-                         lg_tensor *b) {
+/* over: y is written over a's memory (a view of it; b must broadcast to
+ * a's shape), see lg__bias_into */
+static lg_tensor *binary_op(lg_ctx *ctx, const lg_op_def *def, lg_binary op, lg_tensor *a,
+                            lg_tensor *b, int over) {
     LG_CHECK_IN(ctx, a);
     LG_CHECK_IN(ctx, b);
     int ndim;
     int64_t shape[4];
-    if (!broadcast_shape(a, b, &ndim, shape)) {
-        char sa[64], sb[64];
+    char sa[64], sb[64];
+    if (!broadcast_shape(a, b, &ndim, shape))
         return lg_ctx_fail(ctx, LG_ERR_SHAPE, "%s: shapes %s and %s do not broadcast", def->name,
                            lg_shape_str(a, sa, sizeof sa), lg_shape_str(b, sb, sizeof sb));
-    }
-    lg_tensor *y = lg_new(ctx, ndim, shape);
+    if (over && (ndim != a->ndim || memcmp(shape, a->shape, (size_t)ndim * sizeof shape[0])))
+        return lg_ctx_fail(ctx, LG_ERR_SHAPE, "%s: bias %s does not broadcast to %s", def->name,
+                           lg_shape_str(b, sb, sizeof sb), lg_shape_str(a, sa, sizeof sa));
+    lg_tensor *y = over ? lg_alias(ctx, a, a->ndim, a->shape) : lg_new(ctx, ndim, shape);
     if (!y) return NULL;
     int64_t y4[4], a4[4], b4[4];
     lg_shape4(y, y4);
@@ -160,6 +164,11 @@ static lg_tensor *binary(lg_ctx *ctx, const lg_op_def *def, lg_binary op, lg_ten
     lg_tensor *src[2] = {a, b};
     lg_graph_record(ctx, def, y, 2, src);
     return y;
+}
+
+static lg_tensor *binary(lg_ctx *ctx, const lg_op_def *def, lg_binary op, lg_tensor *a,
+                         lg_tensor *b) {
+    return binary_op(ctx, def, op, a, b, 0);
 }
 
 /* Reduces a gradient to the shape of the input it belongs to. */
@@ -224,24 +233,8 @@ lg_tensor *lg_add_relu(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) {
     return binary(ctx, &OP_ADD_RELU, LG_B_ADD_RELU, a, b);
 }
 lg_tensor *lg__bias_into(lg_ctx *ctx, lg_tensor *y, lg_tensor *b, int relu) {
-    LG_CHECK_IN(ctx, y);
-    LG_CHECK_IN(ctx, b);
-    const lg_op_def *def = relu ? &OP_ADD_RELU : &OP_ADD;
-    int ndim;
-    int64_t shape[4], y4[4], b4[4];
-    char sy[64], sb[64];
-    if (!broadcast_shape(y, b, &ndim, shape) || ndim != y->ndim ||
-        memcmp(shape, y->shape, (size_t)ndim * sizeof shape[0]))
-        return lg_ctx_fail(ctx, LG_ERR_SHAPE, "%s: bias %s does not broadcast to %s", def->name,
-                           lg_shape_str(b, sb, sizeof sb), lg_shape_str(y, sy, sizeof sy));
-    lg_tensor *z = lg_alias(ctx, y, y->ndim, y->shape);
-    if (!z) return NULL;
-    lg_shape4(y, y4);
-    lg_shape4(b, b4);
-    BE(ctx)->binary(relu ? LG_B_ADD_RELU : LG_B_ADD, z->data, y4, y->data, y4, b->data, b4);
-    lg_tensor *src[2] = {y, b};
-    lg_graph_record(ctx, def, z, 2, src);
-    return z;
+    return relu ? binary_op(ctx, &OP_ADD_RELU, LG_B_ADD_RELU, y, b, 1)
+                : binary_op(ctx, &OP_ADD, LG_B_ADD, y, b, 1);
 }
 
 /* ReLU's backward as one recorded op (g and ref have one shape) */

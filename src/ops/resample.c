@@ -37,12 +37,13 @@ static lg_tensor *sumpool_adjoint(lg_ctx *ctx, lg_tensor *g, int64_t h, int64_t 
     lg_conv_geom geo = {(int)nc, 1, (int)h, (int)w, 1, 2, 2, 2, 0, (int)g->shape[2], (int)g->shape[3]};
     const lg_backend *be = lg_ctx_backend(ctx);
     size_t nws = be->conv_workspace(&geo);
+    if (nws == 0) nws = 1;
     float *ones = lg_ctx_scratch(ctx, 4); /* (1,1,2,2) */
-    float *ws = ones ? lg_ctx_scratch(ctx, nws ? nws : 1) : NULL;
+    float *ws = ones ? lg_ctx_scratch(ctx, nws) : NULL;
     if (!ws) return NULL;
     be->fill(ones, 1.0f, 4);
     be->conv2d_bwd_data(y->data, g->data, ones, &geo, ws);
-    lg_ctx_scratch_release(ctx, ws, nws ? nws : 1);
+    lg_ctx_scratch_release(ctx, ws, nws);
     lg_graph_record(ctx, &OP_SUMPOOL_ADJ, y, 1, &g);
     return y;
 }
