@@ -5,7 +5,10 @@
  * sum_to's plans (sum_to_plan, red2, the split block reduction, the
  * generic kernels), the per-channel (chunk, channel) walk and the apply
  * pass of batch norm and channel sums (cuda_bn.cu chan_plan_of,
- * k_chan_partial, k_chan_apply), and the vector upsample / sum pool
+ * k_chan_partial, k_chan_apply), the per-channel finish and coefficient
+ * kernels of synchronized batch norm's parts (k_bn_stats_finish,
+ * k_bn_sums_finish, k_bn_bwd_apply_coef, against the CPU backend's
+ * bn_stats, bn_bwd_sums, bn_bwd_apply), and the vector upsample / sum pool
  * (k_upsample2x_v, k_sumpool2x2_v), and the im2col + cuBLAS convolutions
  * (cuda_linalg.cu; the cuBLAS calls through a column-major reference, as
  * test_wino_emul.c does). Host code and the kernels' index
@@ -381,6 +384,184 @@ static void test_chan_walk(void) {
         check_chan(1 + rnd(20), 1 + rnd(40), 1 + rnd(700), (int)rnd(2));
     chan_plan big = chan_plan_of(1, 65536, 4, 1);
     CHECK(!big.ok, "more than 65535 channels must take the fallback (gridDim.y)");
+}
+
+/* ---- cuda_bn.cu: synchronized batch norm's parts (lgc_bn_stats,
+ * lgc_bn_bwd_sums, lgc_bn_bwd_apply) ---- */
+enum { CM_SUM, CM_STATS, CM_BWD };
+
+/* k_chan_partial: part (c, K, 2), block (k, ch)'s two sums (x and x^2, or
+ * dy and dy*(x - mean)); the visiting order is check_chan's business, the
+ * values are exact here */
+static void emul_chan_partial(double *part, int mode, const float *a, const float *b,
+                              const float *mean, const chan_plan *p) {
+    for (unsigned ch = 0; ch < p->c; ch++) {
+        const double mu = mode == CM_BWD ? (double)mean[ch] : 0.0;
+        for (unsigned k = 0; k < p->K; k++) {
+            const unsigned v0 = k * p->chunkv;
+            const unsigned v1 = p->cntv - v0 < p->chunkv ? p->cntv : v0 + p->chunkv;
+            double s0 = 0.0, s1 = 0.0;
+            for (unsigned v = v0; v0 < p->cntv && v < v1; v++) {
+                chan_walk w = walk_start(v, p->hwv);
+                size_t off = chan_off(&w, p->c, ch, p->hwv);
+                for (int e = 0; e < p->V; e++) {
+                    double u = (double)a[off * p->V + e];
+                    s0 += u;
+                    if (mode == CM_STATS) s1 += u * u;
+                    if (mode == CM_BWD) s1 += u * ((double)b[off * p->V + e] - mu);
+                }
+            }
+            part[((size_t)ch * p->K + k) * 2] = s0;
+            part[((size_t)ch * p->K + k) * 2 + 1] = s1;
+        }
+    }
+}
+
+/* k_bn_stats_finish */
+static void emul_bn_stats_finish(float *mean, float *m2, const double *part, unsigned c,
+                                 unsigned K, double cnt) {
+    for (unsigned ch = 0; ch < c; ch++) {
+        const double *p = part + (size_t)ch * K * 2;
+        double s = 0.0, q = 0.0;
+        for (unsigned k = 0; k < K; k++) {
+            s += p[2 * k];
+            q += p[2 * k + 1];
+        }
+        double mu = s / cnt;
+        double d2 = q - s * mu;
+        if (d2 < 0.0) d2 = 0.0;
+        mean[ch] = (float)mu;
+        m2[ch] = (float)d2;
+    }
+}
+
+/* k_bn_sums_finish */
+static void emul_bn_sums_finish(float *sdy, float *sdyx, const double *part, unsigned c,
+                                unsigned K) {
+    for (unsigned ch = 0; ch < c; ch++) {
+        const double *p = part + (size_t)ch * K * 2;
+        double s0 = 0.0, s1 = 0.0;
+        for (unsigned k = 0; k < K; k++) {
+            s0 += p[2 * k];
+            s1 += p[2 * k + 1];
+        }
+        sdy[ch] = (float)s0;
+        sdyx[ch] = (float)s1;
+    }
+}
+
+/* k_bn_bwd_apply_coef (bn_bwd_consts) into coef (c, 4) = (a, b, d, mean) */
+static void emul_bn_bwd_apply_coef(float *coef, const float *mean, const float *rstd,
+                                   const float *gamma, const float *sdy, const float *sdyx,
+                                   unsigned c, double cnt) {
+    for (unsigned ch = 0; ch < c; ch++) {
+        double rs = rstd[ch], g = gamma ? (double)gamma[ch] : 1.0;
+        double a = g * rs;
+        coef[4 * ch] = (float)a;
+        coef[4 * ch + 1] = (float)(-a * rs * rs * (double)sdyx[ch] / cnt);
+        coef[4 * ch + 2] = (float)(-a * (double)sdy[ch] / cnt);
+        coef[4 * ch + 3] = mean[ch];
+    }
+}
+
+/* k_chan_apply<AP_BWD>: y = c.x*a + c.y*(b - c.w) + c.z, the channel by
+ * the two fast divisions (without contraction to fma, as the CPU build:
+ * on the GPU an fma may round differently, test_backend_cuda's bar) */
+static void emul_apply_bwd(float *y, const float *a, const float *b, const float *coef,
+                           const chan_plan *p) {
+    fastdiv hd = fdiv_make(p->hwv), cd = fdiv_make(p->c);
+    for (unsigned i = 0; i < p->nv; i++) {
+        unsigned pl = fdiv_div(i, hd), ch = pl - fdiv_div(pl, cd) * cd.d;
+        const float *co = coef + 4 * ch;
+        for (int e = 0; e < p->V; e++) {
+            size_t j = (size_t)i * p->V + e;
+            y[j] = co[0] * a[j] + co[1] * (b[j] - co[3]) + co[2];
+        }
+    }
+}
+
+/* The three entries as the CUDA backend's fast path computes them against
+ * the CPU backend's: integer x and dy and a dyadic mean keep every sum
+ * exact, so mean, sdy, sdyx and dx must match bit for bit; m2 (q - s*mean
+ * against the CPU's two passes) to 2 float ulps. NaN in channel 0 of x
+ * when nan_ch0 (the mean and m2 stay NaN: the clamp must not eat it). */
+static void check_bn_parts(int64_t n, int64_t c, int64_t hw, int vec4, int nan_ch0) {
+    const lg_backend *cpu = lg_backend_cpu();
+    chan_plan p = chan_plan_of(n, c, hw, vec4);
+    CHECK(p.ok, "bn parts plan n%lld c%lld hw%lld refused", (long long)n, (long long)c,
+          (long long)hw);
+    if (!p.ok) return;
+    size_t total = (size_t)(n * c * hw), nc = (size_t)c;
+    float *x = malloc(total * sizeof *x), *dy = malloc(total * sizeof *dy);
+    float *dx = malloc(total * sizeof *dx), *dx_ref = malloc(total * sizeof *dx);
+    float *f = malloc(13 * nc * sizeof *f), *coef = malloc(4 * nc * sizeof *coef);
+    double *part = malloc((size_t)p.K * nc * 2 * sizeof *part);
+    float *mean = f, *m2 = f + nc, *mean_ref = f + 2 * nc, *m2_ref = f + 3 * nc;
+    float *sdy = f + 4 * nc, *sdyx = f + 5 * nc, *sdy_ref = f + 6 * nc, *sdyx_ref = f + 7 * nc;
+    float *dmean = f + 8 * nc, *rstd = f + 9 * nc, *gamma = f + 10 * nc, *gs = f + 11 * nc;
+    for (size_t i = 0; i < total; i++) x[i] = rint_val(), dy[i] = rint_val();
+    if (nan_ch0) x[total / 2 - (total / 2) % (size_t)(c * hw)] = NAN; /* channel 0 of an image */
+    for (int64_t k = 0; k < c; k++) {
+        dmean[k] = (float)((int)rnd(33) - 16) / 4.0f;
+        rstd[k] = 0.5f + (float)lg_test_rng_u64(&rng) / 18446744073709551616.0f;
+        gamma[k] = 0.5f + (float)lg_test_rng_u64(&rng) / 18446744073709551616.0f;
+    }
+    const double cnt = (double)(n * hw);
+    long bad = 0;
+
+    /* bn_stats */
+    emul_chan_partial(part, CM_STATS, x, NULL, NULL, &p);
+    emul_bn_stats_finish(mean, m2, part, p.c, p.K, cnt);
+    cpu->bn_stats(mean_ref, m2_ref, x, n, c, hw);
+    for (size_t k = 0; k < nc; k++) {
+        int nan_want = nan_ch0 && k == 0;
+        if (nan_want) {
+            bad += !(isnan(mean[k]) && isnan(m2[k]) && isnan(mean_ref[k]) && isnan(m2_ref[k]));
+            continue;
+        }
+        bad += memcmp(&mean[k], &mean_ref[k], sizeof(float)) != 0;
+        bad += !(fabsf(m2[k] - m2_ref[k]) <= 0x1p-22f * m2_ref[k]);
+    }
+    CHECK(bad == 0, "bn_stats n%lld c%lld hw%lld V%d K%u: %ld channels differ from the cpu's",
+          (long long)n, (long long)c, (long long)hw, p.V, p.K, bad);
+    if (nan_ch0) goto out; /* the rest wants finite values */
+
+    /* bn_bwd_sums */
+    emul_chan_partial(part, CM_BWD, dy, x, dmean, &p);
+    emul_bn_sums_finish(sdy, sdyx, part, p.c, p.K);
+    cpu->bn_bwd_sums(sdy_ref, sdyx_ref, dy, x, dmean, n, c, hw);
+    CHECK(!memcmp(sdy, sdy_ref, nc * sizeof(float)) && !memcmp(sdyx, sdyx_ref, nc * sizeof(float)),
+          "bn_bwd_sums n%lld c%lld hw%lld V%d K%u differs from the cpu's", (long long)n,
+          (long long)c, (long long)hw, p.V, p.K);
+
+    /* bn_bwd_apply with whole-batch sums of another size (as with more
+     * processes), gamma given and NULL */
+    for (size_t k = 0; k < 2 * nc; k++) gs[k] = (float)((int)rnd(2001) - 1000) * 0.37f;
+    for (int g = 0; g < 2; g++) {
+        const float *gm = g ? NULL : gamma;
+        emul_bn_bwd_apply_coef(coef, mean_ref, rstd, gm, gs, gs + nc, p.c, 3.0 * cnt + 1.0);
+        emul_apply_bwd(dx, dy, x, coef, &p);
+        cpu->bn_bwd_apply(dx_ref, dy, x, mean_ref, rstd, gm, gs, gs + nc, 3.0 * cnt + 1.0, n, c,
+                          hw);
+        CHECK(!memcmp(dx, dx_ref, total * sizeof(float)),
+              "bn_bwd_apply n%lld c%lld hw%lld V%d%s differs from the cpu's", (long long)n,
+              (long long)c, (long long)hw, p.V, g ? " gamma NULL" : "");
+    }
+out:
+    free(x), free(dy), free(dx), free(dx_ref), free(f), free(coef), free(part);
+}
+
+static void test_bn_parts(void) {
+    /* test_backend_cuda's shapes (the generator's 32x32 scaled down in n) */
+    static const int64_t cs[][3] = {{4, 3, 25},  {5, 7, 9},       {64, 32, 1},  {3, 5, 1},
+                                    {16, 64, 64}, {2, 3, 100003}, {7, 300, 36}, {8, 256, 1024},
+                                    {1, 1, 1},   {2, 1, 1}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        for (int v = 0; v < 2; v++) check_bn_parts(cs[i][0], cs[i][1], cs[i][2], v, 0);
+    check_bn_parts(4, 3, 25, 1, 1);
+    check_bn_parts(16, 5, 64, 1, 1);
+    for (int it = 0; it < 10; it++)
+        check_bn_parts(1 + rnd(20), 1 + rnd(40), 1 + rnd(700), (int)rnd(2), 0);
 }
 
 /* ---- cuda_elementwise.cu: sum_to (lgc_sum_to, sum_to_plan, red2, k_red2_*) ---- */
@@ -850,6 +1031,7 @@ int main(void) {
     LG_TEST_RUN(test_fastdiv);
     LG_TEST_RUN(test_binary_maps);
     LG_TEST_RUN(test_chan_walk);
+    LG_TEST_RUN(test_bn_parts);
     LG_TEST_RUN(test_sum_to_maps);
     LG_TEST_RUN(test_resample_maps);
     LG_TEST_RUN(test_im2col_maps);

@@ -11,8 +11,8 @@
  * The CUDA kernels have float4 fast paths for 16-byte-aligned buffers and
  * scalar paths otherwise: cases marked "+1" run on views one float into
  * their buffers, so both are compared. The generator's real sizes
- * ((128, 256, 32, 32) batch norm, bias add and its gradient, 16 -> 32
- * upsampling) are included. With LG_CUDA_PROFILE=1 in the environment the
+ * ((128, 256, 32, 32) batch norm and synchronized batch norm's parts,
+ * bias add and its gradient, 16 -> 32 upsampling) are included. With LG_CUDA_PROFILE=1 in the environment the
  * whole run goes through the profiling table, and test_profile checks its
  * report.
  *
@@ -685,6 +685,88 @@ static void test_bn_case(int64_t n, int64_t c, int64_t hw, size_t off) {
     pb_free(&mean), pb_free(&rstd), pb_free(&dyb), pb_free(&dxb), pb_free(&dg), pb_free(&db);
 }
 
+/* Synchronized batch norm's parts (bn_stats, bn_bwd_sums, bn_bwd_apply):
+ * each entry on the same inputs on both backends (bn_bwd_sums with the
+ * CPU's mean, bn_bwd_apply with whole-batch sums and a count larger than
+ * this slice's, as another process would add), run-to-run bits on the
+ * CUDA side. gamma NULL (= 1) when no_gamma. */
+static void test_bn_parts_case(int64_t n, int64_t c, int64_t hw, size_t off, int no_gamma) {
+    size_t nx = (size_t)(n * c * hw), nc = (size_t)c;
+    char what[64];
+    snprintf(what, sizeof what, "n %lld c %lld hw %lld%s%s", (long long)n, (long long)c,
+             (long long)hw, off ? " +1" : "", no_gamma ? " gamma 1" : "");
+    pbuf xb, dyb, dxb;
+    pbuf x = pb_rand_at(&xb, off, nx, -1.5f, 2.5f), dy = pb_rand_at(&dyb, off, nx, -1, 1);
+    pbuf mean = pb_nan(nc), m2 = pb_nan(nc), sdy = pb_nan(nc), sdyx = pb_nan(nc);
+    for (int q = 0; q < 2; q++) B[q]->bn_stats(mean.d[q], m2.d[q], x.d[q], n, c, hw);
+    compare("bn_stats mean", what, &mean);
+    compare("bn_stats m2", what, &m2);
+    {
+        float *first = pb_get(&mean, 0), *first_m2 = pb_get(&m2, 0);
+        B[0]->fill(mean.d[0], NAN, nc);
+        B[0]->fill(m2.d[0], NAN, nc);
+        B[0]->bn_stats(mean.d[0], m2.d[0], x.d[0], n, c, hw);
+        check_same_bits("bn_stats mean", what, first, &mean);
+        check_same_bits("bn_stats m2", what, first_m2, &m2);
+        free(first), free(first_m2);
+    }
+    /* the CPU's mean on both, so only bn_bwd_sums differs */
+    float *hm = pb_get(&mean, 1);
+    B[0]->upload(mean.d[0], hm, nc);
+    free(hm);
+    for (int q = 0; q < 2; q++)
+        B[q]->bn_bwd_sums(sdy.d[q], sdyx.d[q], dy.d[q], x.d[q], mean.d[q], n, c, hw);
+    compare("bn_bwd_sums sdy", what, &sdy);
+    compare("bn_bwd_sums sdyx", what, &sdyx);
+    {
+        float *first = pb_get(&sdy, 0), *first_x = pb_get(&sdyx, 0);
+        B[0]->fill(sdy.d[0], NAN, nc);
+        B[0]->fill(sdyx.d[0], NAN, nc);
+        B[0]->bn_bwd_sums(sdy.d[0], sdyx.d[0], dy.d[0], x.d[0], mean.d[0], n, c, hw);
+        check_same_bits("bn_bwd_sums sdy", what, first, &sdy);
+        check_same_bits("bn_bwd_sums sdyx", what, first_x, &sdyx);
+        free(first), free(first_x);
+    }
+    /* the whole batch: 2.5 times this slice's count, sums of its size */
+    const double cnt = 2.5 * (double)(n * hw);
+    float *hs = malloc(2 * nc * sizeof(float));
+    lg_test_fill_uniform(&rng, hs, 2 * nc, -0.5f, 0.5f);
+    for (size_t i = 0; i < 2 * nc; i++) hs[i] *= (float)cnt;
+    pbuf gsdy = pb_host(hs, nc), gsdyx = pb_host(hs + nc, nc);
+    free(hs);
+    pbuf rstd = pb_rand(nc, 0.5f, 2.0f), gamma = pb_rand(nc, 0.5f, 1.5f);
+    pbuf dx = pb_nan_at(&dxb, off, nx);
+    for (int q = 0; q < 2; q++)
+        B[q]->bn_bwd_apply(dx.d[q], dy.d[q], x.d[q], mean.d[q], rstd.d[q],
+                           no_gamma ? NULL : gamma.d[q], gsdy.d[q], gsdyx.d[q], cnt, n, c, hw);
+    compare("bn_bwd_apply dx", what, &dx);
+    {
+        float *first = pb_get(&dx, 0);
+        B[0]->fill(dx.d[0], NAN, nx);
+        B[0]->bn_bwd_apply(dx.d[0], dy.d[0], x.d[0], mean.d[0], rstd.d[0],
+                           no_gamma ? NULL : gamma.d[0], gsdy.d[0], gsdyx.d[0], cnt, n, c, hw);
+        check_same_bits("bn_bwd_apply dx", what, first, &dx);
+        free(first);
+    }
+    pb_free(&xb), pb_free(&dyb), pb_free(&dxb), pb_free(&mean), pb_free(&m2), pb_free(&sdy);
+    pb_free(&sdyx), pb_free(&gsdy), pb_free(&gsdyx), pb_free(&rstd), pb_free(&gamma);
+}
+
+static void test_bn_parts(void) {
+    test_bn_parts_case(4, 3, 25, 0, 0);       /* odd hw: scalar loads */
+    test_bn_parts_case(5, 7, 9, 1, 1);        /* odd hw, unaligned, gamma NULL */
+    test_bn_parts_case(64, 32, 1, 0, 0);      /* (N, C): hw 1 */
+    test_bn_parts_case(3, 5, 1, 1, 0);        /* (N, C), unaligned */
+    test_bn_parts_case(16, 64, 64, 0, 0);     /* float4 loads */
+    test_bn_parts_case(16, 64, 64, 1, 0);     /* the same unaligned: scalar loads */
+    test_bn_parts_case(2, 3, 100003, 0, 1);   /* many chunks per channel, across images */
+    test_bn_parts_case(7, 300, 36, 0, 0);     /* more channels than threads per block */
+    test_bn_parts_case(128, 256, 16, 0, 0);   /* the generator's 4x4 ... */
+    test_bn_parts_case(128, 256, 1024, 0, 0); /* ... and 32x32 batch norms */
+    test_bn_parts_case(3, 70000, 1, 0, 0);    /* c > 65535: one block per channel */
+    test_bn_parts_case(2, 65536, 3, 1, 1);
+}
+
 static void test_bn(void) {
     test_bn_case(4, 3, 25, 0);
     test_bn_case(3, 5, 1, 0);
@@ -939,9 +1021,10 @@ static void test_profile(void) {
         return;
     }
     const char *r = lg_cuda_profile_report(0);
-    static const char *const need[] = {"bn_train",   "bn_bwd", "conv2d_bwd_weight",
-                                       "sum_to",     "upsample2x", "binary",
-                                       "not timed", "by entry and geometry"};
+    static const char *const need[] = {"bn_train",    "bn_bwd",       "bn_stats",
+                                       "bn_bwd_sums", "bn_bwd_apply", "conv2d_bwd_weight",
+                                       "sum_to",      "upsample2x",   "binary",
+                                       "not timed",   "by entry and geometry"};
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
         CHECK(strstr(r, need[i]) != NULL, "profile report lacks '%s'", need[i]);
     /* the first rows: header and the slowest entries */
@@ -974,6 +1057,7 @@ int main(void) {
     LG_TEST_RUN(test_reductions);
     LG_TEST_RUN(test_resample);
     LG_TEST_RUN(test_bn);
+    LG_TEST_RUN(test_bn_parts);
     LG_TEST_RUN(test_adam);
 #ifdef LG_HAVE_CUDA
     LG_TEST_RUN(test_cuda_extras);

@@ -3,6 +3,10 @@
  * second derivatives (G = sum(q * dL/dx0), differentiated w.r.t. every
  * input: the structure of a gradient penalty). Pass bar: normalized MSE
  * sum((a-b)^2)/sum(b^2) <= 1e-7 in fp32 (TF32 off).
+ * Batch norm (first order only: its backward has no backward rule) runs
+ * plain and synchronized (lg_ctx_set_bn_sync): world 1 with a copying
+ * gatherer, and world 2 with an emulated peer (peer_gather), its running
+ * statistics compared too.
  * Everything runs twice: convolutions through cuDNN (when it loads;
  * LG_REQUIRE_CUDNN=1 makes its absence a failure) and through im2col.
  * Skips (exit 0) without a device unless LG_REQUIRE_CUDA=1. */
@@ -38,6 +42,60 @@ typedef struct opspec {
 static lg_bn_state g_bn;
 static float g_bn_mean[8], g_bn_var[8];
 
+/* ---- synchronized batch norm's gatherers ---- */
+
+static lg_status gather_copy(const double *mine, double *all, size_t n, void *user) {
+    (void)user;
+    memcpy(all, mine, sizeof(double) * n);
+    return LG_OK;
+}
+
+/* World 2 in one thread: this process is rank 1, rank 0 a peer holding
+ * g_peer.x and g_peer.dy (each the shape of this process's x) whose rows the
+ * CPU backend computes from what has been gathered, as a real peer would
+ * send them: bn_stats in the forward, then bn_bwd_sums with the combined
+ * mean (Chan's update in rank order, as src/ops/batchnorm.c) in the
+ * backward. Two threads as two processes (tests/test_bn_sync.c) cannot
+ * share the CUDA backend: it has one stream and one per-channel scratch
+ * (lgc_chan_partial, lgc_chan_coef) per process, so one thread's partial
+ * sums could be overwritten by the other's between its passes. */
+#define PEER_MAX (32 * 8 * 32 * 32)
+static struct {
+    float x[PEER_MAX], dy[PEER_MAX];
+    int64_t n, c, hw;
+    int calls;         /* 0: the forward's gather is next, 1: the backward's */
+    float mean[8];     /* the whole batch's mean (c) after the forward */
+} g_peer;
+
+static lg_status gather_peer(const double *mine, double *all, size_t k, void *user) {
+    (void)user;
+    const lg_backend *cpu = lg_backend_cpu();
+    int64_t c = g_peer.c;
+    if (k != 1 + 2 * (size_t)c || g_peer.calls > 1)
+        return lg_error_set(LG_ERR_INVALID_ARG, "gather_peer: unexpected call (%zu values, call %d)",
+                            k, g_peer.calls);
+    float a[8], b[8];
+    if (g_peer.calls == 0)
+        cpu->bn_stats(a, b, g_peer.x, g_peer.n, c, g_peer.hw);
+    else
+        cpu->bn_bwd_sums(a, b, g_peer.dy, g_peer.x, g_peer.mean, g_peer.n, c, g_peer.hw);
+    all[0] = (double)(g_peer.n * g_peer.hw);
+    for (int64_t i = 0; i < c; i++) all[1 + i] = a[i], all[1 + c + i] = b[i];
+    memcpy(all + k, mine, sizeof(double) * k);
+    if (g_peer.calls == 0)
+        for (int64_t i = 0; i < c; i++) {
+            double cnt = 0, mu = 0;
+            for (int r = 0; r < 2; r++) {
+                double nr = all[(size_t)r * k], tot = cnt + nr;
+                mu += (all[(size_t)r * k + 1 + i] - mu) * nr / tot;
+                cnt = tot;
+            }
+            g_peer.mean[i] = (float)mu;
+        }
+    g_peer.calls++;
+    return LG_OK;
+}
+
 #define F(name, expr) static lg_tensor *name(lg_ctx *ctx, lg_tensor **in) { return (expr); }
 F(f_matmul, lg_matmul(ctx, in[0], in[1], 0, 0))
 F(f_matmul_tt, lg_matmul(ctx, in[0], in[1], 1, 1))
@@ -52,6 +110,15 @@ F(f_avg, lg_avgpool2x2(ctx, in[0]))
 F(f_sumpool, lg_sumpool2x2(ctx, in[0]))
 F(f_gsp, lg_global_sum_pool(ctx, in[0]))
 F(f_bn, lg_batchnorm(ctx, in[0], in[1], in[2], &g_bn, 1))
+static lg_tensor *f_bn_sync(lg_ctx *ctx, lg_tensor **in) {
+    lg_ctx_set_bn_sync(ctx, gather_copy, 1, NULL);
+    return lg_batchnorm(ctx, in[0], in[1], in[2], &g_bn, 1);
+}
+static lg_tensor *f_bn_sync2(lg_ctx *ctx, lg_tensor **in) {
+    lg_ctx_set_bn_sync(ctx, gather_peer, 2, NULL);
+    return lg_batchnorm(ctx, in[0], in[1], in[2], &g_bn, 1);
+}
+static int is_bn(op_fn f) { return f == f_bn || f == f_bn_sync || f == f_bn_sync2; }
 F(f_relu, lg_relu(ctx, in[0]))
 F(f_lrelu, lg_leaky_relu(ctx, in[0], 0.1f))
 F(f_tanh, lg_tanh(ctx, in[0]))
@@ -100,6 +167,14 @@ static const opspec OPS[] = {
     {"sumpool2x2 odd 3x3", f_sumpool, 1, {4}, {S4(1, 2, 3, 3)}, 1, 0},
     {"global_sum_pool", f_gsp, 1, {4}, {S4(3, 4, 5, 5)}, 1, 0},
     {"batchnorm train", f_bn, 3, {4, 1, 1}, {S4(4, 3, 5, 5), S4(3, 0, 0, 0), S4(3, 0, 0, 0)}, 0, 0},
+    {"batchnorm train (N,C)", f_bn, 3, {2, 1, 1}, {S4(6, 5, 0, 0), S4(5, 0, 0, 0), S4(5, 0, 0, 0)}, 0, 0},
+    /* synchronized: the backend's bn_stats, bn_bwd_sums, bn_bwd_apply */
+    {"batchnorm sync, world 1", f_bn_sync, 3, {4, 1, 1}, {S4(4, 3, 5, 5), S4(3, 0, 0, 0), S4(3, 0, 0, 0)}, 0, 0},
+    {"batchnorm sync (N,C), world 1", f_bn_sync, 3, {2, 1, 1}, {S4(6, 5, 0, 0), S4(5, 0, 0, 0), S4(5, 0, 0, 0)}, 0, 0},
+    {"batchnorm sync, world 2", f_bn_sync2, 3, {4, 1, 1}, {S4(4, 3, 5, 5), S4(3, 0, 0, 0), S4(3, 0, 0, 0)}, 0, 0},
+    {"batchnorm sync (N,C), world 2", f_bn_sync2, 3, {2, 1, 1}, {S4(6, 5, 0, 0), S4(5, 0, 0, 0), S4(5, 0, 0, 0)}, 0, 0},
+    /* float4 loads, several chunks per channel */
+    {"batchnorm sync (32,8,32,32), world 2", f_bn_sync2, 3, {4, 1, 1}, {S4(32, 8, 32, 32), S4(8, 0, 0, 0), S4(8, 0, 0, 0)}, 0, 0},
     {"relu", f_relu, 1, {3}, {S4(3, 5, 7, 0)}, 1, 0},
     {"leaky_relu", f_lrelu, 1, {3}, {S4(3, 5, 7, 0)}, 1, 0},
     {"tanh", f_tanh, 1, {2}, {S4(6, 9, 0, 0)}, 1, 0},
@@ -128,18 +203,32 @@ static const opspec OPS[] = {
 };
 
 
-/* Results of one backend: y, dL/din[i], dG/din[i] (host copies). */
+/* Results of one backend: y, dL/din[i], dG/din[i] (host copies); batch
+ * norm's running mean and variance after the step. */
 typedef struct result {
     float *y;
     size_t ny;
     float *g1[MAXIN], *g2[MAXIN];
     size_t n[MAXIN];
+    float run[16]; /* run_mean (8), run_var (8) */
 } result;
 
 static int run_on(const lg_backend *be, const opspec *op, float **host_in, uint64_t seed, result *r) {
     lg_ctx *ctx;
     if (lg_ctx_create(&ctx, be) != LG_OK) return -1;
-    if (op->f == f_bn) {  /* fresh running stats per backend */
+    if (op->f == f_bn_sync2) { /* the peer's half: other statistics, its own dy */
+        int64_t n = 1;
+        for (int d = 0; d < op->ndim[0]; d++) n *= op->shape[0][d];
+        LG_ASSERT(n <= PEER_MAX && op->shape[0][1] <= 8);
+        g_peer.n = op->shape[0][0];
+        g_peer.c = op->shape[0][1];
+        g_peer.hw = n / (g_peer.n * g_peer.c);
+        g_peer.calls = 0;
+        lg_test_rng prng = lg_test_rng_make(seed ^ 0x9ee7);
+        lg_test_fill_uniform(&prng, g_peer.x, (size_t)n, -0.5f, 2.5f);
+        lg_test_fill_uniform(&prng, g_peer.dy, (size_t)n, -1, 1);
+    }
+    if (is_bn(op->f)) {  /* fresh running stats per backend */
         for (int i = 0; i < 8; i++) g_bn_mean[i] = 0, g_bn_var[i] = 1;
         g_bn.run_mean = lg_buffer_alloc(be, 8);
         g_bn.run_var = lg_buffer_alloc(be, 8);
@@ -183,10 +272,17 @@ static int run_on(const lg_backend *be, const opspec *op, float **host_in, uint6
             lg_to_host(ctx, g2[i], r->g2[i]);
         }
     }
+    /* the peer's rows went into the forward and the backward */
+    CHECK(op->f != f_bn_sync2 || g_peer.calls == 2, "%s on %s: %d gathers, want 2", op->name,
+          be->name, g_peer.calls);
+    if (is_bn(op->f)) {
+        be->download(r->run, g_bn.run_mean, 8);
+        be->download(r->run + 8, g_bn.run_var, 8);
+    }
     rc = lg_ctx_status(ctx) == LG_OK ? 0 : -1;
 out:
     if (rc) fprintf(stderr, "  %s on %s failed: %s\n", op->name, be->name, lg_error_msg());
-    if (op->f == f_bn) {
+    if (is_bn(op->f)) {
         lg_buffer_free(be, g_bn.run_mean);
         lg_buffer_free(be, g_bn.run_var);
     }
@@ -221,6 +317,10 @@ static void test_ops(void) {
         CHECK(ok, "%s: a backend failed", op->name);
         if (ok) {
             double worst = gpu_test_nmse(rg.y, rc.y, rc.ny);
+            if (is_bn(op->f)) {
+                double er = gpu_test_nmse(rg.run, rc.run, 16);
+                if (er > worst) worst = er;
+            }
             for (int i = 0; i < op->nin; i++) {
                 double e1 = gpu_test_nmse(rg.g1[i], rc.g1[i], rc.n[i]);
                 if (e1 > worst) worst = e1;
@@ -229,7 +329,8 @@ static void test_ops(void) {
                     if (e2 > worst) worst = e2;
                 }
             }
-            printf("  %-48s worst nMSE %.2e (%s)\n", op->name, worst, op->order2 ? "fwd, d1, d2" : "fwd, d1");
+            printf("  %-48s worst nMSE %.2e (%s)\n", op->name, worst,
+                   op->order2 ? "fwd, d1, d2" : is_bn(op->f) ? "fwd, d1, running stats" : "fwd, d1");
             CHECK(worst <= NMSE_BAR, "%s: nMSE %.3e > %.0e", op->name, worst, NMSE_BAR);
         }
         result_free(&rc);

@@ -23,6 +23,15 @@
  * float resolution for any activation statistics (the CPU backend's two
  * passes agree to ~1e-16).
  *
+ * Synchronized batch norm (the table's bn_stats, bn_bwd_sums and
+ * bn_bwd_apply; src/ops/batchnorm.c combines the processes' values on the
+ * host between them) runs the same passes split in three: pass 1 and a
+ * finish kernel for each of the sums, pass 3 after a kernel that turns the
+ * whole batch's sums into the coefficients. bn_stats' m2 is q - s*mean in
+ * double from the same one read of x (the argument above). Traffic: x once
+ * (bn_stats), dy and x once (bn_bwd_sums), dy and x read and dx written
+ * (bn_bwd_apply).
+ *
  * Shapes beyond the fixed scratch (c > 65535, or 2^31 elements and more)
  * use the first version's one-block-per-channel kernels, kept below. */
 #include "cuda_internal.h"
@@ -206,18 +215,27 @@ __global__ void k_chan_apply(float *y, const float *a, const float *b, const flo
 
 /* ---- finish kernels: one thread per channel, partials in chunk order ---- */
 
+/* (s0, s1) = channel ch's K partial pairs added in chunk order (fixed, so
+ * the result does not depend on timing) */
+__device__ __forceinline__ void chan_partials_sum(const double *part, unsigned ch, unsigned K,
+                                                  double &s0, double &s1) {
+    const double *p = part + (size_t)ch * K * 2;
+    s0 = 0.0;
+    s1 = 0.0;
+    for (unsigned k = 0; k < K; k++) {
+        s0 += p[2 * k];
+        s1 += p[2 * k + 1];
+    }
+}
+
 __global__ void k_bn_train_finish(float *mean, float *rstd, float *run_mean, float *run_var,
                                   float4 *coef, const double *part, const float *gamma,
                                   const float *beta, unsigned c, unsigned K, double cnt,
                                   float eps, float momentum) {
     unsigned ch = blockIdx.x * blockDim.x + threadIdx.x;
     if (ch >= c) return;
-    const double *p = part + (size_t)ch * K * 2;
-    double s = 0.0, q = 0.0;
-    for (unsigned k = 0; k < K; k++) {
-        s += p[2 * k];
-        q += p[2 * k + 1];
-    }
+    double s, q;
+    chan_partials_sum(part, ch, K, s, q);
     double mu = s / cnt;
     double var = q / cnt - mu * mu; /* biased; NaN stays NaN */
     if (var < 0.0) var = 0.0;
@@ -250,12 +268,8 @@ __global__ void k_bn_bwd_finish(float *dgamma, float *dbeta, float4 *coef, const
                                 unsigned c, unsigned K, double cnt) {
     unsigned ch = blockIdx.x * blockDim.x + threadIdx.x;
     if (ch >= c) return;
-    const double *p = part + (size_t)ch * K * 2;
-    double sdy = 0.0, sdyx = 0.0; /* sum dy, sum dy*(x - mean) */
-    for (unsigned k = 0; k < K; k++) {
-        sdy += p[2 * k];
-        sdyx += p[2 * k + 1];
-    }
+    double sdy, sdyx; /* sum dy, sum dy*(x - mean) */
+    chan_partials_sum(part, ch, K, sdy, sdyx);
     double rs = rstd[ch];
     if (dbeta) dbeta[ch] = (float)sdy;
     if (dgamma) dgamma[ch] = (float)(sdyx * rs);
@@ -274,6 +288,62 @@ __global__ void k_chan_sum_finish(float *y, const double *part, unsigned c, unsi
     double s = 0.0;
     for (unsigned k = 0; k < K; k++) s += p[2 * k];
     y[ch] = (float)s;
+}
+
+/* bn_stats: mean (c) = s/cnt and m2 (c) = q - s*mean, sum of squared
+ * deviations, from the partials of x and x^2 */
+__global__ void k_bn_stats_finish(float *mean, float *m2, const double *part, unsigned c,
+                                  unsigned K, double cnt) {
+    unsigned ch = blockIdx.x * blockDim.x + threadIdx.x;
+    if (ch >= c) return;
+    double s, q;
+    chan_partials_sum(part, ch, K, s, q);
+    double mu = s / cnt;
+    double d2 = q - s * mu; /* sum (x - mu)^2 = q - 2 mu s + cnt mu^2; NaN stays NaN */
+    if (d2 < 0.0) d2 = 0.0;
+    mean[ch] = (float)mu;
+    m2[ch] = (float)d2;
+}
+
+/* bn_bwd_sums: sdy (c) and sdyx (c) = sum dy*(x - mean), from the partials */
+__global__ void k_bn_sums_finish(float *sdy, float *sdyx, const double *part, unsigned c,
+                                 unsigned K) {
+    unsigned ch = blockIdx.x * blockDim.x + threadIdx.x;
+    if (ch >= c) return;
+    double s0, s1;
+    chan_partials_sum(part, ch, K, s0, s1);
+    sdy[ch] = (float)s0;
+    sdyx[ch] = (float)s1;
+}
+
+/* The constants of dx = a*dy + b*(x - mean) + d for channel ch from the
+ * whole batch's sums (cnt values), in double and rounded once, exactly as
+ * the CPU backend's chan_bwd_apply: the apply passes then compute its float
+ * expression (up to nvcc contracting it into fmas). */
+struct bn_bwd_k {
+    float a, b, d, mu;
+};
+__device__ __forceinline__ bn_bwd_k bn_bwd_consts(const float *mean, const float *rstd,
+                                                  const float *gamma, const float *sdy,
+                                                  const float *sdyx, double cnt, size_t ch) {
+    double rs = rstd[ch], g = gamma ? (double)gamma[ch] : 1.0;
+    double a = g * rs;
+    bn_bwd_k k;
+    k.a = (float)a;
+    k.b = (float)(-a * rs * rs * (double)sdyx[ch] / cnt);
+    k.d = (float)(-a * (double)sdy[ch] / cnt);
+    k.mu = mean[ch];
+    return k;
+}
+
+/* bn_bwd_apply: coef[ch] = (a, b, d, mean) for k_chan_apply<AP_BWD> */
+__global__ void k_bn_bwd_apply_coef(float4 *coef, const float *mean, const float *rstd,
+                                    const float *gamma, const float *sdy, const float *sdyx,
+                                    unsigned c, double cnt) {
+    unsigned ch = blockIdx.x * blockDim.x + threadIdx.x;
+    if (ch >= c) return;
+    bn_bwd_k k = bn_bwd_consts(mean, rstd, gamma, sdy, sdyx, cnt, ch);
+    coef[ch] = make_float4(k.a, k.b, k.d, k.mu);
 }
 
 /* ---- host side ---- */
@@ -498,6 +568,101 @@ static void bn_bwd_per_channel(float *dx, float *dgamma, float *dbeta, const flo
     LGC_LAUNCHED();
 }
 
+/* Synchronized batch norm's parts, one block per channel: the CPU
+ * backend's formulas (two passes for m2), for the shapes above. */
+template <typename I>
+__global__ void k_bn_stats_pc(float *mean_out, float *m2_out, const float *x, I n, I c, I hw) {
+    I ch = blockIdx.x;
+    I cnt = n * hw;
+    double s = 0.0;
+    for (I r = threadIdx.x; r < cnt; r += blockDim.x) s += x[bn_index(r, ch, c, hw)];
+    double mean = block_sum_all<BN_THREADS>(s) / (double)cnt;
+    double q = 0.0;
+    for (I r = threadIdx.x; r < cnt; r += blockDim.x) {
+        double d = x[bn_index(r, ch, c, hw)] - mean;
+        q += d * d;
+    }
+    q = block_sum_all<BN_THREADS>(q);
+    if (threadIdx.x == 0) {
+        mean_out[ch] = (float)mean;
+        m2_out[ch] = (float)q;
+    }
+}
+
+template <typename I>
+__global__ void k_bn_bwd_sums_pc(float *sdy_out, float *sdyx_out, const float *dy, const float *x,
+                                 const float *mean, I n, I c, I hw) {
+    I ch = blockIdx.x;
+    I cnt = n * hw;
+    double mu = mean[ch], sdy = 0.0, sdyx = 0.0;
+    for (I r = threadIdx.x; r < cnt; r += blockDim.x) {
+        I i = bn_index(r, ch, c, hw);
+        double g = dy[i];
+        sdy += g;
+        sdyx += g * ((double)x[i] - mu);
+    }
+    sdy = block_sum_all<BN_THREADS>(sdy);
+    sdyx = block_sum_all<BN_THREADS>(sdyx);
+    if (threadIdx.x == 0) {
+        sdy_out[ch] = (float)sdy;
+        sdyx_out[ch] = (float)sdyx;
+    }
+}
+
+/* every thread derives its channel's constants (a few double operations)
+ * rather than going through the coefficient scratch, which holds 65536 */
+template <typename I>
+__global__ void k_bn_bwd_apply_pc(float *dx, const float *dy, const float *x, const float *mean,
+                                  const float *rstd, const float *gamma, const float *sdy,
+                                  const float *sdyx, double cnt_all, I n, I c, I hw) {
+    I ch = blockIdx.x;
+    I cnt = n * hw;
+    bn_bwd_k k = bn_bwd_consts(mean, rstd, gamma, sdy, sdyx, cnt_all, (size_t)ch);
+    for (I r = threadIdx.x; r < cnt; r += blockDim.x) {
+        I i = bn_index(r, ch, c, hw);
+        dx[i] = k.a * dy[i] + k.b * (x[i] - k.mu) + k.d;
+    }
+}
+
+static bool bn_index32(int64_t n, int64_t c, int64_t hw) {
+    return n * c * hw < (int64_t)INT32_MAX / 2;
+}
+
+static void bn_stats_per_channel(float *mean, float *m2, const float *x, int64_t n, int64_t c,
+                                 int64_t hw) {
+    if (bn_index32(n, c, hw))
+        k_bn_stats_pc<unsigned><<<(unsigned)c, BN_THREADS, 0, lgc_stream>>>(
+            mean, m2, x, (unsigned)n, (unsigned)c, (unsigned)hw);
+    else
+        k_bn_stats_pc<int64_t><<<(unsigned)c, BN_THREADS, 0, lgc_stream>>>(mean, m2, x, n, c, hw);
+    LGC_LAUNCHED();
+}
+
+static void bn_bwd_sums_per_channel(float *sdy, float *sdyx, const float *dy, const float *x,
+                                    const float *mean, int64_t n, int64_t c, int64_t hw) {
+    if (bn_index32(n, c, hw))
+        k_bn_bwd_sums_pc<unsigned><<<(unsigned)c, BN_THREADS, 0, lgc_stream>>>(
+            sdy, sdyx, dy, x, mean, (unsigned)n, (unsigned)c, (unsigned)hw);
+    else
+        k_bn_bwd_sums_pc<int64_t><<<(unsigned)c, BN_THREADS, 0, lgc_stream>>>(sdy, sdyx, dy, x,
+                                                                            mean, n, c, hw);
+    LGC_LAUNCHED();
+}
+
+static void bn_bwd_apply_per_channel(float *dx, const float *dy, const float *x,
+                                     const float *mean, const float *rstd, const float *gamma,
+                                     const float *sdy, const float *sdyx, double cnt, int64_t n,
+                                     int64_t c, int64_t hw) {
+    if (bn_index32(n, c, hw))
+        k_bn_bwd_apply_pc<unsigned><<<(unsigned)c, BN_THREADS, 0, lgc_stream>>>(
+            dx, dy, x, mean, rstd, gamma, sdy, sdyx, cnt, (unsigned)n, (unsigned)c,
+            (unsigned)hw);
+    else
+        k_bn_bwd_apply_pc<int64_t><<<(unsigned)c, BN_THREADS, 0, lgc_stream>>>(
+            dx, dy, x, mean, rstd, gamma, sdy, sdyx, cnt, n, c, hw);
+    LGC_LAUNCHED();
+}
+
 /* ---- the table's batch-norm entries ---- */
 
 void lgc_bn_train(float *y, float *mean, float *rstd, const float *x, const float *gamma,
@@ -551,6 +716,65 @@ void lgc_bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy, const f
     k_bn_bwd_finish<<<per_channel_grid(p.c), 128, 0, lgc_stream>>>(
         dgamma, dbeta, lgc_chan_coef, lgc_chan_partial, mean, rstd, gamma, p.c, p.K,
         (double)(n * hw));
+    LGC_LAUNCHED();
+    launch_apply<AP_BWD>(p, dx, dy, x);
+    LGC_LAUNCHED();
+}
+
+/* ---- synchronized batch norm's parts (backend.h) ---- */
+
+void lgc_bn_stats(float *mean, float *m2, const float *x, int64_t n, int64_t c, int64_t hw) {
+    if (c == 0) return;
+    if (n * hw == 0) {
+        /* the CPU's values over no elements: mean 0/0, an empty sum */
+        lgc_fill(mean, NAN, (size_t)c);
+        lgc_fill(m2, 0.0f, (size_t)c);
+        return;
+    }
+    chan_plan p = chan_plan_of(n, c, hw, lgc_aligned(x, 16));
+    if (!p.ok) {
+        bn_stats_per_channel(mean, m2, x, n, c, hw);
+        return;
+    }
+    launch_partial<CM_STATS>(p, x, nullptr, nullptr);
+    LGC_LAUNCHED();
+    k_bn_stats_finish<<<per_channel_grid(p.c), 128, 0, lgc_stream>>>(
+        mean, m2, lgc_chan_partial, p.c, p.K, (double)(n * hw));
+    LGC_LAUNCHED();
+}
+
+void lgc_bn_bwd_sums(float *sdy, float *sdyx, const float *dy, const float *x, const float *mean,
+                     int64_t n, int64_t c, int64_t hw) {
+    if (c == 0) return;
+    if (n * hw == 0) { /* empty sums (the other processes' still count) */
+        lgc_fill(sdy, 0.0f, (size_t)c);
+        lgc_fill(sdyx, 0.0f, (size_t)c);
+        return;
+    }
+    chan_plan p = chan_plan_of(n, c, hw, lgc_aligned(dy, 16) && lgc_aligned(x, 16));
+    if (!p.ok) {
+        bn_bwd_sums_per_channel(sdy, sdyx, dy, x, mean, n, c, hw);
+        return;
+    }
+    launch_partial<CM_BWD>(p, dy, x, mean);
+    LGC_LAUNCHED();
+    k_bn_sums_finish<<<per_channel_grid(p.c), 128, 0, lgc_stream>>>(sdy, sdyx, lgc_chan_partial,
+                                                                      p.c, p.K);
+    LGC_LAUNCHED();
+}
+
+void lgc_bn_bwd_apply(float *dx, const float *dy, const float *x, const float *mean,
+                      const float *rstd, const float *gamma, const float *sdy, const float *sdyx,
+                      double cnt, int64_t n, int64_t c, int64_t hw) {
+    if (n * c * hw == 0) return;
+    chan_plan p = chan_plan_of(n, c, hw,
+                               lgc_aligned(dx, 16) && lgc_aligned(dy, 16) && lgc_aligned(x, 16));
+    if (!p.ok) {
+        bn_bwd_apply_per_channel(dx, dy, x, mean, rstd, gamma, sdy, sdyx, cnt, n, c, hw);
+        return;
+    }
+    k_bn_bwd_apply_coef<<<per_channel_grid(p.c), 128, 0, lgc_stream>>>(
+        lgc_chan_coef, mean, rstd, gamma, sdy, sdyx, p.c, cnt);
     LGC_LAUNCHED();
     launch_apply<AP_BWD>(p, dx, dy, x);
     LGC_LAUNCHED();

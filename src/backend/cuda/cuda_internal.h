@@ -172,6 +172,14 @@ void lgc_bn_eval(float *y, const float *x, const float *gamma, const float *beta
 void lgc_bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy,
                 const float *x, const float *mean, const float *rstd,
                 const float *gamma, int64_t n, int64_t c, int64_t hw);
+/* synchronized batch norm's parts (backend.h bn_stats, bn_bwd_sums,
+ * bn_bwd_apply) */
+void lgc_bn_stats(float *mean, float *m2, const float *x, int64_t n, int64_t c, int64_t hw);
+void lgc_bn_bwd_sums(float *sdy, float *sdyx, const float *dy, const float *x,
+                     const float *mean, int64_t n, int64_t c, int64_t hw);
+void lgc_bn_bwd_apply(float *dx, const float *dy, const float *x, const float *mean,
+                      const float *rstd, const float *gamma, const float *sdy,
+                      const float *sdyx, double cnt, int64_t n, int64_t c, int64_t hw);
 /* y (c) = sums of x (a, c, b) over a and b; false: shape not served
  * (nothing queued), use another kernel. */
 bool lgc_chan_sum(float *y, const float *x, int64_t a, int64_t c, int64_t b);
