@@ -12,7 +12,7 @@ ARCH  := $(shell uname -m)-linux-gnu
 OBLAS_DIR := /usr/lib/$(ARCH)/openblas-openmp
 OBLAS_INC := /usr/include/$(ARCH)/openblas-openmp
 
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Iinclude -Isrc -I$(OBLAS_INC) -I/usr/include/cjson
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror=implicit-function-declaration -Wno-unused-parameter -fopenmp -Iinclude -Isrc -I$(OBLAS_INC) -I/usr/include/cjson
 LDLIBS := -L$(OBLAS_DIR) -Wl,-rpath,$(OBLAS_DIR) -lopenblas -llapacke -lcjson -lyaml -lpng -lz -lm -fopenmp -lpthread
 
 ifeq ($(SAN),1)

@@ -14,6 +14,7 @@
 #include "lg_test.h"
 #include "lipgan/classifier.h"
 #include "lipgan/eval.h"
+#include "lipgan/fileio.h"
 #include "lipgan/metrics.h"
 #include "lipgan/safetensors.h"
 
