@@ -33,6 +33,18 @@ extern "C" {
  * default stream. */
 void *lg_cuda_stream(void);
 
+/* Which GPU the backend runs on: device index modulo the number of visible
+ * ones (CUDA_VISIBLE_DEVICES decides which are visible; default 0). Call it
+ * before the backend's first use (lg_backend_cuda, lg_backend_get("cuda"));
+ * afterwards it is LG_ERR_INVALID_ARG unless it names the device already in
+ * use. The device is made current in the thread that first uses the
+ * backend: another thread that calls lipgan on cuda with a device other
+ * than 0 calls cudaSetDevice(lg_cuda_device()) first. lg_cuda_device():
+ * the device in use, -1 before a successful init. Under dist: mpi the
+ * trainer sets process i of a machine to index i. */
+lg_status lg_cuda_set_device(int index);
+int lg_cuda_device(void);
+
 /* Matrix-math precision of gemm and convolutions; storage, master weights,
  * reductions and everything else stay fp32:
  *   LG_CUDA_FP32 (default, the reference): exact fp32 FMA math, no tensor

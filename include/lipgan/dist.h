@@ -11,8 +11,11 @@
  * statistics, gathered from every process (synchronized batch norm,
  * lg_ctx_set_bn_sync); with `dist_sync_bn: false` each process uses its own
  * slice's (as PyTorch's DistributedDataParallel without SyncBatchNorm). Rank 0 alone writes logs, metrics, samples and
- * checkpoints; every process reads the checkpoint it resumes from. CPU
- * backend only for now.
+ * checkpoints; every process reads the checkpoint it resumes from.
+ * With device: cuda each process runs on one GPU (process i of a machine
+ * on GPU i modulo the GPUs it sees, lg_cuda_set_device) and the gradients
+ * travel through host memory for MPI, so the trainer takes its classic
+ * step there (a host sync per update, no CUDA graphs).
  *
  * The trainer calls lg_dist_init itself; a program embedding lipgan calls
  * lg_dist_finalize before it returns, or lg_dist_abort(code) on an error
@@ -47,6 +50,11 @@ int lg_dist_world(void);
 /* Processes of the run on this machine (1 when not distributed): the
  * trainer divides the cores among them when the config leaves `threads` 0. */
 int lg_dist_local_size(void);
+
+/* This process's index among those on its machine (0 when not
+ * distributed): with device: cuda, the trainer runs process i of a machine
+ * on its GPU i modulo the GPUs visible to it. */
+int lg_dist_local_rank(void);
 
 /* buf (n) = the mean over the processes of buf (n), the same bits on every
  * process (reduced onto rank 0, then broadcast). */

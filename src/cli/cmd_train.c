@@ -48,10 +48,11 @@ static void usage(FILE *f) {
             "steps eval.n samples are evaluated (eval.metrics: toy for 2-D toys, cfid,classes for\n"
             "Fashion-MNIST, is,fid,kid with eval.inception) and appended to metrics.jsonl.\n"
             "\n"
-            "Several processes (data-parallel, CPU): mpirun -np P lipgan train CONFIG --set dist=mpi;\n"
+            "Several processes (data-parallel): mpirun -np P lipgan train CONFIG --set dist=mpi;\n"
             "each process computes on 1/P of every batch (train.batch_d and batch_g must divide by P),\n"
             "the gradients are averaged, batch norm uses the whole batch's statistics\n"
-            "(dist_sync_bn), and rank 0 writes the run directory (lipgan/dist.h).\n"
+            "(dist_sync_bn), and rank 0 writes the run directory (lipgan/dist.h). With device: cuda,\n"
+            "process i of a machine runs on its GPU i (modulo the GPUs CUDA_VISIBLE_DEVICES shows).\n"
             "\n"
             "Progress line (every log.every steps): step, losses of D and G (gp: the gradient penalty\n"
             "term), D(x) and D(G(z)) (mean D output on real and fake data), then, when D has SN or\n"
@@ -204,12 +205,17 @@ int lg_cmd_train(int argc, char **argv) {
                 cfg_path, out, cfg.data.format, (long long)cfg.train.steps, cfg.model.g.arch,
                 cfg.model.d.arch, cfg.loss, cfg.device,
                 lg_dist_world() > 1 ? ", dist: mpi" : "");
+    char each[64];
+    if (!strcmp(cfg.device, "cuda")) /* lipgan/dist.h: process i of a machine on its GPU i */
+        snprintf(each, sizeof each, "a GPU each, by local rank");
+    else
+        snprintf(each, sizeof each, "%d CPU threads each", lg_trainer_threads(t));
     if (!quiet && lg_dist_world() > 1)
         fprintf(stderr,
-                "lipgan train: %d MPI processes (%d on this machine, %d CPU threads each), each "
+                "lipgan train: %d MPI processes (%d on this machine, %s), each "
                 "computing %d of the %d samples of a D update and %d of the %d of a G update; "
                 "batch norm by %s\n",
-                lg_dist_world(), lg_dist_local_size(), lg_trainer_threads(t),
+                lg_dist_world(), lg_dist_local_size(), each,
                 cfg.train.batch_d / lg_dist_world(), cfg.train.batch_d,
                 cfg.train.batch_g / lg_dist_world(), cfg.train.batch_g,
                 cfg.dist_sync_bn ? "the whole batch (dist_sync_bn)" : "each process's slice");

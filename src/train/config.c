@@ -142,7 +142,8 @@ static const lg_cfg_key k_keys[] = {
      "one machine); results are reproducible per count"},
     {"device", LG_CFG_ENUM, OFF(device), 0, 0, "cpu|cuda", "compute backend"},
     {"dist", LG_CFG_ENUM, OFF(dist), 0, 0, "none|mpi",
-     "mpi: data-parallel over the processes of mpirun -np P (cpu; batches split P ways)"},
+     "mpi: data-parallel over the processes of mpirun -np P (batches split P ways; on cuda, "
+     "process i of a machine on its GPU i modulo the GPUs)"},
     {"dist_sync_bn", LG_CFG_BOOL, OFF(dist_sync_bn), 0, 1, NULL,
      "dist: mpi: batch norm normalizes by the whole batch's statistics, gathered from every "
      "process (as one process would); false: by each process's own slice"},
@@ -822,11 +823,6 @@ lg_status lg_config_validate(const lg_config *c) {
         return lg_error_set(LG_ERR_INVALID_ARG, "data.path: required for data.format %s",
                             c->data.format);
     }
-    if (!strcmp(c->dist, "mpi") && strcmp(c->device, "cpu") != 0)
-        return lg_error_set(LG_ERR_INVALID_ARG,
-                            "dist: mpi runs on the cpu backend only (device: %s); set device: cpu "
-                            "or dist: none",
-                            c->device);
     if (strcmp(c->device, "cuda") != 0 && strcmp(c->cuda.precision, "fp32") != 0)
         return lg_error_set(LG_ERR_INVALID_ARG,
                             "cuda.precision: %s needs device: cuda (the cpu backend computes in "

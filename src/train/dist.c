@@ -11,7 +11,7 @@
 #ifdef LG_HAVE_MPI
 #include <mpi.h>
 
-static int g_rank, g_world = 1, g_local = 1, g_active;
+static int g_rank, g_world = 1, g_local = 1, g_local_rank, g_active;
 static int g_own; /* 1: lipgan called MPI_Init, so it finalizes too */
 
 /* LG_ERR_IO "dist: <what> failed: <MPI's reason>" */
@@ -47,6 +47,7 @@ lg_status lg_dist_init(int *rank, int *world) {
         if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL,
                                 &node) == MPI_SUCCESS) {
             MPI_Comm_size(node, &g_local);
+            MPI_Comm_rank(node, &g_local_rank);
             MPI_Comm_free(&node);
         }
         g_active = 1;
@@ -60,6 +61,7 @@ int lg_dist_active(void) { return g_active; }
 int lg_dist_rank(void) { return g_active ? g_rank : 0; }
 int lg_dist_world(void) { return g_active ? g_world : 1; }
 int lg_dist_local_size(void) { return g_active ? g_local : 1; }
+int lg_dist_local_rank(void) { return g_active ? g_local_rank : 0; }
 
 lg_status lg_dist_mean(float *buf, size_t n) {
     if (!g_active || g_world == 1) return LG_OK;
@@ -233,6 +235,7 @@ int lg_dist_active(void) { return 0; }
 int lg_dist_rank(void) { return 0; }
 int lg_dist_world(void) { return 1; }
 int lg_dist_local_size(void) { return 1; }
+int lg_dist_local_rank(void) { return 0; }
 lg_status lg_dist_mean(float *buf, size_t n) {
     (void)buf;
     (void)n;

@@ -27,7 +27,8 @@
  * computed, but flag_track clears their flag, so they are neither applied
  * nor counted and the networks end as the classic step leaves them.
  * SR-GAN's SVD needs host decisions between
- * updates and keeps the classic step (gradient clamping decides on the
+ * updates and dist: mpi averages gradients in host memory: both keep the
+ * classic step (gradient clamping decides on the
  * device, lg_gclamp_apply). The EMA of G is
  * updated on the device after G's update and undone by the flag; the G
  * graph is recorded again at ema.start, where copying turns into averaging. */
@@ -44,9 +45,14 @@
 /* The optimizers' step counters travel as floats: exact below 2^24. */
 #define LG_TS_MAX_T ((int64_t)1 << 24)
 
-static int needs_classic(const lg_trainer *t) {
+/* Why this config keeps the classic step on a device backend, or NULL. */
+static const char *needs_classic(const lg_trainer *t) {
     const lg_config *c = &t->cfg;
-    return c->lipschitz.d.sr_gamma > 0 || c->lipschitz.g.sr_gamma > 0;
+    if (c->lipschitz.d.sr_gamma > 0 || c->lipschitz.g.sr_gamma > 0)
+        return "SR-GAN's SVD decides on the host between updates";
+    /* MPI averages the gradients in host memory between backward and update */
+    if (t->world > 1) return "dist: mpi averages the gradients on the host";
+    return NULL;
 }
 
 /* Floats of gradient clamping's vectors (u0, u1, v0, v1) of one network. */
@@ -91,9 +97,8 @@ lg_status lg__train_dev_init(lg_trainer *t) {
         return LG_OK;
     }
     if (needs_classic(t)) {
-        snprintf(dv->info, sizeof dv->info,
-                 "%s: classic step (SR-GAN's SVD decides on the host between updates)",
-                 t->be->name);
+        snprintf(dv->info, sizeof dv->info, "%s: classic step (%s)", t->be->name,
+                 needs_classic(t));
         return LG_OK;
     }
     LG_TRY(alloc_buffers(t));
@@ -122,8 +127,8 @@ lg_status lg__trainer_set_step_mode(lg_trainer *t, int mode) {
     if (mode != 0 && mode != 1)
         return lg_error_set(LG_ERR_INVALID_ARG, "trainer: step mode %d is not 0 or 1", mode);
     if (mode == 1 && needs_classic(t))
-        return lg_error_set(LG_ERR_UNSUPPORTED,
-                            "trainer: this config needs the classic step (SR-GAN)");
+        return lg_error_set(LG_ERR_UNSUPPORTED, "trainer: this config needs the classic step (%s)",
+                            needs_classic(t));
     if (mode == 1) LG_TRY(alloc_buffers(t));
     drop_graphs(&t->dev);
     t->dev.mode = mode;

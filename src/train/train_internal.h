@@ -86,6 +86,8 @@ struct lg_trainer {
     float *nb;                 /* (batch_d, C, H, W) host: instance noise */
     float *zb;                 /* (max(batch_d, batch_g), z_dim) host: latent noise */
     float *eb;                 /* (batch_d) host: GP interpolation weights */
+    float *dist_grads;         /* (max(P_g, P_d)) host, dist: mpi only: a network's
+                                * gradients on their way through lg_dist_mean */
     float *flag;               /* (1) backend scalar for all_finite */
     lg_train_dev dev;          /* sync-free step and CUDA graphs (device backends) */
     float *state_bak;          /* (S_g + S_d) both networks' state before a step's

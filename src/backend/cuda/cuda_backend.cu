@@ -317,11 +317,10 @@ static const lg_backend g_cuda_backend = {
     lgc_cond_copy,
     lgc_flag_track,
     lgc_svd,
-    /* bn_stats, bn_bwd_sums, bn_bwd_apply: not offered (synchronized batch
-     * norm runs on the cpu backend only); explicit for -Wmissing-field-initializers */
-    nullptr,
-    nullptr,
-    nullptr,
+    /* synchronized batch norm's parts (cuda_bn.cu) */
+    lgc_bn_stats,
+    lgc_bn_bwd_sums,
+    lgc_bn_bwd_apply,
 };
 
 /* cuBLAS needs a user workspace so that it never allocates while a CUDA
@@ -329,6 +328,9 @@ static const lg_backend g_cuda_backend = {
 enum { LGC_BLAS_WS = 32 << 20 };
 
 static std::once_flag g_init_once;
+static int g_want_dev;      /* lg_cuda_set_device's index, before init */
+static int g_dev = -1;      /* the device init chose; -1 before init */
+static int g_dev_count;     /* devices visible at init */
 static lg_status g_init_status = LG_ERR_BACKEND;
 static char g_init_msg[512] = "cuda: not initialized";
 
@@ -346,9 +348,11 @@ static bool init_cuda(void) {
         return init_fail(LG_ERR_UNSUPPORTED,
                          "cuda: no usable CUDA device (%s); use the cpu backend",
                          e != cudaSuccess ? cudaGetErrorString(e) : "device count is 0");
-    int dev = 0;
+    /* lg_cuda_set_device's choice, modulo the visible devices (processes
+     * may outnumber GPUs; they then share) */
+    int dev = g_want_dev % count;
     cudaDeviceProp prop;
-    if ((e = cudaGetDevice(&dev)) != cudaSuccess ||
+    if ((e = cudaSetDevice(dev)) != cudaSuccess ||
         (e = cudaGetDeviceProperties(&prop, dev)) != cudaSuccess)
         return init_fail(LG_ERR_BACKEND, "cuda: cannot query the device: %s",
                          cudaGetErrorString(e));
@@ -397,9 +401,27 @@ static bool init_cuda(void) {
                          "the -gencode targets in the Makefile",
                          cudaGetErrorString(e));
     lg_cuda_clear_status();
+    g_dev = dev;
+    g_dev_count = count;
     g_init_status = LG_OK;
     return true;
 }
+
+extern "C" lg_status lg_cuda_set_device(int index) {
+    if (index < 0)
+        return lg_error_set(LG_ERR_INVALID_ARG, "cuda: device index %d is negative", index);
+    if (g_dev < 0) { /* before init (a failed init leaves g_dev at -1 too) */
+        g_want_dev = index;
+        return LG_OK;
+    }
+    if (index % g_dev_count == g_dev) return LG_OK;
+    return lg_error_set(LG_ERR_INVALID_ARG,
+                        "cuda: the backend already runs on device %d; lg_cuda_set_device(%d) "
+                        "must come before the first use of the cuda backend",
+                        g_dev, index);
+}
+
+extern "C" int lg_cuda_device(void) { return g_dev; }
 
 /* The table handed out: the plain one, or (LG_CUDA_PROFILE=1 at init) the
  * profiling wrappers around it, chosen once. */
