@@ -215,6 +215,7 @@ static void test_validate(void) {
         {{"ema.decay=0.9", "ema.start=50000", NULL}, "ema.start"},
         {{"cuda.precision=tf32", NULL}, "cuda.precision"},  /* device cpu */
         {{"cuda.precision=bf16", NULL}, "cuda.precision"},
+        {{"cuda.device=1", NULL}, "cuda.device"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         lg_config c;
@@ -233,10 +234,15 @@ static void test_validate(void) {
     CHECK_OK(lg_config_validate(&c));
     /* the cuda keys: defaults, accepted values, rejected ones */
     CHECK(!strcmp(c.cuda.precision, "fp32") && c.cuda.deterministic == 1 && c.cuda.benchmark == 1 &&
-              c.cuda.graph == 1,
-          "cuda defaults: precision %s deterministic %d benchmark %d graph %d", c.cuda.precision,
-          c.cuda.deterministic, c.cuda.benchmark, c.cuda.graph);
+              c.cuda.graph == 1 && c.cuda.device == 0,
+          "cuda defaults: precision %s deterministic %d benchmark %d graph %d device %d",
+          c.cuda.precision, c.cuda.deterministic, c.cuda.benchmark, c.cuda.graph, c.cuda.device);
     CHECK_OK(lg_config_set(&c, "device=cuda"));
+    CHECK_OK(lg_config_set(&c, "cuda.device=3"));
+    CHECK(c.cuda.device == 3, "cuda.device did not stick: %d", c.cuda.device);
+    CHECK(lg_config_set(&c, "cuda.device=-1") == LG_ERR_INVALID_ARG &&
+              strstr(lg_error_msg(), "cuda.device"),
+          "cuda.device -1 accepted or unclear message: %s", lg_error_msg());
     CHECK_OK(lg_config_set(&c, "cuda.precision=bf16"));
     CHECK_OK(lg_config_set(&c, "cuda.graph=false"));
     CHECK_OK(lg_config_validate(&c));

@@ -125,6 +125,7 @@ typedef struct lg_config {
     char dist[LG_CFG_STR_MAX];        /* none | mpi (lipgan/dist.h) */
     int dist_sync_bn;                 /* dist: batch norm by the whole batch's statistics */
     struct {                          /* only with device: cuda */
+        int device;                   /* GPU index (lg_cuda_set_device; + local rank under dist) */
         char precision[LG_CFG_STR_MAX]; /* fp32 | tf32 | bf16 matrix math (lipgan/cuda.h) */
         int deterministic;            /* deterministic convolution algorithms only */
         int benchmark;                /* choose algorithms by timing them (else heuristics) */

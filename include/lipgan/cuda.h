@@ -40,8 +40,8 @@ void *lg_cuda_stream(void);
  * use. The device is made current in the thread that first uses the
  * backend: another thread that calls lipgan on cuda with a device other
  * than 0 calls cudaSetDevice(lg_cuda_device()) first. lg_cuda_device():
- * the device in use, -1 before a successful init. Under dist: mpi the
- * trainer sets process i of a machine to index i. */
+ * the device in use, -1 before a successful init. The trainer sets the
+ * config's cuda.device, plus i for process i of a machine under dist: mpi. */
 lg_status lg_cuda_set_device(int index);
 int lg_cuda_device(void);
 

@@ -13,7 +13,7 @@
  * slice's (as PyTorch's DistributedDataParallel without SyncBatchNorm). Rank 0 alone writes logs, metrics, samples and
  * checkpoints; every process reads the checkpoint it resumes from.
  * With device: cuda each process runs on one GPU (process i of a machine
- * on GPU i modulo the GPUs it sees, lg_cuda_set_device) and the gradients
+ * on GPU cuda.device + i modulo the GPUs it sees, lg_cuda_set_device) and the gradients
  * travel through host memory for MPI, so the trainer takes its classic
  * step there (a host sync per update, no CUDA graphs).
  *
@@ -53,7 +53,7 @@ int lg_dist_local_size(void);
 
 /* This process's index among those on its machine (0 when not
  * distributed): with device: cuda, the trainer runs process i of a machine
- * on its GPU i modulo the GPUs visible to it. */
+ * on GPU cuda.device + i, modulo the GPUs visible to it. */
 int lg_dist_local_rank(void);
 
 /* buf (n) = the mean over the processes of buf (n), the same bits on every

@@ -52,7 +52,8 @@ static void usage(FILE *f) {
             "each process computes on 1/P of every batch (train.batch_d and batch_g must divide by P),\n"
             "the gradients are averaged, batch norm uses the whole batch's statistics\n"
             "(dist_sync_bn), and rank 0 writes the run directory (lipgan/dist.h). With device: cuda,\n"
-            "process i of a machine runs on its GPU i (modulo the GPUs CUDA_VISIBLE_DEVICES shows).\n"
+            "process i of a machine runs on GPU cuda.device + i (modulo the GPUs CUDA_VISIBLE_DEVICES\n"
+            "shows).\n"
             "\n"
             "Progress line (every log.every steps): step, losses of D and G (gp: the gradient penalty\n"
             "term), D(x) and D(G(z)) (mean D output on real and fake data), then, when D has SN or\n"
@@ -207,7 +208,7 @@ int lg_cmd_train(int argc, char **argv) {
                 lg_dist_world() > 1 ? ", dist: mpi" : "");
     char each[64];
     if (!strcmp(cfg.device, "cuda")) /* lipgan/dist.h: process i of a machine on its GPU i */
-        snprintf(each, sizeof each, "a GPU each, by local rank");
+        snprintf(each, sizeof each, "a GPU each, from cuda.device %d on", cfg.cuda.device);
     else
         snprintf(each, sizeof each, "%d CPU threads each", lg_trainer_threads(t));
     if (!quiet && lg_dist_world() > 1)

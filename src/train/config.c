@@ -143,10 +143,13 @@ static const lg_cfg_key k_keys[] = {
     {"device", LG_CFG_ENUM, OFF(device), 0, 0, "cpu|cuda", "compute backend"},
     {"dist", LG_CFG_ENUM, OFF(dist), 0, 0, "none|mpi",
      "mpi: data-parallel over the processes of mpirun -np P (batches split P ways; on cuda, "
-     "process i of a machine on its GPU i modulo the GPUs)"},
+     "process i of a machine on GPU cuda.device + i)"},
     {"dist_sync_bn", LG_CFG_BOOL, OFF(dist_sync_bn), 0, 1, NULL,
      "dist: mpi: batch norm normalizes by the whole batch's statistics, gathered from every "
      "process (as one process would); false: by each process's own slice"},
+    {"cuda.device", LG_CFG_INT, OFF(cuda.device), 0, 1023, NULL,
+     "cuda: the GPU, modulo the visible ones (CUDA_VISIBLE_DEVICES); under dist: mpi "
+     "process i of a machine takes cuda.device + i"},
     {"cuda.precision", LG_CFG_ENUM, OFF(cuda.precision), 0, 0, "fp32|tf32|bf16",
      "matrix math of gemm and convolutions on cuda (tf32/bf16: tensor cores, fp32 weights)"},
     {"cuda.deterministic", LG_CFG_BOOL, OFF(cuda.deterministic), 0, 1, NULL,
@@ -823,6 +826,10 @@ lg_status lg_config_validate(const lg_config *c) {
         return lg_error_set(LG_ERR_INVALID_ARG, "data.path: required for data.format %s",
                             c->data.format);
     }
+    if (strcmp(c->device, "cuda") != 0 && c->cuda.device != 0)
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "cuda.device: %d needs device: cuda; set cuda.device: 0 or device: cuda",
+                            c->cuda.device);
     if (strcmp(c->device, "cuda") != 0 && strcmp(c->cuda.precision, "fp32") != 0)
         return lg_error_set(LG_ERR_INVALID_ARG,
                             "cuda.precision: %s needs device: cuda (the cpu backend computes in "

@@ -239,9 +239,10 @@ lg_status lg_trainer_create(lg_trainer **out, const lg_config *cfg) {
     t->bg = c->train.batch_g / t->world;
     TRY(lg_loss_parse(c->loss, &t->loss));
 #ifdef LG_HAVE_CUDA
-    /* dist: process i of a machine on its GPU i (modulo the GPUs it sees);
-     * before the backend's first use, which makes the device current */
-    if (!strcmp(c->device, "cuda") && t->world > 1) TRY(lg_cuda_set_device(lg_dist_local_rank()));
+    /* cuda.device, and under dist process i of a machine on the i-th GPU
+     * from there (modulo the GPUs it sees); before the backend's first use,
+     * which makes the device current */
+    if (!strcmp(c->device, "cuda")) TRY(lg_cuda_set_device(c->cuda.device + lg_dist_local_rank()));
 #endif
     TRY(lg_backend_get(c->device, &t->be));
 #ifdef LG_HAVE_CUDA
