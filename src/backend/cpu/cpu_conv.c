@@ -96,7 +96,16 @@ static int wino_m(const lg_conv_geom *g) {
     if (!lg_cpu_wino_ok(g) || !((g->c >= 64 && g->oc >= 64) || g->c >= 128)) return 0;
     int64_t t2 = (int64_t)((g->h + 1) / 2) * ((g->w + 1) / 2);
     int64_t t4 = (int64_t)((g->h + 3) / 4) * ((g->w + 3) / 4);
-    return g->c >= 64 && g->oc >= 64 && 36 * t4 < 16 * t2 ? 4 : 2;
+    int m = g->c >= 64 && g->oc >= 64 && 36 * t4 < 16 * t2 ? 4 : 2;
+    /* Under 8 tiles in all, the Q GEMMs are nearly matrix-vector products
+     * bound by reading U, Q/9 times the weight's bytes: with large weights
+     * im2col wins (256->512 at 4x4, n 1/2/4: 0.65/0.44/0.76 ms against
+     * 1.20/1.21/1.40; n 8 even, n 16 Winograd 1.82 against 2.80), with
+     * 256x256 or smaller ones Winograd still does (256->256 8x8 n 1: 0.61
+     * against 0.77). */
+    int64_t tiles = (int64_t)g->n * (m == 4 ? t4 : t2);
+    if (tiles < 8 && (int64_t)g->c * g->oc > 65536) return 0;
+    return m;
 }
 
 size_t lg_cpu_conv_workspace(const lg_conv_geom *g) {
@@ -124,12 +133,14 @@ static void valid_cols(const lg_conv_geom *g, int kj, int *lo, int *hi) {
     *hi = h;
 }
 
-/* col (C*KH*KW, ldc), first OH*OW columns = patches of one sample x (C, H, W).
+/* col (C*KH*KW, ldc), first OH*OW columns = patches of one sample x (C, H, W),
+ * the rows of channels [c0, c1).
  * (memcpy/memset measured faster than plain loops here, even for 4-float rows.) */
-static void im2col(float *col, size_t ldc, const float *x, const lg_conv_geom *g) {
-    const int C = g->c, H = g->h, W = g->w, KH = g->kh, KW = g->kw;
+static void im2col_ch(float *col, size_t ldc, const float *x, const lg_conv_geom *g, int c0,
+                      int c1) {
+    const int H = g->h, W = g->w, KH = g->kh, KW = g->kw;
     const int S = g->stride, P = g->pad, OH = g->oh, OW = g->ow;
-    for (int c = 0; c < C; c++) {
+    for (int c = c0; c < c1; c++) {
         const float *xc = x + (size_t)c * H * W;
         for (int ki = 0; ki < KH; ki++) {
             for (int kj = 0; kj < KW; kj++) {
@@ -157,12 +168,18 @@ static void im2col(float *col, size_t ldc, const float *x, const lg_conv_geom *g
     }
 }
 
-/* dx (C, H, W) = adjoint of im2col applied to col (C*KH*KW, ldc). */
-static void col2im(float *dx, const float *col, size_t ldc, const lg_conv_geom *g) {
-    const int C = g->c, H = g->h, W = g->w, KH = g->kh, KW = g->kw;
+static void im2col(float *col, size_t ldc, const float *x, const lg_conv_geom *g) {
+    im2col_ch(col, ldc, x, g, 0, g->c);
+}
+
+/* dx (C, H, W) channels [c0, c1) = adjoint of im2col applied to their rows
+ * of col (C*KH*KW, ldc). */
+static void col2im_ch(float *dx, const float *col, size_t ldc, const lg_conv_geom *g, int c0,
+                      int c1) {
+    const int H = g->h, W = g->w, KH = g->kh, KW = g->kw;
     const int S = g->stride, P = g->pad, OH = g->oh, OW = g->ow;
-    memset(dx, 0, sizeof(float) * (size_t)C * H * W);
-    for (int c = 0; c < C; c++) {
+    if (c1 > c0) memset(dx + (size_t)c0 * H * W, 0, sizeof(float) * (size_t)(c1 - c0) * H * W);
+    for (int c = c0; c < c1; c++) {
         float *xc = dx + (size_t)c * H * W;
         for (int ki = 0; ki < KH; ki++) {
             for (int kj = 0; kj < KW; kj++) {
@@ -183,6 +200,10 @@ static void col2im(float *dx, const float *col, size_t ldc, const lg_conv_geom *
             }
         }
     }
+}
+
+static void col2im(float *dx, const float *col, size_t ldc, const lg_conv_geom *g) {
+    col2im_ch(dx, col, ldc, g, 0, g->c);
 }
 
 /* Copies samples [g0, g0+gc) of t (n, rows, ohw) into m (rows, gc*ohw) or back. */
@@ -220,7 +241,159 @@ static void thread_chunks(const conv_plan *p, int t, int T, int *c0, int *c1) {
     *c1 = (int)((int64_t)p->nchunk * (t + 1) / T);
 }
 
-/* ---- convolution ---- */
+/* ---- convolution ----
+ * Each pass runs its chunks in one OpenMP region of p.T threads (one chunk
+ * on one thread: on the calling thread). One image on several threads
+ * (the Toeplitz power iteration) is the one_* functions instead: every
+ * thread takes part of each phase, OpenBLAS single-threaded inside the
+ * region. A lone chunk in a region of one thread had OpenBLAS open a
+ * nested team while the pool's other thread still spun from the last
+ * region; the two competed for the cores, and such a conv took 3.2 ms in
+ * a training step against 0.3 ms alone (0.39 ms with
+ * OMP_WAIT_POLICY=passive). OpenBLAS threaded on the pool, outside any
+ * region, was no better in the step and 1.6x slower alone. */
+
+/* [*a, *b): part t of T of [0, n) */
+static void part_of(int n, int t, int T, int *a, int *b) {
+    *a = (int)((int64_t)n * t / T);
+    *b = (int)((int64_t)n * (t + 1) / T);
+}
+
+/* One image on thread t of T (inside their region; barriers are the
+ * region's): im2col split by channel, then rows of Y = W col split by
+ * output channel. */
+static void one_fwd(const conv_plan *p, const lg_conv_geom *g, float *y, const float *x,
+                    const float *w, float *ws, int t, int T) {
+    const size_t ld = p->ohw;
+    const float *B = x; /* a direct conv's column matrix is x itself */
+    int a, b;
+    if (!p->direct) {
+        part_of(g->c, t, T, &a, &b);
+        im2col_ch(ws, ld, x, g, a, b);
+#pragma omp barrier
+        B = ws;
+    }
+    part_of(g->oc, t, T, &a, &b);
+    if (b > a)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b - a, (int)ld, (int)p->ckk, 1.0f,
+                    w + (size_t)a * p->ckk, (int)p->ckk, B, (int)ld, 0.0f, y + (size_t)a * ld,
+                    (int)ld);
+}
+
+/* One image: input channels [a, b) per thread, their rows of dcol = W^T dY
+ * and their col2im (no barrier: nothing is shared). */
+static void one_bwd_data(const conv_plan *p, const lg_conv_geom *g, float *dx, const float *dy,
+                         const float *w, float *ws, int t, int T) {
+    const size_t ld = p->ohw, kk = (size_t)g->kh * g->kw;
+    int a, b;
+    part_of(g->c, t, T, &a, &b);
+    if (b <= a) return;
+    float *dst = p->direct ? dx + (size_t)a * ld : ws + (size_t)a * kk * ld;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)((size_t)(b - a) * kk), (int)ld,
+                g->oc, 1.0f, w + (size_t)a * kk, (int)p->ckk, dy, (int)ld, 0.0f, dst, (int)ld);
+    if (!p->direct) col2im_ch(dx, ws, ld, g, a, b);
+}
+
+/* One image: im2col split by channel, then rows of dW = dY col^T split by
+ * output channel (no partial sums: each row is one thread's). */
+static void one_bwd_weight(const conv_plan *p, const lg_conv_geom *g, float *dw, const float *x,
+                           const float *dy, float *ws, int t, int T) {
+    const size_t ld = p->ohw;
+    const float *B = x;
+    int a, b;
+    if (!p->direct) {
+        part_of(g->c, t, T, &a, &b);
+        im2col_ch(ws, ld, x, g, a, b);
+#pragma omp barrier
+        B = ws;
+    }
+    part_of(g->oc, t, T, &a, &b);
+    if (b > a)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b - a, (int)p->ckk, (int)ld, 1.0f,
+                    dy + (size_t)a * ld, (int)ld, B, (int)ld, 0.0f, dw + (size_t)a * p->ckk,
+                    (int)p->ckk);
+}
+
+/* one image and more than one thread: the one_* split */
+static int one_split(const lg_conv_geom *g) { return g->n == 1 && lg_cpu_nthreads() > 1; }
+
+/* Thread t of T: conv2d's chunks thread_chunks gives it. */
+static void fwd_part(const conv_plan *p, const lg_conv_geom *g, float *y, const float *x,
+                     const float *w, float *ws, int t, int T) {
+    const size_t oc = (size_t)g->oc, yss = oc * p->ohw;
+    float *col = ws + (size_t)t * p->slot, *tmp = col + p->col;
+    int c0, c1;
+    thread_chunks(p, t, T, &c0, &c1);
+    for (int ch = c0; ch < c1; ch++) {
+        int g0 = ch * p->G, gc = g->n - g0 < p->G ? g->n - g0 : p->G;
+        size_t ld;
+        const float *B = chunk_cols(p, col, x, g0, gc, g, &ld);
+        /* Y (OC, gc*OHW) = W (OC, CKK) B (CKK, gc*OHW) */
+        float *dst = gc == 1 ? y + (size_t)g0 * yss : tmp;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)oc, (int)ld, (int)p->ckk,
+                    1.0f, w, (int)p->ckk, B, (int)ld, 0.0f, dst, (int)ld);
+        if (gc > 1) scatter(y + (size_t)g0 * yss, tmp, gc, oc, p->ohw);
+    }
+}
+
+/* Thread t of T: conv2d_bwd_data's chunks. */
+static void bwd_data_part(const conv_plan *p, const lg_conv_geom *g, float *dx, const float *dy,
+                          const float *w, float *ws, int t, int T) {
+    const size_t oc = (size_t)g->oc, yss = oc * p->ohw, chw = (size_t)g->c * g->h * g->w;
+    float *col = ws + (size_t)t * p->slot, *tmp = col + p->col;
+    int c0, c1;
+    thread_chunks(p, t, T, &c0, &c1);
+    for (int ch = c0; ch < c1; ch++) {
+        int g0 = ch * p->G, gc = g->n - g0 < p->G ? g->n - g0 : p->G;
+        size_t ld = (size_t)gc * p->ohw;
+        const float *A = dy + (size_t)g0 * yss; /* dY (OC, gc*OHW) */
+        if (gc > 1) {
+            gather(tmp, A, gc, oc, p->ohw);
+            A = tmp;
+        }
+        /* dcol (CKK, gc*OHW) = W^T (CKK, OC) dY; a direct conv writes dx itself */
+        int in_place = p->direct && gc == 1;
+        float *dcol = in_place ? dx + (size_t)g0 * chw : col;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p->ckk, (int)ld, (int)oc, 1.0f,
+                    w, (int)p->ckk, A, (int)ld, 0.0f, dcol, (int)ld);
+        if (in_place) continue;
+        for (int j = 0; j < gc; j++) {
+            float *dxj = dx + (size_t)(g0 + j) * chw;
+            if (p->direct) {
+                for (int c = 0; c < g->c; c++)
+                    memcpy(dxj + (size_t)c * p->ohw, col + (size_t)c * ld + j * p->ohw,
+                           sizeof(float) * p->ohw);
+            } else {
+                col2im(dxj, col + (size_t)j * p->ohw, ld, g);
+            }
+        }
+    }
+}
+
+/* Thread t of T: conv2d_bwd_weight's chunks, summed into dw (t = 0) or
+ * its partial in parts. */
+static void bwd_weight_part(const conv_plan *p, const lg_conv_geom *g, float *dw, float *parts,
+                            const float *x, const float *dy, float *ws, int t, int T) {
+    const size_t oc = (size_t)g->oc, yss = oc * p->ohw, nw = oc * p->ckk;
+    float *col = ws + (size_t)t * p->slot, *tmp = col + p->col;
+    float *acc = t == 0 ? dw : parts + (size_t)(t - 1) * p->part;
+    int c0, c1;
+    thread_chunks(p, t, T, &c0, &c1);
+    if (c0 == c1) memset(acc, 0, sizeof(float) * nw);
+    for (int ch = c0; ch < c1; ch++) {
+        int g0 = ch * p->G, gc = g->n - g0 < p->G ? g->n - g0 : p->G;
+        size_t ld;
+        const float *B = chunk_cols(p, col, x, g0, gc, g, &ld);
+        const float *A = dy + (size_t)g0 * yss;
+        if (gc > 1) {
+            gather(tmp, A, gc, oc, p->ohw);
+            A = tmp;
+        }
+        /* dW (OC, CKK) += dY (OC, gc*OHW) B^T (gc*OHW, CKK) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)oc, (int)p->ckk, (int)ld, 1.0f,
+                    A, (int)ld, B, (int)ld, ch == c0 ? 0.0f : 1.0f, acc, (int)p->ckk);
+    }
+}
 
 void lg_cpu_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, float *ws) {
     int m = wino_m(g);
@@ -236,22 +409,17 @@ void lg_cpu_conv2d(float *y, const float *x, const float *w, const lg_conv_geom 
         memset(y, 0, sizeof(float) * g->n * yss);
         return;
     }
-#pragma omp parallel num_threads(p.T)
-    {
-        int t = omp_get_thread_num(), T = omp_get_num_threads(), c0, c1;
-        float *col = ws + (size_t)t * p.slot, *tmp = col + p.col;
-        thread_chunks(&p, t, T, &c0, &c1);
-        for (int ch = c0; ch < c1; ch++) {
-            int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
-            size_t ld;
-            const float *B = chunk_cols(&p, col, x, g0, gc, g, &ld);
-            /* Y (OC, gc*OHW) = W (OC, CKK) B (CKK, gc*OHW) */
-            float *dst = gc == 1 ? y + (size_t)g0 * yss : tmp;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)oc, (int)ld, (int)p.ckk,
-                        1.0f, w, (int)p.ckk, B, (int)ld, 0.0f, dst, (int)ld);
-            if (gc > 1) scatter(y + (size_t)g0 * yss, tmp, gc, oc, p.ohw);
-        }
+    if (one_split(g)) {
+#pragma omp parallel num_threads(lg_cpu_nthreads())
+        one_fwd(&p, g, y, x, w, ws, omp_get_thread_num(), omp_get_num_threads());
+        return;
     }
+    if (p.T == 1) {
+        fwd_part(&p, g, y, x, w, ws, 0, 1);
+        return;
+    }
+#pragma omp parallel num_threads(p.T)
+    fwd_part(&p, g, y, x, w, ws, omp_get_thread_num(), omp_get_num_threads());
 }
 
 void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
@@ -269,37 +437,17 @@ void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg
         memset(dx, 0, sizeof(float) * g->n * chw);
         return;
     }
-#pragma omp parallel num_threads(p.T)
-    {
-        int t = omp_get_thread_num(), T = omp_get_num_threads(), c0, c1;
-        float *col = ws + (size_t)t * p.slot, *tmp = col + p.col;
-        thread_chunks(&p, t, T, &c0, &c1);
-        for (int ch = c0; ch < c1; ch++) {
-            int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
-            size_t ld = (size_t)gc * p.ohw;
-            const float *A = dy + (size_t)g0 * yss; /* dY (OC, gc*OHW) */
-            if (gc > 1) {
-                gather(tmp, A, gc, oc, p.ohw);
-                A = tmp;
-            }
-            /* dcol (CKK, gc*OHW) = W^T (CKK, OC) dY; a direct conv writes dx itself */
-            int in_place = p.direct && gc == 1;
-            float *dcol = in_place ? dx + (size_t)g0 * chw : col;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p.ckk, (int)ld, (int)oc,
-                        1.0f, w, (int)p.ckk, A, (int)ld, 0.0f, dcol, (int)ld);
-            if (in_place) continue;
-            for (int j = 0; j < gc; j++) {
-                float *dxj = dx + (size_t)(g0 + j) * chw;
-                if (p.direct) {
-                    for (int c = 0; c < g->c; c++)
-                        memcpy(dxj + (size_t)c * p.ohw, col + (size_t)c * ld + j * p.ohw,
-                               sizeof(float) * p.ohw);
-                } else {
-                    col2im(dxj, col + (size_t)j * p.ohw, ld, g);
-                }
-            }
-        }
+    if (one_split(g)) {
+#pragma omp parallel num_threads(lg_cpu_nthreads())
+        one_bwd_data(&p, g, dx, dy, w, ws, omp_get_thread_num(), omp_get_num_threads());
+        return;
     }
+    if (p.T == 1) {
+        bwd_data_part(&p, g, dx, dy, w, ws, 0, 1);
+        return;
+    }
+#pragma omp parallel num_threads(p.T)
+    bwd_data_part(&p, g, dx, dy, w, ws, omp_get_thread_num(), omp_get_num_threads());
 }
 
 void lg_cpu_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
@@ -311,35 +459,28 @@ void lg_cpu_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const 
     }
     conv_plan p;
     conv_plan_make(&p, g);
-    const size_t oc = (size_t)g->oc, yss = oc * p.ohw, nw = oc * p.ckk;
+    const size_t oc = (size_t)g->oc, nw = oc * p.ckk;
     if (nw == 0) return;
     if (g->n == 0 || p.ohw == 0) {
         memset(dw, 0, sizeof(float) * nw);
         return;
     }
     float *parts = ws + (size_t)p.T * p.slot; /* (T-1, OC, CKK): threads 1.. */
+    if (one_split(g)) {
+#pragma omp parallel num_threads(lg_cpu_nthreads())
+        one_bwd_weight(&p, g, dw, x, dy, ws, omp_get_thread_num(), omp_get_num_threads());
+        return;
+    }
     int Tused = p.T;
+    if (p.T == 1) {
+        bwd_weight_part(&p, g, dw, parts, x, dy, ws, 0, 1);
+    } else {
 #pragma omp parallel num_threads(p.T)
-    {
-        int t = omp_get_thread_num(), T = omp_get_num_threads(), c0, c1;
+        {
+            int T = omp_get_num_threads();
 #pragma omp single
-        Tused = T;
-        float *col = ws + (size_t)t * p.slot, *tmp = col + p.col;
-        float *acc = t == 0 ? dw : parts + (size_t)(t - 1) * p.part;
-        thread_chunks(&p, t, T, &c0, &c1);
-        if (c0 == c1) memset(acc, 0, sizeof(float) * nw);
-        for (int ch = c0; ch < c1; ch++) {
-            int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
-            size_t ld;
-            const float *B = chunk_cols(&p, col, x, g0, gc, g, &ld);
-            const float *A = dy + (size_t)g0 * yss;
-            if (gc > 1) {
-                gather(tmp, A, gc, oc, p.ohw);
-                A = tmp;
-            }
-            /* dW (OC, CKK) += dY (OC, gc*OHW) B^T (gc*OHW, CKK) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)oc, (int)p.ckk, (int)ld,
-                        1.0f, A, (int)ld, B, (int)ld, ch == c0 ? 0.0f : 1.0f, acc, (int)p.ckk);
+            Tused = T;
+            bwd_weight_part(&p, g, dw, parts, x, dy, ws, omp_get_thread_num(), T);
         }
     }
     if (Tused > 1) {

@@ -44,6 +44,8 @@ int lg_cpu_wino_ok(const lg_conv_geom *g) {
 typedef struct wino_plan {
     int M, A, Q;    /* output tile side (2 or 4), input tile side M + 2, A*A */
     int T, G, nchunk;
+    int split;      /* 1: fewer samples than threads: one chunk of all of them, the
+                     * T threads splitting each phase (channels, Q positions) */
     int th, tw;     /* tile rows, tile columns */
     size_t P;       /* tiles per sample */
     size_t u;       /* floats of U (Q, OC, C); bwd_weight: one dU per thread */
@@ -72,6 +74,24 @@ static void wino_plan_make(wino_plan *p, const lg_conv_geom *g, int M, int cin, 
     p->tw = (g->w + M - 1) / M;
     p->P = (size_t)p->th * p->tw;
     lg_cpu_chunks ch = lg_cpu_chunks_make(g->n, p->P, WINO_COLS_MIN);
+    int nt = lg_cpu_nthreads();
+    /* Few tiles: every thread takes part in every phase of one chunk of all
+     * the samples (the Q GEMMs split between them) rather than a chunk
+     * each. With fewer samples than threads (one image: the Toeplitz power
+     * iteration) a chunk each left threads idle, and a lone thread ran
+     * OpenBLAS threaded on each small GEMM; with few tiles per chunk every
+     * thread read all of U for GEMMs a few columns wide. Measured on 2
+     * cores (OPENBLAS_CORETYPE=Haswell, conv2d, ms before -> after): n = 1
+     * 128->128 32x32 3.92 -> 0.53, 256->256 32x32 7.25 -> 1.88, 256->256
+     * 8x8 1.25 -> 0.61; 256->256 8x8 n 2 0.90 -> 0.63, n 64 7.85 -> 7.61.
+     * From about 512 tiles (2 threads) a chunk each was faster again
+     * (128->128 16x16 n 32: 4.30 against 4.53 split). */
+    p->split = g->n < nt || (size_t)g->n * p->P < (size_t)WINO_COLS_MIN * nt;
+    if (p->split) {
+        ch.G = g->n;
+        ch.nchunk = 1;
+        ch.T = nt;
+    }
     p->G = ch.G;
     p->nchunk = ch.nchunk;
     p->T = ch.T;
@@ -84,12 +104,20 @@ static void wino_plan_make(wino_plan *p, const lg_conv_geom *g, int M, int cin, 
     p->slot = p->v + p->m + p->tmp;
 }
 
-/* ws: (T, u) [U of conv2d/bwd_data; T partial dU of bwd_weight], then T slots. */
+/* ws: (T, u) [U of conv2d/bwd_data; T partial dU of bwd_weight], then T
+ * slots; split: u, then V, M (or Z) and T transform buffers. */
 size_t lg_cpu_wino_workspace(const lg_conv_geom *g, int m) {
     if (!lg_cpu_wino_ok(g)) return 0;
     wino_plan p;
     wino_plan_make(&p, g, m, g->c, g->oc);
+    if (p.split) return p.u + p.v + p.m + (size_t)p.T * p.tmp;
     return (size_t)p.T * (p.u + p.slot);
+}
+
+/* [*a, *b): part t of T of [0, n) */
+static void wino_part(int n, int t, int T, int *a, int *b) {
+    *a = (int)((int64_t)n * t / T);
+    *b = (int)((int64_t)n * (t + 1) / T);
 }
 
 /* ---- the transforms. The 1-D ones map in[k*is] to out[k*os]; the 2-D
@@ -258,14 +286,14 @@ static void load_row(float *dk, const float *xc, int iy, int H, int W, int off, 
  * that this pass vectorizes too, ran 1.2x slower on 256->3 convs.)
  * tmp: (2A, pw), pw = M*TW + 2. */
 WINO_INLINE void tiles_tf_m(const int M, const int grad, float *V, const float *x, int gc, int ch,
-                            int H, int W, const wino_plan *p, float *tmp) {
+                            int c0, int c1, int H, int W, const wino_plan *p, float *tmp) {
     const int A = M + 2, TH = p->th, TW = p->tw, pw = M * TW + 2;
     const int n = grad ? M : A, off = grad ? 0 : 1; /* tile side read, its offset */
     const int nt = grad ? M * TW : pw;              /* columns of d transformed */
     float *d = tmp;          /* (n, pw) */
     float *r = tmp + A * pw; /* (A, pw) */
     const size_t ld = (size_t)gc * p->P, cs = wino_qs((size_t)ch * ld); /* between the Q matrices */
-    for (int c = 0; c < ch; c++)
+    for (int c = c0; c < c1; c++)
         for (int j = 0; j < gc; j++) {
             const float *xc = x + ((size_t)j * ch + c) * H * W;
             for (int ty = 0; ty < TH; ty++) {
@@ -286,16 +314,17 @@ WINO_INLINE void tiles_tf_m(const int M, const int grad, float *V, const float *
         }
 }
 
-static void input_tf(float *V, const float *x, int gc, int cin, int H, int W, const wino_plan *p,
-                     float *tmp) {
-    if (p->M == 4) tiles_tf_m(4, 0, V, x, gc, cin, H, W, p, tmp);
-    else tiles_tf_m(2, 0, V, x, gc, cin, H, W, p, tmp);
+/* channels [c0, c1) of the cin */
+static void input_tf(float *V, const float *x, int gc, int cin, int c0, int c1, int H, int W,
+                     const wino_plan *p, float *tmp) {
+    if (p->M == 4) tiles_tf_m(4, 0, V, x, gc, cin, c0, c1, H, W, p, tmp);
+    else tiles_tf_m(2, 0, V, x, gc, cin, c0, c1, H, W, p, tmp);
 }
 
-static void grad_tf(float *Z, const float *dy, int gc, int oc, int H, int W, const wino_plan *p,
-                    float *tmp) {
-    if (p->M == 4) tiles_tf_m(4, 1, Z, dy, gc, oc, H, W, p, tmp);
-    else tiles_tf_m(2, 1, Z, dy, gc, oc, H, W, p, tmp);
+static void grad_tf(float *Z, const float *dy, int gc, int oc, int c0, int c1, int H, int W,
+                    const wino_plan *p, float *tmp) {
+    if (p->M == 4) tiles_tf_m(4, 1, Z, dy, gc, oc, c0, c1, H, W, p, tmp);
+    else tiles_tf_m(2, 1, Z, dy, gc, oc, c0, c1, H, W, p, tmp);
 }
 
 /* y (gc, COUT, H, W) = A^T m A of the tiles of gc samples, m = M (Q, COUT,
@@ -305,12 +334,12 @@ static void grad_tf(float *Z, const float *dy, int gc, int oc, int H, int W, con
  * then o (M*M, CB), which are scattered into y (tile by tile, the Q loads
  * far apart were the slowest part of F(4x4)'s pass in a profile).
  * tmp: (M*(A+M), WINO_CB). */
-WINO_INLINE void output_tf_m(const int M, float *y, const float *Mb, int gc, int cout, int H, int W,
-                             const wino_plan *p, float *tmp) {
+WINO_INLINE void output_tf_m(const int M, float *y, const float *Mb, int gc, int cout, int o0,
+                             int o1, int H, int W, const wino_plan *p, float *tmp) {
     const int A = M + 2, TW = p->tw;
     const size_t P = p->P, ld = (size_t)gc * P, cs = wino_qs((size_t)cout * ld);
     float *s = tmp, *o = tmp + M * A * WINO_CB;
-    for (int oc = 0; oc < cout; oc++) {
+    for (int oc = o0; oc < o1; oc++) {
         const float *mo = Mb + oc * ld;
         for (size_t c0 = 0; c0 < ld; c0 += WINO_CB) {
             int nb = ld - c0 < WINO_CB ? (int)(ld - c0) : WINO_CB;
@@ -337,10 +366,11 @@ WINO_INLINE void output_tf_m(const int M, float *y, const float *Mb, int gc, int
     }
 }
 
-static void output_tf(float *y, const float *Mb, int gc, int cout, int H, int W,
+/* output channels [o0, o1) */
+static void output_tf(float *y, const float *Mb, int gc, int cout, int o0, int o1, int H, int W,
                       const wino_plan *p, float *tmp) {
-    if (p->M == 4) output_tf_m(4, y, Mb, gc, cout, H, W, p, tmp);
-    else output_tf_m(2, y, Mb, gc, cout, H, W, p, tmp);
+    if (p->M == 4) output_tf_m(4, y, Mb, gc, cout, o0, o1, H, W, p, tmp);
+    else output_tf_m(2, y, Mb, gc, cout, o0, o1, H, W, p, tmp);
 }
 
 /* out (n, cout, H, W) = 3x3 pad-1 conv of in (n, cin, H, W). The kernel
@@ -354,6 +384,29 @@ static void wino_run(float *out, const float *in, const float *w, const lg_conv_
     const size_t ins = (size_t)cin * H * W, outs = (size_t)cout * H * W;
     float *U = ws; /* (Q, cout, cin), then the slots after T of them */
     const size_t us = wino_qs((size_t)cout * cin);
+    if (p.split) { /* all samples in one chunk; each phase split over the threads */
+        const size_t ld = (size_t)g->n * p.P;
+        const size_t vq = wino_qs((size_t)cin * ld), mq = wino_qs((size_t)cout * ld);
+        float *V = ws + p.u, *Mq = V + p.v;
+#pragma omp parallel num_threads(p.T)
+        {
+            int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
+            float *tmp = Mq + p.m + (size_t)t * p.tmp;
+            wino_part(cout, t, T, &a, &b);
+            filter_tf(M, U, us, w, C, a, b, cin, bwd);
+            wino_part(cin, t, T, &a, &b);
+            input_tf(V, in, g->n, cin, a, b, H, W, &p, tmp);
+#pragma omp barrier
+            wino_part(Q, t, T, &a, &b);
+            for (int q = a; q < b; q++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, (int)ld, cin, 1.0f,
+                            U + q * us, cin, V + q * vq, (int)ld, 0.0f, Mq + q * mq, (int)ld);
+#pragma omp barrier
+            wino_part(cout, t, T, &a, &b);
+            output_tf(out, Mq, g->n, cout, a, b, H, W, &p, tmp);
+        }
+        return;
+    }
 #pragma omp parallel num_threads(p.T)
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads();
@@ -367,12 +420,12 @@ static void wino_run(float *out, const float *in, const float *w, const lg_conv_
             int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
             size_t ld = (size_t)gc * p.P;
             size_t vq = wino_qs((size_t)cin * ld), mq = wino_qs((size_t)cout * ld);
-            input_tf(V, in + (size_t)g0 * ins, gc, cin, H, W, &p, tmp);
+            input_tf(V, in + (size_t)g0 * ins, gc, cin, 0, cin, H, W, &p, tmp);
             /* M[q] (cout, ld) = U[q] (cout, cin) V[q] (cin, ld) */
             for (int q = 0; q < Q; q++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, (int)ld, cin, 1.0f,
                             U + q * us, cin, V + q * vq, (int)ld, 0.0f, Mq + q * mq, (int)ld);
-            output_tf(out + (size_t)g0 * outs, Mq, gc, cout, H, W, &p, tmp);
+            output_tf(out + (size_t)g0 * outs, Mq, gc, cout, 0, cout, H, W, &p, tmp);
         }
     }
 }
@@ -400,6 +453,29 @@ void lg_cpu_wino_bwd_weight(float *dw, const float *x, const float *dy, const lg
     wino_plan_make(&p, g, m, g->c, g->oc);
     const int H = g->h, W = g->w, C = g->c, OC = g->oc, Q = p.Q;
     const size_t xs = (size_t)C * H * W, ys = (size_t)OC * H * W, us = wino_qs((size_t)OC * C);
+    if (p.split) { /* one dU; the transforms split by channel, the GEMMs by Q position */
+        const size_t ld = (size_t)g->n * p.P;
+        const size_t vq = wino_qs((size_t)C * ld), zq = wino_qs((size_t)OC * ld);
+        float *V = ws + p.u, *Z = V + p.v;
+#pragma omp parallel num_threads(p.T)
+        {
+            int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
+            float *tmp = Z + p.m + (size_t)t * p.tmp;
+            wino_part(C, t, T, &a, &b);
+            input_tf(V, x, g->n, C, a, b, H, W, &p, tmp);
+            wino_part(OC, t, T, &a, &b);
+            grad_tf(Z, dy, g->n, OC, a, b, H, W, &p, tmp);
+#pragma omp barrier
+            wino_part(Q, t, T, &a, &b);
+            for (int q = a; q < b; q++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C, (int)ld, 1.0f,
+                            Z + q * zq, (int)ld, V + q * vq, (int)ld, 0.0f, ws + q * us, C);
+#pragma omp barrier
+            wino_part(OC, t, T, &a, &b);
+            filter_adj(m, dw, ws, us, C, a, b);
+        }
+        return;
+    }
 #pragma omp parallel num_threads(p.T)
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads();
@@ -411,8 +487,8 @@ void lg_cpu_wino_bwd_weight(float *dw, const float *x, const float *dy, const lg
             int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
             size_t ld = (size_t)gc * p.P;
             size_t vq = wino_qs((size_t)C * ld), zq = wino_qs((size_t)OC * ld);
-            input_tf(V, x + (size_t)g0 * xs, gc, C, H, W, &p, tmp);
-            grad_tf(Z, dy + (size_t)g0 * ys, gc, OC, H, W, &p, tmp);
+            input_tf(V, x + (size_t)g0 * xs, gc, C, 0, C, H, W, &p, tmp);
+            grad_tf(Z, dy + (size_t)g0 * ys, gc, OC, 0, OC, H, W, &p, tmp);
             /* dU[q] (OC, C) += Z[q] (OC, ld) V[q]^T (ld, C) */
             for (int q = 0; q < Q; q++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C, (int)ld, 1.0f,
