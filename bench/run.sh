@@ -1,14 +1,25 @@
 #!/bin/sh
 # Side-by-side benchmark: lipgan vs PyTorch (same invocation, same machine).
 #   bench/run.sh [--iters N] [--train-iters N] [--sn] [--device cpu|cuda] [--unset-coretype]
-#                [--method M ...] [--d-width N] [--g-width N]
+#                [--method M ...] [--arch resnet|cnn] [--d-width N] [--g-width N]
 # Cases: ResNet D fwd+bwd (b64), G fwd+bwd (b128) (MODELS=0 skips them), and
 # one full training iteration (5 D steps b64 + 1 G step b128; TRAIN_ITER=0
 # skips it) per D Lipschitz method: --method sn|gp|sn_gp|toeplitz (repeat
 # it, or METHODS="sn gp sn_gp toeplitz"; default sn, the SN-GAN iteration;
 # see bench/torch_train_iter.py for what each runs on both sides).
+# --arch sets both networks of the iteration on BOTH sides: resnet (the
+# default, the SN-GAN ResNets) or cnn, the "standard CNN" of Miyato et al.
+# 2018 (lipgan: --set model.d.arch=cnn --set model.g.arch=cnn
+# --set model.d.width=64 --set model.g.width=64, its cnn default base width,
+# as bench_train_iter's config file sets the ResNets' 128 / 256; PyTorch:
+# torch_train_iter.py --arch cnn, DCNN / GCNN of torch_models.py). The model
+# cases (bench_models, torch_models.py) are always the ResNets.
 # --d-width / --g-width set D's / G's channels of the iteration on BOTH
-# sides (lipgan: model.d.width / model.g.width; default 128 / 256).
+# sides (lipgan: model.d.width / model.g.width; default 128 / 256; with
+# --arch cnn the base width ch, default 64 / 64).
+# The PyTorch side's parameter counts are printed ('# parameters D N G M');
+# they must equal lipgan's for the given arch and widths (bench_train_iter
+# does not print its own; bench/RESULTS.md, tenth session, has both sides').
 # On the CPU it also prints each side's peak resident memory for the
 # iteration (GNU time's maximum RSS of the process; skipped without
 # /usr/bin/time).
@@ -18,7 +29,7 @@
 set -e
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-args=""; iter_args=""; unset_ct=0; methods=""; lw=""; tw=""
+args=""; iter_args=""; unset_ct=0; methods=""; arch=resnet; dw=""; gw=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --unset-coretype) unset_ct=1 ;;
@@ -26,13 +37,24 @@ while [ $# -gt 0 ]; do
         --train-iters) iter_args="$iter_args --iters $2"; shift ;;
         --device) args="$args $1 $2"; iter_args="$iter_args $1 $2"; shift ;;
         --method) methods="$methods $2"; shift ;;
-        --d-width) lw="$lw --set model.d.width=$2"; tw="$tw --d-width $2"; shift ;;
-        --g-width) lw="$lw --set model.g.width=$2"; tw="$tw --g-width $2"; shift ;;
+        --arch) arch=$2; shift ;;
+        --d-width) dw=$2; shift ;;
+        --g-width) gw=$2; shift ;;
         *) args="$args $1" ;;
     esac
     shift
 done
 methods=${methods:-${METHODS:-sn}}
+# the iteration's networks: lipgan's --set list (lw) and torch's flags (tw)
+lw=""; tw=""
+case "$arch" in
+    resnet) ;;
+    cnn) lw="--set model.d.arch=cnn --set model.g.arch=cnn"; tw="--arch cnn"
+         dw=${dw:-64}; gw=${gw:-64} ;;
+    *) echo "bench/run.sh: unknown arch '$arch' (resnet, cnn)" >&2; exit 2 ;;
+esac
+[ -n "$dw" ] && lw="$lw --set model.d.width=$dw" && tw="$tw --d-width $dw"
+[ -n "$gw" ] && lw="$lw --set model.g.width=$gw" && tw="$tw --g-width $gw"
 # lipgan's config overrides per method (the same as METHOD_SETS in torch_train_iter.py)
 lipgan_sets() {
     case "$1" in
@@ -55,7 +77,7 @@ export OMP_NUM_THREADS=$threads
 make -s BUILD=$BUILD $BUILD/bench/bench_models $BUILD/bench/bench_train_iter >/dev/null
 have_torch=0
 if python3 -c "import torch" 2>/dev/null; then have_torch=1; else echo "# torch not installed: lipgan side only"; fi
-[ -n "$lw" ] && echo "# training iteration widths:$lw (lipgan) /$tw (torch)"
+[ -n "$lw" ] && echo "# training iteration networks: $lw (lipgan) / $tw (torch)"
 out=$(mktemp)
 if [ "${MODELS:-1}" = 1 ]; then
     $BUILD/bench/bench_models $args > "$out"
@@ -68,7 +90,7 @@ memcmd=""
 case "$iter_args" in *cuda*) ;; *) [ -x /usr/bin/time ] && memcmd="/usr/bin/time -q -f %M -o $mem" ;; esac
 if [ "${TRAIN_ITER:-1}" = 1 ]; then
     for m in $methods; do # both sides of one method back to back
-        echo "# method $m: lipgan $(lipgan_sets "$m")$lw" >&2
+        echo "# method $m: lipgan $(lipgan_sets "$m") $lw" >&2
         $memcmd $BUILD/bench/bench_train_iter $iter_args $(lipgan_sets "$m") $lw >> "$out"
         [ -n "$memcmd" ] && echo "mem lipgan $m $(tail -n 1 "$mem")" >> "$out"
         if [ "$have_torch" = 1 ]; then
@@ -78,6 +100,7 @@ if [ "${TRAIN_ITER:-1}" = 1 ]; then
     done
 fi
 rm -f "$mem"
+grep '^# parameters' "$out" || true # PyTorch's counts, one line per method
 [ -n "${KEEP_LOG:-}" ] && cp "$out" "$KEEP_LOG"
 # rows: the model cases by name, the iteration as "train_iter <method>" ($4)
 awk '

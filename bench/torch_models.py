@@ -2,6 +2,9 @@
 """PyTorch side of lipgan's benchmarks: the SN-GAN ResNet D and G of
 include/lipgan/model.h (thesis figs. 5.3-5.4), timed the same way as
 bench/bench_models.c. Prints one line per case: `torch <case> <ms>`.
+Also defines DCNN / GCNN, the "standard CNN" of Miyato et al. 2018 as
+lipgan builds it (arch cnn), for torch_train_iter.py --arch cnn; the cases
+timed here are the ResNets only.
 
   python3 bench/torch_models.py [--threads 2] [--iters 10] [--sn] [--device cpu|cuda]
                                 [--tf32] [--bf16] [--cudnn-default] [--no-benchmark]
@@ -95,6 +98,61 @@ class G(nn.Module):
     def forward(self, z):
         h = self.l(z).view(-1, self.ch, 4, 4)
         return torch.tanh(self.out(F.relu(self.b(self.blocks(h)))))
+
+
+class DCNN(nn.Module):
+    """The "standard CNN" discriminator of Miyato et al. 2018 as lipgan builds
+    it (src/models/model_cnn.c, arch cnn, base width ch): c0_0 conv3x3 s1 ch,
+    c0_1 conv4x4 s2 ch, c1_0 conv3x3 2ch, c1_1 conv4x4 s2 2ch, c2_0 conv3x3
+    4ch, c2_1 conv4x4 s2 4ch, c3_0 conv3x3 8ch (all pad 1, with biases),
+    each followed by LeakyReLU(lrelu); l = linear(4*4*8ch -> 1) with a bias
+    over the NCHW-flattened features. bn (lipgan model.d.bn, off by default):
+    BatchNorm2d between every conv but the first and its LeakyReLU, those
+    convs without bias. sn as maybe_sn, on every conv and the linear layer."""
+
+    def __init__(self, ch=64, c=3, sn=False, lrelu=0.1, bn=False, img=32):
+        super().__init__()
+        mult, ks = (1, 1, 2, 2, 4, 4, 8), (3, 4, 3, 4, 3, 4, 3)
+        layers, cin = [], c
+        for i, (m, k) in enumerate(zip(mult, ks)):
+            use_bn = bn and i > 0
+            layers.append(maybe_sn(nn.Conv2d(cin, m * ch, k, 2 if k == 4 else 1, 1, bias=not use_bn), sn))
+            if use_bn:
+                layers.append(nn.BatchNorm2d(m * ch))  # momentum 0.1, eps 1e-5 (lipgan's too)
+            layers.append(nn.LeakyReLU(lrelu))
+            cin = m * ch
+        self.convs = nn.Sequential(*layers)
+        b = img // 8
+        self.l = maybe_sn(nn.Linear(b * b * 8 * ch, 1), sn)
+
+    def forward(self, x):
+        return self.l(self.convs(x).flatten(1))
+
+
+class GCNN(nn.Module):
+    """The standard CNN generator as lipgan builds it (arch cnn, base width
+    ch, batch norm on as model.g.bn's default): l0 linear(z -> 4*4*8ch) with a
+    bias, reshape, bn0 + ReLU; dc1..dc3 ConvTranspose2d 4x4 s2 p1 (8ch ->
+    4ch -> 2ch -> ch, with biases, as lipgan's even before BN), each BN +
+    ReLU; c4 conv3x3 s1 p1 (ch -> c, bias), tanh. bn False: no BN layers."""
+
+    def __init__(self, ch=64, z=128, c=3, bn=True, img=32):
+        super().__init__()
+        self.ch, self.b = ch, img // 8
+        self.l = nn.Linear(z, self.b * self.b * 8 * ch)
+        self.bn0 = nn.BatchNorm2d(8 * ch) if bn else nn.Identity()
+        layers, cin = [], 8 * ch
+        for _ in range(3):
+            layers += [nn.ConvTranspose2d(cin, cin // 2, 4, 2, 1),
+                       nn.BatchNorm2d(cin // 2) if bn else nn.Identity(), nn.ReLU()]
+            cin //= 2
+        self.dcs = nn.Sequential(*layers)
+        self.out = nn.Conv2d(ch, c, 3, 1, 1)
+
+    def forward(self, z):
+        h = self.l(z).view(-1, 8 * self.ch, self.b, self.b)
+        h = self.dcs(F.relu(self.bn0(h)))
+        return torch.tanh(self.out(h))
 
 
 def add_precision_args(ap):

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """PyTorch side of the training-iteration benchmark: one CIFAR-10 GAN
 iteration (5 D updates at batch 64 + 1 G update at batch 128), Adam(2e-4, 0,
-0.9), the ResNets of bench/torch_models.py, with D's Lipschitz method chosen
+0.9), the networks of bench/torch_models.py chosen by --arch (resnet, the
+default: the SN-GAN ResNets D, G; cnn: the "standard CNN" of Miyato et al.
+2018 as lipgan builds it, DCNN, GCNN), with D's Lipschitz method chosen
 by --method (default sn: the SN-GAN iteration). Prints
 `torch train_iter <median ms> <method>` (`torch train_iter_compile ...` with
---compile) and '# ' detail lines, each ending with the method.
+--compile) and '# ' detail lines, each ending with the method (one of them
+gives the parameter counts of D and G, to check against lipgan's).
 
-  python3 bench/torch_train_iter.py [--method sn|gp|sn_gp|toeplitz] [--threads 2]
-      [--iters 5] [--warmup 3] [--d-width 128] [--g-width 256]
+  python3 bench/torch_train_iter.py [--arch resnet|cnn] [--method sn|gp|sn_gp|toeplitz]
+      [--threads 2] [--iters 5] [--warmup 3] [--d-width W] [--g-width W]
       [--device cpu|cuda] [--tf32] [--bf16] [--cudnn-default] [--no-benchmark]
       [--compile [--compile-mode MODE]]
 
@@ -23,7 +26,23 @@ passes them to bench_train_iter; METHOD_SETS below):
   toeplitz  hinge loss; every D conv divided by its true operator norm
             (thesis 4.1.2), the linear layer plain SN
             (--set lipschitz.d.sn=false --set lipschitz.d.toeplitz_k=1)
---d-width / --g-width: channels of D and G (lipgan: model.d.width, model.g.width).
+--d-width / --g-width: channels of D and G (lipgan: model.d.width, model.g.width);
+for resnet the channels (default 128 / 256, the config's), for cnn the base
+width ch (default 64 / 64, Miyato et al.'s and lipgan's cnn default).
+
+--arch cnn (lipgan: --set model.d.arch=cnn --set model.g.arch=cnn
+--set model.d.width=64 --set model.g.width=64; src/models/model_cnn.c):
+D: conv3x3 s1 ch, conv4x4 s2 ch, conv3x3 2ch, conv4x4 s2 2ch, conv3x3 4ch,
+conv4x4 s2 4ch, conv3x3 8ch (pad 1, biases), each LeakyReLU 0.1
+(model.d.lrelu), linear(4*4*8ch -> 1) with a bias; no batch norm (model.d.bn
+false). G: linear(z 128 -> 4*4*8ch) with a bias, BN + ReLU, three
+ConvTranspose2d 4x4 s2 p1 (8ch -> 4ch -> 2ch -> ch, biases) each BN + ReLU,
+conv3x3 (ch -> 3, bias), tanh; BN momentum 0.1, eps 1e-5 (both sides'
+defaults). SN covers every D layer (the seven convs and the linear one);
+Toeplitz every D conv (the 4x4 stride-2 ones at their stride and padding:
+the power iteration's conv_transpose2d maps the output back onto the input
+shape exactly), the linear layer plain SN, as lipgan's. Every method
+applies to both architectures.
 
 Power iterations as lipgan's trainer runs them (src/train/trainer.c): one per
 D update, in that update's first D call (lipgan runs D once over [real;
@@ -71,7 +90,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import parametrize
-from torch_models import D, G, add_precision_args, apply_precision, autocast
+from torch_models import D, G, DCNN, GCNN, add_precision_args, apply_precision, autocast
 
 # D's loss, Lipschitz method and penalty weight per --method
 METHODS = {
@@ -158,9 +177,18 @@ def main():
                          "parametrizations.spectral_norm (param, default with --compile)")
     ap.add_argument("--method", choices=sorted(METHODS), default="sn",
                     help="D's Lipschitz method (see the module doc); default sn")
-    ap.add_argument("--d-width", type=int, default=128, help="D channels (lipgan model.d.width)")
-    ap.add_argument("--g-width", type=int, default=256, help="G channels (lipgan model.g.width)")
+    ap.add_argument("--arch", choices=["resnet", "cnn"], default="resnet",
+                    help="both networks: the SN-GAN ResNets (default) or the standard CNN "
+                         "(lipgan model.{d,g}.arch)")
+    ap.add_argument("--d-width", type=int, default=None,
+                    help="D channels, cnn: base width (lipgan model.d.width; default resnet 128, cnn 64)")
+    ap.add_argument("--g-width", type=int, default=None,
+                    help="G channels, cnn: base width (lipgan model.g.width; default resnet 256, cnn 64)")
     a = ap.parse_args()
+    if a.d_width is None:
+        a.d_width = 128 if a.arch == "resnet" else 64
+    if a.g_width is None:
+        a.g_width = 256 if a.arch == "resnet" else 64
     torch.set_num_threads(a.threads)
     meth = METHODS[a.method]
     mt = f"; method {a.method}"  # ends every output line
@@ -168,17 +196,21 @@ def main():
     print(apply_precision(a) + f"; spectral norm {sn_impl}" +
           (f"; torch.compile mode {a.compile_mode}" if a.compile else "") +
           f"; loss {meth['loss']}, D {meth['lip'] or 'no'} normalization, gp lambda {meth['gp']:g}, "
-          f"widths D {a.d_width} G {a.g_width}" + mt, flush=True)
+          f"arch {a.arch}, widths D {a.d_width} G {a.g_width}" + mt, flush=True)
     torch.manual_seed(0)
     dev = a.device
     case = "train_iter_compile" if a.compile else "train_iter"
+    Dn, Gn = (D, G) if a.arch == "resnet" else (DCNN, GCNN)
     if meth["lip"] == "sn":
-        d = D(ch=a.d_width, sn=True if sn_impl == "hook" else "param").to(dev)
+        d = Dn(ch=a.d_width, sn=True if sn_impl == "hook" else "param").to(dev)
     elif meth["lip"] == "toeplitz":
-        d = toeplitz_d(D(ch=a.d_width).to(dev), sn_impl, dev)
+        d = toeplitz_d(Dn(ch=a.d_width).to(dev), sn_impl, dev)
     else:
-        d = D(ch=a.d_width).to(dev)
-    g = G(ch=a.g_width).to(dev)
+        d = Dn(ch=a.d_width).to(dev)
+    g = Gn(ch=a.g_width).to(dev)
+    npd, npg = (sum(p.numel() for p in n.parameters()) for n in (d, g))
+    print(f"# parameters D {npd} G {npg} (arch {a.arch}, widths D {a.d_width} G {a.g_width})" + mt,
+          flush=True)
     sn_mods = []  # (the _SpectralNorm module, its ParametrizationList) per SN layer
     toep_mods = [(m.parametrizations.weight[0], m.parametrizations.weight) for m in d.modules()
                  if hasattr(m, "parametrizations") and isinstance(m.parametrizations.weight[0], ToeplitzNorm)]
