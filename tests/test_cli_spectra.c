@@ -53,12 +53,12 @@ static double num(const cJSON *o, const char *k) {
 }
 
 static void test_json(void) {
-    /* the CLI's default --threads 1: the same sums, so the same iterates
-     * (a one-image conv splits its GEMM by rows over the threads) */
+    /* one thread on both sides: the same sums, so the same iterates (a
+     * one-image conv splits its GEMM by rows over the threads) */
     lg_cpu_set_threads(1);
     char args[1024], path[600];
     snprintf(path, sizeof path, "%s/ref/gp.safetensors", g_data);
-    snprintf(args, sizeof args, "spectra '%s' --json --input-size 6 --stride 2 --pad 1 --iters 3000",
+    snprintf(args, sizeof args, "spectra '%s' --json --threads 1 --input-size 6 --stride 2 --pad 1 --iters 3000",
              path);
     int rc = run_cli(args, 0, g_out, sizeof g_out);
     CHECK(rc == 0, "exit %d", rc);
