@@ -206,6 +206,10 @@ static void test_conv(void) {
         {3, 8, 16, 16, 8, 3, 3, 1, 1},  /* 16x16 discriminator-like */
         {1, 64, 5, 3, 65, 3, 3, 1, 1},  /* Winograd dispatch: odd sizes, batch 1 */
         {3, 130, 3, 4, 7, 3, 3, 1, 1},  /* Winograd dispatch: many inputs, few outputs */
+        /* one image, split over the threads (T > 1) */
+        {1, 6, 5, 7, 4, 1, 1, 1, 0},    /* direct 1x1 */
+        {1, 8, 8, 8, 6, 4, 4, 2, 1},    /* 4x4 stride 2: the standard CNN's downsampling */
+        {1, 260, 2, 2, 261, 3, 3, 1, 1}, /* under 8 tiles, large weights: im2col, not Winograd */
     };
     const int ng = (int)(sizeof geoms / sizeof geoms[0]);
     lg_test_rng r = lg_test_rng_make(3);
