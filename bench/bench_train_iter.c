@@ -148,6 +148,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_train_iter: %s\n", lg_error_msg());
         return 1;
     }
+    char mn[96];
+    method_name(&c, mn, sizeof mn);
+    /* the same line as torch_train_iter.py's, for bench/run.sh to compare */
+    printf("# parameters D %zu G %zu (lipgan); method %s\n",
+           lg_model_count_params(lg_trainer_discriminator(t)),
+           lg_model_count_params(lg_trainer_generator(t)), mn);
     lg_train_stats st;
     double *ms = malloc((size_t)(iters + warmup) * sizeof *ms);
     for (int i = 0; i < iters + warmup; i++) {
@@ -169,8 +175,6 @@ int main(int argc, char **argv) {
 #ifdef LG_HAVE_CUDA
     if (cuda && lg_cuda_profile_enabled()) printf("%s", lg_cuda_profile_report(iters));
 #endif
-    char mn[96];
-    method_name(&c, mn, sizeof mn);
     if (cuda) {
 #ifdef LG_HAVE_CUDA
         static const char *pn[] = {"fp32", "tf32", "bf16"};

@@ -17,9 +17,8 @@
 # --d-width / --g-width set D's / G's channels of the iteration on BOTH
 # sides (lipgan: model.d.width / model.g.width; default 128 / 256; with
 # --arch cnn the base width ch, default 64 / 64).
-# The PyTorch side's parameter counts are printed ('# parameters D N G M');
-# they must equal lipgan's for the given arch and widths (bench_train_iter
-# does not print its own; bench/RESULTS.md, tenth session, has both sides').
+# Both sides' parameter counts are printed ('# parameters D N G M'); a
+# method whose two sides differ gets a WARNING line.
 # On the CPU it also prints each side's peak resident memory for the
 # iteration (GNU time's maximum RSS of the process; skipped without
 # /usr/bin/time).
@@ -100,7 +99,11 @@ if [ "${TRAIN_ITER:-1}" = 1 ]; then
     done
 fi
 rm -f "$mem"
-grep '^# parameters' "$out" || true # PyTorch's counts, one line per method
+grep '^# parameters' "$out" || true # both sides' counts, one line per side and method
+# the two sides must build the same networks: the counts of a method agree
+awk '/^# parameters D / { k = $NF; v = $4 " " $6; if (k in seen && seen[k] != v)
+         printf "# WARNING: method %s: parameter counts differ (D G: %s against %s)\n", k, seen[k], v;
+       seen[k] = v }' "$out"
 [ -n "${KEEP_LOG:-}" ] && cp "$out" "$KEEP_LOG"
 # rows: the model cases by name, the iteration as "train_iter <method>" ($4)
 awk '
