@@ -85,7 +85,8 @@ static void wino_plan_make(wino_plan *p, const lg_conv_geom *g, int M, int cin, 
      * 128->128 32x32 3.92 -> 0.53, 256->256 32x32 7.25 -> 1.88, 256->256
      * 8x8 1.25 -> 0.61; 256->256 8x8 n 2 0.90 -> 0.63, n 64 7.85 -> 7.61.
      * From about 512 tiles (2 threads) a chunk each was faster again
-     * (128->128 16x16 n 32: 4.30 against 4.53 split). */
+     * (128->128 16x16 n 32: 4.30 against 4.53 split). Scaling that
+     * threshold with the thread count is a guess: only 2 cores measured. */
     p->split = g->n < nt || (size_t)g->n * p->P < (size_t)WINO_COLS_MIN * nt;
     if (p->split) {
         ch.G = g->n;
