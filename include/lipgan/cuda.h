@@ -34,7 +34,9 @@ extern "C" {
 void *lg_cuda_stream(void);
 
 /* Which GPU the backend runs on: device index modulo the number of visible
- * ones (CUDA_VISIBLE_DEVICES decides which are visible; default 0). Call it
+ * ones (CUDA_VISIBLE_DEVICES decides which are visible). Without it, the
+ * device current in the thread at the first use (0 unless the program
+ * called cudaSetDevice). Call it
  * before the backend's first use (lg_backend_cuda, lg_backend_get("cuda"));
  * afterwards it is LG_ERR_INVALID_ARG unless it names the device already in
  * use. The device is made current in the thread that first uses the

@@ -24,8 +24,10 @@
  * Threads and chunks of samples follow cpu_conv.c: one OpenMP region,
  * OpenBLAS single-threaded inside it, every output written by one thread
  * with a fixed order of operations (bwd_weight: per-thread partial sums
- * added in thread order), so results are fixed for a thread count. All
- * scratch is in ws, sized by lg_cpu_wino_workspace(). */
+ * added in thread order), so results are fixed for a thread count. With
+ * few tiles (the plan's split) the threads share one chunk instead: each
+ * phase split by channel or by Q position, bwd_weight one dU. All scratch
+ * is in ws, sized by lg_cpu_wino_workspace(). */
 #include <cblas.h>
 #include <omp.h>
 #include <string.h>
@@ -44,8 +46,9 @@ int lg_cpu_wino_ok(const lg_conv_geom *g) {
 typedef struct wino_plan {
     int M, A, Q;    /* output tile side (2 or 4), input tile side M + 2, A*A */
     int T, G, nchunk;
-    int split;      /* 1: fewer samples than threads: one chunk of all of them, the
-                     * T threads splitting each phase (channels, Q positions) */
+    int split;      /* 1: fewer samples than threads, or few tiles (wino_plan_make):
+                     * one chunk of all of them, the T threads splitting each phase
+                     * (channels, Q positions) */
     int th, tw;     /* tile rows, tile columns */
     size_t P;       /* tiles per sample */
     size_t u;       /* floats of U (Q, OC, C); bwd_weight: one dU per thread */

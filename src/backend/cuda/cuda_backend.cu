@@ -328,7 +328,7 @@ static const lg_backend g_cuda_backend = {
 enum { LGC_BLAS_WS = 32 << 20 };
 
 static std::once_flag g_init_once;
-static int g_want_dev;      /* lg_cuda_set_device's index, before init */
+static int g_want_dev = -1; /* lg_cuda_set_device's index, before init; -1: not called */
 static int g_dev = -1;      /* the device init chose; -1 before init */
 static int g_dev_count;     /* devices visible at init */
 static lg_status g_init_status = LG_ERR_BACKEND;
@@ -349,11 +349,17 @@ static bool init_cuda(void) {
                          "cuda: no usable CUDA device (%s); use the cpu backend",
                          e != cudaSuccess ? cudaGetErrorString(e) : "device count is 0");
     /* lg_cuda_set_device's choice, modulo the visible devices (processes
-     * may outnumber GPUs; they then share) */
-    int dev = g_want_dev % count;
+     * may outnumber GPUs; they then share), else the calling thread's
+     * current device (0 unless the program chose one) */
+    int dev = 0;
+    if (g_want_dev >= 0) {
+        dev = g_want_dev % count;
+        e = cudaSetDevice(dev);
+    } else {
+        e = cudaGetDevice(&dev);
+    }
     cudaDeviceProp prop;
-    if ((e = cudaSetDevice(dev)) != cudaSuccess ||
-        (e = cudaGetDeviceProperties(&prop, dev)) != cudaSuccess)
+    if (e != cudaSuccess || (e = cudaGetDeviceProperties(&prop, dev)) != cudaSuccess)
         return init_fail(LG_ERR_BACKEND, "cuda: cannot query the device: %s",
                          cudaGetErrorString(e));
     if (prop.major < 9) {
