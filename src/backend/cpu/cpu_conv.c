@@ -259,21 +259,38 @@ static void part_of(int n, int t, int T, int *a, int *b) {
     *b = (int)((int64_t)n * (t + 1) / T);
 }
 
-/* One image on thread t of T (inside their region; barriers are the
- * region's): im2col split by channel, then rows of Y = W col split by
- * output channel. */
-static void one_fwd(const conv_plan *p, const lg_conv_geom *g, float *y, const float *x,
-                    const float *w, float *ws, int t, int T) {
-    const size_t ld = p->ohw;
-    const float *B = x; /* a direct conv's column matrix is x itself */
+/* One pass of a convolution: out = y, dx or dw; in = x (conv2d,
+ * bwd_weight) or dy (bwd_data); in2 = w (conv2d, bwd_data) or dy
+ * (bwd_weight); parts: bwd_weight's partial dW of threads 1.. */
+typedef struct conv_job {
+    const conv_plan *p;
+    const lg_conv_geom *g;
+    float *out, *ws, *parts;
+    const float *in, *in2;
+} conv_job;
+typedef void (*conv_part_fn)(const conv_job *j, int t, int T);
+
+/* One image's column matrix on thread t of T: im2col split by channel into
+ * ws, then the region's barrier; a direct conv's is x itself. */
+static const float *one_cols(const conv_job *j, int t, int T) {
+    if (j->p->direct) return j->in;
     int a, b;
-    if (!p->direct) {
-        part_of(g->c, t, T, &a, &b);
-        im2col_ch(ws, ld, x, g, a, b);
+    part_of(j->g->c, t, T, &a, &b);
+    im2col_ch(j->ws, j->p->ohw, j->in, j->g, a, b);
 #pragma omp barrier
-        B = ws;
-    }
-    part_of(g->oc, t, T, &a, &b);
+    return j->ws;
+}
+
+/* One image on thread t of T (inside their region; barriers are the
+ * region's): the column matrix, then rows of Y = W col split by output
+ * channel. */
+static void one_fwd(const conv_job *j, int t, int T) {
+    const conv_plan *p = j->p;
+    const float *w = j->in2, *B = one_cols(j, t, T);
+    float *y = j->out;
+    const size_t ld = p->ohw;
+    int a, b;
+    part_of(j->g->oc, t, T, &a, &b);
     if (b > a)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b - a, (int)ld, (int)p->ckk, 1.0f,
                     w + (size_t)a * p->ckk, (int)p->ckk, B, (int)ld, 0.0f, y + (size_t)a * ld,
@@ -282,8 +299,11 @@ static void one_fwd(const conv_plan *p, const lg_conv_geom *g, float *y, const f
 
 /* One image: input channels [a, b) per thread, their rows of dcol = W^T dY
  * and their col2im (no barrier: nothing is shared). */
-static void one_bwd_data(const conv_plan *p, const lg_conv_geom *g, float *dx, const float *dy,
-                         const float *w, float *ws, int t, int T) {
+static void one_bwd_data(const conv_job *j, int t, int T) {
+    const conv_plan *p = j->p;
+    const lg_conv_geom *g = j->g;
+    float *dx = j->out, *ws = j->ws;
+    const float *dy = j->in, *w = j->in2;
     const size_t ld = p->ohw, kk = (size_t)g->kh * g->kw;
     int a, b;
     part_of(g->c, t, T, &a, &b);
@@ -294,32 +314,27 @@ static void one_bwd_data(const conv_plan *p, const lg_conv_geom *g, float *dx, c
     if (!p->direct) col2im_ch(dx, ws, ld, g, a, b);
 }
 
-/* One image: im2col split by channel, then rows of dW = dY col^T split by
+/* One image: the column matrix, then rows of dW = dY col^T split by
  * output channel (no partial sums: each row is one thread's). */
-static void one_bwd_weight(const conv_plan *p, const lg_conv_geom *g, float *dw, const float *x,
-                           const float *dy, float *ws, int t, int T) {
+static void one_bwd_weight(const conv_job *j, int t, int T) {
+    const conv_plan *p = j->p;
+    const float *dy = j->in2, *B = one_cols(j, t, T);
+    float *dw = j->out;
     const size_t ld = p->ohw;
-    const float *B = x;
     int a, b;
-    if (!p->direct) {
-        part_of(g->c, t, T, &a, &b);
-        im2col_ch(ws, ld, x, g, a, b);
-#pragma omp barrier
-        B = ws;
-    }
-    part_of(g->oc, t, T, &a, &b);
+    part_of(j->g->oc, t, T, &a, &b);
     if (b > a)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b - a, (int)p->ckk, (int)ld, 1.0f,
                     dy + (size_t)a * ld, (int)ld, B, (int)ld, 0.0f, dw + (size_t)a * p->ckk,
                     (int)p->ckk);
 }
 
-/* one image and more than one thread: the one_* split */
-static int one_split(const lg_conv_geom *g) { return g->n == 1 && lg_cpu_nthreads() > 1; }
-
 /* Thread t of T: conv2d's chunks thread_chunks gives it. */
-static void fwd_part(const conv_plan *p, const lg_conv_geom *g, float *y, const float *x,
-                     const float *w, float *ws, int t, int T) {
+static void fwd_part(const conv_job *j, int t, int T) {
+    const conv_plan *p = j->p;
+    const lg_conv_geom *g = j->g;
+    float *y = j->out, *ws = j->ws;
+    const float *x = j->in, *w = j->in2;
     const size_t oc = (size_t)g->oc, yss = oc * p->ohw;
     float *col = ws + (size_t)t * p->slot, *tmp = col + p->col;
     int c0, c1;
@@ -337,8 +352,11 @@ static void fwd_part(const conv_plan *p, const lg_conv_geom *g, float *y, const 
 }
 
 /* Thread t of T: conv2d_bwd_data's chunks. */
-static void bwd_data_part(const conv_plan *p, const lg_conv_geom *g, float *dx, const float *dy,
-                          const float *w, float *ws, int t, int T) {
+static void bwd_data_part(const conv_job *j, int t, int T) {
+    const conv_plan *p = j->p;
+    const lg_conv_geom *g = j->g;
+    float *dx = j->out, *ws = j->ws;
+    const float *dy = j->in, *w = j->in2;
     const size_t oc = (size_t)g->oc, yss = oc * p->ohw, chw = (size_t)g->c * g->h * g->w;
     float *col = ws + (size_t)t * p->slot, *tmp = col + p->col;
     int c0, c1;
@@ -357,14 +375,14 @@ static void bwd_data_part(const conv_plan *p, const lg_conv_geom *g, float *dx, 
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p->ckk, (int)ld, (int)oc, 1.0f,
                     w, (int)p->ckk, A, (int)ld, 0.0f, dcol, (int)ld);
         if (in_place) continue;
-        for (int j = 0; j < gc; j++) {
-            float *dxj = dx + (size_t)(g0 + j) * chw;
+        for (int i = 0; i < gc; i++) {
+            float *dxi = dx + (size_t)(g0 + i) * chw;
             if (p->direct) {
                 for (int c = 0; c < g->c; c++)
-                    memcpy(dxj + (size_t)c * p->ohw, col + (size_t)c * ld + j * p->ohw,
+                    memcpy(dxi + (size_t)c * p->ohw, col + (size_t)c * ld + i * p->ohw,
                            sizeof(float) * p->ohw);
             } else {
-                col2im(dxj, col + (size_t)j * p->ohw, ld, g);
+                col2im(dxi, col + (size_t)i * p->ohw, ld, g);
             }
         }
     }
@@ -372,8 +390,11 @@ static void bwd_data_part(const conv_plan *p, const lg_conv_geom *g, float *dx, 
 
 /* Thread t of T: conv2d_bwd_weight's chunks, summed into dw (t = 0) or
  * its partial in parts. */
-static void bwd_weight_part(const conv_plan *p, const lg_conv_geom *g, float *dw, float *parts,
-                            const float *x, const float *dy, float *ws, int t, int T) {
+static void bwd_weight_part(const conv_job *j, int t, int T) {
+    const conv_plan *p = j->p;
+    const lg_conv_geom *g = j->g;
+    float *dw = j->out, *ws = j->ws, *parts = j->parts;
+    const float *x = j->in, *dy = j->in2;
     const size_t oc = (size_t)g->oc, yss = oc * p->ohw, nw = oc * p->ckk;
     float *col = ws + (size_t)t * p->slot, *tmp = col + p->col;
     float *acc = t == 0 ? dw : parts + (size_t)(t - 1) * p->part;
@@ -395,6 +416,29 @@ static void bwd_weight_part(const conv_plan *p, const lg_conv_geom *g, float *dw
     }
 }
 
+/* Runs a pass over the threads: one image on more than one thread through
+ * one(j, t, T); else part(j, t, T) in a region of p->T threads, or on the
+ * calling thread when that is one. Returns how many threads ran part
+ * (bwd_weight adds the partial sums of threads 1..); 1 after one(). */
+static int conv_run(const conv_job *j, conv_part_fn one, conv_part_fn part) {
+    if (j->g->n == 1 && lg_cpu_nthreads() > 1) {
+#pragma omp parallel num_threads(lg_cpu_nthreads())
+        one(j, omp_get_thread_num(), omp_get_num_threads());
+        return 1;
+    }
+    if (j->p->T == 1) {
+        part(j, 0, 1);
+        return 1;
+    }
+    int used = j->p->T;
+#pragma omp parallel num_threads(j->p->T)
+    {
+        if (omp_get_thread_num() == 0) used = omp_get_num_threads(); /* read after the region */
+        part(j, omp_get_thread_num(), omp_get_num_threads());
+    }
+    return used;
+}
+
 void lg_cpu_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, float *ws) {
     int m = wino_m(g);
     if (m) {
@@ -409,17 +453,8 @@ void lg_cpu_conv2d(float *y, const float *x, const float *w, const lg_conv_geom 
         memset(y, 0, sizeof(float) * g->n * yss);
         return;
     }
-    if (one_split(g)) {
-#pragma omp parallel num_threads(lg_cpu_nthreads())
-        one_fwd(&p, g, y, x, w, ws, omp_get_thread_num(), omp_get_num_threads());
-        return;
-    }
-    if (p.T == 1) {
-        fwd_part(&p, g, y, x, w, ws, 0, 1);
-        return;
-    }
-#pragma omp parallel num_threads(p.T)
-    fwd_part(&p, g, y, x, w, ws, omp_get_thread_num(), omp_get_num_threads());
+    conv_job j = {&p, g, y, ws, NULL, x, w};
+    conv_run(&j, one_fwd, fwd_part);
 }
 
 void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
@@ -437,17 +472,8 @@ void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg
         memset(dx, 0, sizeof(float) * g->n * chw);
         return;
     }
-    if (one_split(g)) {
-#pragma omp parallel num_threads(lg_cpu_nthreads())
-        one_bwd_data(&p, g, dx, dy, w, ws, omp_get_thread_num(), omp_get_num_threads());
-        return;
-    }
-    if (p.T == 1) {
-        bwd_data_part(&p, g, dx, dy, w, ws, 0, 1);
-        return;
-    }
-#pragma omp parallel num_threads(p.T)
-    bwd_data_part(&p, g, dx, dy, w, ws, omp_get_thread_num(), omp_get_num_threads());
+    conv_job j = {&p, g, dx, ws, NULL, dy, w};
+    conv_run(&j, one_bwd_data, bwd_data_part);
 }
 
 void lg_cpu_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
@@ -466,23 +492,8 @@ void lg_cpu_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const 
         return;
     }
     float *parts = ws + (size_t)p.T * p.slot; /* (T-1, OC, CKK): threads 1.. */
-    if (one_split(g)) {
-#pragma omp parallel num_threads(lg_cpu_nthreads())
-        one_bwd_weight(&p, g, dw, x, dy, ws, omp_get_thread_num(), omp_get_num_threads());
-        return;
-    }
-    int Tused = p.T;
-    if (p.T == 1) {
-        bwd_weight_part(&p, g, dw, parts, x, dy, ws, 0, 1);
-    } else {
-#pragma omp parallel num_threads(p.T)
-        {
-            int T = omp_get_num_threads();
-#pragma omp single
-            Tused = T;
-            bwd_weight_part(&p, g, dw, parts, x, dy, ws, omp_get_thread_num(), T);
-        }
-    }
+    conv_job j = {&p, g, dw, ws, parts, x, dy};
+    int Tused = conv_run(&j, one_bwd_weight, bwd_weight_part);
     if (Tused > 1) {
 #pragma omp parallel for num_threads(Tused) if (nw >= 4096) schedule(static)
         for (size_t i = 0; i < nw; i++) {
