@@ -417,16 +417,24 @@ static void emul_chan_partial(double *part, int mode, const float *a, const floa
     }
 }
 
+/* chan_partials_sum: channel ch's K partial pairs in chunk order */
+static void emul_partials_sum(const double *part, unsigned ch, unsigned K, double *s0,
+                              double *s1) {
+    const double *p = part + (size_t)ch * K * 2;
+    *s0 = 0.0;
+    *s1 = 0.0;
+    for (unsigned k = 0; k < K; k++) {
+        *s0 += p[2 * k];
+        *s1 += p[2 * k + 1];
+    }
+}
+
 /* k_bn_stats_finish */
 static void emul_bn_stats_finish(float *mean, float *m2, const double *part, unsigned c,
                                  unsigned K, double cnt) {
     for (unsigned ch = 0; ch < c; ch++) {
-        const double *p = part + (size_t)ch * K * 2;
-        double s = 0.0, q = 0.0;
-        for (unsigned k = 0; k < K; k++) {
-            s += p[2 * k];
-            q += p[2 * k + 1];
-        }
+        double s, q;
+        emul_partials_sum(part, ch, K, &s, &q);
         double mu = s / cnt;
         double d2 = q - s * mu;
         if (d2 < 0.0) d2 = 0.0;
@@ -439,12 +447,8 @@ static void emul_bn_stats_finish(float *mean, float *m2, const double *part, uns
 static void emul_bn_sums_finish(float *sdy, float *sdyx, const double *part, unsigned c,
                                 unsigned K) {
     for (unsigned ch = 0; ch < c; ch++) {
-        const double *p = part + (size_t)ch * K * 2;
-        double s0 = 0.0, s1 = 0.0;
-        for (unsigned k = 0; k < K; k++) {
-            s0 += p[2 * k];
-            s1 += p[2 * k + 1];
-        }
+        double s0, s1;
+        emul_partials_sum(part, ch, K, &s0, &s1);
         sdy[ch] = (float)s0;
         sdyx[ch] = (float)s1;
     }

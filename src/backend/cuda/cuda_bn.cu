@@ -452,22 +452,37 @@ __device__ __forceinline__ I bn_index(I r, I ch, I c, I hw) {
     return q * c * hw + ch * hw + (r - q * hw);
 }
 
+/* Channel ch's mean and sum of squared deviations m2 over its cnt values,
+ * in every thread of the block: two passes, so no cancellation from
+ * E[x^2] - mean^2. */
+template <typename I>
+__device__ __forceinline__ void chan_mean_m2(const float *x, I ch, I c, I hw, I cnt, double &mean,
+                                             double &m2) {
+    double s = 0.0;
+    for (I r = threadIdx.x; r < cnt; r += blockDim.x) s += x[bn_index(r, ch, c, hw)];
+    mean = block_sum_all<BN_THREADS>(s) / (double)cnt;
+    double q = 0.0;
+    for (I r = threadIdx.x; r < cnt; r += blockDim.x) {
+        double d = x[bn_index(r, ch, c, hw)] - mean;
+        q += d * d;
+    }
+    m2 = block_sum_all<BN_THREADS>(q);
+}
+
+/* the one-block-per-channel kernels index in 32 bits when the tensor fits */
+static bool bn_index32(int64_t n, int64_t c, int64_t hw) {
+    return n * c * hw < (int64_t)INT32_MAX / 2;
+}
+
 template <typename I>
 __global__ void k_bn_train(float *y, float *mean_out, float *rstd_out, const float *x,
                            const float *gamma, const float *beta, float *run_mean,
                            float *run_var, I n, I c, I hw, float eps, float momentum) {
     I ch = blockIdx.x;
     I cnt = n * hw;
-    double s = 0.0;
-    for (I r = threadIdx.x; r < cnt; r += blockDim.x) s += x[bn_index(r, ch, c, hw)];
-    double mean = block_sum_all<BN_THREADS>(s) / (double)cnt;
-    /* second pass for the variance: no cancellation from E[x^2] - mean^2 */
-    double q = 0.0;
-    for (I r = threadIdx.x; r < cnt; r += blockDim.x) {
-        double d = x[bn_index(r, ch, c, hw)] - mean;
-        q += d * d;
-    }
-    double var = block_sum_all<BN_THREADS>(q) / (double)cnt;
+    double mean, m2;
+    chan_mean_m2(x, ch, c, hw, cnt, mean, m2);
+    double var = m2 / (double)cnt;
     float rstd = (float)(1.0 / sqrt(var + (double)eps));
     float fm = (float)mean;
     if (threadIdx.x == 0) {
@@ -492,7 +507,7 @@ static void bn_train_per_channel(float *y, float *mean, float *rstd, const float
                                  float *run_var, int64_t n, int64_t c, int64_t hw, float eps,
                                  float momentum) {
     if (c == 0) return;
-    if (n * c * hw < (int64_t)INT32_MAX / 2)
+    if (bn_index32(n, c, hw))
         k_bn_train<unsigned><<<(unsigned)c, BN_THREADS, 0, lgc_stream>>>(
             y, mean, rstd, x, gamma, beta, run_mean, run_var, (unsigned)n, (unsigned)c,
             (unsigned)hw, eps, momentum);
@@ -558,7 +573,7 @@ static void bn_bwd_per_channel(float *dx, float *dgamma, float *dbeta, const flo
                                const float *x, const float *mean, const float *rstd,
                                const float *gamma, int64_t n, int64_t c, int64_t hw) {
     if (c == 0) return;
-    if (n * c * hw < (int64_t)INT32_MAX / 2)
+    if (bn_index32(n, c, hw))
         k_bn_bwd<unsigned><<<(unsigned)c, BN_THREADS, 0, lgc_stream>>>(
             dx, dgamma, dbeta, dy, x, mean, rstd, gamma, (unsigned)n, (unsigned)c,
             (unsigned)hw);
@@ -573,19 +588,11 @@ static void bn_bwd_per_channel(float *dx, float *dgamma, float *dbeta, const flo
 template <typename I>
 __global__ void k_bn_stats_pc(float *mean_out, float *m2_out, const float *x, I n, I c, I hw) {
     I ch = blockIdx.x;
-    I cnt = n * hw;
-    double s = 0.0;
-    for (I r = threadIdx.x; r < cnt; r += blockDim.x) s += x[bn_index(r, ch, c, hw)];
-    double mean = block_sum_all<BN_THREADS>(s) / (double)cnt;
-    double q = 0.0;
-    for (I r = threadIdx.x; r < cnt; r += blockDim.x) {
-        double d = x[bn_index(r, ch, c, hw)] - mean;
-        q += d * d;
-    }
-    q = block_sum_all<BN_THREADS>(q);
+    double mean, m2;
+    chan_mean_m2(x, ch, c, hw, n * hw, mean, m2);
     if (threadIdx.x == 0) {
         mean_out[ch] = (float)mean;
-        m2_out[ch] = (float)q;
+        m2_out[ch] = (float)m2;
     }
 }
 
@@ -622,10 +629,6 @@ __global__ void k_bn_bwd_apply_pc(float *dx, const float *dy, const float *x, co
         I i = bn_index(r, ch, c, hw);
         dx[i] = k.a * dy[i] + k.b * (x[i] - k.mu) + k.d;
     }
-}
-
-static bool bn_index32(int64_t n, int64_t c, int64_t hw) {
-    return n * c * hw < (int64_t)INT32_MAX / 2;
 }
 
 static void bn_stats_per_channel(float *mean, float *m2, const float *x, int64_t n, int64_t c,
