@@ -206,12 +206,12 @@ int lg_cmd_train(int argc, char **argv) {
                 cfg_path, out, cfg.data.format, (long long)cfg.train.steps, cfg.model.g.arch,
                 cfg.model.d.arch, cfg.loss, cfg.device,
                 lg_dist_world() > 1 ? ", dist: mpi" : "");
-    char each[64];
-    if (!strcmp(cfg.device, "cuda")) /* lipgan/dist.h: process i of a machine on its GPU i */
-        snprintf(each, sizeof each, "a GPU each, from cuda.device %d on", cfg.cuda.device);
-    else
-        snprintf(each, sizeof each, "%d CPU threads each", lg_trainer_threads(t));
-    if (!quiet && lg_dist_world() > 1)
+    if (!quiet && lg_dist_world() > 1) {
+        char each[64];
+        if (!strcmp(cfg.device, "cuda")) /* lipgan/dist.h: process i of a machine on GPU i */
+            snprintf(each, sizeof each, "a GPU each, from cuda.device %d on", cfg.cuda.device);
+        else
+            snprintf(each, sizeof each, "%d CPU threads each", lg_trainer_threads(t));
         fprintf(stderr,
                 "lipgan train: %d MPI processes (%d on this machine, %s), each "
                 "computing %d of the %d samples of a D update and %d of the %d of a G update; "
@@ -220,6 +220,7 @@ int lg_cmd_train(int argc, char **argv) {
                 cfg.train.batch_d / lg_dist_world(), cfg.train.batch_d,
                 cfg.train.batch_g / lg_dist_world(), cfg.train.batch_g,
                 cfg.dist_sync_bn ? "the whole batch (dist_sync_bn)" : "each process's slice");
+    }
     if (!quiet && lg_dist_data_shared_bytes())
         fprintf(stderr, "lipgan train: the data set (%.1f MB) is loaded once per machine and "
                 "shared by its %d processes\n", (double)lg_dist_data_shared_bytes() / 1e6,

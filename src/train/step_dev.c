@@ -96,9 +96,9 @@ lg_status lg__train_dev_init(lg_trainer *t) {
         snprintf(dv->info, sizeof dv->info, "%s: classic step", t->be->name);
         return LG_OK;
     }
-    if (needs_classic(t)) {
-        snprintf(dv->info, sizeof dv->info, "%s: classic step (%s)", t->be->name,
-                 needs_classic(t));
+    const char *why = needs_classic(t);
+    if (why) {
+        snprintf(dv->info, sizeof dv->info, "%s: classic step (%s)", t->be->name, why);
         return LG_OK;
     }
     LG_TRY(alloc_buffers(t));
@@ -126,9 +126,10 @@ void lg__train_dev_free(lg_trainer *t) {
 lg_status lg__trainer_set_step_mode(lg_trainer *t, int mode) {
     if (mode != 0 && mode != 1)
         return lg_error_set(LG_ERR_INVALID_ARG, "trainer: step mode %d is not 0 or 1", mode);
-    if (mode == 1 && needs_classic(t))
+    const char *why = needs_classic(t);
+    if (mode == 1 && why)
         return lg_error_set(LG_ERR_UNSUPPORTED, "trainer: this config needs the classic step (%s)",
-                            needs_classic(t));
+                            why);
     if (mode == 1) LG_TRY(alloc_buffers(t));
     drop_graphs(&t->dev);
     t->dev.mode = mode;
