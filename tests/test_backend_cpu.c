@@ -210,6 +210,10 @@ static void test_conv(void) {
         {1, 6, 5, 7, 4, 1, 1, 1, 0},    /* direct 1x1 */
         {1, 8, 8, 8, 6, 4, 4, 2, 1},    /* 4x4 stride 2: the standard CNN's downsampling */
         {1, 260, 2, 2, 261, 3, 3, 1, 1}, /* under 8 tiles, large weights: im2col, not Winograd */
+        /* 4x4 stride 2 pad 1 taken by Winograd F(4x4,2x2) (wino_s2_use): exact tiles
+         * at every T; tiles cut by the edge, taken at T = 1 and 2 */
+        {6, 16, 32, 32, 8, 4, 4, 2, 1},
+        {5, 16, 12, 20, 7, 4, 4, 2, 1},
     };
     const int ng = (int)(sizeof geoms / sizeof geoms[0]);
     lg_test_rng r = lg_test_rng_make(3);
@@ -398,6 +402,87 @@ static void test_conv_winograd(void) {
     CHECK(!lg_cpu_wino_ok(&s2) && lg_cpu_wino_workspace(&s2, 2) == 0 &&
               lg_cpu_wino_workspace(&s2, 4) == 0,
           "stride 2 taken by winograd");
+}
+
+/* ---- Winograd F(4x4,2x2) on the polyphase form of 4x4 stride-2 pad-1
+ * convs, called directly (the dispatch takes it for wide, large batches) ---- */
+
+/* n, c, h, w, oc (even h, w): one-pixel outputs (2x2 images), tiles cut by
+ * the edge in either direction (6, 10, 14, 18 wide images: 3, 5, 7, 9
+ * outputs), exact tiles (8x8, 16x16), one channel, several chunks of
+ * several samples per thread with a partial last chunk (the last). */
+static void test_conv_wino_s2(void) {
+    const int geoms[][5] = {
+        {1, 1, 2, 2, 1}, {2, 3, 6, 10, 2}, {3, 2, 8, 8, 5},     {1, 5, 14, 4, 3},
+        {2, 1, 16, 16, 1}, {3, 4, 18, 6, 6}, {40, 3, 10, 8, 4},
+    };
+    const int ng = (int)(sizeof geoms / sizeof geoms[0]);
+    lg_test_rng r = lg_test_rng_make(12);
+    for (int gi = 0; gi < ng; gi++) {
+        const int *q = geoms[gi];
+        lg_conv_geom g = {.n = q[0], .c = q[1], .h = q[2], .w = q[3], .oc = q[4], .kh = 4,
+                          .kw = 4, .stride = 2, .pad = 1, .oh = q[2] / 2, .ow = q[3] / 2};
+        CHECK(lg_cpu_wino_s2_ok(&g), "s2 winograd geom %d not accepted", gi);
+        size_t nx = (size_t)g.n * g.c * g.h * g.w, nw = (size_t)g.oc * g.c * 16;
+        size_t ny = (size_t)g.n * g.oc * g.oh * g.ow;
+        float *x = rnd(&r, nx, -1, 1), *w = rnd(&r, nw, -1, 1), *dy = rnd(&r, ny, -1, 1);
+        double *yr = conv_ref(x, w, &g);
+        double *dxr = malloc(sizeof(double) * nx), *dwr = malloc(sizeof(double) * nw);
+        conv_bwd_ref(dxr, dwr, x, w, dy, &g);
+        float *yref = malloc(sizeof(float) * ny), *dxref = malloc(sizeof(float) * nx);
+        float *dwref = malloc(sizeof(float) * nw);
+        to_float(yref, yr, ny);
+        to_float(dxref, dxr, nx);
+        to_float(dwref, dwr, nw);
+        /* im2col's bar (terms per output); the errors measured here are 10x
+         * or more below it (LG_TEST_VERBOSE) */
+        double tol = 2e-6 * (g.c * 16 + g.n * g.oh * g.ow + g.oc), rtol = 1e-5;
+        for (int T = 1; T <= 3; T++) {
+            lg_cpu_set_threads(T);
+            size_t nws = lg_cpu_wino_s2_workspace(&g);
+            float *ws = nans(nws); /* exactly the size asked for: ASan catches overruns */
+            float *y = nans(ny), *y2 = nans(ny), *dx = nans(nx), *dx2 = nans(nx);
+            float *dw = nans(nw), *dw2 = nans(nw);
+            char what[128];
+            lg_cpu_wino_s2_conv2d(y, x, w, &g, ws);
+            snprintf(what, sizeof what, "F(4,2) s2 conv2d geom %d (%dx%dx%dx%d -> %d) T=%d", gi,
+                     g.n, g.c, g.h, g.w, g.oc, T);
+            lg_test_close(y, yref, ny, tol, rtol, what);
+            for (size_t i = 0; i < nws; i++) ws[i] = NAN;
+            lg_cpu_wino_s2_bwd_data(dx, dy, w, &g, ws);
+            snprintf(what, sizeof what, "F(4,2) s2 bwd_data geom %d T=%d", gi, T);
+            lg_test_close(dx, dxref, nx, tol, rtol, what);
+            for (size_t i = 0; i < nws; i++) ws[i] = NAN;
+            lg_cpu_wino_s2_bwd_weight(dw, x, dy, &g, ws);
+            snprintf(what, sizeof what, "F(4,2) s2 bwd_weight geom %d T=%d", gi, T);
+            lg_test_close(dw, dwref, nw, tol, rtol, what);
+            if (getenv("LG_TEST_VERBOSE"))
+                printf("  F(4,2) s2 geom %d T=%d: max |err| vs double %.3g %.3g %.3g (fwd, "
+                       "bwd_data, bwd_weight), bar %.3g\n",
+                       gi, T, max_abs_diff(y, yref, ny), max_abs_diff(dx, dxref, nx),
+                       max_abs_diff(dw, dwref, nw), tol);
+            /* same thread count, same bits */
+            lg_cpu_wino_s2_conv2d(y2, x, w, &g, ws);
+            lg_cpu_wino_s2_bwd_data(dx2, dy, w, &g, ws);
+            lg_cpu_wino_s2_bwd_weight(dw2, x, dy, &g, ws);
+            CHECK(memcmp(y, y2, ny * sizeof(float)) == 0 &&
+                      memcmp(dx, dx2, nx * sizeof(float)) == 0 &&
+                      memcmp(dw, dw2, nw * sizeof(float)) == 0,
+                  "s2 winograd not reproducible (geom %d, T=%d)", gi, T);
+            free(ws), free(y), free(y2), free(dx), free(dx2), free(dw), free(dw2);
+        }
+        free(x), free(w), free(dy), free(yr), free(dxr), free(dwr);
+        free(yref), free(dxref), free(dwref);
+    }
+    lg_cpu_set_threads(0);
+    /* only 4x4, stride 2, pad 1 on even images */
+    lg_conv_geom odd = {.n = 1, .c = 1, .h = 5, .w = 6, .oc = 1, .kh = 4, .kw = 4, .stride = 2,
+                        .pad = 1, .oh = 2, .ow = 3};
+    lg_conv_geom p0 = {.n = 1, .c = 1, .h = 6, .w = 6, .oc = 1, .kh = 4, .kw = 4, .stride = 2,
+                       .pad = 0, .oh = 2, .ow = 2};
+    CHECK(!lg_cpu_wino_s2_ok(&odd) && !lg_cpu_wino_s2_ok(&p0) &&
+              lg_cpu_wino_s2_workspace(&odd) == 0 && lg_cpu_wino_s2_workspace(&p0) == 0,
+          "odd image or pad 0 taken by the stride-2 winograd");
 }
 
 /* ---- elementwise ---- */
@@ -887,6 +972,7 @@ int main(void) {
     LG_TEST_RUN(test_gemm);
     LG_TEST_RUN(test_conv);
     LG_TEST_RUN(test_conv_winograd);
+    LG_TEST_RUN(test_conv_wino_s2);
     LG_TEST_RUN(test_unary);
     LG_TEST_RUN(test_binary);
     LG_TEST_RUN(test_sum_to);

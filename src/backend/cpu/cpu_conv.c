@@ -21,7 +21,9 @@
  * thread order, so the result is fixed for a thread count.
  *
  * 3x3 stride-1 pad-1 convs with enough channels go to Winograd F(2x2,3x3)
- * or F(4x4,3x3) (cpu_winograd.c) for all three kernels; see wino_m(). */
+ * or F(4x4,3x3) (cpu_winograd.c) for all three kernels, see wino_m(); 4x4
+ * stride-2 pad-1 ones with enough samples to F(4x4,2x2) on their polyphase
+ * form (cpu_wino_s2.c), see wino_s2_use(). */
 #include <cblas.h>
 #include <omp.h>
 #include <string.h>
@@ -108,12 +110,37 @@ static int wino_m(const lg_conv_geom *g) {
     return m;
 }
 
+/* 4x4 stride-2 pad-1 convs (the standard CNN's) go to Winograd F(4x4,2x2)
+ * on their polyphase form (cpu_wino_s2.c) where it measured faster than
+ * im2col (OPENBLAS_CORETYPE=Haswell, 2 threads, ms im2col -> Winograd,
+ * forward / bwd_data / bwd_weight): n128 64->64 32x32 25.8 -> 13.8 / 24.5
+ * -> 15.8 / 26.9 -> 14.2; n128 256->256 8x8 23.4 -> 12.3 / 21.4 -> 14.1 /
+ * 22.8 -> 12.6; n64 256->512 8x8 1.37x / 1.16x / 1.46x; 1 thread n64
+ * 64->128 32x32 2.0x / 1.45x / 2.05x. It loses where each thread's chunk
+ * has few tiles, since every chunk's 25 GEMMs read all of U (25 x OC x 4C,
+ * transformed once per call): n4 128->128 16x16 (8 tiles a thread)
+ * 0.45-0.82x, n16 256->512 8x8 (8) 0.51-0.63x, n32 256->512 (16, U 52 MB)
+ * 0.80-1.09x, but n32 256->256 (16, U 26 MB) 1.02-1.27x and n8 128->128
+ * 16x16 (16, U 6.5 MB) 1.17-1.5x; with 3 input channels (bwd_data's GEMMs
+ * 3 rows tall: 0.22x); and where the 4x4 tiles are mostly past the edge
+ * (2x2 outputs: 0.49-0.6x). One image takes im2col's split over the
+ * threads instead (a chunk per thread would leave threads idle). */
+static int wino_s2_use(const lg_conv_geom *g) {
+    if (!lg_cpu_wino_s2_ok(g) || g->c < 16) return 0;
+    int nt = lg_cpu_nthreads();
+    int64_t P = (int64_t)((g->oh + 3) / 4) * ((g->ow + 3) / 4);
+    int64_t per_thread = (int64_t)((g->n + nt - 1) / nt) * P; /* tiles */
+    int64_t u_bytes = (int64_t)25 * g->oc * 4 * g->c * 4;
+    if (g->n < nt || (int64_t)g->oh * g->ow * 2 < 16 * P) return 0;
+    return per_thread >= 32 || (per_thread >= 16 && u_bytes <= ((int64_t)32 << 20));
+}
+
 size_t lg_cpu_conv_workspace(const lg_conv_geom *g) {
     conv_plan p;
     conv_plan_make(&p, g);
     size_t ws = (size_t)p.T * p.slot + (size_t)(p.T - 1) * p.part;
     int m = wino_m(g);
-    size_t wn = m ? lg_cpu_wino_workspace(g, m) : 0;
+    size_t wn = m ? lg_cpu_wino_workspace(g, m) : wino_s2_use(g) ? lg_cpu_wino_s2_workspace(g) : 0;
     if (wn > ws) ws = wn;
     return ws ? ws : 1;
 }
@@ -445,6 +472,10 @@ void lg_cpu_conv2d(float *y, const float *x, const float *w, const lg_conv_geom 
         lg_cpu_wino_conv2d(y, x, w, g, m, ws);
         return;
     }
+    if (wino_s2_use(g)) {
+        lg_cpu_wino_s2_conv2d(y, x, w, g, ws);
+        return;
+    }
     conv_plan p;
     conv_plan_make(&p, g);
     const size_t oc = (size_t)g->oc, yss = oc * p.ohw; /* y sample stride */
@@ -464,6 +495,10 @@ void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg
         lg_cpu_wino_bwd_data(dx, dy, w, g, m, ws);
         return;
     }
+    if (wino_s2_use(g)) {
+        lg_cpu_wino_s2_bwd_data(dx, dy, w, g, ws);
+        return;
+    }
     conv_plan p;
     conv_plan_make(&p, g);
     const size_t oc = (size_t)g->oc, yss = oc * p.ohw, chw = (size_t)g->c * g->h * g->w;
@@ -481,6 +516,10 @@ void lg_cpu_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const 
     int m = wino_m(g);
     if (m) {
         lg_cpu_wino_bwd_weight(dw, x, dy, g, m, ws);
+        return;
+    }
+    if (wino_s2_use(g)) {
+        lg_cpu_wino_s2_bwd_weight(dw, x, dy, g, ws);
         return;
     }
     conv_plan p;

@@ -96,6 +96,19 @@ void lg_cpu_wino_bwd_data(float *dx, const float *dy, const float *w, const lg_c
 void lg_cpu_wino_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
                             int m, float *ws);
 
+/* cpu_wino_s2.c: Winograd F(4x4, 2x2) on the polyphase form of 4x4,
+ * stride-2, pad-1 convs of even-sized images. lg_cpu_wino_s2_ok() says
+ * whether g is such a conv; the workspace (0 when not) covers all three
+ * kernels, which overwrite their whole output. */
+int lg_cpu_wino_s2_ok(const lg_conv_geom *g);
+size_t lg_cpu_wino_s2_workspace(const lg_conv_geom *g);
+void lg_cpu_wino_s2_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g,
+                           float *ws);
+void lg_cpu_wino_s2_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
+                             float *ws);
+void lg_cpu_wino_s2_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
+                               float *ws);
+
 /* cpu_norm.c */
 void lg_cpu_upsample2x(float *y, const float *x, int64_t nc, int64_t h, int64_t w);
 void lg_cpu_sumpool2x2(float *y, const float *x, int64_t nc, int64_t h, int64_t w);
