@@ -210,10 +210,11 @@ static void test_conv(void) {
         {1, 6, 5, 7, 4, 1, 1, 1, 0},    /* direct 1x1 */
         {1, 8, 8, 8, 6, 4, 4, 2, 1},    /* 4x4 stride 2: the standard CNN's downsampling */
         {1, 260, 2, 2, 261, 3, 3, 1, 1}, /* under 8 tiles, large weights: im2col, not Winograd */
-        /* 4x4 stride 2 pad 1 taken by Winograd F(4x4,2x2) (wino_s2_use): exact tiles
-         * at every T; tiles cut by the edge, taken at T = 1 and 2 */
+        /* 4x4 stride 2 pad 1 taken by Winograd F(4x4,2x2) (wino_s2_use): exact
+         * tiles, tiles cut by the edge, one image */
         {6, 16, 32, 32, 8, 4, 4, 2, 1},
         {5, 16, 12, 20, 7, 4, 4, 2, 1},
+        {1, 16, 32, 32, 5, 4, 4, 2, 1},
     };
     const int ng = (int)(sizeof geoms / sizeof geoms[0]);
     lg_test_rng r = lg_test_rng_make(3);
@@ -409,12 +410,15 @@ static void test_conv_winograd(void) {
 
 /* n, c, h, w, oc (even h, w): one-pixel outputs (2x2 images), tiles cut by
  * the edge in either direction (6, 10, 14, 18 wide images: 3, 5, 7, 9
- * outputs), exact tiles (8x8, 16x16), one channel, several chunks of
- * several samples per thread with a partial last chunk (the last). */
+ * outputs), exact tiles (8x8, 16x16), one channel; these have few tiles,
+ * so the threads share one chunk (the plan's split). The last two have
+ * 256 tiles or more per thread at T = 1, 2 (both) and 3 (the first): a
+ * chunk per thread, several of them, the last one partial. */
 static void test_conv_wino_s2(void) {
     const int geoms[][5] = {
-        {1, 1, 2, 2, 1}, {2, 3, 6, 10, 2}, {3, 2, 8, 8, 5},     {1, 5, 14, 4, 3},
-        {2, 1, 16, 16, 1}, {3, 4, 18, 6, 6}, {40, 3, 10, 8, 4},
+        {1, 1, 2, 2, 1},   {2, 3, 6, 10, 2}, {3, 2, 8, 8, 5},     {1, 5, 14, 4, 3},
+        {2, 1, 16, 16, 1}, {3, 4, 18, 6, 6}, {40, 3, 10, 8, 4},   {49, 2, 32, 32, 3},
+        {301, 1, 6, 10, 2},
     };
     const int ng = (int)(sizeof geoms / sizeof geoms[0]);
     lg_test_rng r = lg_test_rng_make(12);

@@ -112,27 +112,23 @@ static int wino_m(const lg_conv_geom *g) {
 
 /* 4x4 stride-2 pad-1 convs (the standard CNN's) go to Winograd F(4x4,2x2)
  * on their polyphase form (cpu_wino_s2.c) where it measured faster than
- * im2col (OPENBLAS_CORETYPE=Haswell, 2 threads, ms im2col -> Winograd,
- * forward / bwd_data / bwd_weight): n128 64->64 32x32 25.8 -> 13.8 / 24.5
- * -> 15.8 / 26.9 -> 14.2; n128 256->256 8x8 23.4 -> 12.3 / 21.4 -> 14.1 /
- * 22.8 -> 12.6; n64 256->512 8x8 1.37x / 1.16x / 1.46x; 1 thread n64
- * 64->128 32x32 2.0x / 1.45x / 2.05x. It loses where each thread's chunk
- * has few tiles, since every chunk's 25 GEMMs read all of U (25 x OC x 4C,
- * transformed once per call): n4 128->128 16x16 (8 tiles a thread)
- * 0.45-0.82x, n16 256->512 8x8 (8) 0.51-0.63x, n32 256->512 (16, U 52 MB)
- * 0.80-1.09x, but n32 256->256 (16, U 26 MB) 1.02-1.27x and n8 128->128
- * 16x16 (16, U 6.5 MB) 1.17-1.5x; with 3 input channels (bwd_data's GEMMs
- * 3 rows tall: 0.22x); and where the 4x4 tiles are mostly past the edge
- * (2x2 outputs: 0.49-0.6x). One image takes im2col's split over the
- * threads instead (a chunk per thread would leave threads idle). */
+ * im2col (OPENBLAS_CORETYPE=Haswell, 2 threads, im2col / Winograd time,
+ * forward, bwd_data, bwd_weight): n128 64->64 32x32 1.83x 1.58x 1.80x,
+ * 128->128 16x16 1.90x 1.50x 1.79x, 256->256 8x8 1.97x 1.69x 2.12x; n64
+ * 256->512 8x8 1.68x 1.36x 2.03x; n1 64->64 32x32 (16 tiles) 1.35x 1.10x
+ * 1.52x. Every call transforms the weights and its GEMMs read all of U (25
+ * x OC x 4C), so it loses with few tiles in all and large weights: n16
+ * 256->512 8x8 (16 tiles, U 52 MB) 0.77-1.40x, n8 (8 tiles) 0.53-1.04x,
+ * n1 256->256 8x8 (1 tile) 0.13-0.21x, while n4 128->128 16x16 (16 tiles,
+ * U 6.5 MB) still gains 1.15-1.62x; it loses with 3 input channels
+ * (bwd_data's GEMMs 3 rows tall: 0.26x) and where the 4x4 tiles are mostly
+ * past the edge (n128 512->512 4x4, 2x2 outputs: 0.57-0.69x). */
 static int wino_s2_use(const lg_conv_geom *g) {
     if (!lg_cpu_wino_s2_ok(g) || g->c < 16) return 0;
-    int nt = lg_cpu_nthreads();
     int64_t P = (int64_t)((g->oh + 3) / 4) * ((g->ow + 3) / 4);
-    int64_t per_thread = (int64_t)((g->n + nt - 1) / nt) * P; /* tiles */
-    int64_t u_bytes = (int64_t)25 * g->oc * 4 * g->c * 4;
-    if (g->n < nt || (int64_t)g->oh * g->ow * 2 < 16 * P) return 0;
-    return per_thread >= 32 || (per_thread >= 16 && u_bytes <= ((int64_t)32 << 20));
+    int64_t tiles = (int64_t)g->n * P, u_bytes = (int64_t)25 * g->oc * 4 * g->c * 4;
+    if ((int64_t)g->oh * g->ow * 2 < 16 * P) return 0; /* under half of the tiles used */
+    return tiles >= 32 || (tiles >= 16 && u_bytes <= ((int64_t)16 << 20));
 }
 
 size_t lg_cpu_conv_workspace(const lg_conv_geom *g) {

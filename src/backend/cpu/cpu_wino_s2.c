@@ -47,13 +47,16 @@ int lg_cpu_wino_s2_ok(const lg_conv_geom *g) {
 
 typedef struct s2_plan {
     int T, G, nchunk;
+    int split;    /* 1: few tiles in all (s2_plan_make): one chunk of every sample, the T
+                   * threads splitting each phase (channels, GEMMs) */
     int th, tw;   /* tile rows and columns of the OH x OW output */
     size_t P;     /* tiles per sample */
     size_t u;     /* floats of U (Q, OC, 4C) / (Q, 4, C, OC); bwd_weight: one dU per thread */
     size_t big;   /* floats of a slot's (Q, 4C, G*P) matrices: V (fwd, bwd_weight), M (bwd_data) */
-    size_t small; /* floats of a slot's (Q, OC, G*P) ones: M (fwd), V (bwd_data), Z (bwd_weight) */
-    size_t tmp;   /* floats of a slot's transform buffer */
-    size_t slot;
+    size_t small; /* floats of a slot's (Q, OC, G*P) ones: M (fwd), V (bwd_data; split: the
+                   * four shifts' V), Z (bwd_weight) */
+    size_t tmp;   /* floats of a thread's transform buffer */
+    size_t slot;  /* big + small + tmp */
 } s2_plan;
 
 /* Floats between the Q matrices holding n floats each: an odd number of
@@ -69,22 +72,37 @@ static void s2_plan_make(s2_plan *p, const lg_conv_geom *g) {
     p->tw = (g->ow + 3) / 4;
     p->P = (size_t)p->th * p->tw;
     lg_cpu_chunks ch = lg_cpu_chunks_make(g->n, p->P, S2_COLS_MIN);
+    int nt = lg_cpu_nthreads();
+    /* Few tiles (under S2_COLS_MIN a thread): a chunk each gave GEMMs a few
+     * tiles wide, each of them packing all of U again (measured as
+     * OpenBLAS's copy routine taking 2/3 of the GEMMs' time on 256->512 8x8
+     * at n 64, chunks of 32 tiles); and fewer samples than threads left
+     * threads idle. One chunk of all the samples then, every thread taking
+     * part in every phase. */
+    p->split = (size_t)g->n * p->P < (size_t)S2_COLS_MIN * nt;
+    if (p->split) {
+        ch.G = g->n;
+        ch.nchunk = 1;
+        ch.T = nt;
+    }
     p->T = ch.T;
     p->G = ch.G;
     p->nchunk = ch.nchunk;
     size_t ld = (size_t)ch.G * p->P, c4 = (size_t)4 * g->c;
     p->u = S2_Q * s2_qs((size_t)g->oc * c4);
     p->big = S2_Q * s2_qs(c4 * ld);
-    p->small = S2_Q * s2_qs((size_t)(g->oc > g->c ? g->oc : g->c) * ld);
+    p->small = (p->split ? 4 : 1) * S2_Q * s2_qs((size_t)(g->oc > g->c ? g->oc : g->c) * ld);
     p->tmp = (size_t)(25 + 25) * S2_CB; /* tiles_block's; output_tf needs 4*9 */
     p->slot = p->big + p->small + p->tmp;
 }
 
-/* ws: (T, u) [U; bwd_weight's T partial dU], then T slots. */
+/* ws: (T, u) [U; bwd_weight's T partial dU], then T slots; split: u, then
+ * big, small and T transform buffers. */
 size_t lg_cpu_wino_s2_workspace(const lg_conv_geom *g) {
     if (!lg_cpu_wino_s2_ok(g)) return 0;
     s2_plan p;
     s2_plan_make(&p, g);
+    if (p.split) return p.u + p.big + p.small + (size_t)p.T * p.tmp;
     return (size_t)p.T * (p.u + p.slot);
 }
 
@@ -283,14 +301,14 @@ static void tiles_tf(int grad, float *vrow, size_t qs, const float *img0, size_t
     }
 }
 
-/* V (Q, 4C, gc*P) of the gc samples x (gc, C, H, W): row ph*C + c is phase
+/* V (Q, 4C, gc*P) of the gc samples x (gc, C, H, W), channels [c0, c1): row ph*C + c is phase
  * (p, q) of channel c, its tile ty, tx reading x rows 8ty + 2k - p and
  * columns 8tx + 2l - q. */
-static void input_tf(float *V, const float *x, int gc, const lg_conv_geom *g, const s2_plan *p,
-                     float *tmp) {
+static void input_tf(float *V, const float *x, int gc, int c0, int c1, const lg_conv_geom *g,
+                     const s2_plan *p, float *tmp) {
     const int C = g->c, H = g->h, W = g->w;
     const size_t ld = (size_t)gc * p->P, qs = s2_qs((size_t)4 * C * ld), ss = (size_t)C * H * W;
-    for (int c = 0; c < C; c++) /* the four phases of a channel while its images are in cache */
+    for (int c = c0; c < c1; c++) /* the four phases of a channel while its images are in cache */
         for (int ph = 0; ph < 4; ph++) {
             s2_map mp = {8, 2, -(ph >> 1), 2, -(ph & 1)};
             tiles_tf(0, V + ((size_t)ph * C + c) * ld, qs, x + (size_t)c * H * W, ss, H, W, &mp,
@@ -298,15 +316,15 @@ static void input_tf(float *V, const float *x, int gc, const lg_conv_geom *g, co
         }
 }
 
-/* V (Q, OC, gc*P) of dy (gc, OC, OH, OW): grad = 0, the 5x5 tiles at
+/* V (Q, OC, gc*P) of dy (gc, OC, OH, OW), channels [o0, o1): grad = 0, the 5x5 tiles at
  * (4ty + sy, 4tx + sx) through B^T (bwd_data); grad = 1, the 4x4 tiles at
  * (4ty, 4tx) through A (bwd_weight's Z). */
-static void dy_tf(float *V, const float *dy, int gc, const lg_conv_geom *g, const s2_plan *p,
-                  int grad, int sy, int sx, float *tmp) {
+static void dy_tf(float *V, const float *dy, int gc, int o0, int o1, const lg_conv_geom *g,
+                  const s2_plan *p, int grad, int sy, int sx, float *tmp) {
     const int OC = g->oc, OH = g->oh, OW = g->ow;
     const size_t ld = (size_t)gc * p->P, qs = s2_qs((size_t)OC * ld), ss = (size_t)OC * OH * OW;
     s2_map mp = {4, 1, sy, 1, sx};
-    for (int o = 0; o < OC; o++)
+    for (int o = o0; o < o1; o++)
         tiles_tf(grad, V + (size_t)o * ld, qs, dy + (size_t)o * OH * OW, ss, OH, OW, &mp, gc, p,
                  tmp);
 }
@@ -341,16 +359,17 @@ S2_INLINE void scatter_tiles(const int sy, float *img0, size_t ss, int W, int py
     }
 }
 
-/* Output tiles A^T m A of M (Q, rows, gc*P), rows [0, rows), into images:
- * row r, sample j is out + (j*ostride + r)*H*W, tiles placed as
- * scatter_tiles says. Both 1-D passes run along S2_CB tiles at a time
- * (vectorized), then the tiles are scattered. tmp: (4*9, S2_CB). */
-static void output_tf(float *out, const float *Mb, int rows, int gc, size_t ostride, int H, int W,
-                      int sy, int py, int px, const lg_conv_geom *g, const s2_plan *p,
-                      float *tmp) {
-    const size_t ld = (size_t)gc * p->P, qs = s2_qs((size_t)rows * ld);
+/* Output tiles A^T m A of M (Q matrices qs apart, rows of gc*P), rows
+ * [r0, r1), into images: row r, sample j is out + (j*ostride + r)*H*W,
+ * tiles placed as scatter_tiles says. Both 1-D passes run along S2_CB
+ * tiles at a time (vectorized), then the tiles are scattered.
+ * tmp: (4*9, S2_CB). */
+static void output_tf(float *out, const float *Mb, size_t qs, int r0, int r1, int gc,
+                      size_t ostride, int H, int W, int sy, int py, int px, const lg_conv_geom *g,
+                      const s2_plan *p, float *tmp) {
+    const size_t ld = (size_t)gc * p->P;
     float *restrict s = tmp, *restrict o = tmp + 4 * 5 * S2_CB;
-    for (int r = 0; r < rows; r++) {
+    for (int r = r0; r < r1; r++) {
         const float *mo = Mb + (size_t)r * ld;
         for (size_t c0 = 0; c0 < ld; c0 += S2_CB) {
             int nb = ld - c0 < S2_CB ? (int)(ld - c0) : S2_CB;
@@ -385,6 +404,28 @@ void lg_cpu_wino_s2_conv2d(float *y, const float *x, const float *w, const lg_co
     const size_t us = s2_qs((size_t)OC * C4), xs = (size_t)g->c * g->h * g->w;
     const size_t ys = (size_t)OC * g->oh * g->ow;
     float *U = ws;
+    if (p.split) { /* one chunk: transforms split by channel, the GEMMs by Q position */
+        const size_t ld = (size_t)g->n * p.P, vq = s2_qs((size_t)C4 * ld), mq = s2_qs((size_t)OC * ld);
+        float *V = ws + p.u, *M = V + p.big;
+#pragma omp parallel num_threads(p.T)
+        {
+            int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
+            float *tmp = M + p.small + (size_t)t * p.tmp;
+            part_of(OC, t, T, &a, &b);
+            filter_fwd(U, us, w, g->c, a, b);
+            part_of(g->c, t, T, &a, &b);
+            input_tf(V, x, g->n, a, b, g, &p, tmp);
+#pragma omp barrier
+            part_of(S2_Q, t, T, &a, &b);
+            for (int q = a; q < b; q++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)ld, C4, 1.0f,
+                            U + q * us, C4, V + q * vq, (int)ld, 0.0f, M + q * mq, (int)ld);
+#pragma omp barrier
+            part_of(OC, t, T, &a, &b);
+            output_tf(y, M, mq, a, b, g->n, OC, g->oh, g->ow, 1, 0, 0, g, &p, tmp);
+        }
+        return;
+    }
 #pragma omp parallel num_threads(p.T)
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
@@ -396,12 +437,13 @@ void lg_cpu_wino_s2_conv2d(float *y, const float *x, const float *w, const lg_co
         for (int ch = a; ch < b; ch++) {
             int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
             size_t ld = (size_t)gc * p.P, vq = s2_qs((size_t)C4 * ld), mq = s2_qs((size_t)OC * ld);
-            input_tf(V, x + (size_t)g0 * xs, gc, g, &p, tmp);
+            input_tf(V, x + (size_t)g0 * xs, gc, 0, g->c, g, &p, tmp);
             /* M[q] (OC, ld) = U[q] (OC, 4C) V[q] (4C, ld) */
             for (int q = 0; q < S2_Q; q++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)ld, C4, 1.0f,
                             U + q * us, C4, V + q * vq, (int)ld, 0.0f, M + q * mq, (int)ld);
-            output_tf(y + (size_t)g0 * ys, M, OC, gc, OC, g->oh, g->ow, 1, 0, 0, g, &p, tmp);
+            output_tf(y + (size_t)g0 * ys, M, mq, 0, OC, gc, OC, g->oh, g->ow, 1, 0, 0, g, &p,
+                      tmp);
         }
     }
 }
@@ -415,6 +457,41 @@ void lg_cpu_wino_s2_bwd_data(float *dx, const float *dy, const float *w, const l
     const size_t us = s2_qs((size_t)OC * 4 * C), xs = (size_t)C * g->h * g->w;
     const size_t ys = (size_t)OC * g->oh * g->ow;
     float *U = ws; /* (Q, 4, C, OC) */
+    if (p.split) {
+        /* one chunk: dy's tiles at the four shifts into V (4, Q, OC, ld), split
+         * by channel; the 100 GEMMs (phase, Q position) into M (Q, 4C, ld) split
+         * between the threads; then the output by (phase, channel) */
+        const size_t ld = (size_t)g->n * p.P, vq = s2_qs((size_t)OC * ld), mq = s2_qs((size_t)4 * C * ld);
+        float *M = ws + p.u, *V = M + p.big;
+#pragma omp parallel num_threads(p.T)
+        {
+            int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
+            float *tmp = V + p.small + (size_t)t * p.tmp;
+            part_of(C, t, T, &a, &b);
+            filter_bwd(U, us, w, C, OC, a, b);
+            part_of(OC, t, T, &a, &b);
+            for (int ph = 0; ph < 4; ph++)
+                dy_tf(V + (size_t)ph * S2_Q * vq, dy, g->n, a, b, g, &p, 0, (ph >> 1) - 1,
+                      (ph & 1) - 1, tmp);
+#pragma omp barrier
+            part_of(4 * S2_Q, t, T, &a, &b);
+            for (int k = a; k < b; k++) {
+                int ph = k / S2_Q, q = k % S2_Q;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C, (int)ld, OC, 1.0f,
+                            U + q * us + (size_t)ph * C * OC, OC, V + (ph * S2_Q + q) * vq,
+                            (int)ld, 0.0f, M + q * mq + (size_t)ph * C * ld, (int)ld);
+            }
+#pragma omp barrier
+            part_of(4 * C, t, T, &a, &b);
+            for (int ph = 0; ph < 4; ph++) {
+                int r0 = a > ph * C ? a - ph * C : 0, r1 = b < (ph + 1) * C ? b - ph * C : C;
+                if (r1 > r0)
+                    output_tf(dx, M + (size_t)ph * C * ld, mq, r0, r1, g->n, C, g->h, g->w, 2,
+                              ph >> 1, ph & 1, g, &p, tmp);
+            }
+        }
+        return;
+    }
 #pragma omp parallel num_threads(p.T)
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
@@ -428,13 +505,14 @@ void lg_cpu_wino_s2_bwd_data(float *dx, const float *dy, const float *w, const l
             size_t ld = (size_t)gc * p.P, vq = s2_qs((size_t)OC * ld), mq = s2_qs((size_t)C * ld);
             for (int ph = 0; ph < 4; ph++) {
                 int py = ph >> 1, px = ph & 1;
-                dy_tf(V, dy + (size_t)g0 * ys, gc, g, &p, 0, py - 1, px - 1, tmp);
+                dy_tf(V, dy + (size_t)g0 * ys, gc, 0, OC, g, &p, 0, py - 1, px - 1, tmp);
                 /* M[q] (C, ld) = U[q][ph] (C, OC) V[q] (OC, ld) */
                 for (int q = 0; q < S2_Q; q++)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C, (int)ld, OC, 1.0f,
                                 U + q * us + (size_t)ph * C * OC, OC, V + q * vq, (int)ld, 0.0f,
                                 M + q * mq, (int)ld);
-                output_tf(dx + (size_t)g0 * xs, M, C, gc, C, g->h, g->w, 2, py, px, g, &p, tmp);
+                output_tf(dx + (size_t)g0 * xs, M, mq, 0, C, gc, C, g->h, g->w, 2, py, px, g, &p,
+                          tmp);
             }
         }
     }
@@ -448,6 +526,28 @@ void lg_cpu_wino_s2_bwd_weight(float *dw, const float *x, const float *dy, const
     const int C4 = 4 * g->c, OC = g->oc;
     const size_t us = s2_qs((size_t)OC * C4), xs = (size_t)g->c * g->h * g->w;
     const size_t ys = (size_t)OC * g->oh * g->ow;
+    if (p.split) { /* one dU; the transforms split by channel, the GEMMs by Q position */
+        const size_t ld = (size_t)g->n * p.P, vq = s2_qs((size_t)C4 * ld), zq = s2_qs((size_t)OC * ld);
+        float *V = ws + p.u, *Z = V + p.big;
+#pragma omp parallel num_threads(p.T)
+        {
+            int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
+            float *tmp = Z + p.small + (size_t)t * p.tmp;
+            part_of(g->c, t, T, &a, &b);
+            input_tf(V, x, g->n, a, b, g, &p, tmp);
+            part_of(OC, t, T, &a, &b);
+            dy_tf(Z, dy, g->n, a, b, g, &p, 1, 0, 0, tmp);
+#pragma omp barrier
+            part_of(S2_Q, t, T, &a, &b);
+            for (int q = a; q < b; q++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C4, (int)ld, 1.0f,
+                            Z + q * zq, (int)ld, V + q * vq, (int)ld, 0.0f, ws + q * us, C4);
+#pragma omp barrier
+            part_of(OC, t, T, &a, &b);
+            filter_adj(dw, ws, us, g->c, a, b);
+        }
+        return;
+    }
 #pragma omp parallel num_threads(p.T)
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
@@ -458,8 +558,8 @@ void lg_cpu_wino_s2_bwd_weight(float *dw, const float *x, const float *dy, const
         for (int ch = a; ch < b; ch++) {
             int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
             size_t ld = (size_t)gc * p.P, vq = s2_qs((size_t)C4 * ld), zq = s2_qs((size_t)OC * ld);
-            input_tf(V, x + (size_t)g0 * xs, gc, g, &p, tmp);
-            dy_tf(Z, dy + (size_t)g0 * ys, gc, g, &p, 1, 0, 0, tmp);
+            input_tf(V, x + (size_t)g0 * xs, gc, 0, g->c, g, &p, tmp);
+            dy_tf(Z, dy + (size_t)g0 * ys, gc, 0, OC, g, &p, 1, 0, 0, tmp);
             /* dU[q] (OC, 4C) += Z[q] (OC, ld) V[q]^T (ld, 4C) */
             for (int q = 0; q < S2_Q; q++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C4, (int)ld, 1.0f,
