@@ -69,8 +69,12 @@ static void blas_retune(void) {
 static const lg_backend g_cpu;
 static const lg_backend *g_table; /* g_cpu, or its timing wrappers (LG_CPU_PROFILE) */
 
+int lg_cpu_wino_off_ = 0;
+
 static void cpu_init(void) {
     blas_retune();
+    const char *wino = getenv("LG_CPU_WINO");
+    lg_cpu_wino_off_ = wino && !strcmp(wino, "0");
     g_table = lg__cpu_profile_wrap(&g_cpu);
     if (!g_threads_set) {
         int t = omp_get_max_threads(); /* OMP_NUM_THREADS, else all cores */

@@ -81,24 +81,31 @@ static void conv_plan_make(conv_plan *p, const lg_conv_geom *g) {
  * OPENBLAS_CORETYPE=Haswell, 1 and 2 threads): conv2d and bwd_data 1.3-1.9x
  * on 128->128 (32x32, 16x16) and 256->256 (4x4 .. 32x32), 1.4-1.8x on
  * 256->3 at 32x32; bwd_weight 1.0-1.2x at 4x4 and 8x8, 1.5-1.9x above; but
- * all 2-3x slower on 3->128 (GEMMs with K or M = 3) and no better on 16-
- * and 32-channel convs.
+ * all 2-3x slower on 3->128 (GEMMs with K or M = 3). Narrower convs were
+ * no better when first measured; after later changes to the transforms
+ * (2 threads, n 64/128, im2col / Winograd, forward, bwd_data, bwd_weight)
+ * F(4x4) gains 2.3x 2.1x 2.1x on 32->32 16x16, 1.6x 1.6x 1.6x on 16->16
+ * 32x32, 2.5x 2.3x 2.5x on 64->32 16x16, and F(2x2) 1.7x 1.8x 1.7x on
+ * 64->3 32x32 (the standard CNN's last conv), 2.1x 1.8x 1.8x on 32->3: so
+ * 16 channels on both sides, or 32 inputs.
  *
- * F(4x4,3x3) rather than F(2x2,3x3) where both channel counts are >= 64 and
+ * F(4x4,3x3) rather than F(2x2,3x3) where both channel counts are >= 16 and
  * its tiles need fewer products (36 per 4x4 tile against 16 per 2x2 tile;
  * ties go to F(2x2), which rounds less): measured 1.3-1.7x faster in all
  * three passes on 256->256 (4x4 .. 32x32) and 128->128 (8x8 .. 32x32), 1
- * and 2 threads, where the GEMMs dominate (bench/RESULTS.md). On 256->3
+ * and 2 threads, where the GEMMs dominate (bench/RESULTS.md), and 1.2-1.5x
+ * on 32->32, 16->16, 64->32 and 32->64 (16x16, 32x32). On 256->3
  * the transforms dominate and F(4x4) was slower (forward and bwd_weight
  * 0.88-0.94x), so convs with a narrow side stay F(2x2); so do 1x1 and 2x2
  * images, where one 6x6 tile is mostly padding.
  *
  * Returns 0 (im2col) or m: Winograd F(m x m, 3x3) for all three passes. */
 static int wino_m(const lg_conv_geom *g) {
-    if (!lg_cpu_wino_ok(g) || !((g->c >= 64 && g->oc >= 64) || g->c >= 128)) return 0;
+    if (lg_cpu_wino_off_ || !lg_cpu_wino_ok(g) || !((g->c >= 16 && g->oc >= 16) || g->c >= 32))
+        return 0;
     int64_t t2 = (int64_t)((g->h + 1) / 2) * ((g->w + 1) / 2);
     int64_t t4 = (int64_t)((g->h + 3) / 4) * ((g->w + 3) / 4);
-    int m = g->c >= 64 && g->oc >= 64 && 36 * t4 < 16 * t2 ? 4 : 2;
+    int m = g->c >= 16 && g->oc >= 16 && 36 * t4 < 16 * t2 ? 4 : 2;
     /* Under 8 tiles in all, the Q GEMMs are nearly matrix-vector products
      * bound by reading U, Q/9 times the weight's bytes: with large weights
      * im2col wins (256->512 at 4x4, n 1/2/4: 0.65/0.44/0.76 ms against
@@ -124,7 +131,7 @@ static int wino_m(const lg_conv_geom *g) {
  * (bwd_data's GEMMs 3 rows tall: 0.26x) and where the 4x4 tiles are mostly
  * past the edge (n128 512->512 4x4, 2x2 outputs: 0.57-0.69x). */
 static int wino_s2_use(const lg_conv_geom *g) {
-    if (!lg_cpu_wino_s2_ok(g) || g->c < 16) return 0;
+    if (lg_cpu_wino_off_ || !lg_cpu_wino_s2_ok(g) || g->c < 16) return 0;
     int64_t P = (int64_t)((g->oh + 3) / 4) * ((g->ow + 3) / 4);
     int64_t tiles = (int64_t)g->n * P, u_bytes = (int64_t)25 * g->oc * 4 * g->c * 4;
     if ((int64_t)g->oh * g->ow * 2 < 16 * P) return 0; /* under half of the tiles used */

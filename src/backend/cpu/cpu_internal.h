@@ -23,6 +23,10 @@
 extern int lg_cpu_threads_;
 static inline int lg_cpu_nthreads(void) { return lg_cpu_threads_; }
 
+/* LG_CPU_WINO=0 at init: every convolution as im2col + SGEMM (the dispatch
+ * takes no Winograd), to measure what Winograd gains or bisect rounding. */
+extern int lg_cpu_wino_off_;
+
 /* ---- chunked GEMM work (cpu_conv.c, cpu_winograd.c) ---- */
 
 /* Floats rounded up to a multiple of 16: scratch slices start on 64-byte
