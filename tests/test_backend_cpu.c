@@ -405,6 +405,42 @@ static void test_conv_winograd(void) {
           "stride 2 taken by winograd");
 }
 
+/* ---- which algorithm the dispatch takes (cpu_conv.c's wino_m and
+ * wino_s2_use), on the models' shapes and at the edges of its rules, at 2
+ * threads ---- */
+static void test_conv_dispatch(void) {
+    /* n, c, h, oc, k, stride, expected (square images, pad 1) */
+    const int cases[][7] = {
+        {128, 64, 32, 64, 4, 2, LG_CPU_CONV_WINO_S2},  /* the standard CNN's D c0_1 */
+        {128, 256, 8, 256, 4, 2, LG_CPU_CONV_WINO_S2}, /* c2_1: 4x4 outputs, one tile */
+        {64, 256, 8, 512, 4, 2, LG_CPU_CONV_WINO_S2},  /* G's dc1 (its bwd_data) */
+        {1, 64, 32, 64, 4, 2, LG_CPU_CONV_WINO_S2},    /* one image, 16 tiles, small U */
+        {1, 256, 8, 256, 4, 2, LG_CPU_CONV_IM2COL},    /* one tile */
+        {16, 256, 8, 512, 4, 2, LG_CPU_CONV_IM2COL},   /* 16 tiles, U of 52 MB */
+        {128, 512, 4, 512, 4, 2, LG_CPU_CONV_IM2COL},  /* 2x2 outputs: tiles mostly unused */
+        {64, 3, 32, 64, 4, 2, LG_CPU_CONV_IM2COL},     /* 3 input channels */
+        {128, 3, 32, 64, 3, 1, LG_CPU_CONV_IM2COL},    /* D's c0_0: 3 input channels */
+        {64, 64, 32, 3, 3, 1, LG_CPU_CONV_WINO2},      /* G's last conv: narrow output */
+        {128, 64, 16, 128, 3, 1, LG_CPU_CONV_WINO4},   /* D's c1_0 */
+        {64, 16, 32, 16, 3, 1, LG_CPU_CONV_WINO4},     /* 16 channels on both sides */
+        {64, 8, 32, 8, 3, 1, LG_CPU_CONV_IM2COL},      /* 8 */
+        {1, 260, 2, 261, 3, 1, LG_CPU_CONV_IM2COL},    /* under 8 tiles, large weights */
+        {128, 64, 32, 64, 4, 1, LG_CPU_CONV_IM2COL},   /* 4x4 stride 1 */
+    };
+    lg_cpu_set_threads(2);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int *q = cases[i];
+        lg_conv_geom g = {.n = q[0], .c = q[1], .h = q[2], .w = q[2], .oc = q[3], .kh = q[4],
+                          .kw = q[4], .stride = q[5], .pad = 1};
+        g.oh = g.ow = lg_conv_out_size(g.h, g.kh, g.stride, g.pad);
+        lg_cpu_conv_algo a = lg_cpu_conv_algo_of(&g);
+        CHECK(a == (lg_cpu_conv_algo)q[6], "case %zu (n%d c%d %dx%d oc%d k%d s%d): %s, expected %s",
+              i, g.n, g.c, g.h, g.w, g.oc, g.kh, g.stride, lg_cpu_conv_algo_name(a),
+              lg_cpu_conv_algo_name((lg_cpu_conv_algo)q[6]));
+    }
+    lg_cpu_set_threads(0);
+}
+
 /* ---- Winograd F(4x4,2x2) on the polyphase form of 4x4 stride-2 pad-1
  * convs, called directly (the dispatch takes it for wide, large batches) ---- */
 
@@ -970,6 +1006,7 @@ static void test_batchnorm(void) {
 }
 
 int main(void) {
+    unsetenv("LG_CPU_WINO"); /* test_conv_dispatch checks the dispatch's own choice */
     be = lg_backend_cpu();
     LG_TEST_RUN(test_lookup);
     LG_TEST_RUN(test_memory);
@@ -977,6 +1014,7 @@ int main(void) {
     LG_TEST_RUN(test_conv);
     LG_TEST_RUN(test_conv_winograd);
     LG_TEST_RUN(test_conv_wino_s2);
+    LG_TEST_RUN(test_conv_dispatch);
     LG_TEST_RUN(test_unary);
     LG_TEST_RUN(test_binary);
     LG_TEST_RUN(test_sum_to);

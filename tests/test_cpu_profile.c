@@ -60,7 +60,7 @@ static void test_profile(void) {
     CHECK(calls_on(r, "binary", "add") == 3, "3 adds: %g\n%s", calls_on(r, "binary", "add"), r);
     CHECK(calls_on(r, "binary", "add_relu") == 1, "1 add_relu\n%s", r);
     CHECK(calls_on(r, "unary", "relu") == 2, "2 relus\n%s", r);
-    CHECK(calls_on(r, "conv2d", "n1 c2 5x5 oc3 k3x3 s1 p1") == 1, "1 conv with its geometry\n%s", r);
+    CHECK(calls_on(r, "conv2d", "n1 c2 5x5 oc3 k3x3 s1 p1 im2col") == 1, "1 conv with its geometry\n%s", r);
     CHECK(strstr(r, "7 calls") != NULL, "7 calls in all\n%s", r);
     r = lg_cpu_profile_report(2); /* per step of 2 */
     CHECK(calls_on(r, "binary", "add_relu") == 0.5, "steps divide the counts\n%s", r);
@@ -124,8 +124,8 @@ static void test_every_entry(void) {
         CHECK(calls_on(r, plain[i], "") == 1, "%s: %g calls\n%s", plain[i],
               calls_on(r, plain[i], ""), r);
     CHECK(calls_on(r, "gemm", "NT m2 n3 k2") == 1, "gemm row\n%s", r);
-    CHECK(calls_on(r, "conv2d_bwd_data", "n1 c1 3x3 oc1 k1x1 s1 p0") == 1, "conv row\n%s", r);
-    CHECK(calls_on(r, "conv2d_bwd_weight", "n1 c1 3x3 oc1 k1x1 s1 p0") == 1, "conv row\n%s", r);
+    CHECK(calls_on(r, "conv2d_bwd_data", "n1 c1 3x3 oc1 k1x1 s1 p0 im2col") == 1, "conv row\n%s", r);
+    CHECK(calls_on(r, "conv2d_bwd_weight", "n1 c1 3x3 oc1 k1x1 s1 p0 im2col") == 1, "conv row\n%s", r);
     CHECK(calls_on(r, "unary", "tanh") == 1 && calls_on(r, "binary", "mul") == 1, "ops\n%s", r);
     CHECK(strstr(r, "26 calls") != NULL, "26 calls in all\n%s", r);
     lg_cpu_profile_reset();

@@ -138,6 +138,21 @@ static int wino_s2_use(const lg_conv_geom *g) {
     return tiles >= 32 || (tiles >= 16 && u_bytes <= ((int64_t)16 << 20));
 }
 
+lg_cpu_conv_algo lg_cpu_conv_algo_of(const lg_conv_geom *g) {
+    int m = wino_m(g);
+    if (m) return m == 4 ? LG_CPU_CONV_WINO4 : LG_CPU_CONV_WINO2;
+    return wino_s2_use(g) ? LG_CPU_CONV_WINO_S2 : LG_CPU_CONV_IM2COL;
+}
+
+const char *lg_cpu_conv_algo_name(lg_cpu_conv_algo a) {
+    switch (a) {
+    case LG_CPU_CONV_WINO2: return "F(2x2,3x3)";
+    case LG_CPU_CONV_WINO4: return "F(4x4,3x3)";
+    case LG_CPU_CONV_WINO_S2: return "F(4x4,2x2) s2";
+    default: return "im2col";
+    }
+}
+
 size_t lg_cpu_conv_workspace(const lg_conv_geom *g) {
     conv_plan p;
     conv_plan_make(&p, g);

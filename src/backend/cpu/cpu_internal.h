@@ -81,6 +81,16 @@ double lg_cpu_dsum(const float *a, const float *b, size_t n);
 void lg_cpu_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *b, int ldb, float beta, float *c, int ldc);
 size_t lg_cpu_conv_workspace(const lg_conv_geom *g);
+/* The algorithm the dispatch runs g's three passes with (at the current
+ * thread count; LG_CPU_WINO=0 gives im2col), and its name for reports. */
+typedef enum lg_cpu_conv_algo {
+    LG_CPU_CONV_IM2COL,  /* im2col + SGEMM (a plain GEMM for direct 1x1 convs) */
+    LG_CPU_CONV_WINO2,   /* Winograd F(2x2,3x3), cpu_winograd.c */
+    LG_CPU_CONV_WINO4,   /* Winograd F(4x4,3x3), cpu_winograd.c */
+    LG_CPU_CONV_WINO_S2, /* Winograd F(4x4,2x2) on the polyphase form, cpu_wino_s2.c */
+} lg_cpu_conv_algo;
+lg_cpu_conv_algo lg_cpu_conv_algo_of(const lg_conv_geom *g);
+const char *lg_cpu_conv_algo_name(lg_cpu_conv_algo a);
 void lg_cpu_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, float *ws);
 void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
                             float *ws);

@@ -65,6 +65,16 @@ static void add(const char *entry, const char *detail, double ms) {
     pthread_mutex_unlock(&g_mu);
 }
 
+/* The row's detail: lg_prof_detail's, and for a convolution the algorithm
+ * the dispatch ran it with. */
+static void detail_of(char *b, size_t cap, const lg_prof_call *c) {
+    lg_prof_detail(b, cap, c);
+    if (c->kind == LG_PROF_CONV) {
+        size_t len = strlen(b);
+        snprintf(b + len, cap - len, " %s", lg_cpu_conv_algo_name(lg_cpu_conv_algo_of(c->g)));
+    }
+}
+
 /* A wrapper per entry of LG_PROF_ENTRIES: time the real call, add it to
  * the row of its entry and detail. */
 #define X(entry, params, args, describe)            \
@@ -74,7 +84,7 @@ static void add(const char *entry, const char *detail, double ms) {
         double ms_ = now_ms() - t0_;                \
         lg_prof_call c_ = describe;                 \
         char d_[KEY];                               \
-        lg_prof_detail(d_, sizeof d_, &c_);         \
+        detail_of(d_, sizeof d_, &c_);              \
         add(#entry, d_, ms_);                       \
     }
 LG_PROF_ENTRIES(X)
