@@ -18,16 +18,18 @@
  *
  * bwd_data, per phase: dx_pq[i][j] = sum_{a,b} w[3-2a-p][3-2b-q]
  * dy[i+p-1+a][j+q-1+b], a 2x2 correlation of dy whose window shift depends
- * on the phase; so each phase transforms dy's tiles at its own shift and
- * runs its own 25 GEMMs (C, OC) x (OC, G*P), its output written into dx at
- * stride 2. bwd_weight: dU[xi] (OC, 4C) = sum over tiles Z[xi] V[xi]^T with
+ * on the phase; so each phase has its own transform of dy's tiles (all
+ * four from one read of a 6x6 window, dy4_block) and its own 25 GEMMs
+ * (C, OC) x (OC, G*P), its output written into dx at stride 2. bwd_weight: dU[xi] (OC, 4C) = sum over tiles Z[xi] V[xi]^T with
  * Z = A dy A^T of the 4x4 dy tiles and V the forward's; dw = G^T dU G.
  *
  * Threads: chunks of samples over one OpenMP region as cpu_winograd.c
  * (OpenBLAS single-threaded inside it), every output written by one thread
  * in a fixed order, bwd_weight's per-thread partials added in thread order:
- * results are fixed for a thread count. cpu_conv.c decides when to use it
- * (wino_s2_use: enough samples and channels). */
+ * results are fixed for a thread count; with few tiles in all, one chunk
+ * whose phases are split between the threads instead (the plan's split).
+ * cpu_conv.c decides when to use it (wino_s2_use: enough tiles and
+ * channels). */
 #include <cblas.h>
 #include <omp.h>
 #include <string.h>
@@ -91,8 +93,8 @@ static void s2_plan_make(s2_plan *p, const lg_conv_geom *g) {
     size_t ld = (size_t)ch.G * p->P, c4 = (size_t)4 * g->c;
     p->u = S2_Q * s2_qs((size_t)g->oc * c4);
     p->big = S2_Q * s2_qs(c4 * ld);
-    p->small = (p->split ? 4 : 1) * S2_Q * s2_qs((size_t)(g->oc > g->c ? g->oc : g->c) * ld);
-    p->tmp = (size_t)(25 + 25) * S2_CB; /* tiles_block's; output_tf needs 4*9 */
+    p->small = 4 * S2_Q * s2_qs((size_t)(g->oc > g->c ? g->oc : g->c) * ld);
+    p->tmp = (size_t)(36 + 60) * S2_CB; /* dy4_block's; tiles_block needs 50, output_tf 36 */
     p->slot = p->big + p->small + p->tmp;
 }
 
@@ -301,6 +303,71 @@ static void tiles_tf(int grad, float *vrow, size_t qs, const float *img0, size_t
     }
 }
 
+/* bwd_data's four transforms of dy's tiles, for tiles [c0, c0 + nb) of one
+ * channel (img0, ss as tiles_block): phase ph = 2p + q reads the 5x5 tile
+ * at (4ty + p - 1, 4tx + q - 1), written to v + ph*vs as tiles_block
+ * writes. All four lie in the 6x6 window at (4ty - 1, 4tx - 1): one gather
+ * of it, B^T down rows 0-4 and 1-5 of its columns, then along columns 0-4
+ * and 1-5 of those rows (36 loads and 32 1-D transforms a tile, against
+ * 100 and 40 for four tiles_block calls). tmp: (36 + 60, S2_CB). */
+S2_INLINE void dy4_block(float *restrict v, size_t vs, size_t qs, const float *img0, size_t ss,
+                         int H, int W, const s2_plan *p, size_t c0, int nb,
+                         float *restrict tmp) {
+    const int TW = p->tw;
+    float *restrict D = tmp, *restrict R = tmp + 36 * S2_CB; /* D (6, 6, CB), R (2, 5, 6, CB) */
+    size_t j = c0 / p->P, rem = c0 % p->P;
+    int ty = (int)(rem / TW), tx = (int)(rem % TW);
+    for (int t = 0; t < nb; t++) {
+        const float *img = img0 + j * ss;
+        int iy0 = 4 * ty - 1, ix0 = 4 * tx - 1;
+        if (iy0 >= 0 && iy0 + 5 < H && ix0 >= 0 && ix0 + 5 < W) {
+            const float *src = img + (size_t)iy0 * W + ix0;
+            for (int k = 0; k < 6; k++)
+                for (int l = 0; l < 6; l++) D[(k * 6 + l) * S2_CB + t] = src[(size_t)k * W + l];
+        } else {
+            for (int k = 0; k < 6; k++) {
+                int iy = iy0 + k;
+                for (int l = 0; l < 6; l++) {
+                    int ix = ix0 + l;
+                    D[(k * 6 + l) * S2_CB + t] =
+                        iy >= 0 && iy < H && ix >= 0 && ix < W ? img[(size_t)iy * W + ix] : 0.0f;
+                }
+            }
+        }
+        if (++tx == TW) {
+            tx = 0;
+            if (++ty == p->th) ty = 0, j++;
+        }
+    }
+    const size_t nc = (size_t)6 * S2_CB;
+    for (int r = 0; r < 2; r++) /* R[r][a][l]: rows r..r+4 of column l */
+        for (int l = 0; l < 6; l++) {
+            const float *restrict in = D + (r * 6 + l) * S2_CB;
+            float *restrict out = R + (r * 5 * 6 + l) * S2_CB;
+            for (int t = 0; t < nb; t++) bt5(in + t, nc, out + t, nc);
+        }
+    for (int ph = 0; ph < 4; ph++) /* columns q..q+4 of R[p][a] */
+        for (int a = 0; a < 5; a++) {
+            const float *restrict in = R + (((ph >> 1) * 5 + a) * 6 + (ph & 1)) * S2_CB;
+            float *restrict out = v + ph * vs + (size_t)(a * 5) * qs;
+            for (int t = 0; t < nb; t++) bt5(in + t, S2_CB, out + t, qs);
+        }
+}
+
+/* The four V (Q, OC, gc*P) of bwd_data, vs floats apart, channels [o0, o1)
+ * of dy (gc, OC, OH, OW) */
+static void dy4_tf(float *V, size_t vs, const float *dy, int gc, int o0, int o1,
+                   const lg_conv_geom *g, const s2_plan *p, float *tmp) {
+    const int OC = g->oc, OH = g->oh, OW = g->ow;
+    const size_t ld = (size_t)gc * p->P, qs = s2_qs((size_t)OC * ld), ss = (size_t)OC * OH * OW;
+    for (int o = o0; o < o1; o++)
+        for (size_t c0 = 0; c0 < ld; c0 += S2_CB) {
+            int nb = ld - c0 < S2_CB ? (int)(ld - c0) : S2_CB;
+            dy4_block(V + (size_t)o * ld + c0, vs, qs, dy + (size_t)o * OH * OW, ss, OH, OW, p, c0,
+                      nb, tmp);
+        }
+}
+
 /* V (Q, 4C, gc*P) of the gc samples x (gc, C, H, W), channels [c0, c1): row ph*C + c is phase
  * (p, q) of channel c, its tile ty, tx reading x rows 8ty + 2k - p and
  * columns 8tx + 2l - q. */
@@ -470,9 +537,7 @@ void lg_cpu_wino_s2_bwd_data(float *dx, const float *dy, const float *w, const l
             part_of(C, t, T, &a, &b);
             filter_bwd(U, us, w, C, OC, a, b);
             part_of(OC, t, T, &a, &b);
-            for (int ph = 0; ph < 4; ph++)
-                dy_tf(V + (size_t)ph * S2_Q * vq, dy, g->n, a, b, g, &p, 0, (ph >> 1) - 1,
-                      (ph & 1) - 1, tmp);
+            dy4_tf(V, S2_Q * vq, dy, g->n, a, b, g, &p, tmp);
 #pragma omp barrier
             part_of(4 * S2_Q, t, T, &a, &b);
             for (int k = a; k < b; k++) {
@@ -503,14 +568,14 @@ void lg_cpu_wino_s2_bwd_data(float *dx, const float *dy, const float *w, const l
         for (int ch = a; ch < b; ch++) {
             int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
             size_t ld = (size_t)gc * p.P, vq = s2_qs((size_t)OC * ld), mq = s2_qs((size_t)C * ld);
+            dy4_tf(V, S2_Q * vq, dy + (size_t)g0 * ys, gc, 0, OC, g, &p, tmp);
             for (int ph = 0; ph < 4; ph++) {
                 int py = ph >> 1, px = ph & 1;
-                dy_tf(V, dy + (size_t)g0 * ys, gc, 0, OC, g, &p, 0, py - 1, px - 1, tmp);
-                /* M[q] (C, ld) = U[q][ph] (C, OC) V[q] (OC, ld) */
+                /* M[q] (C, ld) = U[q][ph] (C, OC) V_ph[q] (OC, ld) */
                 for (int q = 0; q < S2_Q; q++)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C, (int)ld, OC, 1.0f,
-                                U + q * us + (size_t)ph * C * OC, OC, V + q * vq, (int)ld, 0.0f,
-                                M + q * mq, (int)ld);
+                                U + q * us + (size_t)ph * C * OC, OC, V + (ph * S2_Q + q) * vq,
+                                (int)ld, 0.0f, M + q * mq, (int)ld);
                 output_tf(dx + (size_t)g0 * xs, M, mq, 0, C, gc, C, g->h, g->w, 2, py, px, g, &p,
                           tmp);
             }
