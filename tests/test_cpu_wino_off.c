@@ -12,16 +12,23 @@
 /* Geometries the dispatch gives Winograd without the variable
  * (test_backend_cpu's test_conv_dispatch): n, c, h, oc, k, stride. */
 static const int geoms[][6] = {
-    {128, 64, 32, 64, 4, 2}, /* F(4x4,2x2) s2 */
+    {128, 64, 32, 64, 4, 2},  /* F(4x4,2x2) s2 */
     {128, 64, 16, 128, 3, 1}, /* F(4x4,3x3) */
-    {64, 64, 32, 3, 3, 1},   /* F(2x2,3x3) */
-    {4, 16, 8, 16, 3, 1},    /* F(4x4,3x3), small enough to check below */
-    {6, 16, 32, 8, 4, 2},    /* F(4x4,2x2) s2, likewise */
+    {64, 64, 32, 3, 3, 1},    /* F(2x2,3x3) */
+    {4, 16, 8, 16, 3, 1},     /* F(4x4,3x3), small enough to check below */
+    {6, 16, 32, 8, 4, 2},     /* F(4x4,2x2) s2, likewise */
 };
 
 static lg_conv_geom geom(const int *q) {
-    lg_conv_geom g = {.n = q[0], .c = q[1], .h = q[2], .w = q[2], .oc = q[3], .kh = q[4],
-                      .kw = q[4], .stride = q[5], .pad = 1};
+    lg_conv_geom g = {.n = q[0],
+                      .c = q[1],
+                      .h = q[2],
+                      .w = q[2],
+                      .oc = q[3],
+                      .kh = q[4],
+                      .kw = q[4],
+                      .stride = q[5],
+                      .pad = 1};
     g.oh = g.ow = lg_conv_out_size(g.h, g.kh, g.stride, g.pad);
     return g;
 }
@@ -70,7 +77,8 @@ static void test_results(void) {
                         ref[((n * g.oc + o) * g.oh + oy) * g.ow + ox] = (float)s;
                     }
         /* im2col's bar in test_backend_cpu (terms per output) */
-        lg_test_close(y, ref, ny, 2e-6 * (g.c * g.kh * g.kw + g.oc), 1e-5, "conv2d under LG_CPU_WINO=0");
+        lg_test_close(y, ref, ny, 2e-6 * (g.c * g.kh * g.kw + g.oc), 1e-5,
+                      "conv2d under LG_CPU_WINO=0");
         free(x), free(w), free(y), free(ref), free(ws);
     }
 }

@@ -298,12 +298,6 @@ static void thread_chunks(const conv_plan *p, int t, int T, int *c0, int *c1) {
  * OMP_WAIT_POLICY=passive). OpenBLAS threaded on the pool, outside any
  * region, was no better in the step and 1.6x slower alone. */
 
-/* [*a, *b): part t of T of [0, n) */
-static void part_of(int n, int t, int T, int *a, int *b) {
-    *a = (int)((int64_t)n * t / T);
-    *b = (int)((int64_t)n * (t + 1) / T);
-}
-
 /* One pass of a convolution: out = y, dx or dw; in = x (conv2d,
  * bwd_weight) or dy (bwd_data); in2 = w (conv2d, bwd_data) or dy
  * (bwd_weight); parts: bwd_weight's partial dW of threads 1.. */
@@ -320,7 +314,7 @@ typedef void (*conv_part_fn)(const conv_job *j, int t, int T);
 static const float *one_cols(const conv_job *j, int t, int T) {
     if (j->p->direct) return j->in;
     int a, b;
-    part_of(j->g->c, t, T, &a, &b);
+    lg_cpu_part(j->g->c, t, T, &a, &b);
     im2col_ch(j->ws, j->p->ohw, j->in, j->g, a, b);
 #pragma omp barrier
     return j->ws;
@@ -335,7 +329,7 @@ static void one_fwd(const conv_job *j, int t, int T) {
     float *y = j->out;
     const size_t ld = p->ohw;
     int a, b;
-    part_of(j->g->oc, t, T, &a, &b);
+    lg_cpu_part(j->g->oc, t, T, &a, &b);
     if (b > a)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b - a, (int)ld, (int)p->ckk, 1.0f,
                     w + (size_t)a * p->ckk, (int)p->ckk, B, (int)ld, 0.0f, y + (size_t)a * ld,
@@ -351,7 +345,7 @@ static void one_bwd_data(const conv_job *j, int t, int T) {
     const float *dy = j->in, *w = j->in2;
     const size_t ld = p->ohw, kk = (size_t)g->kh * g->kw;
     int a, b;
-    part_of(g->c, t, T, &a, &b);
+    lg_cpu_part(g->c, t, T, &a, &b);
     if (b <= a) return;
     float *dst = p->direct ? dx + (size_t)a * ld : ws + (size_t)a * kk * ld;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)((size_t)(b - a) * kk), (int)ld,
@@ -367,7 +361,7 @@ static void one_bwd_weight(const conv_job *j, int t, int T) {
     float *dw = j->out;
     const size_t ld = p->ohw;
     int a, b;
-    part_of(j->g->oc, t, T, &a, &b);
+    lg_cpu_part(j->g->oc, t, T, &a, &b);
     if (b > a)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b - a, (int)p->ckk, (int)ld, 1.0f,
                     dy + (size_t)a * ld, (int)ld, B, (int)ld, 0.0f, dw + (size_t)a * p->ckk,

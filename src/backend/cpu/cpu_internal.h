@@ -33,6 +33,21 @@ extern int lg_cpu_wino_off_;
  * boundaries. */
 static inline size_t lg_cpu_round16(size_t v) { return (v + 15) / 16 * 16; }
 
+/* Floats between the Q matrices of a Winograd kernel's transformed tiles
+ * holding n floats each: an odd number of 64-byte lines, so that the Q
+ * entries of one tile, read or written together, do not sit at the same
+ * offset in a 4 KiB page (with n = 256*256, they all did). */
+static inline size_t lg_cpu_wino_qs(size_t n) {
+    size_t qs = lg_cpu_round16(n);
+    return (qs / 16) % 2 ? qs : qs + 16;
+}
+
+/* [*a, *b): part t of T of [0, n), contiguous and fixed for T */
+static inline void lg_cpu_part(int n, int t, int T, int *a, int *b) {
+    *a = (int)((int64_t)n * t / T);
+    *b = (int)((int64_t)n * (t + 1) / T);
+}
+
 /* How n samples are cut into chunks of G, so that a chunk's GEMM has at
  * least cols_min columns (cols per sample) where the batch allows, while
  * every thread still gets a chunk; T work slots (threads used). */

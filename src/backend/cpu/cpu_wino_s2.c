@@ -20,7 +20,8 @@
  * dy[i+p-1+a][j+q-1+b], a 2x2 correlation of dy whose window shift depends
  * on the phase; so each phase has its own transform of dy's tiles (all
  * four from one read of a 6x6 window, dy4_block) and its own 25 GEMMs
- * (C, OC) x (OC, G*P), its output written into dx at stride 2. bwd_weight: dU[xi] (OC, 4C) = sum over tiles Z[xi] V[xi]^T with
+ * (C, OC) x (OC, G*P), its output written into dx at stride 2.
+ * bwd_weight: dU[xi] (OC, 4C) = sum over tiles Z[xi] V[xi]^T with
  * Z = A dy A^T of the 4x4 dy tiles and V the forward's; dw = G^T dU G.
  *
  * Threads: chunks of samples over one OpenMP region as cpu_winograd.c
@@ -37,9 +38,9 @@
 #include "backend/cpu/cpu_internal.h"
 #include "lipgan/status.h"
 
-#define S2_Q 25          /* 5x5 transformed tile */
-#define S2_COLS_MIN 256  /* narrowest GEMM (tiles of a chunk) worth running */
-#define S2_CB 64         /* tiles per block of the output transform */
+#define S2_Q 25         /* 5x5 transformed tile */
+#define S2_COLS_MIN 256 /* narrowest GEMM (tiles of a chunk) worth running */
+#define S2_CB 64        /* tiles per block of the output transform */
 
 int lg_cpu_wino_s2_ok(const lg_conv_geom *g) {
     return g->kh == 4 && g->kw == 4 && g->stride == 2 && g->pad == 1 && g->h % 2 == 0 &&
@@ -60,14 +61,6 @@ typedef struct s2_plan {
     size_t tmp;   /* floats of a thread's transform buffer */
     size_t slot;  /* big + small + tmp */
 } s2_plan;
-
-/* Floats between the Q matrices holding n floats each: an odd number of
- * 64-byte lines (as cpu_winograd.c's wino_qs, for the same reason: the Q
- * entries of one tile, written together, in different cache sets). */
-static size_t s2_qs(size_t n) {
-    size_t qs = lg_cpu_round16(n);
-    return (qs / 16) % 2 ? qs : qs + 16;
-}
 
 static void s2_plan_make(s2_plan *p, const lg_conv_geom *g) {
     p->th = (g->oh + 3) / 4;
@@ -91,9 +84,9 @@ static void s2_plan_make(s2_plan *p, const lg_conv_geom *g) {
     p->G = ch.G;
     p->nchunk = ch.nchunk;
     size_t ld = (size_t)ch.G * p->P, c4 = (size_t)4 * g->c;
-    p->u = S2_Q * s2_qs((size_t)g->oc * c4);
-    p->big = S2_Q * s2_qs(c4 * ld);
-    p->small = 4 * S2_Q * s2_qs((size_t)(g->oc > g->c ? g->oc : g->c) * ld);
+    p->u = S2_Q * lg_cpu_wino_qs((size_t)g->oc * c4);
+    p->big = S2_Q * lg_cpu_wino_qs(c4 * ld);
+    p->small = 4 * S2_Q * lg_cpu_wino_qs((size_t)(g->oc > g->c ? g->oc : g->c) * ld);
     p->tmp = (size_t)(36 + 60) * S2_CB; /* dy4_block's; tiles_block needs 50, output_tf 36 */
     p->slot = p->big + p->small + p->tmp;
 }
@@ -170,7 +163,8 @@ S2_INLINE void taps(float k[4], const float *w, int C, int o, int c, int p, int 
     const float *s = w + ((size_t)o * C + c) * 16;
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 2; b++) {
-            int ky = flip ? 3 - 2 * a - p : 2 * a + 1 - p, kx = flip ? 3 - 2 * b - q : 2 * b + 1 - q;
+            int ky = flip ? 3 - 2 * a - p : 2 * a + 1 - p,
+                kx = flip ? 3 - 2 * b - q : 2 * b + 1 - q;
             k[a * 2 + b] = s[ky * 4 + kx];
         }
 }
@@ -218,7 +212,8 @@ static void filter_adj(float *dw, const float *dU, size_t us, int C, int o0, int
                 int p = ph >> 1, q = ph & 1;
                 float *d = dw + ((size_t)o * C + c) * 16;
                 for (int a = 0; a < 2; a++)
-                    for (int b = 0; b < 2; b++) d[(2 * a + 1 - p) * 4 + 2 * b + 1 - q] = k[a * 2 + b];
+                    for (int b = 0; b < 2; b++)
+                        d[(2 * a + 1 - p) * 4 + 2 * b + 1 - q] = k[a * 2 + b];
             }
 }
 
@@ -311,8 +306,7 @@ static void tiles_tf(int grad, float *vrow, size_t qs, const float *img0, size_t
  * and 1-5 of those rows (36 loads and 32 1-D transforms a tile, against
  * 100 and 40 for four tiles_block calls). tmp: (36 + 60, S2_CB). */
 S2_INLINE void dy4_block(float *restrict v, size_t vs, size_t qs, const float *img0, size_t ss,
-                         int H, int W, const s2_plan *p, size_t c0, int nb,
-                         float *restrict tmp) {
+                         int H, int W, const s2_plan *p, size_t c0, int nb, float *restrict tmp) {
     const int TW = p->tw;
     float *restrict D = tmp, *restrict R = tmp + 36 * S2_CB; /* D (6, 6, CB), R (2, 5, 6, CB) */
     size_t j = c0 / p->P, rem = c0 % p->P;
@@ -359,7 +353,8 @@ S2_INLINE void dy4_block(float *restrict v, size_t vs, size_t qs, const float *i
 static void dy4_tf(float *V, size_t vs, const float *dy, int gc, int o0, int o1,
                    const lg_conv_geom *g, const s2_plan *p, float *tmp) {
     const int OC = g->oc, OH = g->oh, OW = g->ow;
-    const size_t ld = (size_t)gc * p->P, qs = s2_qs((size_t)OC * ld), ss = (size_t)OC * OH * OW;
+    const size_t ld = (size_t)gc * p->P, qs = lg_cpu_wino_qs((size_t)OC * ld),
+                 ss = (size_t)OC * OH * OW;
     for (int o = o0; o < o1; o++)
         for (size_t c0 = 0; c0 < ld; c0 += S2_CB) {
             int nb = ld - c0 < S2_CB ? (int)(ld - c0) : S2_CB;
@@ -374,12 +369,13 @@ static void dy4_tf(float *V, size_t vs, const float *dy, int gc, int o0, int o1,
 static void input_tf(float *V, const float *x, int gc, int c0, int c1, const lg_conv_geom *g,
                      const s2_plan *p, float *tmp) {
     const int C = g->c, H = g->h, W = g->w;
-    const size_t ld = (size_t)gc * p->P, qs = s2_qs((size_t)4 * C * ld), ss = (size_t)C * H * W;
+    const size_t ld = (size_t)gc * p->P, qs = lg_cpu_wino_qs((size_t)4 * C * ld),
+                 ss = (size_t)C * H * W;
     for (int c = c0; c < c1; c++) /* the four phases of a channel while its images are in cache */
         for (int ph = 0; ph < 4; ph++) {
             s2_map mp = {8, 2, -(ph >> 1), 2, -(ph & 1)};
-            tiles_tf(0, V + ((size_t)ph * C + c) * ld, qs, x + (size_t)c * H * W, ss, H, W, &mp,
-                     gc, p, tmp);
+            tiles_tf(0, V + ((size_t)ph * C + c) * ld, qs, x + (size_t)c * H * W, ss, H, W, &mp, gc,
+                     p, tmp);
         }
 }
 
@@ -389,7 +385,8 @@ static void input_tf(float *V, const float *x, int gc, int c0, int c1, const lg_
 static void dy_tf(float *V, const float *dy, int gc, int o0, int o1, const lg_conv_geom *g,
                   const s2_plan *p, int grad, int sy, int sx, float *tmp) {
     const int OC = g->oc, OH = g->oh, OW = g->ow;
-    const size_t ld = (size_t)gc * p->P, qs = s2_qs((size_t)OC * ld), ss = (size_t)OC * OH * OW;
+    const size_t ld = (size_t)gc * p->P, qs = lg_cpu_wino_qs((size_t)OC * ld),
+                 ss = (size_t)OC * OH * OW;
     s2_map mp = {4, 1, sy, 1, sx};
     for (int o = o0; o < o1; o++)
         tiles_tf(grad, V + (size_t)o * ld, qs, dy + (size_t)o * OH * OW, ss, OH, OW, &mp, gc, p,
@@ -454,12 +451,6 @@ static void output_tf(float *out, const float *Mb, size_t qs, int r0, int r1, in
     }
 }
 
-/* [*a, *b): part t of T of [0, n) */
-static void part_of(int n, int t, int T, int *a, int *b) {
-    *a = (int)((int64_t)n * t / T);
-    *b = (int)((int64_t)n * (t + 1) / T);
-}
-
 /* ---- the three passes ---- */
 
 void lg_cpu_wino_s2_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g,
@@ -468,27 +459,28 @@ void lg_cpu_wino_s2_conv2d(float *y, const float *x, const float *w, const lg_co
     s2_plan p;
     s2_plan_make(&p, g);
     const int C4 = 4 * g->c, OC = g->oc;
-    const size_t us = s2_qs((size_t)OC * C4), xs = (size_t)g->c * g->h * g->w;
+    const size_t us = lg_cpu_wino_qs((size_t)OC * C4), xs = (size_t)g->c * g->h * g->w;
     const size_t ys = (size_t)OC * g->oh * g->ow;
     float *U = ws;
     if (p.split) { /* one chunk: transforms split by channel, the GEMMs by Q position */
-        const size_t ld = (size_t)g->n * p.P, vq = s2_qs((size_t)C4 * ld), mq = s2_qs((size_t)OC * ld);
+        const size_t ld = (size_t)g->n * p.P, vq = lg_cpu_wino_qs((size_t)C4 * ld),
+                     mq = lg_cpu_wino_qs((size_t)OC * ld);
         float *V = ws + p.u, *M = V + p.big;
 #pragma omp parallel num_threads(p.T)
         {
             int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
             float *tmp = M + p.small + (size_t)t * p.tmp;
-            part_of(OC, t, T, &a, &b);
+            lg_cpu_part(OC, t, T, &a, &b);
             filter_fwd(U, us, w, g->c, a, b);
-            part_of(g->c, t, T, &a, &b);
+            lg_cpu_part(g->c, t, T, &a, &b);
             input_tf(V, x, g->n, a, b, g, &p, tmp);
 #pragma omp barrier
-            part_of(S2_Q, t, T, &a, &b);
+            lg_cpu_part(S2_Q, t, T, &a, &b);
             for (int q = a; q < b; q++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)ld, C4, 1.0f,
                             U + q * us, C4, V + q * vq, (int)ld, 0.0f, M + q * mq, (int)ld);
 #pragma omp barrier
-            part_of(OC, t, T, &a, &b);
+            lg_cpu_part(OC, t, T, &a, &b);
             output_tf(y, M, mq, a, b, g->n, OC, g->oh, g->ow, 1, 0, 0, g, &p, tmp);
         }
         return;
@@ -496,21 +488,21 @@ void lg_cpu_wino_s2_conv2d(float *y, const float *x, const float *w, const lg_co
 #pragma omp parallel num_threads(p.T)
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
-        part_of(OC, t, T, &a, &b);
+        lg_cpu_part(OC, t, T, &a, &b);
         filter_fwd(U, us, w, g->c, a, b);
 #pragma omp barrier
         float *V = ws + (size_t)p.T * p.u + (size_t)t * p.slot, *M = V + p.big, *tmp = M + p.small;
-        part_of(p.nchunk, t, T, &a, &b);
+        lg_cpu_part(p.nchunk, t, T, &a, &b);
         for (int ch = a; ch < b; ch++) {
             int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
-            size_t ld = (size_t)gc * p.P, vq = s2_qs((size_t)C4 * ld), mq = s2_qs((size_t)OC * ld);
+            size_t ld = (size_t)gc * p.P, vq = lg_cpu_wino_qs((size_t)C4 * ld),
+                   mq = lg_cpu_wino_qs((size_t)OC * ld);
             input_tf(V, x + (size_t)g0 * xs, gc, 0, g->c, g, &p, tmp);
             /* M[q] (OC, ld) = U[q] (OC, 4C) V[q] (4C, ld) */
             for (int q = 0; q < S2_Q; q++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)ld, C4, 1.0f,
                             U + q * us, C4, V + q * vq, (int)ld, 0.0f, M + q * mq, (int)ld);
-            output_tf(y + (size_t)g0 * ys, M, mq, 0, OC, gc, OC, g->oh, g->ow, 1, 0, 0, g, &p,
-                      tmp);
+            output_tf(y + (size_t)g0 * ys, M, mq, 0, OC, gc, OC, g->oh, g->ow, 1, 0, 0, g, &p, tmp);
         }
     }
 }
@@ -521,33 +513,34 @@ void lg_cpu_wino_s2_bwd_data(float *dx, const float *dy, const float *w, const l
     s2_plan p;
     s2_plan_make(&p, g);
     const int C = g->c, OC = g->oc;
-    const size_t us = s2_qs((size_t)OC * 4 * C), xs = (size_t)C * g->h * g->w;
+    const size_t us = lg_cpu_wino_qs((size_t)OC * 4 * C), xs = (size_t)C * g->h * g->w;
     const size_t ys = (size_t)OC * g->oh * g->ow;
     float *U = ws; /* (Q, 4, C, OC) */
     if (p.split) {
         /* one chunk: dy's tiles at the four shifts into V (4, Q, OC, ld), split
          * by channel; the 100 GEMMs (phase, Q position) into M (Q, 4C, ld) split
          * between the threads; then the output by (phase, channel) */
-        const size_t ld = (size_t)g->n * p.P, vq = s2_qs((size_t)OC * ld), mq = s2_qs((size_t)4 * C * ld);
+        const size_t ld = (size_t)g->n * p.P, vq = lg_cpu_wino_qs((size_t)OC * ld),
+                     mq = lg_cpu_wino_qs((size_t)4 * C * ld);
         float *M = ws + p.u, *V = M + p.big;
 #pragma omp parallel num_threads(p.T)
         {
             int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
             float *tmp = V + p.small + (size_t)t * p.tmp;
-            part_of(C, t, T, &a, &b);
+            lg_cpu_part(C, t, T, &a, &b);
             filter_bwd(U, us, w, C, OC, a, b);
-            part_of(OC, t, T, &a, &b);
+            lg_cpu_part(OC, t, T, &a, &b);
             dy4_tf(V, S2_Q * vq, dy, g->n, a, b, g, &p, tmp);
 #pragma omp barrier
-            part_of(4 * S2_Q, t, T, &a, &b);
+            lg_cpu_part(4 * S2_Q, t, T, &a, &b);
             for (int k = a; k < b; k++) {
                 int ph = k / S2_Q, q = k % S2_Q;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C, (int)ld, OC, 1.0f,
-                            U + q * us + (size_t)ph * C * OC, OC, V + (ph * S2_Q + q) * vq,
-                            (int)ld, 0.0f, M + q * mq + (size_t)ph * C * ld, (int)ld);
+                            U + q * us + (size_t)ph * C * OC, OC, V + (ph * S2_Q + q) * vq, (int)ld,
+                            0.0f, M + q * mq + (size_t)ph * C * ld, (int)ld);
             }
 #pragma omp barrier
-            part_of(4 * C, t, T, &a, &b);
+            lg_cpu_part(4 * C, t, T, &a, &b);
             for (int ph = 0; ph < 4; ph++) {
                 int r0 = a > ph * C ? a - ph * C : 0, r1 = b < (ph + 1) * C ? b - ph * C : C;
                 if (r1 > r0)
@@ -560,14 +553,15 @@ void lg_cpu_wino_s2_bwd_data(float *dx, const float *dy, const float *w, const l
 #pragma omp parallel num_threads(p.T)
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
-        part_of(C, t, T, &a, &b);
+        lg_cpu_part(C, t, T, &a, &b);
         filter_bwd(U, us, w, C, OC, a, b);
 #pragma omp barrier
         float *M = ws + (size_t)p.T * p.u + (size_t)t * p.slot, *V = M + p.big, *tmp = V + p.small;
-        part_of(p.nchunk, t, T, &a, &b);
+        lg_cpu_part(p.nchunk, t, T, &a, &b);
         for (int ch = a; ch < b; ch++) {
             int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
-            size_t ld = (size_t)gc * p.P, vq = s2_qs((size_t)OC * ld), mq = s2_qs((size_t)C * ld);
+            size_t ld = (size_t)gc * p.P, vq = lg_cpu_wino_qs((size_t)OC * ld),
+                   mq = lg_cpu_wino_qs((size_t)C * ld);
             dy4_tf(V, S2_Q * vq, dy + (size_t)g0 * ys, gc, 0, OC, g, &p, tmp);
             for (int ph = 0; ph < 4; ph++) {
                 int py = ph >> 1, px = ph & 1;
@@ -589,26 +583,27 @@ void lg_cpu_wino_s2_bwd_weight(float *dw, const float *x, const float *dy, const
     s2_plan p;
     s2_plan_make(&p, g);
     const int C4 = 4 * g->c, OC = g->oc;
-    const size_t us = s2_qs((size_t)OC * C4), xs = (size_t)g->c * g->h * g->w;
+    const size_t us = lg_cpu_wino_qs((size_t)OC * C4), xs = (size_t)g->c * g->h * g->w;
     const size_t ys = (size_t)OC * g->oh * g->ow;
     if (p.split) { /* one dU; the transforms split by channel, the GEMMs by Q position */
-        const size_t ld = (size_t)g->n * p.P, vq = s2_qs((size_t)C4 * ld), zq = s2_qs((size_t)OC * ld);
+        const size_t ld = (size_t)g->n * p.P, vq = lg_cpu_wino_qs((size_t)C4 * ld),
+                     zq = lg_cpu_wino_qs((size_t)OC * ld);
         float *V = ws + p.u, *Z = V + p.big;
 #pragma omp parallel num_threads(p.T)
         {
             int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
             float *tmp = Z + p.small + (size_t)t * p.tmp;
-            part_of(g->c, t, T, &a, &b);
+            lg_cpu_part(g->c, t, T, &a, &b);
             input_tf(V, x, g->n, a, b, g, &p, tmp);
-            part_of(OC, t, T, &a, &b);
+            lg_cpu_part(OC, t, T, &a, &b);
             dy_tf(Z, dy, g->n, a, b, g, &p, 1, 0, 0, tmp);
 #pragma omp barrier
-            part_of(S2_Q, t, T, &a, &b);
+            lg_cpu_part(S2_Q, t, T, &a, &b);
             for (int q = a; q < b; q++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C4, (int)ld, 1.0f,
                             Z + q * zq, (int)ld, V + q * vq, (int)ld, 0.0f, ws + q * us, C4);
 #pragma omp barrier
-            part_of(OC, t, T, &a, &b);
+            lg_cpu_part(OC, t, T, &a, &b);
             filter_adj(dw, ws, us, g->c, a, b);
         }
         return;
@@ -618,11 +613,12 @@ void lg_cpu_wino_s2_bwd_weight(float *dw, const float *x, const float *dy, const
         int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
         float *acc = ws + (size_t)t * p.u; /* (Q, OC, 4C) */
         float *V = ws + (size_t)p.T * p.u + (size_t)t * p.slot, *Z = V + p.big, *tmp = Z + p.small;
-        part_of(p.nchunk, t, T, &a, &b);
+        lg_cpu_part(p.nchunk, t, T, &a, &b);
         if (a == b) memset(acc, 0, sizeof(float) * S2_Q * us);
         for (int ch = a; ch < b; ch++) {
             int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
-            size_t ld = (size_t)gc * p.P, vq = s2_qs((size_t)C4 * ld), zq = s2_qs((size_t)OC * ld);
+            size_t ld = (size_t)gc * p.P, vq = lg_cpu_wino_qs((size_t)C4 * ld),
+                   zq = lg_cpu_wino_qs((size_t)OC * ld);
             input_tf(V, x + (size_t)g0 * xs, gc, 0, g->c, g, &p, tmp);
             dy_tf(Z, dy + (size_t)g0 * ys, gc, 0, OC, g, &p, 1, 0, 0, tmp);
             /* dU[q] (OC, 4C) += Z[q] (OC, ld) V[q]^T (ld, 4C) */
@@ -633,7 +629,7 @@ void lg_cpu_wino_s2_bwd_weight(float *dw, const float *x, const float *dy, const
         }
 #pragma omp barrier
         /* the partials summed in thread order into thread 0's, rows of o split */
-        part_of(OC, t, T, &a, &b);
+        lg_cpu_part(OC, t, T, &a, &b);
         for (int q = 0; q < S2_Q; q++)
             for (size_t i = (size_t)a * C4; i < (size_t)b * C4; i++)
                 for (int k = 1; k < T; k++) ws[q * us + i] += ws[(size_t)k * p.u + q * us + i];

@@ -57,15 +57,6 @@ typedef struct wino_plan {
     size_t slot;
 } wino_plan;
 
-/* Floats between the Q matrices of V, M and Z holding n floats each: an
- * odd number of 64-byte lines, so that the Q entries of one tile, read or
- * written together, do not sit at the same offset in a 4 KiB page (with
- * n = 256*256, they all did). */
-static size_t wino_qs(size_t n) {
-    size_t qs = lg_cpu_round16(n);
-    return (qs / 16) % 2 ? qs : qs + 16;
-}
-
 /* cin/cout: channels of the conv actually run (swapped for bwd_data). The
  * workspace is the same both ways since v + m is symmetric in them. */
 static void wino_plan_make(wino_plan *p, const lg_conv_geom *g, int M, int cin, int cout) {
@@ -100,9 +91,9 @@ static void wino_plan_make(wino_plan *p, const lg_conv_geom *g, int M, int cin, 
     p->nchunk = ch.nchunk;
     p->T = ch.T;
     size_t G = (size_t)ch.G, Q = (size_t)p->Q;
-    p->u = Q * wino_qs((size_t)g->oc * g->c);
-    p->v = Q * wino_qs((size_t)cin * G * p->P);
-    p->m = Q * wino_qs((size_t)cout * G * p->P);
+    p->u = Q * lg_cpu_wino_qs((size_t)g->oc * g->c);
+    p->v = Q * lg_cpu_wino_qs((size_t)cin * G * p->P);
+    p->m = Q * lg_cpu_wino_qs((size_t)cout * G * p->P);
     size_t rows = (size_t)2 * p->A * (M * p->tw + 2), otf = (size_t)M * (p->A + M) * WINO_CB;
     p->tmp = lg_cpu_round16(rows > otf ? rows : otf); /* tiles_tf_m's, output_tf_m's */
     p->slot = p->v + p->m + p->tmp;
@@ -116,12 +107,6 @@ size_t lg_cpu_wino_workspace(const lg_conv_geom *g, int m) {
     wino_plan_make(&p, g, m, g->c, g->oc);
     if (p.split) return p.u + p.v + p.m + (size_t)p.T * p.tmp;
     return (size_t)p.T * (p.u + p.slot);
-}
-
-/* [*a, *b): part t of T of [0, n) */
-static void wino_part(int n, int t, int T, int *a, int *b) {
-    *a = (int)((int64_t)n * t / T);
-    *b = (int)((int64_t)n * (t + 1) / T);
 }
 
 /* ---- the transforms. The 1-D ones map in[k*is] to out[k*os]; the 2-D
@@ -296,7 +281,7 @@ WINO_INLINE void tiles_tf_m(const int M, const int grad, float *V, const float *
     const int nt = grad ? M * TW : pw;              /* columns of d transformed */
     float *d = tmp;          /* (n, pw) */
     float *r = tmp + A * pw; /* (A, pw) */
-    const size_t ld = (size_t)gc * p->P, cs = wino_qs((size_t)ch * ld); /* between the Q matrices */
+    const size_t ld = (size_t)gc * p->P, cs = lg_cpu_wino_qs((size_t)ch * ld); /* between the Q matrices */
     for (int c = c0; c < c1; c++)
         for (int j = 0; j < gc; j++) {
             const float *xc = x + ((size_t)j * ch + c) * H * W;
@@ -341,7 +326,7 @@ static void grad_tf(float *Z, const float *dy, int gc, int oc, int c0, int c1, i
 WINO_INLINE void output_tf_m(const int M, float *y, const float *Mb, int gc, int cout, int o0,
                              int o1, int H, int W, const wino_plan *p, float *tmp) {
     const int A = M + 2, TW = p->tw;
-    const size_t P = p->P, ld = (size_t)gc * P, cs = wino_qs((size_t)cout * ld);
+    const size_t P = p->P, ld = (size_t)gc * P, cs = lg_cpu_wino_qs((size_t)cout * ld);
     float *s = tmp, *o = tmp + M * A * WINO_CB;
     for (int oc = o0; oc < o1; oc++) {
         const float *mo = Mb + oc * ld;
@@ -387,26 +372,26 @@ static void wino_run(float *out, const float *in, const float *w, const lg_conv_
     const int H = g->h, W = g->w, C = g->c, Q = p.Q;
     const size_t ins = (size_t)cin * H * W, outs = (size_t)cout * H * W;
     float *U = ws; /* (Q, cout, cin), then the slots after T of them */
-    const size_t us = wino_qs((size_t)cout * cin);
+    const size_t us = lg_cpu_wino_qs((size_t)cout * cin);
     if (p.split) { /* all samples in one chunk; each phase split over the threads */
         const size_t ld = (size_t)g->n * p.P;
-        const size_t vq = wino_qs((size_t)cin * ld), mq = wino_qs((size_t)cout * ld);
+        const size_t vq = lg_cpu_wino_qs((size_t)cin * ld), mq = lg_cpu_wino_qs((size_t)cout * ld);
         float *V = ws + p.u, *Mq = V + p.v;
 #pragma omp parallel num_threads(p.T)
         {
             int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
             float *tmp = Mq + p.m + (size_t)t * p.tmp;
-            wino_part(cout, t, T, &a, &b);
+            lg_cpu_part(cout, t, T, &a, &b);
             filter_tf(M, U, us, w, C, a, b, cin, bwd);
-            wino_part(cin, t, T, &a, &b);
+            lg_cpu_part(cin, t, T, &a, &b);
             input_tf(V, in, g->n, cin, a, b, H, W, &p, tmp);
 #pragma omp barrier
-            wino_part(Q, t, T, &a, &b);
+            lg_cpu_part(Q, t, T, &a, &b);
             for (int q = a; q < b; q++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, (int)ld, cin, 1.0f,
                             U + q * us, cin, V + q * vq, (int)ld, 0.0f, Mq + q * mq, (int)ld);
 #pragma omp barrier
-            wino_part(cout, t, T, &a, &b);
+            lg_cpu_part(cout, t, T, &a, &b);
             output_tf(out, Mq, g->n, cout, a, b, H, W, &p, tmp);
         }
         return;
@@ -423,7 +408,7 @@ static void wino_run(float *out, const float *in, const float *w, const lg_conv_
         for (int ch = c0; ch < c1; ch++) {
             int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
             size_t ld = (size_t)gc * p.P;
-            size_t vq = wino_qs((size_t)cin * ld), mq = wino_qs((size_t)cout * ld);
+            size_t vq = lg_cpu_wino_qs((size_t)cin * ld), mq = lg_cpu_wino_qs((size_t)cout * ld);
             input_tf(V, in + (size_t)g0 * ins, gc, cin, 0, cin, H, W, &p, tmp);
             /* M[q] (cout, ld) = U[q] (cout, cin) V[q] (cin, ld) */
             for (int q = 0; q < Q; q++)
@@ -456,26 +441,26 @@ void lg_cpu_wino_bwd_weight(float *dw, const float *x, const float *dy, const lg
     wino_plan p;
     wino_plan_make(&p, g, m, g->c, g->oc);
     const int H = g->h, W = g->w, C = g->c, OC = g->oc, Q = p.Q;
-    const size_t xs = (size_t)C * H * W, ys = (size_t)OC * H * W, us = wino_qs((size_t)OC * C);
+    const size_t xs = (size_t)C * H * W, ys = (size_t)OC * H * W, us = lg_cpu_wino_qs((size_t)OC * C);
     if (p.split) { /* one dU; the transforms split by channel, the GEMMs by Q position */
         const size_t ld = (size_t)g->n * p.P;
-        const size_t vq = wino_qs((size_t)C * ld), zq = wino_qs((size_t)OC * ld);
+        const size_t vq = lg_cpu_wino_qs((size_t)C * ld), zq = lg_cpu_wino_qs((size_t)OC * ld);
         float *V = ws + p.u, *Z = V + p.v;
 #pragma omp parallel num_threads(p.T)
         {
             int t = omp_get_thread_num(), T = omp_get_num_threads(), a, b;
             float *tmp = Z + p.m + (size_t)t * p.tmp;
-            wino_part(C, t, T, &a, &b);
+            lg_cpu_part(C, t, T, &a, &b);
             input_tf(V, x, g->n, C, a, b, H, W, &p, tmp);
-            wino_part(OC, t, T, &a, &b);
+            lg_cpu_part(OC, t, T, &a, &b);
             grad_tf(Z, dy, g->n, OC, a, b, H, W, &p, tmp);
 #pragma omp barrier
-            wino_part(Q, t, T, &a, &b);
+            lg_cpu_part(Q, t, T, &a, &b);
             for (int q = a; q < b; q++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C, (int)ld, 1.0f,
                             Z + q * zq, (int)ld, V + q * vq, (int)ld, 0.0f, ws + q * us, C);
 #pragma omp barrier
-            wino_part(OC, t, T, &a, &b);
+            lg_cpu_part(OC, t, T, &a, &b);
             filter_adj(m, dw, ws, us, C, a, b);
         }
         return;
@@ -490,7 +475,7 @@ void lg_cpu_wino_bwd_weight(float *dw, const float *x, const float *dy, const lg
         for (int ch = c0; ch < c1; ch++) {
             int g0 = ch * p.G, gc = g->n - g0 < p.G ? g->n - g0 : p.G;
             size_t ld = (size_t)gc * p.P;
-            size_t vq = wino_qs((size_t)C * ld), zq = wino_qs((size_t)OC * ld);
+            size_t vq = lg_cpu_wino_qs((size_t)C * ld), zq = lg_cpu_wino_qs((size_t)OC * ld);
             input_tf(V, x + (size_t)g0 * xs, gc, C, 0, C, H, W, &p, tmp);
             grad_tf(Z, dy + (size_t)g0 * ys, gc, OC, 0, OC, H, W, &p, tmp);
             /* dU[q] (OC, C) += Z[q] (OC, ld) V[q]^T (ld, C) */
