@@ -187,6 +187,36 @@ static void conv_bwd_ref(double *dx, double *dw, const float *x, const float *w,
                 }
 }
 
+/* Random x, w, dy (uniform in [-1, 1]) for g and the float-rounded double
+ * references of the three passes. */
+typedef struct conv_fixture {
+    size_t nx, nw, ny;
+    float *x, *w, *dy;          /* (N,C,H,W), (OC,C,KH,KW), (N,OC,OH,OW) */
+    float *yref, *dxref, *dwref; /* conv2d, bwd_data, bwd_weight */
+} conv_fixture;
+
+static conv_fixture conv_fixture_make(lg_test_rng *r, const lg_conv_geom *g) {
+    conv_fixture f;
+    f.nx = (size_t)g->n * g->c * g->h * g->w;
+    f.nw = (size_t)g->oc * g->c * g->kh * g->kw;
+    f.ny = (size_t)g->n * g->oc * g->oh * g->ow;
+    f.x = rnd(r, f.nx, -1, 1), f.w = rnd(r, f.nw, -1, 1), f.dy = rnd(r, f.ny, -1, 1);
+    double *yr = conv_ref(f.x, f.w, g);
+    double *dxr = malloc(sizeof(double) * f.nx), *dwr = malloc(sizeof(double) * f.nw);
+    conv_bwd_ref(dxr, dwr, f.x, f.w, f.dy, g);
+    f.yref = malloc(sizeof(float) * f.ny), f.dxref = malloc(sizeof(float) * f.nx);
+    f.dwref = malloc(sizeof(float) * f.nw);
+    to_float(f.yref, yr, f.ny);
+    to_float(f.dxref, dxr, f.nx);
+    to_float(f.dwref, dwr, f.nw);
+    free(yr), free(dxr), free(dwr);
+    return f;
+}
+
+static void conv_fixture_free(conv_fixture *f) {
+    free(f->x), free(f->w), free(f->dy), free(f->yref), free(f->dxref), free(f->dwref);
+}
+
 static void test_conv(void) {
     /* n, c, h, w, oc, kh, kw, stride, pad */
     const int geoms[][9] = {
@@ -224,17 +254,10 @@ static void test_conv(void) {
                           .kw = q[6], .stride = q[7], .pad = q[8]};
         g.oh = lg_conv_out_size(g.h, g.kh, g.stride, g.pad);
         g.ow = lg_conv_out_size(g.w, g.kw, g.stride, g.pad);
-        size_t nx = (size_t)g.n * g.c * g.h * g.w, nw = (size_t)g.oc * g.c * g.kh * g.kw;
-        size_t ny = (size_t)g.n * g.oc * g.oh * g.ow;
-        float *x = rnd(&r, nx, -1, 1), *w = rnd(&r, nw, -1, 1), *dy = rnd(&r, ny, -1, 1);
-        double *yr = conv_ref(x, w, &g);
-        double *dxr = malloc(sizeof(double) * nx), *dwr = malloc(sizeof(double) * nw);
-        conv_bwd_ref(dxr, dwr, x, w, dy, &g);
-        float *yref = malloc(sizeof(float) * ny), *dxref = malloc(sizeof(float) * nx);
-        float *dwref = malloc(sizeof(float) * nw);
-        to_float(yref, yr, ny);
-        to_float(dxref, dxr, nx);
-        to_float(dwref, dwr, nw);
+        conv_fixture f = conv_fixture_make(&r, &g);
+        size_t nx = f.nx, nw = f.nw, ny = f.ny;
+        const float *x = f.x, *w = f.w, *dy = f.dy, *yref = f.yref, *dxref = f.dxref;
+        const float *dwref = f.dwref;
         /* tolerance grows with the number of terms per output */
         double tol = 2e-6 * (g.c * g.kh * g.kw + g.n * g.oh * g.ow + g.oc);
         for (int T = 1; T <= 3; T++) {
@@ -265,15 +288,7 @@ static void test_conv(void) {
             free(dw);
             free(dw2);
         }
-        free(x);
-        free(w);
-        free(dy);
-        free(yr);
-        free(dxr);
-        free(dwr);
-        free(yref);
-        free(dxref);
-        free(dwref);
+        conv_fixture_free(&f);
     }
     lg_cpu_set_threads(0);
 
@@ -380,21 +395,10 @@ static void test_conv_winograd(void) {
         lg_conv_geom g = {.n = q[0], .c = q[1], .h = q[2], .w = q[3], .oc = q[4], .kh = 3,
                           .kw = 3, .stride = 1, .pad = 1, .oh = q[2], .ow = q[3]};
         CHECK(lg_cpu_wino_ok(&g), "winograd geom %d not accepted", gi);
-        size_t nx = (size_t)g.n * g.c * g.h * g.w, nw = (size_t)g.oc * g.c * 9;
-        size_t ny = (size_t)g.n * g.oc * g.oh * g.ow;
-        float *x = rnd(&r, nx, -1, 1), *w = rnd(&r, nw, -1, 1), *dy = rnd(&r, ny, -1, 1);
-        double *yr = conv_ref(x, w, &g);
-        double *dxr = malloc(sizeof(double) * nx), *dwr = malloc(sizeof(double) * nw);
-        conv_bwd_ref(dxr, dwr, x, w, dy, &g);
-        float *yref = malloc(sizeof(float) * ny), *dxref = malloc(sizeof(float) * nx);
-        float *dwref = malloc(sizeof(float) * nw);
-        to_float(yref, yr, ny);
-        to_float(dxref, dxr, nx);
-        to_float(dwref, dwr, nw);
-        wino_case(2, gi, &g, x, w, dy, yref, dxref, dwref);
-        wino_case(4, gi, &g, x, w, dy, yref, dxref, dwref);
-        free(x), free(w), free(dy), free(yr), free(dxr), free(dwr);
-        free(yref), free(dxref), free(dwref);
+        conv_fixture f = conv_fixture_make(&r, &g);
+        wino_case(2, gi, &g, f.x, f.w, f.dy, f.yref, f.dxref, f.dwref);
+        wino_case(4, gi, &g, f.x, f.w, f.dy, f.yref, f.dxref, f.dwref);
+        conv_fixture_free(&f);
     }
     lg_cpu_set_threads(0);
     /* only 3x3, stride 1, pad 1 */
@@ -463,17 +467,10 @@ static void test_conv_wino_s2(void) {
         lg_conv_geom g = {.n = q[0], .c = q[1], .h = q[2], .w = q[3], .oc = q[4], .kh = 4,
                           .kw = 4, .stride = 2, .pad = 1, .oh = q[2] / 2, .ow = q[3] / 2};
         CHECK(lg_cpu_wino_s2_ok(&g), "s2 winograd geom %d not accepted", gi);
-        size_t nx = (size_t)g.n * g.c * g.h * g.w, nw = (size_t)g.oc * g.c * 16;
-        size_t ny = (size_t)g.n * g.oc * g.oh * g.ow;
-        float *x = rnd(&r, nx, -1, 1), *w = rnd(&r, nw, -1, 1), *dy = rnd(&r, ny, -1, 1);
-        double *yr = conv_ref(x, w, &g);
-        double *dxr = malloc(sizeof(double) * nx), *dwr = malloc(sizeof(double) * nw);
-        conv_bwd_ref(dxr, dwr, x, w, dy, &g);
-        float *yref = malloc(sizeof(float) * ny), *dxref = malloc(sizeof(float) * nx);
-        float *dwref = malloc(sizeof(float) * nw);
-        to_float(yref, yr, ny);
-        to_float(dxref, dxr, nx);
-        to_float(dwref, dwr, nw);
+        conv_fixture f = conv_fixture_make(&r, &g);
+        size_t nx = f.nx, nw = f.nw, ny = f.ny;
+        const float *x = f.x, *w = f.w, *dy = f.dy, *yref = f.yref, *dxref = f.dxref;
+        const float *dwref = f.dwref;
         /* im2col's bar (terms per output); the errors measured here are 10x
          * or more below it (LG_TEST_VERBOSE) */
         double tol = 2e-6 * (g.c * 16 + g.n * g.oh * g.ow + g.oc), rtol = 1e-5;
@@ -511,8 +508,7 @@ static void test_conv_wino_s2(void) {
                   "s2 winograd not reproducible (geom %d, T=%d)", gi, T);
             free(ws), free(y), free(y2), free(dx), free(dx2), free(dw), free(dw2);
         }
-        free(x), free(w), free(dy), free(yr), free(dxr), free(dwr);
-        free(yref), free(dxref), free(dwref);
+        conv_fixture_free(&f);
     }
     lg_cpu_set_threads(0);
     /* only 4x4, stride 2, pad 1 on even images */
