@@ -18,13 +18,15 @@ for a in "$@"; do
 done
 make -s BUILD="$BUILD" "$BUILD/bench/bench_conv" >/dev/null
 out=$(mktemp)
+trap 'rm -f "$out"' EXIT
 # shellcheck disable=SC2086
 "$BUILD/bench/bench_conv" $args > "$out"
 # shellcheck disable=SC2086
 LG_CPU_WINO=0 "$BUILD/bench/bench_conv" $args | sed 's/^lipgan /im2col /' >> "$out"
 if python3 -c "import torch" 2>/dev/null; then
     # shellcheck disable=SC2086
-    python3 bench/torch_conv.py --threads "$threads" $args 2>/dev/null >> "$out"
+    python3 bench/torch_conv.py --threads "$threads" $args 2>/dev/null >> "$out" ||
+        echo "# bench/torch_conv.py failed: lipgan side only"
 else
     echo "# torch not installed: lipgan side only"
 fi
@@ -43,4 +45,3 @@ END {
             (c in t) ? t[c] : "-", r(m[c], l[c]), r(t[c], l[c])
     }
 }' "$out"
-rm -f "$out"

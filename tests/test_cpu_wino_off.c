@@ -1,7 +1,6 @@
 /* LG_CPU_WINO=0: the CPU backend's dispatch takes no Winograd kernel, so
  * every convolution runs as im2col + SGEMM (what bench/conv.sh compares
  * the dispatch with), and those still give the right answer. */
-#include <math.h>
 #include <stdlib.h>
 
 #include "backend/cpu/cpu_internal.h" /* lg_cpu_conv_algo_of */

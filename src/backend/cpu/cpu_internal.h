@@ -96,8 +96,9 @@ double lg_cpu_dsum(const float *a, const float *b, size_t n);
 void lg_cpu_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *b, int ldb, float beta, float *c, int ldc);
 size_t lg_cpu_conv_workspace(const lg_conv_geom *g);
-/* The algorithm the dispatch runs g's three passes with (at the current
- * thread count; LG_CPU_WINO=0 gives im2col), and its name for reports. */
+/* The algorithm the dispatch runs g's three passes with (LG_CPU_WINO=0
+ * gives im2col), and its name for reports: "im2col", "F(2,3)", "F(4,3)"
+ * (Winograd F(m x m, 3x3)), "F(4,2)s2". */
 typedef enum lg_cpu_conv_algo {
     LG_CPU_CONV_IM2COL,  /* im2col + SGEMM (a plain GEMM for direct 1x1 convs) */
     LG_CPU_CONV_WINO2,   /* Winograd F(2x2,3x3), cpu_winograd.c */

@@ -74,7 +74,7 @@ static void s2_plan_make(s2_plan *p, const lg_conv_geom *g) {
      * at n 64, chunks of 32 tiles); and fewer samples than threads left
      * threads idle. One chunk of all the samples then, every thread taking
      * part in every phase. */
-    p->split = (size_t)g->n * p->P < (size_t)S2_COLS_MIN * nt;
+    p->split = g->n < nt || (size_t)g->n * p->P < (size_t)S2_COLS_MIN * nt;
     if (p->split) {
         ch.G = g->n;
         ch.nchunk = 1;
@@ -379,20 +379,17 @@ static void input_tf(float *V, const float *x, int gc, int c0, int c1, const lg_
         }
 }
 
-/* V (Q, OC, gc*P) of dy (gc, OC, OH, OW), channels [o0, o1): grad = 0, the 5x5 tiles at
- * (4ty + sy, 4tx + sx) through B^T (bwd_data); grad = 1, the 4x4 tiles at
- * (4ty, 4tx) through A (bwd_weight's Z). */
-static void dy_tf(float *V, const float *dy, int gc, int o0, int o1, const lg_conv_geom *g,
-                  const s2_plan *p, int grad, int sy, int sx, float *tmp) {
+/* Z (Q, OC, gc*P) of bwd_weight, channels [o0, o1): the 4x4 tiles of dy
+ * (gc, OC, OH, OW) at (4ty, 4tx) through A. */
+static void dy_tf(float *Z, const float *dy, int gc, int o0, int o1, const lg_conv_geom *g,
+                  const s2_plan *p, float *tmp) {
     const int OC = g->oc, OH = g->oh, OW = g->ow;
     const size_t ld = (size_t)gc * p->P, qs = lg_cpu_wino_qs((size_t)OC * ld),
                  ss = (size_t)OC * OH * OW;
-    s2_map mp = {4, 1, sy, 1, sx};
+    s2_map mp = {4, 1, 0, 1, 0};
     for (int o = o0; o < o1; o++)
-        tiles_tf(grad, V + (size_t)o * ld, qs, dy + (size_t)o * OH * OW, ss, OH, OW, &mp, gc, p,
-                 tmp);
+        tiles_tf(1, Z + (size_t)o * ld, qs, dy + (size_t)o * OH * OW, ss, OH, OW, &mp, gc, p, tmp);
 }
-
 /* The 4x4 tiles o[(a*4 + c)*S2_CB + t] of nb tiles from column c0 of a
  * chunk into one row's images (row img0 in sample 0, ss floats between
  * samples, each H x W): tile position (oy, ox) (< OH, OW) at image row
@@ -596,7 +593,7 @@ void lg_cpu_wino_s2_bwd_weight(float *dw, const float *x, const float *dy, const
             lg_cpu_part(g->c, t, T, &a, &b);
             input_tf(V, x, g->n, a, b, g, &p, tmp);
             lg_cpu_part(OC, t, T, &a, &b);
-            dy_tf(Z, dy, g->n, a, b, g, &p, 1, 0, 0, tmp);
+            dy_tf(Z, dy, g->n, a, b, g, &p, tmp);
 #pragma omp barrier
             lg_cpu_part(S2_Q, t, T, &a, &b);
             for (int q = a; q < b; q++)
@@ -620,7 +617,7 @@ void lg_cpu_wino_s2_bwd_weight(float *dw, const float *x, const float *dy, const
             size_t ld = (size_t)gc * p.P, vq = lg_cpu_wino_qs((size_t)C4 * ld),
                    zq = lg_cpu_wino_qs((size_t)OC * ld);
             input_tf(V, x + (size_t)g0 * xs, gc, 0, g->c, g, &p, tmp);
-            dy_tf(Z, dy + (size_t)g0 * ys, gc, 0, OC, g, &p, 1, 0, 0, tmp);
+            dy_tf(Z, dy + (size_t)g0 * ys, gc, 0, OC, g, &p, tmp);
             /* dU[q] (OC, 4C) += Z[q] (OC, ld) V[q]^T (ld, 4C) */
             for (int q = 0; q < S2_Q; q++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C4, (int)ld, 1.0f,
