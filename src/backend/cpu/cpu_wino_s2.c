@@ -219,43 +219,38 @@ static void filter_adj(float *dw, const float *dU, size_t us, int C, int o0, int
 
 /* ---- tiles ---- */
 
-/* Where a transform reads its tiles: row k of tile row ty is image row
- * ts*ty + rs*k + ro, column l of tile column tx image column
- * cs*(4tx + l) + co; zero outside the image. */
-typedef struct s2_map {
-    int ts, rs, ro, cs, co;
-} s2_map;
-
 /* Transforms of tiles [c0, c0 + nb) (nb <= S2_CB) of a chunk's columns
  * (column j*P + ty*TW + tx: sample j, tile ty, tx) of one channel, img0
- * its image (H, W) in sample 0, ss floats between samples: 5x5 tiles
- * through B^T (grad = 0) or 4x4 tiles through A (grad = 1), read as mp
- * says, into v[(a*5 + b)*qs + t]. The tiles are first gathered into D
+ * its image (H, W) in sample 0, ss floats between samples, into
+ * v[(a*5 + b)*qs + t]: grad = 0, the forward's 5x5 tiles of a phase through
+ * B^T, element (k, l) at x row 8ty + 2k + ro, column 8tx + 2l + co (ro, co
+ * = -p, -q); grad = 1, bwd_weight's 4x4 tiles of dy at (4ty, 4tx) through
+ * A (ro = co = 0). Zero outside the image. The tiles are first gathered into D
  * (n*n, S2_CB), element (k, l) of every tile in one row, so that both 1-D
  * passes run along the tiles (vectorized) and v is written in runs; per
  * tile, with 1-D passes along its rows, the stores to the 25 far-apart
  * matrices were scalar and the pass took twice the GEMMs' time.
  * tmp: (25 + 25, S2_CB). */
-S2_INLINE void tiles_block(const int grad, const int cs, float *restrict v, size_t qs,
-                           const float *img0, size_t ss, int H, int W, const s2_map *mp,
-                           const s2_plan *p, size_t c0, int nb, float *restrict tmp) {
-    const int n = grad ? 4 : 5, TW = p->tw;
+S2_INLINE void tiles_block(const int grad, float *restrict v, size_t qs, const float *img0,
+                           size_t ss, int H, int W, int ro, int co, const s2_plan *p, size_t c0,
+                           int nb, float *restrict tmp) {
+    const int n = grad ? 4 : 5, st = grad ? 1 : 2, TW = p->tw; /* tile side, stride in x */
     float *restrict D = tmp, *restrict R = tmp + 25 * S2_CB; /* D (n*n, CB), R (5*n, CB) */
     size_t j = c0 / p->P, rem = c0 % p->P;
     int ty = (int)(rem / TW), tx = (int)(rem % TW);
     for (int t = 0; t < nb; t++) {
         const float *img = img0 + j * ss;
-        int iy0 = mp->ts * ty + mp->ro, ix0 = cs * 4 * tx + mp->co;
-        if (iy0 >= 0 && iy0 + mp->rs * (n - 1) < H && ix0 >= 0 && ix0 + cs * (n - 1) < W) {
+        int iy0 = 4 * st * ty + ro, ix0 = 4 * st * tx + co;
+        if (iy0 >= 0 && iy0 + st * (n - 1) < H && ix0 >= 0 && ix0 + st * (n - 1) < W) {
             const float *src = img + (size_t)iy0 * W + ix0; /* the tile lies inside */
             for (int k = 0; k < n; k++)
                 for (int l = 0; l < n; l++)
-                    D[(k * n + l) * S2_CB + t] = src[(size_t)mp->rs * k * W + cs * l];
+                    D[(k * n + l) * S2_CB + t] = src[(size_t)st * k * W + st * l];
         } else {
             for (int k = 0; k < n; k++) {
-                int iy = iy0 + mp->rs * k;
+                int iy = iy0 + st * k;
                 for (int l = 0; l < n; l++) {
-                    int ix = ix0 + cs * l;
+                    int ix = ix0 + st * l;
                     D[(k * n + l) * S2_CB + t] =
                         iy >= 0 && iy < H && ix >= 0 && ix < W ? img[(size_t)iy * W + ix] : 0.0f;
                 }
@@ -288,13 +283,12 @@ S2_INLINE void tiles_block(const int grad, const int cs, float *restrict v, size
 /* All tiles of a chunk of gc samples for one channel into vrow (column 0
  * of its row of V; Q matrices qs apart). */
 static void tiles_tf(int grad, float *vrow, size_t qs, const float *img0, size_t ss, int H, int W,
-                     const s2_map *mp, int gc, const s2_plan *p, float *tmp) {
+                     int ro, int co, int gc, const s2_plan *p, float *tmp) {
     const size_t ld = (size_t)gc * p->P;
     for (size_t c0 = 0; c0 < ld; c0 += S2_CB) {
         int nb = ld - c0 < S2_CB ? (int)(ld - c0) : S2_CB;
-        if (grad) tiles_block(1, 1, vrow + c0, qs, img0, ss, H, W, mp, p, c0, nb, tmp);
-        else if (mp->cs == 2) tiles_block(0, 2, vrow + c0, qs, img0, ss, H, W, mp, p, c0, nb, tmp);
-        else tiles_block(0, 1, vrow + c0, qs, img0, ss, H, W, mp, p, c0, nb, tmp);
+        if (grad) tiles_block(1, vrow + c0, qs, img0, ss, H, W, ro, co, p, c0, nb, tmp);
+        else tiles_block(0, vrow + c0, qs, img0, ss, H, W, ro, co, p, c0, nb, tmp);
     }
 }
 
@@ -372,11 +366,9 @@ static void input_tf(float *V, const float *x, int gc, int c0, int c1, const lg_
     const size_t ld = (size_t)gc * p->P, qs = lg_cpu_wino_qs((size_t)4 * C * ld),
                  ss = (size_t)C * H * W;
     for (int c = c0; c < c1; c++) /* the four phases of a channel while its images are in cache */
-        for (int ph = 0; ph < 4; ph++) {
-            s2_map mp = {8, 2, -(ph >> 1), 2, -(ph & 1)};
-            tiles_tf(0, V + ((size_t)ph * C + c) * ld, qs, x + (size_t)c * H * W, ss, H, W, &mp, gc,
-                     p, tmp);
-        }
+        for (int ph = 0; ph < 4; ph++)
+            tiles_tf(0, V + ((size_t)ph * C + c) * ld, qs, x + (size_t)c * H * W, ss, H, W,
+                     -(ph >> 1), -(ph & 1), gc, p, tmp);
 }
 
 /* Z (Q, OC, gc*P) of bwd_weight, channels [o0, o1): the 4x4 tiles of dy
@@ -386,9 +378,8 @@ static void dy_tf(float *Z, const float *dy, int gc, int o0, int o1, const lg_co
     const int OC = g->oc, OH = g->oh, OW = g->ow;
     const size_t ld = (size_t)gc * p->P, qs = lg_cpu_wino_qs((size_t)OC * ld),
                  ss = (size_t)OC * OH * OW;
-    s2_map mp = {4, 1, 0, 1, 0};
     for (int o = o0; o < o1; o++)
-        tiles_tf(1, Z + (size_t)o * ld, qs, dy + (size_t)o * OH * OW, ss, OH, OW, &mp, gc, p, tmp);
+        tiles_tf(1, Z + (size_t)o * ld, qs, dy + (size_t)o * OH * OW, ss, OH, OW, 0, 0, gc, p, tmp);
 }
 /* The 4x4 tiles o[(a*4 + c)*S2_CB + t] of nb tiles from column c0 of a
  * chunk into one row's images (row img0 in sample 0, ss floats between
@@ -516,7 +507,7 @@ void lg_cpu_wino_s2_bwd_data(float *dx, const float *dy, const float *w, const l
     if (p.split) {
         /* one chunk: dy's tiles at the four shifts into V (4, Q, OC, ld), split
          * by channel; the 100 GEMMs (phase, Q position) into M (Q, 4C, ld) split
-         * between the threads; then the output by (phase, channel) */
+         * between the threads; then the output by channel */
         const size_t ld = (size_t)g->n * p.P, vq = lg_cpu_wino_qs((size_t)OC * ld),
                      mq = lg_cpu_wino_qs((size_t)4 * C * ld);
         float *M = ws + p.u, *V = M + p.big;
@@ -537,13 +528,10 @@ void lg_cpu_wino_s2_bwd_data(float *dx, const float *dy, const float *w, const l
                             0.0f, M + q * mq + (size_t)ph * C * ld, (int)ld);
             }
 #pragma omp barrier
-            lg_cpu_part(4 * C, t, T, &a, &b);
-            for (int ph = 0; ph < 4; ph++) {
-                int r0 = a > ph * C ? a - ph * C : 0, r1 = b < (ph + 1) * C ? b - ph * C : C;
-                if (r1 > r0)
-                    output_tf(dx, M + (size_t)ph * C * ld, mq, r0, r1, g->n, C, g->h, g->w, 2,
-                              ph >> 1, ph & 1, g, &p, tmp);
-            }
+            lg_cpu_part(C, t, T, &a, &b);
+            for (int ph = 0; ph < 4; ph++)
+                output_tf(dx, M + (size_t)ph * C * ld, mq, a, b, g->n, C, g->h, g->w, 2, ph >> 1,
+                          ph & 1, g, &p, tmp);
         }
         return;
     }
