@@ -69,6 +69,23 @@ static inline lg_cpu_chunks lg_cpu_chunks_make(int n, size_t cols, size_t cols_m
     return c;
 }
 
+/* The chunks of a Winograd kernel over n samples of P tiles each: those
+ * of lg_cpu_chunks_make(n, P, cols_min), except that with fewer samples
+ * than threads or under cols_min tiles a thread (*split = 1) all samples
+ * form one chunk that every thread works on, each phase split between them
+ * (wino_plan_make in cpu_winograd.c says why). */
+static inline lg_cpu_chunks lg_cpu_wino_chunks(int n, size_t P, size_t cols_min, int *split) {
+    lg_cpu_chunks ch = lg_cpu_chunks_make(n, P, cols_min);
+    int nt = lg_cpu_nthreads();
+    *split = n < nt || (size_t)n * P < cols_min * nt;
+    if (*split) {
+        ch.G = n;
+        ch.nchunk = 1;
+        ch.T = nt;
+    }
+    return ch;
+}
+
 /* ---- kernels, one group per source file ---- */
 
 /* cpu_memory.c */

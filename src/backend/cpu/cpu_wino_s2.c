@@ -66,20 +66,13 @@ static void s2_plan_make(s2_plan *p, const lg_conv_geom *g) {
     p->th = (g->oh + 3) / 4;
     p->tw = (g->ow + 3) / 4;
     p->P = (size_t)p->th * p->tw;
-    lg_cpu_chunks ch = lg_cpu_chunks_make(g->n, p->P, S2_COLS_MIN);
-    int nt = lg_cpu_nthreads();
     /* Few tiles (under S2_COLS_MIN a thread): a chunk each gave GEMMs a few
      * tiles wide, each of them packing all of U again (measured as
      * OpenBLAS's copy routine taking 2/3 of the GEMMs' time on 256->512 8x8
      * at n 64, chunks of 32 tiles); and fewer samples than threads left
      * threads idle. One chunk of all the samples then, every thread taking
      * part in every phase. */
-    p->split = g->n < nt || (size_t)g->n * p->P < (size_t)S2_COLS_MIN * nt;
-    if (p->split) {
-        ch.G = g->n;
-        ch.nchunk = 1;
-        ch.T = nt;
-    }
+    lg_cpu_chunks ch = lg_cpu_wino_chunks(g->n, p->P, S2_COLS_MIN, &p->split);
     p->T = ch.T;
     p->G = ch.G;
     p->nchunk = ch.nchunk;

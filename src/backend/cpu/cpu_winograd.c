@@ -67,8 +67,6 @@ static void wino_plan_make(wino_plan *p, const lg_conv_geom *g, int M, int cin, 
     p->th = (g->h + M - 1) / M;
     p->tw = (g->w + M - 1) / M;
     p->P = (size_t)p->th * p->tw;
-    lg_cpu_chunks ch = lg_cpu_chunks_make(g->n, p->P, WINO_COLS_MIN);
-    int nt = lg_cpu_nthreads();
     /* Few tiles: every thread takes part in every phase of one chunk of all
      * the samples (the Q GEMMs split between them) rather than a chunk
      * each. With fewer samples than threads (one image: the Toeplitz power
@@ -81,12 +79,7 @@ static void wino_plan_make(wino_plan *p, const lg_conv_geom *g, int M, int cin, 
      * From about 512 tiles (2 threads) a chunk each was faster again
      * (128->128 16x16 n 32: 4.30 against 4.53 split). Scaling that
      * threshold with the thread count is a guess: only 2 cores measured. */
-    p->split = g->n < nt || (size_t)g->n * p->P < (size_t)WINO_COLS_MIN * nt;
-    if (p->split) {
-        ch.G = g->n;
-        ch.nchunk = 1;
-        ch.T = nt;
-    }
+    lg_cpu_chunks ch = lg_cpu_wino_chunks(g->n, p->P, WINO_COLS_MIN, &p->split);
     p->G = ch.G;
     p->nchunk = ch.nchunk;
     p->T = ch.T;
