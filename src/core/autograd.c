@@ -91,8 +91,8 @@ lg_status lg_grad(lg_ctx *ctx, lg_tensor *y, lg_tensor *dy, int n,
 
     /* Backward sweep, newest first; nodes appended by the rules themselves
      * (create_graph) are newer than `tail` and are not visited. */
-    for (int64_t k = count - 1; k >= 0; k--) {
-        lg_node *nd = order[k];
+    for (int64_t k = count; k > 0; k--) {
+        lg_node *nd = order[k - 1];
         if (!(nd->mark_ & MARK_REACHED) || !(nd->mark_ & MARK_DEPENDS)) continue;
         lg_tensor *gout = nd->out->gacc_;
         if (!gout) continue;

@@ -15,7 +15,8 @@ const char *lg_status_str(lg_status s) {
     return names[s];
 }
 
-lg_status lg_error_set(lg_status s, const char *fmt, ...) {
+/* the name in parentheses: status.h makes it a macro for the static analyzer */
+lg_status (lg_error_set)(lg_status s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(g_msg, sizeof g_msg, fmt, ap);

@@ -234,7 +234,7 @@ static lg_status read_metrics(page *p, const char *dir, mdata *m) {
             cJSON *j = cJSON_Parse(line);
             const cJSON *sj = j ? cJSON_GetObjectItemCaseSensitive(j, "step") : NULL;
             /* a step beyond int64 (1e300) would make the cast below undefined */
-            if (!cJSON_IsObject(j) || !cJSON_IsNumber(sj) || !(fabs(sj->valuedouble) < 9e18)) {
+            if (!cJSON_IsObject(j) || !sj || !cJSON_IsNumber(sj) || !(fabs(sj->valuedouble) < 9e18)) {
                 if (!p->info->metrics_bad_lines++) first_bad = lineno;
             } else {
                 p->info->metrics_rows++;

@@ -297,6 +297,7 @@ static lg_status parse_entry(lg_st_file *f, const cJSON *e, lg_st_tensor *t, int
         return bad(f, "tensor \"%s\": data_offsets end %lld is past the end of the data (%llu bytes)", name,
                    (long long)en, (unsigned long long)data_len);
     uint64_t bits = (uint64_t)lg_st_dtype_bits(t->dtype);
+    LG_ASSERT(bits > 0); /* lg_st_dtype_parse accepted the name */
     if (numel > UINT64_MAX / bits)
         return bad(f, "tensor \"%s\": its size in bytes overflows 64 bits", name);
     if (numel * bits % 8 != 0)
@@ -331,7 +332,7 @@ static lg_status check_crc(const lg_st_file *f, const unsigned char *data, size_
     if (!ok) {
         char shown[48]; /* at most 40 bytes of the value, control bytes as '?' */
         size_t k = 0;
-        for (; v[k] && k < 40; k++) shown[k] = (unsigned char)v[k] < 0x20 || v[k] == 0x7f ? '?' : v[k];
+        for (; k < 40 && v[k]; k++) shown[k] = (unsigned char)v[k] < 0x20 || v[k] == 0x7f ? '?' : v[k];
         shown[k] = '\0';
         return bad(f, "\"__metadata__\" key \"" LG_ST_CRC32_KEY "\" is \"%s%s\", not 8 lowercase hex digits", shown,
                    v[k] ? "..." : "");

@@ -75,7 +75,7 @@ lg_status lg_demo_sn_linear(int use_sn, uint64_t seed, int verbose, double *sigm
         lg_tensor *wn = use_sn ? lg_sn_weight(ctx, &sn, &wp, 0, 1) : &wp;
         lg_tensor *y = lg_linear(ctx, xt, wn, &bp);
         lg_tensor *loss = lg_neg(ctx, lg_sqrt(ctx, lg_sum(ctx, lg_square(ctx, y))));
-        lg_tensor *wrt[2] = {&wp, &bp}, *g[2];
+        lg_tensor *wrt[2] = {&wp, &bp}, *g[2] = {NULL, NULL};
         st = loss ? lg_grad(ctx, loss, NULL, 2, wrt, g, 0) : lg_ctx_status(ctx);
         if (st != LG_OK) break;
         if (wn) lg_to_host(ctx, wn, wlast); /* PyTorch's m.weight after the loop */

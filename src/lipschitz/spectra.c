@@ -130,6 +130,7 @@ lg_status lg_lipschitz_lower(lg_ctx *ctx, lg_critic_fn critic, void *critic_user
     lg_ctx_set_grad_enabled(ctx, old);
     if (st == LG_OK && lg_ctx_status(ctx) != LG_OK) st = lg_ctx_status(ctx);
     if (st != LG_OK) return st;
+    LG_ASSERT(g); /* lg_grad succeeded */
     const int64_t nb = g->shape[0], per = g->numel / nb;
     float *h = malloc((size_t)g->numel * sizeof(float));
     if (!h) return lg_error_set(LG_ERR_NOMEM, "Lipschitz lower bound: out of memory");

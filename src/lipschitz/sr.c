@@ -56,6 +56,7 @@ static lg_status sr_factors(const double *s, int64_t n, float gamma_frac, int dy
 static lg_status sr_device(const lg_backend *be, float *w, int64_t rows, int64_t cols,
                            float gamma_frac, int dynamic, lg_sr_state *st) {
     const int64_t m = cols, n = rows;
+    LG_ASSERT(n >= 1 && m >= n);
     float *buf = lg_buffer_alloc(be, (size_t)(m * n + n + m * n + n * n + n));
     if (!buf) return LG_ERR_NOMEM;
     float *a = buf, *s = a + m * n, *u = s + n, *vt = u + m * n, *tf = vt + n * n; /* (n) */

@@ -158,7 +158,7 @@ void lg_inc_build_table(lg_inc_conv *conv, lg_inc_block *blocks) {
  * '?', so a value from the file cannot break the one-line message. */
 static const char *printable(const char *s, char *buf, size_t cap) {
     size_t n = 0;
-    for (; s[n] && n < 40 && n + 4 < cap; n++) buf[n] = (unsigned char)s[n] < 0x20 || s[n] == 0x7f ? '?' : s[n];
+    for (; n < 40 && n + 4 < cap && s[n]; n++) buf[n] = (unsigned char)s[n] < 0x20 || s[n] == 0x7f ? '?' : s[n];
     snprintf(buf + n, cap - n, "%s", s[n] ? "..." : "");
     return buf;
 }

@@ -46,7 +46,7 @@ lg_status lg_inception_score(const float *probs, int64_t n, int k, int splits, u
                                 "(lg_softmax_rows), not logits",
                                 (long long)i, sum);
     }
-    int64_t *order = malloc(sizeof(int64_t) * n); /* (N) row order */
+    int64_t *order = calloc((size_t)n, sizeof(int64_t)); /* (N) row order */
     double *py = malloc(sizeof(double) * k);       /* (K) split marginal */
     if (!order || !py) {
         free(order), free(py);
@@ -117,7 +117,7 @@ lg_status lg_kid(const float *f1, int64_t n1, const float *f2, int64_t n2, int d
     for (int64_t i = 0; i < n2 * d; i++)
         if (!isfinite(f2[i])) return lg_error_set(LG_ERR_NONFINITE, "KID: set 2 holds %g", f2[i]);
     const int m = (int)m64;
-    int64_t *i1 = malloc(sizeof(int64_t) * n1), *i2 = malloc(sizeof(int64_t) * n2);
+    int64_t *i1 = calloc((size_t)n1, sizeof(int64_t)), *i2 = calloc((size_t)n2, sizeof(int64_t)); /* (N1), (N2) */
     double *x = malloc(sizeof(double) * (size_t)m * d), *y = malloc(sizeof(double) * (size_t)m * d);
     double *g = malloc(sizeof(double) * (size_t)m * m);
     if (!i1 || !i2 || !x || !y || !g) {

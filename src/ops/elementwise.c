@@ -324,7 +324,7 @@ lg_tensor *lg_sum_axes(lg_ctx *ctx, lg_tensor *x, unsigned axes_mask) {
     if (axes_mask >> x->ndim)
         return lg_ctx_fail(ctx, LG_ERR_SHAPE, "sum_axes: axis mask 0x%x has dims beyond %d",
                            axes_mask, x->ndim);
-    int64_t s[4];
+    int64_t s[4] = {1, 1, 1, 1};
     for (int i = 0; i < x->ndim; i++) s[i] = (axes_mask >> i) & 1u ? 1 : x->shape[i];
     return lg_sum_to(ctx, x, x->ndim, s);
 }

@@ -164,7 +164,7 @@ lg_status lg_dist_data_load(lg_dataset *d, lg_dist_loader load, void *user) {
     MPI_Win_lock_all(MPI_MODE_NOCHECK, win);
     if (lr == 0) {
         memcpy(p0, mine.x, sizeof(float) * nx);
-        if (ny) memcpy((float *)p0 + nx, mine.y, sizeof(int32_t) * ny);
+        if (mine.y) memcpy((float *)p0 + nx, mine.y, sizeof(int32_t) * ny); /* has_y == (mine.y != NULL) */
         lg_data_free(&mine);
     }
     MPI_Win_sync(win); /* the copy is visible to every process after the barrier */

@@ -548,6 +548,7 @@ const lg_monitor_layer *lg_monitor_last(const lg_monitor *mon, const char *net, 
  * in absolute terms, which is far below what float weights carry. */
 static lg_status gram_svals(const float *a, int64_t rows, int64_t cols, double *s) {
     const int64_t k = rows < cols ? rows : cols, l = rows < cols ? cols : rows;
+    LG_ASSERT(k >= 1);
     double *d = malloc((size_t)(rows * cols) * sizeof(double)); /* (rows, cols) */
     double *g = malloc((size_t)(k * k) * sizeof(double));       /* (k, k) */
     lg_status st = LG_OK;

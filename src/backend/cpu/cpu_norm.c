@@ -53,6 +53,7 @@ enum { CS_SUM, CS_SQDEV, CS_DOT };
 
 static double chan_reduce(int kind, const float *a, const float *b, double mu, int64_t n,
                           int64_t c, int64_t hw, int64_t k) {
+    LG_ASSERT(kind != CS_DOT || b);
     double s = 0;
     for (int64_t i = 0; i < n; i++) {
         const float *r = a + (i * c + k) * hw, *q = b ? b + (i * c + k) * hw : NULL;
