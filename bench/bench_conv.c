@@ -80,6 +80,7 @@ int main(int argc, char **argv) {
         double *t = malloc(sizeof(double) * (size_t)reps);
         if (!x || !dy || !w || !y || !dx || !dw || !ws || !t) {
             fprintf(stderr, "bench_conv: out of memory for %s\n", cc->name);
+            free(x), free(dy), free(w), free(y), free(dx), free(dw), free(ws), free(t);
             return 1;
         }
         static const char *pass[3] = {"fwd", "bwd_data", "bwd_weight"};

@@ -123,6 +123,9 @@ int main(int argc, char **argv) {
     set_or_die(&c, set);
     if (iters < 1) iters = 1;
     if (warmup < 1) warmup = 1; /* at least the arena's first step */
+    /* bounded so that iters + warmup cannot overflow */
+    if (iters > 1000000) iters = 1000000;
+    if (warmup > 1000000) warmup = 1000000;
     int cuda = !strcmp(c.device, "cuda");
     if (lg_config_validate(&c) != LG_OK) {
         fprintf(stderr, "bench_train_iter: %s\n", lg_error_msg());
@@ -154,12 +157,19 @@ int main(int argc, char **argv) {
     printf("# parameters D %zu G %zu (lipgan); method %s\n",
            lg_model_count_params(lg_trainer_discriminator(t)),
            lg_model_count_params(lg_trainer_generator(t)), mn);
-    lg_train_stats st;
-    double *ms = malloc((size_t)(iters + warmup) * sizeof *ms);
+    lg_train_stats st = {0}; /* set by every step; the loop below runs at least twice */
+    double *ms = calloc((size_t)(iters + warmup), sizeof *ms);
+    if (!ms) {
+        fprintf(stderr, "bench_train_iter: out of memory\n");
+        lg_trainer_free(t);
+        return 1;
+    }
     for (int i = 0; i < iters + warmup; i++) {
         double t0 = bench_now_ms();
         if (lg_trainer_step(t, &st) != LG_OK) {
             fprintf(stderr, "bench_train_iter: step %d: %s\n", i, lg_error_msg());
+            free(ms);
+            lg_trainer_free(t);
             return 1;
         }
         device_sync(cuda);

@@ -282,7 +282,11 @@ int lg_gradcheck_at(const char *file, int line, const char *what, lg_gc_fn f, vo
         }
         seed = lg_from_host(s.ctx, s.q, obj->ndim, obj->shape);
     }
-    lg_status st = seed ? lg_grad(s.ctx, obj, seed, nw, wrt, grads, 0) : lg_ctx_status(s.ctx);
+    if (!seed) { /* lg_grad is what fills grads: never reach the loop below without it */
+        nfail = gc_fail(&s, "seed upload failed: %s", lg_error_msg());
+        goto out;
+    }
+    lg_status st = lg_grad(s.ctx, obj, seed, nw, wrt, grads, 0);
     if (st != LG_OK) {
         nfail = gc_fail(&s, "lg_grad failed: %s", lg_error_msg());
         goto out;
@@ -302,7 +306,9 @@ int lg_gradcheck_at(const char *file, int line, const char *what, lg_gc_fn f, vo
     for (int k = 0; k < nw; k++) {
         lg_gc_input *x = &in[widx[k]];
         int64_t m = in_numel(x);
-        fd = malloc((size_t)m * sizeof(float));
+        /* calloc: zeroed even if the loop below fills nothing, and NULL
+         * (caught) for a negative numel instead of a huge read */
+        fd = calloc((size_t)m, sizeof(float));
         LG_ASSERT(fd);
         for (int64_t j = 0; j < m; j++) {
             float orig = x->data[j];

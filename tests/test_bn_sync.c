@@ -63,9 +63,12 @@ static void bn_run_on(lg_ctx *ctx, bn_run *b) {
     lg_tensor *y = lg_batchnorm(ctx, x, g, bt, &st, 1);
     lg_tensor *r = lg_from_host(ctx, b->r, b->ndim, b->shape);
     lg_tensor *wrt[3] = {x, g, bt}, *gr[3] = {0};
-    b->st = y ? lg_grad(ctx, y, r, 3, wrt, gr, 0) : lg_ctx_status(ctx);
+    lg_status s = y ? lg_grad(ctx, y, r, 3, wrt, gr, 0) : lg_ctx_status(ctx);
+    /* no y is a failure even if the context recorded none: never read y, gr */
+    if (!y && s == LG_OK) s = LG_ERR_INVALID_ARG;
+    b->st = s;
     snprintf(b->msg, sizeof b->msg, "%s", lg_error_msg());
-    if (b->st == LG_OK) {
+    if (s == LG_OK) {
         be->download(b->y, y->data, (size_t)n);
         be->download(b->dx, gr[0]->data, (size_t)n);
         be->download(b->dg, gr[1]->data, (size_t)C);

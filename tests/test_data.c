@@ -1078,7 +1078,7 @@ static void test_sampler(void) {
     lg_dataset d;
     make_index_set(&d, N, 1);
     lg_data_sampler a, b;
-    int ia[400], ib[400];
+    int ia[400] = {0}, ib[400] = {0}; /* zeroed: draw() may stop early on an error */
     CHECK_OK(lg_data_sampler_init(&a, &d, 7));
     CHECK_OK(lg_data_sampler_init(&b, &d, 7));
     CHECK(draw(&a, 50, 4, ia) == 0, "batch contents match indices and labels");
@@ -1098,21 +1098,21 @@ static void test_sampler(void) {
           (long long)cur[0], (long long)cur[1], (long long)cur[2], (long long)cur[3]);
     lg_data_sampler_free(&b);
     CHECK_OK(lg_data_sampler_init(&b, &d, 8));
-    draw(&b, 5, 4, ib);
+    CHECK(draw(&b, 5, 4, ib) == 0, "batch contents (seed 8)");
     CHECK(memcmp(ia, ib, sizeof(int) * 20) != 0, "another seed, another order");
     lg_data_sampler_free(&b);
 
     /* exact resume: save mid-epoch, continue, restore into a fresh sampler */
     lg_data_sampler_free(&a);
     CHECK_OK(lg_data_sampler_init(&a, &d, 0xFEEDFACECAFEBEEFULL)); /* top bit set: seed survives int64 */
-    draw(&a, 7, 3, ia); /* 21 draws: epoch 2, position 1 */
+    CHECK(draw(&a, 7, 3, ia) == 0, "batch contents"); /* 21 draws: epoch 2, position 1 */
     lg_data_sampler_get_cursor(&a, cur);
     CHECK(cur[1] == 2 && cur[2] == 1, "cursor epoch %lld pos %lld", (long long)cur[1], (long long)cur[2]);
-    draw(&a, 20, 7, ia);
+    CHECK(draw(&a, 20, 7, ia) == 0, "batch contents after the save");
     CHECK_OK(lg_data_sampler_init(&b, &d, 1));
-    draw(&b, 3, 5, ib); /* some unrelated state first */
+    CHECK(draw(&b, 3, 5, ib) == 0, "batch contents"); /* some unrelated state first */
     CHECK_OK(lg_data_sampler_set_cursor(&b, cur));
-    draw(&b, 20, 7, ib);
+    CHECK(draw(&b, 20, 7, ib) == 0, "batch contents after the restore");
     CHECK(!memcmp(ia, ib, sizeof(int) * 140), "resumed sampler repeats the original exactly");
     /* bad cursors are rejected and leave the sampler unchanged */
     int64_t c2[LG_DATA_CURSOR_LEN];
@@ -1142,7 +1142,7 @@ static void test_sampler(void) {
     make_index_set(&d4, 4, 1);
     CHECK_OK(lg_data_sampler_init(&a, &d4, 11));
     static int i4[16000];
-    draw(&a, 400, 40, i4);
+    CHECK(draw(&a, 400, 40, i4) == 0, "batch contents (N = 4)");
     int first[4] = {0}, last[4] = {0};
     for (int e = 0; e < 4000; e++) first[i4[4 * e]]++, last[i4[4 * e + 3]]++;
     for (int k = 0; k < 4; k++)

@@ -133,7 +133,8 @@ static void sn_case(const char *name, layer_kind k) {
     CLOSE(g[1], gx1, "d loss / d x");
 
     /* SGD step on the raw weight, then training forward 2 (u persists) */
-    float *gh = malloc(sizeof(float) * (size_t)w.numel);
+    /* zeroed: with no gradient (already a failed CLOSE) the step is a no-op */
+    float *gh = calloc((size_t)w.numel, sizeof(float));
     LG_ASSERT(gh);
     if (g[0]) lg_to_host(ctx, g[0], gh);
     for (int64_t i = 0; i < w.numel; i++) w.d[i] -= lr * gh[i];

@@ -158,14 +158,15 @@ static void test_resnet_d(void) {
     int n;
     const lg_monitor_layer *ls = lg_monitor_last(mon, "D", &n);
     /* the ResNet bound (monitor.h), by hand from the layer table */
-    double e[16];
-    for (int i = 0; i < n; i++) e[i] = ls[i].eff_norm;
+    /* zeroed and bounded: a wrong n (failed below) must not read past ls or e */
+    double e[16] = {0};
+    for (int i = 0; i < n && i < 16; i++) e[i] = ls[i].eff_norm;
     /* order: b1.c1 b1.c2 b1.sc b2.c1 b2.c2 b2.sc b3.c1 b3.c2 b4.c1 b4.c2 l5 */
     double ref = (0.5 * e[0] * e[1] + 0.5 * e[2]) * (0.5 * e[3] * e[4] + 0.5 * e[5]) * (e[6] * e[7] + 1) *
                  (e[8] * e[9] + 1) * (8.0 / 4) * e[10];
     CHECK(n == 11 && fabs(s.lip_upper - ref) <= 1e-12 * ref, "resnet bound %g vs %g", s.lip_upper, ref);
     double prod = 1;
-    for (int i = 0; i < n; i++) prod *= e[i];
+    for (int i = 0; i < n; i++) prod *= ls[i].eff_norm;
     CHECK(fabs(s.lip_upper_product - prod) <= 1e-12 * prod, "product");
     CHECK(s.lip_lower > 0 && s.lip_lower <= s.lip_upper, "lower %g <= upper %g", s.lip_lower, s.lip_upper);
     /* with converged SN every conv's effective norm is its Toeplitz/reshaped

@@ -129,7 +129,7 @@ static int op_forward(opcase *c, const lg_gc_input *in, float **out, int64_t *nu
                       int *ydim, int64_t ys[LG_MAX_DIMS]) {
     lg_ctx *ctx;
     CHECK_OK(lg_ctx_create(&ctx, lg_test_backend()));
-    lg_tensor *t[8];
+    lg_tensor *t[8] = {NULL}; /* op_apply may look at in[1], in[2] past nin */
     for (int i = 0; i < c->nin; i++)
         t[i] = lg_test_tensor(ctx, in[i].data, in[i].ndim, in[i].shape, 0);
     int wrap = c->wrap;

@@ -431,6 +431,13 @@ static void test_truncation_and_corruption(void) {
     CHECK(bad_prefix == 0, "%d truncated files not rejected", bad_prefix);
     lg_test_rng r = lg_test_rng_make(7);
     unsigned char *buf = malloc(len);
+    /* the flips below pick positions in [0, len - 20) */
+    CHECK(len > 20 && buf, "fuzz: a %zu-byte file (need > 20) or no buffer", len);
+    if (len <= 20 || !buf) {
+        free(buf);
+        free(good);
+        return;
+    }
     int loaded = 0, failed = 0, other = 0;
     for (int it = 0; it < 3000; it++) {
         memcpy(buf, good, len);

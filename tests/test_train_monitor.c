@@ -138,7 +138,7 @@ static int find_events(const char *dir, char *buf, size_t cap) {
 static int have_python(void) { return system("command -v python3 >/dev/null 2>&1") == 0; }
 
 static void check_events(const char *dir) {
-    char ev[600];
+    char ev[600] = ""; /* find_events leaves it unset when popen or fgets fails */
     CHECK(find_events(dir, ev, sizeof ev), "no TensorBoard event file in %s", dir);
     if (!ev[0]) return;
     if (!have_python()) {

@@ -556,6 +556,7 @@ static void cmp_tensors(lg_model *m, const char *prefix, lg_st_file *f, double t
             ref_close(f, key, nt->t->data, n, tol_exact, tol_exact >= 0 ? NULL : e);
             continue;
         }
+        LG_ASSERT(eb); /* tol_exact < 0 comes with eb (callers pass NULL only with tol_exact >= 0) */
         float *r = ref_get(f, key, n);
         if (!r) continue;
         for (size_t j = 0; j < n; j++) {
