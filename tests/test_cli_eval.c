@@ -6,6 +6,8 @@
  *    train-classifier);
  *  - fid-stats with classifier features on a small IDX directory: the file
  *    loads back with n, dim 128 and finite values;
+ *  - train-classifier on a small IDX directory: the printed accuracy is the
+ *    file's, which loads; a second run writes the same bytes;
  *  - eval of a toy checkpoint made by a 20-step `lipgan train` run: text,
  *    --json and --log (a row appended to the run's metrics.jsonl);
  *  - eval of a tiny Fashion-MNIST-shaped checkpoint: cfid,classes with the
@@ -43,6 +45,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lipgan/classifier.h"
 #include "lipgan/inception.h"
 #include "lipgan/metrics.h"
 #include "lipgan/safetensors.h"
@@ -675,6 +678,60 @@ static void test_out_checked_first(void) {
     CHECK(!has_temp_file(g_dir), "a temp file was left in %s", g_dir);
 }
 
+/* Reads a whole file into a malloc'd buffer (NULL on failure). */
+static unsigned char *slurp(const char *path, long *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char *b = NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (*len = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (b = malloc((size_t)*len)) && fread(b, 1, (size_t)*len, f) != (size_t)*len) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    return b;
+}
+
+/* train-classifier end to end on a tiny IDX set (run after
+ * test_out_checked_first, which writes it with a test split): exit 0, the
+ * printed accuracy is the one in the file's metadata with the command and
+ * the test size, the file loads as a classifier, and a second run over the
+ * first file (which --out may replace) writes the same bytes, as --help
+ * promises for the same thread count. */
+static void test_train_classifier_runs(void) {
+    char data[256], out[300], a[1024];
+    snprintf(data, sizeof data, "%s/idx", g_dir);
+    snprintf(out, sizeof out, "%s/cls.safetensors", g_dir);
+    snprintf(a, sizeof a, "train-classifier --data %s --out %s --epochs 2 --batch 64 --seed 5 --threads 1 -q",
+             data, out);
+    int rc = run_cli(a, 0, g_out, sizeof g_out);
+    double acc = -1;
+    long long n = -1;
+    CHECK(rc == 0 && sscanf(g_out, "test accuracy %lf on %lld images", &acc, &n) == 2 && n == 300 &&
+              acc >= 0 && acc <= 1 && strstr(g_out, out),
+          "train-classifier: exit %d: %s", rc, g_out);
+    long len1 = 0, len2 = 0;
+    unsigned char *b1 = slurp(out, &len1);
+    lg_classifier *c = NULL;
+    CHECK_OK(lg_classifier_load(&c, out, NULL));
+    if (c) {
+        const lg_classifier_info *in = lg_classifier_get_info(c);
+        CHECK(in->test_n == 300 && fabs(in->test_accuracy - acc) <= 5e-5 && in->epochs == 2 &&
+                  in->seed == 5 && strstr(in->command, "train-classifier") && strstr(in->command, "--seed 5"),
+              "metadata: n %lld accuracy %g (printed %g) epochs %d seed %llu command '%s'", (long long)in->test_n,
+              in->test_accuracy, acc, in->epochs, (unsigned long long)in->seed, in->command);
+        lg_classifier_free(c);
+    }
+    rc = run_cli(a, 0, g_out, sizeof g_out);
+    unsigned char *b2 = slurp(out, &len2);
+    CHECK(rc == 0 && b1 && b2 && len1 == len2 && !memcmp(b1, b2, (size_t)len1),
+          "second run over the first file: exit %d, %ld and %ld bytes, %s", rc, len1, len2,
+          b1 && b2 && len1 == len2 && !memcmp(b1, b2, (size_t)len1) ? "equal" : "different");
+    free(b1);
+    free(b2);
+    CHECK(!has_temp_file(g_dir), "a temp file was left in %s", g_dir);
+}
+
 int main(void) {
     if (lg_test_cli_path(g_bin, sizeof g_bin) != 0) return 1;
     if (tf_mkdtemp(g_dir, sizeof g_dir) != 0) {
@@ -694,6 +751,7 @@ int main(void) {
     LG_TEST_RUN(test_fid_stats_data_messages);
     LG_TEST_RUN(test_fid_kid_share_features);
     LG_TEST_RUN(test_out_checked_first);
+    LG_TEST_RUN(test_train_classifier_runs);
     tf_rm_rf(g_dir);
     return lg_test_summary("test_cli_eval");
 }
