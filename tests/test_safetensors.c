@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -717,6 +718,34 @@ static void test_atomic(void) {
     struct stat st;
     CHECK(stat(tmp, &st) == 0 && st.st_size == 50, "partial temp file of 50 bytes left by the crash");
     unlink(tmp);
+
+    /* a real full disk, not the simulated one: write(2) itself fails (EFBIG
+     * past RLIMIT_FSIZE, SIGXFSZ ignored) in a child; the error names the
+     * file and the fix, the old file is intact, the temp file removed */
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {300, 300};
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(10);
+        lg_status s = lg_st_writer_write(wr, stp, 1);
+        const char *m = lg_error_msg();
+        int bad = s != LG_ERR_IO ? 11 : !strstr(m, "write failed after") || !strstr(m, stp) ? 12
+                  : !strstr(m, "disk space") ? 13 : 0;
+        if (bad) fprintf(stderr, "test_safetensors: RLIMIT_FSIZE write: status %d: %s\n", (int)s, m);
+        char t2[300];
+        snprintf(t2, sizeof t2, "%s.tmp.%ld", stp, (long)getpid());
+        if (!bad && access(t2, F_OK) == 0) bad = 14;
+        lg_st_file *f2 = NULL;
+        if (!bad && (lg_st_open(&f2, stp) != LG_OK || lg_st_count(f2) != 1)) bad = 15;
+        lg_st_close(f2);
+        _exit(bad);
+    }
+    status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "fork/wait");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "write(2) failing (RLIMIT_FSIZE): child status %d (10 setrlimit, 11 status, 12-13 message, "
+          "14 temp file left, 15 old file damaged)", status);
     lg_st_writer_free(wr);
 
     /* a new write replaces the file */

@@ -22,7 +22,7 @@ lg_status lg_inception_score(const float *probs, int64_t n, int k, int splits, u
                              lg_is_result *out) {
     memset(out, 0, sizeof *out);
     if (splits <= 0) splits = LG_IS_SPLITS;
-    if (!probs || k < 1 || n < splits)
+    if (!probs || k < 1 || n < 1 || n < splits)
         return lg_error_set(LG_ERR_INVALID_ARG,
                             "Inception Score: %lld samples, %d classes, %d splits; need k >= 1 and at "
                             "least one sample per split",
