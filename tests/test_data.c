@@ -901,6 +901,23 @@ static void test_missing_hints(void) {
     sp.path = tpath("h_cifar_py");
     CHECK_ERR(lg_data_load(&d, &sp), LG_ERR_NOT_FOUND, "data_batch_1.bin");
     CHECK(strstr(lg_error_msg(), "Python") != NULL, "%s", lg_error_msg());
+    /* the folder the archive was extracted into, not the data set's own:
+     * name the subfolder to point at (CIFAR-10 and STL-10) */
+    mkdir_t("h_parent");
+    mkdir_t("h_parent/cifar-10-batches-bin");
+    mkdir_t("h_parent/stl10_binary");
+    sp.path = tpath("h_parent");
+    CHECK_ERR(lg_data_load(&d, &sp), LG_ERR_NOT_FOUND, "data_batch_1.bin");
+    CHECK(strstr(lg_error_msg(), "point data.path at") && strstr(lg_error_msg(), "h_parent/cifar-10-batches-bin") &&
+              !strstr(lg_error_msg(), "Python"),
+          "%s", lg_error_msg());
+    lg_data_spec sl = {.format = "stl10", .split = LG_SPLIT_TRAIN, .path = tpath("h_parent")};
+    CHECK_ERR(lg_data_load(&d, &sl), LG_ERR_NOT_FOUND, "train_X.bin");
+    CHECK(strstr(lg_error_msg(), "point data.path at") && strstr(lg_error_msg(), "h_parent/stl10_binary"), "%s",
+          lg_error_msg());
+    sl.path = tpath("h_nothing");
+    CHECK_ERR(lg_data_load(&d, &sl), LG_ERR_NOT_FOUND, "h_nothing");
+    CHECK(strstr(lg_error_msg(), "stl10_binary.tar.gz"), "%s", lg_error_msg());
     /* not for errors a download would not fix: a bad label, a missing split kind */
     const unsigned char bad[] = {0, 10};
     make_cifar(tpath("h_label.bin"), 2, bad, 2, 0);
