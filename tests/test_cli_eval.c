@@ -6,6 +6,8 @@
  *    train-classifier);
  *  - fid-stats with classifier features on a small IDX directory: the file
  *    loads back with n, dim 128 and finite values;
+ *  - is,fid,kid with synthetic Inception weights: every metric finite, and
+ *    eval's own FID reference agrees with fid-stats' of the same images;
  *  - train-classifier on a small IDX directory: the printed accuracy is the
  *    file's, which loads; a second run writes the same bytes;
  *  - eval of a toy checkpoint made by a 20-step `lipgan train` run: text,
@@ -37,6 +39,7 @@
  *    nothing; --ref a directory is exit 3. */
 #include "lg_test.h"
 
+#include <cJSON.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
@@ -627,6 +630,51 @@ static void test_fid_kid_share_features(void) {
     unlink(w);
 }
 
+/* is,fid,kid end to end (synthetic Inception weights, 10 generated and 10
+ * real images): exit 0 and a JSON row with every metric, finite, on the
+ * counts asked; and the FID from eval's own reference (the real features
+ * KID also uses) equals the one against `fid-stats` of the same images. */
+static void test_inception_metrics_end_to_end(void) {
+    char run[256], w[300], ref[300], data[300], a[2048];
+    snprintf(run, sizeof run, "%s/img_run", g_dir);
+    snprintf(data, sizeof data, "%s/idx", g_dir);
+    snprintf(w, sizeof w, "%s/inception_e2e.safetensors", g_dir);
+    snprintf(ref, sizeof ref, "%s/inception_ref.safetensors", g_dir);
+    if (access(run, F_OK) != 0) {
+        CHECK(0, "test_image_eval must run first");
+        return;
+    }
+    CHECK(lg_inception_write_synthetic(w, 2) == LG_OK, "synthetic weights: %s", lg_error_msg());
+    snprintf(a, sizeof a, "eval %s --metrics is,fid,kid --n 10 --ref-n 10 --inception %s --json --quiet --threads 2",
+             run, w);
+    int rc = run_cli(a, 0, g_out, sizeof g_out);
+    cJSON *j = rc == 0 ? cJSON_Parse(g_out) : NULL;
+    const cJSON *is = cJSON_GetObjectItem(j, "is"), *fid = cJSON_GetObjectItem(j, "fid"),
+                *kid = cJSON_GetObjectItem(j, "kid");
+    double ism = cJSON_GetNumberValue(cJSON_GetObjectItem(is, "mean")),
+           f1 = cJSON_GetNumberValue(cJSON_GetObjectItem(fid, "value")),
+           km = cJSON_GetNumberValue(cJSON_GetObjectItem(kid, "mean"));
+    CHECK(j && isfinite(ism) && ism >= 1 - 1e-6 && cJSON_GetNumberValue(cJSON_GetObjectItem(is, "n")) == 10 &&
+              isfinite(f1) && f1 >= 0 && cJSON_GetNumberValue(cJSON_GetObjectItem(fid, "n_ref")) == 10 &&
+              isfinite(km) && cJSON_GetNumberValue(cJSON_GetObjectItem(kid, "n")) == 10 &&
+              cJSON_GetNumberValue(cJSON_GetObjectItem(kid, "n_ref")) == 10,
+          "is,fid,kid: exit %d: %s", rc, g_out);
+    cJSON_Delete(j);
+    snprintf(a, sizeof a, "fid-stats %s --out %s --n 10 --inception %s --quiet --threads 2", data, ref, w);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 0, "fid-stats: exit %d: %s", rc, g_out);
+    snprintf(a, sizeof a, "eval %s --metrics fid --n 10 --ref %s --inception %s --json --quiet --threads 2", run, ref,
+             w);
+    rc = run_cli(a, 0, g_out, sizeof g_out);
+    j = rc == 0 ? cJSON_Parse(g_out) : NULL;
+    double f2 = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "fid"), "value"));
+    CHECK(j && fabs(f2 - f1) <= 1e-9 * fabs(f1), "FID with --ref %.12g, with eval's own reference %.12g: %s", f2, f1,
+          g_out);
+    cJSON_Delete(j);
+    unlink(w);
+    unlink(ref);
+}
+
 /* 1 if dir holds a file whose name contains ".tmp." */
 static int has_temp_file(const char *dir) {
     DIR *d = opendir(dir);
@@ -750,6 +798,7 @@ int main(void) {
     LG_TEST_RUN(test_report_bad_png);
     LG_TEST_RUN(test_fid_stats_data_messages);
     LG_TEST_RUN(test_fid_kid_share_features);
+    LG_TEST_RUN(test_inception_metrics_end_to_end);
     LG_TEST_RUN(test_out_checked_first);
     LG_TEST_RUN(test_train_classifier_runs);
     tf_rm_rf(g_dir);
