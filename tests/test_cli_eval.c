@@ -8,6 +8,8 @@
  *    loads back with n, dim 128 and finite values;
  *  - is,fid,kid with synthetic Inception weights: every metric finite, and
  *    eval's own FID reference agrees with fid-stats' of the same images;
+ *  - evaluation during training with fid and kid: one Inception pass over
+ *    the reference images, the same FID as fid alone;
  *  - train-classifier on a small IDX directory: the printed accuracy is the
  *    file's, which loads; a second run writes the same bytes;
  *  - eval of a toy checkpoint made by a 20-step `lipgan train` run: text,
@@ -675,6 +677,51 @@ static void test_inception_metrics_end_to_end(void) {
     unlink(ref);
 }
 
+/* The FID of the last metrics.jsonl row of run (NAN if none). */
+static double last_eval_fid(const char *run) {
+    char p[300];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", run);
+    FILE *f = fopen(p, "r");
+    if (!f) return NAN;
+    static char line[1 << 16], last[1 << 16];
+    last[0] = '\0';
+    while (fgets(line, sizeof line, f)) memcpy(last, line, sizeof line);
+    fclose(f);
+    cJSON *j = cJSON_Parse(last);
+    const cJSON *fid = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "eval"), "fid"), "value");
+    double v = cJSON_IsNumber(fid) ? fid->valuedouble : NAN;
+    cJSON_Delete(j);
+    return v;
+}
+
+/* Evaluation during training with Inception metrics (synthetic weights):
+ * with kid, fid's reference statistics come from kid's real features (one
+ * Inception pass over them, as lipgan eval), and the FID equals the one of
+ * a run that computes fid alone through the streaming statistics. */
+static void test_train_eval_inception(void) {
+    char w[300], a[2048], run1[300], run2[300];
+    snprintf(w, sizeof w, "%s/inception_train.safetensors", g_dir);
+    snprintf(run1, sizeof run1, "%s/ev_fid", g_dir);
+    snprintf(run2, sizeof run2, "%s/ev_fid_kid", g_dir);
+    CHECK(lg_inception_write_synthetic(w, 4) == LG_OK, "synthetic weights: %s", lg_error_msg());
+    const char *common = "--set eval.every=2 --set eval.n=10 --set eval.ref_n=10 --set log.checkpoint_every=0";
+    snprintf(a, sizeof a, "train %s/img.yaml --out %s %s --set eval.metrics=fid --set eval.inception=%s", g_dir, run1,
+             common, w);
+    int rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 0 && strstr(g_out, "eval: fid reference statistics of 10 training images"), "fid: exit %d: %s", rc,
+          g_out);
+    snprintf(a, sizeof a, "train %s/img.yaml --out %s %s --set eval.metrics=fid,kid --set eval.inception=%s", g_dir,
+             run2, common, w);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 0 && strstr(g_out, "eval: kid reference features of 10 training images") &&
+              strstr(g_out, "eval: fid reference statistics from the same 10 images' features") &&
+              !strstr(g_out, "fid reference statistics of") && strstr(g_out, "KID "),
+          "fid,kid: exit %d: %s", rc, g_out);
+    double f1 = last_eval_fid(run1), f2 = last_eval_fid(run2);
+    CHECK(isfinite(f1) && fabs(f2 - f1) <= 1e-9 * fabs(f1), "FID alone %.12g, with kid's features %.12g", f1, f2);
+    unlink(w);
+}
+
 /* 1 if dir holds a file whose name contains ".tmp." */
 static int has_temp_file(const char *dir) {
     DIR *d = opendir(dir);
@@ -799,6 +846,7 @@ int main(void) {
     LG_TEST_RUN(test_fid_stats_data_messages);
     LG_TEST_RUN(test_fid_kid_share_features);
     LG_TEST_RUN(test_inception_metrics_end_to_end);
+    LG_TEST_RUN(test_train_eval_inception);
     LG_TEST_RUN(test_out_checked_first);
     LG_TEST_RUN(test_train_classifier_runs);
     tf_rm_rf(g_dir);

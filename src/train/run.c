@@ -381,21 +381,29 @@ static lg_status eval_setup(lg_trainer *t, run_eval *ev, FILE *log) {
         LG_TRY(lg_eval_stats(NULL, ev->cls, d->x, rn, d->c, d->h, d->w, NULL, &ev->cfid_ref));
         ev->have_cfid_ref = 1;
     }
-    if ((m & LG_EVAL_FID) && !ev->have_fid_ref) {
-        if (log) fprintf(log, "eval: fid reference statistics of %lld training images\n", (long long)rn);
-        LG_TRY(lg_eval_stats(ev->inc, NULL, d->x, rn, d->c, d->h, d->w, NULL, &ev->fid_ref));
-        ev->have_fid_ref = 1;
-    }
-    if (ev->have_fid_ref) in->fid_ref = &ev->fid_ref;
-    if (ev->have_cfid_ref) in->cfid_ref = &ev->cfid_ref;
+    /* kid's real features first: fid's reference, when computed, comes from
+     * the same features instead of a second Inception pass over them (as
+     * lipgan eval does) */
     if (m & LG_EVAL_KID) {
-        ev->kid_ref = malloc((size_t)rn * LG_INCEPTION_POOL3_DIM * sizeof(float));
+        ev->kid_ref = malloc((size_t)rn * LG_INCEPTION_POOL3_DIM * sizeof(float)); /* (rn, 2048) */
         if (!ev->kid_ref) return lg_error_set(LG_ERR_NOMEM, "eval: out of memory for the KID reference features");
         if (log) fprintf(log, "eval: kid reference features of %lld training images\n", (long long)rn);
         LG_TRY(lg_eval_features(ev->inc, NULL, d->x, rn, d->c, d->h, d->w, ev->kid_ref, NULL, NULL));
         in->kid_ref = ev->kid_ref;
         in->kid_ref_n = rn;
     }
+    if ((m & LG_EVAL_FID) && !ev->have_fid_ref) {
+        if (ev->kid_ref) {
+            if (log) fprintf(log, "eval: fid reference statistics from the same %lld images' features\n", (long long)rn);
+            LG_TRY(lg_fid_stats_compute(&ev->fid_ref, ev->kid_ref, rn, LG_INCEPTION_POOL3_DIM));
+        } else {
+            if (log) fprintf(log, "eval: fid reference statistics of %lld training images\n", (long long)rn);
+            LG_TRY(lg_eval_stats(ev->inc, NULL, d->x, rn, d->c, d->h, d->w, NULL, &ev->fid_ref));
+        }
+        ev->have_fid_ref = 1;
+    }
+    if (ev->have_fid_ref) in->fid_ref = &ev->fid_ref;
+    if (ev->have_cfid_ref) in->cfid_ref = &ev->cfid_ref;
     if (m & LG_EVAL_TOY) {
         lg_toy_kind kind = !strcmp(c->data.format, "grid25") ? LG_TOY_GRID25 : LG_TOY_RING8;
         in->n_modes = lg_data_toy_modes(kind, &in->modes, &in->mode_std);
