@@ -714,6 +714,10 @@ static void test_config_keys(void) {
         {{"eval.every=100", NULL}, "eval.every"},                             /* cifar10, auto, no Inception */
         {{"eval.every=100", "eval.metrics=fid", NULL}, "eval.inception"},
         {{"eval.n=1", NULL}, "eval.n"},
+        /* fewer samples than IS splits: refused now, not at the first evaluation */
+        {{"eval.every=100", "eval.metrics=is,fid", "eval.inception=/some/w.safetensors", "eval.n=9", NULL},
+         "eval.n: 9 samples are fewer than the Inception Score's 10 splits"},
+        {{"eval.every=100", "eval.inception=/some/w.safetensors", "eval.n=5", NULL}, "eval.n"}, /* auto: is,fid */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         lg_config_default(&c);
@@ -732,6 +736,13 @@ static void test_config_keys(void) {
     CHECK_OK(lg_config_set(&c, "eval.inception=/some/inception.safetensors"));
     CHECK_OK(lg_config_set(&c, "eval.every=500"));
     CHECK_OK(lg_config_validate(&c));
+    CHECK_OK(lg_config_set(&c, "eval.n=10")); /* one sample per IS split */
+    CHECK_OK(lg_config_validate(&c));
+    CHECK_OK(lg_config_set(&c, "eval.metrics=fid,kid"));
+    CHECK_OK(lg_config_set(&c, "eval.n=2")); /* no IS: 2 is enough */
+    CHECK_OK(lg_config_validate(&c));
+    CHECK_OK(lg_config_set(&c, "eval.metrics=auto"));
+    CHECK_OK(lg_config_set(&c, "eval.n=0"));
     unsigned m = 0;
     CHECK_OK(lg_config_eval_metrics(&c, 3, 32, 32, &m));
     CHECK(m == (LG_EVAL_IS | LG_EVAL_FID), "auto with Inception weights: %#x", m);

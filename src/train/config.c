@@ -180,7 +180,8 @@ static const lg_cfg_key k_keys[] = {
      "auto, none, or a list of is,fid,kid,cfid,classes,toy (auto: toy for 2-D toys, "
      "cfid,classes for 1x32x32 images, is,fid with eval.inception)"},
     {"eval.n", LG_CFG_I64, OFF(eval.n), 0, 10000000, NULL,
-     "samples per evaluation, from the EMA generator if any (0 = 2500 for toys, 10000 for images)"},
+     "samples per evaluation, from the EMA generator if any (0 = 2500 for toys, 10000 for images; "
+     "at least 10 with is, one per split)"},
     {"eval.ref_n", LG_CFG_I64, OFF(eval.ref_n), 2, 100000000, NULL,
      "training images for the reference statistics computed at the start of a run"},
     {"eval.ref", LG_CFG_PATH, OFF(eval.ref), 0, 0, NULL,
@@ -980,6 +981,12 @@ lg_status lg_config_validate(const lg_config *c) {
         return LG_OK;
     }
     LG_TRY(lg_config_eval_metrics(c, ch, h, lg_config_is_toy(c) ? 1 : h, &m));
+    /* refused here, not as a warning at the first evaluation hours later */
+    if ((m & LG_EVAL_IS) && c->eval.n > 0 && c->eval.n < LG_IS_SPLITS)
+        return lg_error_set(LG_ERR_INVALID_ARG,
+                            "eval.n: %lld samples are fewer than the Inception Score's %d splits; use at least %d "
+                            "or 0 (default)",
+                            (long long)c->eval.n, LG_IS_SPLITS, LG_IS_SPLITS);
     if (m == 0 && strcmp(c->eval.metrics, "none") != 0) {
         char shp[64];
         shape_str(shp, sizeof shp, ch, h, h);
