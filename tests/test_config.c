@@ -97,6 +97,14 @@ static void test_errors_name_key_and_line(void) {
     EXPECT_ERR("{seed: 1\n", "t.yaml:", "invalid YAML");
     EXPECT_ERR("model:\n  z_dim: 1\n bad: 2\n", "t.yaml:3", "invalid YAML");
     EXPECT_ERR("seed: 1\n---\nseed: 2\n", "second YAML document");
+    /* YAML features a config has no use for: named, not misread */
+    EXPECT_ERR("seed: &s 3\ntrain: {steps: *s}\n", "train.steps", "aliases are not supported");
+    EXPECT_ERR("? [a, b]\n: 1\n", "keys must be plain names");
+    char longp[LG_CFG_PATH_MAX + 64] = "data: {path: ";
+    size_t l = strlen(longp);
+    memset(longp + l, 'p', LG_CFG_PATH_MAX + 8);
+    snprintf(longp + l + LG_CFG_PATH_MAX + 8, sizeof longp - l - LG_CFG_PATH_MAX - 8, "}\n");
+    EXPECT_ERR(longp, "data.path", "path longer than");
 }
 
 static void test_failed_load_changes_nothing(void) {
