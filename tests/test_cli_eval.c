@@ -164,6 +164,16 @@ static void test_toy_eval(void) {
     snprintf(a, sizeof a, "eval %s --metrics cfid", run);
     rc = run_cli(a, 1, g_out, sizeof g_out);
     CHECK(rc == 2 && strstr(g_out, "only --metrics toy"), "cfid on a toy: exit %d: %s", rc, g_out);
+    /* the other toy: its 25 modes */
+    char run25[300];
+    snprintf(run25, sizeof run25, "%s/grid_run", g_dir);
+    snprintf(a, sizeof a, "train %s/toy.yaml --out %s --set data.format=grid25 --quiet", g_dir, run25);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 0, "grid25 training run: exit %d: %s", rc, g_out);
+    snprintf(a, sizeof a, "eval %s --n 500 --json --quiet --threads 1", run25);
+    rc = run_cli(a, 0, g_out, sizeof g_out);
+    CHECK(rc == 0 && strstr(g_out, "\"toy\":{") && strstr(g_out, "\"modes\":25") && strstr(g_out, "\"n\":500"),
+          "grid25 eval: exit %d: %s", rc, g_out);
     /* a flag's bad value is a usage error naming the flag (exit 2), not a
      * bad config (4), also where a library call rejects it */
     snprintf(a, sizeof a, "eval %s --metrics tyo", run);
