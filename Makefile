@@ -158,6 +158,8 @@ analyze:
 	scan-build -o $(ANALYZE_BUILD)/reports --status-bugs -disable-checker deadcode.DeadStores \
 		$(MAKE) -s -j2 BUILD=$(ANALYZE_BUILD) CUDA=0 all \
 		$(TEST_SRC:tests/%.c=$(ANALYZE_BUILD)/tests/%) $(BENCH_SRC:bench/%.c=$(ANALYZE_BUILD)/bench/%)
+	@! find $(ANALYZE_BUILD)/reports -path '*/failures/*.i' 2>/dev/null | grep . || \
+		{ echo "make analyze: clang could not analyze the files above (their preprocessed copies); see the log"; exit 1; }
 
 setup:
 	tools/setup.sh
