@@ -79,7 +79,7 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 EX_SRC := $(shell find examples -name '*.c' 2>/dev/null | sort)
 EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all test check analyze features clean bench setup quickstart toy install shared
+.PHONY: all test check analyze memcheck features clean bench setup quickstart toy install shared
 all: features $(LIB) $(CLI) $(EX_BIN)
 
 features:
@@ -143,6 +143,17 @@ check:
 	$(MAKE) test BUILD=build
 	$(MAKE) test BUILD=build-san SAN=1
 	$(MAKE) analyze
+	$(MAKE) memcheck
+
+# valgrind memcheck (tests/memcheck.sh says what and why) on a CUDA- and
+# MPI-free build, so that no driver or MPI library runs under valgrind
+MEMCHECK_BUILD := build-memcheck
+memcheck:
+	@command -v valgrind >/dev/null || { echo "make memcheck: valgrind not found; run tools/setup.sh"; exit 1; }
+	$(MAKE) -s -j2 BUILD=$(MEMCHECK_BUILD) CUDA=0 MPI=0 all $(MEMCHECK_BUILD)/tests/test_safetensors \
+		$(MEMCHECK_BUILD)/tests/test_data $(MEMCHECK_BUILD)/tests/test_config $(MEMCHECK_BUILD)/tests/test_image \
+		$(MEMCHECK_BUILD)/tests/test_tfevents
+	BUILD=$(MEMCHECK_BUILD) sh tests/memcheck.sh
 
 # clang's static analyzer (scan-build) over everything the C compiler builds:
 # library, CLI, examples, tests, benchmarks; fails on any report. It follows

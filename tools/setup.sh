@@ -1,13 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages lipgan needs (as root; skipped when present).
 # clang, clang-tools (scan-build) and libomp-dev (clang's omp.h) are for
-# `make analyze` (part of `make check`);
+# `make analyze`, valgrind for `make memcheck` (both part of `make check`);
 # chromium and fonts-dejavu-core are for the tests only: tests/test_report.c
 # renders `lipgan report` pages in headless Chromium (tests/report_chromium.sh);
 # python3 (tools/read_tfevents.py, the independent TensorBoard reader) is part
 # of a standard Debian system.
 set -e
-PKGS="build-essential clang clang-tools libomp-dev pkg-config libopenblas-openmp-dev liblapacke-dev libcjson-dev libyaml-dev libpng-dev zlib1g-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist chromium fonts-dejavu-core"
+PKGS="build-essential clang clang-tools libomp-dev valgrind pkg-config libopenblas-openmp-dev liblapacke-dev libcjson-dev libyaml-dev libpng-dev zlib1g-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist chromium fonts-dejavu-core"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
