@@ -621,15 +621,23 @@ static void test_fid_stats_data_messages(void) {
  * pass (synthetic weights, 2 real images). The run is cut when the samples
  * are drawn (sed quits, the next progress line gets SIGPIPE), so the
  * costly 2048-D FID itself is never computed. */
-static void test_fid_kid_share_features(void) {
-    char run[256], w[300], a[2048];
-    snprintf(run, sizeof run, "%s/img_run", g_dir);
-    snprintf(w, sizeof w, "%s/inception_synth.safetensors", g_dir);
+/* run: test_image_eval's run directory; w: synthetic Inception weights of
+ * seed written to g_dir/name. 0 when both are there. */
+static int image_run_and_weights(char *run, size_t rcap, char *w, size_t wcap, const char *name, uint32_t seed) {
+    snprintf(run, rcap, "%s/img_run", g_dir);
+    snprintf(w, wcap, "%s/%s", g_dir, name);
     if (access(run, F_OK) != 0) {
         CHECK(0, "test_image_eval must run first");
-        return;
+        return -1;
     }
-    CHECK(lg_inception_write_synthetic(w, 1) == LG_OK, "synthetic weights: %s", lg_error_msg());
+    lg_status s = lg_inception_write_synthetic(w, seed);
+    CHECK(s == LG_OK, "synthetic weights: %s", lg_error_msg());
+    return s == LG_OK ? 0 : -1;
+}
+
+static void test_fid_kid_share_features(void) {
+    char run[256], w[300], a[2048];
+    if (image_run_and_weights(run, sizeof run, w, sizeof w, "inception_synth.safetensors", 1) != 0) return;
     snprintf(a, sizeof a,
              "eval %s --metrics fid,kid --n 2 --ref-n 2 --inception %s --threads 2 2>&1 | sed '/samples, seed/q'",
              run, w);
@@ -648,15 +656,9 @@ static void test_fid_kid_share_features(void) {
  * KID also uses) equals the one against `fid-stats` of the same images. */
 static void test_inception_metrics_end_to_end(void) {
     char run[256], w[300], ref[300], data[300], a[2048];
-    snprintf(run, sizeof run, "%s/img_run", g_dir);
+    if (image_run_and_weights(run, sizeof run, w, sizeof w, "inception_e2e.safetensors", 2) != 0) return;
     snprintf(data, sizeof data, "%s/idx", g_dir);
-    snprintf(w, sizeof w, "%s/inception_e2e.safetensors", g_dir);
     snprintf(ref, sizeof ref, "%s/inception_ref.safetensors", g_dir);
-    if (access(run, F_OK) != 0) {
-        CHECK(0, "test_image_eval must run first");
-        return;
-    }
-    CHECK(lg_inception_write_synthetic(w, 2) == LG_OK, "synthetic weights: %s", lg_error_msg());
     snprintf(a, sizeof a, "eval %s --metrics is,fid,kid --n 10 --ref-n 10 --inception %s --json --quiet --threads 2",
              run, w);
     int rc = run_cli(a, 0, g_out, sizeof g_out);
