@@ -45,6 +45,22 @@ static void test_table(void) {
           "table misses rows or columns: %s", g_out);
     CHECK(!strstr(g_out, "real"), "--filter _w printed 'real'");
     CHECK(strstr(g_out, "product of per-layer norms"), "no upper bound line");
+    /* --svals: every singular value under the row, descending, the first
+     * sigma and first / second s0/s1 as the row prints them */
+    snprintf(args, sizeof args, "spectra '%s/ref/gp.safetensors' --input-size 5 --filter conv_w --svals", g_data);
+    rc = run_cli(args, 0, g_out, sizeof g_out);
+    double sigma = 0, ratio = 0, sv[8];
+    int nsv = 0;
+    const char *row = strstr(g_out, "\nconv_w "), *lst = row ? strstr(row, "  singular values:") : NULL;
+    if (row && sscanf(row, " conv_w (4,3,3,3) %*f %lf %lf", &sigma, &ratio) == 2 && lst) {
+        const char *q = lst + strlen("  singular values:");
+        for (int k; nsv < 8 && sscanf(q, "%lf%n", &sv[nsv], &k) == 1; q += k) nsv++;
+    }
+    int desc = nsv == 4;
+    for (int k = 1; desc && k < nsv; k++) desc = sv[k] <= sv[k - 1];
+    CHECK(rc == 0 && desc && fabs(sv[0] - sigma) <= 1e-4 * sigma && fabs(sv[0] / sv[1] - ratio) <= 2e-3 * ratio,
+          "--svals: exit %d, %d values (want 4, descending), first %g vs sigma %g, ratio %g: %s", rc, nsv,
+          nsv ? sv[0] : 0.0, sigma, ratio, g_out);
 }
 
 static double num(const cJSON *o, const char *k) {
@@ -524,7 +540,7 @@ static void test_conv_converges(void) {
 }
 
 static void test_errors(void) {
-    char args[1024], tmp[] = "/tmp/lg_spectra_XXXXXX";
+    char args[2048], tmp[] = "/tmp/lg_spectra_XXXXXX";
     int fd = mkstemp(tmp);
     CHECK(fd >= 0, "mkstemp");
     if (fd < 0) return;
@@ -558,6 +574,13 @@ static void test_errors(void) {
     snprintf(args, sizeof args, "spectra '%s/ref/gp.safetensors' --input-size 0", g_data);
     rc = run_cli(args, 1, g_out, sizeof g_out);
     CHECK(rc == 2, "--input-size 0: exit %d", rc);
+    snprintf(args, sizeof args, "spectra '%s/ref/gp.safetensors' --filter no_such_layer", g_data);
+    rc = run_cli(args, 1, g_out, sizeof g_out);
+    CHECK(rc == 3 && strstr(g_out, "no 2-D or 4-D float tensors matching no_such_layer"), "--filter without a match: "
+          "exit %d: %s", rc, g_out);
+    snprintf(args, sizeof args, "spectra '%s/ref/gp.safetensors' '%s/ref/gp.safetensors'", g_data, g_data);
+    rc = run_cli(args, 1, g_out, sizeof g_out);
+    CHECK(rc == 2 && strstr(g_out, "more than one file"), "two files: exit %d: %s", rc, g_out);
 }
 
 int main(void) {
