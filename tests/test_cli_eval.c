@@ -183,6 +183,23 @@ static void test_toy_eval(void) {
     rc = run_cli(a, 1, g_out, sizeof g_out);
     CHECK(rc == 2 && strstr(g_out, "--device gpu: unknown backend 'gpu'") && strstr(g_out, "\"cpu\""),
           "eval --device gpu: exit %d: %s", rc, g_out);
+    /* cuda:N picks GPU N; a bad index is a usage error, a good one fares as
+     * plain cuda does on this machine (no GPU, no CUDA build, or a GPU) */
+    const char *badidx[] = {"cuda:x", "cuda:-1", "cuda:1024", "cuda:"};
+    for (int k = 0; k < 4; k++) {
+        if (k % 2) snprintf(a, sizeof a, "sample %s -n 4 --out %s/d.csv --device %s", run, g_dir, badidx[k]);
+        else snprintf(a, sizeof a, "eval %s --n 10 --device %s", run, badidx[k]);
+        rc = run_cli(a, 1, g_out, sizeof g_out);
+        CHECK(rc == 2 && strstr(g_out, "the GPU index after cuda: must be an integer"), "--device %s: exit %d: %s",
+              badidx[k], rc, g_out);
+    }
+    static char plain[4096];
+    snprintf(a, sizeof a, "sample %s -n 4 --out %s/d.csv --device cuda", run, g_dir);
+    int rc_plain = run_cli(a, 1, plain, sizeof plain);
+    snprintf(a, sizeof a, "sample %s -n 4 --out %s/d.csv --device cuda:1", run, g_dir);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == rc_plain && (rc == 0 || !strcmp(g_out, plain)), "--device cuda:1: exit %d (cuda: %d): %s / %s", rc,
+          rc_plain, g_out, plain);
 }
 
 static void test_image_eval(void) {

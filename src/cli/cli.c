@@ -12,9 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lipgan/backend.h"
 #include "lipgan/fileio.h"
 #include "lipgan/safetensors.h"
 #include "lipgan/train.h"
+#ifdef LG_HAVE_CUDA
+#include "lipgan/cuda.h"
+#endif
 
 static lg_status writable_only(const char *opt, const char *path, const char *ext);
 
@@ -211,6 +215,22 @@ lg_status lg_cli_flag_status(const char *opt, const char *value, lg_status s) {
     char msg[1024], q[256]; /* lg_error_set must not read the buffer it writes */
     snprintf(msg, sizeof msg, "%s", lg_error_msg());
     return lg_error_set(LG_CLI_USAGE, "%s %s: %s", opt, shown(value, q, sizeof q), msg);
+}
+
+lg_status lg_cli_device(const char *opt, const char *value, const lg_backend **be) {
+    if (!strncmp(value, "cuda:", 5)) {
+        char *end = NULL, q[256];
+        errno = 0;
+        long idx = value[5] >= '0' && value[5] <= '9' ? strtol(value + 5, &end, 10) : -1;
+        if (idx < 0 || idx > 1023 || !end || *end || errno)
+            return lg_error_set(LG_CLI_USAGE, "%s %s: the GPU index after cuda: must be an integer in [0, 1023]", opt,
+                                shown(value, q, sizeof q));
+#ifdef LG_HAVE_CUDA
+        LG_TRY(lg_cli_flag_status(opt, value, lg_cuda_set_device((int)idx)));
+#endif
+        value = "cuda"; /* a build without CUDA: lg_backend_get says so */
+    }
+    return lg_cli_flag_status(opt, value, lg_backend_get(value, be));
 }
 
 int lg_cli_catch_signal(int sig, const struct sigaction *sa, struct sigaction *old) {

@@ -10,6 +10,7 @@
 
 #include <signal.h>
 
+#include "lipgan/backend.h"
 #include "lipgan/status.h"
 
 /* Process exit codes (also listed in `lipgan --help`). */
@@ -78,6 +79,11 @@ lg_status lg_cli_flag_real(const char *opt, const char *value, double lo, double
  * is. LG_ERR_INVALID_ARG stays exit 4 (bad config) where the value came from
  * a config file. */
 lg_status lg_cli_flag_status(const char *opt, const char *value, lg_status s);
+
+/* The backend a --device flag names: cpu, cuda, or cuda:N for GPU N
+ * (modulo the visible ones; lg_cuda_set_device), as the trainer's
+ * cuda.device. A bad value is a usage error of opt (exit 2). */
+lg_status lg_cli_device(const char *opt, const char *value, const lg_backend **be);
 
 /* Sets sig's handler to sa (old disposition into *old) unless the process
  * inherited sig ignored (a background job of a non-interactive shell has

@@ -76,7 +76,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: lipgan eval CKPT [--metrics LIST] [--n N] [--ref STATS]... [--ref-n N] [--data PATH]\n"
             "                  [--inception FILE] [--classifier FILE] [--json] [--log] [--seed S]\n"
-            "                  [--no-ema] [--device cpu|cuda] [--threads T] [--quiet]\n"
+            "                  [--no-ema] [--device cpu|cuda[:N]] [--threads T] [--quiet]\n"
             "\n"
             "Samples N images (or points) from the generator of CKPT (a checkpoint file, or a run\n"
             "directory: its newest checkpoint; the EMA generator unless --no-ema) and prints the\n"
@@ -123,7 +123,7 @@ static void usage(FILE *f) {
             "                    subsets\n"
             "  --no-ema          use the trained generator itself (default: the EMA generator when\n"
             "                    the checkpoint has one)\n"
-            "  --device D        cpu or cuda, for the generator (default cpu)\n"
+            "  --device D        cpu, cuda, or cuda:N for GPU N, for the generator (default cpu)\n"
             "  --threads T       CPU threads, 0..1024 (default 0 = all cores)\n"
             "  -q, --quiet       no progress lines on stderr (default: progress shown)\n"
             "  -h, --help        this help\n"
@@ -342,7 +342,7 @@ static lg_status run_eval(const eval_args *a, eval_state *st, int *usage_code) {
     int64_t step = 0;
     LG_TRY(resolve_ckpt(a->ckpt, file, sizeof file, &step));
     const lg_backend *be;
-    LG_TRY(lg_cli_flag_status("--device", a->device, lg_backend_get(a->device, &be)));
+    LG_TRY(lg_cli_device("--device", a->device, &be));
     if (!be->is_device) lg_cpu_set_threads(a->threads);
     lg_config cfg;
     LG_TRY(lg_checkpoint_load_generator(file, be, a->use_ema, &st->g, &cfg));

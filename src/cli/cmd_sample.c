@@ -15,7 +15,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: lipgan sample CKPT -n N --out FILE [--seed S] [--no-ema] [--device cpu|cuda]\n"
+            "usage: lipgan sample CKPT -n N --out FILE [--seed S] [--no-ema] [--device cpu|cuda[:N]]\n"
             "                    [--threads T]\n"
             "\n"
             "Draws N samples from the generator of CKPT (a checkpoint file, or a run directory:\n"
@@ -30,7 +30,8 @@ static void usage(FILE *f) {
             "  --seed S        latent noise seed, 0..9223372036854775807 (default 0)\n"
             "  --no-ema        use the trained generator itself (default: the EMA generator when the\n"
             "                  checkpoint has one)\n"
-            "  --device D      cpu or cuda (default cpu; cuda needs a CUDA build and a GPU)\n"
+            "  --device D      cpu, cuda, or cuda:N for GPU N (default cpu; cuda needs a CUDA build and\n"
+            "                  a GPU)\n"
             "  --threads T     CPU threads, 0..1024 (default 0 = all cores; cpu device)\n"
             "  -h, --help      this help\n"
             "FILE may replace an earlier output, but never a lipgan file (checkpoint, classifier, FID\n"
@@ -105,7 +106,7 @@ int lg_cmd_sample(int argc, char **argv) {
     lg_status s = lg_cli_check_output("--out", out, strrchr(out, '.'), (const char *const[]){ckpt}, 1, NULL);
     if (s != LG_OK) return lg_cli_fail("sample", s);
     const lg_backend *be;
-    s = lg_cli_flag_status("--device", device, lg_backend_get(device, &be));
+    s = lg_cli_device("--device", device, &be);
     if (s != LG_OK) return lg_cli_fail("sample", s);
     if (!be->is_device) lg_cpu_set_threads(threads);
     lg_model *g;
