@@ -253,6 +253,17 @@ static void test_image_eval(void) {
     snprintf(a, sizeof a, "eval %s --n 10 --metrics fid --inception %s/none.safetensors", run, g_dir);
     rc = run_cli(a, 1, g_out, sizeof g_out);
     CHECK(rc == 3 && strstr(g_out, "tools/convert_inception_weights.py"), "fid without weights: exit %d: %s", rc, g_out);
+    /* LG_INCEPTION_WEIGHTS is where eval and fid-stats look without --inception */
+    static char cmd[4096];
+    snprintf(cmd, sizeof cmd, "LG_INCEPTION_WEIGHTS=%s/env_w.safetensors '%s' eval %s --n 10 --metrics is 2>&1", g_dir,
+             g_bin, run);
+    rc = lg_test_sh(cmd, g_out, sizeof g_out);
+    CHECK(rc == 3 && strstr(g_out, "env_w.safetensors: no such file"), "LG_INCEPTION_WEIGHTS: exit %d: %s", rc, g_out);
+    snprintf(cmd, sizeof cmd, "LG_INCEPTION_WEIGHTS=%s/env_w.safetensors '%s' fid-stats %s --out %s/env.safetensors 2>&1",
+             g_dir, g_bin, data, g_dir);
+    rc = lg_test_sh(cmd, g_out, sizeof g_out);
+    CHECK(rc == 3 && strstr(g_out, "env_w.safetensors: no such file"), "fid-stats with LG_INCEPTION_WEIGHTS: exit %d: %s",
+          rc, g_out);
     snprintf(a, sizeof a, "eval %s --metrics toy", run);
     rc = run_cli(a, 1, g_out, sizeof g_out);
     CHECK(rc == 2, "toy metric on images: exit %d: %s", rc, g_out);
