@@ -1285,6 +1285,42 @@ static void test_errors(void) {
     s.lip = LG_LIP_SN;
     s.sn_iters = 0;
     CHECK_STATUS(lg_model_create(&m, &s, NULL, 1), LG_ERR_INVALID_ARG);
+    /* every field an embedding program can get wrong: named in the message,
+     * nothing built, and lg_model_spec_count refuses the same spec */
+    struct { const char *field; lg_model_arch arch; lg_net_role role; int what; } bad[] = {
+        {"arch", LG_ARCH_COUNT, LG_NET_G, 0}, {"role", LG_ARCH_CNN, (lg_net_role)7, 0},
+        {"lip", LG_ARCH_CNN, LG_NET_D, 1},    {"ch", LG_ARCH_CNN, LG_NET_D, 2},
+        {"z_dim", LG_ARCH_CNN, LG_NET_G, 3},  {"toep_k", LG_ARCH_CNN, LG_NET_D, 4},
+        {"img_c", LG_ARCH_CNN, LG_NET_D, 5},  {"img_size", LG_ARCH_MLP, LG_NET_D, 6},
+        {"depth", LG_ARCH_MLP, LG_NET_D, 7},  {"ch", LG_ARCH_RESNET, LG_NET_G, 8},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lg_model_spec_default(&s, bad[i].arch < LG_ARCH_COUNT ? bad[i].arch : LG_ARCH_CNN,
+                              bad[i].role == LG_NET_G ? LG_NET_G : LG_NET_D);
+        s.arch = bad[i].arch;
+        s.role = bad[i].role;
+        switch (bad[i].what) {
+        case 1: s.lip = (lg_lip_kind)LG_LIP_COUNT; break;
+        case 2: s.ch = 0; break;
+        case 3: s.z_dim = 0; break;
+        case 4: s.lip = LG_LIP_TOEPLITZ, s.toep_k = 0; break;
+        case 5: s.img_c = 5; break;
+        case 6: s.img_size = 513; break;
+        case 7: s.depth = 33; break;
+        case 8: s.ch = 8193; break;
+        }
+        m = NULL;
+        lg_error_clear();
+        lg_status st = lg_model_create(&m, &s, NULL, 1);
+        char want[32];
+        snprintf(want, sizeof want, "model: %s", bad[i].field);
+        CHECK(st == LG_ERR_INVALID_ARG && m == NULL && strstr(lg_error_msg(), want), "bad %s: %s, %s", bad[i].field,
+              lg_status_str(st), lg_error_msg());
+        size_t np = 0;
+        CHECK(lg_model_spec_count(&s, &np) == LG_ERR_INVALID_ARG, "lg_model_spec_count accepts bad %s",
+              bad[i].field);
+        lg_model_free(m);
+    }
     lg_model_arch a;
     lg_lip_kind k;
     CHECK_OK(lg_model_arch_parse("cnn", &a));
