@@ -139,10 +139,17 @@ static int wino_s2_use(const lg_conv_geom *g) {
     return tiles >= 32 || (tiles >= 16 && u_bytes <= ((int64_t)16 << 20));
 }
 
+/* The one decision the three passes, the workspace and the profile's label
+ * all take, so that they cannot disagree. */
 lg_cpu_conv_algo lg_cpu_conv_algo_of(const lg_conv_geom *g) {
     int m = wino_m(g);
     if (m) return m == 4 ? LG_CPU_CONV_WINO4 : LG_CPU_CONV_WINO2;
     return wino_s2_use(g) ? LG_CPU_CONV_WINO_S2 : LG_CPU_CONV_IM2COL;
+}
+
+/* The tile size m of Winograd F(m x m, 3x3), 0 for the other algorithms. */
+static int algo_m(lg_cpu_conv_algo a) {
+    return a == LG_CPU_CONV_WINO4 ? 4 : a == LG_CPU_CONV_WINO2 ? 2 : 0;
 }
 
 const char *lg_cpu_conv_algo_name(lg_cpu_conv_algo a) {
@@ -158,8 +165,10 @@ size_t lg_cpu_conv_workspace(const lg_conv_geom *g) {
     conv_plan p;
     conv_plan_make(&p, g);
     size_t ws = (size_t)p.T * p.slot + (size_t)(p.T - 1) * p.part;
-    int m = wino_m(g);
-    size_t wn = m ? lg_cpu_wino_workspace(g, m) : wino_s2_use(g) ? lg_cpu_wino_s2_workspace(g) : 0;
+    lg_cpu_conv_algo a = lg_cpu_conv_algo_of(g);
+    size_t wn = 0;
+    if (algo_m(a)) wn = lg_cpu_wino_workspace(g, algo_m(a));
+    else if (a == LG_CPU_CONV_WINO_S2) wn = lg_cpu_wino_s2_workspace(g);
     if (wn > ws) ws = wn;
     return ws ? ws : 1;
 }
@@ -480,12 +489,12 @@ static int conv_run(const conv_job *j, conv_part_fn one, conv_part_fn part) {
 }
 
 void lg_cpu_conv2d(float *y, const float *x, const float *w, const lg_conv_geom *g, float *ws) {
-    int m = wino_m(g);
-    if (m) {
-        lg_cpu_wino_conv2d(y, x, w, g, m, ws);
+    lg_cpu_conv_algo a = lg_cpu_conv_algo_of(g);
+    if (algo_m(a)) {
+        lg_cpu_wino_conv2d(y, x, w, g, algo_m(a), ws);
         return;
     }
-    if (wino_s2_use(g)) {
+    if (a == LG_CPU_CONV_WINO_S2) {
         lg_cpu_wino_s2_conv2d(y, x, w, g, ws);
         return;
     }
@@ -503,12 +512,12 @@ void lg_cpu_conv2d(float *y, const float *x, const float *w, const lg_conv_geom 
 
 void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg_conv_geom *g,
                             float *ws) {
-    int m = wino_m(g);
-    if (m) {
-        lg_cpu_wino_bwd_data(dx, dy, w, g, m, ws);
+    lg_cpu_conv_algo a = lg_cpu_conv_algo_of(g);
+    if (algo_m(a)) {
+        lg_cpu_wino_bwd_data(dx, dy, w, g, algo_m(a), ws);
         return;
     }
-    if (wino_s2_use(g)) {
+    if (a == LG_CPU_CONV_WINO_S2) {
         lg_cpu_wino_s2_bwd_data(dx, dy, w, g, ws);
         return;
     }
@@ -526,12 +535,12 @@ void lg_cpu_conv2d_bwd_data(float *dx, const float *dy, const float *w, const lg
 
 void lg_cpu_conv2d_bwd_weight(float *dw, const float *x, const float *dy, const lg_conv_geom *g,
                               float *ws) {
-    int m = wino_m(g);
-    if (m) {
-        lg_cpu_wino_bwd_weight(dw, x, dy, g, m, ws);
+    lg_cpu_conv_algo a = lg_cpu_conv_algo_of(g);
+    if (algo_m(a)) {
+        lg_cpu_wino_bwd_weight(dw, x, dy, g, algo_m(a), ws);
         return;
     }
-    if (wino_s2_use(g)) {
+    if (a == LG_CPU_CONV_WINO_S2) {
         lg_cpu_wino_s2_bwd_weight(dw, x, dy, g, ws);
         return;
     }
