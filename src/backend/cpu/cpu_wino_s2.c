@@ -54,6 +54,7 @@ typedef struct s2_plan {
                    * threads splitting each phase (channels, GEMMs) */
     int th, tw;   /* tile rows and columns of the OH x OW output */
     size_t P;     /* tiles per sample */
+    size_t us;    /* floats between U's Q matrices */
     size_t u;     /* floats of U (Q, OC, 4C) / (Q, 4, C, OC); bwd_weight: one dU per thread */
     size_t big;   /* floats of a slot's (Q, 4C, G*P) matrices: V (fwd, bwd_weight), M (bwd_data) */
     size_t small; /* floats of a slot's (Q, OC, G*P) ones: M (fwd), V (bwd_data; split: the
@@ -77,7 +78,8 @@ static void s2_plan_make(s2_plan *p, const lg_conv_geom *g) {
     p->G = ch.G;
     p->nchunk = ch.nchunk;
     size_t ld = (size_t)ch.G * p->P, c4 = (size_t)4 * g->c;
-    p->u = S2_Q * lg_cpu_wino_qs((size_t)g->oc * c4);
+    p->us = lg_cpu_wino_qs((size_t)g->oc * c4);
+    p->u = S2_Q * p->us;
     p->big = S2_Q * lg_cpu_wino_qs(c4 * ld);
     p->small = 4 * S2_Q * lg_cpu_wino_qs((size_t)(g->oc > g->c ? g->oc : g->c) * ld);
     p->tmp = (size_t)(36 + 60) * S2_CB; /* dy4_block's; tiles_block needs 50, output_tf 36 */
@@ -440,7 +442,7 @@ void lg_cpu_wino_s2_conv2d(float *y, const float *x, const float *w, const lg_co
     s2_plan p;
     s2_plan_make(&p, g);
     const int C4 = 4 * g->c, OC = g->oc;
-    const size_t us = lg_cpu_wino_qs((size_t)OC * C4), xs = (size_t)g->c * g->h * g->w;
+    const size_t us = p.us, xs = (size_t)g->c * g->h * g->w;
     const size_t ys = (size_t)OC * g->oh * g->ow;
     float *U = ws;
     if (p.split) { /* one chunk: transforms split by channel, the GEMMs by Q position */
@@ -494,7 +496,7 @@ void lg_cpu_wino_s2_bwd_data(float *dx, const float *dy, const float *w, const l
     s2_plan p;
     s2_plan_make(&p, g);
     const int C = g->c, OC = g->oc;
-    const size_t us = lg_cpu_wino_qs((size_t)OC * 4 * C), xs = (size_t)C * g->h * g->w;
+    const size_t us = p.us, xs = (size_t)C * g->h * g->w;
     const size_t ys = (size_t)OC * g->oh * g->ow;
     float *U = ws; /* (Q, 4, C, OC) */
     if (p.split) {
@@ -561,7 +563,7 @@ void lg_cpu_wino_s2_bwd_weight(float *dw, const float *x, const float *dy, const
     s2_plan p;
     s2_plan_make(&p, g);
     const int C4 = 4 * g->c, OC = g->oc;
-    const size_t us = lg_cpu_wino_qs((size_t)OC * C4), xs = (size_t)g->c * g->h * g->w;
+    const size_t us = p.us, xs = (size_t)g->c * g->h * g->w;
     const size_t ys = (size_t)OC * g->oh * g->ow;
     if (p.split) { /* one dU; the transforms split by channel, the GEMMs by Q position */
         const size_t ld = (size_t)g->n * p.P, vq = lg_cpu_wino_qs((size_t)C4 * ld),

@@ -51,6 +51,7 @@ typedef struct wino_plan {
                      * (channels, Q positions) */
     int th, tw;     /* tile rows, tile columns */
     size_t P;       /* tiles per sample */
+    size_t us;      /* floats between U's Q matrices */
     size_t u;       /* floats of U (Q, OC, C); bwd_weight: one dU per thread */
     size_t v, m;    /* floats of a slot's V (Q, CIN, G*P) and M (Q, COUT, G*P) */
     size_t tmp;     /* floats of a slot's transform buffer */
@@ -84,7 +85,8 @@ static void wino_plan_make(wino_plan *p, const lg_conv_geom *g, int M, int cin, 
     p->nchunk = ch.nchunk;
     p->T = ch.T;
     size_t G = (size_t)ch.G, Q = (size_t)p->Q;
-    p->u = Q * lg_cpu_wino_qs((size_t)g->oc * g->c);
+    p->us = lg_cpu_wino_qs((size_t)g->oc * g->c);
+    p->u = Q * p->us;
     p->v = Q * lg_cpu_wino_qs((size_t)cin * G * p->P);
     p->m = Q * lg_cpu_wino_qs((size_t)cout * G * p->P);
     size_t rows = (size_t)2 * p->A * (M * p->tw + 2), otf = (size_t)M * (p->A + M) * WINO_CB;
@@ -365,7 +367,7 @@ static void wino_run(float *out, const float *in, const float *w, const lg_conv_
     const int H = g->h, W = g->w, C = g->c, Q = p.Q;
     const size_t ins = (size_t)cin * H * W, outs = (size_t)cout * H * W;
     float *U = ws; /* (Q, cout, cin), then the slots after T of them */
-    const size_t us = lg_cpu_wino_qs((size_t)cout * cin);
+    const size_t us = p.us;
     if (p.split) { /* all samples in one chunk; each phase split over the threads */
         const size_t ld = (size_t)g->n * p.P;
         const size_t vq = lg_cpu_wino_qs((size_t)cin * ld), mq = lg_cpu_wino_qs((size_t)cout * ld);
@@ -434,7 +436,7 @@ void lg_cpu_wino_bwd_weight(float *dw, const float *x, const float *dy, const lg
     wino_plan p;
     wino_plan_make(&p, g, m, g->c, g->oc);
     const int H = g->h, W = g->w, C = g->c, OC = g->oc, Q = p.Q;
-    const size_t xs = (size_t)C * H * W, ys = (size_t)OC * H * W, us = lg_cpu_wino_qs((size_t)OC * C);
+    const size_t xs = (size_t)C * H * W, ys = (size_t)OC * H * W, us = p.us;
     if (p.split) { /* one dU; the transforms split by channel, the GEMMs by Q position */
         const size_t ld = (size_t)g->n * p.P;
         const size_t vq = lg_cpu_wino_qs((size_t)C * ld), zq = lg_cpu_wino_qs((size_t)OC * ld);
