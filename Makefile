@@ -131,7 +131,11 @@ $(BUILD)/examples/%: examples/%.c $(LIB)
 	$(CC) $(CFLAGS) -MMD -MP $< $(LIB) $(LDLIBS) $(LDSAN) -o $@
 
 # Runs every test binary (and the CLI tests) and prints "N passed, N failed".
-test: all $(TEST_BIN) $(BENCH_BIN)
+# The GPU test programs (tests/gpu, run on a GPU machine by
+# tests/gpu/device_run.sh) are built wherever CUDA is, so CI compiles them.
+GPU_TEST_BIN := $(if $(HAVE_CUDA),$(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/gpu/test_*.c)))
+
+test: all $(TEST_BIN) $(BENCH_BIN) $(GPU_TEST_BIN)
 	@BUILD=$(BUILD) tests/run_all.sh $(TEST_BIN)
 
 bench: all $(BENCH_BIN)

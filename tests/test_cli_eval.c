@@ -40,6 +40,7 @@
  *  - --log of a checkpoint outside a run directory is exit 2, creating
  *    nothing; --ref a directory is exit 3. */
 #include "lg_test.h"
+#include "lipgan/backend.h"
 
 #include <cJSON.h>
 #include <dirent.h>
@@ -244,6 +245,26 @@ static void test_image_eval(void) {
     for (int i = 0; finite && i < s.dim * s.dim; i++) finite = isfinite(s.sigma[i]);
     CHECK(finite, "stats are finite");
     lg_fid_stats_free(&s);
+    /* --device: a bad value is a usage error; cuda works where a GPU is,
+     * and elsewhere fails before anything is written */
+    char dev_stats[300];
+    snprintf(dev_stats, sizeof dev_stats, "%s/dev_stats.safetensors", g_dir);
+    snprintf(a, sizeof a, "fid-stats %s --out %s --features classifier --device gpu", data, dev_stats);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 2 && strstr(g_out, "--device gpu: unknown backend 'gpu'"), "fid-stats --device gpu: exit %d: %s", rc,
+          g_out);
+    snprintf(a, sizeof a, "fid-stats %s --out %s --features classifier --device cuda:x", data, dev_stats);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 2 && strstr(g_out, "the GPU index after cuda: must be an integer"), "--device cuda:x: exit %d: %s", rc,
+          g_out);
+    snprintf(a, sizeof a, "fid-stats %s --out %s --features classifier --n 150 --quiet --device cuda", data, dev_stats);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    if (lg_backend_cuda()) {
+        CHECK(rc == 0 && strstr(g_out, "150 images (dimension 128)"), "fid-stats --device cuda: exit %d: %s", rc, g_out);
+    } else {
+        CHECK(rc == 1 && strstr(g_out, "cuda") && access(dev_stats, F_OK) != 0,
+              "fid-stats --device cuda without a GPU: exit %d: %s", rc, g_out);
+    }
     snprintf(a, sizeof a, "eval %s --n 100 --metrics cfid --ref %s --json --quiet --threads 1", run, stats);
     rc = run_cli(a, 0, g_out, sizeof g_out);
     CHECK(rc == 0 && strstr(g_out, "\"cfid\":{") && strstr(g_out, "\"n_ref\":150") && !strstr(g_out, "\"classes\""),

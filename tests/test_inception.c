@@ -35,7 +35,9 @@
 #include "lg_test.h"
 #include "lipgan/eval.h"
 #include "lipgan/inception.h"
+#include "lipgan/backend.h"
 #include "lipgan/safetensors.h"
+#include "metrics/inception_internal.h"
 
 #define ATOL 2e-5
 #define RTOL 2e-4
@@ -441,6 +443,47 @@ static void test_forward(void) {
     lg_inception_free(net);
 }
 
+/* The trunk over nb images at a time (the layout the CUDA path uses) must
+ * give what one image at a time gives, bit for bit: a wrong image stride in
+ * a concat, a pool or a temp would mix images. */
+static void test_batched(void) {
+    if (!g_have_weights) return;
+    lg_inception *net = NULL;
+    CHECK_OK(lg_inception_load(&net, g_weights));
+    if (!net) return;
+    enum { N = 3, C = 1, H = 11, W = 13 };
+    int k = lg_inception_num_classes(net);
+    float x[N * C * H * W];
+    for (int i = 0; i < N * C * H * W; i++) x[i] = sinf(0.7f * (float)i) * (i % 3 == 0 ? 1.0f : 0.5f);
+    size_t fp = (size_t)N * 2048, lp = (size_t)N * k;
+    float *out = malloc(sizeof(float) * 3 * (fp + lp));
+    LG_ASSERT(out);
+    float *p1 = out, *l1 = p1 + fp, *p2 = l1 + lp, *l2 = p2 + fp, *p3 = l2 + lp, *l3 = p3 + fp;
+    CHECK_OK(lg_inc_run_host(net, x, N, C, H, W, 1, p1, l1));
+    CHECK_OK(lg_inc_run_host(net, x, N, C, H, W, 2, p2, l2)); /* a pass of 2, then of 1 */
+    CHECK(memcmp(p1, p2, fp * sizeof(float)) == 0, "pool3 in passes of 2 differs from one image at a time");
+    CHECK(memcmp(l1, l2, lp * sizeof(float)) == 0, "logits in passes of 2 differ from one image at a time");
+    CHECK(memcmp(p1, p1 + 2048, 2048 * sizeof(float)) != 0, "the probe images must differ");
+    /* and what lg_inception_run gives (images over threads) */
+    CHECK_OK(lg_inception_run(net, x, N, C, H, W, p3, l3));
+    lg_test_close(p3, p1, fp, 1e-6, 1e-5, "pool3, lg_inception_run vs passes");
+    lg_test_close(l3, l1, lp, 1e-6, 1e-5, "logits, lg_inception_run vs passes");
+
+    /* without a GPU (CI) the move fails cleanly and the net stays usable */
+    CHECK(!lg_inception_on_cuda(net), "a loaded net starts on the cpu");
+    if (!lg_backend_cuda()) {
+        CHECK_STATUS(lg_inception_use_cuda(net), LG_ERR_UNSUPPORTED);
+        CHECK(strstr(lg_error_msg(), "stays on the cpu") != NULL,
+              "message: %s", lg_error_msg());
+        CHECK(!lg_inception_on_cuda(net), "still on the cpu");
+        CHECK_OK(lg_inception_run(net, x, 1, C, H, W, p3, NULL));
+        CHECK(memcmp(p3, p1, 2048 * sizeof(float)) == 0, "the net still computes the same");
+    }
+    CHECK_STATUS(lg_inception_use_cuda(NULL), LG_ERR_INVALID_ARG);
+    free(out);
+    lg_inception_free(net);
+}
+
 int main(void) {
     const char *dir = getenv("LG_TEST_DATA");
     char path[512];
@@ -461,6 +504,7 @@ int main(void) {
     LG_TEST_RUN(test_load_fails_fast);
     LG_TEST_RUN(test_synthetic_weights);
     LG_TEST_RUN(test_forward);
+    LG_TEST_RUN(test_batched);
 
     unlink(g_weights);
     rmdir(g_dir);

@@ -41,11 +41,12 @@
  *   LG_TRY(lg_inception_run(net, x, 64, 3, 32, 32, pool3, logits)); // x (64, 3, 32, 32)
  *   lg_inception_free(net);
  *
- * Cost: about 5.7 G multiply-adds per image. lg_inception_run spreads the
+ * Cost: about 5.7 G multiply-adds per image. On the CPU lg_inception_run spreads the
  * batch over OpenMP threads (OpenBLAS then runs single-threaded in each);
  * a batch of one uses OpenBLAS's threads instead. Each call allocates
  * about 40 MB of scratch per thread and frees it before returning; a
- * loaded network is read-only, so concurrent calls on one net are safe. */
+ * loaded network is read-only, so concurrent calls on one net are safe.
+ * lg_inception_use_cuda moves the work to a GPU (see there). */
 #ifndef LIPGAN_INCEPTION_H
 #define LIPGAN_INCEPTION_H
 
@@ -90,6 +91,23 @@ const char *lg_inception_describe(const lg_inception *net);
  * both outputs NULL), LG_ERR_NONFINITE (a NaN/Inf pixel), LG_ERR_NOMEM. */
 lg_status lg_inception_run(const lg_inception *net, const float *x, int n, int c, int h, int w,
                            float *pool3, float *logits);
+
+/* Runs the network on the GPU from now on: uploads the folded weights
+ * (about 95 MB) to the CUDA backend's device (lg_cuda_set_device picks it)
+ * and checks itself on three probe images against the CPU (relative L2
+ * error of pool3 and the logits at most 1e-4). Later lg_inception_run
+ * calls resize on the host, run the convolutions and pools on the device
+ * in plain fp32 (whatever lg_cuda_set_precision says) in passes of up to
+ * 32 images (about 1.3 GB of device scratch from the backend's pool,
+ * taken per call and kept cached by the pool), and the fc layer on the
+ * host. On the GPU, calls on one net must not run concurrently. Errors:
+ * LG_ERR_UNSUPPORTED (built without CUDA, no usable GPU), LG_ERR_NOMEM,
+ * LG_ERR_BACKEND (a CUDA failure, or the self-check disagreed); on any
+ * error the net stays on the CPU, usable as before. Calling it again is
+ * a no-op. */
+lg_status lg_inception_use_cuda(lg_inception *net);
+/* 1 after a successful lg_inception_use_cuda, else 0. */
+int lg_inception_on_cuda(const lg_inception *net);
 
 /* The logits the Inception Score uses: logits (N, K) = pool3 (N, 2048)
  * times fc.weight^T, WITHOUT fc.bias. The original IS code (openai

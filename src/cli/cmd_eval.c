@@ -28,7 +28,7 @@ const char *lg_cli_weights_path(int classifier, const char *path, char *buf, siz
     return buf;
 }
 
-lg_status lg_cli_load_inception(const char *path, lg_inception **out) {
+lg_status lg_cli_load_inception(const char *path, const lg_backend *be, lg_inception **out) {
     char def[PATH_MAX + 16];
     *out = NULL;
     path = lg_cli_weights_path(0, path, def, sizeof def);
@@ -41,14 +41,19 @@ lg_status lg_cli_load_inception(const char *path, lg_inception **out) {
                             "download",
                             path, LG_CLI_INCEPTION_DEFAULT);
     LG_TRY(lg_cli_check_input("Inception weights", path, "the weights file (--inception FILE)"));
-    return lg_inception_load(out, path);
+    LG_TRY(lg_inception_load(out, path));
+    /* on a GPU when asked; if that cannot be, the CPU gives the same
+     * numbers, only slower: say so and go on */
+    if (be && be->is_device && lg_inception_use_cuda(*out) != LG_OK)
+        fprintf(stderr, "lipgan: warning: %s\n", lg_error_msg());
+    return LG_OK;
 }
 
-lg_status lg_cli_load_classifier(const char *path, lg_classifier **out) {
+lg_status lg_cli_load_classifier(const char *path, const lg_backend *be, lg_classifier **out) {
     char def[PATH_MAX + 16];
     path = lg_cli_weights_path(1, path, def, sizeof def);
     LG_TRY(lg_cli_check_input("classifier weights", path, "the weights file (--classifier FILE)"));
-    return lg_classifier_load(out, path, NULL);
+    return lg_classifier_load(out, path, be);
 }
 
 lg_status lg_cli_load_images(lg_dataset *d, const char *format, const char *path, const char *split, int size,
@@ -123,7 +128,9 @@ static void usage(FILE *f) {
             "                    subsets\n"
             "  --no-ema          use the trained generator itself (default: the EMA generator when\n"
             "                    the checkpoint has one)\n"
-            "  --device D        cpu, cuda, or cuda:N for GPU N, for the generator (default cpu)\n"
+            "  --device D        cpu, cuda, or cuda:N for GPU N, for the generator and the feature\n"
+            "                    networks (default cpu; Inception falls back to the cpu with a\n"
+            "                    warning if its GPU self-check fails)\n"
             "  --threads T       CPU threads, 0..1024 (default 0 = all cores)\n"
             "  -q, --quiet       no progress lines on stderr (default: progress shown)\n"
             "  -h, --help        this help\n"
@@ -423,13 +430,13 @@ static lg_status run_eval(const eval_args *a, eval_state *st, int *usage_code) {
     /* networks next: a missing weights file should fail before any long work */
     char desc[512];
     if (m & LG_EVAL_NEEDS_INCEPTION) {
-        LG_TRY(lg_cli_load_inception(a->inception, &st->inc));
+        LG_TRY(lg_cli_load_inception(a->inception, be, &st->inc));
         in.inception = st->inc;
         lg_cli_features_desc(st->inc, NULL, desc, sizeof desc);
         if (st->have_fid_ref) check_ref_source(st->fid_from, &st->fid_ref, desc, c, h, w);
     }
     if (m & LG_EVAL_NEEDS_CLASSIFIER) {
-        LG_TRY(lg_cli_load_classifier(a->classifier, &st->cls));
+        LG_TRY(lg_cli_load_classifier(a->classifier, be, &st->cls));
         in.classifier = st->cls;
         if (c != 1 || (h != 28 && h != 32)) /* (the default metrics pick cfid only where it fits) */
             return lg_error_set(LG_CLI_USAGE,

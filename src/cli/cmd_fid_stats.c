@@ -18,7 +18,8 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: lipgan fid-stats DATA --out STATS.safetensors [--features inception|classifier] [--n N]\n"
             "                       [--format F] [--split train|test|unlabeled] [--image-size S]\n"
-            "                       [--inception FILE] [--classifier FILE] [--threads T] [--quiet]\n"
+            "                       [--inception FILE] [--classifier FILE] [--device cpu|cuda[:N]]\n"
+            "                       [--threads T] [--quiet]\n"
             "\n"
             "Computes the mean (D) and covariance (D, D) in float64 of the features of the first N\n"
             "images of DATA and writes them with N, D and a description of the features and data in\n"
@@ -41,6 +42,9 @@ static void usage(FILE *f) {
             "  --inception FILE   Inception-v3 weights (default $LG_INCEPTION_WEIGHTS or\n"
             "                     " LG_CLI_INCEPTION_DEFAULT ")\n"
             "  --classifier FILE  classifier weights (default " LG_CLS_DEFAULT_PATH ")\n"
+            "  --device D         cpu, cuda, or cuda:N for GPU N: where the feature network runs\n"
+            "                     (default cpu; Inception falls back to the cpu with a warning\n"
+            "                     if its GPU self-check fails)\n"
             "  --threads T        CPU threads, 0..1024 (default 0 = all cores)\n"
             "  -q, --quiet        no progress lines on stderr (default: progress shown)\n"
             "  -h, --help         this help\n"
@@ -196,7 +200,7 @@ static lg_status load_data(lg_dataset *d, const char *format, const char *data, 
 
 int lg_cmd_fid_stats(int argc, char **argv) {
     const char *data = NULL, *out = NULL, *features = "inception", *format = NULL, *split = "train";
-    const char *inc_path = NULL, *cls_path = NULL;
+    const char *inc_path = NULL, *cls_path = NULL, *device = "cpu";
     long long n = 0;
     const char *size_flag = NULL; /* --image-size as given */
     int size = -1, threads = 0, quiet = 0;
@@ -208,7 +212,8 @@ int lg_cmd_fid_stats(int argc, char **argv) {
         }
         int takes = !strcmp(a, "--out") || !strcmp(a, "--features") || !strcmp(a, "--n") || !strcmp(a, "-n") ||
                     !strcmp(a, "--format") || !strcmp(a, "--split") || !strcmp(a, "--image-size") ||
-                    !strcmp(a, "--inception") || !strcmp(a, "--classifier") || !strcmp(a, "--threads");
+                    !strcmp(a, "--inception") || !strcmp(a, "--classifier") || !strcmp(a, "--threads") ||
+                    !strcmp(a, "--device");
         if (takes && i + 1 >= argc) return lg_cli_usage_error("fid-stats", "%s needs a value", a);
         lg_status fs = LG_OK;
         if (!strcmp(a, "--out")) out = argv[++i];
@@ -233,6 +238,7 @@ int lg_cmd_fid_stats(int argc, char **argv) {
             fs = lg_cli_flag_int(a, size_flag, 0, 4096, &size);
         } else if (!strcmp(a, "--inception")) inc_path = argv[++i];
         else if (!strcmp(a, "--classifier")) cls_path = argv[++i];
+        else if (!strcmp(a, "--device")) device = argv[++i];
         else if (!strcmp(a, "--threads")) {
             fs = lg_cli_flag_int(a, argv[++i], 0, 1024, &threads);
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = 1;
@@ -255,12 +261,15 @@ int lg_cmd_fid_stats(int argc, char **argv) {
     if (access(data, F_OK) != 0)
         return lg_cli_fail("fid-stats", lg_error_set(LG_ERR_NOT_FOUND, "data %s: no such file or directory; give "
                                                                        "a data set directory", data));
+    const lg_backend *be;
+    lg_status ds = lg_cli_device("--device", device, &be);
+    if (ds != LG_OK) return lg_cli_fail("fid-stats", ds);
     lg_cpu_set_threads(threads);
 
     /* the network first, so a missing weights file fails before loading data */
     lg_inception *inc = NULL;
     lg_classifier *cls = NULL;
-    lg_status s = use_cls ? lg_cli_load_classifier(cls_path, &cls) : lg_cli_load_inception(inc_path, &inc);
+    lg_status s = use_cls ? lg_cli_load_classifier(cls_path, be, &cls) : lg_cli_load_inception(inc_path, be, &inc);
     if (s != LG_OK) return lg_cli_fail("fid-stats", s);
     if (!format) s = detect_format(data, &format);
     if (s != LG_OK) {

@@ -18,10 +18,13 @@
  * classifier; buf holds a found default. */
 const char *lg_cli_weights_path(int classifier, const char *path, char *buf, size_t cap);
 /* Loads Inception weights from path, or (NULL) $LG_INCEPTION_WEIGHTS or the
- * default; a missing file is LG_ERR_NOT_FOUND saying how to make one. */
-lg_status lg_cli_load_inception(const char *path, lg_inception **out);
-/* Loads the classifier from path, or (NULL) the shipped weights. */
-lg_status lg_cli_load_classifier(const char *path, lg_classifier **out);
+ * default; a missing file is LG_ERR_NOT_FOUND saying how to make one. With
+ * a device backend be (cuda) the net moves to the GPU; if it cannot
+ * (lg_inception_use_cuda), a warning on stderr and it stays on the CPU. */
+lg_status lg_cli_load_inception(const char *path, const lg_backend *be, lg_inception **out);
+/* Loads the classifier from path, or (NULL) the shipped weights, onto
+ * backend be (NULL: the CPU). */
+lg_status lg_cli_load_classifier(const char *path, const lg_backend *be, lg_classifier **out);
 
 /* The feature network as lipgan fid-stats records it at the start of a
  * statistics file's "source" (before "; data "): lg_inception_describe, or

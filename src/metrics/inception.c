@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lipgan/backend.h"
+#include "lipgan/cuda.h"
 #include "lipgan/safetensors.h"
 #include "metrics/inception_internal.h"
 
@@ -21,6 +23,8 @@ struct lg_inception {
     float *fc_w;                     /* (K, 2048) */
     float *fc_b;                     /* (K) */
     float *params;                   /* one allocation for all of the above */
+    size_t nparams;                  /* floats in params */
+    float *dparams;                  /* (nparams) device copy (lg_inception_use_cuda), or NULL */
     char desc[320];
 };
 
@@ -440,6 +444,7 @@ lg_status lg_inception_load(lg_inception **out, const char *path) {
         total += (size_t)c->oc * c->ic * c->kh * c->kw + (size_t)c->oc;
         if (c->oc > max_oc) max_oc = c->oc;
     }
+    net->nparams = total;
     net->params = malloc(total * sizeof(float));
     scratch = malloc((size_t)4 * max_oc * sizeof(float));
     if (!net->params || !scratch) {
@@ -485,6 +490,9 @@ done:
 
 void lg_inception_free(lg_inception *net) {
     if (!net) return;
+#ifdef LG_HAVE_CUDA
+    if (net->dparams) lg_backend_cuda()->free(net->dparams);
+#endif
     free(net->params);
     free(net);
 }
@@ -494,183 +502,401 @@ lg_inception_variant lg_inception_get_variant(const lg_inception *net) { return 
 const char *lg_inception_describe(const lg_inception *net) { return net->desc; }
 
 /* ---------------------------------------------------------------------
- * Forward pass
+ * Forward pass: the trunk (stem and Mixed blocks) over nb images at a
+ * time through an exec (host or CUDA); resize and the fc head on the host
  * --------------------------------------------------------------------- */
 
-/* Scratch sizes for a 299x299 input (fixed, since every input is resized). */
-#define ACT_CAP ((size_t)64 * 147 * 147) /* largest activation: after Conv2d_2b */
-#define TMP_CAP ((size_t)288 * 35 * 35)  /* largest block input / branch temp */
-#define COL_CAP ((size_t)288 * 147 * 147) /* largest im2col: Conv2d_2a/2b */
+/* Buffers of the trunk, in the exec's memory, for nb images. */
+typedef struct bufs {
+    float *act[2]; /* (nb, LG_INC_ACT_CAP) ping-pong activations */
+    float *t[3];   /* (nb, LG_INC_TMP_CAP) branch temporaries */
+    float *feat;   /* (nb, 2048) pool3 */
+} bufs;
 
-typedef struct ws {
-    float *act[2]; /* (ACT_CAP) ping-pong activations */
-    float *t[3];   /* (TMP_CAP) branch temporaries */
-    float *col;    /* (COL_CAP) im2col */
-    float *feat;   /* (2048) pool3 */
-} ws;
-
-static void ws_free(ws *w) {
-    free(w->act[0]);
-    free(w->act[1]);
-    for (int i = 0; i < 3; i++) free(w->t[i]);
-    free(w->col);
-    free(w->feat);
+/* Buffer i of bufs, in order act[0], act[1], t[0..2], feat, and its size. */
+static float **buf_slot(bufs *b, int i) {
+    return i < 2 ? &b->act[i] : i < 5 ? &b->t[i - 2] : &b->feat;
 }
-
-static int ws_alloc(ws *w) {
-    memset(w, 0, sizeof *w);
-    w->act[0] = malloc(ACT_CAP * sizeof(float));
-    w->act[1] = malloc(ACT_CAP * sizeof(float));
-    for (int i = 0; i < 3; i++) w->t[i] = malloc(TMP_CAP * sizeof(float));
-    w->col = malloc(COL_CAP * sizeof(float));
-    w->feat = malloc(LG_INCEPTION_POOL3_DIM * sizeof(float));
-    if (w->act[0] && w->act[1] && w->t[0] && w->t[1] && w->t[2] && w->col && w->feat) return 1;
-    ws_free(w);
-    return 0;
+static size_t buf_floats(int i, int nb) {
+    return (size_t)nb * (i < 2 ? LG_INC_ACT_CAP : i < 5 ? LG_INC_TMP_CAP : LG_INCEPTION_POOL3_DIM);
 }
+enum { NBUF = 6 };
 
-/* Runs conv cv on x (IC, h, w) into y (OC, oh, ow); returns OC. */
-static int conv(ws *W, const lg_inc_conv *cv, const float *x, int h, int w, float *y) {
-    lg_inc_conv_forward(cv, x, h, w, y, W->col, COL_CAP);
+/* Runs conv cv over the batch x (nb, IC, h, w) into y(i) = y + i*ys; returns OC. */
+static int conv(const lg_inc_exec *ex, const lg_inc_conv *cv, int nb, const float *x, int h, int w,
+                float *y, size_t ys) {
+    ex->conv(ex->st, cv, nb, x, h, w, y, ys);
     return cv->oc;
 }
 
-/* One Mixed block: x (in_ch, *h, *w) -> y (out_ch, *h', *w'). Each branch
- * writes its channels straight into its slice of y (the concat). */
-static void block_forward(const lg_inception *net, ws *W, const lg_inc_block *b, const float *x,
-                          int *ph, int *pw, float *y) {
+/* One Mixed block: x (nb, in_ch, *h, *w) -> y (nb, out_ch, *h', *w'). Each
+ * branch writes its channels straight into its slice of y (the concat). */
+static void block_forward(const lg_inception *net, const lg_inc_exec *ex, const bufs *B, int nb,
+                          const lg_inc_block *b, const float *x, int *ph, int *pw, float *y) {
     const lg_inc_conv *c = net->conv + b->first;
     int h = *ph, w = *pw, ic = b->in_ch;
-    float *t0 = W->t[0], *t1 = W->t[1], *tp = W->t[2];
+    float *t0 = B->t[0], *t1 = B->t[1], *tp = B->t[2];
     int fid = net->variant == LG_INCEPTION_FID;
     lg_inc_pool avg = fid ? LG_INC_AVG_EXCL_PAD : LG_INC_AVG_INCL_PAD;
-    size_t hw = (size_t)h * w;
+    int oh = h, ow = w;
+    if (b->kind == LG_INC_B || b->kind == LG_INC_D) { /* the grid-reduction blocks */
+        oh = lg_inc_out_dim(h, 3, 2, 0);
+        ow = lg_inc_out_dim(w, 3, 2, 0);
+    }
+    size_t ohw = (size_t)oh * ow, ys = (size_t)b->out_ch * ohw; /* y's image stride */
     int off = 0;
+/* temps are contiguous (nb, OC, h, w): their convs are all "same" stride-1 ones */
+#define CONV_T(i, src, dst) conv(ex, &c[i], nb, src, h, w, dst, (size_t)c[i].oc * h * w)
+#define CONV_Y(i, src) (off += conv(ex, &c[i], nb, src, h, w, y + off * ohw, ys))
     switch (b->kind) {
     case LG_INC_A:
-        off += conv(W, &c[A_1X1], x, h, w, y);
-        conv(W, &c[A_5X5_1], x, h, w, t0);
-        off += conv(W, &c[A_5X5_2], t0, h, w, y + off * hw);
-        conv(W, &c[A_DBL_1], x, h, w, t0);
-        conv(W, &c[A_DBL_2], t0, h, w, t1);
-        off += conv(W, &c[A_DBL_3], t1, h, w, y + off * hw);
-        lg_inc_pool3s1(x, ic, h, w, avg, tp);
-        off += conv(W, &c[A_POOL], tp, h, w, y + off * hw);
+        CONV_Y(A_1X1, x);
+        CONV_T(A_5X5_1, x, t0);
+        CONV_Y(A_5X5_2, t0);
+        CONV_T(A_DBL_1, x, t0);
+        CONV_T(A_DBL_2, t0, t1);
+        CONV_Y(A_DBL_3, t1);
+        ex->pool3s1(ex->st, nb, x, ic, h, w, avg, tp);
+        CONV_Y(A_POOL, tp);
         break;
-    case LG_INC_B: {
-        int oh = lg_inc_out_dim(h, 3, 2, 0), ow = lg_inc_out_dim(w, 3, 2, 0);
-        size_t ohw = (size_t)oh * ow;
-        off += conv(W, &c[B_3X3], x, h, w, y);
-        conv(W, &c[B_DBL_1], x, h, w, t0);
-        conv(W, &c[B_DBL_2], t0, h, w, t1);
-        off += conv(W, &c[B_DBL_3], t1, h, w, y + off * ohw);
-        lg_inc_maxpool3s2(x, ic, h, w, y + off * ohw);
+    case LG_INC_B:
+        CONV_Y(B_3X3, x);
+        CONV_T(B_DBL_1, x, t0);
+        CONV_T(B_DBL_2, t0, t1);
+        CONV_Y(B_DBL_3, t1);
+        ex->maxpool3s2(ex->st, nb, x, ic, h, w, y + off * ohw, ys);
         off += ic;
-        *ph = oh;
-        *pw = ow;
         break;
-    }
     case LG_INC_C:
-        off += conv(W, &c[C_1X1], x, h, w, y);
-        conv(W, &c[C_7_1], x, h, w, t0);
-        conv(W, &c[C_7_2], t0, h, w, t1);
-        off += conv(W, &c[C_7_3], t1, h, w, y + off * hw);
-        conv(W, &c[C_D_1], x, h, w, t0);
-        conv(W, &c[C_D_2], t0, h, w, t1);
-        conv(W, &c[C_D_3], t1, h, w, t0);
-        conv(W, &c[C_D_4], t0, h, w, t1);
-        off += conv(W, &c[C_D_5], t1, h, w, y + off * hw);
-        lg_inc_pool3s1(x, ic, h, w, avg, tp);
-        off += conv(W, &c[C_POOL], tp, h, w, y + off * hw);
+        CONV_Y(C_1X1, x);
+        CONV_T(C_7_1, x, t0);
+        CONV_T(C_7_2, t0, t1);
+        CONV_Y(C_7_3, t1);
+        CONV_T(C_D_1, x, t0);
+        CONV_T(C_D_2, t0, t1);
+        CONV_T(C_D_3, t1, t0);
+        CONV_T(C_D_4, t0, t1);
+        CONV_Y(C_D_5, t1);
+        ex->pool3s1(ex->st, nb, x, ic, h, w, avg, tp);
+        CONV_Y(C_POOL, tp);
         break;
-    case LG_INC_D: {
-        int oh = lg_inc_out_dim(h, 3, 2, 0), ow = lg_inc_out_dim(w, 3, 2, 0);
-        size_t ohw = (size_t)oh * ow;
-        conv(W, &c[D_3_1], x, h, w, t0);
-        off += conv(W, &c[D_3_2], t0, h, w, y);
-        conv(W, &c[D_7_1], x, h, w, t0);
-        conv(W, &c[D_7_2], t0, h, w, t1);
-        conv(W, &c[D_7_3], t1, h, w, t0);
-        off += conv(W, &c[D_7_4], t0, h, w, y + off * ohw);
-        lg_inc_maxpool3s2(x, ic, h, w, y + off * ohw);
+    case LG_INC_D:
+        CONV_T(D_3_1, x, t0);
+        CONV_Y(D_3_2, t0);
+        CONV_T(D_7_1, x, t0);
+        CONV_T(D_7_2, t0, t1);
+        CONV_T(D_7_3, t1, t0);
+        CONV_Y(D_7_4, t0);
+        ex->maxpool3s2(ex->st, nb, x, ic, h, w, y + off * ohw, ys);
         off += ic;
-        *ph = oh;
-        *pw = ow;
         break;
-    }
     case LG_INC_E1:
     case LG_INC_E2: {
         /* pytorch-fid's Mixed_7c (E_2) max-pools; torchvision average-pools */
         lg_inc_pool pm = (b->kind == LG_INC_E2 && fid) ? LG_INC_MAX : avg;
-        off += conv(W, &c[E_1X1], x, h, w, y);
-        conv(W, &c[E_3_1], x, h, w, t0);
-        off += conv(W, &c[E_3_2A], t0, h, w, y + off * hw);
-        off += conv(W, &c[E_3_2B], t0, h, w, y + off * hw);
-        conv(W, &c[E_D_1], x, h, w, t0);
-        conv(W, &c[E_D_2], t0, h, w, t1);
-        off += conv(W, &c[E_D_3A], t1, h, w, y + off * hw);
-        off += conv(W, &c[E_D_3B], t1, h, w, y + off * hw);
-        lg_inc_pool3s1(x, ic, h, w, pm, tp);
-        off += conv(W, &c[E_POOL], tp, h, w, y + off * hw);
+        CONV_Y(E_1X1, x);
+        CONV_T(E_3_1, x, t0);
+        CONV_Y(E_3_2A, t0);
+        CONV_Y(E_3_2B, t0);
+        CONV_T(E_D_1, x, t0);
+        CONV_T(E_D_2, t0, t1);
+        CONV_Y(E_D_3A, t1);
+        CONV_Y(E_D_3B, t1);
+        ex->pool3s1(ex->st, nb, x, ic, h, w, pm, tp);
+        CONV_Y(E_POOL, tp);
         break;
     }
     }
+#undef CONV_T
+#undef CONV_Y
     LG_ASSERT(off == b->out_ch);
+    *ph = oh;
+    *pw = ow;
 }
 
-/* One image img (C, H, W) -> pool3 (2048) and/or logits (K). */
-static void forward_one(const lg_inception *net, ws *W, const float *img, int c, int h, int w,
-                        float *pool3, float *logits) {
-    const int S = LG_INCEPTION_SIZE;
-    size_t plane = (size_t)S * S;
-    float *cur = W->act[0], *nxt = W->act[1], *tmp;
-    if (h == S && w == S)
-        memcpy(cur, img, sizeof(float) * (size_t)c * plane);
-    else
-        lg_inception_resize(img, c, h, w, S, S, cur);
-    if (c == 1) { /* grayscale: repeat the plane to 3 channels */
-        memcpy(cur + plane, cur, sizeof(float) * plane);
-        memcpy(cur + 2 * plane, cur, sizeof(float) * plane);
+/* The trunk on B->act[0] = images (nb, 3, 299, 299): writes B->feat
+ * (nb, 2048), the pool3 features. */
+static void trunk(const lg_inception *net, const lg_inc_exec *ex, const bufs *B, int nb) {
+    float *cur = B->act[0], *nxt = B->act[1], *tmp;
+    int H = LG_INCEPTION_SIZE, Wd = LG_INCEPTION_SIZE;
+    /* stem: contiguous outputs, ys = the output's image size */
+    for (int i = 0; i < LG_INC_NSTEM; i++) {
+        const lg_inc_conv *cv = &net->conv[i];
+        int oh = lg_inc_out_dim(H, cv->kh, cv->sh, cv->ph), ow = lg_inc_out_dim(Wd, cv->kw, cv->sw, cv->pw);
+        conv(ex, cv, nb, cur, H, Wd, nxt, (size_t)cv->oc * oh * ow);
+        H = oh, Wd = ow;
+        tmp = cur, cur = nxt, nxt = tmp;
+        /* (32,149,149) (32,147,147) (64,147,147) | (80,73,73) (192,71,71) */
+        if (i == 2 || i == 4) { /* 3x3 stride-2 max pools: (64,73,73), (192,35,35) */
+            int ph = lg_inc_out_dim(H, 3, 2, 0), pw = lg_inc_out_dim(Wd, 3, 2, 0);
+            ex->maxpool3s2(ex->st, nb, cur, cv->oc, H, Wd, nxt, (size_t)cv->oc * ph * pw);
+            H = ph, Wd = pw;
+            tmp = cur, cur = nxt, nxt = tmp;
+        }
     }
-    int H = S, Wd = S;
-#define STEM_CONV(i)                                                                               \
-    do {                                                                                           \
-        const lg_inc_conv *cv_ = &net->conv[i];                                                    \
-        conv(W, cv_, cur, H, Wd, nxt);                                                             \
-        H = lg_inc_out_dim(H, cv_->kh, cv_->sh, cv_->ph);                                          \
-        Wd = lg_inc_out_dim(Wd, cv_->kw, cv_->sw, cv_->pw);                                        \
-        tmp = cur, cur = nxt, nxt = tmp;                                                           \
-    } while (0)
-#define STEM_MAXPOOL(ch)                                                                           \
-    do {                                                                                           \
-        lg_inc_maxpool3s2(cur, ch, H, Wd, nxt);                                                    \
-        H = lg_inc_out_dim(H, 3, 2, 0);                                                            \
-        Wd = lg_inc_out_dim(Wd, 3, 2, 0);                                                          \
-        tmp = cur, cur = nxt, nxt = tmp;                                                           \
-    } while (0)
-    STEM_CONV(0); /* (32, 149, 149) */
-    STEM_CONV(1); /* (32, 147, 147) */
-    STEM_CONV(2); /* (64, 147, 147) */
-    STEM_MAXPOOL(64); /* (64, 73, 73) */
-    STEM_CONV(3); /* (80, 73, 73) */
-    STEM_CONV(4); /* (192, 71, 71) */
-    STEM_MAXPOOL(192); /* (192, 35, 35) */
-#undef STEM_CONV
-#undef STEM_MAXPOOL
     for (int i = 0; i < LG_INC_NBLOCK; i++) {
-        block_forward(net, W, &net->blocks[i], cur, &H, &Wd, nxt);
+        block_forward(net, ex, B, nb, &net->blocks[i], cur, &H, &Wd, nxt);
         tmp = cur, cur = nxt, nxt = tmp;
     }
     LG_ASSERT(H == 8 && Wd == 8);
-    lg_inc_global_avg(cur, LG_INCEPTION_POOL3_DIM, H * Wd, W->feat);
-    if (pool3) memcpy(pool3, W->feat, sizeof(float) * LG_INCEPTION_POOL3_DIM);
+    ex->global_avg(ex->st, nb, cur, LG_INCEPTION_POOL3_DIM, H * Wd, B->feat);
+}
+
+/* img (C, H, W) -> dst (3, 299, 299): resize, grayscale repeated. */
+static void prep_image(const float *img, int c, int h, int w, float *dst) {
+    const int S = LG_INCEPTION_SIZE;
+    size_t plane = (size_t)S * S;
+    if (h == S && w == S)
+        memcpy(dst, img, sizeof(float) * (size_t)c * plane);
+    else
+        lg_inception_resize(img, c, h, w, S, S, dst);
+    if (c == 1) {
+        memcpy(dst + plane, dst, sizeof(float) * plane);
+        memcpy(dst + 2 * plane, dst, sizeof(float) * plane);
+    }
+}
+
+/* feat (2048) of one image -> its pool3 row and/or logits row (with fc.bias). */
+static void head(const lg_inception *net, const float *feat, float *pool3, float *logits) {
+    if (pool3) memcpy(pool3, feat, sizeof(float) * LG_INCEPTION_POOL3_DIM);
     if (logits) {
         int k = net->num_classes;
         memcpy(logits, net->fc_b, sizeof(float) * (size_t)k);
         cblas_sgemv(CblasRowMajor, CblasNoTrans, k, LG_INCEPTION_POOL3_DIM, 1.0f, net->fc_w,
-                    LG_INCEPTION_POOL3_DIM, W->feat, 1, 1.0f, logits, 1);
+                    LG_INCEPTION_POOL3_DIM, feat, 1, 1.0f, logits, 1);
     }
 }
+
+/* ---- the host exec: the kernels of inception_ops.c, image by image ---- */
+
+typedef struct host_st {
+    float *col; /* (LG_INC_COL_CAP) im2col */
+} host_st;
+
+static void h_conv(void *st, const lg_inc_conv *cv, int nb, const float *x, int h, int w, float *y,
+                   size_t ys) {
+    size_t xs = (size_t)cv->ic * h * w;
+    for (int i = 0; i < nb; i++)
+        lg_inc_conv_forward(cv, x + i * xs, h, w, y + i * ys, ((host_st *)st)->col, LG_INC_COL_CAP);
+}
+static void h_maxpool3s2(void *st, int nb, const float *x, int c, int h, int w, float *y, size_t ys) {
+    for (int i = 0; i < nb; i++) lg_inc_maxpool3s2(x + (size_t)i * c * h * w, c, h, w, y + i * ys);
+}
+static void h_pool3s1(void *st, int nb, const float *x, int c, int h, int w, lg_inc_pool mode, float *y) {
+    lg_inc_pool3s1(x, nb * c, h, w, mode, y); /* planes are independent */
+}
+static void h_global_avg(void *st, int nb, const float *x, int c, int hw, float *y) {
+    lg_inc_global_avg(x, nb * c, hw, y);
+}
+
+/* Host scratch for nb images: the trunk buffers and the im2col column. */
+typedef struct host_ws {
+    bufs b;
+    host_st st;
+} host_ws;
+
+static void host_ws_free(host_ws *w) {
+    for (int i = 0; i < NBUF; i++) free(*buf_slot(&w->b, i));
+    free(w->st.col);
+    memset(w, 0, sizeof *w);
+}
+
+static int host_ws_alloc(host_ws *w, int nb) {
+    memset(w, 0, sizeof *w);
+    int ok = 1;
+    for (int i = 0; i < NBUF; i++) ok &= (*buf_slot(&w->b, i) = malloc(buf_floats(i, nb) * sizeof(float))) != NULL;
+    ok &= (w->st.col = malloc(LG_INC_COL_CAP * sizeof(float))) != NULL;
+    if (!ok) host_ws_free(w);
+    return ok;
+}
+
+static lg_inc_exec host_exec(host_ws *w) {
+    lg_inc_exec ex = {&w->st, h_conv, h_maxpool3s2, h_pool3s1, h_global_avg};
+    return ex;
+}
+
+/* Images [0, n) of x in passes of nb through the host exec of w. */
+static void run_host(const lg_inception *net, host_ws *w, int nb, const float *x, int n, int c, int h, int wd,
+                     float *pool3, float *logits) {
+    lg_inc_exec ex = host_exec(w);
+    size_t img = (size_t)c * h * wd, in = (size_t)3 * LG_INCEPTION_SIZE * LG_INCEPTION_SIZE;
+    int k = net->num_classes;
+    for (int b0 = 0; b0 < n; b0 += nb) {
+        int m = n - b0 < nb ? n - b0 : nb;
+        for (int i = 0; i < m; i++) prep_image(x + (size_t)(b0 + i) * img, c, h, wd, w->b.act[0] + i * in);
+        trunk(net, &ex, &w->b, m);
+        for (int i = 0; i < m; i++)
+            head(net, w->b.feat + (size_t)i * LG_INCEPTION_POOL3_DIM,
+                 pool3 ? pool3 + (size_t)(b0 + i) * LG_INCEPTION_POOL3_DIM : NULL,
+                 logits ? logits + (size_t)(b0 + i) * k : NULL);
+    }
+}
+
+lg_status lg_inc_run_host(const lg_inception *net, const float *x, int n, int c, int h, int w, int nb,
+                          float *pool3, float *logits) {
+    LG_ASSERT(net && x && n >= 1 && nb >= 1);
+    host_ws ws;
+    if (!host_ws_alloc(&ws, nb)) return lg_error_set(LG_ERR_NOMEM, "lg_inc_run_host: out of memory");
+    run_host(net, &ws, nb, x, n, c, h, w, pool3, logits);
+    host_ws_free(&ws);
+    return LG_OK;
+}
+
+/* ---- the CUDA exec (src/metrics/inception_cuda.cu) ---- */
+
+#ifdef LG_HAVE_CUDA
+typedef struct cuda_st {
+    const lg_inception *net;
+    float *col; /* device (nb, LG_INC_COL_CAP) im2col */
+} cuda_st;
+
+/* The device copy of a weight that lives at host in net->params. */
+static const float *dev_of(const lg_inception *net, const float *host) {
+    return net->dparams + (host - net->params);
+}
+static void c_conv(void *st, const lg_inc_conv *cv, int nb, const float *x, int h, int w, float *y,
+                   size_t ys) {
+    const cuda_st *s = st;
+    lg_inc_cuda_conv(cv, dev_of(s->net, cv->w), dev_of(s->net, cv->b), nb, x, h, w, y, ys, s->col);
+}
+static void c_maxpool3s2(void *st, int nb, const float *x, int c, int h, int w, float *y, size_t ys) {
+    lg_inc_cuda_maxpool3s2(nb, x, c, h, w, y, ys);
+}
+static void c_pool3s1(void *st, int nb, const float *x, int c, int h, int w, lg_inc_pool mode, float *y) {
+    lg_inc_cuda_pool3s1(nb, x, c, h, w, mode, y);
+}
+static void c_global_avg(void *st, int nb, const float *x, int c, int hw, float *y) {
+    lg_inc_cuda_global_avg(nb, x, c, hw, y);
+}
+
+/* Images per pass on the GPU (about 40 MB of device scratch each); halved
+ * while the pool cannot serve it. */
+#define CUDA_NB 32
+
+/* lg_inception_run on the device: resize on the host, trunk on the GPU in
+ * passes of up to CUDA_NB images, the fc head on the host. */
+static lg_status run_cuda(const lg_inception *net, const float *x, int n, int c, int h, int w, float *pool3,
+                          float *logits) {
+    const lg_backend *be = lg_backend_cuda();
+    LG_ASSERT(be); /* it served the upload of dparams */
+    const size_t in = (size_t)3 * LG_INCEPTION_SIZE * LG_INCEPTION_SIZE, img = (size_t)c * h * w;
+    int nb = n < CUDA_NB ? n : CUDA_NB, k = net->num_classes;
+    bufs B;
+    cuda_st st = {net, NULL};
+    for (;;) {
+        memset(&B, 0, sizeof B);
+        int ok = 1;
+        for (int i = 0; i < NBUF; i++) ok &= (*buf_slot(&B, i) = be->alloc(buf_floats(i, nb) * sizeof(float))) != NULL;
+        ok &= (st.col = be->alloc((size_t)nb * LG_INC_COL_CAP * sizeof(float))) != NULL;
+        if (ok) break;
+        for (int i = 0; i < NBUF; i++) be->free(*buf_slot(&B, i));
+        be->free(st.col);
+        if (nb == 1)
+            return lg_error_set(LG_ERR_NOMEM, "lg_inception_run: out of device memory for one image's "
+                                              "scratch (about 60 MB) on cuda:%d", lg_cuda_device());
+        nb = (nb + 1) / 2;
+    }
+    float *stage = malloc((size_t)nb * in * sizeof(float));  /* (nb, 3, 299, 299) host */
+    float *feat = malloc((size_t)nb * LG_INCEPTION_POOL3_DIM * sizeof(float)); /* (nb, 2048) host */
+    lg_status s = stage && feat ? LG_OK : lg_error_set(LG_ERR_NOMEM, "lg_inception_run: out of memory");
+    lg_inc_exec ex = {&st, c_conv, c_maxpool3s2, c_pool3s1, c_global_avg};
+    for (int b0 = 0; s == LG_OK && b0 < n; b0 += nb) {
+        int m = n - b0 < nb ? n - b0 : nb;
+#pragma omp parallel for schedule(static) if (m > 1)
+        for (int i = 0; i < m; i++) prep_image(x + (size_t)(b0 + i) * img, c, h, w, stage + i * in);
+        be->upload(B.act[0], stage, (size_t)m * in);
+        trunk(net, &ex, &B, m);
+        be->download(feat, B.feat, (size_t)m * LG_INCEPTION_POOL3_DIM); /* waits for the pass */
+        if ((s = lg_cuda_last_status()) != LG_OK) break;
+        for (int i = 0; i < m; i++)
+            head(net, feat + (size_t)i * LG_INCEPTION_POOL3_DIM,
+                 pool3 ? pool3 + (size_t)(b0 + i) * LG_INCEPTION_POOL3_DIM : NULL,
+                 logits ? logits + (size_t)(b0 + i) * k : NULL);
+    }
+    free(stage);
+    free(feat);
+    for (int i = 0; i < NBUF; i++) be->free(*buf_slot(&B, i));
+    be->free(st.col);
+    return s;
+}
+
+/* Relative L2 distance of a from the reference r over n values. */
+static double rel_l2(const float *a, const float *r, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - r[i];
+        num += d * d;
+        den += (double)r[i] * r[i];
+    }
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
+/* Three probe images (3, 23, 37) through both paths: catches a kernel or
+ * a driver that computes something else before any user data goes in. */
+static lg_status cuda_self_check(lg_inception *net) {
+    enum { N = 3, C = 3, H = 23, W = 37 };
+    const int k = net->num_classes;
+    size_t np = (size_t)N * C * H * W, fp = (size_t)N * LG_INCEPTION_POOL3_DIM, lp = (size_t)N * k;
+    float *x = malloc(np * sizeof(float)), *out = malloc((fp + lp) * 2 * sizeof(float));
+    if (!x || !out) {
+        free(x);
+        free(out);
+        return lg_error_set(LG_ERR_NOMEM, "Inception-v3 on cuda: out of memory for the self-check");
+    }
+    for (size_t i = 0; i < np; i++) x[i] = sinf(0.37f * (float)i) * cosf(0.011f * (float)(i % 997));
+    float *hp = out, *hl = hp + fp, *dp = hl + lp, *dl = dp + fp;
+    lg_status s = lg_inc_run_host(net, x, N, C, H, W, 1, hp, hl);
+    if (s == LG_OK) s = run_cuda(net, x, N, C, H, W, dp, dl);
+    if (s == LG_OK) {
+        double ep = rel_l2(dp, hp, fp), el = rel_l2(dl, hl, lp);
+        if (!(ep <= 1e-4 && el <= 1e-4))
+            s = lg_error_set(LG_ERR_BACKEND,
+                             "Inception-v3 on cuda:%d disagrees with the CPU on probe images (relative L2 "
+                             "error %.3g in pool3, %.3g in the logits; limit 1e-4)",
+                             lg_cuda_device(), ep, el);
+    }
+    free(x);
+    free(out);
+    return s;
+}
+#endif
+
+lg_status lg_inception_use_cuda(lg_inception *net) {
+    if (!net) return lg_error_set(LG_ERR_INVALID_ARG, "lg_inception_use_cuda: net is NULL");
+#ifndef LG_HAVE_CUDA
+    return lg_error_set(LG_ERR_UNSUPPORTED,
+                        "Inception-v3 on cuda: lipgan was built without CUDA; the network stays on the cpu");
+#else
+    if (net->dparams) return LG_OK;
+    const lg_backend *be = lg_backend_cuda();
+    if (!be) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", lg_error_msg());
+        return lg_error_set(LG_ERR_UNSUPPORTED, "Inception-v3 on cuda: %s; the network stays on the cpu", msg);
+    }
+    float *d = be->alloc(net->nparams * sizeof(float));
+    if (!d)
+        return lg_error_set(LG_ERR_NOMEM, "Inception-v3 on cuda:%d: out of device memory for %zu MB of weights",
+                            lg_cuda_device(), net->nparams * sizeof(float) >> 20);
+    be->upload(d, net->params, net->nparams);
+    be->sync();
+    lg_status s = lg_cuda_last_status();
+    if (s == LG_OK) {
+        net->dparams = d;
+        s = cuda_self_check(net);
+    }
+    if (s != LG_OK) {
+        char msg[768];
+        snprintf(msg, sizeof msg, "%s", lg_error_msg());
+        net->dparams = NULL;
+        be->free(d);
+        return lg_error_set(s, "%s; the network stays on the cpu", msg);
+    }
+    return LG_OK;
+#endif
+}
+
+int lg_inception_on_cuda(const lg_inception *net) { return net && net->dparams != NULL; }
 
 lg_status lg_inception_is_logits(const lg_inception *net, const float *pool3, int64_t n, float *logits) {
     if (!net || !pool3 || !logits || n < 1 || n > INT32_MAX)
@@ -695,36 +921,36 @@ lg_status lg_inception_run(const lg_inception *net, const float *x, int n, int c
             return lg_error_set(LG_ERR_NONFINITE,
                                 "lg_inception_run: image %zu has a NaN/Inf pixel (element %zu)",
                                 i / img, i % img);
-    int k = net->num_classes;
+#ifdef LG_HAVE_CUDA
+    if (net->dparams) return run_cuda(net, x, n, c, h, w, pool3, logits);
+#endif
     int nth = omp_get_max_threads();
     if (nth > n) nth = n;
     if (nth < 1) nth = 1;
-    ws *W = calloc((size_t)nth, sizeof *W);
+    host_ws *W = calloc((size_t)nth, sizeof *W);
     if (!W) return lg_error_set(LG_ERR_NOMEM, "lg_inception_run: out of memory");
     for (int t = 0; t < nth; t++) {
-        if (!ws_alloc(&W[t])) {
-            for (int u = 0; u < t; u++) ws_free(&W[u]);
+        if (!host_ws_alloc(&W[t], 1)) {
+            for (int u = 0; u < t; u++) host_ws_free(&W[u]);
             free(W);
             return lg_error_set(LG_ERR_NOMEM,
                                 "lg_inception_run: out of memory for %d x 40 MB of scratch", nth);
         }
     }
+    int k = net->num_classes;
     if (nth == 1) {
         /* one image at a time: OpenBLAS may use its own threads */
-        for (int i = 0; i < n; i++)
-            forward_one(net, &W[0], x + (size_t)i * img, c, h, w,
-                        pool3 ? pool3 + (size_t)i * LG_INCEPTION_POOL3_DIM : NULL,
-                        logits ? logits + (size_t)i * k : NULL);
+        run_host(net, &W[0], 1, x, n, c, h, w, pool3, logits);
     } else {
         /* images in parallel; OpenBLAS (openmp build) runs single-threaded
          * inside a parallel region, so the two pools do not oversubscribe */
 #pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
         for (int i = 0; i < n; i++)
-            forward_one(net, &W[omp_get_thread_num()], x + (size_t)i * img, c, h, w,
-                        pool3 ? pool3 + (size_t)i * LG_INCEPTION_POOL3_DIM : NULL,
-                        logits ? logits + (size_t)i * k : NULL);
+            run_host(net, &W[omp_get_thread_num()], 1, x + (size_t)i * img, 1, c, h, w,
+                     pool3 ? pool3 + (size_t)i * LG_INCEPTION_POOL3_DIM : NULL,
+                     logits ? logits + (size_t)i * k : NULL);
     }
-    for (int t = 0; t < nth; t++) ws_free(&W[t]);
+    for (int t = 0; t < nth; t++) host_ws_free(&W[t]);
     free(W);
     return LG_OK;
 }

@@ -8,6 +8,10 @@
 
 #include "lipgan/inception.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* One BasicConv2d (conv without bias + BN + ReLU), BN folded into w, b. */
 typedef struct lg_inc_conv {
     char name[48]; /* state-dict prefix, e.g. "Mixed_6b.branch7x7_2" */
@@ -56,9 +60,58 @@ void lg_inc_pool3s1(const float *x, int c, int h, int w, lg_inc_pool mode, float
 /* y (C) = mean over H*W of x (C, H, W). */
 void lg_inc_global_avg(const float *x, int c, int hw, float *y);
 
+/* ---- where the forward pass runs (inception.c drives either) ----
+ * The host path runs one image per OpenMP thread; the CUDA path runs nb
+ * images per pass. Both go through the same trunk code with batched
+ * buffers, so CI checks the batch strides on the host (lg_inc_run_host). */
+
+/* Scratch per image for a 299x299 input (every input is resized to it). */
+#define LG_INC_ACT_CAP ((size_t)64 * 147 * 147)  /* largest activation: after Conv2d_2b */
+#define LG_INC_TMP_CAP ((size_t)288 * 35 * 35)   /* largest block input / branch temp */
+#define LG_INC_COL_CAP ((size_t)288 * 147 * 147) /* largest im2col: Conv2d_2a/2b */
+
+/* Batched kernels: x is (nb, C, H, W), contiguous; an output y(i) that
+ * goes into a concat starts at y + i*ys (ys = the concat's image size). */
+typedef struct lg_inc_exec {
+    void *st;
+    /* y(i) (OC, OH, OW) = relu(conv(x(i)) + b) */
+    void (*conv)(void *st, const lg_inc_conv *cv, int nb, const float *x, int h, int w,
+                 float *y, size_t ys);
+    /* y(i) (C, OH, OW): 3x3 stride-2 max pool */
+    void (*maxpool3s2)(void *st, int nb, const float *x, int c, int h, int w, float *y,
+                       size_t ys);
+    /* y (nb, C, H, W): 3x3 stride-1 pad-1 pools */
+    void (*pool3s1)(void *st, int nb, const float *x, int c, int h, int w, lg_inc_pool mode,
+                    float *y);
+    /* y (nb, C) = mean over HW of x (nb, C, HW) */
+    void (*global_avg)(void *st, int nb, const float *x, int c, int hw, float *y);
+} lg_inc_exec;
+
+/* Single-threaded host run that passes nb images at a time through the
+ * batched trunk (the CUDA path's layout); lg_inception_run's host path
+ * is nb = 1 per thread. For tests: results must not depend on nb. */
+lg_status lg_inc_run_host(const lg_inception *net, const float *x, int n, int c, int h, int w,
+                          int nb, float *pool3, float *logits);
+
+#ifdef LG_HAVE_CUDA
+/* src/metrics/inception_cuda.cu: the exec entries on the CUDA backend's
+ * stream, on device buffers. wd, bd: the conv's folded weight and bias on
+ * the device; col: device scratch of nb * LG_INC_COL_CAP floats. Matrix
+ * products run in plain fp32 whatever lg_cuda_set_precision says. */
+void lg_inc_cuda_conv(const lg_inc_conv *cv, const float *wd, const float *bd, int nb,
+                      const float *x, int h, int w, float *y, size_t ys, float *col);
+void lg_inc_cuda_maxpool3s2(int nb, const float *x, int c, int h, int w, float *y, size_t ys);
+void lg_inc_cuda_pool3s1(int nb, const float *x, int c, int h, int w, lg_inc_pool mode,
+                         float *y);
+void lg_inc_cuda_global_avg(int nb, const float *x, int c, int hw, float *y);
+#endif
+
 /* ---- synthetic weights (see inception.h) ---- */
 uint32_t lg_inc_fnv1a32(const char *s);
 /* Value i of the synthetic tensor with the given key, offset, scale. */
 float lg_inc_synth_value(uint32_t key, uint32_t i, double offset, double scale);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

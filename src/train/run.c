@@ -323,7 +323,7 @@ static lg_status eval_setup(lg_trainer *t, run_eval *ev, FILE *log) {
     if (m & LG_EVAL_NEEDS_CLASSIFIER) {
         lg_file_find_shipped(c->eval.classifier[0] ? c->eval.classifier : LG_CLS_DEFAULT_PATH, path,
                              sizeof path);
-        lg_status s = lg_classifier_load(&ev->cls, path, NULL);
+        lg_status s = lg_classifier_load(&ev->cls, path, t->be);
         if (s != LG_OK) {
             char msg[768];
             snprintf(msg, sizeof msg, "%s", lg_error_msg());
@@ -338,6 +338,10 @@ static lg_status eval_setup(lg_trainer *t, run_eval *ev, FILE *log) {
             snprintf(msg, sizeof msg, "%s", lg_error_msg());
             return lg_error_set(s, "eval.inception: %s", msg);
         }
+        /* with device: cuda, on the GPU; the CPU gives the same numbers if
+         * it cannot be (slower), so that is a warning, not a stop */
+        if (t->be->is_device && lg_inception_use_cuda(ev->inc) != LG_OK && log)
+            fprintf(log, "eval: warning: %s\n", lg_error_msg());
         in->inception = ev->inc;
     }
     if (c->eval.ref[0]) {

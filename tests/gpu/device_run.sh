@@ -91,6 +91,9 @@ grep -E "FAIL|failed" "$OUT/test_backend_cuda_wino4.log" | head -20
 step test_lipschitz_cuda 120 "$D/test_lipschitz_cuda"
 tail -2 "$OUT/test_lipschitz_cuda.log"
 grep -E "FAIL|failed" "$OUT/test_lipschitz_cuda.log" | head -10
+# the metrics' feature networks: Inception-v3 (own kernels) and the classifier
+step test_inception_cuda 120 "$D/test_inception_cuda"
+tail -8 "$OUT/test_inception_cuda.log"
 # 20 training steps per case on cpu (16 cores) and cuda; reads configs/*.yaml
 step test_train_cuda 300 sh -c 'cd "$1" && exec "$2"' sh "$ROOT" "$D/test_train_cuda"
 grep -E "^== |synced cuda|cuda vs cpu|graph vs eager|graphs vs eager|repeated|tf32 vs|bf16 vs" "$OUT/test_train_cuda.log"
@@ -105,7 +108,7 @@ if [ "${SANITIZER:-1}" = 1 ]; then
         summary="$summary memcheck=notfound"
     else
         echo "== memcheck with $CS"
-        for t in test_backend_cuda test_ops_cuda test_lipschitz_cuda; do
+        for t in test_backend_cuda test_ops_cuda test_lipschitz_cuda test_inception_cuda; do
             # heuristic algorithm choice: timing every algorithm per geometry
             # under memcheck would use up the step's time
             step "memcheck_$t" 150 env LG_CUDNN_BENCHMARK=0 "$CS" --tool memcheck --leak-check no --error-exitcode 1 "$D/$t"
