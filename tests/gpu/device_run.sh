@@ -156,6 +156,10 @@ if [ "${TF32:-1}" = 1 ]; then
     step bench_lipgan_tf32 120 "$D/bench_models" --device cuda --iters "$ITERS" --graph --tf32
     [ "${TORCH:-1}" = 1 ] && step bench_torch_tf32 120 python3 bench/torch_models.py --device cuda --iters "$ITERS" --tf32
 fi
+# the metrics' feature extractor (FID/IS): lipgan's GPU Inception vs PyTorch's,
+# 64 RGB 32x32 images per call; the PyTorch side prints max |pool3 difference|
+step bench_inception 120 "$D/bench_inception" --device cuda --n 64 --iters 5 --dump "$OUT/inception_pool3.bin"
+[ "${TORCH:-1}" = 1 ] && step bench_torch_inception 120 python3 bench/torch_inception.py --device cuda --n 64 --iters 5 --check "$OUT/inception_pool3.bin"
 [ "${IM2COL:-1}" = 1 ] && step bench_lipgan_im2col 120 "$D/bench_models" --device cuda --iters "$ITERS" --no-cudnn
 if [ "${PROFILE_TEST:-1}" = 1 ]; then
     # every comparison again through the profiling table (and its report check)

@@ -26,7 +26,7 @@ mkdir -p "$OUT"
 # each program: a main source (tests link tests/lg_test.c too)
 for src in tests/gpu/test_backend_cuda.c tests/gpu/test_ops_cuda.c tests/gpu/test_lipschitz_cuda.c \
            tests/gpu/test_train_cuda.c tests/gpu/test_inception_cuda.c bench/bench_models.c bench/bench_train_iter.c bench/bench_sr_svd.c \
-           bench/bench_relu.c; do
+           bench/bench_relu.c bench/bench_inception.c; do
     name=$(basename "$src" .c)
     extra=""; case "$src" in tests/*) extra="tests/lg_test.c" ;; esac
     cc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wno-unused-parameter -fopenmp \
@@ -42,7 +42,7 @@ cp -L $L/libcjson.so.1 "$OUT/"
 cp tests/gpu/run_packed.sh "$OUT/"
 # small enough to carry to the device machine (debug info is most of it)
 strip "$OUT/test_backend_cuda" "$OUT/test_ops_cuda" "$OUT/test_lipschitz_cuda" "$OUT/test_train_cuda" \
-      "$OUT/test_inception_cuda" \
+      "$OUT/test_inception_cuda" "$OUT/bench_inception" \
       "$OUT/bench_models" "$OUT/bench_train_iter" "$OUT/bench_sr_svd"
 # one file to carry (about 20 MB): tests/gpu/device_run.sh takes it as is
 tar czf "$BUILD/gpu-pack.tar.gz" -C "$OUT" .
