@@ -25,6 +25,7 @@
  * LG_TEST_INCEPTION_FULL=1 to force all three or =0 to run only the
  * grayscale one in any build.
  * Data directory: $LG_TEST_DATA or tests/data (run from the repo root). */
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@
 #include "lipgan/inception.h"
 #include "lipgan/backend.h"
 #include "lipgan/safetensors.h"
-#include "metrics/inception_internal.h"
+#include "metrics/inception_kern.h"
 
 #define ATOL 2e-5
 #define RTOL 2e-4
@@ -443,6 +444,38 @@ static void test_forward(void) {
     lg_inception_free(net);
 }
 
+/* ---- the GPU exec's element bodies (inception_kern.h) as a host exec:
+ * the loops stand in for the grid, column-major cblas_sgemm for cuBLAS ---- */
+typedef struct emu_st {
+    float *col; /* (nb, LG_INC_COL_CAP) */
+} emu_st;
+
+static void e_conv(void *st, const lg_inc_conv *cv, int nb, const float *x, int h, int w, float *y, size_t ys) {
+    lg_inc_geo g = lg_inc_geo_of(cv, h, w);
+    lg_inc_gemm q = lg_inc_gemm_of(cv, h, w, ys);
+    const float *a = x;
+    if (!q.direct) {
+        float *col = ((emu_st *)st)->col;
+        LG_ASSERT((size_t)q.sa <= LG_INC_COL_CAP);
+        for (int64_t i = 0; i < nb * q.sa; i++) lg_inc_im2col_at(col, x, g, i);
+        a = col;
+    }
+    for (int b = 0; b < nb; b++)
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, q.m, q.n, q.k, 1.0f, a + b * q.sa, q.lda, cv->w, q.ldb,
+                    0.0f, y + b * q.sc, q.ldc);
+    for (int64_t i = 0; i < (int64_t)nb * q.n * q.m; i++) lg_inc_bias_relu_at(y, cv->b, q.n, q.m, q.sc, i);
+}
+static void e_maxpool3s2(void *st, int nb, const float *x, int c, int h, int w, float *y, size_t ys) {
+    int oh = lg_inc_out_dim(h, 3, 2, 0), ow = lg_inc_out_dim(w, 3, 2, 0);
+    for (int64_t i = 0; i < (int64_t)nb * c * oh * ow; i++) lg_inc_maxpool3s2_at(y, x, c, h, w, oh, ow, (int64_t)ys, i);
+}
+static void e_pool3s1(void *st, int nb, const float *x, int c, int h, int w, lg_inc_pool mode, float *y) {
+    for (int64_t i = 0; i < (int64_t)nb * c * h * w; i++) lg_inc_pool3s1_at(y, x, h, w, (int)mode, i);
+}
+static void e_global_avg(void *st, int nb, const float *x, int c, int hw, float *y) {
+    for (int64_t i = 0; i < (int64_t)nb * c; i++) lg_inc_global_avg_at(y, x, hw, i);
+}
+
 /* The trunk over nb images at a time (the layout the CUDA path uses) must
  * give what one image at a time gives, bit for bit: a wrong image stride in
  * a concat, a pool or a temp would mix images. */
@@ -459,11 +492,23 @@ static void test_batched(void) {
     float *out = malloc(sizeof(float) * 3 * (fp + lp));
     LG_ASSERT(out);
     float *p1 = out, *l1 = p1 + fp, *p2 = l1 + lp, *l2 = p2 + fp, *p3 = l2 + lp, *l3 = p3 + fp;
-    CHECK_OK(lg_inc_run_host(net, x, N, C, H, W, 1, p1, l1));
-    CHECK_OK(lg_inc_run_host(net, x, N, C, H, W, 2, p2, l2)); /* a pass of 2, then of 1 */
+    CHECK_OK(lg_inc_run_host(net, NULL, x, N, C, H, W, 1, p1, l1));
+    CHECK_OK(lg_inc_run_host(net, NULL, x, N, C, H, W, 2, p2, l2)); /* a pass of 2, then of 1 */
     CHECK(memcmp(p1, p2, fp * sizeof(float)) == 0, "pool3 in passes of 2 differs from one image at a time");
     CHECK(memcmp(l1, l2, lp * sizeof(float)) == 0, "logits in passes of 2 differ from one image at a time");
     CHECK(memcmp(p1, p1 + 2048, 2048 * sizeof(float)) != 0, "the probe images must differ");
+    /* the GPU kernels' element bodies and gemm arguments, run here */
+    emu_st es = {malloc(2 * LG_INC_COL_CAP * sizeof(float))};
+    LG_ASSERT(es.col);
+    lg_inc_exec emu = {&es, e_conv, e_maxpool3s2, e_pool3s1, e_global_avg};
+    CHECK_OK(lg_inc_run_host(net, &emu, x, N, C, H, W, 2, p2, l2));
+    free(es.col);
+    double dp = 0, dl = 0;
+    for (size_t i = 0; i < fp; i++) dp = fmax(dp, fabs(p2[i] - p1[i]));
+    for (size_t i = 0; i < lp; i++) dl = fmax(dl, fabs(l2[i] - l1[i]));
+    printf("  GPU kernel bodies on the host, passes of 2: max |diff| pool3 %.3g, logits %.3g\n", dp, dl);
+    lg_test_close(p2, p1, fp, 1e-6, 1e-5, "pool3, GPU kernel bodies vs host kernels");
+    lg_test_close(l2, l1, lp, 1e-6, 1e-5, "logits, GPU kernel bodies vs host kernels");
     /* and what lg_inception_run gives (images over threads) */
     CHECK_OK(lg_inception_run(net, x, N, C, H, W, p3, l3));
     lg_test_close(p3, p1, fp, 1e-6, 1e-5, "pool3, lg_inception_run vs passes");
