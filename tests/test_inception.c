@@ -37,6 +37,7 @@
 #include "lipgan/eval.h"
 #include "lipgan/inception.h"
 #include "lipgan/backend.h"
+#include "lipgan/backend_cpu.h"
 #include "lipgan/safetensors.h"
 #include "metrics/inception_kern.h"
 
@@ -445,25 +446,24 @@ static void test_forward(void) {
 }
 
 /* ---- the GPU exec's element bodies (inception_kern.h) as a host exec:
- * the loops stand in for the grid, column-major cblas_sgemm for cuBLAS ---- */
-typedef struct emu_st {
-    float *col; /* (nb, LG_INC_COL_CAP) */
-} emu_st;
+ * the loops stand in for the grid, column-major cblas_sgemm for cuBLAS;
+ * st is the driver's lg_inc_dev, as on the GPU ---- */
+static int g_emu_skew; /* nonzero: every conv output is 1% off (a broken kernel) */
 
 static void e_conv(void *st, const lg_inc_conv *cv, int nb, const float *x, int h, int w, float *y, size_t ys) {
+    const lg_inc_dev *d = st;
     lg_inc_geo g = lg_inc_geo_of(cv, h, w);
     lg_inc_gemm q = lg_inc_gemm_of(cv, h, w, ys);
     const float *a = x;
     if (!q.direct) {
-        float *col = ((emu_st *)st)->col;
         LG_ASSERT((size_t)q.sa <= LG_INC_COL_CAP);
-        for (int64_t i = 0; i < nb * q.sa; i++) lg_inc_im2col_at(col, x, g, i);
-        a = col;
+        for (int64_t i = 0; i < nb * q.sa; i++) lg_inc_im2col_at(d->col, x, g, i);
+        a = d->col;
     }
     for (int b = 0; b < nb; b++)
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, q.m, q.n, q.k, 1.0f, a + b * q.sa, q.lda, cv->w, q.ldb,
-                    0.0f, y + b * q.sc, q.ldc);
-    for (int64_t i = 0; i < (int64_t)nb * q.n * q.m; i++) lg_inc_bias_relu_at(y, cv->b, q.n, q.m, q.sc, i);
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, q.m, q.n, q.k, g_emu_skew ? 1.01f : 1.0f, a + b * q.sa,
+                    q.lda, lg_inc_dev_w(d, cv->w), q.ldb, 0.0f, y + b * q.sc, q.ldc);
+    for (int64_t i = 0; i < (int64_t)nb * q.n * q.m; i++) lg_inc_bias_relu_at(y, lg_inc_dev_w(d, cv->b), q.n, q.m, q.sc, i);
 }
 static void e_maxpool3s2(void *st, int nb, const float *x, int c, int h, int w, float *y, size_t ys) {
     int oh = lg_inc_out_dim(h, 3, 2, 0), ow = lg_inc_out_dim(w, 3, 2, 0);
@@ -475,6 +475,18 @@ static void e_pool3s1(void *st, int nb, const float *x, int c, int h, int w, lg_
 static void e_global_avg(void *st, int nb, const float *x, int c, int hw, float *y) {
     for (int64_t i = 0; i < (int64_t)nb * c; i++) lg_inc_global_avg_at(y, x, hw, i);
 }
+
+/* A device whose allocations above g_alloc_cap bytes fail. */
+static size_t g_alloc_cap;
+static int g_alloc_refused;
+static void *alloc_small(size_t bytes) {
+    if (bytes > g_alloc_cap) {
+        g_alloc_refused++;
+        return NULL;
+    }
+    return lg_backend_cpu()->alloc(bytes);
+}
+static lg_status failing_status(void) { return lg_error_set(LG_ERR_BACKEND, "a device error (test)"); }
 
 /* The trunk over nb images at a time (the layout the CUDA path uses) must
  * give what one image at a time gives, bit for bit: a wrong image stride in
@@ -497,18 +509,38 @@ static void test_batched(void) {
     CHECK(memcmp(p1, p2, fp * sizeof(float)) == 0, "pool3 in passes of 2 differs from one image at a time");
     CHECK(memcmp(l1, l2, lp * sizeof(float)) == 0, "logits in passes of 2 differ from one image at a time");
     CHECK(memcmp(p1, p1 + 2048, 2048 * sizeof(float)) != 0, "the probe images must differ");
-    /* the GPU kernels' element bodies and gemm arguments, run here */
-    emu_st es = {malloc(2 * LG_INC_COL_CAP * sizeof(float))};
-    LG_ASSERT(es.col);
-    lg_inc_exec emu = {&es, e_conv, e_maxpool3s2, e_pool3s1, e_global_avg};
-    CHECK_OK(lg_inc_run_host(net, &emu, x, N, C, H, W, 2, p2, l2));
-    free(es.col);
+    /* the GPU path's driver, kernel bodies and gemm arguments, run here:
+     * the CPU backend's memory stands in for the device's */
+    const float *params = lg_inc_params(net, NULL);
+    lg_inc_exec emu = {NULL, e_conv, e_maxpool3s2, e_pool3s1, e_global_avg};
+    CHECK_OK(lg_inc_run_device(net, lg_backend_cpu(), &emu, params, NULL, 2, x, N, C, H, W, p2, l2));
     double dp = 0, dl = 0;
     for (size_t i = 0; i < fp; i++) dp = fmax(dp, fabs(p2[i] - p1[i]));
     for (size_t i = 0; i < lp; i++) dl = fmax(dl, fabs(l2[i] - l1[i]));
-    printf("  GPU kernel bodies on the host, passes of 2: max |diff| pool3 %.3g, logits %.3g\n", dp, dl);
+    printf("  GPU driver and kernel bodies on the host, passes of 2: max |diff| pool3 %.3g, logits %.3g\n", dp, dl);
     lg_test_close(p2, p1, fp, 1e-6, 1e-5, "pool3, GPU kernel bodies vs host kernels");
     lg_test_close(l2, l1, lp, 1e-6, 1e-5, "logits, GPU kernel bodies vs host kernels");
+    /* a device that cannot hold 2 images' scratch: passes of 1, same values */
+    lg_backend small = *lg_backend_cpu();
+    small.alloc = alloc_small;
+    g_alloc_cap = (size_t)3 * LG_INC_COL_CAP * sizeof(float) / 2;
+    memset(p2, 0, fp * sizeof(float));
+    CHECK_OK(lg_inc_run_device(net, &small, &emu, params, NULL, 2, x, N, C, H, W, p2, NULL));
+    CHECK(g_alloc_refused > 0, "the small device refused nothing");
+    lg_test_close(p2, p1, fp, 1e-6, 1e-5, "pool3, passes of 1 after the device refused 2");
+    g_alloc_cap = (size_t)LG_INC_COL_CAP * sizeof(float) / 2; /* not even one image */
+    CHECK_STATUS(lg_inc_run_device(net, &small, &emu, params, NULL, 2, x, N, C, H, W, p2, NULL), LG_ERR_NOMEM);
+    CHECK(strstr(lg_error_msg(), "one image's scratch") != NULL, "message: %s", lg_error_msg());
+    /* a device error after a pass is returned */
+    CHECK_STATUS(lg_inc_run_device(net, lg_backend_cpu(), &emu, params, failing_status, 2, x, N, C, H, W, p2, NULL),
+                 LG_ERR_BACKEND);
+    /* the self-check lg_inception_use_cuda runs: passes with the right
+     * kernels, refuses kernels 1% off */
+    CHECK_OK(lg_inc_self_check(net, lg_backend_cpu(), &emu, params, NULL));
+    g_emu_skew = 1;
+    CHECK_STATUS(lg_inc_self_check(net, lg_backend_cpu(), &emu, params, NULL), LG_ERR_BACKEND);
+    CHECK(strstr(lg_error_msg(), "disagrees with the CPU") != NULL, "message: %s", lg_error_msg());
+    g_emu_skew = 0;
     /* and what lg_inception_run gives (images over threads) */
     CHECK_OK(lg_inception_run(net, x, N, C, H, W, p3, l3));
     lg_test_close(p3, p1, fp, 1e-6, 1e-5, "pool3, lg_inception_run vs passes");

@@ -743,64 +743,52 @@ lg_status lg_inc_run_host(const lg_inception *net, const lg_inc_exec *ex, const 
     return LG_OK;
 }
 
-/* ---- the CUDA exec (src/metrics/inception_cuda.cu) ---- */
+/* ---- the device driver: any backend's memory, any exec's kernels ----
+ * lg_inception_run on a GPU is this with the CUDA backend and the kernels
+ * of inception_cuda.cu; tests run it with the CPU backend and the same
+ * kernel bodies on the host (lg_inc_run_device). */
 
-#ifdef LG_HAVE_CUDA
-typedef struct cuda_st {
-    const lg_inception *net;
-    float *col; /* device (nb, LG_INC_COL_CAP) im2col */
-} cuda_st;
-
-/* The device copy of a weight that lives at host in net->params. */
-static const float *dev_of(const lg_inception *net, const float *host) {
-    return net->dparams + (host - net->params);
-}
-static void c_conv(void *st, const lg_inc_conv *cv, int nb, const float *x, int h, int w, float *y,
-                   size_t ys) {
-    const cuda_st *s = st;
-    lg_inc_cuda_conv(cv, dev_of(s->net, cv->w), dev_of(s->net, cv->b), nb, x, h, w, y, ys, s->col);
-}
-static void c_maxpool3s2(void *st, int nb, const float *x, int c, int h, int w, float *y, size_t ys) {
-    lg_inc_cuda_maxpool3s2(nb, x, c, h, w, y, ys);
-}
-static void c_pool3s1(void *st, int nb, const float *x, int c, int h, int w, lg_inc_pool mode, float *y) {
-    lg_inc_cuda_pool3s1(nb, x, c, h, w, mode, y);
-}
-static void c_global_avg(void *st, int nb, const float *x, int c, int hw, float *y) {
-    lg_inc_cuda_global_avg(nb, x, c, hw, y);
+const float *lg_inc_params(const lg_inception *net, size_t *n) {
+    if (n) *n = net->nparams;
+    return net->params;
 }
 
-/* Images per pass on the GPU (about 40 MB of device scratch each); halved
- * while the pool cannot serve it. */
-#define CUDA_NB 32
+/* Frees what bufs and the column hold (NULL entries too). */
+static void dev_bufs_free(const lg_backend *be, bufs *B, float **col) {
+    for (int i = 0; i < NBUF; i++) {
+        be->free(*buf_slot(B, i));
+        *buf_slot(B, i) = NULL;
+    }
+    be->free(*col);
+    *col = NULL;
+}
 
-/* lg_inception_run on the device: resize on the host, trunk on the GPU in
- * passes of up to CUDA_NB images, the fc head on the host. */
-static lg_status run_cuda(const lg_inception *net, const float *x, int n, int c, int h, int w, float *pool3,
-                          float *logits) {
-    const lg_backend *be = lg_backend_cuda();
-    LG_ASSERT(be); /* it served the upload of dparams */
+lg_status lg_inc_run_device(const lg_inception *net, const lg_backend *be, const lg_inc_exec *kern,
+                            const float *dparams, lg_status (*status)(void), int nbmax, const float *x, int n,
+                            int c, int h, int w, float *pool3, float *logits) {
+    LG_ASSERT(net && be && kern && dparams && nbmax >= 1 && n >= 1);
     const size_t in = (size_t)3 * LG_INCEPTION_SIZE * LG_INCEPTION_SIZE, img = (size_t)c * h * w;
-    int nb = n < CUDA_NB ? n : CUDA_NB, k = net->num_classes;
+    int nb = n < nbmax ? n : nbmax, k = net->num_classes;
     bufs B;
-    cuda_st st = {net, NULL};
+    memset(&B, 0, sizeof B);
+    lg_inc_dev dev = {net->params, dparams, NULL};
+    /* images per pass: as many as the device's memory serves, halving */
     for (;;) {
-        memset(&B, 0, sizeof B);
         int ok = 1;
         for (int i = 0; i < NBUF; i++) ok &= (*buf_slot(&B, i) = be->alloc(buf_floats(i, nb) * sizeof(float))) != NULL;
-        ok &= (st.col = be->alloc((size_t)nb * LG_INC_COL_CAP * sizeof(float))) != NULL;
+        ok &= (dev.col = be->alloc((size_t)nb * LG_INC_COL_CAP * sizeof(float))) != NULL;
         if (ok) break;
-        for (int i = 0; i < NBUF; i++) be->free(*buf_slot(&B, i));
-        be->free(st.col);
+        dev_bufs_free(be, &B, &dev.col);
         if (nb == 1)
-            return lg_error_set(LG_ERR_NOMEM, "lg_inception_run: out of device memory for one image's "
-                                              "scratch (about 60 MB) on cuda:%d", lg_cuda_device());
+            return lg_error_set(LG_ERR_NOMEM, "lg_inception_run: out of %s memory for one image's scratch "
+                                              "(about 60 MB)", be->name);
         nb = (nb + 1) / 2;
     }
-    float *stage = malloc((size_t)nb * in * sizeof(float));  /* (nb, 3, 299, 299) host */
+    float *stage = malloc((size_t)nb * in * sizeof(float));                    /* (nb, 3, 299, 299) host */
     float *feat = malloc((size_t)nb * LG_INCEPTION_POOL3_DIM * sizeof(float)); /* (nb, 2048) host */
     lg_status s = stage && feat ? LG_OK : lg_error_set(LG_ERR_NOMEM, "lg_inception_run: out of memory");
-    lg_inc_exec ex = {&st, c_conv, c_maxpool3s2, c_pool3s1, c_global_avg};
+    lg_inc_exec ex = *kern;
+    ex.st = &dev;
     for (int b0 = 0; s == LG_OK && b0 < n; b0 += nb) {
         int m = n - b0 < nb ? n - b0 : nb;
 #pragma omp parallel for schedule(static) if (m > 1)
@@ -808,7 +796,7 @@ static lg_status run_cuda(const lg_inception *net, const float *x, int n, int c,
         be->upload(B.act[0], stage, (size_t)m * in);
         trunk(net, &ex, &B, m);
         be->download(feat, B.feat, (size_t)m * LG_INCEPTION_POOL3_DIM); /* waits for the pass */
-        if ((s = lg_cuda_last_status()) != LG_OK) break;
+        if (status && (s = status()) != LG_OK) break;
         for (int i = 0; i < m; i++)
             head(net, feat + (size_t)i * LG_INCEPTION_POOL3_DIM,
                  pool3 ? pool3 + (size_t)(b0 + i) * LG_INCEPTION_POOL3_DIM : NULL,
@@ -816,8 +804,7 @@ static lg_status run_cuda(const lg_inception *net, const float *x, int n, int c,
     }
     free(stage);
     free(feat);
-    for (int i = 0; i < NBUF; i++) be->free(*buf_slot(&B, i));
-    be->free(st.col);
+    dev_bufs_free(be, &B, &dev.col);
     return s;
 }
 
@@ -832,9 +819,8 @@ static double rel_l2(const float *a, const float *r, size_t n) {
     return sqrt(num / (den > 0 ? den : 1));
 }
 
-/* Three probe images (3, 23, 37) through both paths: catches a kernel or
- * a driver that computes something else before any user data goes in. */
-static lg_status cuda_self_check(lg_inception *net) {
+lg_status lg_inc_self_check(const lg_inception *net, const lg_backend *be, const lg_inc_exec *kern,
+                            const float *dparams, lg_status (*status)(void)) {
     enum { N = 3, C = 3, H = 23, W = 37 };
     const int k = net->num_classes;
     size_t np = (size_t)N * C * H * W, fp = (size_t)N * LG_INCEPTION_POOL3_DIM, lp = (size_t)N * k;
@@ -842,23 +828,54 @@ static lg_status cuda_self_check(lg_inception *net) {
     if (!x || !out) {
         free(x);
         free(out);
-        return lg_error_set(LG_ERR_NOMEM, "Inception-v3 on cuda: out of memory for the self-check");
+        return lg_error_set(LG_ERR_NOMEM, "Inception-v3 on %s: out of memory for the self-check", be->name);
     }
     for (size_t i = 0; i < np; i++) x[i] = sinf(0.37f * (float)i) * cosf(0.011f * (float)(i % 997));
     float *hp = out, *hl = hp + fp, *dp = hl + lp, *dl = dp + fp;
     lg_status s = lg_inc_run_host(net, NULL, x, N, C, H, W, 1, hp, hl);
-    if (s == LG_OK) s = run_cuda(net, x, N, C, H, W, dp, dl);
+    /* passes of 2: the probe also crosses a pass boundary */
+    if (s == LG_OK) s = lg_inc_run_device(net, be, kern, dparams, status, 2, x, N, C, H, W, dp, dl);
     if (s == LG_OK) {
         double ep = rel_l2(dp, hp, fp), el = rel_l2(dl, hl, lp);
         if (!(ep <= 1e-4 && el <= 1e-4))
             s = lg_error_set(LG_ERR_BACKEND,
-                             "Inception-v3 on cuda:%d disagrees with the CPU on probe images (relative L2 "
-                             "error %.3g in pool3, %.3g in the logits; limit 1e-4)",
-                             lg_cuda_device(), ep, el);
+                             "Inception-v3 on %s disagrees with the CPU on probe images (relative L2 error %.3g in "
+                             "pool3, %.3g in the logits; limit 1e-4)",
+                             be->name, ep, el);
     }
     free(x);
     free(out);
     return s;
+}
+
+/* ---- the CUDA exec (src/metrics/inception_cuda.cu) ---- */
+
+#ifdef LG_HAVE_CUDA
+static void c_conv(void *st, const lg_inc_conv *cv, int nb, const float *x, int h, int w, float *y,
+                   size_t ys) {
+    const lg_inc_dev *d = st;
+    lg_inc_cuda_conv(cv, lg_inc_dev_w(d, cv->w), lg_inc_dev_w(d, cv->b), nb, x, h, w, y, ys, d->col);
+}
+static void c_maxpool3s2(void *st, int nb, const float *x, int c, int h, int w, float *y, size_t ys) {
+    lg_inc_cuda_maxpool3s2(nb, x, c, h, w, y, ys);
+}
+static void c_pool3s1(void *st, int nb, const float *x, int c, int h, int w, lg_inc_pool mode, float *y) {
+    lg_inc_cuda_pool3s1(nb, x, c, h, w, mode, y);
+}
+static void c_global_avg(void *st, int nb, const float *x, int c, int hw, float *y) {
+    lg_inc_cuda_global_avg(nb, x, c, hw, y);
+}
+static const lg_inc_exec CUDA_KERNELS = {NULL, c_conv, c_maxpool3s2, c_pool3s1, c_global_avg};
+
+/* Images per pass on the GPU (about 40 MB of device scratch each). */
+#define CUDA_NB 32
+
+static lg_status run_cuda(const lg_inception *net, const float *x, int n, int c, int h, int w, float *pool3,
+                          float *logits) {
+    const lg_backend *be = lg_backend_cuda();
+    LG_ASSERT(be); /* it served the upload of dparams */
+    return lg_inc_run_device(net, be, &CUDA_KERNELS, net->dparams, lg_cuda_last_status, CUDA_NB, x, n, c, h, w,
+                             pool3, logits);
 }
 #endif
 
@@ -882,14 +899,11 @@ lg_status lg_inception_use_cuda(lg_inception *net) {
     be->upload(d, net->params, net->nparams);
     be->sync();
     lg_status s = lg_cuda_last_status();
-    if (s == LG_OK) {
-        net->dparams = d;
-        s = cuda_self_check(net);
-    }
+    if (s == LG_OK) s = lg_inc_self_check(net, be, &CUDA_KERNELS, d, lg_cuda_last_status);
+    if (s == LG_OK) net->dparams = d;
     if (s != LG_OK) {
         char msg[768];
         snprintf(msg, sizeof msg, "%s", lg_error_msg());
-        net->dparams = NULL;
         be->free(d);
         return lg_error_set(s, "%s; the network stays on the cpu", msg);
     }

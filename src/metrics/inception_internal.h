@@ -95,6 +95,38 @@ typedef struct lg_inc_exec {
 lg_status lg_inc_run_host(const lg_inception *net, const lg_inc_exec *ex, const float *x, int n, int c,
                           int h, int w, int nb, float *pool3, float *logits);
 
+/* ---- the device driver (lg_inception_run on a GPU) ----
+ * An exec's state on a device: where the weights are there, and the
+ * im2col scratch of the pass. */
+typedef struct lg_inc_dev {
+    const float *hparams; /* the net's weights on the host (lg_inc_params) */
+    const float *dparams; /* their copy on the device, same layout */
+    float *col;           /* device (nb, LG_INC_COL_CAP) */
+} lg_inc_dev;
+
+/* The device copy of a weight that lives at host in hparams. */
+static inline const float *lg_inc_dev_w(const lg_inc_dev *d, const float *host) {
+    return d->dparams + (host - d->hparams);
+}
+
+/* The net's host weights (*n floats, folded, in table order). */
+const float *lg_inc_params(const lg_inception *net, size_t *n);
+
+struct lg_backend;
+/* x (n, c, h, w) on the host -> pool3 / logits on the host: resize on the
+ * host, the trunk on be's memory with kern's kernels (their st gets a
+ * lg_inc_dev), nbmax images per pass (halved while be->alloc fails), the
+ * fc head on the host. status (may be NULL) is asked after each pass's
+ * download. Errors: LG_ERR_NOMEM, or what status returns. */
+lg_status lg_inc_run_device(const lg_inception *net, const struct lg_backend *be, const lg_inc_exec *kern,
+                            const float *dparams, lg_status (*status)(void), int nbmax, const float *x,
+                            int n, int c, int h, int w, float *pool3, float *logits);
+/* Three probe images (3, 23, 37) through the host path and through
+ * lg_inc_run_device in passes of 2: LG_ERR_BACKEND when pool3 or the
+ * logits differ by more than 1e-4 relative L2. */
+lg_status lg_inc_self_check(const lg_inception *net, const struct lg_backend *be, const lg_inc_exec *kern,
+                            const float *dparams, lg_status (*status)(void));
+
 #ifdef LG_HAVE_CUDA
 /* src/metrics/inception_cuda.cu: the exec entries on the CUDA backend's
  * stream, on device buffers. wd, bd: the conv's folded weight and bias on
