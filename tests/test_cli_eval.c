@@ -886,6 +886,21 @@ static void test_train_classifier_runs(void) {
     free(b1);
     free(b2);
     CHECK(!has_temp_file(g_dir), "a temp file was left in %s", g_dir);
+    /* --device: a bad value is a usage error; cuda trains where a GPU is,
+     * elsewhere it fails before any epoch and leaves the file alone */
+    snprintf(a, sizeof a, "train-classifier --data %s --out %s --epochs 1 --device tpu", data, out);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    CHECK(rc == 2 && strstr(g_out, "--device tpu: unknown backend"), "--device tpu: exit %d: %s", rc, g_out);
+    snprintf(a, sizeof a, "train-classifier --data %s --out %s --epochs 1 --batch 64 --device cuda -q", data, out);
+    rc = run_cli(a, 1, g_out, sizeof g_out);
+    if (lg_backend_cuda()) {
+        CHECK(rc == 0 && strstr(g_out, "test accuracy"), "--device cuda: exit %d: %s", rc, g_out);
+    } else {
+        unsigned char *b3 = slurp(out, &len2);
+        CHECK(rc == 1 && strstr(g_out, "cuda") && b3 && len2 == len1, "--device cuda without a GPU: exit %d: %s", rc,
+              g_out);
+        free(b3);
+    }
 }
 
 int main(void) {

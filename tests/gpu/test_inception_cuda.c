@@ -11,12 +11,14 @@
  * (both are fp32 im2col + gemm; only the gemm's summation order differs:
  * ~1e-13 expected). A run with the backend set to TF32 must give the fp32
  * run's values bit for bit (Inception forces plain fp32), and a repeat too
- * (deterministic). The classifier's features and logits: nMSE 1e-7.
+ * (deterministic). The classifier's features and logits: nMSE 1e-7; after
+ * 20 training steps on each backend from the same start, 1e-4.
  * Skips (exit 0) without a device unless LG_REQUIRE_CUDA=1. */
 #include <unistd.h>
 
 #include "gpu_test.h"
 #include "lipgan/classifier.h"
+#include "lipgan/data.h"
 #include "lipgan/inception.h"
 #include "lipgan/rng.h"
 
@@ -139,11 +141,54 @@ done:
     lg_classifier_free(gpu);
 }
 
+/* 20 Adam steps of lg_classifier_train (lipgan train-classifier --device
+ * cuda) on both backends from the same weights and batches: the trained
+ * nets' logits on the training images within nMSE 1e-4 (room for Adam
+ * steps on gradients near 0, whose sign rounding decides; a wrong gradient
+ * on either side moves them by O(1)). */
+static void test_classifier_train(void) {
+    enum { N = 256 };
+    lg_dataset d;
+    memset(&d, 0, sizeof d);
+    d.n = N;
+    d.c = 1;
+    d.h = d.w = 32;
+    d.num_classes = 10;
+    d.x = malloc((size_t)N * 32 * 32 * sizeof(float));
+    d.y = malloc((size_t)N * sizeof(int32_t));
+    LG_ASSERT(d.x && d.y);
+    fill(d.x, (size_t)N * 32 * 32, 31);
+    for (int i = 0; i < N; i++) d.y[i] = i % 10;
+    lg_classifier *cpu = NULL, *gpu = NULL;
+    CHECK_OK(lg_classifier_create(&cpu, NULL, 9));
+    CHECK_OK(lg_classifier_create(&gpu, g_be, 9));
+    lg_classifier_train_opts o;
+    lg_classifier_train_opts_default(&o);
+    o.batch = 32;
+    o.max_steps = 20;
+    if (cpu && gpu) {
+        CHECK_OK(lg_classifier_train(cpu, &d, &o));
+        CHECK_OK(lg_classifier_train(gpu, &d, &o));
+        float *o2 = malloc((size_t)N * 20 * sizeof(float));
+        LG_ASSERT(o2);
+        CHECK_OK(lg_classifier_run(cpu, d.x, N, 1, 32, 32, NULL, o2));
+        CHECK_OK(lg_classifier_run(gpu, d.x, N, 1, 32, 32, NULL, o2 + N * 10));
+        double e = gpu_test_nmse(o2 + N * 10, o2, (size_t)N * 10);
+        printf("  classifier after 20 training steps: logits nMSE %.3g\n", e);
+        CHECK(e <= 1e-4, "classifier trained on cuda vs cpu: logits nMSE %.3g > 1e-4", e);
+        free(o2);
+    }
+    lg_classifier_free(cpu);
+    lg_classifier_free(gpu);
+    lg_data_free(&d);
+}
+
 int main(void) {
     int rc = 0;
     g_be = gpu_test_backend("test_inception_cuda", &rc);
     if (!g_be) return rc;
     LG_TEST_RUN(test_inception);
     LG_TEST_RUN(test_classifier);
+    LG_TEST_RUN(test_classifier_train);
     return lg_test_summary("test_inception_cuda");
 }
