@@ -504,8 +504,8 @@ static void test_batched(void) {
     float *out = malloc(sizeof(float) * 3 * (fp + lp));
     LG_ASSERT(out);
     float *p1 = out, *l1 = p1 + fp, *p2 = l1 + lp, *l2 = p2 + fp, *p3 = l2 + lp, *l3 = p3 + fp;
-    CHECK_OK(lg_inc_run_host(net, NULL, x, N, C, H, W, 1, p1, l1));
-    CHECK_OK(lg_inc_run_host(net, NULL, x, N, C, H, W, 2, p2, l2)); /* a pass of 2, then of 1 */
+    CHECK_OK(lg_inc_run_host(net, x, N, C, H, W, 1, p1, l1));
+    CHECK_OK(lg_inc_run_host(net, x, N, C, H, W, 2, p2, l2)); /* a pass of 2, then of 1 */
     CHECK(memcmp(p1, p2, fp * sizeof(float)) == 0, "pool3 in passes of 2 differs from one image at a time");
     CHECK(memcmp(l1, l2, lp * sizeof(float)) == 0, "logits in passes of 2 differ from one image at a time");
     CHECK(memcmp(p1, p1 + 2048, 2048 * sizeof(float)) != 0, "the probe images must differ");

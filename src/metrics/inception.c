@@ -715,11 +715,10 @@ static lg_inc_exec host_exec(host_ws *w) {
     return ex;
 }
 
-/* Images [0, n) of x in passes of nb through exec ex (NULL: w's own) on
- * w's host buffers. */
-static void run_host(const lg_inception *net, host_ws *w, const lg_inc_exec *exo, int nb, const float *x, int n,
-                     int c, int h, int wd, float *pool3, float *logits) {
-    lg_inc_exec ex = exo ? *exo : host_exec(w);
+/* Images [0, n) of x in passes of nb through the host exec of w. */
+static void run_host(const lg_inception *net, host_ws *w, int nb, const float *x, int n, int c, int h, int wd,
+                     float *pool3, float *logits) {
+    lg_inc_exec ex = host_exec(w);
     size_t img = (size_t)c * h * wd, in = (size_t)3 * LG_INCEPTION_SIZE * LG_INCEPTION_SIZE;
     int k = net->num_classes;
     for (int b0 = 0; b0 < n; b0 += nb) {
@@ -733,12 +732,12 @@ static void run_host(const lg_inception *net, host_ws *w, const lg_inc_exec *exo
     }
 }
 
-lg_status lg_inc_run_host(const lg_inception *net, const lg_inc_exec *ex, const float *x, int n, int c, int h,
-                          int w, int nb, float *pool3, float *logits) {
+lg_status lg_inc_run_host(const lg_inception *net, const float *x, int n, int c, int h, int w, int nb,
+                          float *pool3, float *logits) {
     LG_ASSERT(net && x && n >= 1 && nb >= 1);
     host_ws ws;
     if (!host_ws_alloc(&ws, nb)) return lg_error_set(LG_ERR_NOMEM, "lg_inc_run_host: out of memory");
-    run_host(net, &ws, ex, nb, x, n, c, h, w, pool3, logits);
+    run_host(net, &ws, nb, x, n, c, h, w, pool3, logits);
     host_ws_free(&ws);
     return LG_OK;
 }
@@ -832,7 +831,7 @@ lg_status lg_inc_self_check(const lg_inception *net, const lg_backend *be, const
     }
     for (size_t i = 0; i < np; i++) x[i] = sinf(0.37f * (float)i) * cosf(0.011f * (float)(i % 997));
     float *hp = out, *hl = hp + fp, *dp = hl + lp, *dl = dp + fp;
-    lg_status s = lg_inc_run_host(net, NULL, x, N, C, H, W, 1, hp, hl);
+    lg_status s = lg_inc_run_host(net, x, N, C, H, W, 1, hp, hl);
     /* passes of 2: the probe also crosses a pass boundary */
     if (s == LG_OK) s = lg_inc_run_device(net, be, kern, dparams, status, 2, x, N, C, H, W, dp, dl);
     if (s == LG_OK) {
@@ -955,13 +954,13 @@ lg_status lg_inception_run(const lg_inception *net, const float *x, int n, int c
     int k = net->num_classes;
     if (nth == 1) {
         /* one image at a time: OpenBLAS may use its own threads */
-        run_host(net, &W[0], NULL, 1, x, n, c, h, w, pool3, logits);
+        run_host(net, &W[0], 1, x, n, c, h, w, pool3, logits);
     } else {
         /* images in parallel; OpenBLAS (openmp build) runs single-threaded
          * inside a parallel region, so the two pools do not oversubscribe */
 #pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
         for (int i = 0; i < n; i++)
-            run_host(net, &W[omp_get_thread_num()], NULL, 1, x + (size_t)i * img, 1, c, h, w,
+            run_host(net, &W[omp_get_thread_num()], 1, x + (size_t)i * img, 1, c, h, w,
                      pool3 ? pool3 + (size_t)i * LG_INCEPTION_POOL3_DIM : NULL,
                      logits ? logits + (size_t)i * k : NULL);
     }

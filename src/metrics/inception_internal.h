@@ -88,12 +88,11 @@ typedef struct lg_inc_exec {
 } lg_inc_exec;
 
 /* Single-threaded host run that passes nb images at a time through the
- * batched trunk (the CUDA path's layout), on host buffers, with exec ex's
- * kernels (NULL: inception_ops.c's); lg_inception_run's host path is
- * nb = 1 per thread. For tests: results must not depend on nb, and the
- * GPU kernels' element bodies (inception_kern.h) can run here as an exec. */
-lg_status lg_inc_run_host(const lg_inception *net, const lg_inc_exec *ex, const float *x, int n, int c,
-                          int h, int w, int nb, float *pool3, float *logits);
+ * batched trunk (the CUDA path's layout) with inception_ops.c's kernels;
+ * lg_inception_run's host path is nb = 1 per thread. Results must not
+ * depend on nb (tests check it). */
+lg_status lg_inc_run_host(const lg_inception *net, const float *x, int n, int c, int h, int w, int nb,
+                          float *pool3, float *logits);
 
 /* ---- the device driver (lg_inception_run on a GPU) ----
  * An exec's state on a device: where the weights are there, and the
