@@ -101,27 +101,43 @@ LG_INC_HD void lg_inc_maxpool3s2_at(float *y, const float *x, int c, int h, int 
 }
 
 /* Element i of y (planes, h, w): the 3x3 stride-1 pad-1 pool over the
- * window's in-image elements of x (planes, h, w). */
+ * window's in-image elements of x (planes, h, w), in the host kernel's
+ * order (lg_inc_pool3s1: each column reduced over the rows first, from the
+ * top; then the three columns, left to right, an out-of-image one the
+ * identity), so both give the same bits. */
 LG_INC_HD void lg_inc_pool3s1_at(float *y, const float *x, int h, int w, int mode, int64_t i) {
     int ox = (int)(i % w);
     int64_t t = i / w;
     int oy = (int)(t % h);
     const float *xc = x + (t / h) * h * w;
     int y0 = oy > 0 ? oy - 1 : 0, y1 = oy + 1 < h ? oy + 1 : h - 1;
-    int x0 = ox > 0 ? ox - 1 : 0, x1 = ox + 1 < w ? ox + 1 : w - 1;
-    float acc = mode == LG_INC_MAX ? -FLT_MAX : 0.0f;
-    for (int iy = y0; iy <= y1; iy++)
-        for (int ix = x0; ix <= x1; ix++) {
-            float v = xc[(int64_t)iy * w + ix];
-            if (mode == LG_INC_MAX)
-                acc = v > acc ? v : acc;
-            else
-                acc += v;
+    const int mx = mode == LG_INC_MAX;
+    float v[3];
+    for (int k = 0; k < 3; k++) {
+        int cx = ox - 1 + k;
+        if (cx < 0 || cx >= w) {
+            v[k] = mx ? -FLT_MAX : 0.0f;
+            continue;
         }
-    if (mode == LG_INC_AVG_EXCL_PAD)
-        acc /= (float)((y1 - y0 + 1) * (x1 - x0 + 1));
-    else if (mode == LG_INC_AVG_INCL_PAD)
-        acc /= 9.0f;
+        float a = xc[(int64_t)y0 * w + cx];
+        for (int iy = y0 + 1; iy <= y1; iy++) {
+            float e = xc[(int64_t)iy * w + cx];
+            a = mx ? (e > a ? e : a) : a + e;
+        }
+        v[k] = a;
+    }
+    float acc;
+    if (mx) {
+        float m = v[0] > v[1] ? v[0] : v[1];
+        acc = v[2] > m ? v[2] : m;
+    } else {
+        acc = (v[0] + v[1]) + v[2];
+        int x0 = ox > 0 ? ox - 1 : 0, x1 = ox + 1 < w ? ox + 1 : w - 1;
+        if (mode == LG_INC_AVG_EXCL_PAD)
+            acc /= (float)(y1 - y0 + 1) * (float)(x1 - x0 + 1);
+        else
+            acc /= 9.0f;
+    }
     y[i] = acc;
 }
 
