@@ -475,6 +475,34 @@ static void e_pool3s1(void *st, int nb, const float *x, int c, int h, int w, lg_
 static void e_global_avg(void *st, int nb, const float *x, int c, int hw, float *y) {
     for (int64_t i = 0; i < (int64_t)nb * c; i++) lg_inc_global_avg_at(y, x, hw, i);
 }
+static void e_prep(void *st, int nb, const float *x, int c, int h, int w, float *y) {
+    for (int64_t i = 0; i < (int64_t)nb * 3 * LG_INCEPTION_SIZE * LG_INCEPTION_SIZE; i++) lg_inc_prep_at(y, x, c, h, w, i);
+}
+
+/* The GPU's resize body gives lg_inception_resize's bits: shrinking,
+ * enlarging, non-square, a 299x299 copy, grayscale repeated. */
+static void test_prep_body(void) {
+    static const int cases[][3] = {{3, 32, 32}, {1, 28, 28}, {3, 400, 350}, {1, 7, 300}, {3, 299, 299}};
+    const int S = LG_INCEPTION_SIZE;
+    for (int k = 0; k < 5; k++) {
+        int c = cases[k][0], h = cases[k][1], w = cases[k][2];
+        size_t ni = (size_t)2 * c * h * w, no = (size_t)2 * 3 * S * S;
+        float *x = malloc(ni * sizeof(float)), *a = malloc(no * sizeof(float)), *b = malloc(no * sizeof(float));
+        LG_ASSERT(x && a && b);
+        for (size_t i = 0; i < ni; i++) x[i] = sinf(0.3f * (float)i) * 0.9f;
+        for (int img = 0; img < 2; img++) { /* the host path: resize, then repeat a gray plane */
+            float *o = a + (size_t)img * 3 * S * S;
+            lg_inception_resize(x + (size_t)img * c * h * w, c, h, w, S, S, o);
+            for (int ch = c; ch < 3; ch++) memcpy(o + (size_t)ch * S * S, o, sizeof(float) * S * S);
+        }
+        e_prep(NULL, 2, x, c, h, w, b);
+        CHECK(memcmp(a, b, no * sizeof(float)) == 0, "the GPU resize body differs from lg_inception_resize for %dx%dx%d",
+              c, h, w);
+        free(x);
+        free(a);
+        free(b);
+    }
+}
 
 /* A device whose allocations above g_alloc_cap bytes fail. */
 static size_t g_alloc_cap;
@@ -512,7 +540,7 @@ static void test_batched(void) {
     /* the GPU path's driver, kernel bodies and gemm arguments, run here:
      * the CPU backend's memory stands in for the device's */
     const float *params = lg_inc_params(net, NULL);
-    lg_inc_exec emu = {NULL, e_conv, e_maxpool3s2, e_pool3s1, e_global_avg};
+    lg_inc_exec emu = {NULL, e_prep, e_conv, e_maxpool3s2, e_pool3s1, e_global_avg};
     CHECK_OK(lg_inc_run_device(net, lg_backend_cpu(), &emu, params, NULL, 2, x, N, C, H, W, p2, l2));
     double dp = 0, dl = 0;
     for (size_t i = 0; i < fp; i++) dp = fmax(dp, fabs(p2[i] - p1[i]));
@@ -520,6 +548,19 @@ static void test_batched(void) {
     printf("  GPU driver and kernel bodies on the host, passes of 2: max |diff| pool3 %.3g, logits %.3g\n", dp, dl);
     lg_test_close(p2, p1, fp, 1e-6, 1e-5, "pool3, GPU kernel bodies vs host kernels");
     lg_test_close(l2, l1, lp, 1e-6, 1e-5, "logits, GPU kernel bodies vs host kernels");
+    /* an image larger than the network's input is resized on the host and
+     * goes up resized (the device resizes only smaller ones) */
+    {
+        enum { BH = 300, BW = 301 };
+        float *big = malloc(sizeof(float) * 3 * BH * BW);
+        LG_ASSERT(big);
+        for (int i = 0; i < 3 * BH * BW; i++) big[i] = cosf(0.01f * (float)i);
+        CHECK_OK(lg_inc_run_host(net, big, 1, 3, BH, BW, 1, p1 + 2048, NULL));
+        CHECK_OK(lg_inc_run_device(net, lg_backend_cpu(), &emu, params, NULL, 2, big, 1, 3, BH, BW, p2 + 2048, NULL));
+        lg_test_close(p2 + 2048, p1 + 2048, 2048, 1e-6, 1e-5, "pool3 of a 3x300x301 image, device path vs host");
+        free(big);
+        CHECK_OK(lg_inc_run_host(net, x, N, C, H, W, 1, p1, l1)); /* restore the small images' reference */
+    }
     /* a device that cannot hold 2 images' scratch: passes of 1, same values */
     lg_backend small = *lg_backend_cpu();
     small.alloc = alloc_small;
@@ -577,6 +618,7 @@ int main(void) {
     snprintf(g_weights, sizeof g_weights, "%s/synthetic.safetensors", g_dir);
 
     LG_TEST_RUN(test_resize);
+    LG_TEST_RUN(test_prep_body);
     LG_TEST_RUN(test_load_errors);
     LG_TEST_RUN(test_load_fails_fast);
     LG_TEST_RUN(test_synthetic_weights);

@@ -711,7 +711,8 @@ static int host_ws_alloc(host_ws *w, int nb) {
 }
 
 static lg_inc_exec host_exec(host_ws *w) {
-    lg_inc_exec ex = {&w->st, h_conv, h_maxpool3s2, h_pool3s1, h_global_avg};
+    /* prep: the host path resizes straight into act[0] (run_host) */
+    lg_inc_exec ex = {&w->st, NULL, h_conv, h_maxpool3s2, h_pool3s1, h_global_avg};
     return ex;
 }
 
@@ -752,14 +753,15 @@ const float *lg_inc_params(const lg_inception *net, size_t *n) {
     return net->params;
 }
 
-/* Frees what bufs and the column hold (NULL entries too). */
-static void dev_bufs_free(const lg_backend *be, bufs *B, float **col) {
+/* Frees what bufs, the column and the raw images hold (NULL entries too). */
+static void dev_bufs_free(const lg_backend *be, bufs *B, float **col, float **raw) {
     for (int i = 0; i < NBUF; i++) {
         be->free(*buf_slot(B, i));
         *buf_slot(B, i) = NULL;
     }
     be->free(*col);
-    *col = NULL;
+    be->free(*raw);
+    *col = *raw = NULL;
 }
 
 lg_status lg_inc_run_device(const lg_inception *net, const lg_backend *be, const lg_inc_exec *kern,
@@ -771,28 +773,38 @@ lg_status lg_inc_run_device(const lg_inception *net, const lg_backend *be, const
     bufs B;
     memset(&B, 0, sizeof B);
     lg_inc_dev dev = {net->params, dparams, NULL};
+    /* images no larger than the network's input go up as they are and are
+     * resized there (a 32x32 image is 12 KB, its 299x299 input 1 MB) */
+    const int dev_prep = kern->prep && img <= in;
+    float *raw = NULL; /* (nb, c, h, w) on the device, with dev_prep */
     /* images per pass: as many as the device's memory serves, halving */
     for (;;) {
         int ok = 1;
         for (int i = 0; i < NBUF; i++) ok &= (*buf_slot(&B, i) = be->alloc(buf_floats(i, nb) * sizeof(float))) != NULL;
         ok &= (dev.col = be->alloc((size_t)nb * LG_INC_COL_CAP * sizeof(float))) != NULL;
+        if (dev_prep) ok &= (raw = be->alloc((size_t)nb * img * sizeof(float))) != NULL;
         if (ok) break;
-        dev_bufs_free(be, &B, &dev.col);
+        dev_bufs_free(be, &B, &dev.col, &raw);
         if (nb == 1)
             return lg_error_set(LG_ERR_NOMEM, "lg_inception_run: out of %s memory for one image's scratch "
                                               "(about 60 MB)", be->name);
         nb = (nb + 1) / 2;
     }
-    float *stage = malloc((size_t)nb * in * sizeof(float));                    /* (nb, 3, 299, 299) host */
+    float *stage = dev_prep ? NULL : malloc((size_t)nb * in * sizeof(float)); /* (nb, 3, 299, 299) host */
     float *feat = malloc((size_t)nb * LG_INCEPTION_POOL3_DIM * sizeof(float)); /* (nb, 2048) host */
-    lg_status s = stage && feat ? LG_OK : lg_error_set(LG_ERR_NOMEM, "lg_inception_run: out of memory");
+    lg_status s = (stage || dev_prep) && feat ? LG_OK : lg_error_set(LG_ERR_NOMEM, "lg_inception_run: out of memory");
     lg_inc_exec ex = *kern;
     ex.st = &dev;
     for (int b0 = 0; s == LG_OK && b0 < n; b0 += nb) {
         int m = n - b0 < nb ? n - b0 : nb;
+        if (dev_prep) {
+            be->upload(raw, x + (size_t)b0 * img, (size_t)m * img);
+            ex.prep(ex.st, m, raw, c, h, w, B.act[0]);
+        } else {
 #pragma omp parallel for schedule(static) if (m > 1)
-        for (int i = 0; i < m; i++) prep_image(x + (size_t)(b0 + i) * img, c, h, w, stage + i * in);
-        be->upload(B.act[0], stage, (size_t)m * in);
+            for (int i = 0; i < m; i++) prep_image(x + (size_t)(b0 + i) * img, c, h, w, stage + i * in);
+            be->upload(B.act[0], stage, (size_t)m * in);
+        }
         trunk(net, &ex, &B, m);
         be->download(feat, B.feat, (size_t)m * LG_INCEPTION_POOL3_DIM); /* waits for the pass */
         if (status && (s = status()) != LG_OK) break;
@@ -803,7 +815,7 @@ lg_status lg_inc_run_device(const lg_inception *net, const lg_backend *be, const
     }
     free(stage);
     free(feat);
-    dev_bufs_free(be, &B, &dev.col);
+    dev_bufs_free(be, &B, &dev.col, &raw);
     return s;
 }
 
@@ -864,7 +876,10 @@ static void c_pool3s1(void *st, int nb, const float *x, int c, int h, int w, lg_
 static void c_global_avg(void *st, int nb, const float *x, int c, int hw, float *y) {
     lg_inc_cuda_global_avg(nb, x, c, hw, y);
 }
-static const lg_inc_exec CUDA_KERNELS = {NULL, c_conv, c_maxpool3s2, c_pool3s1, c_global_avg};
+static void c_prep(void *st, int nb, const float *x, int c, int h, int w, float *y) {
+    lg_inc_cuda_prep(nb, x, c, h, w, y);
+}
+static const lg_inc_exec CUDA_KERNELS = {NULL, c_prep, c_conv, c_maxpool3s2, c_pool3s1, c_global_avg};
 
 /* Images per pass on the GPU (about 40 MB of device scratch each). */
 #define CUDA_NB 32

@@ -1,7 +1,8 @@
 /* The kernels of Inception-v3 inference on the GPU (the exec entries of
  * inception_internal.h): batched im2col + one strided-batched cuBLAS gemm
  * per convolution with bias and ReLU after it, the three pool kinds and
- * the global average. Each kernel is a grid-stride loop over an element
+ * the global average, and the resize of the raw images to the network's
+ * input. Each kernel is a grid-stride loop over an element
  * body of inception_kern.h, which tests/test_inception.c also runs on the
  * host. Everything is queued on the CUDA backend's stream; inception.c
  * drives the kernels and checks lg_cuda_last_status() after each pass. */
@@ -33,6 +34,16 @@ __global__ void k_inc_pool3s1(float *y, const float *x, int h, int w, int mode, 
 
 __global__ void k_inc_global_avg(float *y, const float *x, int hw, int64_t planes) {
     GRID_STRIDE(i, planes) lg_inc_global_avg_at(y, x, hw, i);
+}
+
+__global__ void k_inc_prep(float *y, const float *x, int c, int h, int w, int64_t total) {
+    GRID_STRIDE(i, total) lg_inc_prep_at(y, x, c, h, w, i);
+}
+
+extern "C" void lg_inc_cuda_prep(int nb, const float *x, int c, int h, int w, float *y) {
+    int64_t total = (int64_t)nb * 3 * LG_INCEPTION_SIZE * LG_INCEPTION_SIZE;
+    k_inc_prep<<<lgc_grid((size_t)total), LGC_THREADS, 0, lgc_stream>>>(y, x, c, h, w, total);
+    LGC_LAUNCHED();
 }
 
 extern "C" void lg_inc_cuda_conv(const lg_inc_conv *cv, const float *wd, const float *bd, int nb,

@@ -74,6 +74,9 @@ void lg_inc_global_avg(const float *x, int c, int hw, float *y);
  * goes into a concat starts at y + i*ys (ys = the concat's image size). */
 typedef struct lg_inc_exec {
     void *st;
+    /* y (nb, 3, 299, 299) = raw images x (nb, c, h, w) resized (grayscale
+     * repeated), as lg_inception_resize; NULL: done on the host */
+    void (*prep)(void *st, int nb, const float *x, int c, int h, int w, float *y);
     /* y(i) (OC, OH, OW) = relu(conv(x(i)) + b) */
     void (*conv)(void *st, const lg_inc_conv *cv, int nb, const float *x, int h, int w,
                  float *y, size_t ys);
@@ -137,6 +140,7 @@ void lg_inc_cuda_maxpool3s2(int nb, const float *x, int c, int h, int w, float *
 void lg_inc_cuda_pool3s1(int nb, const float *x, int c, int h, int w, lg_inc_pool mode,
                          float *y);
 void lg_inc_cuda_global_avg(int nb, const float *x, int c, int hw, float *y);
+void lg_inc_cuda_prep(int nb, const float *x, int c, int h, int w, float *y);
 #endif
 
 /* ---- synthetic weights (see inception.h) ---- */

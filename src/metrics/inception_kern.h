@@ -141,6 +141,61 @@ LG_INC_HD void lg_inc_pool3s1_at(float *y, const float *x, int h, int w, int mod
     y[i] = acc;
 }
 
+/* Single-rounded float products and sums: nvcc would fuse a*b + c into an
+ * FMA, which rounds once where the host rounds twice. */
+#ifdef __CUDA_ARCH__
+#define LG_INC_MUL(a, b) __fmul_rn((a), (b))
+#define LG_INC_ADD(a, b) __fadd_rn((a), (b))
+#else
+#define LG_INC_MUL(a, b) ((a) * (b))
+#define LG_INC_ADD(a, b) ((a) + (b))
+#endif
+
+/* Source index and weights of output d along a dim of in -> out, in float
+ * as PyTorch's CPU kernel computes them (bilinear, align_corners=False:
+ * src = (in/out)*(d+0.5) - 0.5 clamped at 0, i0 = floor, i1 = i0 + 1
+ * unless at the border); lg_inception_resize uses it too. */
+LG_INC_HD void lg_inc_lin_coeffs(int in, int out, int d, int *i0, int *i1, float *l0, float *l1) {
+    float scale = (float)in / (float)out;
+    float src = LG_INC_ADD(LG_INC_MUL(scale, (float)d + 0.5f), -0.5f);
+    if (src < 0.0f) src = 0.0f;
+    int i = (int)src;
+    if (i > in - 1) i = in - 1;
+    float lam = src - (float)i;
+    if (lam > 1.0f) lam = 1.0f;
+    if (lam < 0.0f) lam = 0.0f;
+    *i0 = i;
+    *i1 = i + (i < in - 1 ? 1 : 0);
+    *l1 = lam;
+    *l0 = 1.0f - lam;
+}
+
+/* Element i of y (nb, 3, S, S), S = 299: the network's input from raw
+ * images x (nb, c, h, w), c = 1 (repeated to 3 channels) or 3, as
+ * lg_inception_resize gives it (a copy when h = w = S), bit for bit. */
+LG_INC_HD void lg_inc_prep_at(float *y, const float *x, int c, int h, int w, int64_t i) {
+    const int S = LG_INCEPTION_SIZE;
+    int ox = (int)(i % S);
+    int64_t t = i / S;
+    int oy = (int)(t % S);
+    t /= S;
+    int ch = (int)(t % 3);
+    int64_t b = t / 3;
+    const float *xc = x + (b * c + (c == 1 ? 0 : ch)) * (int64_t)h * w;
+    if (h == S && w == S) {
+        y[i] = xc[(int64_t)oy * w + ox];
+        return;
+    }
+    int y0, y1, x0, x1;
+    float ly0, ly1, lx0, lx1;
+    lg_inc_lin_coeffs(h, S, oy, &y0, &y1, &ly0, &ly1);
+    lg_inc_lin_coeffs(w, S, ox, &x0, &x1, &lx0, &lx1);
+    const float *r0 = xc + (int64_t)y0 * w, *r1 = xc + (int64_t)y1 * w;
+    float a = LG_INC_ADD(LG_INC_MUL(lx0, r0[x0]), LG_INC_MUL(lx1, r0[x1]));
+    float e = LG_INC_ADD(LG_INC_MUL(lx0, r1[x0]), LG_INC_MUL(lx1, r1[x1]));
+    y[i] = LG_INC_ADD(LG_INC_MUL(ly0, a), LG_INC_MUL(ly1, e));
+}
+
 /* Plane i of y (planes) = mean of x (planes, hw), summed in index order. */
 LG_INC_HD void lg_inc_global_avg_at(float *y, const float *x, int hw, int64_t i) {
     const float *p = x + i * hw;

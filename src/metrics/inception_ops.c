@@ -5,7 +5,7 @@
 #include <float.h>
 #include <string.h>
 
-#include "metrics/inception_internal.h"
+#include "metrics/inception_kern.h"
 
 /* col (IC*KH*KW, OH*OW): row (c, ki, kj) holds x[c, oy*sh - ph + ki,
  * ox*sw - pw + kj], zero outside the image. Handles asymmetric kernels and
@@ -141,24 +141,6 @@ void lg_inc_global_avg(const float *x, int c, int hw, float *y) {
     }
 }
 
-/* Source index and weights along one dim, in float as PyTorch's CPU kernel
- * computes them (scale = in/out, src = scale*(dst+0.5) - 0.5 clamped at 0,
- * i0 = floor, i1 = i0 + 1 unless at the border). */
-static void lin_coeffs(int in, int out, int d, int *i0, int *i1, float *l0, float *l1) {
-    float scale = (float)in / (float)out;
-    float src = scale * ((float)d + 0.5f) - 0.5f;
-    if (src < 0.0f) src = 0.0f;
-    int i = (int)src;
-    if (i > in - 1) i = in - 1;
-    float lam = src - (float)i;
-    if (lam > 1.0f) lam = 1.0f;
-    if (lam < 0.0f) lam = 0.0f;
-    *i0 = i;
-    *i1 = i + (i < in - 1 ? 1 : 0);
-    *l1 = lam;
-    *l0 = 1.0f - lam;
-}
-
 void lg_inception_resize(const float *x, int c, int h, int w, int oh, int ow, float *y) {
     for (int ch = 0; ch < c; ch++) {
         const float *xc = x + (size_t)ch * h * w;
@@ -166,12 +148,12 @@ void lg_inception_resize(const float *x, int c, int h, int w, int oh, int ow, fl
         for (int oy = 0; oy < oh; oy++) {
             int y0, y1;
             float ly0, ly1;
-            lin_coeffs(h, oh, oy, &y0, &y1, &ly0, &ly1);
+            lg_inc_lin_coeffs(h, oh, oy, &y0, &y1, &ly0, &ly1);
             const float *r0 = xc + (size_t)y0 * w, *r1 = xc + (size_t)y1 * w;
             for (int ox = 0; ox < ow; ox++) {
                 int x0, x1;
                 float lx0, lx1;
-                lin_coeffs(w, ow, ox, &x0, &x1, &lx0, &lx1);
+                lg_inc_lin_coeffs(w, ow, ox, &x0, &x1, &lx0, &lx1);
                 yc[(size_t)oy * ow + ox] =
                     ly0 * (lx0 * r0[x0] + lx1 * r0[x1]) + ly1 * (lx0 * r1[x0] + lx1 * r1[x1]);
             }
