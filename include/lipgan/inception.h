@@ -96,11 +96,11 @@ lg_status lg_inception_run(const lg_inception *net, const float *x, int n, int c
  * (about 95 MB) to the CUDA backend's device (lg_cuda_set_device picks it)
  * and checks itself on three probe images against the CPU (relative L2
  * error of pool3 and the logits at most 1e-4). Later lg_inception_run
- * calls resize on the host, run the convolutions and pools on the device
- * in plain fp32 (whatever lg_cuda_set_precision says) in passes of up to
- * 32 images (about 1.3 GB of device scratch from the backend's pool,
- * taken per call and kept cached by the pool), and the fc layer on the
- * host. On the GPU, calls on one net must not run concurrently. Errors:
+ * calls run the resize (on the host for images larger than 299x299), the
+ * convolutions and the pools on the device in plain fp32 (whatever
+ * lg_cuda_set_precision says), in passes of up to 32 images (about 1.3 GB
+ * of device scratch from the backend's pool, taken per call and kept
+ * cached by the pool), and the fc layer on the host. On the GPU, calls on one net must not run concurrently. Errors:
  * LG_ERR_UNSUPPORTED (built without CUDA, no usable GPU), LG_ERR_NOMEM,
  * LG_ERR_BACKEND (a CUDA failure, or the self-check disagreed); on any
  * error the net stays on the CPU, usable as before. Calling it again is
