@@ -340,8 +340,11 @@ static lg_status eval_setup(lg_trainer *t, run_eval *ev, FILE *log) {
         }
         /* with device: cuda, on the GPU; the CPU gives the same numbers if
          * it cannot be (slower), so that is a warning, not a stop */
-        if (t->be->is_device && lg_inception_use_cuda(ev->inc) != LG_OK && log)
-            fprintf(log, "eval: warning: %s\n", lg_error_msg());
+        if (t->be->is_device) {
+            lg_status us = lg_inception_use_cuda(ev->inc);
+            if (log && us != LG_OK) fprintf(log, "eval: warning: %s\n", lg_error_msg());
+            else if (log) fprintf(log, "eval: Inception-v3 on the GPU (its self-check against the CPU passed)\n");
+        }
         in->inception = ev->inc;
     }
     if (c->eval.ref[0]) {
