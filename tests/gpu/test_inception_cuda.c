@@ -11,7 +11,8 @@
  * (both are fp32 im2col + gemm; only the gemm's summation order differs:
  * ~1e-13 expected). A run with the backend set to TF32 must give the fp32
  * run's values bit for bit (Inception forces plain fp32), and a repeat too
- * (deterministic). The classifier's features and logits: nMSE 1e-7; after
+ * (deterministic), and lg_eval_stats' FID statistics of 40 images agree
+ * (nMSE 1e-8). The classifier's features and logits: nMSE 1e-7; after
  * 20 training steps on each backend from the same start, 1e-4.
  * Skips (exit 0) without a device unless LG_REQUIRE_CUDA=1. */
 #include <unistd.h>
@@ -19,6 +20,8 @@
 #include "gpu_test.h"
 #include "lipgan/classifier.h"
 #include "lipgan/data.h"
+#include "lipgan/eval.h"
+#include "lipgan/metrics.h"
 #include "lipgan/inception.h"
 #include "lipgan/rng.h"
 
@@ -101,6 +104,31 @@ static void test_inception(void) {
     CHECK(memcmp(a + 5 * 2048, b + 5 * 2048, (size_t)5 * k * sizeof(float)) == 0, "logits alone differ");
     CHECK_OK(lg_inception_run(gpu, x, 5, 1, 28, 28, b, NULL));
     CHECK(memcmp(a, b, (size_t)5 * 2048 * sizeof(float)) == 0, "pool3 alone differs");
+    /* the metrics' path (lg_eval_stats: quantization, features, float64
+     * mean and covariance) on both nets: the FID statistics agree */
+    {
+        enum { NS = 40 };
+        float *xs = malloc(sizeof(float) * NS * 3 * 32 * 32);
+        LG_ASSERT(xs);
+        fill(xs, (size_t)NS * 3 * 32 * 32, 14);
+        lg_fid_stats sc, sg;
+        memset(&sc, 0, sizeof sc);
+        memset(&sg, 0, sizeof sg);
+        CHECK_OK(lg_eval_stats(cpu, NULL, xs, NS, 3, 32, 32, NULL, &sc));
+        CHECK_OK(lg_eval_stats(gpu, NULL, xs, NS, 3, 32, 32, NULL, &sg));
+        if (sc.mu && sg.mu) {
+            double em = 0, dm = 0, es = 0, ds = 0;
+            for (int i = 0; i < 2048; i++) em += (sg.mu[i] - sc.mu[i]) * (sg.mu[i] - sc.mu[i]), dm += sc.mu[i] * sc.mu[i];
+            for (size_t i = 0; i < (size_t)2048 * 2048; i++)
+                es += (sg.sigma[i] - sc.sigma[i]) * (sg.sigma[i] - sc.sigma[i]), ds += sc.sigma[i] * sc.sigma[i];
+            printf("  FID statistics of %d images: mean nMSE %.3g, covariance nMSE %.3g\n", NS, em / dm, es / ds);
+            CHECK(em <= 1e-8 * dm && es <= 1e-8 * ds, "FID statistics on cuda vs cpu: nMSE %.3g / %.3g > 1e-8",
+                  em / dm, es / ds);
+        }
+        lg_fid_stats_free(&sc);
+        lg_fid_stats_free(&sg);
+        free(xs);
+    }
     /* bad input is refused before the GPU sees it */
     x[3] = NAN;
     CHECK_STATUS(lg_inception_run(gpu, x, 1, 1, 28, 28, b, NULL), LG_ERR_NONFINITE);
