@@ -115,10 +115,11 @@ static inline const float *lg_inc_dev_w(const lg_inc_dev *d, const float *host) 
 const float *lg_inc_params(const lg_inception *net, size_t *n);
 
 struct lg_backend;
-/* x (n, c, h, w) on the host -> pool3 / logits on the host: resize on the
- * host, the trunk on be's memory with kern's kernels (their st gets a
- * lg_inc_dev), nbmax images per pass (halved while be->alloc fails), the
- * fc head on the host. status (may be NULL) is asked after each pass's
+/* x (n, c, h, w) on the host -> pool3 / logits on the host: the resize
+ * with kern->prep on the device (images no larger than 299x299 go up raw)
+ * or else on the host, the trunk on be's memory with kern's kernels (their
+ * st gets a lg_inc_dev), nbmax images per pass (halved while be->alloc
+ * fails), the fc head on the host. status (may be NULL) is asked after each pass's
  * download. Errors: LG_ERR_NOMEM, or what status returns. */
 lg_status lg_inc_run_device(const lg_inception *net, const struct lg_backend *be, const lg_inc_exec *kern,
                             const float *dparams, lg_status (*status)(void), int nbmax, const float *x,
