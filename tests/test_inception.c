@@ -539,7 +539,7 @@ static void test_batched(void) {
     CHECK(memcmp(p1, p1 + 2048, 2048 * sizeof(float)) != 0, "the probe images must differ");
     /* the GPU path's driver, kernel bodies and gemm arguments, run here:
      * the CPU backend's memory stands in for the device's */
-    const float *params = lg_inc_params(net, NULL);
+    const float *params = lg_inc_params(net);
     lg_inc_exec emu = {NULL, e_prep, e_conv, e_maxpool3s2, e_pool3s1, e_global_avg};
     CHECK_OK(lg_inc_run_device(net, lg_backend_cpu(), &emu, params, NULL, 2, x, N, C, H, W, p2, l2));
     double dp = 0, dl = 0;

@@ -13,7 +13,7 @@
 #include "lipgan/backend.h"
 #include "lipgan/cuda.h"
 #include "lipgan/safetensors.h"
-#include "metrics/inception_internal.h"
+#include "metrics/inception_kern.h"
 
 struct lg_inception {
     lg_inception_variant variant;
@@ -680,13 +680,14 @@ static void h_conv(void *st, const lg_inc_conv *cv, int nb, const float *x, int 
         lg_inc_conv_forward(cv, x + i * xs, h, w, y + i * ys, ((host_st *)st)->col, LG_INC_COL_CAP);
 }
 static void h_maxpool3s2(void *st, int nb, const float *x, int c, int h, int w, float *y, size_t ys) {
-    for (int i = 0; i < nb; i++) lg_inc_maxpool3s2(x + (size_t)i * c * h * w, c, h, w, y + i * ys);
+    int oh = lg_inc_out_dim(h, 3, 2, 0), ow = lg_inc_out_dim(w, 3, 2, 0);
+    for (int64_t i = 0; i < (int64_t)nb * c * oh * ow; i++) lg_inc_maxpool3s2_at(y, x, c, h, w, oh, ow, (int64_t)ys, i);
 }
 static void h_pool3s1(void *st, int nb, const float *x, int c, int h, int w, lg_inc_pool mode, float *y) {
     lg_inc_pool3s1(x, nb * c, h, w, mode, y); /* planes are independent */
 }
 static void h_global_avg(void *st, int nb, const float *x, int c, int hw, float *y) {
-    lg_inc_global_avg(x, nb * c, hw, y);
+    for (int64_t i = 0; i < (int64_t)nb * c; i++) lg_inc_global_avg_at(y, x, hw, i);
 }
 
 /* Host scratch for nb images: the trunk buffers and the im2col column. */
@@ -748,10 +749,7 @@ lg_status lg_inc_run_host(const lg_inception *net, const float *x, int n, int c,
  * of inception_cuda.cu; tests run it with the CPU backend and the same
  * kernel bodies on the host (lg_inc_run_device). */
 
-const float *lg_inc_params(const lg_inception *net, size_t *n) {
-    if (n) *n = net->nparams;
-    return net->params;
-}
+const float *lg_inc_params(const lg_inception *net) { return net->params; }
 
 /* Frees what bufs, the column and the raw images hold (NULL entries too). */
 static void dev_bufs_free(const lg_backend *be, bufs *B, float **col, float **raw) {
@@ -862,24 +860,8 @@ lg_status lg_inc_self_check(const lg_inception *net, const lg_backend *be, const
 /* ---- the CUDA exec (src/metrics/inception_cuda.cu) ---- */
 
 #ifdef LG_HAVE_CUDA
-static void c_conv(void *st, const lg_inc_conv *cv, int nb, const float *x, int h, int w, float *y,
-                   size_t ys) {
-    const lg_inc_dev *d = st;
-    lg_inc_cuda_conv(cv, lg_inc_dev_w(d, cv->w), lg_inc_dev_w(d, cv->b), nb, x, h, w, y, ys, d->col);
-}
-static void c_maxpool3s2(void *st, int nb, const float *x, int c, int h, int w, float *y, size_t ys) {
-    lg_inc_cuda_maxpool3s2(nb, x, c, h, w, y, ys);
-}
-static void c_pool3s1(void *st, int nb, const float *x, int c, int h, int w, lg_inc_pool mode, float *y) {
-    lg_inc_cuda_pool3s1(nb, x, c, h, w, mode, y);
-}
-static void c_global_avg(void *st, int nb, const float *x, int c, int hw, float *y) {
-    lg_inc_cuda_global_avg(nb, x, c, hw, y);
-}
-static void c_prep(void *st, int nb, const float *x, int c, int h, int w, float *y) {
-    lg_inc_cuda_prep(nb, x, c, h, w, y);
-}
-static const lg_inc_exec CUDA_KERNELS = {NULL, c_prep, c_conv, c_maxpool3s2, c_pool3s1, c_global_avg};
+static const lg_inc_exec CUDA_KERNELS = {NULL,          lg_inc_cuda_prep,    lg_inc_cuda_conv,
+                                         lg_inc_cuda_maxpool3s2, lg_inc_cuda_pool3s1, lg_inc_cuda_global_avg};
 
 /* Images per pass on the GPU (about 40 MB of device scratch each). */
 #define CUDA_NB 32

@@ -40,14 +40,17 @@ __global__ void k_inc_prep(float *y, const float *x, int c, int h, int w, int64_
     GRID_STRIDE(i, total) lg_inc_prep_at(y, x, c, h, w, i);
 }
 
-extern "C" void lg_inc_cuda_prep(int nb, const float *x, int c, int h, int w, float *y) {
+extern "C" void lg_inc_cuda_prep(void *st, int nb, const float *x, int c, int h, int w, float *y) {
     int64_t total = (int64_t)nb * 3 * LG_INCEPTION_SIZE * LG_INCEPTION_SIZE;
     k_inc_prep<<<lgc_grid((size_t)total), LGC_THREADS, 0, lgc_stream>>>(y, x, c, h, w, total);
     LGC_LAUNCHED();
 }
 
-extern "C" void lg_inc_cuda_conv(const lg_inc_conv *cv, const float *wd, const float *bd, int nb,
-                                 const float *x, int h, int w, float *y, size_t ys, float *col) {
+extern "C" void lg_inc_cuda_conv(void *st, const lg_inc_conv *cv, int nb, const float *x, int h, int w, float *y,
+                                 size_t ys) {
+    const lg_inc_dev *d = (const lg_inc_dev *)st;
+    const float *wd = lg_inc_dev_w(d, cv->w), *bd = lg_inc_dev_w(d, cv->b);
+    float *col = d->col;
     lg_inc_geo g = lg_inc_geo_of(cv, h, w);
     lg_inc_gemm q = lg_inc_gemm_of(cv, h, w, ys);
     const float *a = x;
@@ -62,16 +65,16 @@ extern "C" void lg_inc_cuda_conv(const lg_inc_conv *cv, const float *wd, const f
     cublasMath_t mode;
     LGC_BLAS(cublasGetMathMode(lgc_blas, &mode));
     LGC_BLAS(cublasSetMathMode(lgc_blas, CUBLAS_DEFAULT_MATH));
-    cublasStatus_t st = cublasSgemmStridedBatched(lgc_blas, CUBLAS_OP_N, CUBLAS_OP_N, q.m, q.n, q.k, &kOne, a, q.lda,
+    cublasStatus_t bs = cublasSgemmStridedBatched(lgc_blas, CUBLAS_OP_N, CUBLAS_OP_N, q.m, q.n, q.k, &kOne, a, q.lda,
                                                   q.sa, wd, q.ldb, 0, &kZero, y, q.ldc, q.sc, nb);
     LGC_BLAS(cublasSetMathMode(lgc_blas, mode));
-    LGC_BLAS(st);
+    LGC_BLAS(bs);
     int64_t total = nb * (int64_t)q.n * q.m;
     k_inc_bias_relu<<<lgc_grid((size_t)total), LGC_THREADS, 0, lgc_stream>>>(y, bd, q.n, q.m, q.sc, total);
     LGC_LAUNCHED();
 }
 
-extern "C" void lg_inc_cuda_maxpool3s2(int nb, const float *x, int c, int h, int w, float *y, size_t ys) {
+extern "C" void lg_inc_cuda_maxpool3s2(void *st, int nb, const float *x, int c, int h, int w, float *y, size_t ys) {
     int oh = lg_inc_out_dim(h, 3, 2, 0), ow = lg_inc_out_dim(w, 3, 2, 0);
     int64_t total = (int64_t)nb * c * oh * ow;
     k_inc_maxpool3s2<<<lgc_grid((size_t)total), LGC_THREADS, 0, lgc_stream>>>(y, x, c, h, w, oh, ow, (int64_t)ys,
@@ -79,13 +82,14 @@ extern "C" void lg_inc_cuda_maxpool3s2(int nb, const float *x, int c, int h, int
     LGC_LAUNCHED();
 }
 
-extern "C" void lg_inc_cuda_pool3s1(int nb, const float *x, int c, int h, int w, lg_inc_pool mode, float *y) {
+extern "C" void lg_inc_cuda_pool3s1(void *st, int nb, const float *x, int c, int h, int w, lg_inc_pool mode,
+                                    float *y) {
     int64_t total = (int64_t)nb * c * h * w;
     k_inc_pool3s1<<<lgc_grid((size_t)total), LGC_THREADS, 0, lgc_stream>>>(y, x, h, w, (int)mode, total);
     LGC_LAUNCHED();
 }
 
-extern "C" void lg_inc_cuda_global_avg(int nb, const float *x, int c, int hw, float *y) {
+extern "C" void lg_inc_cuda_global_avg(void *st, int nb, const float *x, int c, int hw, float *y) {
     int64_t planes = (int64_t)nb * c;
     k_inc_global_avg<<<lgc_grid((size_t)planes), LGC_THREADS, 0, lgc_stream>>>(y, x, hw, planes);
     LGC_LAUNCHED();

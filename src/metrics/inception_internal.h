@@ -50,15 +50,13 @@ static inline int lg_inc_out_dim(int in, int k, int s, int p) { return (in + 2 *
  * col_cap floats (IC*KH*KW * OH*OW needed unless the conv is 1x1 s1 p0). */
 void lg_inc_conv_forward(const lg_inc_conv *cv, const float *x, int h, int w, float *y,
                          float *col, size_t col_cap);
-/* 3x3 stride-2 max pool without padding: y (C, (H-3)/2+1, (W-3)/2+1). */
-void lg_inc_maxpool3s2(const float *x, int c, int h, int w, float *y);
 /* 3x3 stride-1 pad-1 pools, y (C, H, W): average over the window's
  * in-image elements (count_include_pad=False), average over all 9
  * (count_include_pad=True), or max over in-image elements. */
 typedef enum { LG_INC_AVG_EXCL_PAD, LG_INC_AVG_INCL_PAD, LG_INC_MAX } lg_inc_pool;
 void lg_inc_pool3s1(const float *x, int c, int h, int w, lg_inc_pool mode, float *y);
-/* y (C) = mean over H*W of x (C, H, W). */
-void lg_inc_global_avg(const float *x, int c, int hw, float *y);
+/* (the 3x3 stride-2 max pool and the global average are the element
+ * bodies of inception_kern.h, looped over by the host exec) */
 
 /* ---- where the forward pass runs (inception.c drives either) ----
  * The host path runs one image per OpenMP thread; the CUDA path runs nb
@@ -111,8 +109,8 @@ static inline const float *lg_inc_dev_w(const lg_inc_dev *d, const float *host) 
     return d->dparams + (host - d->hparams);
 }
 
-/* The net's host weights (*n floats, folded, in table order). */
-const float *lg_inc_params(const lg_inception *net, size_t *n);
+/* The net's host weights (folded, in table order). */
+const float *lg_inc_params(const lg_inception *net);
 
 struct lg_backend;
 /* x (n, c, h, w) on the host -> pool3 / logits on the host: the resize
@@ -132,16 +130,16 @@ lg_status lg_inc_self_check(const lg_inception *net, const struct lg_backend *be
 
 #ifdef LG_HAVE_CUDA
 /* src/metrics/inception_cuda.cu: the exec entries on the CUDA backend's
- * stream, on device buffers. wd, bd: the conv's folded weight and bias on
- * the device; col: device scratch of nb * LG_INC_COL_CAP floats. Matrix
- * products run in plain fp32 whatever lg_cuda_set_precision says. */
-void lg_inc_cuda_conv(const lg_inc_conv *cv, const float *wd, const float *bd, int nb,
-                      const float *x, int h, int w, float *y, size_t ys, float *col);
-void lg_inc_cuda_maxpool3s2(int nb, const float *x, int c, int h, int w, float *y, size_t ys);
-void lg_inc_cuda_pool3s1(int nb, const float *x, int c, int h, int w, lg_inc_pool mode,
+ * stream, on device buffers; st is the driver's lg_inc_dev (the conv reads
+ * its weights and im2col scratch). Matrix products run in plain fp32
+ * whatever lg_cuda_set_precision says. */
+void lg_inc_cuda_prep(void *st, int nb, const float *x, int c, int h, int w, float *y);
+void lg_inc_cuda_conv(void *st, const lg_inc_conv *cv, int nb, const float *x, int h, int w, float *y,
+                      size_t ys);
+void lg_inc_cuda_maxpool3s2(void *st, int nb, const float *x, int c, int h, int w, float *y, size_t ys);
+void lg_inc_cuda_pool3s1(void *st, int nb, const float *x, int c, int h, int w, lg_inc_pool mode,
                          float *y);
-void lg_inc_cuda_global_avg(int nb, const float *x, int c, int hw, float *y);
-void lg_inc_cuda_prep(int nb, const float *x, int c, int h, int w, float *y);
+void lg_inc_cuda_global_avg(void *st, int nb, const float *x, int c, int hw, float *y);
 #endif
 
 /* ---- synthetic weights (see inception.h) ---- */

@@ -1,6 +1,7 @@
-/* Inference kernels of the Inception-v3 network: conv (im2col + sgemm) with
- * folded BN and ReLU, the three pool kinds, bilinear resize. One image at
- * a time; the caller parallelizes over the batch. */
+/* Inference kernels of the Inception-v3 network on the host: conv (im2col +
+ * sgemm) with folded BN and ReLU, the 3x3 stride-1 pools, bilinear resize.
+ * One image at a time; the caller parallelizes over the batch. (The max
+ * pool and the global average are inception_kern.h's element bodies.) */
 #include <cblas.h>
 #include <float.h>
 #include <string.h>
@@ -67,24 +68,6 @@ void lg_inc_conv_forward(const lg_inc_conv *cv, const float *x, int h, int w, fl
     }
 }
 
-void lg_inc_maxpool3s2(const float *x, int c, int h, int w, float *y) {
-    int oh = lg_inc_out_dim(h, 3, 2, 0), ow = lg_inc_out_dim(w, 3, 2, 0);
-    for (int ch = 0; ch < c; ch++) {
-        const float *xc = x + (size_t)ch * h * w;
-        float *yc = y + (size_t)ch * oh * ow;
-        for (int oy = 0; oy < oh; oy++) {
-            for (int ox = 0; ox < ow; ox++) {
-                const float *p = xc + (size_t)(2 * oy) * w + 2 * ox;
-                float m = p[0];
-                for (int i = 0; i < 3; i++)
-                    for (int j = 0; j < 3; j++)
-                        if (p[i * w + j] > m) m = p[i * w + j];
-                yc[oy * ow + ox] = m;
-            }
-        }
-    }
-}
-
 /* Separably: per output row, the column sums (or maxima) over the
  * window's in-image rows into t (W), then the sums over each window's
  * in-image columns of t. Both loops vectorize; summing each window
@@ -129,15 +112,6 @@ void lg_inc_pool3s1(const float *x, int c, int h, int w, lg_inc_pool mode, float
                 }
             }
         }
-    }
-}
-
-void lg_inc_global_avg(const float *x, int c, int hw, float *y) {
-    for (int ch = 0; ch < c; ch++) {
-        const float *xc = x + (size_t)ch * hw;
-        float s = 0.0f;
-        for (int i = 0; i < hw; i++) s += xc[i];
-        y[ch] = s / (float)hw;
     }
 }
 
